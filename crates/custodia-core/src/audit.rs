@@ -1,0 +1,225 @@
+//! Audit events: who did what to whose data, for which purpose, with what
+//! outcome. Events never carry field values, only field names.
+//!
+//! The canonical byte encoding defined here is what the hash chain covers;
+//! it must stay stable across releases (a new encoding needs a new
+//! `AUDIT_FORMAT`).
+
+use crate::ids::{CustomerId, FieldName, Purpose};
+use serde::{Deserialize, Serialize};
+
+/// Version of the canonical event encoding.
+pub const AUDIT_FORMAT: u8 = 1;
+
+/// What was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Data directory initialized.
+    Init,
+    /// A customer record was created.
+    Create,
+    /// A record was read with masked values.
+    Read,
+    /// Clear values were shown for a declared purpose.
+    Reveal,
+    /// An exact-match search ran.
+    Search,
+    /// A record was changed.
+    Update,
+    /// A record was deleted (its data key destroyed).
+    Delete,
+    /// Records were exported.
+    Export,
+    /// An import run started or finished.
+    Import,
+    /// A key-encryption-key rotation started, progressed or finished.
+    KeyRotate,
+    /// An API token was issued.
+    TokenIssue,
+    /// A request was refused before touching data (bad token, etc.).
+    AccessDenied,
+}
+
+impl Action {
+    /// The snake_case name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Init => "init",
+            Action::Create => "create",
+            Action::Read => "read",
+            Action::Reveal => "reveal",
+            Action::Search => "search",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Export => "export",
+            Action::Import => "import",
+            Action::KeyRotate => "key_rotate",
+            Action::TokenIssue => "token_issue",
+            Action::AccessDenied => "access_denied",
+        }
+    }
+
+    /// Parse the stored name.
+    pub fn parse(s: &str) -> Option<Action> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Refused by a rule (authorization, validation).
+    Denied,
+    /// Failed for another reason.
+    Failed,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+    /// Parse the stored name.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        match s {
+            "ok" => Some(Outcome::Ok),
+            "denied" => Some(Outcome::Denied),
+            "failed" => Some(Outcome::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One audit event, before it is placed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    /// Who acted: `token:<id>`, `cli:<os user>`, `system`.
+    pub actor: String,
+    /// What was done.
+    pub action: Action,
+    /// Whose data, when one customer is concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerId>,
+    /// Which fields were touched (names only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub fields: Vec<FieldName>,
+    /// The declared purpose, when one was needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A short machine-readable note (error code, counts); never values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// A new successful event for `actor` doing `action`, stamped `ts_ms`.
+    pub fn new(ts_ms: i64, actor: impl Into<String>, action: Action) -> AuditEvent {
+        AuditEvent {
+            ts_ms,
+            actor: actor.into(),
+            action,
+            customer: None,
+            fields: Vec::new(),
+            purpose: None,
+            outcome: Outcome::Ok,
+            detail: None,
+        }
+    }
+
+    /// The canonical bytes covered by the chain MAC for event number `seq`.
+    /// Length-prefixed so no two events encode alike.
+    pub fn canonical_bytes(&self, seq: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.push(AUDIT_FORMAT);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&self.ts_ms.to_be_bytes());
+        put(&mut out, self.actor.as_bytes());
+        put(&mut out, self.action.as_str().as_bytes());
+        match &self.customer {
+            Some(c) => {
+                out.push(1);
+                out.extend_from_slice(c.as_bytes());
+            }
+            None => out.push(0),
+        }
+        out.extend_from_slice(&(self.fields.len() as u32).to_be_bytes());
+        for f in &self.fields {
+            put(&mut out, f.as_str().as_bytes());
+        }
+        put(&mut out, self.purpose.as_ref().map_or("", |p| p.as_str()).as_bytes());
+        put(&mut out, self.outcome.as_str().as_bytes());
+        put(&mut out, self.detail.as_deref().unwrap_or("").as_bytes());
+        out
+    }
+}
+
+fn put(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// An event as stored: placed in the chain at `seq` with its MAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainedEvent {
+    /// Position in the log, from 1, without gaps.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// MAC of the previous event (zeros for the first).
+    #[serde(serialize_with = "hex32")]
+    pub prev: [u8; 32],
+    /// MAC over `prev` and this event's canonical bytes.
+    #[serde(serialize_with = "hex32")]
+    pub mac: [u8; 32],
+}
+
+fn hex32<S: serde::Serializer>(b: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&to_hex(b))
+}
+
+/// Lowercase hex.
+pub fn to_hex(b: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(H[(x >> 4) as usize] as char);
+        s.push(H[(x & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_encoding_separates_fields() {
+        let mut a = AuditEvent::new(1, "ab", Action::Read);
+        a.detail = Some("c".into());
+        let mut b = AuditEvent::new(1, "a", Action::Read);
+        b.detail = Some("bc".into());
+        assert_ne!(a.canonical_bytes(1), b.canonical_bytes(1));
+        assert_ne!(a.canonical_bytes(1), a.canonical_bytes(2));
+    }
+
+    #[test]
+    fn actions_round_trip() {
+        for a in [Action::Init, Action::Create, Action::Read, Action::Reveal, Action::Search, Action::Update, Action::Delete, Action::Export, Action::Import, Action::KeyRotate, Action::TokenIssue, Action::AccessDenied] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("nope"), None);
+    }
+}

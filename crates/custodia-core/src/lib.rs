@@ -1,0 +1,20 @@
+//! # custodia-core
+//!
+//! The pure domain core of Custodia: the typed vocabulary (customer ids, field
+//! names, purposes), the customer schema, per-type validators and
+//! normalizers, display masks and audit events.
+//!
+//! This crate performs no I/O and holds no keys. Everything here is
+//! deterministic and cheap to test; the outer crates (crypto, storage, vault,
+//! server, CLI) depend on it, never the other way round.
+
+pub mod audit;
+pub mod ids;
+pub mod mask;
+pub mod normalize;
+pub mod schema;
+pub mod validate;
+
+pub use ids::{CustomerId, FieldName, IdError, Purpose};
+pub use schema::{Classification, FieldDef, FieldType, Schema, SchemaError};
+pub use validate::{ValidationError, Validator};
