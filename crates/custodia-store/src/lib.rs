@@ -1,1 +1,190 @@
-//! placeholder
+//! # custodia-store
+//!
+//! Where Custodia keeps its bytes. The [`Store`] trait is the whole contract
+//! the vault relies on; [`sqlite::SqliteStore`] is the embedded
+//! implementation (one file, WAL, group commit). Everything that reaches a
+//! store is already encrypted, blind-indexed or free of personal data; the
+//! store never sees keys or clear values.
+//!
+//! Writes are [`Mutation`]s applied atomically with their audit events and
+//! acknowledged only once durable (fsync), so an acknowledged write survives
+//! a crash and the audit log never disagrees with the data.
+
+pub mod sqlite;
+
+use custodia_core::audit::{AuditEvent, ChainedEvent};
+use custodia_core::{CustomerId, FieldName};
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database engine reported an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The database is busy or unreachable; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The writer has shut down.
+    #[error("the store is closed")]
+    Closed,
+    /// Stored bytes do not have the expected shape.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was created by a newer or unknown layout.
+    #[error("database layout version {found} is not supported (this build knows {known})")]
+    Layout {
+        /// What the database says.
+        found: i64,
+        /// What this build writes.
+        known: i64,
+    },
+}
+
+/// One customer record as stored: no clear personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCustomer {
+    /// Stable id.
+    pub id: CustomerId,
+    /// The company's own key for the record (internal, not personal).
+    pub external_id: Option<String>,
+    /// Incremented on every update (optimistic concurrency).
+    pub version: i64,
+    /// Version of the key-encryption key wrapping `wrapped_dk`.
+    pub kek_version: u32,
+    /// Version of the data key (bound into every field ciphertext).
+    pub dk_version: u32,
+    /// The data key, wrapped.
+    pub wrapped_dk: Vec<u8>,
+    /// Field ciphertexts, encoded by the vault.
+    pub sealed: Vec<u8>,
+    /// Internal (non-personal) fields as JSON.
+    pub attrs: String,
+    /// Blind-index entries of this record.
+    pub blind: Vec<(FieldName, i64)>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last update time, ms since the epoch.
+    pub updated_ms: i64,
+}
+
+/// A change, applied atomically together with its audit events.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// Insert a customer; with an `external_id` that already exists the
+    /// insert is skipped (and its events dropped) and the existing id
+    /// reported.
+    Insert {
+        /// The new record.
+        customer: Box<StoredCustomer>,
+        /// Events recorded only if the insert happens.
+        events: Vec<AuditEvent>,
+    },
+    /// Replace a record's sealed fields, attributes and blind entries if its
+    /// version is still `expected_version`.
+    Update {
+        /// The record with its new content; `version` is the expected one.
+        customer: Box<StoredCustomer>,
+        /// Events recorded if the update happens.
+        events: Vec<AuditEvent>,
+    },
+    /// Delete a record, its wrapped data key and its blind entries.
+    Delete {
+        /// Which record.
+        id: CustomerId,
+        /// Events recorded if the delete happens.
+        events: Vec<AuditEvent>,
+    },
+    /// Replace a wrapped data key if it is still wrapped under `from_kek`.
+    Rewrap {
+        /// Which record.
+        id: CustomerId,
+        /// KEK version it must still be under.
+        from_kek: u32,
+        /// New KEK version.
+        to_kek: u32,
+        /// The rewrapped key.
+        wrapped_dk: Vec<u8>,
+    },
+    /// Append events that go with no data change (reads, searches, denials).
+    Audit(Vec<AuditEvent>),
+    /// Set a metadata entry.
+    SetMeta {
+        /// Key.
+        key: String,
+        /// Value.
+        value: Vec<u8>,
+    },
+}
+
+/// What a mutation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Done.
+    Done,
+    /// Insert skipped: this external id belongs to an existing record.
+    ExternalIdExists(CustomerId),
+    /// No such record (update, delete, rewrap).
+    NotFound,
+    /// Update refused: the record changed since it was read; the current
+    /// version is given.
+    VersionConflict(i64),
+    /// Rewrap skipped: the key is no longer under `from_kek`.
+    AlreadyRewrapped,
+}
+
+/// The storage contract.
+pub trait Store: Send + Sync + 'static {
+    /// Apply mutations, each atomically, and return once all are durable.
+    /// One failing mutation does not affect the others.
+    fn apply(&self, muts: Vec<Mutation>) -> Result<Vec<Result<Applied, StoreError>>, StoreError>;
+
+    /// Start applying mutations and return at once; [`Pending::wait`]
+    /// returns the results once durable. Lets callers overlap work with
+    /// commits (imports).
+    fn submit(&self, muts: Vec<Mutation>) -> Pending;
+
+    /// One record by id.
+    fn get(&self, id: &CustomerId) -> Result<Option<StoredCustomer>, StoreError>;
+
+    /// Records with blind-index entry `hash` for `field`.
+    fn find_blind(&self, field: &FieldName, hash: i64) -> Result<Vec<StoredCustomer>, StoreError>;
+
+    /// Up to `limit` records in creation order after cursor `after`
+    /// (0 for the start); returns the records and the next cursor.
+    fn scan(&self, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError>;
+
+    /// Up to `limit` records wrapped under a KEK older than `kek_version`,
+    /// after cursor `after`.
+    fn scan_kek_below(
+        &self,
+        kek_version: u32,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<StoredCustomer>, i64), StoreError>;
+
+    /// Number of records, and number wrapped under a KEK older than `kek`.
+    fn counts(&self, kek: u32) -> Result<(u64, u64), StoreError>;
+
+    /// Audit events with `seq >= from`, at most `limit`.
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
+
+    /// The last audit event's sequence number and MAC (0 and zeros if none).
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
+
+    /// A metadata entry.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Results of submitted mutations, not yet waited for.
+pub struct Pending(pub(crate) std::sync::mpsc::Receiver<Result<Vec<Result<Applied, StoreError>>, StoreError>>);
+
+impl Pending {
+    /// Block until the mutations are durable (or failed).
+    pub fn wait(self) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        self.0.recv().unwrap_or(Err(StoreError::Closed))
+    }
+}
+
+/// Computes the audit chain MAC of an event from its predecessor's MAC and
+/// its canonical bytes (implemented with the master secret's chain key).
+pub type ChainLinker = std::sync::Arc<dyn Fn(&[u8; 32], &[u8]) -> [u8; 32] + Send + Sync>;
