@@ -1,1 +1,608 @@
-//! placeholder
+//! # custodia-vault
+//!
+//! The encrypted customer vault: the application service that turns
+//! requests ("create this customer", "show me this phone number for
+//! customer service") into validated, encrypted, blind-indexed, audited
+//! changes in a [`Store`]. The HTTPS server and the CLI are thin shells
+//! around it.
+//!
+//! Rules kept here, whoever calls:
+//! * unknown fields, missing required fields and invalid values are
+//!   refused, all problems of a record reported at once;
+//! * personal and sensitive values are encrypted before they leave this
+//!   crate; internal fields are stored in clear;
+//! * reads are masked unless a reveal declares a purpose from the catalog;
+//! * every read, reveal, search, write, delete, export and key operation
+//!   appends an audit event, durable before the call returns.
+
+pub mod audit;
+pub mod datadir;
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod import;
+pub mod progress;
+pub mod record;
+pub mod rotate;
+
+pub use datadir::{Config, DataDir, MasterChoice};
+pub use error::{FieldProblem, VaultError};
+pub use progress::{NoProgress, Progress};
+pub use record::{CustomerView, RecordInput, RecordPatch};
+
+use custodia_core::audit::{Action, AuditEvent, Outcome};
+use custodia_core::{Classification, CustomerId, FieldName, Purpose, Schema, Validator};
+use custodia_crypto::{DataKey, FieldCipher, KeyRing, MasterSecret, WrappedKey};
+use custodia_store::sqlite::SqliteStore;
+use custodia_store::{Applied, Mutation, Store, StoredCustomer};
+use record::{decode_sealed, encode_sealed, rfc3339};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Most records in one batch create.
+pub const MAX_BATCH: usize = 1000;
+/// Most records a search returns.
+pub const MAX_SEARCH: usize = 1000;
+
+/// How values are shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Masked per the schema.
+    Masked,
+    /// Clear values of `fields` (all fields when `None`) for `purpose`.
+    Reveal {
+        /// The declared purpose (from the catalog).
+        purpose: Purpose,
+        /// Limit the reveal to these fields (minimum necessary).
+        fields: Option<Vec<FieldName>>,
+    },
+}
+
+/// What `init` did.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// Where the master key file was written, when a key file is used.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+/// The vault over one data directory.
+pub struct Vault {
+    dir: DataDir,
+    schema: Arc<Schema>,
+    keys: Arc<KeyRing>,
+    store: Arc<dyn Store>,
+    kek_current: AtomicU32,
+    kek_checked_ms: AtomicI64,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault({})", self.dir.root().display())
+    }
+}
+
+/// Current time in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+const META_CHECK: &str = "key_check";
+const META_KEK: &str = "kek_current";
+
+fn u32_meta(v: Option<Vec<u8>>) -> Option<u32> {
+    v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
+}
+
+impl Vault {
+    /// Create a new data directory with `schema_toml` (the default schema
+    /// when `None`) and open it.
+    pub fn init(dir: &DataDir, schema_toml: Option<&str>, master: MasterChoice, actor: &str) -> Result<(Vault, InitReport), VaultError> {
+        let text = schema_toml.unwrap_or(custodia_core::schema::DEFAULT_SCHEMA_TOML);
+        let schema = Schema::from_toml(text).map_err(|e| VaultError::Config(format!("schema: {e}")))?;
+        let key_file = match &master {
+            MasterChoice::KeyFile(p) => Some(dir.resolve(p.as_deref().unwrap_or(std::path::Path::new("master.key")))),
+            MasterChoice::Passphrase(_) => None,
+        };
+        let (secret, _config) = dir.create(text, master)?;
+        let keys = KeyRing::open(secret, None)?;
+        let vault = Vault::assemble(dir.clone(), schema, keys)?;
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Init);
+        e.detail = Some("data directory created".into());
+        vault.apply_one(vec![
+            Mutation::SetMeta { key: META_CHECK.into(), value: vault.keys.check_value().to_vec() },
+            Mutation::SetMeta { key: META_KEK.into(), value: b"1".to_vec() },
+            Mutation::Audit(vec![e]),
+        ])?;
+        vault.kek_current.store(1, Ordering::SeqCst);
+        Ok((vault, InitReport { key_file }))
+    }
+
+    /// Open an initialized data directory; `passphrase` is called only if
+    /// the master secret is passphrase-based and the environment has none.
+    pub fn open(dir: &DataDir, passphrase: &dyn Fn() -> Result<Zeroizing<String>, VaultError>) -> Result<Vault, VaultError> {
+        if !dir.is_initialized() {
+            return Err(VaultError::NotInitialized(dir.root().display().to_string()));
+        }
+        let config = dir.config()?;
+        let secret = dir.master(&config, passphrase)?;
+        Vault::open_with(dir, secret)
+    }
+
+    /// Open with an already loaded master secret.
+    pub fn open_with(dir: &DataDir, secret: MasterSecret) -> Result<Vault, VaultError> {
+        let text = std::fs::read_to_string(dir.schema_path())
+            .map_err(|e| VaultError::Config(format!("{}: {e}", dir.schema_path().display())))?;
+        let schema = Schema::from_toml(&text).map_err(|e| VaultError::Config(format!("schema: {e}")))?;
+        // Check the secret before anything else touches the store.
+        let keys = KeyRing::open(secret, None)?;
+        let vault = Vault::assemble(dir.clone(), schema, keys)?;
+        let check = vault.store.meta(META_CHECK)?;
+        match check {
+            Some(c) => {
+                let want = vault.keys.check_value();
+                let diff = c.iter().zip(want.iter()).fold(0u8, |a, (x, y)| a | (x ^ y));
+                if c.len() != 32 || diff != 0 {
+                    return Err(custodia_crypto::CryptoError::WrongSecret.into());
+                }
+            }
+            None => return Err(VaultError::NotInitialized(dir.root().display().to_string())),
+        }
+        vault.refresh_kek()?;
+        Ok(vault)
+    }
+
+    fn assemble(dir: DataDir, schema: Schema, keys: KeyRing) -> Result<Vault, VaultError> {
+        let searchable: Vec<FieldName> = schema.fields().iter().filter(|f| f.searchable).map(|f| f.name.clone()).collect();
+        let chain = keys.audit_chain();
+        let linker: custodia_store::ChainLinker = Arc::new(move |prev: &[u8; 32], data: &[u8]| chain.link(prev, data));
+        let store = SqliteStore::open(&dir.db_path(), &searchable, linker)?;
+        Ok(Vault {
+            dir,
+            schema: Arc::new(schema),
+            keys: Arc::new(keys),
+            store: Arc::new(store),
+            kek_current: AtomicU32::new(1),
+            kek_checked_ms: AtomicI64::new(0),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+    /// The customer schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+    /// The key ring (for the server's token hashing and the like).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Re-read the current KEK version (another process may have rotated).
+    pub fn refresh_kek(&self) -> Result<u32, VaultError> {
+        let v = u32_meta(self.store.meta(META_KEK)?).unwrap_or(1);
+        self.kek_current.store(v, Ordering::SeqCst);
+        self.kek_checked_ms.store(now_ms(), Ordering::SeqCst);
+        Ok(v)
+    }
+
+    /// The KEK version new keys are wrapped under, re-checked every 2 s.
+    fn current_kek(&self) -> Result<u32, VaultError> {
+        if now_ms() - self.kek_checked_ms.load(Ordering::Relaxed) > 2000 {
+            return self.refresh_kek();
+        }
+        Ok(self.kek_current.load(Ordering::Relaxed))
+    }
+
+    fn validator(&self) -> Validator {
+        Validator::new(self.schema.default_region(), chrono::Utc::now().date_naive())
+    }
+
+    /// Accept a purpose only if the catalog lists it.
+    pub fn purpose(&self, p: &str) -> Result<Purpose, VaultError> {
+        match self.schema.purpose(p) {
+            Some(d) => Ok(d.id.clone()),
+            None => Err(VaultError::UnknownPurpose(p.chars().take(64).collect())),
+        }
+    }
+
+    /// Build an [`Access`] from the usual request parameters.
+    pub fn access(&self, reveal: bool, purpose: Option<&str>, fields: Option<&str>) -> Result<Access, VaultError> {
+        if !reveal {
+            return Ok(Access::Masked);
+        }
+        let purpose = self.purpose(purpose.filter(|p| !p.is_empty()).ok_or(VaultError::PurposeRequired)?)?;
+        let fields = match fields.filter(|f| !f.is_empty()) {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                let mut problems = Vec::new();
+                for name in list.split(',').map(str::trim) {
+                    match self.schema.field(name) {
+                        Some(f) => out.push(f.name.clone()),
+                        None => problems.push(unknown_field(name)),
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(VaultError::Invalid(problems));
+                }
+                Some(out)
+            }
+        };
+        Ok(Access::Reveal { purpose, fields })
+    }
+
+    fn apply_one(&self, muts: Vec<Mutation>) -> Result<Vec<Applied>, VaultError> {
+        let results = self.store.apply(muts)?;
+        results.into_iter().map(|r| r.map_err(VaultError::from)).collect()
+    }
+
+    /// Record an audit event on its own (denials, verifications).
+    pub fn audit(&self, events: Vec<AuditEvent>) -> Result<(), VaultError> {
+        self.apply_one(vec![Mutation::Audit(events)]).map(|_| ())
+    }
+
+    /// Validate and encrypt a new record. Pure CPU work (no store access),
+    /// so imports run it on every core.
+    pub fn seal_new(&self, input: &RecordInput, validator: &Validator, kek: u32, now: i64) -> Result<StoredCustomer, VaultError> {
+        let mut problems = Vec::new();
+        let mut clear: Vec<(&custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
+        for (name, raw) in &input.fields {
+            match self.schema.field(name) {
+                None => problems.push(unknown_field(name)),
+                Some(def) => {
+                    if raw.trim().is_empty() {
+                        continue;
+                    }
+                    match validator.check(def, raw) {
+                        Ok(v) => clear.push((def, v)),
+                        Err(e) => problems.push(FieldProblem { field: name.clone(), code: e.code().into(), message: e.to_string() }),
+                    }
+                }
+            }
+        }
+        for def in self.schema.fields() {
+            if def.required && !clear.iter().any(|(d, _)| d.name == def.name) && !problems.iter().any(|p| p.field == def.name.as_str()) {
+                problems.push(FieldProblem { field: def.name.to_string(), code: "required".into(), message: "is required".into() });
+            }
+        }
+        let external_id = match &input.external_id {
+            Some(e) => match check_external_id(e) {
+                Ok(v) => Some(v),
+                Err(p) => {
+                    problems.push(p);
+                    None
+                }
+            },
+            None => None,
+        };
+        if !problems.is_empty() {
+            return Err(VaultError::Invalid(problems));
+        }
+        let id = CustomerId::new();
+        let dk = DataKey::generate();
+        let cipher = dk.cipher(id, 1);
+        let wrapped = self.keys.kek(kek)?.wrap(&id, &dk);
+        let mut sealed = Vec::new();
+        let mut attrs = BTreeMap::new();
+        let mut blind = Vec::new();
+        for (def, v) in &clear {
+            if def.searchable {
+                blind.push((def.name.clone(), self.keys.blind(def.name.as_str()).index(v)));
+            }
+            if def.classification.is_encrypted() {
+                sealed.push((def.name.clone(), cipher.seal(&def.name, v.as_bytes())));
+            } else {
+                attrs.insert(def.name.as_str(), v.as_str());
+            }
+        }
+        Ok(StoredCustomer {
+            id,
+            external_id,
+            version: 1,
+            kek_version: kek,
+            dk_version: 1,
+            wrapped_dk: wrapped.0,
+            sealed: encode_sealed(&sealed),
+            attrs: serde_json::to_string(&attrs).expect("string map serializes"),
+            blind,
+            created_ms: now,
+            updated_ms: now,
+        })
+    }
+
+    fn event(&self, actor: &str, action: Action, customer: Option<CustomerId>) -> AuditEvent {
+        let mut e = AuditEvent::new(now_ms(), actor, action);
+        e.customer = customer;
+        e
+    }
+
+    /// Create one customer.
+    pub fn create(&self, actor: &str, input: &RecordInput) -> Result<CustomerView, VaultError> {
+        let mut r = self.create_batch(actor, std::slice::from_ref(input))?;
+        r.pop().expect("one result per input")
+    }
+
+    /// Create up to [`MAX_BATCH`] customers; each succeeds or fails alone.
+    /// A record whose external id exists already is reported as a conflict
+    /// naming the existing customer.
+    pub fn create_batch(&self, actor: &str, inputs: &[RecordInput]) -> Result<Vec<Result<CustomerView, VaultError>>, VaultError> {
+        if inputs.len() > MAX_BATCH {
+            return Err(VaultError::BatchTooLarge { max: MAX_BATCH, got: inputs.len() });
+        }
+        let validator = self.validator();
+        let kek = self.current_kek()?;
+        let now = now_ms();
+        let sealed: Vec<Result<StoredCustomer, VaultError>> = inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
+        let mut muts = Vec::new();
+        for s in sealed.iter().flatten() {
+            let mut e = self.event(actor, Action::Create, Some(s.id));
+            e.fields = input_fields(s);
+            muts.push(Mutation::Insert { customer: Box::new(s.clone()), events: vec![e] });
+        }
+        let mut applied = if muts.is_empty() { Vec::new() } else { self.store.apply(muts)? }.into_iter();
+        let mut out = Vec::with_capacity(inputs.len());
+        for s in sealed {
+            out.push(match s {
+                Err(e) => Err(e),
+                Ok(rec) => match applied.next().expect("one result per mutation") {
+                    Ok(Applied::Done) => self.view(&rec, &Access::Masked),
+                    Ok(Applied::ExternalIdExists(existing)) => Err(VaultError::Invalid(vec![FieldProblem {
+                        field: "external_id".into(),
+                        code: "duplicate_external_id".into(),
+                        message: format!("belongs to existing customer {existing}"),
+                    }])),
+                    Ok(other) => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+                    Err(e) => Err(e.into()),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn cipher_for(&self, rec: &StoredCustomer) -> Result<FieldCipher, VaultError> {
+        let kek = self.keys.kek(rec.kek_version)?;
+        let dk = kek.unwrap_key(&rec.id, &WrappedKey(rec.wrapped_dk.clone()))?;
+        Ok(dk.cipher(rec.id, rec.dk_version))
+    }
+
+    /// Decrypt a stored record into clear values (normalized form).
+    pub fn decrypt(&self, rec: &StoredCustomer) -> Result<BTreeMap<String, String>, VaultError> {
+        let mut out: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
+            .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
+        if rec.sealed.len() > 1 {
+            let cipher = self.cipher_for(rec)?;
+            for (name, ct) in decode_sealed(&rec.sealed)? {
+                let pt = cipher.open(&name, &ct)?;
+                let v = String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?;
+                out.insert(name.to_string(), v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The view of a record under `access`.
+    pub fn view(&self, rec: &StoredCustomer, access: &Access) -> Result<CustomerView, VaultError> {
+        let clear = self.decrypt(rec)?;
+        let (purpose, reveal_all, reveal): (Option<Purpose>, bool, &[FieldName]) = match access {
+            Access::Masked => (None, false, &[]),
+            Access::Reveal { purpose, fields: None } => (Some(purpose.clone()), true, &[]),
+            Access::Reveal { purpose, fields: Some(f) } => (Some(purpose.clone()), false, f),
+        };
+        let mut fields = BTreeMap::new();
+        let mut revealed = Vec::new();
+        for def in self.schema.fields() {
+            let Some(v) = clear.get(def.name.as_str()) else { continue };
+            let show = def.classification == Classification::Internal || reveal_all || reveal.contains(&def.name);
+            if show && def.classification != Classification::Internal {
+                revealed.push(def.name.clone());
+            }
+            fields.insert(def.name.to_string(), if show { v.clone() } else { def.mask.apply(v) });
+        }
+        Ok(CustomerView {
+            id: rec.id,
+            external_id: rec.external_id.clone(),
+            version: rec.version,
+            created_at: rfc3339(rec.created_ms),
+            updated_at: rfc3339(rec.updated_ms),
+            fields,
+            revealed,
+            purpose,
+        })
+    }
+
+    fn read_event(&self, actor: &str, access: &Access, view: &CustomerView) -> AuditEvent {
+        match access {
+            Access::Masked => self.event(actor, Action::Read, Some(view.id)),
+            Access::Reveal { purpose, .. } => {
+                let mut e = self.event(actor, Action::Reveal, Some(view.id));
+                e.purpose = Some(purpose.clone());
+                e.fields = view.revealed.clone();
+                e
+            }
+        }
+    }
+
+    /// Read one customer.
+    pub fn get(&self, actor: &str, id: &str, access: &Access) -> Result<CustomerView, VaultError> {
+        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let rec = self.store.get(&id)?.ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+        let view = self.view(&rec, access)?;
+        self.audit(vec![self.read_event(actor, access, &view)])?;
+        Ok(view)
+    }
+
+    /// Exact-match search on a searchable field.
+    pub fn find(&self, actor: &str, field: &str, value: &str, access: &Access, limit: usize) -> Result<Vec<CustomerView>, VaultError> {
+        let def = self.schema.field(field).ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
+        if !def.searchable {
+            return Err(VaultError::NotSearchable(field.into()));
+        }
+        let mut search = self.event(actor, Action::Search, None);
+        search.fields = vec![def.name.clone()];
+        let normalized = match self.validator().check(def, value) {
+            Ok(v) => v,
+            // An invalid value cannot be stored, so it matches nothing.
+            Err(_) => {
+                search.detail = Some("matches=0 invalid_value".into());
+                self.audit(vec![search])?;
+                return Ok(Vec::new());
+            }
+        };
+        let hash = self.keys.blind(def.name.as_str()).index(&normalized);
+        let mut out = Vec::new();
+        for rec in self.store.find_blind(&def.name, hash)? {
+            // Blind indexes may collide; compare the decrypted value.
+            let clear = self.decrypt(&rec)?;
+            if clear.get(field) == Some(&normalized) {
+                out.push(self.view(&rec, access)?);
+                if out.len() >= limit.clamp(1, MAX_SEARCH) {
+                    break;
+                }
+            }
+        }
+        search.detail = Some(format!("matches={}", out.len()));
+        let mut events = vec![search];
+        events.extend(out.iter().map(|v| self.read_event(actor, access, v)));
+        self.audit(events)?;
+        Ok(out)
+    }
+
+    /// Change fields of a customer. With `expected_version`, refuse if the
+    /// record changed since the caller read it.
+    pub fn update(&self, actor: &str, id: &str, patch: &RecordPatch, expected_version: Option<i64>) -> Result<CustomerView, VaultError> {
+        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let validator = self.validator();
+        let mut problems = Vec::new();
+        let mut changes: Vec<(&custodia_core::FieldDef, Option<String>)> = Vec::new();
+        for (name, value) in patch {
+            match self.schema.field(name) {
+                None => problems.push(unknown_field(name)),
+                Some(def) => match value.as_deref().map(str::trim) {
+                    None | Some("") if def.required => problems.push(FieldProblem { field: name.clone(), code: "required".into(), message: "is required and cannot be removed".into() }),
+                    None | Some("") => changes.push((def, None)),
+                    Some(raw) => match validator.check(def, raw) {
+                        Ok(v) => changes.push((def, Some(v))),
+                        Err(e) => problems.push(FieldProblem { field: name.clone(), code: e.code().into(), message: e.to_string() }),
+                    },
+                },
+            }
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Invalid(problems));
+        }
+        if changes.is_empty() {
+            return Err(VaultError::Input("the update names no fields".into()));
+        }
+        let rec = self.store.get(&id)?.ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+        if let Some(v) = expected_version {
+            if v != rec.version {
+                return Err(VaultError::VersionConflict { current: rec.version });
+            }
+        }
+        let cipher = self.cipher_for(&rec)?;
+        let mut sealed = decode_sealed(&rec.sealed)?;
+        let mut attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
+            .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
+        let mut blind = rec.blind.clone();
+        for (def, value) in &changes {
+            sealed.retain(|(n, _)| n != &def.name);
+            attrs.remove(def.name.as_str());
+            blind.retain(|(n, _)| n != &def.name);
+            if let Some(v) = value {
+                if def.searchable {
+                    blind.push((def.name.clone(), self.keys.blind(def.name.as_str()).index(v)));
+                }
+                if def.classification.is_encrypted() {
+                    sealed.push((def.name.clone(), cipher.seal(&def.name, v.as_bytes())));
+                } else {
+                    attrs.insert(def.name.to_string(), v.clone());
+                }
+            }
+        }
+        let now = now_ms();
+        let updated = StoredCustomer {
+            sealed: encode_sealed(&sealed),
+            attrs: serde_json::to_string(&attrs).expect("string map serializes"),
+            blind,
+            updated_ms: now,
+            ..rec.clone()
+        };
+        let mut e = self.event(actor, Action::Update, Some(id));
+        e.fields = changes.iter().map(|(d, _)| d.name.clone()).collect();
+        match self.apply_one(vec![Mutation::Update { customer: Box::new(updated.clone()), events: vec![e] }])?.pop() {
+            Some(Applied::Done) => self.view(&StoredCustomer { version: rec.version + 1, ..updated }, &Access::Masked),
+            Some(Applied::VersionConflict(current)) => Err(VaultError::VersionConflict { current }),
+            Some(Applied::NotFound) => Err(VaultError::NotFound(id.to_string())),
+            other => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+        }
+    }
+
+    /// Delete a customer: the record, its wrapped data key and its blind
+    /// entries go; without the data key no copy of its ciphertexts can be
+    /// decrypted again.
+    pub fn delete(&self, actor: &str, id: &str) -> Result<(), VaultError> {
+        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let e = self.event(actor, Action::Delete, Some(id));
+        match self.apply_one(vec![Mutation::Delete { id, events: vec![e] }])?.pop() {
+            Some(Applied::Done) => Ok(()),
+            _ => Err(VaultError::NotFound(id.to_string())),
+        }
+    }
+
+    /// Record counts: customers, and customers under an old KEK.
+    pub fn counts(&self) -> Result<(u64, u64), VaultError> {
+        let kek = self.refresh_kek()?;
+        Ok(self.store.counts(kek)?)
+    }
+}
+
+fn input_fields(s: &StoredCustomer) -> Vec<FieldName> {
+    let mut names: Vec<FieldName> = decode_sealed(&s.sealed).map(|v| v.into_iter().map(|(n, _)| n).collect()).unwrap_or_default();
+    if let Ok(attrs) = serde_json::from_str::<BTreeMap<String, String>>(&s.attrs) {
+        names.extend(attrs.keys().filter_map(|k| FieldName::new(k).ok()));
+    }
+    names.sort();
+    names
+}
+
+/// The problem reported for a field the schema does not declare.
+pub fn unknown_field(name: &str) -> FieldProblem {
+    FieldProblem {
+        field: name.chars().take(64).collect(),
+        code: "unknown_field".into(),
+        message: "is not a field of the customer schema".into(),
+    }
+}
+
+fn check_external_id(e: &str) -> Result<String, FieldProblem> {
+    let t = e.trim();
+    let ok = !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(FieldProblem {
+            field: "external_id".into(),
+            code: "external_id_format".into(),
+            message: "must be 1-64 characters of letters, digits, '-', '_', '.', ':'".into(),
+        })
+    }
+}
+
+/// Whether an outcome counts as a denial (for audit details).
+pub fn denied(e: &VaultError) -> Outcome {
+    match e {
+        VaultError::PurposeRequired | VaultError::UnknownPurpose(_) => Outcome::Denied,
+        _ => Outcome::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! The data directory: its layout, configuration file and master secret.
+//!
+//! ```text
+//! custodia-data/            (0700)
+//!   config.toml             listen address, TLS files, where the master secret comes from
+//!   schema.toml             the customer schema this data was created with
+//!   master.key              (0600) the master secret, unless a passphrase is used
+//!   custodia.db[-wal,-shm]  the store: ciphertexts, blind indexes, audit log
+//!   tls/cert.pem, key.pem   the HTTPS certificate (key 0600)
+//! ```
+
+use crate::error::VaultError;
+use custodia_crypto::MasterSecret;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Environment variable holding the passphrase, when one is used.
+pub const PASSPHRASE_ENV: &str = "CUSTODIA_PASSPHRASE";
+
+/// Where the master secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MasterConfig {
+    /// A key file (relative paths are inside the data directory).
+    KeyFile {
+        /// Path of the key file.
+        key_file: PathBuf,
+    },
+    /// Argon2id over a passphrase from `CUSTODIA_PASSPHRASE` or a prompt.
+    Passphrase {
+        /// Hex salt, created at init.
+        salt: String,
+    },
+}
+
+/// TLS certificate and key files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address `serve` listens on unless `--listen` is given.
+    pub listen: String,
+    /// Certificate files.
+    pub tls: TlsConfig,
+    /// Master secret source.
+    pub master: MasterConfig,
+}
+
+/// How `init` should protect the master secret.
+pub enum MasterChoice {
+    /// Generate a random secret into a key file at this path (default:
+    /// `master.key` inside the data directory).
+    KeyFile(Option<PathBuf>),
+    /// Derive from this passphrase.
+    Passphrase(Zeroizing<String>),
+}
+
+/// A data directory on disk.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The directory at `root` (not yet checked).
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+    /// Its path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `config.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    /// `schema.toml`.
+    pub fn schema_path(&self) -> PathBuf {
+        self.root.join("schema.toml")
+    }
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("custodia.db")
+    }
+    /// Resolve a configured path against the data directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.root.join(p)
+        }
+    }
+    /// Whether `init` has run here.
+    pub fn is_initialized(&self) -> bool {
+        self.config_path().is_file() && self.db_path().is_file()
+    }
+
+    /// Read `config.toml`.
+    pub fn config(&self) -> Result<Config, VaultError> {
+        let p = self.config_path();
+        let text = std::fs::read_to_string(&p)
+            .map_err(|_| VaultError::NotInitialized(self.root.display().to_string()))?;
+        toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))
+    }
+
+    /// Create the directory, its configuration and master secret. Returns
+    /// the master secret and the config.
+    pub(crate) fn create(&self, schema_toml: &str, master: MasterChoice) -> Result<(MasterSecret, Config), VaultError> {
+        if self.config_path().exists() || self.db_path().exists() {
+            return Err(VaultError::AlreadyInitialized(self.root.display().to_string()));
+        }
+        std::fs::create_dir_all(&self.root)?;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))?;
+        write_private(&self.schema_path(), schema_toml.as_bytes(), 0o600)?;
+        let (secret, master_cfg) = match master {
+            MasterChoice::KeyFile(path) => {
+                let path = path.unwrap_or_else(|| PathBuf::from("master.key"));
+                let secret = MasterSecret::generate();
+                let full = self.resolve(&path);
+                if full.exists() {
+                    return Err(VaultError::Config(format!(
+                        "{} exists already; refusing to overwrite a master key",
+                        full.display()
+                    )));
+                }
+                if let Some(parent) = full.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                write_private(&full, secret.to_key_file().as_bytes(), 0o600)?;
+                (secret, MasterConfig::KeyFile { key_file: path })
+            }
+            MasterChoice::Passphrase(p) => {
+                let mut salt = [0u8; 16];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+                let secret = MasterSecret::from_passphrase(p.as_bytes(), &salt)?;
+                (secret, MasterConfig::Passphrase { salt: custodia_core::audit::to_hex(&salt) })
+            }
+        };
+        let config = Config {
+            listen: "127.0.0.1:8443".into(),
+            tls: TlsConfig { cert: "tls/cert.pem".into(), key: "tls/key.pem".into() },
+            master: master_cfg,
+        };
+        let text = format!(
+            "# Custodia configuration. Relative paths are inside this directory.\n{}",
+            toml::to_string_pretty(&config).map_err(|e| VaultError::Config(e.to_string()))?
+        );
+        write_private(&self.config_path(), text.as_bytes(), 0o600)?;
+        Ok((secret, config))
+    }
+
+    /// Load the master secret as configured. `passphrase` is asked only
+    /// when a passphrase is configured and `CUSTODIA_PASSPHRASE` is unset.
+    pub fn master(
+        &self,
+        config: &Config,
+        passphrase: &dyn Fn() -> Result<Zeroizing<String>, VaultError>,
+    ) -> Result<MasterSecret, VaultError> {
+        match &config.master {
+            MasterConfig::KeyFile { key_file } => {
+                let p = self.resolve(key_file);
+                let meta = std::fs::metadata(&p)
+                    .map_err(|e| VaultError::Config(format!("master key file {}: {e}", p.display())))?;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    return Err(VaultError::Config(format!(
+                        "master key file {} is readable by other users; run chmod 600 on it",
+                        p.display()
+                    )));
+                }
+                let text = Zeroizing::new(std::fs::read_to_string(&p)?);
+                Ok(MasterSecret::from_key_file(&text)?)
+            }
+            MasterConfig::Passphrase { salt } => {
+                let salt = parse_salt(salt)?;
+                let pass = match std::env::var(PASSPHRASE_ENV) {
+                    Ok(p) => Zeroizing::new(p),
+                    Err(_) => passphrase()?,
+                };
+                Ok(MasterSecret::from_passphrase(pass.as_bytes(), &salt)?)
+            }
+        }
+    }
+}
+
+fn parse_salt(hex: &str) -> Result<[u8; 16], VaultError> {
+    let bad = || VaultError::Config("master.salt must be 32 hexadecimal digits".into());
+    if hex.len() != 32 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Write a file readable only by its owner (created new or truncated).
+pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), VaultError> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The vault's error type. Every variant has a stable code; the server and
+//! CLI turn them into problem details and one-line messages.
+
+use custodia_crypto::CryptoError;
+use custodia_store::StoreError;
+use serde::Serialize;
+
+/// One field's problem, as reported for a record or CSV row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// The field (or column) name.
+    pub field: String,
+    /// Stable rule code, e.g. `national_id_checksum`, `unknown_field`.
+    pub code: String,
+    /// What is wrong, in English; never contains the value.
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Why a vault operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    /// The record's fields break the schema (unknown, missing or invalid).
+    #[error("invalid record: {}", join(.0))]
+    Invalid(Vec<FieldProblem>),
+    /// No customer with that id.
+    #[error("customer {0} not found")]
+    NotFound(String),
+    /// The record changed since the caller read it.
+    #[error("customer was modified concurrently (now at version {current}); read it again and retry")]
+    VersionConflict {
+        /// Current version.
+        current: i64,
+    },
+    /// Clear values were asked for without a purpose.
+    #[error("a reveal must declare a purpose")]
+    PurposeRequired,
+    /// The purpose is not in the catalog.
+    #[error("unknown purpose {0:?}; the catalog lists the accepted purposes")]
+    UnknownPurpose(String),
+    /// Search on a field that has no index.
+    #[error("field {0:?} is not searchable")]
+    NotSearchable(String),
+    /// A batch exceeded the limit.
+    #[error("a batch holds at most {max} records (got {got})")]
+    BatchTooLarge {
+        /// The limit.
+        max: usize,
+        /// What was sent.
+        got: usize,
+    },
+    /// Input that cannot be read at all (CSV structure, headers, encoding).
+    #[error("{0}")]
+    Input(String),
+    /// The data directory does not exist or is not initialized.
+    #[error("no Custodia data directory at {0}; run `custodia init` (or `custodia serve`, which initializes)")]
+    NotInitialized(String),
+    /// `init` on a directory that already holds data.
+    #[error("{0} already holds a Custodia data directory")]
+    AlreadyInitialized(String),
+    /// Configuration problems.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// File system problems.
+    #[error("{0}")]
+    Io(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Cryptography failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+fn join(p: &[FieldProblem]) -> String {
+    p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+impl VaultError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::Invalid(p) if p.iter().all(|x| x.code == "unknown_field") => "unknown_field",
+            VaultError::Invalid(_) => "invalid_record",
+            VaultError::NotFound(_) => "not_found",
+            VaultError::VersionConflict { .. } => "version_conflict",
+            VaultError::PurposeRequired => "purpose_required",
+            VaultError::UnknownPurpose(_) => "unknown_purpose",
+            VaultError::NotSearchable(_) => "not_searchable",
+            VaultError::BatchTooLarge { .. } => "batch_too_large",
+            VaultError::Input(_) => "bad_input",
+            VaultError::NotInitialized(_) => "not_initialized",
+            VaultError::AlreadyInitialized(_) => "already_initialized",
+            VaultError::Config(_) => "config",
+            VaultError::Io(_) => "io",
+            VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => "storage_unavailable",
+            VaultError::Store(_) => "storage",
+            VaultError::Crypto(CryptoError::WrongSecret) => "wrong_master_secret",
+            VaultError::Crypto(_) => "crypto",
+        }
+    }
+
+    /// Field problems, when the error is about a record's content.
+    pub fn problems(&self) -> &[FieldProblem] {
+        match self {
+            VaultError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+impl From<std::io::Error> for VaultError {
+    fn from(e: std::io::Error) -> Self {
+        VaultError::Io(e.to_string())
+    }
+}

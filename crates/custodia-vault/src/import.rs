@@ -1,0 +1,342 @@
+//! Streaming CSV import.
+//!
+//! Reads any size of file in bounded memory: rows are taken in chunks,
+//! validated and encrypted on every core, and committed in one transaction
+//! per chunk while the next chunk is being prepared. Every row ends up
+//! either accepted (created, or already present by external id) or rejected
+//! with its line number and reasons; the counts always add up to the rows
+//! read. Re-importing a file skips the rows whose `external_id` is already
+//! stored (it never updates them: use `customer update` for changes).
+
+use crate::error::{FieldProblem, VaultError};
+use crate::progress::Progress;
+use crate::record::RecordInput;
+use crate::{now_ms, unknown_field, Vault};
+use custodia_core::audit::{Action, AuditEvent};
+use custodia_store::{Applied, Mutation, Pending};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+
+/// Import settings.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Column renames applied to the header: CSV name → field name.
+    pub rename: BTreeMap<String, String>,
+    /// Rows per transaction.
+    pub chunk: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions { rename: BTreeMap::new(), chunk: 2000 }
+    }
+}
+
+/// One rejected row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Reject {
+    /// 1-based line where the row starts.
+    pub line: u64,
+    /// What is wrong with it.
+    pub problems: Vec<FieldProblem>,
+}
+
+impl Reject {
+    /// All problems on one line of text.
+    pub fn reason(&self) -> String {
+        self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Data rows read (the header excluded).
+    pub rows_read: u64,
+    /// New customers created.
+    pub created: u64,
+    /// Rows whose external id was already stored (skipped, unchanged).
+    pub existing: u64,
+    /// Rows refused.
+    pub rejected: u64,
+    /// The first rejects (all of them go to the rejects file).
+    pub rejects: Vec<Reject>,
+}
+
+impl ImportReport {
+    /// Rows accepted: created or already present.
+    pub fn accepted(&self) -> u64 {
+        self.created + self.existing
+    }
+}
+
+const REPORT_REJECTS: usize = 100;
+
+/// Counts lines as bytes pass to the CSV parser, because the parser's own
+/// line numbers are off by one for CRLF files. Keeps only the newline
+/// offsets not yet passed by the parser, so memory stays bounded.
+struct LineCounter<R> {
+    inner: R,
+    state: std::rc::Rc<std::cell::RefCell<Lines>>,
+}
+
+#[derive(Default)]
+struct Lines {
+    consumed: u64,
+    pending: std::collections::VecDeque<u64>,
+    passed: u64,
+}
+
+impl Lines {
+    /// 1-based line number of a record starting at byte `offset` (offsets
+    /// only grow). The parser places a CRLF record's start on the `\n` that
+    /// ends the previous line, so a newline at `offset` itself counts.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.pending.front().is_some_and(|&n| n <= offset) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut st = self.state.borrow_mut();
+        let base = st.consumed;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            st.pending.push_back(base + i as u64);
+        }
+        st.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+struct Row {
+    line: u64,
+    raw: csv::ByteRecord,
+    parsed: Result<RecordInput, Vec<FieldProblem>>,
+}
+
+fn problem(field: &str, code: &str, message: String) -> FieldProblem {
+    FieldProblem { field: field.into(), code: code.into(), message }
+}
+
+/// Resolve the header into field names (None for `external_id`), refusing
+/// unknown, duplicate and missing required columns before any row is read.
+fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> Result<Vec<String>, VaultError> {
+    let mut names = Vec::with_capacity(header.len());
+    let mut unknown = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, h) in header.iter().enumerate() {
+        let h = std::str::from_utf8(h).map_err(|_| VaultError::Input(format!("header column {} is not valid UTF-8", i + 1)))?;
+        let h = h.trim_start_matches('\u{feff}').trim().to_lowercase();
+        if h.is_empty() {
+            return Err(VaultError::Input(format!("header column {} has no name", i + 1)));
+        }
+        let name = opts.rename.get(&h).cloned().unwrap_or(h);
+        if name != "external_id" && vault.schema().field(&name).is_none() {
+            unknown.push(name.clone());
+        }
+        if !seen.insert(name.clone()) {
+            return Err(VaultError::Input(format!("column {name:?} appears twice in the header")));
+        }
+        names.push(name);
+    }
+    if !unknown.is_empty() {
+        return Err(VaultError::Invalid(unknown.iter().map(|n| unknown_field(n)).collect()));
+    }
+    let missing: Vec<_> = vault
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| f.required && !seen.contains(f.name.as_str()))
+        .map(|f| f.name.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(VaultError::Input(format!("the header lacks required column(s): {}", missing.join(", "))));
+    }
+    Ok(names)
+}
+
+fn parse_row(names: &[String], rec: &csv::ByteRecord) -> Result<RecordInput, Vec<FieldProblem>> {
+    if rec.len() != names.len() {
+        let hint = if rec.iter().any(|c| c.contains(&b'\n')) { " (a quote is probably not closed)" } else { "" };
+        return Err(vec![problem("row", "column_count", format!("has {} columns, the header has {}{hint}", rec.len(), names.len()))]);
+    }
+    let mut input = RecordInput::default();
+    let mut problems = Vec::new();
+    for (name, cell) in names.iter().zip(rec.iter()) {
+        match std::str::from_utf8(cell) {
+            Err(_) => problems.push(problem(name, "encoding", "is not valid UTF-8".into())),
+            Ok(v) if v.trim().is_empty() => {}
+            Ok(v) if name == "external_id" => input.external_id = Some(v.to_owned()),
+            Ok(v) => {
+                input.fields.insert(name.clone(), v.to_owned());
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(input)
+    } else {
+        Err(problems)
+    }
+}
+
+impl Vault {
+    /// Import customers from CSV. `total_bytes` sizes the progress bar;
+    /// rejected rows are written to `rejects` (CSV: line, reason, then the
+    /// original columns) when given.
+    pub fn import(
+        &self,
+        actor: &str,
+        input: impl Read,
+        total_bytes: Option<u64>,
+        opts: &ImportOptions,
+        mut rejects: Option<&mut dyn Write>,
+        progress: &dyn Progress,
+    ) -> Result<ImportReport, VaultError> {
+        let lines = std::rc::Rc::new(std::cell::RefCell::new(Lines::default()));
+        let counted = LineCounter { inner: input, state: lines.clone() };
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(counted);
+        let header = rdr.byte_headers().map_err(|e| VaultError::Input(format!("cannot read the CSV header: {e}")))?.clone();
+        let names = map_header(self, &header, opts)?;
+        let mut rej_writer = rejects.as_deref_mut().map(|w| csv::WriterBuilder::new().flexible(true).from_writer(w));
+        if let Some(w) = rej_writer.as_mut() {
+            let mut h = csv::ByteRecord::new();
+            h.push_field(b"line");
+            h.push_field(b"reason");
+            for f in header.iter() {
+                h.push_field(f);
+            }
+            w.write_byte_record(&h).map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+        }
+
+        let mut start = AuditEvent::new(now_ms(), actor, Action::Import);
+        start.detail = Some("started".into());
+        self.audit(vec![start])?;
+
+        progress.start(total_bytes.unwrap_or(0), "bytes");
+        let mut report = ImportReport::default();
+        let mut pending: Option<(Pending, usize)> = None;
+        let mut last_byte = 0u64;
+        let validator = self.validator();
+        let chunk = opts.chunk.clamp(1, 50_000);
+        let result = (|| -> Result<(), VaultError> {
+            loop {
+                let mut rows = Vec::with_capacity(chunk);
+                while rows.len() < chunk {
+                    let mut rec = csv::ByteRecord::new();
+                    match rdr.read_byte_record(&mut rec) {
+                        Ok(false) => break,
+                        Ok(true) => {
+                            let line = lines.borrow_mut().line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+                            let parsed = parse_row(&names, &rec);
+                            rows.push(Row { line, raw: rec, parsed });
+                        }
+                        Err(e) => {
+                            if let csv::ErrorKind::Io(_) = e.kind() {
+                                return Err(VaultError::Io(format!("reading the CSV: {e}")));
+                            }
+                            let line = lines.borrow_mut().line_at(e.position().map(|p| p.byte()).unwrap_or(0));
+                            rows.push(Row { line, raw: csv::ByteRecord::new(), parsed: Err(vec![problem("row", "csv", e.to_string())]) });
+                        }
+                    }
+                }
+                if rows.is_empty() {
+                    break;
+                }
+                report.rows_read += rows.len() as u64;
+                let kek = self.current_kek()?;
+                let now = now_ms();
+                let sealed: Vec<_> = rows
+                    .par_iter()
+                    .map(|r| match &r.parsed {
+                        Err(p) => Err(p.clone()),
+                        Ok(input) => self.seal_new(input, &validator, kek, now).map_err(|e| match e {
+                            VaultError::Invalid(p) => p,
+                            other => vec![problem("row", other.code(), other.to_string())],
+                        }),
+                    })
+                    .collect();
+                let mut muts = Vec::with_capacity(rows.len());
+                for (row, s) in rows.iter().zip(sealed) {
+                    match s {
+                        Ok(c) => {
+                            let mut e = AuditEvent::new(now, actor, Action::Create);
+                            e.customer = Some(c.id);
+                            e.fields = crate::input_fields(&c);
+                            e.detail = Some("import".into());
+                            muts.push(Mutation::Insert { customer: Box::new(c), events: vec![e] });
+                        }
+                        Err(problems) => {
+                            let r = Reject { line: row.line, problems };
+                            if let Some(w) = rej_writer.as_mut() {
+                                let mut out = csv::ByteRecord::new();
+                                out.push_field(r.line.to_string().as_bytes());
+                                out.push_field(r.reason().as_bytes());
+                                for f in row.raw.iter() {
+                                    out.push_field(f);
+                                }
+                                w.write_byte_record(&out).map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+                            }
+                            report.rejected += 1;
+                            if report.rejects.len() < REPORT_REJECTS {
+                                report.rejects.push(r);
+                            }
+                        }
+                    }
+                }
+                if let Some((p, n)) = pending.take() {
+                    tally(&mut report, p, n)?;
+                }
+                let n = muts.len();
+                if n > 0 {
+                    pending = Some((self.store().submit(muts), n));
+                }
+                let byte = rdr.position().byte();
+                progress.advance(byte - last_byte);
+                last_byte = byte;
+            }
+            if let Some((p, n)) = pending.take() {
+                tally(&mut report, p, n)?;
+            }
+            Ok(())
+        })();
+        progress.finish();
+        if let Some(w) = rej_writer.as_mut() {
+            w.flush().map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+        }
+        let mut end = AuditEvent::new(now_ms(), actor, Action::Import);
+        end.detail = Some(format!(
+            "read={} created={} existing={} rejected={}",
+            report.rows_read, report.created, report.existing, report.rejected
+        ));
+        if let Err(e) = result {
+            end.outcome = custodia_core::audit::Outcome::Failed;
+            let _ = self.audit(vec![end]);
+            return Err(VaultError::Io(format!(
+                "import stopped after {} new customers were committed: {e}. Running the same import again resumes: rows whose external_id is stored are skipped",
+                report.created
+            )));
+        }
+        self.audit(vec![end])?;
+        Ok(report)
+    }
+}
+
+fn tally(report: &mut ImportReport, p: Pending, n: usize) -> Result<(), VaultError> {
+    let results = p.wait()?;
+    debug_assert_eq!(results.len(), n);
+    for r in results {
+        match r? {
+            Applied::Done => report.created += 1,
+            Applied::ExternalIdExists(_) => report.existing += 1,
+            other => return Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+        }
+    }
+    Ok(())
+}
