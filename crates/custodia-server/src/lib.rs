@@ -1,1 +1,224 @@
-//! placeholder
+//! # custodia-server
+//!
+//! The HTTPS JSON API over the vault: axum on hyper, TLS by rustls (1.2 and
+//! 1.3 only), bearer-token authentication, security headers on every
+//! response, RFC 9457 problem details for every error (in English or
+//! Chinese per `Accept-Language`), and an OpenAPI document generated from
+//! the handlers at `/v1/openapi.json`.
+
+pub mod api;
+pub mod auth;
+pub mod docs;
+pub mod problem;
+pub mod tls;
+
+use crate::api::Actor;
+use crate::problem::{Lang, Problem};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use custodia_core::audit::{Action, AuditEvent, Outcome};
+use custodia_vault::Vault;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest request body accepted (a full batch of 1000 records fits).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The vault.
+    pub vault: Arc<Vault>,
+    tokens: Arc<auth::TokenCheck>,
+    hsts: bool,
+}
+
+/// Build the application: routes, authentication, limits, headers.
+pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi) {
+    let state = AppState { vault, tokens: Arc::new(auth::TokenCheck::default()), hsts: https };
+    let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(api::create_customer))
+        .routes(routes!(api::find_customers))
+        .routes(routes!(api::create_batch))
+        .routes(routes!(api::get_customer, api::update_customer, api::delete_customer))
+        .routes(routes!(api::audit_tail))
+        .routes(routes!(api::audit_verify))
+        .routes(routes!(api::schema))
+        .split_for_parts();
+    let (open, open_spec) = OpenApiRouter::new().routes(routes!(api::health)).split_for_parts();
+    spec.merge(open_spec);
+    spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
+    let protected = protected.layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let router = Router::new()
+        .merge(protected)
+        .merge(open)
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let body = spec_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
+            }),
+        )
+        .fallback(|h: axum::http::HeaderMap| async move { Problem::new("not_found", "no such endpoint", Lang::from_headers(&h)) })
+        .method_not_allowed_fallback(|h: axum::http::HeaderMap| async move { Problem::new("method_not_allowed", "this endpoint does not take that method", Lang::from_headers(&h)) })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            // The panic payload may hold anything; it is not echoed or logged.
+            tracing::error!("a request handler panicked");
+            Problem::new("internal", "the server could not complete the request", Lang::En).into_response()
+        }))
+        .with_state(state);
+    (router, spec)
+}
+
+async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let Some(token) = presented else {
+        return Problem::new("unauthorized", "send an API token: Authorization: Bearer cst_…", lang).into_response();
+    };
+    let vault = s.vault.clone();
+    let tokens = s.tokens.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let r = tokens.check(&vault, &token);
+        if let Ok(None) = r {
+            let mut e = AuditEvent::new(custodia_vault::now_ms(), "anonymous", Action::AccessDenied);
+            e.outcome = Outcome::Denied;
+            e.detail = Some("invalid_token".into());
+            let _ = vault.audit(vec![e]);
+        }
+        r
+    })
+    .await;
+    match checked {
+        Ok(Ok(Some(actor))) => {
+            req.extensions_mut().insert(Actor(actor));
+            next.run(req).await
+        }
+        Ok(Ok(None)) => Problem::new("unauthorized", "the API token is invalid, expired or revoked", lang).into_response(),
+        Ok(Err(e)) => Problem::from_vault(&e, lang).into_response(),
+        Err(_) => Problem::new("internal", "authentication failed", lang).into_response(),
+    }
+}
+
+async fn security_headers(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    if s.hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    r
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Plain HTTP asked for on a non-loopback address.
+    #[error("--insecure-http is allowed only on a loopback address (127.0.0.1 or ::1), not {0}")]
+    InsecureNotLoopback(SocketAddr),
+    /// Binding the address failed.
+    #[error("cannot listen on {addr}: {msg}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        msg: String,
+    },
+    /// TLS setup failed.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// How to serve.
+pub enum Transport {
+    /// HTTPS with this configuration.
+    Tls(Arc<rustls::ServerConfig>),
+    /// Plain HTTP (loopback only).
+    InsecureHttp,
+}
+
+/// A bound listener, ready to serve.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    transport: Transport,
+}
+
+impl Bound {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound socket has an address")
+    }
+}
+
+/// Bind `addr` for `transport`.
+pub async fn bind(addr: SocketAddr, transport: Transport) -> Result<Bound, ServeError> {
+    if matches!(transport, Transport::InsecureHttp) && !addr.ip().is_loopback() {
+        return Err(ServeError::InsecureNotLoopback(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Bind { addr, msg: e.to_string() })?;
+    Ok(Bound { listener, transport })
+}
+
+/// Serve until `shutdown` completes.
+pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::Future<Output = ()>) {
+    let https = matches!(bound.transport, Transport::Tls(_));
+    let (router, _) = app(vault, https);
+    let acceptor = match &bound.transport {
+        Transport::Tls(cfg) => Some(tokio_rustls::TlsAcceptor::from(cfg.clone())),
+        Transport::InsecureHttp => None,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = bound.listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let builder = hyper::server::conn::http1::Builder::new();
+            match acceptor {
+                Some(a) => match tokio::time::timeout(std::time::Duration::from_secs(10), a.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = builder.serve_connection(TokioIo::new(tls), service).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                }
+            }
+        });
+    }
+}

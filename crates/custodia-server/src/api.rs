@@ -1,0 +1,331 @@
+//! The `/v1` handlers. Each is thin: parse, call the vault on a blocking
+//! thread, shape the answer. Errors become problem details.
+
+use crate::docs::*;
+use crate::problem::{Lang, Problem};
+use crate::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use custodia_vault::{Access, CustomerView, RecordInput, RecordPatch, Vault, VaultError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Who is calling (set by the authentication layer).
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+type ApiResult = Result<Response, Problem>;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, VaultError> + Send + 'static) -> Result<T, VaultError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
+}
+
+fn json_problem(r: JsonRejection, lang: Lang) -> Problem {
+    let code = match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "malformed_json",
+    };
+    Problem::new(code, r.body_text(), lang)
+}
+
+fn query_problem(r: QueryRejection, lang: Lang) -> Problem {
+    Problem::new("bad_input", r.body_text(), lang)
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
+fn with_etag(status: StatusCode, v: &CustomerView) -> Response {
+    let mut r = (status, Json(v)).into_response();
+    r.headers_mut().insert(header::ETAG, etag(v.version));
+    r
+}
+
+/// Convert a JSON object into a record; every value must be a string.
+fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> {
+    let mut input = RecordInput::default();
+    let mut problems = Vec::new();
+    for (k, v) in obj {
+        match v {
+            Value::String(s) if k == "external_id" => input.external_id = Some(s),
+            Value::String(s) => {
+                input.fields.insert(k, s);
+            }
+            _ => problems.push(custodia_vault::FieldProblem {
+                field: k.chars().take(64).collect(),
+                code: "not_a_string".into(),
+                message: "must be a JSON string".into(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(input)
+    } else {
+        Err(VaultError::Invalid(problems))
+    }
+}
+
+fn object(body: Value) -> Result<Map<String, Value>, VaultError> {
+    match body {
+        Value::Object(m) => Ok(m),
+        _ => Err(VaultError::Input("the body must be a JSON object".into())),
+    }
+}
+
+/// Reveal parameters shared by reads.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RevealQuery {
+    /// Show clear values (needs `purpose`).
+    #[serde(default)]
+    reveal: bool,
+    /// Declared purpose from the catalog, e.g. `customer_service`.
+    purpose: Option<String>,
+    /// Comma-separated fields to reveal (default: all).
+    fields: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInputDoc,
+    responses((status = 201, description = "Created (masked)", body = CustomerDoc), (status = 422, description = "Schema violation", body = ProblemDoc), (status = 401, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Create a customer.
+pub async fn create_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Json(body) = body.map_err(|r| json_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let out = blocking(move || {
+        let input = record_from_json(object(body)?)?;
+        vault.create(&actor.0, &input)
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let mut r = with_etag(StatusCode::CREATED, &out);
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/customers/{}", out.id)) {
+        r.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(r)
+}
+
+#[utoipa::path(post, path = "/v1/customers:batch", tag = "customers", request_body = BatchDoc,
+    responses((status = 200, description = "Per-record outcomes", body = BatchResultDoc), (status = 413, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Create up to 1000 customers; each succeeds or fails on its own.
+pub async fn create_batch(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Json(body) = body.map_err(|r| json_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let results = blocking(move || {
+        let mut obj = object(body)?;
+        let records = match obj.remove("records") {
+            Some(Value::Array(a)) if obj.is_empty() => a,
+            _ => return Err(VaultError::Input("the body must be {\"records\": [ ... ]}".into())),
+        };
+        if records.len() > custodia_vault::MAX_BATCH {
+            return Err(VaultError::BatchTooLarge { max: custodia_vault::MAX_BATCH, got: records.len() });
+        }
+        let parsed: Vec<Result<RecordInput, VaultError>> = records.into_iter().map(|r| object(r).and_then(record_from_json)).collect();
+        let valid: Vec<RecordInput> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let mut created = vault.create_batch(&actor.0, &valid)?.into_iter();
+        Ok(parsed
+            .into_iter()
+            .map(|p| match p {
+                Err(e) => Err(e),
+                Ok(_) => created.next().expect("one result per valid record"),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let mut ok = 0;
+    let items: Vec<Value> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(c) => {
+                ok += 1;
+                json!({"index": i, "status": 201, "customer": c})
+            }
+            Err(e) => {
+                let p = Problem::from_vault(&e, lang);
+                json!({"index": i, "status": p.status, "problem": p})
+            }
+        })
+        .collect();
+    let failed = items.len() - ok;
+    Ok(Json(json!({"created": ok, "failed": failed, "results": items})).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), RevealQuery),
+    responses((status = 200, body = CustomerDoc), (status = 404, body = ProblemDoc), (status = 400, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Read a customer, masked unless `reveal=true&purpose=…`.
+pub async fn get_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>, q: Result<Query<RevealQuery>, QueryRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let view = blocking(move || {
+        let access = reveal_access(&vault, &actor.0, q.reveal, q.purpose.as_deref(), q.fields.as_deref(), Some(&id))?;
+        vault.get(&actor.0, &id, &access)
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(with_etag(StatusCode::OK, &view))
+}
+
+/// Build the access mode; a refused reveal is itself audited.
+fn reveal_access(vault: &Vault, actor: &str, reveal: bool, purpose: Option<&str>, fields: Option<&str>, id: Option<&str>) -> Result<Access, VaultError> {
+    vault.access(reveal, purpose, fields).inspect_err(|e| {
+        let mut ev = custodia_core::audit::AuditEvent::new(custodia_vault::now_ms(), actor, custodia_core::audit::Action::Reveal);
+        ev.customer = id.and_then(|i| i.parse().ok());
+        ev.outcome = custodia_vault::denied(e);
+        ev.detail = Some(e.code().to_owned());
+        let _ = vault.audit(vec![ev]);
+    })
+}
+
+#[utoipa::path(get, path = "/v1/customers", tag = "customers",
+    params(("field=value" = String, Query, description = "Exactly one searchable field and the value to match, e.g. `email=a@example.com`"), RevealQuery, ("limit" = Option<usize>, Query, description = "Most results (default 100)")),
+    responses((status = 200, description = "Matching customers", body = [CustomerDoc]), (status = 400, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Exact-match search through a blind index.
+pub async fn find_customers(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Query(mut q) = q.map_err(|r| query_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let found = blocking(move || {
+        let reveal = match q.remove("reveal").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(VaultError::Input("reveal must be true or false".into())),
+        };
+        let purpose = q.remove("purpose");
+        let fields = q.remove("fields");
+        let limit = match q.remove("limit") {
+            None => 100,
+            Some(l) => l.parse::<usize>().map_err(|_| VaultError::Input("limit must be a number".into()))?,
+        };
+        if q.len() != 1 {
+            return Err(VaultError::Input("search by exactly one field, e.g. ?email=a@example.com".into()));
+        }
+        let (field, value) = q.into_iter().next().expect("one entry");
+        let access = reveal_access(&vault, &actor.0, reveal, purpose.as_deref(), fields.as_deref(), None)?;
+        vault.find(&actor.0, &field, &value, &access, limit)
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(Json(found).into_response())
+}
+
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "The version read (ETag); refuses the update if the record changed")),
+    request_body(content = CustomerInputDoc, description = "Fields to set; null removes a field"),
+    responses((status = 200, body = CustomerDoc), (status = 412, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Change fields of a customer.
+pub async fn update_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Json(body) = body.map_err(|r| json_problem(r, lang))?;
+    let expected = match headers.get(header::IF_MATCH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| Problem::new("bad_input", "If-Match must be the ETag of the record, e.g. \"3\"", lang))?,
+        ),
+    };
+    let vault = s.vault.clone();
+    let view = blocking(move || {
+        let mut patch = RecordPatch::new();
+        let mut problems = Vec::new();
+        for (k, v) in object(body)? {
+            match v {
+                Value::String(s) => {
+                    patch.insert(k, Some(s));
+                }
+                Value::Null => {
+                    patch.insert(k, None);
+                }
+                _ => problems.push(custodia_vault::FieldProblem { field: k.chars().take(64).collect(), code: "not_a_string".into(), message: "must be a JSON string or null".into() }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Invalid(problems));
+        }
+        vault.update(&actor.0, &id, &patch, expected)
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(with_etag(StatusCode::OK, &view))
+}
+
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Delete a customer (its data key is destroyed with it).
+pub async fn delete_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let vault = s.vault.clone();
+    blocking(move || vault.delete(&actor.0, &id)).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How many events to show.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TailQuery {
+    /// Most recent events to return (default 50, at most 1000).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(TailQuery),
+    responses((status = 200, description = "Recent events, oldest first", body = [AuditEventDoc])),
+    security(("bearer" = [])))]
+/// The most recent audit events.
+pub async fn audit_tail(State(s): State<AppState>, headers: HeaderMap, q: Result<Query<TailQuery>, QueryRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let events = blocking(move || vault.audit_tail(q.limit.unwrap_or(50).clamp(1, 1000))).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(Json(events).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+    responses((status = 200, description = "Chain verification report: {events, ok, problems}")),
+    security(("bearer" = [])))]
+/// Verify the whole audit chain.
+pub async fn audit_verify(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let vault = s.vault.clone();
+    let report = blocking(move || vault.audit_verify())
+        .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(Json(report).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/schema", tag = "meta",
+    responses((status = 200, description = "The customer schema's fields and the purpose catalog")),
+    security(("bearer" = [])))]
+/// The customer schema and purpose catalog.
+pub async fn schema(State(s): State<AppState>) -> ApiResult {
+    let sc = s.vault.schema();
+    Ok(Json(json!({"fields": sc.fields(), "purposes": sc.purposes(), "default_region": sc.default_region()})).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, description = "The server is up and its storage answers"), (status = 503, body = ProblemDoc)))]
+/// Liveness and storage check (no authentication).
+pub async fn health(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let vault: Arc<Vault> = s.vault.clone();
+    blocking(move || vault.store().audit_head().map_err(VaultError::from)).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(Json(json!({"status": "ok"})).into_response())
+}
