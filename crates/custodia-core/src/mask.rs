@@ -230,7 +230,7 @@ fn mask_address(v: &str) -> String {
         // Province (…省 / …自治区), then prefecture (…市 / …州 / …地区 / …盟).
         let mut out = String::new();
         let mut rest = v;
-        for enders in [&["省", "自治区"][..], &["市", "自治州", "州", "地区", "盟"][..]] {
+        for enders in [&["省", "自治区"][..], &["市", "自治州", "地区", "盟"][..]] {
             let hit = enders
                 .iter()
                 .filter_map(|e| rest.find(e).map(|i| i + e.len()))
@@ -286,6 +286,8 @@ mod tests {
             (Mask::Name, "John Smith", "J*** S****"),
             (Mask::Address, "广东省深圳市南山区科技园路1号", "广东省深圳市****"),
             (Mask::Address, "北京市朝阳区建国路88号", "北京市****"),
+            (Mask::Address, "广东省广州市天河区学院路311号", "广东省广州市****"),
+            (Mask::Address, "云南省大理白族自治州大理市1号", "云南省大理白族自治州****"),
             (Mask::Address, "新疆维吾尔自治区乌鲁木齐市天山区1号", "新疆维吾尔自治区乌鲁木齐市****"),
             (Mask::Address, "123 Main St, Springfield, IL 62701, USA", "****, Springfield, IL, USA"),
             (Mask::Year, "1990-03-07", "1990-**-**"),

@@ -124,6 +124,8 @@ impl DataDir {
         std::fs::create_dir_all(&self.root)?;
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))?;
         write_private(&self.schema_path(), schema_toml.as_bytes(), 0o600)?;
+        // SQLite gives its -wal and -shm files the database file's mode.
+        write_private(&self.db_path(), b"", 0o600)?;
         let (secret, master_cfg) = match master {
             MasterChoice::KeyFile(path) => {
                 let path = path.unwrap_or_else(|| PathBuf::from("master.key"));

@@ -1,1 +1,26 @@
-fn main(){}
+//! `custodia`: the command-line entry point. Every command works on one
+//! data directory (`--data-dir`, env `CUSTODIA_DATA_DIR`, default
+//! `./custodia-data`). Failures print one line to stderr and exit non-zero.
+
+mod bench;
+mod cli;
+mod progress;
+
+use clap::Parser;
+
+fn main() {
+    // A panic must not print its payload: it could hold a value.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error at {at} (a bug; please report it)");
+    }));
+    let args = cli::Cli::parse();
+    let code = match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

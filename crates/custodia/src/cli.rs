@@ -1,0 +1,548 @@
+//! Command definitions and their implementations.
+
+use crate::progress::Bar;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use custodia_server::{auth, tls, Transport};
+use custodia_vault::export::ExportFormat;
+use custodia_vault::import::ImportOptions;
+use custodia_vault::{Access, DataDir, MasterChoice, RecordInput, RecordPatch, Vault, VaultError};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Custodia: a customer-information vault with privacy built in.
+#[derive(Parser, Debug)]
+#[command(name = "custodia", version, about, long_about = None)]
+pub struct Cli {
+    /// The data directory (created by `init` or the first `serve`).
+    #[arg(long, global = true, env = "CUSTODIA_DATA_DIR", default_value = "custodia-data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Serve the HTTPS API (initializes the data directory on first run).
+    Serve(ServeArgs),
+    /// Create a data directory: configuration, master key, schema, store.
+    Init(InitArgs),
+    /// Import customers from a CSV file (header names the fields).
+    Import(ImportArgs),
+    /// Work with single customers.
+    #[command(subcommand)]
+    Customer(CustomerCmd),
+    /// Export every customer (masked unless revealed) as CSV or JSON.
+    Export(ExportArgs),
+    /// Verify or read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Write N realistic synthetic customers as CSV (zh_CN and en_US mixed).
+    DemoData(DemoArgs),
+    /// Counts and key versions of the data directory.
+    Status,
+    /// Benchmarks (results go to docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (default: the configuration's, 127.0.0.1:8443).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of HTTPS (allowed on loopback only).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// PEM certificate to use instead of the generated self-signed one.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Customer schema (TOML); the default schema when omitted.
+    #[arg(long)]
+    pub schema: Option<PathBuf>,
+    /// Derive the master secret from a passphrase (CUSTODIA_PASSPHRASE or a prompt) instead of a key file.
+    #[arg(long, conflicts_with = "key_file")]
+    pub passphrase: bool,
+    /// Where to create the master key file (keep it outside the data directory in production).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The CSV file.
+    pub file: PathBuf,
+    /// Write rejected rows here (line, reason, original columns).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Rename a column: CSV_NAME=FIELD (repeatable).
+    #[arg(long = "map", value_name = "CSV_NAME=FIELD")]
+    pub map: Vec<String>,
+    /// Rows per transaction.
+    #[arg(long, default_value_t = 2000)]
+    pub chunk: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RevealArgs {
+    /// Show clear values (needs --purpose).
+    #[arg(long)]
+    pub reveal: bool,
+    /// Declared purpose, from the schema's catalog.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// Reveal only these fields (comma-separated).
+    #[arg(long)]
+    pub fields: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CustomerCmd {
+    /// Create a customer from FIELD=VALUE pairs.
+    Add {
+        /// FIELD=VALUE (repeatable).
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// The company's own key.
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Show a customer (masked unless --reveal --purpose).
+    Get {
+        /// Customer id (cus_…).
+        id: String,
+        #[command(flatten)]
+        reveal: RevealArgs,
+    },
+    /// Exact-match search on a searchable field.
+    Find {
+        /// The field.
+        #[arg(long)]
+        field: String,
+        /// The value.
+        #[arg(long)]
+        value: String,
+        /// Most results.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        reveal: RevealArgs,
+    },
+    /// Change fields: FIELD=VALUE sets, FIELD= removes.
+    Update {
+        /// Customer id.
+        id: String,
+        /// FIELD=VALUE (repeatable); an empty value removes the field.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Refuse if the record is no longer at this version.
+        #[arg(long)]
+        if_version: Option<i64>,
+    },
+    /// Delete a customer (destroys its data key).
+    Delete {
+        /// Customer id.
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub reveal: RevealArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Check the whole hash chain; exit 1 and name each break if broken.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the most recent events.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        count: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// New key-encryption-key version; rewrap every data key (resumable, online).
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Issue a new admin API token (the old one stops working) and print it once.
+    Reset,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How many customers.
+    pub count: u64,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Random seed (same seed, same data).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First customer number (external ids are CRM-<number>).
+    #[arg(long, default_value_t = 1)]
+    pub start: u64,
+}
+
+/// Who the CLI acts as in the audit log.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
+    format!("cli:{user}")
+}
+
+fn prompt_passphrase() -> Result<Zeroizing<String>, VaultError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(VaultError::Config(format!("the master secret is passphrase-protected: set {}", custodia_vault::datadir::PASSPHRASE_ENV)));
+    }
+    rpassword::prompt_password("Custodia passphrase: ").map(Zeroizing::new).map_err(|e| VaultError::Io(e.to_string()))
+}
+
+pub fn open(dir: &DataDir) -> Result<Vault, VaultError> {
+    Vault::open(dir, &prompt_passphrase)
+}
+
+fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>, VaultError> {
+    pairs
+        .iter()
+        .map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.to_owned())).ok_or_else(|| VaultError::Input(format!("expected FIELD=VALUE, got {:?}", p.split('=').next().unwrap_or("")))))
+        .collect()
+}
+
+fn access(v: &Vault, r: &RevealArgs) -> Result<Access, VaultError> {
+    if !r.reveal && (r.purpose.is_some() || r.fields.is_some()) {
+        return Err(VaultError::Input("--purpose and --fields go with --reveal".into()));
+    }
+    v.access(r.reveal, r.purpose.as_deref(), r.fields.as_deref())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| VaultError::Io(e.to_string()))?;
+    writeln!(out).map_err(VaultError::from)
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Run a command; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32, VaultError> {
+    let dir = DataDir::new(&cli.data_dir);
+    let actor = actor();
+    match cli.cmd {
+        Cmd::Serve(a) => {
+            init_logging("info");
+            serve(&dir, a)
+        }
+        Cmd::Init(a) => {
+            init_logging("warn");
+            let schema = match &a.schema {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?),
+                None => None,
+            };
+            let master = if a.passphrase {
+                let p = match std::env::var(custodia_vault::datadir::PASSPHRASE_ENV) {
+                    Ok(p) => Zeroizing::new(p),
+                    Err(_) => {
+                        let p = prompt_passphrase()?;
+                        let again = prompt_passphrase()?;
+                        if *p != *again {
+                            return Err(VaultError::Input("the passphrases differ".into()));
+                        }
+                        p
+                    }
+                };
+                MasterChoice::Passphrase(p)
+            } else {
+                MasterChoice::KeyFile(a.key_file.clone())
+            };
+            let (_, report) = Vault::init(&dir, schema.as_deref(), master, &actor)?;
+            println!("initialized {}", dir.root().display());
+            if let Some(k) = report.key_file {
+                warn_key_file(&k);
+            }
+            Ok(0)
+        }
+        Cmd::Import(a) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let file = std::fs::File::open(&a.file).map_err(|e| VaultError::Io(format!("{}: {e}", a.file.display())))?;
+            let size = file.metadata().ok().map(|m| m.len());
+            let mut opts = ImportOptions { chunk: a.chunk, ..Default::default() };
+            for (k, val) in parse_pairs(&a.map)? {
+                opts.rename.insert(k.to_lowercase(), val);
+            }
+            let mut rejects_file = match &a.rejects {
+                Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?)),
+                None => None,
+            };
+            let bar = Bar::new("import");
+            let report = v.import(&actor, std::io::BufReader::with_capacity(1 << 20, file), size, &opts, rejects_file.as_mut().map(|w| w as &mut dyn Write), &bar)?;
+            if let Some(mut w) = rejects_file {
+                w.flush()?;
+            }
+            print_json(&serde_json::json!({
+                "rows_read": report.rows_read, "accepted": report.accepted(), "created": report.created,
+                "existing": report.existing, "rejected": report.rejected,
+                "rejects": report.rejects.iter().map(|r| serde_json::json!({"line": r.line, "reason": r.reason()})).collect::<Vec<_>>(),
+            }))?;
+            Ok(if report.rejected > 0 { 3 } else { 0 })
+        }
+        Cmd::Customer(c) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            match c {
+                CustomerCmd::Add { set, external_id } => {
+                    let input = RecordInput { external_id, fields: parse_pairs(&set)?.into_iter().collect() };
+                    print_json(&v.create(&actor, &input)?)?;
+                }
+                CustomerCmd::Get { id, reveal } => {
+                    let acc = access(&v, &reveal)?;
+                    print_json(&v.get(&actor, &id, &acc)?)?;
+                }
+                CustomerCmd::Find { field, value, limit, reveal } => {
+                    let acc = access(&v, &reveal)?;
+                    let found = v.find(&actor, &field, &value, &acc, limit)?;
+                    print_json(&found)?;
+                    if found.is_empty() {
+                        return Ok(4);
+                    }
+                }
+                CustomerCmd::Update { id, set, if_version } => {
+                    let patch: RecordPatch = parse_pairs(&set)?.into_iter().map(|(k, val)| (k, if val.is_empty() { None } else { Some(val) })).collect();
+                    print_json(&v.update(&actor, &id, &patch, if_version)?)?;
+                }
+                CustomerCmd::Delete { id } => {
+                    v.delete(&actor, &id)?;
+                    println!("deleted {id}");
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Export(a) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let acc = access(&v, &a.reveal)?;
+            let format = match a.format {
+                Format::Csv => ExportFormat::Csv,
+                Format::Json => ExportFormat::Json,
+            };
+            let bar = Bar::new("export");
+            let report = match &a.output {
+                Some(p) => {
+                    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let r = v.export(&actor, &mut w, format, &acc, &bar)?;
+                    w.flush()?;
+                    r
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                    let r = v.export(&actor, &mut w, format, &acc, &bar)?;
+                    w.flush()?;
+                    r
+                }
+            };
+            eprintln!("exported {} customers{}", report.records, if report.revealed { " (clear values: handle as personal data)" } else { " (masked)" });
+            Ok(0)
+        }
+        Cmd::Audit(a) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            match a {
+                AuditCmd::Verify { json } => {
+                    let r = v.audit_verify()?;
+                    if json {
+                        print_json(&r)?;
+                    } else if r.ok {
+                        println!("audit log intact: {} events verified", r.events);
+                    } else {
+                        println!("audit log BROKEN: {} events checked, {} problem(s):", r.events, r.problems.len());
+                        for p in &r.problems {
+                            println!("  - {p}");
+                        }
+                    }
+                    Ok(if r.ok { 0 } else { 1 })
+                }
+                AuditCmd::Tail { count, json } => {
+                    for e in v.audit_tail(count)? {
+                        if json {
+                            println!("{}", serde_json::to_string(&e).map_err(|e| VaultError::Io(e.to_string()))?);
+                        } else {
+                            let ev = &e.event;
+                            let ts = custodia_vault::record::rfc3339(ev.ts_ms);
+                            let who = ev.customer.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                            let fields = ev.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
+                            println!(
+                                "{:>8} {ts} {:<16} {:<13} {:<7} {who} {}{}{}",
+                                e.seq,
+                                ev.actor,
+                                ev.action.as_str(),
+                                ev.outcome.as_str(),
+                                if fields.is_empty() { String::new() } else { format!("fields={fields} ") },
+                                ev.purpose.as_ref().map(|p| format!("purpose={p} ")).unwrap_or_default(),
+                                ev.detail.as_deref().unwrap_or("")
+                            );
+                        }
+                    }
+                    Ok(0)
+                }
+            }
+        }
+        Cmd::Keys(KeysCmd::Rotate) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let bar = Bar::new("rotate");
+            let r = v.rotate(&actor, &bar)?;
+            print_json(&r)?;
+            Ok(0)
+        }
+        Cmd::Token(TokenCmd::Reset) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let t = auth::issue_admin_token(&v, &actor)?;
+            println!("{}", t.as_str());
+            eprintln!("the previous admin token no longer works; store this one now, it is not shown again");
+            Ok(0)
+        }
+        Cmd::DemoData(a) => {
+            let bar = Bar::new("generate");
+            custodia_vault::Progress::start(&bar, a.count, "records");
+            let write = |w: &mut dyn Write| custodia_vault::demo::write_demo_csv(w, a.count, a.start, a.seed, |n| custodia_vault::Progress::advance(&bar, n));
+            match &a.output {
+                Some(p) => {
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?);
+                    write(&mut f)?;
+                    f.flush()?;
+                }
+                None => write(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+            }
+            custodia_vault::Progress::finish(&bar);
+            Ok(0)
+        }
+        Cmd::Status => {
+            let v = open(&dir)?;
+            let (customers, stale) = v.counts()?;
+            let (events, _) = v.store().audit_head()?;
+            print_json(&serde_json::json!({
+                "data_dir": dir.root(), "customers": customers, "kek_version": v.refresh_kek()?,
+                "customers_under_old_kek": stale, "audit_events": events,
+            }))?;
+            Ok(0)
+        }
+        Cmd::Bench(b) => crate::bench::run(b),
+    }
+}
+
+fn warn_key_file(k: &std::path::Path) {
+    eprintln!(
+        "warning: the master key is in {} (mode 0600). Anyone with this file and the data directory can read every customer.\n         In production keep it outside the data directory (init --key-file /secure/path) or use --passphrase; back it up separately.",
+        k.display()
+    );
+}
+
+fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
+    let actor = actor();
+    let vault = if dir.is_initialized() {
+        open(dir)?
+    } else {
+        let (v, report) = Vault::init(dir, None, MasterChoice::KeyFile(None), &actor)?;
+        eprintln!("initialized a new data directory at {}", dir.root().display());
+        if let Some(k) = report.key_file {
+            warn_key_file(&k);
+        }
+        v
+    };
+    let config = dir.config()?;
+    let listen: SocketAddr = match a.listen {
+        Some(l) => l,
+        None => config.listen.parse().map_err(|_| VaultError::Config(format!("listen address {:?} is not host:port", config.listen)))?,
+    };
+    let transport = if a.insecure_http {
+        eprintln!("warning: serving plain HTTP (--insecure-http); use only for local debugging");
+        Transport::InsecureHttp
+    } else {
+        let (cert, key) = match (a.tls_cert, a.tls_key) {
+            (Some(c), Some(k)) => (c, k),
+            _ => {
+                let (c, k) = (dir.resolve(&config.tls.cert), dir.resolve(&config.tls.key));
+                if tls::ensure_self_signed(&c, &k).map_err(|e| VaultError::Config(e.to_string()))? {
+                    eprintln!("created a self-signed certificate for localhost: {}", c.display());
+                }
+                (c, k)
+            }
+        };
+        Transport::Tls(tls::server_config(&cert, &key).map_err(|e| VaultError::Config(e.to_string()))?)
+    };
+    let token = if auth::has_admin_token(&vault)? { None } else { Some(auth::issue_admin_token(&vault, &actor)?) };
+    let vault = Arc::new(vault);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| VaultError::Io(e.to_string()))?;
+    rt.block_on(async move {
+        let https = matches!(transport, Transport::Tls(_));
+        let bound = custodia_server::bind(listen, transport).await.map_err(|e| VaultError::Config(e.to_string()))?;
+        let addr = bound.local_addr();
+        let scheme = if https { "https" } else { "http" };
+        println!("Custodia is listening on {scheme}://{addr}");
+        match token {
+            Some(t) => println!("Admin API token (shown once; store it now): {}", t.as_str()),
+            None => println!("Admin API token: issued earlier (run `custodia token reset` to issue a new one)"),
+        }
+        let _ = std::io::stdout().flush();
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            tracing::info!("shutting down");
+        };
+        custodia_server::serve(bound, vault, shutdown).await;
+        Ok::<_, VaultError>(())
+    })?;
+    Ok(0)
+}

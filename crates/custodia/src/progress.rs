@@ -1,0 +1,35 @@
+//! Progress bars on a terminal (rate and ETA), silence elsewhere.
+
+use custodia_vault::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A progress bar on stderr when it is a terminal.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    /// A bar with `label`, hidden unless stderr is a terminal.
+    pub fn new(label: &'static str) -> Bar {
+        let pb = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        pb.set_prefix(label);
+        Bar(pb)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total: u64, unit: &'static str) {
+        self.0.set_length(total);
+        let template = if unit == "bytes" {
+            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+        } else {
+            "{prefix:>10} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}"
+        };
+        self.0.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
