@@ -2,10 +2,6 @@
 //! data directory (`--data-dir`, env `CUSTODIA_DATA_DIR`, default
 //! `./custodia-data`). Failures print one line to stderr and exit non-zero.
 
-mod bench;
-mod cli;
-mod progress;
-
 use clap::Parser;
 
 fn main() {
@@ -14,8 +10,8 @@ fn main() {
         let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error at {at} (a bug; please report it)");
     }));
-    let args = cli::Cli::parse();
-    let code = match cli::run(args) {
+    let args = custodia::cli::Cli::parse();
+    let code = match custodia::cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,0 +1,7 @@
+//! The `custodia` command: CLI commands, a small HTTPS client used by the
+//! benchmarks and integration tests, and the benchmarks themselves.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+mod progress;
