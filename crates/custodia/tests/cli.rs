@@ -1,0 +1,195 @@
+//! The command line, as a user runs it.
+
+mod common;
+use common::*;
+
+#[test]
+fn cli_workflow() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let csv = d.path().join("customers.csv");
+    let o = run(&data, &["demo-data", "500", "--seed", "11", "--output", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Commands before init fail with one clear line.
+    let o = run(&data, &["status"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("error: no Custodia data directory"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1);
+
+    let o = run(&data, &["init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: the master key"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(data.join("master.key")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((report["rows_read"].as_u64(), report["created"].as_u64(), report["rejected"].as_u64()), (Some(500), Some(500), Some(0)));
+
+    // Re-import is idempotent.
+    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((report["created"].as_u64(), report["existing"].as_u64()), (Some(0), Some(500)));
+
+    // Find the first row by email, then reveal its phone.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    let o = run(&data, &["customer", "find", "--field", "email", "--value", first[4]]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let found: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let id = found[0]["id"].as_str().unwrap().to_owned();
+    assert!(found[0]["fields"]["mobile"].as_str().unwrap().contains("****"));
+    let o = run(&data, &["customer", "get", &id, "--reveal"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim(), "error: a reveal must declare a purpose");
+    let o = run(&data, &["customer", "get", &id, "--reveal", "--purpose", "customer_service", "--fields", "mobile"]);
+    let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(!got["fields"]["mobile"].as_str().unwrap().contains('*'));
+
+    // Add, update, delete.
+    let o = run(&data, &["customer", "add", "name=赵六", "mobile=13912345678", "shoe=44"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("shoe: is not a field"), "{}", stderr(&o));
+    let o = run(&data, &["customer", "add", "name=赵六", "mobile=13912345678"]);
+    let added: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let new_id = added["id"].as_str().unwrap();
+    let o = run(&data, &["customer", "update", new_id, "email=zhao@example.com", "--if-version", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&data, &["customer", "update", new_id, "email=zhao2@example.com", "--if-version", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("modified concurrently"));
+    let o = run(&data, &["customer", "delete", new_id]);
+    assert!(o.status.success());
+
+    // Export masked and revealed.
+    let out = d.path().join("export.csv");
+    let o = run(&data, &["export", "--output", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(exported.lines().count(), 501);
+    assert!(!exported.contains(first[2]) || first[2].is_empty());
+    let o = run(&data, &["export", "--format", "json", "--reveal", "--purpose", "legal_obligation"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 500);
+    assert!(stdout(&o).contains(first[4]));
+
+    // Rotate keys, then everything still reads; the log is intact.
+    let o = run(&data, &["keys", "rotate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((r["to"].as_u64(), r["rewrapped"].as_u64()), (Some(2), Some(500)));
+    let o = run(&data, &["customer", "get", &id]);
+    assert!(o.status.success());
+    let o = run(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("audit log intact"));
+    let o = run(&data, &["audit", "tail", "-n", "3", "--json"]);
+    assert_eq!(stdout(&o).lines().count(), 3);
+
+    // No known value anywhere in the data directory.
+    let files = all_files(&data);
+    for line in text.lines().skip(1).take(100) {
+        let cols: Vec<&str> = line.split(',').collect();
+        for v in [cols[2], cols[3], cols[4], cols[5]] {
+            for (p, b) in &files {
+                assert!(!contains(b, v.as_bytes()), "a value was found in {}", p.display());
+            }
+        }
+    }
+
+    // Tampering is detected and named; exit code 1.
+    let db = rusqlite::Connection::open(data.join("custodia.db")).unwrap();
+    db.execute("UPDATE audit SET purpose = 'marketing' WHERE seq = 10", []).unwrap();
+    drop(db);
+    let o = run(&data, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("event 10 was modified"), "{}", stdout(&o));
+}
+
+#[test]
+fn import_rejects_are_reported_and_nothing_is_lost() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    assert!(run(&data, &["init"]).status.success());
+    let csv = d.path().join("bad.csv");
+    std::fs::write(
+        &csv,
+        "external_id,name,mobile,national_id\nX-1,张三,13800138000,11010519491231002X\nX-2,李四,123,\nX-3,\"unclosed,13800138001,\nX-4,王五,13800138002,110105194912310021\n",
+    )
+    .unwrap();
+    let rejects = d.path().join("rejects.csv");
+    let o = run(&data, &["import", csv.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "rejects give exit code 3: {}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let read = r["rows_read"].as_u64().unwrap();
+    assert_eq!(r["accepted"].as_u64().unwrap() + r["rejected"].as_u64().unwrap(), read);
+    assert_eq!(r["created"].as_u64(), Some(1));
+    let rej = std::fs::read_to_string(&rejects).unwrap();
+    assert!(rej.contains("mobile: is not a valid phone number"), "{rej}");
+    assert!(rej.lines().next().unwrap().starts_with("line,reason,external_id"));
+
+    // Unknown columns: refused before anything is written.
+    std::fs::write(&csv, "name,favourite_colour\n张三,blue\n").unwrap();
+    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("favourite_colour: is not a field"), "{}", stderr(&o));
+    let o = run(&data, &["status"]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(s["customers"].as_u64(), Some(1));
+    let o = run(&data, &["import", d.path().join("missing.csv").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.csv"));
+}
+
+#[test]
+fn sigkill_during_import_loses_no_acknowledged_write() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    assert!(run(&data, &["init"]).status.success());
+    let csv = d.path().join("big.csv");
+    assert!(run(&data, &["demo-data", "60000", "--output", csv.to_str().unwrap()]).status.success());
+    let mut child = std::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["import", csv.to_str().unwrap(), "--chunk", "500"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some (not all) chunks are committed.
+    let db = data.join("custodia.db");
+    let start = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let n: i64 = rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM customers", [], |r| r.get(0)).unwrap_or(0);
+        if n >= 2000 || start.elapsed().as_secs() > 60 {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    // Consistent: every stored customer has its create event, the chain is intact.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let customers: i64 = c.query_row("SELECT count(*) FROM customers", [], |r| r.get(0)).unwrap();
+    let creates: i64 = c.query_row("SELECT count(*) FROM audit WHERE action = 'create'", [], |r| r.get(0)).unwrap();
+    let index: i64 = c.query_row("SELECT count(*) FROM blind_index", [], |r| r.get(0)).unwrap();
+    drop(c);
+    assert!(customers > 0 && customers < 60000, "killed mid-import: {customers}");
+    assert_eq!(customers, creates);
+    let o = run(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+
+    // Re-running finishes the job without duplicates.
+    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["existing"].as_i64(), Some(customers));
+    assert_eq!(r["created"].as_i64(), Some(60000 - customers));
+    let o = run(&data, &["status"]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(s["customers"].as_u64(), Some(60000));
+    assert!(index > 0);
+}
