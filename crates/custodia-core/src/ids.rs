@@ -34,6 +34,11 @@ impl CustomerId {
     pub fn new() -> Self {
         CustomerId(Uuid::now_v7())
     }
+    /// A new id for time `unix_ms` with caller-supplied random bits (lets
+    /// bulk imports use a user-space CSPRNG instead of a system call per id).
+    pub fn from_parts(unix_ms: u64, random: [u8; 10]) -> Self {
+        CustomerId(uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid())
+    }
     /// Rebuild an id from its 16 stored bytes.
     pub fn from_bytes(b: [u8; 16]) -> Self {
         CustomerId(Uuid::from_bytes(b))
@@ -105,15 +110,21 @@ fn valid_name(s: &str) -> bool {
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        // Arc<str>: names are cloned into every record, event and index entry.
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(std::sync::Arc<str>);
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
 
         impl $name {
             /// Parse and validate a name (`[a-z][a-z0-9_]{0,63}`).
             pub fn new(s: &str) -> Result<Self, IdError> {
                 if valid_name(s) {
-                    Ok($name(s.to_owned()))
+                    Ok($name(std::sync::Arc::from(s)))
                 } else {
                     Err(IdError::Name { kind: $kind, value: truncate(s) })
                 }

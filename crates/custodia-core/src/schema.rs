@@ -236,6 +236,11 @@ impl Schema {
         self.by_name.get(name).map(|&i| &self.fields[i])
     }
 
+    /// Position of a field in [`Schema::fields`].
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
     /// The purpose catalog.
     pub fn purposes(&self) -> &[PurposeDef] {
         &self.purposes

@@ -265,10 +265,10 @@ impl Vault {
                 let mut muts = Vec::with_capacity(rows.len());
                 for (row, s) in rows.iter().zip(sealed) {
                     match s {
-                        Ok(c) => {
+                        Ok((c, names)) => {
                             let mut e = AuditEvent::new(now, actor, Action::Create);
                             e.customer = Some(c.id);
-                            e.fields = crate::input_fields(&c);
+                            e.fields = names;
                             e.detail = Some("import".into());
                             muts.push(Mutation::Insert { customer: Box::new(c), events: vec![e] });
                         }

@@ -75,6 +75,8 @@ pub struct Vault {
     store: Arc<dyn Store>,
     kek_current: AtomicU32,
     kek_checked_ms: AtomicI64,
+    /// Blind indexer per schema field position (None: not searchable).
+    blind: Vec<Option<Arc<custodia_crypto::BlindIndexer>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -158,7 +160,9 @@ impl Vault {
         let chain = keys.audit_chain();
         let linker: custodia_store::ChainLinker = Arc::new(move |prev: &[u8; 32], data: &[u8]| chain.link(prev, data));
         let store = SqliteStore::open(&dir.db_path(), &searchable, linker)?;
+        let blind = schema.fields().iter().map(|f| f.searchable.then(|| keys.blind(f.name.as_str()))).collect();
         Ok(Vault {
+            blind,
             dir,
             schema: Arc::new(schema),
             keys: Arc::new(keys),
@@ -251,25 +255,27 @@ impl Vault {
 
     /// Validate and encrypt a new record. Pure CPU work (no store access),
     /// so imports run it on every core.
-    pub fn seal_new(&self, input: &RecordInput, validator: &Validator, kek: u32, now: i64) -> Result<StoredCustomer, VaultError> {
+    /// Returns the record and the names of the fields it holds.
+    pub fn seal_new(&self, input: &RecordInput, validator: &Validator, kek: u32, now: i64) -> Result<(StoredCustomer, Vec<FieldName>), VaultError> {
         let mut problems = Vec::new();
-        let mut clear: Vec<(&custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
+        let mut clear: Vec<(usize, &custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
         for (name, raw) in &input.fields {
-            match self.schema.field(name) {
+            match self.schema.index_of(name) {
                 None => problems.push(unknown_field(name)),
-                Some(def) => {
+                Some(i) => {
+                    let def = &self.schema.fields()[i];
                     if raw.trim().is_empty() {
                         continue;
                     }
                     match validator.check(def, raw) {
-                        Ok(v) => clear.push((def, v)),
+                        Ok(v) => clear.push((i, def, v)),
                         Err(e) => problems.push(FieldProblem { field: name.clone(), code: e.code().into(), message: e.to_string() }),
                     }
                 }
             }
         }
         for def in self.schema.fields() {
-            if def.required && !clear.iter().any(|(d, _)| d.name == def.name) && !problems.iter().any(|p| p.field == def.name.as_str()) {
+            if def.required && !clear.iter().any(|(_, d, _)| d.name == def.name) && !problems.iter().any(|p| p.field == def.name.as_str()) {
                 problems.push(FieldProblem { field: def.name.to_string(), code: "required".into(), message: "is required".into() });
             }
         }
@@ -286,16 +292,18 @@ impl Vault {
         if !problems.is_empty() {
             return Err(VaultError::Invalid(problems));
         }
-        let id = CustomerId::new();
+        let mut random = [0u8; 10];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+        let id = CustomerId::from_parts(now as u64, random);
         let dk = DataKey::generate();
         let cipher = dk.cipher(id, 1);
         let wrapped = self.keys.kek(kek)?.wrap(&id, &dk);
         let mut sealed = Vec::new();
         let mut attrs = BTreeMap::new();
         let mut blind = Vec::new();
-        for (def, v) in &clear {
-            if def.searchable {
-                blind.push((def.name.clone(), self.keys.blind(def.name.as_str()).index(v)));
+        for (i, def, v) in &clear {
+            if let Some(b) = &self.blind[*i] {
+                blind.push((def.name.clone(), b.index(v)));
             }
             if def.classification.is_encrypted() {
                 sealed.push((def.name.clone(), cipher.seal(&def.name, v.as_bytes())));
@@ -303,7 +311,8 @@ impl Vault {
                 attrs.insert(def.name.as_str(), v.as_str());
             }
         }
-        Ok(StoredCustomer {
+        let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
+        Ok((StoredCustomer {
             id,
             external_id,
             version: 1,
@@ -315,7 +324,7 @@ impl Vault {
             blind,
             created_ms: now,
             updated_ms: now,
-        })
+        }, names))
     }
 
     fn event(&self, actor: &str, action: Action, customer: Option<CustomerId>) -> AuditEvent {
@@ -340,11 +349,11 @@ impl Vault {
         let validator = self.validator();
         let kek = self.current_kek()?;
         let now = now_ms();
-        let sealed: Vec<Result<StoredCustomer, VaultError>> = inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
+        let sealed: Vec<Result<(StoredCustomer, Vec<FieldName>), VaultError>> = inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
         let mut muts = Vec::new();
-        for s in sealed.iter().flatten() {
+        for (s, names) in sealed.iter().flatten() {
             let mut e = self.event(actor, Action::Create, Some(s.id));
-            e.fields = input_fields(s);
+            e.fields = names.clone();
             muts.push(Mutation::Insert { customer: Box::new(s.clone()), events: vec![e] });
         }
         let mut applied = if muts.is_empty() { Vec::new() } else { self.store.apply(muts)? }.into_iter();
@@ -352,7 +361,7 @@ impl Vault {
         for s in sealed {
             out.push(match s {
                 Err(e) => Err(e),
-                Ok(rec) => match applied.next().expect("one result per mutation") {
+                Ok((rec, _)) => match applied.next().expect("one result per mutation") {
                     Ok(Applied::Done) => self.view(&rec, &Access::Masked),
                     Ok(Applied::ExternalIdExists(existing)) => Err(VaultError::Invalid(vec![FieldProblem {
                         field: "external_id".into(),
@@ -456,16 +465,11 @@ impl Vault {
                 return Ok(Vec::new());
             }
         };
-        let hash = self.keys.blind(def.name.as_str()).index(&normalized);
         let mut out = Vec::new();
-        for rec in self.store.find_blind(&def.name, hash)? {
-            // Blind indexes may collide; compare the decrypted value.
-            let clear = self.decrypt(&rec)?;
-            if clear.get(field) == Some(&normalized) {
-                out.push(self.view(&rec, access)?);
-                if out.len() >= limit.clamp(1, MAX_SEARCH) {
-                    break;
-                }
+        for rec in self.lookup(def, &normalized)? {
+            out.push(self.view(&rec, access)?);
+            if out.len() >= limit.clamp(1, MAX_SEARCH) {
+                break;
             }
         }
         search.detail = Some(format!("matches={}", out.len()));
@@ -473,6 +477,35 @@ impl Vault {
         events.extend(out.iter().map(|v| self.read_event(actor, access, v)));
         self.audit(events)?;
         Ok(out)
+    }
+
+    /// The records whose `def` field equals the normalized value: blind-index
+    /// candidates, confirmed by decrypting (indexes may collide). Not audited;
+    /// callers record the access.
+    pub fn lookup(&self, def: &custodia_core::FieldDef, normalized: &str) -> Result<Vec<StoredCustomer>, VaultError> {
+        let hash = self.keys.blind(def.name.as_str()).index(normalized);
+        let mut out = Vec::new();
+        for rec in self.store.find_blind(&def.name, hash)? {
+            let same = if def.classification.is_encrypted() {
+                let cipher = self.cipher_for(&rec)?;
+                match decode_sealed(&rec.sealed)?.into_iter().find(|(n, _)| n == &def.name) {
+                    Some((n, ct)) => cipher.open(&n, &ct)? == normalized.as_bytes(),
+                    None => false,
+                }
+            } else {
+                self.decrypt(&rec)?.get(def.name.as_str()).map(String::as_str) == Some(normalized)
+            };
+            if same {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Normalize and validate a value for `field` (as a write would).
+    pub fn normalize(&self, field: &str, value: &str) -> Result<String, VaultError> {
+        let def = self.schema.field(field).ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
+        self.validator().check(def, value).map_err(|e| VaultError::Invalid(vec![FieldProblem { field: field.into(), code: e.code().into(), message: e.to_string() }]))
     }
 
     /// Change fields of a customer. With `expected_version`, refuse if the
@@ -562,15 +595,6 @@ impl Vault {
         let kek = self.refresh_kek()?;
         Ok(self.store.counts(kek)?)
     }
-}
-
-fn input_fields(s: &StoredCustomer) -> Vec<FieldName> {
-    let mut names: Vec<FieldName> = decode_sealed(&s.sealed).map(|v| v.into_iter().map(|(n, _)| n).collect()).unwrap_or_default();
-    if let Ok(attrs) = serde_json::from_str::<BTreeMap<String, String>>(&s.attrs) {
-        names.extend(attrs.keys().filter_map(|k| FieldName::new(k).ok()));
-    }
-    names.sort();
-    names
 }
 
 /// The problem reported for a field the schema does not declare.

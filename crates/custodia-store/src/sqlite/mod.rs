@@ -46,16 +46,10 @@ CREATE TABLE IF NOT EXISTS customers (
     wrapped_dk  BLOB NOT NULL,
     sealed      BLOB NOT NULL,
     attrs       TEXT NOT NULL,
-    blind       BLOB NOT NULL,
     created_ms  INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL
+    -- plus one column bi_<code> per searchable field, with a partial index
 );
-CREATE TABLE IF NOT EXISTS blind_index (
-    field INTEGER NOT NULL,
-    hash  INTEGER NOT NULL,
-    seq   INTEGER NOT NULL,
-    PRIMARY KEY (field, hash, seq)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     seq      INTEGER PRIMARY KEY,
     ts_ms    INTEGER NOT NULL,
@@ -95,11 +89,51 @@ struct Job {
     reply: Reply,
 }
 
-/// Field name ↔ small integer code used inside blind-index keys.
+/// Searchable fields: each has a code and a column `bi_<code>` holding its
+/// blind-index value, with a partial index. One row insert then maintains
+/// every blind index, as a plain table with indexed columns would.
 #[derive(Debug, Default)]
 struct Codes {
     by_name: HashMap<String, i64>,
-    by_code: HashMap<i64, FieldName>,
+    list: Vec<(i64, FieldName)>,
+    select: String,
+    insert: String,
+    update: String,
+}
+
+impl Codes {
+    fn build(list: Vec<(i64, FieldName)>) -> Codes {
+        let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
+        let select = format!("{BASE_COLUMNS}{}", bi.iter().map(|b| format!(", {b}")).collect::<String>());
+        let insert = format!(
+            "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms{}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10{}) ON CONFLICT (external_id) DO NOTHING",
+            bi.iter().map(|b| format!(", {b}")).collect::<String>(),
+            (0..bi.len()).map(|i| format!(", ?{}", 11 + i)).collect::<String>()
+        );
+        let update = format!(
+            "UPDATE customers SET version = version + 1, dk_version = ?3, sealed = ?4, attrs = ?5, updated_ms = ?6{} \
+             WHERE id = ?1 AND version = ?2",
+            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 7 + i)).collect::<String>()
+        );
+        Codes {
+            by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
+            list,
+            select,
+            insert,
+            update,
+        }
+    }
+
+    /// The blind values of `entries` in column order (None where absent).
+    fn values(&self, entries: &[(FieldName, i64)]) -> Result<Vec<Option<i64>>, StoreError> {
+        for (f, _) in entries {
+            if !self.by_name.contains_key(f.as_str()) {
+                return Err(StoreError::Database(format!("field {f} is not registered as searchable")));
+            }
+        }
+        Ok(self.list.iter().map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h)).collect())
+    }
 }
 
 /// The SQLite implementation of [`Store`].
@@ -167,17 +201,34 @@ impl SqliteStore {
                 w.execute("INSERT OR IGNORE INTO field_codes (name) VALUES (?1)", [f.as_str()])
                     .map_err(db_err)?;
             }
-            let mut codes = Codes::default();
-            let mut st = w.prepare("SELECT code, name FROM field_codes").map_err(db_err)?;
+            let mut list = Vec::new();
+            let mut st = w.prepare("SELECT code, name FROM field_codes ORDER BY code").map_err(db_err)?;
             let rows = st
                 .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
                 .map_err(db_err)?;
             for row in rows {
                 let (code, name) = row.map_err(db_err)?;
                 let fname = FieldName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                codes.by_name.insert(name, code);
-                codes.by_code.insert(code, fname);
+                list.push((code, fname));
             }
+            drop(st);
+            let existing: Vec<String> = w
+                .prepare("SELECT name FROM pragma_table_info('customers')")
+                .map_err(db_err)?
+                .query_map([], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            for (code, _) in &list {
+                if !existing.iter().any(|c| c == &format!("bi_{code}")) {
+                    w.execute_batch(&format!(
+                        "ALTER TABLE customers ADD COLUMN bi_{code} INTEGER;
+                         CREATE INDEX customers_bi_{code} ON customers (bi_{code}) WHERE bi_{code} IS NOT NULL;"
+                    ))
+                    .map_err(db_err)?;
+                }
+            }
+            let codes = Codes::build(list);
             Ok(codes)
         })();
         let codes = match setup {
@@ -230,7 +281,7 @@ impl SqliteStore {
 
     fn select(&self, sql_tail: &str, p: impl rusqlite::Params) -> Result<Vec<StoredCustomer>, StoreError> {
         self.with_reader(|c| {
-            let sql = format!("SELECT {COLUMNS} FROM customers {sql_tail}");
+            let sql = format!("SELECT {} FROM customers {sql_tail}", self.codes.select);
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut rows = st.query(p).map_err(db_err)?;
             let mut out = Vec::new();
@@ -248,15 +299,20 @@ impl Drop for SqliteStore {
     }
 }
 
-const COLUMNS: &str =
-    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, blind, created_ms, updated_ms";
+const BASE_COLUMNS: &str =
+    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms";
 
 fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer, StoreError> {
     let id: Vec<u8> = r.get(1).map_err(db_err)?;
     let id: [u8; 16] = id
         .try_into()
         .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
-    let blind: Vec<u8> = r.get(9).map_err(db_err)?;
+    let mut blind = Vec::new();
+    for (i, (_, name)) in codes.list.iter().enumerate() {
+        if let Some(h) = r.get::<_, Option<i64>>(11 + i).map_err(db_err)? {
+            blind.push((name.clone(), h));
+        }
+    }
     Ok(StoredCustomer {
         id: CustomerId::from_bytes(id),
         external_id: r.get(2).map_err(db_err)?,
@@ -266,53 +322,10 @@ fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer,
         wrapped_dk: r.get(6).map_err(db_err)?,
         sealed: r.get(7).map_err(db_err)?,
         attrs: r.get(8).map_err(db_err)?,
-        blind: decode_blind(&blind, codes)?,
-        created_ms: r.get(10).map_err(db_err)?,
-        updated_ms: r.get(11).map_err(db_err)?,
+        blind,
+        created_ms: r.get(9).map_err(db_err)?,
+        updated_ms: r.get(10).map_err(db_err)?,
     })
-}
-
-fn encode_blind(entries: &[(FieldName, i64)], codes: &Codes) -> Result<(Vec<u8>, Vec<(i64, i64)>), StoreError> {
-    let mut out = Vec::with_capacity(entries.len() * 10);
-    let mut coded = Vec::with_capacity(entries.len());
-    for (f, h) in entries {
-        let code = *codes
-            .by_name
-            .get(f.as_str())
-            .ok_or_else(|| StoreError::Database(format!("field {f} is not registered as searchable")))?;
-        out.extend_from_slice(&(code as u16).to_be_bytes());
-        out.extend_from_slice(&h.to_be_bytes());
-        coded.push((code, *h));
-    }
-    Ok((out, coded))
-}
-
-fn decode_blind(b: &[u8], codes: &Codes) -> Result<Vec<(FieldName, i64)>, StoreError> {
-    if b.len() % 10 != 0 {
-        return Err(StoreError::Corrupt("blind entry list has a bad length".into()));
-    }
-    b.chunks_exact(10)
-        .map(|c| {
-            let code = u16::from_be_bytes([c[0], c[1]]) as i64;
-            let h = i64::from_be_bytes(c[2..10].try_into().expect("8 bytes"));
-            let f = codes
-                .by_code
-                .get(&code)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown field code {code}")))?;
-            Ok((f.clone(), h))
-        })
-        .collect()
-}
-
-fn blind_codes(b: &[u8]) -> Vec<(i64, i64)> {
-    b.chunks_exact(10)
-        .map(|c| {
-            (
-                u16::from_be_bytes([c[0], c[1]]) as i64,
-                i64::from_be_bytes(c[2..10].try_into().expect("8 bytes")),
-            )
-        })
-        .collect()
 }
 
 struct Head {
@@ -372,106 +385,66 @@ fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], linker:
 fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linker: &ChainLinker) -> Result<Applied, StoreError> {
     match m {
         Mutation::Insert { customer: cu, events } => {
-            if let Some(ext) = &cu.external_id {
-                let existing: Option<Vec<u8>> = c
+            let blind = codes.values(&cu.blind)?;
+            let id = cu.id.as_bytes().to_vec();
+            let mut p: Vec<&dyn rusqlite::ToSql> = vec![
+                &id,
+                &cu.external_id,
+                &cu.version,
+                &cu.kek_version,
+                &cu.dk_version,
+                &cu.wrapped_dk,
+                &cu.sealed,
+                &cu.attrs,
+                &cu.created_ms,
+                &cu.updated_ms,
+            ];
+            p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
+            let inserted = c.prepare_cached(&codes.insert).map_err(db_err)?.execute(&p[..]).map_err(db_err)?;
+            if inserted == 0 {
+                let id: Vec<u8> = c
                     .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")
                     .map_err(db_err)?
-                    .query_row([ext], |r| r.get(0))
-                    .optional()
+                    .query_row([&cu.external_id], |r| r.get(0))
                     .map_err(db_err)?;
-                if let Some(id) = existing {
-                    let id: [u8; 16] = id
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
-                    return Ok(Applied::ExternalIdExists(CustomerId::from_bytes(id)));
-                }
-            }
-            let (blind, coded) = encode_blind(&cu.blind, codes)?;
-            c.prepare_cached(
-                "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, blind, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                cu.id.as_bytes().to_vec(),
-                cu.external_id,
-                cu.version,
-                cu.kek_version,
-                cu.dk_version,
-                cu.wrapped_dk,
-                cu.sealed,
-                cu.attrs,
-                blind,
-                cu.created_ms,
-                cu.updated_ms
-            ])
-            .map_err(db_err)?;
-            let seq = c.last_insert_rowid();
-            let mut st = c
-                .prepare_cached("INSERT INTO blind_index (field, hash, seq) VALUES (?1, ?2, ?3)")
-                .map_err(db_err)?;
-            for (code, h) in coded {
-                st.execute(params![code, h, seq]).map_err(db_err)?;
+                let id: [u8; 16] = id
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
+                return Ok(Applied::ExternalIdExists(CustomerId::from_bytes(id)));
             }
             append_events(c, head, events, linker)?;
             Ok(Applied::Done)
         }
         Mutation::Update { customer: cu, events } => {
-            let row: Option<(i64, i64, Vec<u8>)> = c
-                .prepare_cached("SELECT seq, version, blind FROM customers WHERE id = ?1")
-                .map_err(db_err)?
-                .query_row([cu.id.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-                .map_err(db_err)?;
-            let Some((seq, version, old_blind)) = row else {
-                return Ok(Applied::NotFound);
-            };
-            if version != cu.version {
-                return Ok(Applied::VersionConflict(version));
+            let blind = codes.values(&cu.blind)?;
+            let id = cu.id.as_bytes().to_vec();
+            let mut p: Vec<&dyn rusqlite::ToSql> = vec![&id, &cu.version, &cu.dk_version, &cu.sealed, &cu.attrs, &cu.updated_ms];
+            p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
+            let n = c.prepare_cached(&codes.update).map_err(db_err)?.execute(&p[..]).map_err(db_err)?;
+            if n == 0 {
+                let current: Option<i64> = c
+                    .prepare_cached("SELECT version FROM customers WHERE id = ?1")
+                    .map_err(db_err)?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()
+                    .map_err(db_err)?;
+                return Ok(match current {
+                    None => Applied::NotFound,
+                    Some(v) => Applied::VersionConflict(v),
+                });
             }
-            let (blind, coded) = encode_blind(&cu.blind, codes)?;
-            let mut del = c
-                .prepare_cached("DELETE FROM blind_index WHERE field = ?1 AND hash = ?2 AND seq = ?3")
-                .map_err(db_err)?;
-            for (code, h) in blind_codes(&old_blind) {
-                del.execute(params![code, h, seq]).map_err(db_err)?;
-            }
-            let mut ins = c
-                .prepare_cached("INSERT OR IGNORE INTO blind_index (field, hash, seq) VALUES (?1, ?2, ?3)")
-                .map_err(db_err)?;
-            for (code, h) in coded {
-                ins.execute(params![code, h, seq]).map_err(db_err)?;
-            }
-            c.prepare_cached(
-                "UPDATE customers SET version = version + 1, dk_version = ?2, sealed = ?3, attrs = ?4, blind = ?5, updated_ms = ?6
-                 WHERE seq = ?1",
-            )
-            .map_err(db_err)?
-            .execute(params![seq, cu.dk_version, cu.sealed, cu.attrs, blind, cu.updated_ms])
-            .map_err(db_err)?;
             append_events(c, head, events, linker)?;
             Ok(Applied::Done)
         }
         Mutation::Delete { id, events } => {
-            let row: Option<(i64, Vec<u8>)> = c
-                .prepare_cached("SELECT seq, blind FROM customers WHERE id = ?1")
+            let n = c
+                .prepare_cached("DELETE FROM customers WHERE id = ?1")
                 .map_err(db_err)?
-                .query_row([id.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+                .execute([id.as_bytes().to_vec()])
                 .map_err(db_err)?;
-            let Some((seq, blind)) = row else {
+            if n == 0 {
                 return Ok(Applied::NotFound);
-            };
-            let mut del = c
-                .prepare_cached("DELETE FROM blind_index WHERE field = ?1 AND hash = ?2 AND seq = ?3")
-                .map_err(db_err)?;
-            for (code, h) in blind_codes(&blind) {
-                del.execute(params![code, h, seq]).map_err(db_err)?;
             }
-            c.prepare_cached("DELETE FROM customers WHERE seq = ?1")
-                .map_err(db_err)?
-                .execute([seq])
-                .map_err(db_err)?;
             append_events(c, head, events, linker)?;
             Ok(Applied::Done)
         }
@@ -497,7 +470,19 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
     }
 }
 
+/// Apply a group in one transaction. Fast path: no savepoints (they copy
+/// every touched page into a sub-journal). If any mutation fails, the whole
+/// transaction is rolled back and the group is replayed with one savepoint
+/// per mutation, so the failure stays isolated.
 fn run_group(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
+    match run_group_with(c, jobs, codes, linker, false) {
+        Ok(all) if all.iter().flatten().all(|r| r.is_ok()) => Ok(all),
+        Ok(_) => run_group_with(c, jobs, codes, linker, true),
+        Err(e) => Err(e),
+    }
+}
+
+fn run_group_with(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker, isolate: bool) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
     c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let body = (|| {
         let mut head = read_head(c)?;
@@ -505,11 +490,22 @@ fn run_group(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker) 
         for job in jobs {
             let mut results = Vec::with_capacity(job.muts.len());
             for m in &job.muts {
-                c.execute_batch("SAVEPOINT m").map_err(db_err)?;
+                if !isolate {
+                    let r = apply_one(c, m, &mut head, codes, linker);
+                    let failed = r.is_err();
+                    results.push(r);
+                    if failed {
+                        // Abandon the fast path; the caller replays with savepoints.
+                        all.push(results);
+                        return Ok((all, false));
+                    }
+                    continue;
+                }
+                c.prepare_cached("SAVEPOINT m").map_err(db_err)?.execute([]).map_err(db_err)?;
                 let saved = Head { seq: head.seq, mac: head.mac };
                 match apply_one(c, m, &mut head, codes, linker) {
                     Ok(a) => {
-                        c.execute_batch("RELEASE m").map_err(db_err)?;
+                        c.prepare_cached("RELEASE m").map_err(db_err)?.execute([]).map_err(db_err)?;
                         results.push(Ok(a));
                     }
                     Err(e) => {
@@ -521,11 +517,15 @@ fn run_group(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker) 
             }
             all.push(results);
         }
-        Ok(all)
+        Ok((all, true))
     })();
     match body {
-        Ok(all) => {
+        Ok((all, true)) => {
             c.execute_batch("COMMIT").map_err(db_err)?;
+            Ok(all)
+        }
+        Ok((all, false)) => {
+            c.execute_batch("ROLLBACK").map_err(db_err)?;
             Ok(all)
         }
         Err(e) => {
@@ -632,10 +632,7 @@ impl Store for SqliteStore {
         let Some(code) = self.codes.by_name.get(field.as_str()) else {
             return Ok(Vec::new());
         };
-        self.select(
-            "WHERE seq IN (SELECT seq FROM blind_index WHERE field = ?1 AND hash = ?2)",
-            params![code, hash],
-        )
+        self.select(&format!("WHERE bi_{code} = ?1"), params![hash])
     }
 
     fn scan(&self, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
@@ -690,7 +687,7 @@ impl Store for SqliteStore {
 impl SqliteStore {
     fn scan_where(&self, cond: &str, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
         self.with_reader(|c| {
-            let sql = format!("SELECT {COLUMNS} FROM customers WHERE seq > ?1 {cond} ORDER BY seq LIMIT ?2");
+            let sql = format!("SELECT {} FROM customers WHERE seq > ?1 {cond} ORDER BY seq LIMIT ?2", self.codes.select);
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut rows = st.query(params![after, limit as i64]).map_err(db_err)?;
             let mut out = Vec::new();

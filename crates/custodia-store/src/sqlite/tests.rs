@@ -85,7 +85,7 @@ fn insert_get_find_update_delete() {
     assert_eq!(r, vec![Ok(Applied::Done)]);
     assert!(s.get(&a.id).unwrap().is_none());
     assert!(s.find_blind(&f("email"), 43).unwrap().is_empty());
-    assert_eq!(s.raw_query_i64("SELECT count(*) FROM blind_index").unwrap(), 0);
+    assert_eq!(s.raw_query_i64("SELECT count(*) FROM customers").unwrap(), 0);
     let r = s.apply(vec![Mutation::Delete { id: a.id, events: vec![] }]).unwrap();
     assert_eq!(r, vec![Ok(Applied::NotFound)]);
 }
