@@ -175,13 +175,23 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
+/// What a group of mutations produced.
+pub type Outcomes = Result<Vec<Result<Applied, StoreError>>, StoreError>;
+
 /// Results of submitted mutations, not yet waited for.
-pub struct Pending(pub(crate) std::sync::mpsc::Receiver<Result<Vec<Result<Applied, StoreError>>, StoreError>>);
+pub struct Pending(pub(crate) tokio::sync::oneshot::Receiver<Outcomes>);
 
 impl Pending {
-    /// Block until the mutations are durable (or failed).
-    pub fn wait(self) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-        self.0.recv().unwrap_or(Err(StoreError::Closed))
+    /// Block until the mutations are durable (or failed). Not for async
+    /// code: use [`Pending::wait_async`] there.
+    pub fn wait(self) -> Outcomes {
+        self.0.blocking_recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Wait without blocking a thread: the HTTP server awaits audit commits
+    /// this way instead of parking a blocking thread per request.
+    pub async fn wait_async(self) -> Outcomes {
+        self.0.await.unwrap_or(Err(StoreError::Closed))
     }
 }
 

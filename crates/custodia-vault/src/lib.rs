@@ -441,11 +441,22 @@ impl Vault {
 
     /// Read one customer.
     pub fn get(&self, actor: &str, id: &str, access: &Access) -> Result<CustomerView, VaultError> {
+        let (view, pending) = self.get_submitted(actor, id, access)?;
+        for r in pending.wait()? {
+            r?;
+        }
+        Ok(view)
+    }
+
+    /// Read one customer and submit its audit event; the caller must wait
+    /// for the returned [`custodia_store::Pending`] before showing the view
+    /// to anyone (the event must be durable first).
+    pub fn get_submitted(&self, actor: &str, id: &str, access: &Access) -> Result<(CustomerView, custodia_store::Pending), VaultError> {
         let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
         let rec = self.store.get(&id)?.ok_or_else(|| VaultError::NotFound(id.to_string()))?;
         let view = self.view(&rec, access)?;
-        self.audit(vec![self.read_event(actor, access, &view)])?;
-        Ok(view)
+        let pending = self.store.submit(vec![Mutation::Audit(vec![self.read_event(actor, access, &view)])]);
+        Ok((view, pending))
     }
 
     /// Exact-match search on a searchable field.

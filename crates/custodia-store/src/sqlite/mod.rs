@@ -82,7 +82,7 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-type Reply = Sender<Result<Vec<Result<Applied, StoreError>>, StoreError>>;
+type Reply = tokio::sync::oneshot::Sender<crate::Outcomes>;
 
 struct Job {
     muts: Vec<Mutation>,
@@ -335,9 +335,9 @@ struct Head {
 
 fn read_head(c: &Connection) -> Result<Head, StoreError> {
     let row: Option<(i64, Vec<u8>)> = c
-        .query_row("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+        .map_err(db_err)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(db_err)?;
     match row {
@@ -611,15 +611,10 @@ impl Store for SqliteStore {
     }
 
     fn submit(&self, muts: Vec<Mutation>) -> Pending {
-        let (reply, rx) = mpsc::channel();
-        let sent = match self.tx.lock().expect("tx").as_ref() {
-            Some(tx) => tx.send(Job { muts, reply }).is_ok(),
-            None => false,
-        };
-        if !sent {
-            let (t, r) = mpsc::channel();
-            let _ = t.send(Err(StoreError::Closed));
-            return Pending(r);
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if let Some(tx) = self.tx.lock().expect("tx").as_ref() {
+            // A failed send drops the reply sender: the waiter sees Closed.
+            let _ = tx.send(Job { muts, reply });
         }
         Pending(rx)
     }
