@@ -23,7 +23,7 @@ pub mod secret;
 
 pub use blind::BlindIndexer;
 pub use chain::AuditChain;
-pub use envelope::{DataKey, FieldCipher, Kek, WrappedKey};
+pub use envelope::{record_fields, DataKey, FieldCipher, Kek, WrappedKey};
 pub use master::{KeyRing, MasterSecret};
 pub use secret::Key32;
 

@@ -35,7 +35,7 @@ use custodia_core::{Classification, CustomerId, FieldName, Purpose, Schema, Vali
 use custodia_crypto::{DataKey, FieldCipher, KeyRing, MasterSecret, WrappedKey};
 use custodia_store::sqlite::SqliteStore;
 use custodia_store::{Applied, Mutation, Store, StoredCustomer};
-use record::{decode_sealed, encode_sealed, rfc3339};
+use record::rfc3339;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -156,10 +156,10 @@ impl Vault {
     }
 
     fn assemble(dir: DataDir, schema: Schema, keys: KeyRing) -> Result<Vault, VaultError> {
-        let searchable: Vec<FieldName> = schema.fields().iter().filter(|f| f.searchable).map(|f| f.name.clone()).collect();
+        let fields: Vec<(FieldName, bool)> = schema.fields().iter().map(|f| (f.name.clone(), f.searchable)).collect();
         let chain = keys.audit_chain();
         let linker: custodia_store::ChainLinker = Arc::new(move |prev: &[u8; 32], data: &[u8]| chain.link(prev, data));
-        let store = SqliteStore::open(&dir.db_path(), &searchable, linker)?;
+        let store = SqliteStore::open(&dir.db_path(), &fields, linker)?;
         let blind = schema.fields().iter().map(|f| f.searchable.then(|| keys.blind(f.name.as_str()))).collect();
         Ok(Vault {
             blind,
@@ -306,7 +306,7 @@ impl Vault {
                 blind.push((def.name.clone(), b.index(v)));
             }
             if def.classification.is_encrypted() {
-                sealed.push((def.name.clone(), cipher.seal(&def.name, v.as_bytes())));
+                sealed.push((*i as u8, &def.name, v.as_bytes()));
             } else {
                 attrs.insert(def.name.as_str(), v.as_str());
             }
@@ -319,7 +319,7 @@ impl Vault {
             kek_version: kek,
             dk_version: 1,
             wrapped_dk: wrapped.0,
-            sealed: encode_sealed(&sealed),
+            sealed: cipher.seal_record(&sealed),
             attrs: serde_json::to_string(&attrs).expect("string map serializes"),
             blind,
             created_ms: now,
@@ -386,13 +386,11 @@ impl Vault {
     pub fn decrypt(&self, rec: &StoredCustomer) -> Result<BTreeMap<String, String>, VaultError> {
         let mut out: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
             .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
-        if rec.sealed.len() > 1 {
-            let cipher = self.cipher_for(rec)?;
-            for (name, ct) in decode_sealed(&rec.sealed)? {
-                let pt = cipher.open(&name, &ct)?;
-                let v = String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?;
-                out.insert(name.to_string(), v);
-            }
+        let cipher = self.cipher_for(rec)?;
+        let fields = self.schema.fields();
+        for (code, pt) in cipher.open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))? {
+            let v = String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?;
+            out.insert(fields[code as usize].name.to_string(), v);
         }
         Ok(out)
     }
@@ -498,11 +496,8 @@ impl Vault {
         let mut out = Vec::new();
         for rec in self.store.find_blind(&def.name, hash)? {
             let same = if def.classification.is_encrypted() {
-                let cipher = self.cipher_for(&rec)?;
-                match decode_sealed(&rec.sealed)?.into_iter().find(|(n, _)| n == &def.name) {
-                    Some((n, ct)) => cipher.open(&n, &ct)? == normalized.as_bytes(),
-                    None => false,
-                }
+                let code = self.schema.index_of(def.name.as_str()).expect("a schema field") as u8;
+                self.cipher_for(&rec)?.open_field(&rec.sealed, code, &def.name)?.as_deref() == Some(normalized.as_bytes())
             } else {
                 self.decrypt(&rec)?.get(def.name.as_str()).map(String::as_str) == Some(normalized)
             };
@@ -551,29 +546,35 @@ impl Vault {
                 return Err(VaultError::VersionConflict { current: rec.version });
             }
         }
+        // Every field is re-sealed under a fresh base nonce (see the record
+        // format in custodia-crypto), so the current values are opened first.
         let cipher = self.cipher_for(&rec)?;
-        let mut sealed = decode_sealed(&rec.sealed)?;
+        let fields = self.schema.fields();
+        let mut values: BTreeMap<u8, Vec<u8>> = cipher.open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))?.into_iter().collect();
         let mut attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
             .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
         let mut blind = rec.blind.clone();
         for (def, value) in &changes {
-            sealed.retain(|(n, _)| n != &def.name);
+            let code = self.schema.index_of(def.name.as_str()).expect("a schema field");
+            values.remove(&(code as u8));
             attrs.remove(def.name.as_str());
             blind.retain(|(n, _)| n != &def.name);
             if let Some(v) = value {
-                if def.searchable {
-                    blind.push((def.name.clone(), self.keys.blind(def.name.as_str()).index(v)));
+                if let Some(b) = &self.blind[code] {
+                    blind.push((def.name.clone(), b.index(v)));
                 }
                 if def.classification.is_encrypted() {
-                    sealed.push((def.name.clone(), cipher.seal(&def.name, v.as_bytes())));
+                    values.insert(code as u8, v.as_bytes().to_vec());
                 } else {
                     attrs.insert(def.name.to_string(), v.clone());
                 }
             }
         }
+        let items: Vec<(u8, &FieldName, &[u8])> = values.iter().map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice())).collect();
+        let sealed = cipher.seal_record(&items);
         let now = now_ms();
         let updated = StoredCustomer {
-            sealed: encode_sealed(&sealed),
+            sealed,
             attrs: serde_json::to_string(&attrs).expect("string map serializes"),
             blind,
             updated_ms: now,

@@ -33,8 +33,9 @@ CREATE TABLE IF NOT EXISTS meta (
     value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS field_codes (
-    code INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
+    code       INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    searchable INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS customers (
     seq         INTEGER PRIMARY KEY,
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS audit (
     actor    TEXT NOT NULL,
     action   TEXT NOT NULL,
     customer BLOB,
-    fields   TEXT NOT NULL,
+    fields   BLOB NOT NULL, -- field codes (one byte each), or names joined by ','
     purpose  TEXT,
     outcome  TEXT NOT NULL,
     detail   TEXT,
@@ -96,13 +97,16 @@ struct Job {
 struct Codes {
     by_name: HashMap<String, i64>,
     list: Vec<(i64, FieldName)>,
+    /// Every registered field (searchable or not), for compact audit rows.
+    all_by_name: HashMap<FieldName, u8>,
+    all_by_code: HashMap<u8, FieldName>,
     select: String,
     insert: String,
     update: String,
 }
 
 impl Codes {
-    fn build(list: Vec<(i64, FieldName)>) -> Codes {
+    fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
         let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
         let select = format!("{BASE_COLUMNS}{}", bi.iter().map(|b| format!(", {b}")).collect::<String>());
         let insert = format!(
@@ -116,9 +120,12 @@ impl Codes {
              WHERE id = ?1 AND version = ?2",
             bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 7 + i)).collect::<String>()
         );
+        let all: Vec<(u8, FieldName)> = all.into_iter().filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n))).collect();
         Codes {
             by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
             list,
+            all_by_name: all.iter().map(|(c, n)| (n.clone(), *c)).collect(),
+            all_by_code: all.into_iter().collect(),
             select,
             insert,
             update,
@@ -171,9 +178,9 @@ fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `path`. `fields` lists the
-    /// searchable fields whose blind entries this store will hold; `linker`
-    /// computes audit chain MACs.
-    pub fn open(path: &Path, fields: &[FieldName], linker: ChainLinker) -> Result<SqliteStore, StoreError> {
+    /// schema's fields, each with whether it is searchable (those get a
+    /// blind-index column); `linker` computes audit chain MACs.
+    pub fn open(path: &Path, fields: &[(FieldName, bool)], linker: ChainLinker) -> Result<SqliteStore, StoreError> {
         let w = open_conn(path, 64 * 1024)?;
         w.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let setup = (|| -> Result<Codes, StoreError> {
@@ -197,19 +204,23 @@ impl SqliteStore {
                     }
                 }
             }
-            for f in fields {
-                w.execute("INSERT OR IGNORE INTO field_codes (name) VALUES (?1)", [f.as_str()])
+            for (f, searchable) in fields {
+                w.execute("INSERT OR IGNORE INTO field_codes (name, searchable) VALUES (?1, ?2)", params![f.as_str(), searchable])
                     .map_err(db_err)?;
             }
             let mut list = Vec::new();
-            let mut st = w.prepare("SELECT code, name FROM field_codes ORDER BY code").map_err(db_err)?;
+            let mut all = Vec::new();
+            let mut st = w.prepare("SELECT code, name, searchable FROM field_codes ORDER BY code").map_err(db_err)?;
             let rows = st
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
                 .map_err(db_err)?;
             for row in rows {
-                let (code, name) = row.map_err(db_err)?;
+                let (code, name, searchable) = row.map_err(db_err)?;
                 let fname = FieldName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                list.push((code, fname));
+                if searchable {
+                    list.push((code, fname.clone()));
+                }
+                all.push((code, fname));
             }
             drop(st);
             let existing: Vec<String> = w
@@ -228,7 +239,7 @@ impl SqliteStore {
                     .map_err(db_err)?;
                 }
             }
-            let codes = Codes::build(list);
+            let codes = Codes::build(list, all);
             Ok(codes)
         })();
         let codes = match setup {
@@ -351,7 +362,27 @@ fn read_head(c: &Connection) -> Result<Head, StoreError> {
     }
 }
 
-fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], linker: &ChainLinker) -> Result<(), StoreError> {
+/// Field lists are stored as one byte per field when every field has a
+/// code, else as names joined by ','. Both decode to the same names.
+fn encode_fields(fields: &[FieldName], codes: &Codes) -> rusqlite::types::Value {
+    let coded: Option<Vec<u8>> = fields.iter().map(|f| codes.all_by_name.get(f).copied()).collect();
+    match coded {
+        Some(b) => rusqlite::types::Value::Blob(b),
+        None => rusqlite::types::Value::Text(fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")),
+    }
+}
+
+fn decode_fields(v: rusqlite::types::Value, codes: &Codes) -> Result<Vec<FieldName>, StoreError> {
+    let corrupt = || StoreError::Corrupt("audit event: bad field list".into());
+    match v {
+        rusqlite::types::Value::Blob(b) => b.iter().map(|c| codes.all_by_code.get(c).cloned().ok_or_else(corrupt)).collect(),
+        rusqlite::types::Value::Text(t) if t.is_empty() => Ok(Vec::new()),
+        rusqlite::types::Value::Text(t) => t.split(',').map(|n| FieldName::new(n).map_err(|_| corrupt())).collect(),
+        _ => Err(corrupt()),
+    }
+}
+
+fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], codes: &Codes, linker: &ChainLinker) -> Result<(), StoreError> {
     let mut st = c
         .prepare_cached(
             "INSERT INTO audit (seq, ts_ms, actor, action, customer, fields, purpose, outcome, detail, prev, mac)
@@ -361,7 +392,7 @@ fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], linker:
     for e in events {
         let seq = head.seq + 1;
         let mac = linker(&head.mac, &e.canonical_bytes(seq));
-        let fields = e.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
+        let fields = encode_fields(&e.fields, codes);
         st.execute(params![
             seq as i64,
             e.ts_ms,
@@ -412,7 +443,7 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
                     .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
                 return Ok(Applied::ExternalIdExists(CustomerId::from_bytes(id)));
             }
-            append_events(c, head, events, linker)?;
+            append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
         Mutation::Update { customer: cu, events } => {
@@ -433,7 +464,7 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
                     Some(v) => Applied::VersionConflict(v),
                 });
             }
-            append_events(c, head, events, linker)?;
+            append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
         Mutation::Delete { id, events } => {
@@ -445,7 +476,7 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
             if n == 0 {
                 return Ok(Applied::NotFound);
             }
-            append_events(c, head, events, linker)?;
+            append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
         Mutation::Rewrap { id, from_kek, to_kek, wrapped_dk } => {
@@ -457,7 +488,7 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
             Ok(if n == 1 { Applied::Done } else { Applied::AlreadyRewrapped })
         }
         Mutation::Audit(events) => {
-            append_events(c, head, events, linker)?;
+            append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
         Mutation::SetMeta { key, value } => {
@@ -564,12 +595,12 @@ fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: Chai
     }
 }
 
-fn read_event(r: &rusqlite::Row<'_>) -> Result<ChainedEvent, StoreError> {
+fn read_event(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<ChainedEvent, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("audit event: bad {what}"));
     let seq: i64 = r.get(0).map_err(db_err)?;
     let action: String = r.get(3).map_err(db_err)?;
     let customer: Option<Vec<u8>> = r.get(4).map_err(db_err)?;
-    let fields: String = r.get(5).map_err(db_err)?;
+    let fields: rusqlite::types::Value = r.get(5).map_err(db_err)?;
     let purpose: Option<String> = r.get(6).map_err(db_err)?;
     let outcome: String = r.get(7).map_err(db_err)?;
     let prev: Vec<u8> = r.get(9).map_err(db_err)?;
@@ -584,15 +615,7 @@ fn read_event(r: &rusqlite::Row<'_>) -> Result<ChainedEvent, StoreError> {
                 None => None,
                 Some(b) => Some(CustomerId::from_bytes(b.try_into().map_err(|_| corrupt("customer"))?)),
             },
-            fields: if fields.is_empty() {
-                Vec::new()
-            } else {
-                fields
-                    .split(',')
-                    .map(FieldName::new)
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| corrupt("field list"))?
-            },
+            fields: decode_fields(fields, codes)?,
             purpose: match purpose {
                 None => None,
                 Some(p) => Some(custodia_core::Purpose::new(&p).map_err(|_| corrupt("purpose"))?),
@@ -660,7 +683,7 @@ impl Store for SqliteStore {
             let mut rows = st.query(params![from as i64, limit as i64]).map_err(db_err)?;
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(db_err)? {
-                out.push(read_event(r)?);
+                out.push(read_event(r, &self.codes)?);
             }
             Ok(out)
         })

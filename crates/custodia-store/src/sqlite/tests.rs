@@ -18,7 +18,7 @@ fn f(n: &str) -> FieldName {
 }
 
 fn open(dir: &Path) -> SqliteStore {
-    SqliteStore::open(&dir.join("t.db"), &[f("email"), f("mobile")], linker()).unwrap()
+    SqliteStore::open(&dir.join("t.db"), &[(f("email"), true), (f("mobile"), true), (f("name"), false)], linker()).unwrap()
 }
 
 fn customer(ext: Option<&str>, email_hash: i64) -> StoredCustomer {
@@ -40,7 +40,22 @@ fn customer(ext: Option<&str>, email_hash: i64) -> StoredCustomer {
 fn ev(action: Action, c: Option<CustomerId>) -> AuditEvent {
     let mut e = AuditEvent::new(5, "test", action);
     e.customer = c;
+    e.fields = vec![f("name"), f("email")];
     e
+}
+
+#[test]
+fn field_lists_round_trip_coded_or_not() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let mut odd = ev(Action::Read, None);
+    odd.fields = vec![f("name"), f("not_registered")];
+    s.apply(vec![Mutation::Audit(vec![ev(Action::Read, None), odd.clone(), AuditEvent::new(1, "t", Action::Init)])]).unwrap();
+    let got = s.audit_range(1, 10).unwrap();
+    assert_eq!(got[0].event.fields, vec![f("name"), f("email")]);
+    assert_eq!(got[1].event, odd);
+    assert!(got[2].event.fields.is_empty());
+    assert_eq!(s.raw_query_i64("SELECT count(*) FROM audit WHERE typeof(fields) = 'blob'").unwrap(), 2);
 }
 
 fn insert(s: &SqliteStore, c: &StoredCustomer) -> Applied {
