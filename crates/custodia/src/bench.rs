@@ -35,6 +35,9 @@ pub enum BenchCmd {
         csv: PathBuf,
         /// SQLite file to create.
         db: PathBuf,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 2000)]
+        chunk: usize,
     },
 }
 
@@ -46,6 +49,9 @@ pub struct ImportBench {
     /// Work directory (CSV, baseline database, data directory). Kept.
     #[arg(long, default_value = "bench-work")]
     pub workdir: PathBuf,
+    /// Rows per transaction, for both runs.
+    #[arg(long, default_value_t = custodia_vault::import::ImportOptions::default().chunk)]
+    pub chunk: usize,
 }
 
 #[derive(Args, Debug)]
@@ -102,7 +108,7 @@ fn machine() -> String {
 
 pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
     match cmd {
-        BenchCmd::BaselineImport { csv, db } => baseline_import(&csv, &db).map(|_| 0),
+        BenchCmd::BaselineImport { csv, db, chunk } => baseline_import(&csv, &db, chunk as u64).map(|_| 0),
         BenchCmd::Import(b) => import(b).map(|_| 0),
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
@@ -111,10 +117,10 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
 
 /// The baseline: the same CSV into plaintext SQLite with plain indexes on
 /// the three columns Custodia blind-indexes, same pragmas and batch size.
-fn baseline_import(csv: &Path, db: &Path) -> Result<(), VaultError> {
+fn baseline_import(csv: &Path, db: &Path, chunk: u64) -> Result<(), VaultError> {
     let c = rusqlite::Connection::open(db).map_err(io)?;
     c.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;
          CREATE TABLE customers (id INTEGER PRIMARY KEY, external_id TEXT, name TEXT, national_id TEXT, mobile TEXT, email TEXT,
              bank_card TEXT, address TEXT, birth_date TEXT, segment TEXT, department TEXT, locale TEXT);
          CREATE INDEX customers_national_id ON customers(national_id);
@@ -133,7 +139,7 @@ fn baseline_import(csv: &Path, db: &Path) -> Result<(), VaultError> {
         while rdr.read_record(&mut rec).map_err(io)? {
             st.execute(params![&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &rec[7], &rec[8], &rec[9], &rec[10]]).map_err(io)?;
             n += 1;
-            if n % 2000 == 0 {
+            if n % chunk == 0 {
                 c.execute_batch("COMMIT; BEGIN").map_err(io)?;
             }
         }
@@ -161,12 +167,13 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     }
     let _ = std::fs::remove_dir_all(&data);
     // Let the page cache settle between runs: both read the same CSV.
-    let (base_s, base_rss) = timed_child(Command::new(&exe).args(["bench", "baseline-import"]).arg(&csv).arg(&base_db))?;
+    let chunk = b.chunk.to_string();
+    let (base_s, base_rss) = timed_child(Command::new(&exe).args(["bench", "baseline-import", "--chunk", &chunk]).arg(&csv).arg(&base_db))?;
     let st = Command::new(&exe).arg("--data-dir").arg(&data).arg("init").stderr(Stdio::null()).status()?;
     if !st.success() {
         return Err(io("init failed"));
     }
-    let (cus_s, cus_rss) = timed_child(Command::new(&exe).arg("--data-dir").arg(&data).arg("import").arg(&csv))?;
+    let (cus_s, cus_rss) = timed_child(Command::new(&exe).arg("--data-dir").arg(&data).arg("import").arg(&csv).args(["--chunk", &chunk]))?;
     let v = custodia_vault::Vault::open(&DataDir::new(&data), &|| Err(io("no passphrase")))?;
     let (count, _) = v.counts()?;
     if count != b.rows {
@@ -174,7 +181,7 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     }
     let base_rate = b.rows as f64 / base_s;
     let cus_rate = b.rows as f64 / cus_s;
-    println!("## Import of {} customers ({:.0} MB CSV) — {}", b.rows, size as f64 / 1e6, machine());
+    println!("## Import of {} customers ({:.0} MB CSV, {} rows per transaction) — {}", b.rows, size as f64 / 1e6, b.chunk, machine());
     println!("| run | seconds | rows/s | peak RSS |");
     println!("|---|---:|---:|---:|");
     println!("| plaintext SQLite baseline (3 plain indexes) | {base_s:.2} | {base_rate:.0} | {base_rss:.0} MiB |");

@@ -170,7 +170,8 @@ fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
          PRAGMA synchronous = FULL;
          PRAGMA temp_store = MEMORY;
          PRAGMA secure_delete = ON;
-         PRAGMA cache_size = -{cache_kib};"
+         PRAGMA cache_size = -{cache_kib};
+         PRAGMA wal_autocheckpoint = 16384;"
     ))
     .map_err(db_err)?;
     Ok(c)
