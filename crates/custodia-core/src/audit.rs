@@ -217,7 +217,20 @@ mod tests {
 
     #[test]
     fn actions_round_trip() {
-        for a in [Action::Init, Action::Create, Action::Read, Action::Reveal, Action::Search, Action::Update, Action::Delete, Action::Export, Action::Import, Action::KeyRotate, Action::TokenIssue, Action::AccessDenied] {
+        for a in [
+            Action::Init,
+            Action::Create,
+            Action::Read,
+            Action::Reveal,
+            Action::Search,
+            Action::Update,
+            Action::Delete,
+            Action::Export,
+            Action::Import,
+            Action::KeyRotate,
+            Action::TokenIssue,
+            Action::AccessDenied,
+        ] {
             assert_eq!(Action::parse(a.as_str()), Some(a));
         }
         assert_eq!(Action::parse("nope"), None);

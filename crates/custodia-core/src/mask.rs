@@ -287,9 +287,21 @@ mod tests {
             (Mask::Address, "广东省深圳市南山区科技园路1号", "广东省深圳市****"),
             (Mask::Address, "北京市朝阳区建国路88号", "北京市****"),
             (Mask::Address, "广东省广州市天河区学院路311号", "广东省广州市****"),
-            (Mask::Address, "云南省大理白族自治州大理市1号", "云南省大理白族自治州****"),
-            (Mask::Address, "新疆维吾尔自治区乌鲁木齐市天山区1号", "新疆维吾尔自治区乌鲁木齐市****"),
-            (Mask::Address, "123 Main St, Springfield, IL 62701, USA", "****, Springfield, IL, USA"),
+            (
+                Mask::Address,
+                "云南省大理白族自治州大理市1号",
+                "云南省大理白族自治州****",
+            ),
+            (
+                Mask::Address,
+                "新疆维吾尔自治区乌鲁木齐市天山区1号",
+                "新疆维吾尔自治区乌鲁木齐市****",
+            ),
+            (
+                Mask::Address,
+                "123 Main St, Springfield, IL 62701, USA",
+                "****, Springfield, IL, USA",
+            ),
             (Mask::Year, "1990-03-07", "1990-**-**"),
             (Mask::Full, "anything", "****"),
             (Mask::None, "retail", "retail"),
@@ -303,7 +315,18 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for s in ["none", "full", "phone", "national_id", "email", "card", "name", "address", "year", "keep(3,4)"] {
+        for s in [
+            "none",
+            "full",
+            "phone",
+            "national_id",
+            "email",
+            "card",
+            "name",
+            "address",
+            "year",
+            "keep(3,4)",
+        ] {
             assert_eq!(s.parse::<Mask>().unwrap().to_string(), s);
         }
         assert!("keep(3)".parse::<Mask>().is_err());

@@ -33,7 +33,12 @@ pub fn fold_width(s: &str) -> String {
 /// reject them by name.
 pub fn strip_separators(s: &str) -> String {
     s.chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{00A0}'))
+        .filter(|c| {
+            !matches!(
+                c,
+                ' ' | '-' | '.' | '/' | '(' | ')' | '\u{2010}'..='\u{2015}' | '\u{00A0}'
+            )
+        })
         .collect()
 }
 

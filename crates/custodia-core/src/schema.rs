@@ -314,7 +314,10 @@ mod tests {
     fn default_schema_loads() {
         let s = Schema::default_schema();
         assert_eq!(s.fields().len(), 10);
-        assert_eq!(s.field("national_id").unwrap().classification, Classification::Sensitive);
+        assert_eq!(
+            s.field("national_id").unwrap().classification,
+            Classification::Sensitive
+        );
         assert!(s.purpose("customer_service").is_some());
         assert!(s.purpose("selling_data").is_none());
     }
@@ -326,15 +329,42 @@ mod tests {
     #[test]
     fn refuses_unsafe_schemas() {
         let cases: &[(&str, &str)] = &[
-            ("name = \"id_no\"\ntype = \"cn_national_id\"\nclassification = \"personal\"\nmask = \"national_id\"", "at least"),
-            ("name = \"phone\"\ntype = \"phone\"\nclassification = \"internal\"\nmask = \"phone\"", "at least"),
-            ("name = \"phone\"\ntype = \"phone\"\nclassification = \"personal\"\nmask = \"none\"", "mask"),
-            ("name = \"external_id\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"", "reserved"),
-            ("name = \"x\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"\nsecret = 1", "TOML"),
-            ("name = \"Bad\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"", "TOML"),
-            ("name = \"d\"\ntype = \"date\"\nclassification = \"personal\"\nmask = \"year\"\nallowed = [\"a\"]", "text fields only"),
-            ("name = \"t\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"\nallowed = []", "at least one"),
-            ("name = \"t\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"bogus\"", "TOML"),
+            (
+                "name = \"id_no\"\ntype = \"cn_national_id\"\nclassification = \"personal\"\nmask = \"national_id\"",
+                "at least",
+            ),
+            (
+                "name = \"phone\"\ntype = \"phone\"\nclassification = \"internal\"\nmask = \"phone\"",
+                "at least",
+            ),
+            (
+                "name = \"phone\"\ntype = \"phone\"\nclassification = \"personal\"\nmask = \"none\"",
+                "mask",
+            ),
+            (
+                "name = \"external_id\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"",
+                "reserved",
+            ),
+            (
+                "name = \"x\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"\nsecret = 1",
+                "TOML",
+            ),
+            (
+                "name = \"Bad\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"",
+                "TOML",
+            ),
+            (
+                "name = \"d\"\ntype = \"date\"\nclassification = \"personal\"\nmask = \"year\"\nallowed = [\"a\"]",
+                "text fields only",
+            ),
+            (
+                "name = \"t\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"none\"\nallowed = []",
+                "at least one",
+            ),
+            (
+                "name = \"t\"\ntype = \"text\"\nclassification = \"internal\"\nmask = \"bogus\"",
+                "TOML",
+            ),
         ];
         for (body, want) in cases {
             let err = one_field(body).unwrap_err().to_string();
@@ -345,9 +375,15 @@ mod tests {
     #[test]
     fn refuses_duplicates_and_versions() {
         let dup = "version = 1\n[[fields]]\nname=\"a\"\ntype=\"text\"\nclassification=\"internal\"\nmask=\"none\"\n[[fields]]\nname=\"a\"\ntype=\"text\"\nclassification=\"internal\"\nmask=\"none\"\n";
-        assert_eq!(Schema::from_toml(dup).unwrap_err(), SchemaError::DuplicateField("a".into()));
+        assert_eq!(
+            Schema::from_toml(dup).unwrap_err(),
+            SchemaError::DuplicateField("a".into())
+        );
         let v2 = "version = 2\n[[fields]]\nname=\"a\"\ntype=\"text\"\nclassification=\"internal\"\nmask=\"none\"\n";
         assert_eq!(Schema::from_toml(v2).unwrap_err(), SchemaError::Version(2));
-        assert_eq!(Schema::from_toml("version = 1\nfields = []").unwrap_err(), SchemaError::FieldCount);
+        assert_eq!(
+            Schema::from_toml("version = 1\nfields = []").unwrap_err(),
+            SchemaError::FieldCount
+        );
     }
 }

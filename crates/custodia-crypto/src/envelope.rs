@@ -95,7 +95,13 @@ impl Kek {
         let aad = dk_aad(customer, self.version);
         let ct = self
             .aead
-            .encrypt(Nonce::from_slice(&n), Payload { msg: dk.0.expose(), aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&n),
+                Payload {
+                    msg: dk.0.expose(),
+                    aad: &aad,
+                },
+            )
             .expect("AES-GCM encryption of 32 bytes cannot fail");
         let mut out = Vec::with_capacity(WRAPPED_LEN);
         out.push(FORMAT_V1);
@@ -114,7 +120,13 @@ impl Kek {
         let aad = dk_aad(customer, v);
         let mut pt = self
             .aead
-            .decrypt(Nonce::from_slice(&w.0[5..17]), Payload { msg: &w.0[17..], aad: &aad })
+            .decrypt(
+                Nonce::from_slice(&w.0[5..17]),
+                Payload {
+                    msg: &w.0[17..],
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Decrypt)?;
         let mut b = [0u8; 32];
         if pt.len() != 32 {
@@ -200,13 +212,20 @@ fn get_varint(b: &[u8]) -> Option<(usize, &[u8])> {
     None
 }
 
-/// The fields of a sealed record, still encrypted: `(code, ciphertext)`.
-pub fn record_fields(sealed: &[u8]) -> Result<([u8; 12], Vec<(u8, &[u8])>), CryptoError> {
+/// A sealed record taken apart: its base nonce and `(code, ciphertext)` per field.
+pub type RecordParts<'a> = ([u8; 12], Vec<(u8, &'a [u8])>);
+
+/// The fields of a sealed record, still encrypted.
+pub fn record_fields(sealed: &[u8]) -> Result<RecordParts<'_>, CryptoError> {
     let (&fmt, rest) = sealed.split_first().ok_or(CryptoError::Format(0))?;
     if fmt != RECORD_V2 {
         return Err(CryptoError::Format(fmt));
     }
-    let base: [u8; 12] = rest.get(..12).ok_or(CryptoError::Format(fmt))?.try_into().expect("12 bytes");
+    let base: [u8; 12] = rest
+        .get(..12)
+        .ok_or(CryptoError::Format(fmt))?
+        .try_into()
+        .expect("12 bytes");
     let mut rest = &rest[12..];
     let mut out = Vec::new();
     while let Some((&code, r)) = rest.split_first() {
@@ -236,7 +255,10 @@ impl FieldCipher {
             let aad = field_aad(&self.customer, self.dk_version, *code, name);
             let ct = self
                 .aead
-                .encrypt(Nonce::from_slice(&Self::nonce_for(&base, *code)), Payload { msg: value, aad: &aad })
+                .encrypt(
+                    Nonce::from_slice(&Self::nonce_for(&base, *code)),
+                    Payload { msg: value, aad: &aad },
+                )
                 .expect("AES-GCM encryption of a bounded value cannot fail");
             out.push(*code);
             put_varint(&mut out, ct.len() + 1);
@@ -253,12 +275,19 @@ impl FieldCipher {
         }
         let aad = field_aad(&self.customer, self.dk_version, code, name);
         self.aead
-            .decrypt(Nonce::from_slice(&Self::nonce_for(base, code)), Payload { msg: body, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(&Self::nonce_for(base, code)),
+                Payload { msg: body, aad: &aad },
+            )
             .map_err(|_| CryptoError::Decrypt)
     }
 
     /// Open every field of a sealed record; `name_of` maps codes to names.
-    pub fn open_record<'n>(&self, sealed: &[u8], name_of: &dyn Fn(u8) -> Option<&'n FieldName>) -> Result<Vec<(u8, Vec<u8>)>, CryptoError> {
+    pub fn open_record<'n>(
+        &self,
+        sealed: &[u8],
+        name_of: &dyn Fn(u8) -> Option<&'n FieldName>,
+    ) -> Result<Vec<(u8, Vec<u8>)>, CryptoError> {
         let (base, fields) = record_fields(sealed)?;
         fields
             .into_iter()
@@ -336,12 +365,21 @@ mod tests {
         let dk = DataKey::generate();
         let ca = dk.cipher(a, 1);
         let rec = ca.seal_record(&[(1, &n[1], b"a@example.com"), (2, &n[2], b"+8613800138000")]);
-        assert_eq!(ca.open_record(&rec, &name_of).unwrap(), vec![(1, b"a@example.com".to_vec()), (2, b"+8613800138000".to_vec())]);
+        assert_eq!(
+            ca.open_record(&rec, &name_of).unwrap(),
+            vec![(1, b"a@example.com".to_vec()), (2, b"+8613800138000".to_vec())]
+        );
         assert_eq!(ca.open_field(&rec, 2, &n[2]).unwrap().unwrap(), b"+8613800138000");
         assert_eq!(ca.open_field(&rec, 3, &n[3]).unwrap(), None);
         // Another customer, another data-key version, another field name: refused.
-        assert_eq!(dk.cipher(b, 1).open_record(&rec, &name_of).unwrap_err(), CryptoError::Decrypt);
-        assert_eq!(dk.cipher(a, 2).open_record(&rec, &name_of).unwrap_err(), CryptoError::Decrypt);
+        assert_eq!(
+            dk.cipher(b, 1).open_record(&rec, &name_of).unwrap_err(),
+            CryptoError::Decrypt
+        );
+        assert_eq!(
+            dk.cipher(a, 2).open_record(&rec, &name_of).unwrap_err(),
+            CryptoError::Decrypt
+        );
         assert_eq!(ca.open_field(&rec, 1, &n[2]).unwrap_err(), CryptoError::Decrypt);
         // Swapping the codes of two fields (moving a value to another field): refused.
         let (_, fields) = record_fields(&rec).unwrap();

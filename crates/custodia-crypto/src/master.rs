@@ -62,9 +62,7 @@ impl MasterSecret {
     pub fn from_key_file(text: &str) -> Result<MasterSecret, CryptoError> {
         let mut lines = text.lines();
         if lines.next() != Some(KEY_FILE_HEADER) {
-            return Err(CryptoError::KeyFile(format!(
-                "missing the {KEY_FILE_HEADER} header"
-            )));
+            return Err(CryptoError::KeyFile(format!("missing the {KEY_FILE_HEADER} header")));
         }
         let hex = lines.next().unwrap_or("").trim();
         let mut b = [0u8; 32];
@@ -72,8 +70,8 @@ impl MasterSecret {
             return Err(CryptoError::KeyFile("expected 64 hexadecimal digits".into()));
         }
         for (i, byte) in b.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-                .map_err(|_| CryptoError::KeyFile("bad hex".into()))?;
+            *byte =
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| CryptoError::KeyFile("bad hex".into()))?;
         }
         let k = Key32::from_bytes(b);
         zeroize::Zeroize::zeroize(&mut b);
@@ -162,7 +160,10 @@ impl KeyRing {
         }
         let key = self.master.derive(b"blind-index", field.as_bytes());
         let b = Arc::new(BlindIndexer::new(&key));
-        self.blind.write().expect("blind cache").insert(field.to_owned(), b.clone());
+        self.blind
+            .write()
+            .expect("blind cache")
+            .insert(field.to_owned(), b.clone());
         b
     }
 

@@ -21,7 +21,9 @@ pub struct Actor(pub String);
 
 type ApiResult = Result<Response, Problem>;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, VaultError> + Send + 'static) -> Result<T, VaultError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
+) -> Result<T, VaultError> {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
@@ -98,7 +100,12 @@ pub struct RevealQuery {
     responses((status = 201, description = "Created (masked)", body = CustomerDoc), (status = 422, description = "Schema violation", body = ProblemDoc), (status = 401, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Create a customer.
-pub async fn create_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+pub async fn create_customer(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let vault = s.vault.clone();
@@ -119,7 +126,12 @@ pub async fn create_customer(State(s): State<AppState>, Extension(actor): Extens
     responses((status = 200, description = "Per-record outcomes", body = BatchResultDoc), (status = 413, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Create up to 1000 customers; each succeeds or fails on its own.
-pub async fn create_batch(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+pub async fn create_batch(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let vault = s.vault.clone();
@@ -130,9 +142,15 @@ pub async fn create_batch(State(s): State<AppState>, Extension(actor): Extension
             _ => return Err(VaultError::Input("the body must be {\"records\": [ ... ]}".into())),
         };
         if records.len() > custodia_vault::MAX_BATCH {
-            return Err(VaultError::BatchTooLarge { max: custodia_vault::MAX_BATCH, got: records.len() });
+            return Err(VaultError::BatchTooLarge {
+                max: custodia_vault::MAX_BATCH,
+                got: records.len(),
+            });
         }
-        let parsed: Vec<Result<RecordInput, VaultError>> = records.into_iter().map(|r| object(r).and_then(record_from_json)).collect();
+        let parsed: Vec<Result<RecordInput, VaultError>> = records
+            .into_iter()
+            .map(|r| object(r).and_then(record_from_json))
+            .collect();
         let valid: Vec<RecordInput> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
         let mut created = vault.create_batch(&actor.0, &valid)?.into_iter();
         Ok(parsed
@@ -168,16 +186,32 @@ pub async fn create_batch(State(s): State<AppState>, Extension(actor): Extension
     responses((status = 200, body = CustomerDoc), (status = 404, body = ProblemDoc), (status = 400, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Read a customer, masked unless `reveal=true&purpose=…`.
-pub async fn get_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>, q: Result<Query<RevealQuery>, QueryRejection>) -> ApiResult {
+pub async fn get_customer(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<RevealQuery>, QueryRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = &s.vault;
     // A point read takes microseconds, so it runs on the async thread; the
     // audit commit is awaited without holding a thread (group commit).
-    let (view, pending) = reveal_access(vault, &actor.0, q.reveal, q.purpose.as_deref(), q.fields.as_deref(), Some(&id))
-        .and_then(|access| vault.get_submitted(&actor.0, &id, &access))
-        .map_err(|e| Problem::from_vault(&e, lang))?;
-    let results = pending.wait_async().await.map_err(|e| Problem::from_vault(&e.into(), lang))?;
+    let (view, pending) = reveal_access(
+        vault,
+        &actor.0,
+        q.reveal,
+        q.purpose.as_deref(),
+        q.fields.as_deref(),
+        Some(&id),
+    )
+    .and_then(|access| vault.get_submitted(&actor.0, &id, &access))
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let results = pending
+        .wait_async()
+        .await
+        .map_err(|e| Problem::from_vault(&e.into(), lang))?;
     for r in results {
         r.map_err(|e| Problem::from_vault(&e.into(), lang))?;
     }
@@ -187,9 +221,20 @@ pub async fn get_customer(State(s): State<AppState>, Extension(actor): Extension
 /// Build the access mode; a refused reveal is itself audited. The denial
 /// event is queued, not awaited (this may run on an async thread, and no
 /// data is shown when the reveal is refused).
-fn reveal_access(vault: &Vault, actor: &str, reveal: bool, purpose: Option<&str>, fields: Option<&str>, id: Option<&str>) -> Result<Access, VaultError> {
+fn reveal_access(
+    vault: &Vault,
+    actor: &str,
+    reveal: bool,
+    purpose: Option<&str>,
+    fields: Option<&str>,
+    id: Option<&str>,
+) -> Result<Access, VaultError> {
     vault.access(reveal, purpose, fields).inspect_err(|e| {
-        let mut ev = custodia_core::audit::AuditEvent::new(custodia_vault::now_ms(), actor, custodia_core::audit::Action::Reveal);
+        let mut ev = custodia_core::audit::AuditEvent::new(
+            custodia_vault::now_ms(),
+            actor,
+            custodia_core::audit::Action::Reveal,
+        );
         ev.customer = id.and_then(|i| i.parse().ok());
         ev.outcome = custodia_vault::denied(e);
         ev.detail = Some(e.code().to_owned());
@@ -202,7 +247,12 @@ fn reveal_access(vault: &Vault, actor: &str, reveal: bool, purpose: Option<&str>
     responses((status = 200, description = "Matching customers", body = [CustomerDoc]), (status = 400, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Exact-match search through a blind index.
-pub async fn find_customers(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, q: Result<Query<BTreeMap<String, String>>, QueryRejection>) -> ApiResult {
+pub async fn find_customers(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Query(mut q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = s.vault.clone();
@@ -216,10 +266,14 @@ pub async fn find_customers(State(s): State<AppState>, Extension(actor): Extensi
         let fields = q.remove("fields");
         let limit = match q.remove("limit") {
             None => 100,
-            Some(l) => l.parse::<usize>().map_err(|_| VaultError::Input("limit must be a number".into()))?,
+            Some(l) => l
+                .parse::<usize>()
+                .map_err(|_| VaultError::Input("limit must be a number".into()))?,
         };
         if q.len() != 1 {
-            return Err(VaultError::Input("search by exactly one field, e.g. ?email=a@example.com".into()));
+            return Err(VaultError::Input(
+                "search by exactly one field, e.g. ?email=a@example.com".into(),
+            ));
         }
         let (field, value) = q.into_iter().next().expect("one entry");
         let access = reveal_access(&vault, &actor.0, reveal, purpose.as_deref(), fields.as_deref(), None)?;
@@ -235,7 +289,13 @@ pub async fn find_customers(State(s): State<AppState>, Extension(actor): Extensi
     responses((status = 200, body = CustomerDoc), (status = 412, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 404, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Change fields of a customer.
-pub async fn update_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>, body: Result<Json<Value>, JsonRejection>) -> ApiResult {
+pub async fn update_customer(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let expected = match headers.get(header::IF_MATCH) {
@@ -245,7 +305,9 @@ pub async fn update_customer(State(s): State<AppState>, Extension(actor): Extens
                 .ok()
                 .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| Problem::new("bad_input", "If-Match must be the ETag of the record, e.g. \"3\"", lang))?,
+                .ok_or_else(|| {
+                    Problem::new("bad_input", "If-Match must be the ETag of the record, e.g. \"3\"", lang)
+                })?,
         ),
     };
     let vault = s.vault.clone();
@@ -260,7 +322,11 @@ pub async fn update_customer(State(s): State<AppState>, Extension(actor): Extens
                 Value::Null => {
                     patch.insert(k, None);
                 }
-                _ => problems.push(custodia_vault::FieldProblem { field: k.chars().take(64).collect(), code: "not_a_string".into(), message: "must be a JSON string or null".into() }),
+                _ => problems.push(custodia_vault::FieldProblem {
+                    field: k.chars().take(64).collect(),
+                    code: "not_a_string".into(),
+                    message: "must be a JSON string or null".into(),
+                }),
             }
         }
         if !problems.is_empty() {
@@ -277,10 +343,17 @@ pub async fn update_customer(State(s): State<AppState>, Extension(actor): Extens
     responses((status = 204, description = "Deleted"), (status = 404, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Delete a customer (its data key is destroyed with it).
-pub async fn delete_customer(State(s): State<AppState>, Extension(actor): Extension<Actor>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub async fn delete_customer(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let vault = s.vault.clone();
-    blocking(move || vault.delete(&actor.0, &id)).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    blocking(move || vault.delete(&actor.0, &id))
+        .await
+        .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -296,11 +369,17 @@ pub struct TailQuery {
     responses((status = 200, description = "Recent events, oldest first", body = [AuditEventDoc])),
     security(("bearer" = [])))]
 /// The most recent audit events.
-pub async fn audit_tail(State(s): State<AppState>, headers: HeaderMap, q: Result<Query<TailQuery>, QueryRejection>) -> ApiResult {
+pub async fn audit_tail(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<TailQuery>, QueryRejection>,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = s.vault.clone();
-    let events = blocking(move || vault.audit_tail(q.limit.unwrap_or(50).clamp(1, 1000))).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    let events = blocking(move || vault.audit_tail(q.limit.unwrap_or(50).clamp(1, 1000)))
+        .await
+        .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(events).into_response())
 }
 
@@ -313,7 +392,7 @@ pub async fn audit_verify(State(s): State<AppState>, headers: HeaderMap) -> ApiR
     let vault = s.vault.clone();
     let report = blocking(move || vault.audit_verify())
         .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+        .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(report).into_response())
 }
 
@@ -323,7 +402,10 @@ pub async fn audit_verify(State(s): State<AppState>, headers: HeaderMap) -> ApiR
 /// The customer schema and purpose catalog.
 pub async fn schema(State(s): State<AppState>) -> ApiResult {
     let sc = s.vault.schema();
-    Ok(Json(json!({"fields": sc.fields(), "purposes": sc.purposes(), "default_region": sc.default_region()})).into_response())
+    Ok(
+        Json(json!({"fields": sc.fields(), "purposes": sc.purposes(), "default_region": sc.default_region()}))
+            .into_response(),
+    )
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, description = "The server is up and its storage answers"), (status = 503, body = ProblemDoc)))]
@@ -331,6 +413,8 @@ pub async fn schema(State(s): State<AppState>) -> ApiResult {
 pub async fn health(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let vault: Arc<Vault> = s.vault.clone();
-    blocking(move || vault.store().audit_head().map_err(VaultError::from)).await.map_err(|e| Problem::from_vault(&e, lang))?;
+    blocking(move || vault.store().audit_head().map_err(VaultError::from))
+        .await
+        .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(json!({"status": "ok"})).into_response())
 }

@@ -27,7 +27,10 @@ pub fn issue_admin_token(vault: &Vault, actor: &str) -> Result<Zeroizing<String>
     let mut e = AuditEvent::new(now_ms(), actor, Action::TokenIssue);
     e.detail = Some("admin token issued; previous admin token revoked".into());
     let results = vault.store().apply(vec![
-        Mutation::SetMeta { key: META_ADMIN.into(), value: digest(&token).to_vec() },
+        Mutation::SetMeta {
+            key: META_ADMIN.into(),
+            value: digest(&token).to_vec(),
+        },
         Mutation::Audit(vec![e]),
     ])?;
     for r in results {
@@ -49,7 +52,9 @@ pub struct TokenCheck {
 
 impl Default for TokenCheck {
     fn default() -> Self {
-        TokenCheck { state: RwLock::new((None, 0)) }
+        TokenCheck {
+            state: RwLock::new((None, 0)),
+        }
     }
 }
 
@@ -59,7 +64,10 @@ impl TokenCheck {
         let now = now_ms();
         let (stored, at) = *self.state.read().expect("token state");
         let stored = if now - at > 5000 || stored.is_none() {
-            let fresh = vault.store().meta(META_ADMIN)?.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+            let fresh = vault
+                .store()
+                .meta(META_ADMIN)?
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
             *self.state.write().expect("token state") = (fresh, now);
             fresh
         } else {

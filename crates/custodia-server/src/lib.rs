@@ -42,7 +42,11 @@ pub struct AppState {
 
 /// Build the application: routes, authentication, limits, headers.
 pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi) {
-    let state = AppState { vault, tokens: Arc::new(auth::TokenCheck::default()), hsts: https };
+    let state = AppState {
+        vault,
+        tokens: Arc::new(auth::TokenCheck::default()),
+        hsts: https,
+    };
     let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(api::create_customer))
         .routes(routes!(api::find_customers))
@@ -67,15 +71,25 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
                 async move { ([(header::CONTENT_TYPE, "application/json")], body.as_ref().clone()) }
             }),
         )
-        .fallback(|h: axum::http::HeaderMap| async move { Problem::new("not_found", "no such endpoint", Lang::from_headers(&h)) })
-        .method_not_allowed_fallback(|h: axum::http::HeaderMap| async move { Problem::new("method_not_allowed", "this endpoint does not take that method", Lang::from_headers(&h)) })
+        .fallback(|h: axum::http::HeaderMap| async move {
+            Problem::new("not_found", "no such endpoint", Lang::from_headers(&h))
+        })
+        .method_not_allowed_fallback(|h: axum::http::HeaderMap| async move {
+            Problem::new(
+                "method_not_allowed",
+                "this endpoint does not take that method",
+                Lang::from_headers(&h),
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            // The panic payload may hold anything; it is not echoed or logged.
-            tracing::error!("a request handler panicked");
-            Problem::new("internal", "the server could not complete the request", Lang::En).into_response()
-        }))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                // The panic payload may hold anything; it is not echoed or logged.
+                tracing::error!("a request handler panicked");
+                Problem::new("internal", "the server could not complete the request", Lang::En).into_response()
+            },
+        ))
         .with_state(state);
     (router, spec)
 }
@@ -117,15 +131,24 @@ async fn security_headers(State(s): State<AppState>, req: Request, next: Next) -
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     if s.hsts {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
     }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     r
 }
 
@@ -174,7 +197,12 @@ pub async fn bind(addr: SocketAddr, transport: Transport) -> Result<Bound, Serve
     if matches!(transport, Transport::InsecureHttp) && !addr.ip().is_loopback() {
         return Err(ServeError::InsecureNotLoopback(addr));
     }
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| ServeError::Bind { addr, msg: e.to_string() })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::Bind {
+            addr,
+            msg: e.to_string(),
+        })?;
     Ok(Bound { listener, transport })
 }
 

@@ -17,7 +17,10 @@ pub enum Lang {
 impl Lang {
     /// Pick from an `Accept-Language` header: Chinese if it comes first.
     pub fn from_headers(h: &HeaderMap) -> Lang {
-        let v = h.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let v = h
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if v.trim_start().to_ascii_lowercase().starts_with("zh") {
             Lang::Zh
         } else {
@@ -32,18 +35,53 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
     ("forbidden", 403, "Not allowed", "无权执行此操作"),
     ("not_found", 404, "Not found", "未找到"),
     ("method_not_allowed", 405, "Method not allowed", "不支持该请求方法"),
-    ("version_conflict", 412, "The record changed since it was read", "记录已被他人修改"),
+    (
+        "version_conflict",
+        412,
+        "The record changed since it was read",
+        "记录已被他人修改",
+    ),
     ("payload_too_large", 413, "Request body too large", "请求体过大"),
-    ("unsupported_media_type", 415, "Send JSON (Content-Type: application/json)", "请以 JSON 格式提交 (Content-Type: application/json)"),
-    ("malformed_json", 400, "The request body is not valid JSON of the expected shape", "请求体不是符合要求的 JSON"),
+    (
+        "unsupported_media_type",
+        415,
+        "Send JSON (Content-Type: application/json)",
+        "请以 JSON 格式提交 (Content-Type: application/json)",
+    ),
+    (
+        "malformed_json",
+        400,
+        "The request body is not valid JSON of the expected shape",
+        "请求体不是符合要求的 JSON",
+    ),
     ("bad_input", 400, "Malformed request", "请求格式错误"),
-    ("invalid_record", 422, "The record breaks the customer schema", "记录不符合客户信息模式"),
+    (
+        "invalid_record",
+        422,
+        "The record breaks the customer schema",
+        "记录不符合客户信息模式",
+    ),
     ("unknown_field", 422, "Unknown field", "未知字段"),
-    ("purpose_required", 400, "Revealing data needs a declared purpose", "查看明文须声明处理目的"),
+    (
+        "purpose_required",
+        400,
+        "Revealing data needs a declared purpose",
+        "查看明文须声明处理目的",
+    ),
     ("unknown_purpose", 400, "Unknown processing purpose", "未知的处理目的"),
-    ("not_searchable", 400, "This field cannot be searched", "该字段不支持检索"),
+    (
+        "not_searchable",
+        400,
+        "This field cannot be searched",
+        "该字段不支持检索",
+    ),
     ("batch_too_large", 413, "Too many records in one batch", "单批记录过多"),
-    ("storage_unavailable", 503, "Storage is unavailable; retry shortly", "存储暂不可用，请稍后重试"),
+    (
+        "storage_unavailable",
+        503,
+        "Storage is unavailable; retry shortly",
+        "存储暂不可用，请稍后重试",
+    ),
     ("internal", 500, "Internal error", "内部错误"),
 ];
 
@@ -69,11 +107,12 @@ pub struct Problem {
 impl Problem {
     /// A problem with code `code` and `detail`, titled in `lang`.
     pub fn new(code: &str, detail: impl Into<String>, lang: Lang) -> Problem {
-        let (status, en, zh) = TITLES
-            .iter()
-            .find(|t| t.0 == code)
-            .map(|t| (t.1, t.2, t.3))
-            .unwrap_or((500, "Internal error", "内部错误"));
+        let (status, en, zh) =
+            TITLES
+                .iter()
+                .find(|t| t.0 == code)
+                .map(|t| (t.1, t.2, t.3))
+                .unwrap_or((500, "Internal error", "内部错误"));
         Problem {
             kind: format!("urn:custodia:problem:{code}"),
             title: if lang == Lang::Zh { zh } else { en }.to_owned(),
@@ -88,7 +127,11 @@ impl Problem {
     pub fn from_vault(e: &VaultError, lang: Lang) -> Problem {
         let code = match e {
             VaultError::Store(_) if e.code() == "storage" => "internal",
-            VaultError::Crypto(_) | VaultError::Io(_) | VaultError::Config(_) | VaultError::NotInitialized(_) | VaultError::AlreadyInitialized(_) => "internal",
+            VaultError::Crypto(_)
+            | VaultError::Io(_)
+            | VaultError::Config(_)
+            | VaultError::NotInitialized(_)
+            | VaultError::AlreadyInitialized(_) => "internal",
             VaultError::Input(_) => "bad_input",
             _ => e.code(),
         };
@@ -110,12 +153,19 @@ impl IntoResponse for Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut r = (status, body).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"custodia\""));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"custodia\""),
+            );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         r
     }
@@ -136,7 +186,18 @@ mod tests {
 
     #[test]
     fn every_vault_code_maps_to_a_title() {
-        for code in ["invalid_record", "unknown_field", "not_found", "version_conflict", "purpose_required", "unknown_purpose", "not_searchable", "batch_too_large", "bad_input", "storage_unavailable"] {
+        for code in [
+            "invalid_record",
+            "unknown_field",
+            "not_found",
+            "version_conflict",
+            "purpose_required",
+            "unknown_purpose",
+            "not_searchable",
+            "batch_too_large",
+            "bad_input",
+            "storage_unavailable",
+        ] {
             assert!(TITLES.iter().any(|t| t.0 == code), "{code}");
         }
     }

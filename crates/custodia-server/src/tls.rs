@@ -26,10 +26,15 @@ pub fn ensure_self_signed(cert: &Path, key: &Path) -> Result<bool, TlsError> {
     if cert.exists() && key.exists() {
         return Ok(false);
     }
-    let file_err = |p: &Path, e: std::io::Error| TlsError::File { path: p.display().to_string(), msg: e.to_string() };
+    let file_err = |p: &Path, e: std::io::Error| TlsError::File {
+        path: p.display().to_string(),
+        msg: e.to_string(),
+    };
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     let mut params = rcgen::CertificateParams::new(names).map_err(|e| TlsError::Config(e.to_string()))?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Custodia (self-signed)");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Custodia (self-signed)");
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let kp = rcgen::KeyPair::generate().map_err(|e| TlsError::Config(e.to_string()))?;
@@ -40,10 +45,14 @@ pub fn ensure_self_signed(cert: &Path, key: &Path) -> Result<bool, TlsError> {
     if let Some(dir) = key.parent() {
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
     }
-    custodia_vault::datadir::write_private(key, kp.serialize_pem().as_bytes(), 0o600)
-        .map_err(|e| TlsError::File { path: key.display().to_string(), msg: e.to_string() })?;
-    custodia_vault::datadir::write_private(cert, c.pem().as_bytes(), 0o644)
-        .map_err(|e| TlsError::File { path: cert.display().to_string(), msg: e.to_string() })?;
+    custodia_vault::datadir::write_private(key, kp.serialize_pem().as_bytes(), 0o600).map_err(|e| TlsError::File {
+        path: key.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    custodia_vault::datadir::write_private(cert, c.pem().as_bytes(), 0o644).map_err(|e| TlsError::File {
+        path: cert.display().to_string(),
+        msg: e.to_string(),
+    })?;
     Ok(true)
 }
 
@@ -52,13 +61,25 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| TlsError::File { path: cert.display().to_string(), msg: e.to_string() })?
+        .map_err(|e| TlsError::File {
+            path: cert.display().to_string(),
+            msg: e.to_string(),
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::File { path: cert.display().to_string(), msg: e.to_string() })?;
+        .map_err(|e| TlsError::File {
+            path: cert.display().to_string(),
+            msg: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(TlsError::File { path: cert.display().to_string(), msg: "no certificate found".into() });
+        return Err(TlsError::File {
+            path: cert.display().to_string(),
+            msg: "no certificate found".into(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File { path: key.display().to_string(), msg: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File {
+        path: key.display().to_string(),
+        msg: e.to_string(),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

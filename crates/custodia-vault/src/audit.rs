@@ -41,8 +41,14 @@ impl std::fmt::Display for ChainProblem {
             ChainProblem::Missing { from, to } if from == to => write!(f, "event {from} is missing (deleted)"),
             ChainProblem::Missing { from, to } => write!(f, "events {from} to {to} are missing (deleted)"),
             ChainProblem::Modified { seq } => write!(f, "event {seq} was modified or forged (MAC mismatch)"),
-            ChainProblem::Moved { seq, written_at } => write!(f, "event {seq} was written as event {written_at} (reordered)"),
-            ChainProblem::BrokenLink { seq } => write!(f, "event {seq} does not follow event {} (inserted, removed or reordered events)", seq - 1),
+            ChainProblem::Moved { seq, written_at } => {
+                write!(f, "event {seq} was written as event {written_at} (reordered)")
+            }
+            ChainProblem::BrokenLink { seq } => write!(
+                f,
+                "event {seq} does not follow event {} (inserted, removed or reordered events)",
+                seq - 1
+            ),
         }
     }
 }
@@ -77,14 +83,22 @@ impl Vault {
             for e in &page {
                 events += 1;
                 if e.seq != expected {
-                    problems.push(ChainProblem::Missing { from: expected, to: e.seq - 1 });
+                    problems.push(ChainProblem::Missing {
+                        from: expected,
+                        to: e.seq - 1,
+                    });
                 }
                 let valid = chain.link(&e.prev, &e.event.canonical_bytes(e.seq)) == e.mac;
                 if !valid {
                     // Written at another position? Try nearby sequence numbers.
                     let lo = e.seq.saturating_sub(64).max(1);
-                    match (lo..e.seq + 64).find(|&s| s != e.seq && chain.link(&e.prev, &e.event.canonical_bytes(s)) == e.mac) {
-                        Some(at) => problems.push(ChainProblem::Moved { seq: e.seq, written_at: at }),
+                    match (lo..e.seq + 64)
+                        .find(|&s| s != e.seq && chain.link(&e.prev, &e.event.canonical_bytes(s)) == e.mac)
+                    {
+                        Some(at) => problems.push(ChainProblem::Moved {
+                            seq: e.seq,
+                            written_at: at,
+                        }),
                         None => problems.push(ChainProblem::Modified { seq: e.seq }),
                     }
                 } else if e.prev != prev_mac && e.seq == expected {
@@ -93,11 +107,19 @@ impl Vault {
                 prev_mac = e.mac;
                 expected = e.seq + 1;
                 if problems.len() >= MAX_PROBLEMS {
-                    return Ok(VerifyReport { events, ok: false, problems });
+                    return Ok(VerifyReport {
+                        events,
+                        ok: false,
+                        problems,
+                    });
                 }
             }
         }
-        Ok(VerifyReport { events, ok: problems.is_empty(), problems })
+        Ok(VerifyReport {
+            events,
+            ok: problems.is_empty(),
+            problems,
+        })
     }
 
     /// The last `n` events, oldest first.

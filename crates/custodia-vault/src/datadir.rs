@@ -110,8 +110,8 @@ impl DataDir {
     /// Read `config.toml`.
     pub fn config(&self) -> Result<Config, VaultError> {
         let p = self.config_path();
-        let text = std::fs::read_to_string(&p)
-            .map_err(|_| VaultError::NotInitialized(self.root.display().to_string()))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|_| VaultError::NotInitialized(self.root.display().to_string()))?;
         toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))
     }
 
@@ -147,12 +147,20 @@ impl DataDir {
                 let mut salt = [0u8; 16];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
                 let secret = MasterSecret::from_passphrase(p.as_bytes(), &salt)?;
-                (secret, MasterConfig::Passphrase { salt: custodia_core::audit::to_hex(&salt) })
+                (
+                    secret,
+                    MasterConfig::Passphrase {
+                        salt: custodia_core::audit::to_hex(&salt),
+                    },
+                )
             }
         };
         let config = Config {
             listen: "127.0.0.1:8443".into(),
-            tls: TlsConfig { cert: "tls/cert.pem".into(), key: "tls/key.pem".into() },
+            tls: TlsConfig {
+                cert: "tls/cert.pem".into(),
+                key: "tls/key.pem".into(),
+            },
             master: master_cfg,
         };
         let text = format!(

@@ -98,7 +98,9 @@ impl VaultError {
             VaultError::AlreadyInitialized(_) => "already_initialized",
             VaultError::Config(_) => "config",
             VaultError::Io(_) => "io",
-            VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => "storage_unavailable",
+            VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => {
+                "storage_unavailable"
+            }
             VaultError::Store(_) => "storage",
             VaultError::Crypto(CryptoError::WrongSecret) => "wrong_master_secret",
             VaultError::Crypto(_) => "crypto",

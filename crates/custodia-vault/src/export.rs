@@ -30,12 +30,26 @@ const PAGE: usize = 1000;
 
 impl Vault {
     /// Write every customer to `out`.
-    pub fn export(&self, actor: &str, out: &mut dyn Write, format: ExportFormat, access: &Access, progress: &dyn Progress) -> Result<ExportReport, VaultError> {
+    pub fn export(
+        &self,
+        actor: &str,
+        out: &mut dyn Write,
+        format: ExportFormat,
+        access: &Access,
+        progress: &dyn Progress,
+    ) -> Result<ExportReport, VaultError> {
         let (purpose, fields) = match access {
             Access::Masked => (None, Vec::new()),
             Access::Reveal { purpose, fields } => (
                 Some(purpose.clone()),
-                fields.clone().unwrap_or_else(|| self.schema().fields().iter().filter(|f| f.classification.is_encrypted()).map(|f| f.name.clone()).collect()),
+                fields.clone().unwrap_or_else(|| {
+                    self.schema()
+                        .fields()
+                        .iter()
+                        .filter(|f| f.classification.is_encrypted())
+                        .map(|f| f.name.clone())
+                        .collect()
+                }),
             ),
         };
         let fmt = if format == ExportFormat::Csv { "csv" } else { "json" };
@@ -56,27 +70,52 @@ impl Vault {
         progress.finish();
         match result {
             Ok(records) => {
-                self.audit(vec![event(format!("finished format={fmt} records={records}"), Outcome::Ok)])?;
-                Ok(ExportReport { records, revealed: purpose.is_some() })
+                self.audit(vec![event(
+                    format!("finished format={fmt} records={records}"),
+                    Outcome::Ok,
+                )])?;
+                Ok(ExportReport {
+                    records,
+                    revealed: purpose.is_some(),
+                })
             }
             Err(e) => {
-                let _ = self.audit(vec![event(format!("failed format={fmt} code={}", e.code()), Outcome::Failed)]);
+                let _ = self.audit(vec![event(
+                    format!("failed format={fmt} code={}", e.code()),
+                    Outcome::Failed,
+                )]);
                 Err(e)
             }
         }
     }
 
-    fn export_pages(&self, out: &mut dyn Write, format: ExportFormat, access: &Access, progress: &dyn Progress) -> Result<u64, VaultError> {
+    fn export_pages(
+        &self,
+        out: &mut dyn Write,
+        format: ExportFormat,
+        access: &Access,
+        progress: &dyn Progress,
+    ) -> Result<u64, VaultError> {
         let io = |e: std::io::Error| VaultError::Io(format!("writing the export: {e}"));
         let names: Vec<String> = self.schema().fields().iter().map(|f| f.name.to_string()).collect();
         match format {
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                let mut header = vec!["id".to_string(), "external_id".into(), "created_at".into(), "updated_at".into()];
+                let mut header = vec![
+                    "id".to_string(),
+                    "external_id".into(),
+                    "created_at".into(),
+                    "updated_at".into(),
+                ];
                 header.extend(names.iter().cloned());
                 w.write_record(&header).map_err(|e| VaultError::Io(e.to_string()))?;
                 let n = self.each_view(access, progress, |v| {
-                    let mut row = vec![v.id.to_string(), v.external_id.clone().unwrap_or_default(), v.created_at.clone(), v.updated_at.clone()];
+                    let mut row = vec![
+                        v.id.to_string(),
+                        v.external_id.clone().unwrap_or_default(),
+                        v.created_at.clone(),
+                        v.updated_at.clone(),
+                    ];
                     row.extend(names.iter().map(|f| v.fields.get(f).cloned().unwrap_or_default()));
                     w.write_record(&row).map_err(|e| VaultError::Io(e.to_string()))
                 })?;
@@ -99,7 +138,12 @@ impl Vault {
 
     /// Visit every record's view in creation order, decrypting a page at a
     /// time on every core.
-    fn each_view(&self, access: &Access, progress: &dyn Progress, mut f: impl FnMut(CustomerView) -> Result<(), VaultError>) -> Result<u64, VaultError> {
+    fn each_view(
+        &self,
+        access: &Access,
+        progress: &dyn Progress,
+        mut f: impl FnMut(CustomerView) -> Result<(), VaultError>,
+    ) -> Result<u64, VaultError> {
         let mut cursor = 0;
         let mut n = 0u64;
         loop {

@@ -30,7 +30,10 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { rename: BTreeMap::new(), chunk: 2000 }
+        ImportOptions {
+            rename: BTreeMap::new(),
+            chunk: 2000,
+        }
     }
 }
 
@@ -46,7 +49,11 @@ pub struct Reject {
 impl Reject {
     /// All problems on one line of text.
     pub fn reason(&self) -> String {
-        self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
+        self.problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -122,7 +129,11 @@ struct Row {
 }
 
 fn problem(field: &str, code: &str, message: String) -> FieldProblem {
-    FieldProblem { field: field.into(), code: code.into(), message }
+    FieldProblem {
+        field: field.into(),
+        code: code.into(),
+        message,
+    }
 }
 
 /// Resolve the header into field names (None for `external_id`), refusing
@@ -132,7 +143,8 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
     let mut unknown = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, h) in header.iter().enumerate() {
-        let h = std::str::from_utf8(h).map_err(|_| VaultError::Input(format!("header column {} is not valid UTF-8", i + 1)))?;
+        let h = std::str::from_utf8(h)
+            .map_err(|_| VaultError::Input(format!("header column {} is not valid UTF-8", i + 1)))?;
         let h = h.trim_start_matches('\u{feff}').trim().to_lowercase();
         if h.is_empty() {
             return Err(VaultError::Input(format!("header column {} has no name", i + 1)));
@@ -142,7 +154,9 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
             unknown.push(name.clone());
         }
         if !seen.insert(name.clone()) {
-            return Err(VaultError::Input(format!("column {name:?} appears twice in the header")));
+            return Err(VaultError::Input(format!(
+                "column {name:?} appears twice in the header"
+            )));
         }
         names.push(name);
     }
@@ -157,15 +171,26 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
         .map(|f| f.name.to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(VaultError::Input(format!("the header lacks required column(s): {}", missing.join(", "))));
+        return Err(VaultError::Input(format!(
+            "the header lacks required column(s): {}",
+            missing.join(", ")
+        )));
     }
     Ok(names)
 }
 
 fn parse_row(names: &[String], rec: &csv::ByteRecord) -> Result<RecordInput, Vec<FieldProblem>> {
     if rec.len() != names.len() {
-        let hint = if rec.iter().any(|c| c.contains(&b'\n')) { " (a quote is probably not closed)" } else { "" };
-        return Err(vec![problem("row", "column_count", format!("has {} columns, the header has {}{hint}", rec.len(), names.len()))]);
+        let hint = if rec.iter().any(|c| c.contains(&b'\n')) {
+            " (a quote is probably not closed)"
+        } else {
+            ""
+        };
+        return Err(vec![problem(
+            "row",
+            "column_count",
+            format!("has {} columns, the header has {}{hint}", rec.len(), names.len()),
+        )]);
     }
     let mut input = RecordInput::default();
     let mut problems = Vec::new();
@@ -196,15 +221,24 @@ impl Vault {
         input: impl Read,
         total_bytes: Option<u64>,
         opts: &ImportOptions,
-        mut rejects: Option<&mut dyn Write>,
+        rejects: Option<&mut dyn Write>,
         progress: &dyn Progress,
     ) -> Result<ImportReport, VaultError> {
         let lines = std::rc::Rc::new(std::cell::RefCell::new(Lines::default()));
-        let counted = LineCounter { inner: input, state: lines.clone() };
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(counted);
-        let header = rdr.byte_headers().map_err(|e| VaultError::Input(format!("cannot read the CSV header: {e}")))?.clone();
+        let counted = LineCounter {
+            inner: input,
+            state: lines.clone(),
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(counted);
+        let header = rdr
+            .byte_headers()
+            .map_err(|e| VaultError::Input(format!("cannot read the CSV header: {e}")))?
+            .clone();
         let names = map_header(self, &header, opts)?;
-        let mut rej_writer = rejects.as_deref_mut().map(|w| csv::WriterBuilder::new().flexible(true).from_writer(w));
+        let mut rej_writer = rejects.map(|w| csv::WriterBuilder::new().flexible(true).from_writer(w));
         if let Some(w) = rej_writer.as_mut() {
             let mut h = csv::ByteRecord::new();
             h.push_field(b"line");
@@ -212,7 +246,8 @@ impl Vault {
             for f in header.iter() {
                 h.push_field(f);
             }
-            w.write_byte_record(&h).map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+            w.write_byte_record(&h)
+                .map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
         }
 
         let mut start = AuditEvent::new(now_ms(), actor, Action::Import);
@@ -233,7 +268,9 @@ impl Vault {
                     match rdr.read_byte_record(&mut rec) {
                         Ok(false) => break,
                         Ok(true) => {
-                            let line = lines.borrow_mut().line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+                            let line = lines
+                                .borrow_mut()
+                                .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
                             let parsed = parse_row(&names, &rec);
                             rows.push(Row { line, raw: rec, parsed });
                         }
@@ -242,7 +279,11 @@ impl Vault {
                                 return Err(VaultError::Io(format!("reading the CSV: {e}")));
                             }
                             let line = lines.borrow_mut().line_at(e.position().map(|p| p.byte()).unwrap_or(0));
-                            rows.push(Row { line, raw: csv::ByteRecord::new(), parsed: Err(vec![problem("row", "csv", e.to_string())]) });
+                            rows.push(Row {
+                                line,
+                                raw: csv::ByteRecord::new(),
+                                parsed: Err(vec![problem("row", "csv", e.to_string())]),
+                            });
                         }
                     }
                 }
@@ -270,10 +311,16 @@ impl Vault {
                             e.customer = Some(c.id);
                             e.fields = names;
                             e.detail = Some("import".into());
-                            muts.push(Mutation::Insert { customer: Box::new(c), events: vec![e] });
+                            muts.push(Mutation::Insert {
+                                customer: Box::new(c),
+                                events: vec![e],
+                            });
                         }
                         Err(problems) => {
-                            let r = Reject { line: row.line, problems };
+                            let r = Reject {
+                                line: row.line,
+                                problems,
+                            };
                             if let Some(w) = rej_writer.as_mut() {
                                 let mut out = csv::ByteRecord::new();
                                 out.push_field(r.line.to_string().as_bytes());
@@ -281,7 +328,8 @@ impl Vault {
                                 for f in row.raw.iter() {
                                     out.push_field(f);
                                 }
-                                w.write_byte_record(&out).map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+                                w.write_byte_record(&out)
+                                    .map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
                             }
                             report.rejected += 1;
                             if report.rejects.len() < REPORT_REJECTS {

@@ -100,7 +100,12 @@ fn u32_meta(v: Option<Vec<u8>>) -> Option<u32> {
 impl Vault {
     /// Create a new data directory with `schema_toml` (the default schema
     /// when `None`) and open it.
-    pub fn init(dir: &DataDir, schema_toml: Option<&str>, master: MasterChoice, actor: &str) -> Result<(Vault, InitReport), VaultError> {
+    pub fn init(
+        dir: &DataDir,
+        schema_toml: Option<&str>,
+        master: MasterChoice,
+        actor: &str,
+    ) -> Result<(Vault, InitReport), VaultError> {
         let text = schema_toml.unwrap_or(custodia_core::schema::DEFAULT_SCHEMA_TOML);
         let schema = Schema::from_toml(text).map_err(|e| VaultError::Config(format!("schema: {e}")))?;
         let key_file = match &master {
@@ -113,8 +118,14 @@ impl Vault {
         let mut e = AuditEvent::new(now_ms(), actor, Action::Init);
         e.detail = Some("data directory created".into());
         vault.apply_one(vec![
-            Mutation::SetMeta { key: META_CHECK.into(), value: vault.keys.check_value().to_vec() },
-            Mutation::SetMeta { key: META_KEK.into(), value: b"1".to_vec() },
+            Mutation::SetMeta {
+                key: META_CHECK.into(),
+                value: vault.keys.check_value().to_vec(),
+            },
+            Mutation::SetMeta {
+                key: META_KEK.into(),
+                value: b"1".to_vec(),
+            },
             Mutation::Audit(vec![e]),
         ])?;
         vault.kek_current.store(1, Ordering::SeqCst);
@@ -123,7 +134,10 @@ impl Vault {
 
     /// Open an initialized data directory; `passphrase` is called only if
     /// the master secret is passphrase-based and the environment has none.
-    pub fn open(dir: &DataDir, passphrase: &dyn Fn() -> Result<Zeroizing<String>, VaultError>) -> Result<Vault, VaultError> {
+    pub fn open(
+        dir: &DataDir,
+        passphrase: &dyn Fn() -> Result<Zeroizing<String>, VaultError>,
+    ) -> Result<Vault, VaultError> {
         if !dir.is_initialized() {
             return Err(VaultError::NotInitialized(dir.root().display().to_string()));
         }
@@ -160,7 +174,11 @@ impl Vault {
         let chain = keys.audit_chain();
         let linker: custodia_store::ChainLinker = Arc::new(move |prev: &[u8; 32], data: &[u8]| chain.link(prev, data));
         let store = SqliteStore::open(&dir.db_path(), &fields, linker)?;
-        let blind = schema.fields().iter().map(|f| f.searchable.then(|| keys.blind(f.name.as_str()))).collect();
+        let blind = schema
+            .fields()
+            .iter()
+            .map(|f| f.searchable.then(|| keys.blind(f.name.as_str())))
+            .collect();
         Ok(Vault {
             blind,
             dir,
@@ -256,7 +274,13 @@ impl Vault {
     /// Validate and encrypt a new record. Pure CPU work (no store access),
     /// so imports run it on every core.
     /// Returns the record and the names of the fields it holds.
-    pub fn seal_new(&self, input: &RecordInput, validator: &Validator, kek: u32, now: i64) -> Result<(StoredCustomer, Vec<FieldName>), VaultError> {
+    pub fn seal_new(
+        &self,
+        input: &RecordInput,
+        validator: &Validator,
+        kek: u32,
+        now: i64,
+    ) -> Result<(StoredCustomer, Vec<FieldName>), VaultError> {
         let mut problems = Vec::new();
         let mut clear: Vec<(usize, &custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
         for (name, raw) in &input.fields {
@@ -269,14 +293,25 @@ impl Vault {
                     }
                     match validator.check(def, raw) {
                         Ok(v) => clear.push((i, def, v)),
-                        Err(e) => problems.push(FieldProblem { field: name.clone(), code: e.code().into(), message: e.to_string() }),
+                        Err(e) => problems.push(FieldProblem {
+                            field: name.clone(),
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        }),
                     }
                 }
             }
         }
         for def in self.schema.fields() {
-            if def.required && !clear.iter().any(|(_, d, _)| d.name == def.name) && !problems.iter().any(|p| p.field == def.name.as_str()) {
-                problems.push(FieldProblem { field: def.name.to_string(), code: "required".into(), message: "is required".into() });
+            if def.required
+                && !clear.iter().any(|(_, d, _)| d.name == def.name)
+                && !problems.iter().any(|p| p.field == def.name.as_str())
+            {
+                problems.push(FieldProblem {
+                    field: def.name.to_string(),
+                    code: "required".into(),
+                    message: "is required".into(),
+                });
             }
         }
         let external_id = match &input.external_id {
@@ -312,19 +347,22 @@ impl Vault {
             }
         }
         let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
-        Ok((StoredCustomer {
-            id,
-            external_id,
-            version: 1,
-            kek_version: kek,
-            dk_version: 1,
-            wrapped_dk: wrapped.0,
-            sealed: cipher.seal_record(&sealed),
-            attrs: serde_json::to_string(&attrs).expect("string map serializes"),
-            blind,
-            created_ms: now,
-            updated_ms: now,
-        }, names))
+        Ok((
+            StoredCustomer {
+                id,
+                external_id,
+                version: 1,
+                kek_version: kek,
+                dk_version: 1,
+                wrapped_dk: wrapped.0,
+                sealed: cipher.seal_record(&sealed),
+                attrs: serde_json::to_string(&attrs).expect("string map serializes"),
+                blind,
+                created_ms: now,
+                updated_ms: now,
+            },
+            names,
+        ))
     }
 
     fn event(&self, actor: &str, action: Action, customer: Option<CustomerId>) -> AuditEvent {
@@ -342,21 +380,37 @@ impl Vault {
     /// Create up to [`MAX_BATCH`] customers; each succeeds or fails alone.
     /// A record whose external id exists already is reported as a conflict
     /// naming the existing customer.
-    pub fn create_batch(&self, actor: &str, inputs: &[RecordInput]) -> Result<Vec<Result<CustomerView, VaultError>>, VaultError> {
+    pub fn create_batch(
+        &self,
+        actor: &str,
+        inputs: &[RecordInput],
+    ) -> Result<Vec<Result<CustomerView, VaultError>>, VaultError> {
         if inputs.len() > MAX_BATCH {
-            return Err(VaultError::BatchTooLarge { max: MAX_BATCH, got: inputs.len() });
+            return Err(VaultError::BatchTooLarge {
+                max: MAX_BATCH,
+                got: inputs.len(),
+            });
         }
         let validator = self.validator();
         let kek = self.current_kek()?;
         let now = now_ms();
-        let sealed: Vec<Result<(StoredCustomer, Vec<FieldName>), VaultError>> = inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
+        let sealed: Vec<Result<(StoredCustomer, Vec<FieldName>), VaultError>> =
+            inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
         let mut muts = Vec::new();
         for (s, names) in sealed.iter().flatten() {
             let mut e = self.event(actor, Action::Create, Some(s.id));
             e.fields = names.clone();
-            muts.push(Mutation::Insert { customer: Box::new(s.clone()), events: vec![e] });
+            muts.push(Mutation::Insert {
+                customer: Box::new(s.clone()),
+                events: vec![e],
+            });
         }
-        let mut applied = if muts.is_empty() { Vec::new() } else { self.store.apply(muts)? }.into_iter();
+        let mut applied = if muts.is_empty() {
+            Vec::new()
+        } else {
+            self.store.apply(muts)?
+        }
+        .into_iter();
         let mut out = Vec::with_capacity(inputs.len());
         for s in sealed {
             out.push(match s {
@@ -401,12 +455,17 @@ impl Vault {
         let (purpose, reveal_all, reveal): (Option<Purpose>, bool, &[FieldName]) = match access {
             Access::Masked => (None, false, &[]),
             Access::Reveal { purpose, fields: None } => (Some(purpose.clone()), true, &[]),
-            Access::Reveal { purpose, fields: Some(f) } => (Some(purpose.clone()), false, f),
+            Access::Reveal {
+                purpose,
+                fields: Some(f),
+            } => (Some(purpose.clone()), false, f),
         };
         let mut fields = BTreeMap::new();
         let mut revealed = Vec::new();
         for def in self.schema.fields() {
-            let Some(v) = clear.get(def.name.as_str()) else { continue };
+            let Some(v) = clear.get(def.name.as_str()) else {
+                continue;
+            };
             let show = def.classification == Classification::Internal || reveal_all || reveal.contains(&def.name);
             if show && def.classification != Classification::Internal {
                 revealed.push(def.name.clone());
@@ -449,17 +508,39 @@ impl Vault {
     /// Read one customer and submit its audit event; the caller must wait
     /// for the returned [`custodia_store::Pending`] before showing the view
     /// to anyone (the event must be durable first).
-    pub fn get_submitted(&self, actor: &str, id: &str, access: &Access) -> Result<(CustomerView, custodia_store::Pending), VaultError> {
-        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self.store.get(&id)?.ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+    pub fn get_submitted(
+        &self,
+        actor: &str,
+        id: &str,
+        access: &Access,
+    ) -> Result<(CustomerView, custodia_store::Pending), VaultError> {
+        let id: CustomerId = id
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let rec = self
+            .store
+            .get(&id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
         let view = self.view(&rec, access)?;
-        let pending = self.store.submit(vec![Mutation::Audit(vec![self.read_event(actor, access, &view)])]);
+        let pending = self
+            .store
+            .submit(vec![Mutation::Audit(vec![self.read_event(actor, access, &view)])]);
         Ok((view, pending))
     }
 
     /// Exact-match search on a searchable field.
-    pub fn find(&self, actor: &str, field: &str, value: &str, access: &Access, limit: usize) -> Result<Vec<CustomerView>, VaultError> {
-        let def = self.schema.field(field).ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
+    pub fn find(
+        &self,
+        actor: &str,
+        field: &str,
+        value: &str,
+        access: &Access,
+        limit: usize,
+    ) -> Result<Vec<CustomerView>, VaultError> {
+        let def = self
+            .schema
+            .field(field)
+            .ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
         if !def.searchable {
             return Err(VaultError::NotSearchable(field.into()));
         }
@@ -497,7 +578,10 @@ impl Vault {
         for rec in self.store.find_blind(&def.name, hash)? {
             let same = if def.classification.is_encrypted() {
                 let code = self.schema.index_of(def.name.as_str()).expect("a schema field") as u8;
-                self.cipher_for(&rec)?.open_field(&rec.sealed, code, &def.name)?.as_deref() == Some(normalized.as_bytes())
+                self.cipher_for(&rec)?
+                    .open_field(&rec.sealed, code, &def.name)?
+                    .as_deref()
+                    == Some(normalized.as_bytes())
             } else {
                 self.decrypt(&rec)?.get(def.name.as_str()).map(String::as_str) == Some(normalized)
             };
@@ -510,14 +594,31 @@ impl Vault {
 
     /// Normalize and validate a value for `field` (as a write would).
     pub fn normalize(&self, field: &str, value: &str) -> Result<String, VaultError> {
-        let def = self.schema.field(field).ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
-        self.validator().check(def, value).map_err(|e| VaultError::Invalid(vec![FieldProblem { field: field.into(), code: e.code().into(), message: e.to_string() }]))
+        let def = self
+            .schema
+            .field(field)
+            .ok_or_else(|| VaultError::Invalid(vec![unknown_field(field)]))?;
+        self.validator().check(def, value).map_err(|e| {
+            VaultError::Invalid(vec![FieldProblem {
+                field: field.into(),
+                code: e.code().into(),
+                message: e.to_string(),
+            }])
+        })
     }
 
     /// Change fields of a customer. With `expected_version`, refuse if the
     /// record changed since the caller read it.
-    pub fn update(&self, actor: &str, id: &str, patch: &RecordPatch, expected_version: Option<i64>) -> Result<CustomerView, VaultError> {
-        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+    pub fn update(
+        &self,
+        actor: &str,
+        id: &str,
+        patch: &RecordPatch,
+        expected_version: Option<i64>,
+    ) -> Result<CustomerView, VaultError> {
+        let id: CustomerId = id
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
         let validator = self.validator();
         let mut problems = Vec::new();
         let mut changes: Vec<(&custodia_core::FieldDef, Option<String>)> = Vec::new();
@@ -525,11 +626,19 @@ impl Vault {
             match self.schema.field(name) {
                 None => problems.push(unknown_field(name)),
                 Some(def) => match value.as_deref().map(str::trim) {
-                    None | Some("") if def.required => problems.push(FieldProblem { field: name.clone(), code: "required".into(), message: "is required and cannot be removed".into() }),
+                    None | Some("") if def.required => problems.push(FieldProblem {
+                        field: name.clone(),
+                        code: "required".into(),
+                        message: "is required and cannot be removed".into(),
+                    }),
                     None | Some("") => changes.push((def, None)),
                     Some(raw) => match validator.check(def, raw) {
                         Ok(v) => changes.push((def, Some(v))),
-                        Err(e) => problems.push(FieldProblem { field: name.clone(), code: e.code().into(), message: e.to_string() }),
+                        Err(e) => problems.push(FieldProblem {
+                            field: name.clone(),
+                            code: e.code().into(),
+                            message: e.to_string(),
+                        }),
                     },
                 },
             }
@@ -540,7 +649,10 @@ impl Vault {
         if changes.is_empty() {
             return Err(VaultError::Input("the update names no fields".into()));
         }
-        let rec = self.store.get(&id)?.ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+        let rec = self
+            .store
+            .get(&id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
         if let Some(v) = expected_version {
             if v != rec.version {
                 return Err(VaultError::VersionConflict { current: rec.version });
@@ -550,7 +662,10 @@ impl Vault {
         // format in custodia-crypto), so the current values are opened first.
         let cipher = self.cipher_for(&rec)?;
         let fields = self.schema.fields();
-        let mut values: BTreeMap<u8, Vec<u8>> = cipher.open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))?.into_iter().collect();
+        let mut values: BTreeMap<u8, Vec<u8>> = cipher
+            .open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))?
+            .into_iter()
+            .collect();
         let mut attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
             .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
         let mut blind = rec.blind.clone();
@@ -570,7 +685,10 @@ impl Vault {
                 }
             }
         }
-        let items: Vec<(u8, &FieldName, &[u8])> = values.iter().map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice())).collect();
+        let items: Vec<(u8, &FieldName, &[u8])> = values
+            .iter()
+            .map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice()))
+            .collect();
         let sealed = cipher.seal_record(&items);
         let now = now_ms();
         let updated = StoredCustomer {
@@ -582,8 +700,20 @@ impl Vault {
         };
         let mut e = self.event(actor, Action::Update, Some(id));
         e.fields = changes.iter().map(|(d, _)| d.name.clone()).collect();
-        match self.apply_one(vec![Mutation::Update { customer: Box::new(updated.clone()), events: vec![e] }])?.pop() {
-            Some(Applied::Done) => self.view(&StoredCustomer { version: rec.version + 1, ..updated }, &Access::Masked),
+        match self
+            .apply_one(vec![Mutation::Update {
+                customer: Box::new(updated.clone()),
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => self.view(
+                &StoredCustomer {
+                    version: rec.version + 1,
+                    ..updated
+                },
+                &Access::Masked,
+            ),
             Some(Applied::VersionConflict(current)) => Err(VaultError::VersionConflict { current }),
             Some(Applied::NotFound) => Err(VaultError::NotFound(id.to_string())),
             other => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
@@ -594,7 +724,9 @@ impl Vault {
     /// entries go; without the data key no copy of its ciphertexts can be
     /// decrypted again.
     pub fn delete(&self, actor: &str, id: &str) -> Result<(), VaultError> {
-        let id: CustomerId = id.parse().map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let id: CustomerId = id
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
         let e = self.event(actor, Action::Delete, Some(id));
         match self.apply_one(vec![Mutation::Delete { id, events: vec![e] }])?.pop() {
             Some(Applied::Done) => Ok(()),
@@ -620,7 +752,10 @@ pub fn unknown_field(name: &str) -> FieldProblem {
 
 fn check_external_id(e: &str) -> Result<String, FieldProblem> {
     let t = e.trim();
-    let ok = !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    let ok = !t.is_empty()
+        && t.len() <= 64
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     if ok {
         Ok(t.to_owned())
     } else {

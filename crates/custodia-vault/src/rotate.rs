@@ -43,7 +43,10 @@ impl Vault {
             let mut e = AuditEvent::new(now_ms(), actor, Action::KeyRotate);
             e.detail = Some(format!("started from={current} to={to}"));
             self.apply_one(vec![
-                Mutation::SetMeta { key: META_KEK.into(), value: to.to_string().into_bytes() },
+                Mutation::SetMeta {
+                    key: META_KEK.into(),
+                    value: to.to_string().into_bytes(),
+                },
                 Mutation::Audit(vec![e]),
             ])?;
             self.refresh_kek()?;
@@ -69,7 +72,12 @@ impl Vault {
                         .map(|r| {
                             let old = self.keys().kek(r.kek_version)?;
                             let dk = old.unwrap_key(&r.id, &WrappedKey(r.wrapped_dk.clone()))?;
-                            Ok(Mutation::Rewrap { id: r.id, from_kek: r.kek_version, to_kek: to, wrapped_dk: kek.wrap(&r.id, &dk).0 })
+                            Ok(Mutation::Rewrap {
+                                id: r.id,
+                                from_kek: r.kek_version,
+                                to_kek: to,
+                                wrapped_dk: kek.wrap(&r.id, &dk).0,
+                            })
                         })
                         .collect::<Result<_, VaultError>>()?;
                     for r in self.store().apply(muts)? {
@@ -84,16 +92,26 @@ impl Vault {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(250 * (pass + 1)));
             }
-            Err(VaultError::Io("some records are still created under the old key version; run `custodia keys rotate` again".into()))
+            Err(VaultError::Io(
+                "some records are still created under the old key version; run `custodia keys rotate` again".into(),
+            ))
         })();
         progress.finish();
         let mut e = AuditEvent::new(now_ms(), actor, Action::KeyRotate);
-        e.detail = Some(format!("{} to={to} rewrapped={rewrapped}", if result.is_ok() { "finished" } else { "interrupted" }));
+        e.detail = Some(format!(
+            "{} to={to} rewrapped={rewrapped}",
+            if result.is_ok() { "finished" } else { "interrupted" }
+        ));
         if result.is_err() {
             e.outcome = custodia_core::audit::Outcome::Failed;
         }
         self.audit(vec![e])?;
         result?;
-        Ok(RotateReport { from, to, rewrapped, resumed })
+        Ok(RotateReport {
+            from,
+            to,
+            rewrapped,
+            resumed,
+        })
     }
 }

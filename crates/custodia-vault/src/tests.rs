@@ -6,7 +6,14 @@ use crate::import::ImportOptions;
 use std::path::Path;
 
 fn new_vault(dir: &Path) -> Vault {
-    Vault::init(&DataDir::new(dir.join("data")), None, MasterChoice::KeyFile(None), "test").unwrap().0
+    Vault::init(
+        &DataDir::new(dir.join("data")),
+        None,
+        MasterChoice::KeyFile(None),
+        "test",
+    )
+    .unwrap()
+    .0
 }
 
 fn input(pairs: &[(&str, &str)]) -> RecordInput {
@@ -56,7 +63,13 @@ fn create_read_masked_and_revealed() {
     assert_eq!(clear.purpose.as_ref().unwrap().as_str(), "customer_service");
 
     // Minimum necessary: reveal only the phone.
-    let only = v.get("t", &c.id.to_string(), &v.access(true, Some("customer_service"), Some("mobile")).unwrap()).unwrap();
+    let only = v
+        .get(
+            "t",
+            &c.id.to_string(),
+            &v.access(true, Some("customer_service"), Some("mobile")).unwrap(),
+        )
+        .unwrap();
     assert_eq!(only.fields["mobile"], "+8613800138000");
     assert_eq!(only.fields["email"], "z***@example.com");
     assert_eq!(only.revealed, vec![FieldName::new("mobile").unwrap()]);
@@ -72,9 +85,21 @@ fn bad_records_report_every_problem() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let err = v
-        .create("t", &input(&[("mobile", "12"), ("email", "nope"), ("shoe_size", "42"), ("national_id", "110105194912310021")]))
+        .create(
+            "t",
+            &input(&[
+                ("mobile", "12"),
+                ("email", "nope"),
+                ("shoe_size", "42"),
+                ("national_id", "110105194912310021"),
+            ]),
+        )
         .unwrap_err();
-    let codes: Vec<_> = err.problems().iter().map(|p| (p.field.as_str(), p.code.as_str())).collect();
+    let codes: Vec<_> = err
+        .problems()
+        .iter()
+        .map(|p| (p.field.as_str(), p.code.as_str()))
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -95,8 +120,16 @@ fn purposes_are_checked() {
     let v = new_vault(d.path());
     assert_eq!(v.access(true, None, None).unwrap_err(), VaultError::PurposeRequired);
     assert_eq!(v.access(true, Some(""), None).unwrap_err(), VaultError::PurposeRequired);
-    assert!(matches!(v.access(true, Some("curiosity"), None).unwrap_err(), VaultError::UnknownPurpose(_)));
-    assert_eq!(v.access(true, Some("marketing"), Some("mobile,shoe")).unwrap_err().code(), "unknown_field");
+    assert!(matches!(
+        v.access(true, Some("curiosity"), None).unwrap_err(),
+        VaultError::UnknownPurpose(_)
+    ));
+    assert_eq!(
+        v.access(true, Some("marketing"), Some("mobile,shoe"))
+            .unwrap_err()
+            .code(),
+        "unknown_field"
+    );
     assert_eq!(v.access(false, Some("curiosity"), None).unwrap(), Access::Masked);
 }
 
@@ -105,7 +138,11 @@ fn find_uses_normalized_blind_indexes() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let c = v.create("t", &zhang()).unwrap();
-    v.create("t", &input(&[("name", "李四"), ("mobile", "13900139000"), ("email", "li@example.com")])).unwrap();
+    v.create(
+        "t",
+        &input(&[("name", "李四"), ("mobile", "13900139000"), ("email", "li@example.com")]),
+    )
+    .unwrap();
     for (field, value) in [
         ("email", "zhang.sanfeng@example.com"),
         ("email", "ZHANG.SANFENG@EXAMPLE.COM"),
@@ -117,9 +154,18 @@ fn find_uses_normalized_blind_indexes() {
         assert_eq!(found.len(), 1, "{field}={value}");
         assert_eq!(found[0].id, c.id);
     }
-    assert!(v.find("t", "email", "nobody@example.com", &Access::Masked, 10).unwrap().is_empty());
-    assert!(v.find("t", "email", "not an email", &Access::Masked, 10).unwrap().is_empty());
-    assert_eq!(v.find("t", "name", "张三丰", &Access::Masked, 10).unwrap_err(), VaultError::NotSearchable("name".into()));
+    assert!(v
+        .find("t", "email", "nobody@example.com", &Access::Masked, 10)
+        .unwrap()
+        .is_empty());
+    assert!(v
+        .find("t", "email", "not an email", &Access::Masked, 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        v.find("t", "name", "张三丰", &Access::Masked, 10).unwrap_err(),
+        VaultError::NotSearchable("name".into())
+    );
 }
 
 #[test]
@@ -134,15 +180,32 @@ fn update_is_optimistic_and_reindexes() {
     let u = v.update("t", &id, &patch, Some(1)).unwrap();
     assert_eq!(u.version, 2);
     assert!(!u.fields.contains_key("bank_card"));
-    assert_eq!(v.update("t", &id, &patch, Some(1)).unwrap_err(), VaultError::VersionConflict { current: 2 });
-    assert!(v.find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10).unwrap().is_empty());
-    assert_eq!(v.find("t", "email", "new@example.com", &Access::Masked, 10).unwrap().len(), 1);
+    assert_eq!(
+        v.update("t", &id, &patch, Some(1)).unwrap_err(),
+        VaultError::VersionConflict { current: 2 }
+    );
+    assert!(v
+        .find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        v.find("t", "email", "new@example.com", &Access::Masked, 10)
+            .unwrap()
+            .len(),
+        1
+    );
     let clear = v.get("t", &id, &reveal(&v, "customer_service")).unwrap();
     assert_eq!(clear.fields["mobile"], "+8613800138000", "unchanged fields survive");
     let mut bad = RecordPatch::new();
     bad.insert("name".into(), None);
-    assert_eq!(v.update("t", &id, &bad, None).unwrap_err().problems()[0].code, "required");
-    assert!(matches!(v.update("t", "cus_00000000000000000000000000000000", &patch, None), Err(VaultError::NotFound(_))));
+    assert_eq!(
+        v.update("t", &id, &bad, None).unwrap_err().problems()[0].code,
+        "required"
+    );
+    assert!(matches!(
+        v.update("t", "cus_00000000000000000000000000000000", &patch, None),
+        Err(VaultError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -151,10 +214,19 @@ fn delete_removes_record_and_index() {
     let v = new_vault(d.path());
     let c = v.create("t", &zhang()).unwrap();
     v.delete("t", &c.id.to_string()).unwrap();
-    assert!(matches!(v.get("t", &c.id.to_string(), &Access::Masked), Err(VaultError::NotFound(_))));
-    assert!(v.find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10).unwrap().is_empty());
+    assert!(matches!(
+        v.get("t", &c.id.to_string(), &Access::Masked),
+        Err(VaultError::NotFound(_))
+    ));
+    assert!(v
+        .find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10)
+        .unwrap()
+        .is_empty());
     assert!(matches!(v.delete("t", &c.id.to_string()), Err(VaultError::NotFound(_))));
-    assert!(matches!(v.get("t", "cus_bogus", &Access::Masked), Err(VaultError::Input(_))));
+    assert!(matches!(
+        v.get("t", "cus_bogus", &Access::Masked),
+        Err(VaultError::Input(_))
+    ));
 }
 
 #[test]
@@ -165,7 +237,9 @@ fn batches_are_bounded_and_independent() {
     assert_eq!(v.create_batch("t", &too_many).unwrap_err().code(), "batch_too_large");
     let mut with_ext = zhang();
     with_ext.external_id = Some("CRM-1".into());
-    let res = v.create_batch("t", &[with_ext.clone(), input(&[("name", "")]), with_ext]).unwrap();
+    let res = v
+        .create_batch("t", &[with_ext.clone(), input(&[("name", "")]), with_ext])
+        .unwrap();
     assert!(res[0].is_ok());
     assert_eq!(res[1].as_ref().unwrap_err().problems()[0].code, "required");
     assert_eq!(res[2].as_ref().unwrap_err().problems()[0].code, "duplicate_external_id");
@@ -186,7 +260,16 @@ fn import_with_bom_crlf_rejects_and_idempotence() {
     csv.extend_from_slice(b"A-5,\xff\xfe,13900139000,c@example.com,\r\n");
     csv.extend_from_slice(b"A-6,Short\r\n");
     let mut rejects = Vec::new();
-    let r = v.import("t", &csv[..], None, &ImportOptions::default(), Some(&mut rejects), &NoProgress).unwrap();
+    let r = v
+        .import(
+            "t",
+            &csv[..],
+            None,
+            &ImportOptions::default(),
+            Some(&mut rejects),
+            &NoProgress,
+        )
+        .unwrap();
     assert_eq!((r.rows_read, r.created, r.existing, r.rejected), (6, 2, 0, 4));
     assert_eq!(r.accepted() + r.rejected, r.rows_read);
     let lines: Vec<u64> = r.rejects.iter().map(|x| x.line).collect();
@@ -202,12 +285,19 @@ fn import_with_bom_crlf_rejects_and_idempotence() {
     let lf = String::from_utf8_lossy(&csv[3..]).replace("\r\n", "\n");
     let d2 = tempfile::tempdir().unwrap();
     let v2 = new_vault(d2.path());
-    let r2 = v2.import("t", lf.as_bytes(), None, &ImportOptions::default(), None, &NoProgress).unwrap();
+    let r2 = v2
+        .import("t", lf.as_bytes(), None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
     assert_eq!(r2.rejects.iter().map(|x| x.line).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
 
     // Again: nothing new, nothing lost.
-    let again = v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress).unwrap();
-    assert_eq!((again.rows_read, again.created, again.existing, again.rejected), (6, 0, 2, 4));
+    let again = v
+        .import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
+    assert_eq!(
+        (again.rows_read, again.created, again.existing, again.rejected),
+        (6, 0, 2, 4)
+    );
     assert_eq!(v.counts().unwrap().0, 2);
 }
 
@@ -215,16 +305,45 @@ fn import_with_bom_crlf_rejects_and_idempotence() {
 fn import_refuses_bad_headers_before_writing() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let e = v.import("t", &b"name,shoe_size\nA,42\n"[..], None, &ImportOptions::default(), None, &NoProgress).unwrap_err();
+    let e = v
+        .import(
+            "t",
+            &b"name,shoe_size\nA,42\n"[..],
+            None,
+            &ImportOptions::default(),
+            None,
+            &NoProgress,
+        )
+        .unwrap_err();
     assert_eq!(e.code(), "unknown_field");
     assert!(e.to_string().contains("shoe_size"));
-    let e = v.import("t", &b"mobile\n13800138000\n"[..], None, &ImportOptions::default(), None, &NoProgress).unwrap_err();
+    let e = v
+        .import(
+            "t",
+            &b"mobile\n13800138000\n"[..],
+            None,
+            &ImportOptions::default(),
+            None,
+            &NoProgress,
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("required column(s): name"), "{e}");
-    let e = v.import("t", &b"name,name\nA,B\n"[..], None, &ImportOptions::default(), None, &NoProgress).unwrap_err();
+    let e = v
+        .import(
+            "t",
+            &b"name,name\nA,B\n"[..],
+            None,
+            &ImportOptions::default(),
+            None,
+            &NoProgress,
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("twice"));
     let mut opts = ImportOptions::default();
     opts.rename.insert("phone".into(), "mobile".into());
-    let r = v.import("t", &b"name,phone\nA,13800138000\n"[..], None, &opts, None, &NoProgress).unwrap();
+    let r = v
+        .import("t", &b"name,phone\nA,13800138000\n"[..], None, &opts, None, &NoProgress)
+        .unwrap();
     assert_eq!(r.created, 1);
     assert_eq!(v.counts().unwrap().0, 1);
 }
@@ -252,12 +371,15 @@ fn no_plaintext_at_rest() {
     let v = new_vault(d.path());
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 300, 1, 99, |_| {}).unwrap();
-    let r = v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress).unwrap();
+    let r = v
+        .import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
     assert_eq!(r.created, 300);
     // Exercise reads, reveals, searches and updates too.
     let (page, _) = v.store().scan(0, 5).unwrap();
     for rec in &page {
-        v.get("t", &rec.id.to_string(), &reveal(&v, "customer_service")).unwrap();
+        v.get("t", &rec.id.to_string(), &reveal(&v, "customer_service"))
+            .unwrap();
     }
     let files = all_bytes(&d.path().join("data"));
     let mut rdr = csv::Reader::from_reader(&csv[..]);
@@ -270,10 +392,17 @@ fn no_plaintext_at_rest() {
             if value.chars().count() < 6 {
                 continue; // two-character names could appear by chance in ciphertext
             }
-            let normalized = v.validator().check(v.schema().field(demo::DEMO_HEADER[i]).unwrap(), value).unwrap();
+            let normalized = v
+                .validator()
+                .check(v.schema().field(demo::DEMO_HEADER[i]).unwrap(), value)
+                .unwrap();
             for needle in [value.to_string(), normalized] {
                 for (name, bytes) in &files {
-                    assert!(!contains(bytes, needle.as_bytes()), "{} found in {name}", demo::DEMO_HEADER[i]);
+                    assert!(
+                        !contains(bytes, needle.as_bytes()),
+                        "{} found in {name}",
+                        demo::DEMO_HEADER[i]
+                    );
                 }
             }
             checked += 1;
@@ -288,13 +417,15 @@ fn rotation_rewraps_everything_and_reads_still_work() {
     let v = new_vault(d.path());
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 2500, 1, 5, |_| {}).unwrap();
-    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress).unwrap();
+    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
     let r = v.rotate("t", &NoProgress).unwrap();
     assert_eq!((r.from, r.to, r.rewrapped, r.resumed), (1, 2, 2500, false));
     assert_eq!(v.counts().unwrap(), (2500, 0));
     let (page, _) = v.store().scan(0, 3000).unwrap();
     assert!(page.iter().all(|c| c.kek_version == 2));
-    v.get("t", &page[1234].id.to_string(), &reveal(&v, "customer_service")).unwrap();
+    v.get("t", &page[1234].id.to_string(), &reveal(&v, "customer_service"))
+        .unwrap();
     // New records use the new version; another rotation goes to 3.
     let c = v.create("t", &zhang()).unwrap();
     assert_eq!(v.store().get(&c.id).unwrap().unwrap().kek_version, 2);
@@ -310,7 +441,12 @@ fn interrupted_rotation_resumes() {
         v.create("t", &input(&[("name", "王五")])).unwrap();
     }
     // Simulate a crash right after the new version became current.
-    v.store().apply(vec![custodia_store::Mutation::SetMeta { key: META_KEK.into(), value: b"2".to_vec() }]).unwrap();
+    v.store()
+        .apply(vec![custodia_store::Mutation::SetMeta {
+            key: META_KEK.into(),
+            value: b"2".to_vec(),
+        }])
+        .unwrap();
     v.refresh_kek().unwrap();
     let r = v.rotate("t", &NoProgress).unwrap();
     assert!(r.resumed);
@@ -325,7 +461,10 @@ fn wrong_master_secret_is_refused() {
     let e = Vault::open_with(&dir, MasterSecret::generate()).unwrap_err();
     assert_eq!(e.code(), "wrong_master_secret");
     assert!(Vault::open(&dir, &|| unreachable!()).is_ok());
-    assert!(matches!(Vault::init(&dir, None, MasterChoice::KeyFile(None), "t"), Err(VaultError::AlreadyInitialized(_))));
+    assert!(matches!(
+        Vault::init(&dir, None, MasterChoice::KeyFile(None), "t"),
+        Err(VaultError::AlreadyInitialized(_))
+    ));
 }
 
 #[test]
@@ -349,7 +488,9 @@ fn swapped_ciphertexts_do_not_decrypt() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let a = v.create("t", &zhang()).unwrap();
-    let b = v.create("t", &input(&[("name", "李四"), ("mobile", "13900139000")])).unwrap();
+    let b = v
+        .create("t", &input(&[("name", "李四"), ("mobile", "13900139000")]))
+        .unwrap();
     drop(v);
     let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
     db.execute(
@@ -359,7 +500,10 @@ fn swapped_ciphertexts_do_not_decrypt() {
     .unwrap();
     drop(db);
     let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
-    assert_eq!(v.get("t", &b.id.to_string(), &Access::Masked).unwrap_err().code(), "crypto");
+    assert_eq!(
+        v.get("t", &b.id.to_string(), &Access::Masked).unwrap_err().code(),
+        "crypto"
+    );
 }
 
 #[test]
@@ -378,21 +522,35 @@ fn audit_verify_names_each_kind_of_tampering() {
         let db = rusqlite::Connection::open(&path).unwrap();
         db.execute_batch(sql).unwrap();
     };
-    let verify = || Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap().audit_verify().unwrap();
+    let verify = || {
+        Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!())
+            .unwrap()
+            .audit_verify()
+            .unwrap()
+    };
 
     tamper("UPDATE audit SET actor = 'someone-else' WHERE seq = 3");
     assert_eq!(verify().problems, vec![audit::ChainProblem::Modified { seq: 3 }]);
     tamper("DELETE FROM audit WHERE seq IN (5, 6)");
     let p = verify().problems;
     assert!(p.contains(&audit::ChainProblem::Missing { from: 5, to: 6 }), "{p:?}");
-    assert!(p.contains(&audit::ChainProblem::BrokenLink { seq: 7 }) || p.len() == 2, "{p:?}");
+    assert!(
+        p.contains(&audit::ChainProblem::BrokenLink { seq: 7 }) || p.len() == 2,
+        "{p:?}"
+    );
     // Move event 8's row to position 9 and 9's to 8 (contents swapped).
     tamper(
         "UPDATE audit SET seq = -8 WHERE seq = 8; UPDATE audit SET seq = 8 WHERE seq = 9; UPDATE audit SET seq = 9 WHERE seq = -8;",
     );
     let p = verify().problems;
-    assert!(p.contains(&audit::ChainProblem::Moved { seq: 8, written_at: 9 }), "{p:?}");
-    assert!(p.contains(&audit::ChainProblem::Moved { seq: 9, written_at: 8 }), "{p:?}");
+    assert!(
+        p.contains(&audit::ChainProblem::Moved { seq: 8, written_at: 9 }),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&audit::ChainProblem::Moved { seq: 9, written_at: 8 }),
+        "{p:?}"
+    );
     assert!(!verify().ok);
 }
 
@@ -402,12 +560,21 @@ fn export_masked_and_revealed() {
     let v = new_vault(d.path());
     v.create("t", &zhang()).unwrap();
     let mut out = Vec::new();
-    let r = v.export("t", &mut out, ExportFormat::Csv, &Access::Masked, &NoProgress).unwrap();
+    let r = v
+        .export("t", &mut out, ExportFormat::Csv, &Access::Masked, &NoProgress)
+        .unwrap();
     assert_eq!(r.records, 1);
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("138****8000") && !text.contains("13800138000"), "{text}");
     let mut out = Vec::new();
-    v.export("t", &mut out, ExportFormat::Json, &reveal(&v, "legal_obligation"), &NoProgress).unwrap();
+    v.export(
+        "t",
+        &mut out,
+        ExportFormat::Json,
+        &reveal(&v, "legal_obligation"),
+        &NoProgress,
+    )
+    .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(json[0]["fields"]["mobile"], "+8613800138000");
     let tail = v.audit_tail(2).unwrap();

@@ -96,14 +96,26 @@ fn timed_child(cmd: &mut Command) -> Result<(f64, f64), VaultError> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
         .map(|k| format!("{:.0} GiB", k as f64 / 1048576.0))
         .unwrap_or_default();
-    format!("{} × {cpu}, {mem}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0))
+    format!(
+        "{} × {cpu}, {mem}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )
 }
 
 pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
@@ -137,9 +149,12 @@ fn baseline_import(csv: &Path, db: &Path, chunk: u64) -> Result<(), VaultError> 
             .prepare("INSERT INTO customers (external_id, name, national_id, mobile, email, bank_card, address, birth_date, segment, department, locale) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
             .map_err(io)?;
         while rdr.read_record(&mut rec).map_err(io)? {
-            st.execute(params![&rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &rec[7], &rec[8], &rec[9], &rec[10]]).map_err(io)?;
+            st.execute(params![
+                &rec[0], &rec[1], &rec[2], &rec[3], &rec[4], &rec[5], &rec[6], &rec[7], &rec[8], &rec[9], &rec[10]
+            ])
+            .map_err(io)?;
             n += 1;
-            if n % chunk == 0 {
+            if n.is_multiple_of(chunk) {
                 c.execute_batch("COMMIT; BEGIN").map_err(io)?;
             }
         }
@@ -154,7 +169,10 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     let csv = b.workdir.join(format!("customers-{}.csv", b.rows));
     if !csv.exists() {
         eprintln!("generating {} synthetic customers…", b.rows);
-        let st = Command::new(&exe).args(["demo-data", &b.rows.to_string(), "--seed", "2026", "--output"]).arg(&csv).status()?;
+        let st = Command::new(&exe)
+            .args(["demo-data", &b.rows.to_string(), "--seed", "2026", "--output"])
+            .arg(&csv)
+            .status()?;
         if !st.success() {
             return Err(io("demo-data failed"));
         }
@@ -162,18 +180,39 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     let size = std::fs::metadata(&csv)?.len();
     let base_db = b.workdir.join("baseline.db");
     let data = b.workdir.join("custodia-data");
-    for p in [base_db.clone(), base_db.with_extension("db-wal"), base_db.with_extension("db-shm")] {
+    for p in [
+        base_db.clone(),
+        base_db.with_extension("db-wal"),
+        base_db.with_extension("db-shm"),
+    ] {
         let _ = std::fs::remove_file(p);
     }
     let _ = std::fs::remove_dir_all(&data);
     // Let the page cache settle between runs: both read the same CSV.
     let chunk = b.chunk.to_string();
-    let (base_s, base_rss) = timed_child(Command::new(&exe).args(["bench", "baseline-import", "--chunk", &chunk]).arg(&csv).arg(&base_db))?;
-    let st = Command::new(&exe).arg("--data-dir").arg(&data).arg("init").stderr(Stdio::null()).status()?;
+    let (base_s, base_rss) = timed_child(
+        Command::new(&exe)
+            .args(["bench", "baseline-import", "--chunk", &chunk])
+            .arg(&csv)
+            .arg(&base_db),
+    )?;
+    let st = Command::new(&exe)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("init")
+        .stderr(Stdio::null())
+        .status()?;
     if !st.success() {
         return Err(io("init failed"));
     }
-    let (cus_s, cus_rss) = timed_child(Command::new(&exe).arg("--data-dir").arg(&data).arg("import").arg(&csv).args(["--chunk", &chunk]))?;
+    let (cus_s, cus_rss) = timed_child(
+        Command::new(&exe)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("import")
+            .arg(&csv)
+            .args(["--chunk", &chunk]),
+    )?;
     let v = custodia_vault::Vault::open(&DataDir::new(&data), &|| Err(io("no passphrase")))?;
     let (count, _) = v.counts()?;
     if count != b.rows {
@@ -181,11 +220,19 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     }
     let base_rate = b.rows as f64 / base_s;
     let cus_rate = b.rows as f64 / cus_s;
-    println!("## Import of {} customers ({:.0} MB CSV, {} rows per transaction) — {}", b.rows, size as f64 / 1e6, b.chunk, machine());
+    println!(
+        "## Import of {} customers ({:.0} MB CSV, {} rows per transaction) — {}",
+        b.rows,
+        size as f64 / 1e6,
+        b.chunk,
+        machine()
+    );
     println!("| run | seconds | rows/s | peak RSS |");
     println!("|---|---:|---:|---:|");
     println!("| plaintext SQLite baseline (3 plain indexes) | {base_s:.2} | {base_rate:.0} | {base_rss:.0} MiB |");
-    println!("| custodia import (encrypted, 3 blind indexes, audited) | {cus_s:.2} | {cus_rate:.0} | {cus_rss:.0} MiB |");
+    println!(
+        "| custodia import (encrypted, 3 blind indexes, audited) | {cus_s:.2} | {cus_rate:.0} | {cus_rss:.0} MiB |"
+    );
     println!("\nratio custodia/baseline throughput: {:.2}×", cus_rate / base_rate);
     Ok(())
 }
@@ -201,7 +248,9 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         let v = crate::cli::open(&dir)?;
         let (count, _) = v.counts()?;
         if count == 0 {
-            return Err(io("the data directory holds no customers; import some first (custodia bench import)"));
+            return Err(io(
+                "the data directory holds no customers; import some first (custodia bench import)",
+            ));
         }
         // Ids spread over the whole table.
         let step = (count / 20_000).max(1) as i64;
@@ -251,7 +300,9 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
                     }
                     let path = format!("/v1/customers/{}", ids[i % ids.len()]);
                     i += 1;
-                    let r = c.send(hyper::Method::GET, &path, &[("authorization", token.as_str())], None).await?;
+                    let r = c
+                        .send(hyper::Method::GET, &path, &[("authorization", token.as_str())], None)
+                        .await?;
                     if now >= warm {
                         if r.status == hyper::StatusCode::OK {
                             hist.record(now.elapsed().as_micros() as u64).expect("in range");
@@ -276,7 +327,12 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
     let _ = server.wait();
     let (h, errors) = result?;
     let rps = h.len() as f64 / b.seconds as f64;
-    println!("## HTTPS point reads, {count} customers, {} connections, {} s — {}", b.connections, b.seconds, machine());
+    println!(
+        "## HTTPS point reads, {count} customers, {} connections, {} s — {}",
+        b.connections,
+        b.seconds,
+        machine()
+    );
     println!("| requests | errors | req/s | p50 | p90 | p99 | max |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     println!(
@@ -294,7 +350,11 @@ fn lookup(b: LookupBench) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
     let v = crate::cli::open(&dir)?;
     let (count, _) = v.counts()?;
-    let def = v.schema().field("email").ok_or_else(|| io("the schema has no email field"))?.clone();
+    let def = v
+        .schema()
+        .field("email")
+        .ok_or_else(|| io("the schema has no email field"))?
+        .clone();
     // Known emails, decrypted in-process, spread over the table.
     let step = (count / b.queries as u64).max(1) as i64;
     let mut emails = Vec::new();
@@ -319,7 +379,11 @@ fn lookup(b: LookupBench) -> Result<(), VaultError> {
         }
     }
     let total = start.elapsed().as_secs_f64();
-    println!("## Blind-index lookup by email, {count} customers, {} lookups — {}", emails.len(), machine());
+    println!(
+        "## Blind-index lookup by email, {count} customers, {} lookups — {}",
+        emails.len(),
+        machine()
+    );
     println!("| lookups/s | p50 | p99 | max |");
     println!("|---:|---:|---:|---:|");
     println!(

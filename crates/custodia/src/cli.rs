@@ -236,9 +236,14 @@ pub fn actor() -> String {
 
 fn prompt_passphrase() -> Result<Zeroizing<String>, VaultError> {
     if !std::io::stdin().is_terminal() {
-        return Err(VaultError::Config(format!("the master secret is passphrase-protected: set {}", custodia_vault::datadir::PASSPHRASE_ENV)));
+        return Err(VaultError::Config(format!(
+            "the master secret is passphrase-protected: set {}",
+            custodia_vault::datadir::PASSPHRASE_ENV
+        )));
     }
-    rpassword::prompt_password("Custodia passphrase: ").map(Zeroizing::new).map_err(|e| VaultError::Io(e.to_string()))
+    rpassword::prompt_password("Custodia passphrase: ")
+        .map(Zeroizing::new)
+        .map_err(|e| VaultError::Io(e.to_string()))
 }
 
 pub fn open(dir: &DataDir) -> Result<Vault, VaultError> {
@@ -248,7 +253,16 @@ pub fn open(dir: &DataDir) -> Result<Vault, VaultError> {
 fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>, VaultError> {
     pairs
         .iter()
-        .map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.to_owned())).ok_or_else(|| VaultError::Input(format!("expected FIELD=VALUE, got {:?}", p.split('=').next().unwrap_or("")))))
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| {
+                    VaultError::Input(format!(
+                        "expected FIELD=VALUE, got {:?}",
+                        p.split('=').next().unwrap_or("")
+                    ))
+                })
+        })
         .collect()
 }
 
@@ -266,8 +280,13 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
 }
 
 fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODIA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Run a command; returns the exit code.
@@ -282,7 +301,9 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         Cmd::Init(a) => {
             init_logging("warn");
             let schema = match &a.schema {
-                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?),
+                Some(p) => {
+                    Some(std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?)
+                }
                 None => None,
             };
             let master = if a.passphrase {
@@ -311,18 +332,31 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         Cmd::Import(a) => {
             init_logging("warn");
             let v = open(&dir)?;
-            let file = std::fs::File::open(&a.file).map_err(|e| VaultError::Io(format!("{}: {e}", a.file.display())))?;
+            let file =
+                std::fs::File::open(&a.file).map_err(|e| VaultError::Io(format!("{}: {e}", a.file.display())))?;
             let size = file.metadata().ok().map(|m| m.len());
-            let mut opts = ImportOptions { chunk: a.chunk, ..Default::default() };
+            let mut opts = ImportOptions {
+                chunk: a.chunk,
+                ..Default::default()
+            };
             for (k, val) in parse_pairs(&a.map)? {
                 opts.rename.insert(k.to_lowercase(), val);
             }
             let mut rejects_file = match &a.rejects {
-                Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?)),
+                Some(p) => Some(std::io::BufWriter::new(
+                    std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?,
+                )),
                 None => None,
             };
             let bar = Bar::new("import");
-            let report = v.import(&actor, std::io::BufReader::with_capacity(1 << 20, file), size, &opts, rejects_file.as_mut().map(|w| w as &mut dyn Write), &bar)?;
+            let report = v.import(
+                &actor,
+                std::io::BufReader::with_capacity(1 << 20, file),
+                size,
+                &opts,
+                rejects_file.as_mut().map(|w| w as &mut dyn Write),
+                &bar,
+            )?;
             if let Some(mut w) = rejects_file {
                 w.flush()?;
             }
@@ -338,14 +372,22 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             let v = open(&dir)?;
             match c {
                 CustomerCmd::Add { set, external_id } => {
-                    let input = RecordInput { external_id, fields: parse_pairs(&set)?.into_iter().collect() };
+                    let input = RecordInput {
+                        external_id,
+                        fields: parse_pairs(&set)?.into_iter().collect(),
+                    };
                     print_json(&v.create(&actor, &input)?)?;
                 }
                 CustomerCmd::Get { id, reveal } => {
                     let acc = access(&v, &reveal)?;
                     print_json(&v.get(&actor, &id, &acc)?)?;
                 }
-                CustomerCmd::Find { field, value, limit, reveal } => {
+                CustomerCmd::Find {
+                    field,
+                    value,
+                    limit,
+                    reveal,
+                } => {
                     let acc = access(&v, &reveal)?;
                     let found = v.find(&actor, &field, &value, &acc, limit)?;
                     print_json(&found)?;
@@ -354,7 +396,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     }
                 }
                 CustomerCmd::Update { id, set, if_version } => {
-                    let patch: RecordPatch = parse_pairs(&set)?.into_iter().map(|(k, val)| (k, if val.is_empty() { None } else { Some(val) })).collect();
+                    let patch: RecordPatch = parse_pairs(&set)?
+                        .into_iter()
+                        .map(|(k, val)| (k, if val.is_empty() { None } else { Some(val) }))
+                        .collect();
                     print_json(&v.update(&actor, &id, &patch, if_version)?)?;
                 }
                 CustomerCmd::Delete { id } => {
@@ -375,7 +420,11 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             let bar = Bar::new("export");
             let report = match &a.output {
                 Some(p) => {
-                    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(p)
+                        .map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
                     let mut w = std::io::BufWriter::new(f);
                     let r = v.export(&actor, &mut w, format, &acc, &bar)?;
                     w.flush()?;
@@ -388,7 +437,15 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     r
                 }
             };
-            eprintln!("exported {} customers{}", report.records, if report.revealed { " (clear values: handle as personal data)" } else { " (masked)" });
+            eprintln!(
+                "exported {} customers{}",
+                report.records,
+                if report.revealed {
+                    " (clear values: handle as personal data)"
+                } else {
+                    " (masked)"
+                }
+            );
             Ok(0)
         }
         Cmd::Audit(a) => {
@@ -402,7 +459,11 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     } else if r.ok {
                         println!("audit log intact: {} events verified", r.events);
                     } else {
-                        println!("audit log BROKEN: {} events checked, {} problem(s):", r.events, r.problems.len());
+                        println!(
+                            "audit log BROKEN: {} events checked, {} problem(s):",
+                            r.events,
+                            r.problems.len()
+                        );
                         for p in &r.problems {
                             println!("  - {p}");
                         }
@@ -412,7 +473,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 AuditCmd::Tail { count, json } => {
                     for e in v.audit_tail(count)? {
                         if json {
-                            println!("{}", serde_json::to_string(&e).map_err(|e| VaultError::Io(e.to_string()))?);
+                            println!(
+                                "{}",
+                                serde_json::to_string(&e).map_err(|e| VaultError::Io(e.to_string()))?
+                            );
                         } else {
                             let ev = &e.event;
                             let ts = custodia_vault::record::rfc3339(ev.ts_ms);
@@ -424,7 +488,11 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                                 ev.actor,
                                 ev.action.as_str(),
                                 ev.outcome.as_str(),
-                                if fields.is_empty() { String::new() } else { format!("fields={fields} ") },
+                                if fields.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("fields={fields} ")
+                                },
                                 ev.purpose.as_ref().map(|p| format!("purpose={p} ")).unwrap_or_default(),
                                 ev.detail.as_deref().unwrap_or("")
                             );
@@ -453,10 +521,16 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         Cmd::DemoData(a) => {
             let bar = Bar::new("generate");
             custodia_vault::Progress::start(&bar, a.count, "records");
-            let write = |w: &mut dyn Write| custodia_vault::demo::write_demo_csv(w, a.count, a.start, a.seed, |n| custodia_vault::Progress::advance(&bar, n));
+            let write = |w: &mut dyn Write| {
+                custodia_vault::demo::write_demo_csv(w, a.count, a.start, a.seed, |n| {
+                    custodia_vault::Progress::advance(&bar, n)
+                })
+            };
             match &a.output {
                 Some(p) => {
-                    let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?);
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?,
+                    );
                     write(&mut f)?;
                     f.flush()?;
                 }
@@ -501,7 +575,10 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
     let config = dir.config()?;
     let listen: SocketAddr = match a.listen {
         Some(l) => l,
-        None => config.listen.parse().map_err(|_| VaultError::Config(format!("listen address {:?} is not host:port", config.listen)))?,
+        None => config
+            .listen
+            .parse()
+            .map_err(|_| VaultError::Config(format!("listen address {:?} is not host:port", config.listen)))?,
     };
     let transport = if a.insecure_http {
         eprintln!("warning: serving plain HTTP (--insecure-http); use only for local debugging");
@@ -519,12 +596,21 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         };
         Transport::Tls(tls::server_config(&cert, &key).map_err(|e| VaultError::Config(e.to_string()))?)
     };
-    let token = if auth::has_admin_token(&vault)? { None } else { Some(auth::issue_admin_token(&vault, &actor)?) };
+    let token = if auth::has_admin_token(&vault)? {
+        None
+    } else {
+        Some(auth::issue_admin_token(&vault, &actor)?)
+    };
     let vault = Arc::new(vault);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| VaultError::Io(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| VaultError::Io(e.to_string()))?;
     rt.block_on(async move {
         let https = matches!(transport, Transport::Tls(_));
-        let bound = custodia_server::bind(listen, transport).await.map_err(|e| VaultError::Config(e.to_string()))?;
+        let bound = custodia_server::bind(listen, transport)
+            .await
+            .map_err(|e| VaultError::Config(e.to_string()))?;
         let addr = bound.local_addr();
         let scheme = if https { "https" } else { "http" };
         println!("Custodia is listening on {scheme}://{addr}");
@@ -534,7 +620,8 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         }
         let _ = std::io::stdout().flush();
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},

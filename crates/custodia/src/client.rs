@@ -15,7 +15,10 @@ use std::sync::Arc;
 pub type ClientResult<T> = Result<T, String>;
 
 /// A TLS configuration trusting the certificate(s) in `ca_pem`, TLS 1.2+.
-pub fn tls_config(ca_pem: &Path, versions: &[&'static rustls::SupportedProtocolVersion]) -> ClientResult<Arc<rustls::ClientConfig>> {
+pub fn tls_config(
+    ca_pem: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> ClientResult<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
@@ -62,28 +65,51 @@ impl Conn {
         let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("valid name");
-        let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.map_err(|e| e.to_string())?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Conn { sender, authority: addr.to_string() })
+        Ok(Conn {
+            sender,
+            authority: addr.to_string(),
+        })
     }
 
     /// Send one request.
-    pub async fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> ClientResult<Resp> {
-        let mut b = Request::builder().method(method).uri(path).header("host", &self.authority);
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> ClientResult<Resp> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.authority);
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
         if body.is_some() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             b = b.header("content-type", "application/json");
         }
-        let req = b.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| e.to_string())?;
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
         self.sender.ready().await.map_err(|e| e.to_string())?;
         let res = self.sender.send_request(req).await.map_err(|e| e.to_string())?;
         let (parts, body) = res.into_parts();
         let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Resp { status: parts.status, headers: parts.headers, body })
+        Ok(Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 }

@@ -10,7 +10,14 @@ pub struct Bar(ProgressBar);
 impl Bar {
     /// A bar with `label`, hidden unless stderr is a terminal.
     pub fn new(label: &'static str) -> Bar {
-        let pb = ProgressBar::with_draw_target(None, if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let pb = ProgressBar::with_draw_target(
+            None,
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
         pb.set_prefix(label);
         Bar(pb)
     }
@@ -24,7 +31,11 @@ impl Progress for Bar {
         } else {
             "{prefix:>10} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}"
         };
-        self.0.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+        self.0.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
     }
     fn advance(&self, n: u64) {
         self.0.inc(n);

@@ -16,27 +16,71 @@ async fn api_end_to_end() {
     // Health is open; everything else needs the token.
     let r = c.send(Method::GET, "/v1/health", &[], None).await.unwrap();
     assert_eq!(r.status, StatusCode::OK);
-    for h in ["strict-transport-security", "x-content-type-options", "x-frame-options", "content-security-policy", "cache-control", "referrer-policy"] {
+    for h in [
+        "strict-transport-security",
+        "x-content-type-options",
+        "x-frame-options",
+        "content-security-policy",
+        "cache-control",
+        "referrer-policy",
+    ] {
         assert!(r.headers.contains_key(h), "missing {h}");
     }
-    let r = c.send(Method::GET, "/v1/customers?email=a@example.com", &[], None).await.unwrap();
+    let r = c
+        .send(Method::GET, "/v1/customers?email=a@example.com", &[], None)
+        .await
+        .unwrap();
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers["content-type"], "application/problem+json");
     assert_eq!(r.json()["code"], "unauthorized");
-    let bad = call(&mut c, "cst_0000000000000000000000000000000000000000000000000000000000000000", Method::GET, "/v1/schema", None).await;
+    let bad = call(
+        &mut c,
+        "cst_0000000000000000000000000000000000000000000000000000000000000000",
+        Method::GET,
+        "/v1/schema",
+        None,
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     let bad = call(&mut c, "garbage", Method::GET, "/v1/schema", None).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
 
     // Create: unknown fields, invalid values and non-strings are named.
-    let r = call(&mut c, &token, Method::POST, "/v1/customers", Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123", "email": 5}))).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123", "email": 5})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let errs: Vec<String> = r.json()["errors"].as_array().unwrap().iter().map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect();
+    let errs: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
     assert_eq!(errs, vec!["email:not_a_string"]);
-    let r = call(&mut c, &token, Method::POST, "/v1/customers", Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123"}))).await;
-    let errs: Vec<String> = r.json()["errors"].as_array().unwrap().iter().map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap())).collect();
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123"})),
+    )
+    .await;
+    let errs: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}:{}", e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
     assert_eq!(errs, vec!["mobile:phone_invalid", "shoe_size:unknown_field"]);
-    assert!(!String::from_utf8_lossy(&r.body).contains("\"123\""), "values are not echoed");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("\"123\""),
+        "values are not echoed"
+    );
 
     let r = call(&mut c, &token, Method::POST, "/v1/customers", Some(json!({"external_id": "CRM-1", "name": "张三丰", "mobile": "+86 138 0013 8000", "email": "Zhang@Example.com", "national_id": "11010519491231002X"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
@@ -47,56 +91,172 @@ async fn api_end_to_end() {
     // Reads: masked by default, reveal needs a known purpose.
     let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
     assert_eq!(r.json()["fields"]["national_id"], "110105********002X");
-    let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}?reveal=true"), None).await;
-    assert_eq!((r.status, r.json()["code"].clone()), (StatusCode::BAD_REQUEST, json!("purpose_required")));
-    let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}?reveal=true&purpose=gossip"), None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?reveal=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("purpose_required"))
+    );
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?reveal=true&purpose=gossip"),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["code"], "unknown_purpose");
-    let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}?revael=true"), None).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown query parameters are refused");
-    let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}?reveal=true&purpose=customer_service&fields=mobile"), None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?revael=true"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "unknown query parameters are refused"
+    );
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?reveal=true&purpose=customer_service&fields=mobile"),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["fields"]["mobile"], "+8613800138000");
     assert_eq!(r.json()["fields"]["email"], "z***@example.com");
 
     // Search through blind indexes, with any spelling of the value.
     let r = call(&mut c, &token, Method::GET, "/v1/customers?mobile=138-0013-8000", None).await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
-    let r = call(&mut c, &token, Method::GET, "/v1/customers?email=ZHANG@example.com&mobile=1", None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        "/v1/customers?email=ZHANG@example.com&mobile=1",
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = call(&mut c, &token, Method::GET, "/v1/customers?name=x", None).await;
     assert_eq!(r.json()["code"], "not_searchable");
 
     // Optimistic update.
     let auth = format!("Bearer {token}");
-    let r = c.send(Method::PATCH, &format!("/v1/customers/{id}"), &[("authorization", &auth), ("if-match", "\"1\"")], Some(br#"{"email":"new@example.com"}"#.to_vec())).await.unwrap();
+    let r = c
+        .send(
+            Method::PATCH,
+            &format!("/v1/customers/{id}"),
+            &[("authorization", &auth), ("if-match", "\"1\"")],
+            Some(br#"{"email":"new@example.com"}"#.to_vec()),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["etag"], "\"2\"");
-    let r = c.send(Method::PATCH, &format!("/v1/customers/{id}"), &[("authorization", &auth), ("if-match", "\"1\"")], Some(br#"{"email":"other@example.com"}"#.to_vec())).await.unwrap();
-    assert_eq!((r.status, r.json()["code"].clone()), (StatusCode::PRECONDITION_FAILED, json!("version_conflict")));
+    let r = c
+        .send(
+            Method::PATCH,
+            &format!("/v1/customers/{id}"),
+            &[("authorization", &auth), ("if-match", "\"1\"")],
+            Some(br#"{"email":"other@example.com"}"#.to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::PRECONDITION_FAILED, json!("version_conflict"))
+    );
 
     // Batch: mixed results, limit.
-    let r = call(&mut c, &token, Method::POST, "/v1/customers:batch", Some(json!({"records": [{"name": "李四"}, {"name": ""}, {"name": "王五", "external_id": "CRM-1"}, 7]}))).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers:batch",
+        Some(json!({"records": [{"name": "李四"}, {"name": ""}, {"name": "王五", "external_id": "CRM-1"}, 7]})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let j = r.json();
     assert_eq!((j["created"].clone(), j["failed"].clone()), (json!(1), json!(3)));
     assert_eq!(j["results"][1]["problem"]["errors"][0]["code"], "required");
     assert_eq!(j["results"][2]["problem"]["errors"][0]["code"], "duplicate_external_id");
     let many: Vec<_> = (0..1001).map(|_| json!({"name": "x"})).collect();
-    let r = call(&mut c, &token, Method::POST, "/v1/customers:batch", Some(json!({ "records": many }))).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers:batch",
+        Some(json!({ "records": many })),
+    )
+    .await;
     assert_eq!(r.json()["code"], "batch_too_large");
 
     // Malformed and oversized bodies.
-    let r = c.send(Method::POST, "/v1/customers", &[("authorization", &auth)], Some(b"{not json".to_vec())).await.unwrap();
-    assert_eq!((r.status, r.json()["code"].clone()), (StatusCode::BAD_REQUEST, json!("malformed_json")));
-    let r = c.send(Method::POST, "/v1/customers", &[("authorization", &auth), ("content-type", "text/plain")], Some(b"{}".to_vec())).await.unwrap();
+    let r = c
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &[("authorization", &auth)],
+            Some(b"{not json".to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("malformed_json"))
+    );
+    let r = c
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &[("authorization", &auth), ("content-type", "text/plain")],
+            Some(b"{}".to_vec()),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let huge = format!("{{\"name\":\"{}\"}}", "a".repeat(3 * 1024 * 1024));
-    let r = c.send(Method::POST, "/v1/customers", &[("authorization", &auth)], Some(huge.into_bytes())).await.unwrap();
-    assert_eq!((r.status, r.json()["code"].clone()), (StatusCode::PAYLOAD_TOO_LARGE, json!("payload_too_large")));
+    let r = c
+        .send(
+            Method::POST,
+            "/v1/customers",
+            &[("authorization", &auth)],
+            Some(huge.into_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!("payload_too_large"))
+    );
 
     // Problems in Chinese on request.
     let mut c = s.conn().await;
-    let r = c.send(Method::GET, "/v1/nothing-here", &[("accept-language", "zh-CN,zh;q=0.9")], None).await.unwrap();
-    assert_eq!((r.status, r.json()["title"].clone()), (StatusCode::NOT_FOUND, json!("未找到")));
+    let r = c
+        .send(
+            Method::GET,
+            "/v1/nothing-here",
+            &[("accept-language", "zh-CN,zh;q=0.9")],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["title"].clone()),
+        (StatusCode::NOT_FOUND, json!("未找到"))
+    );
     let r = c.send(Method::PUT, "/v1/health", &[], None).await.unwrap();
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 
@@ -110,22 +270,60 @@ async fn api_end_to_end() {
     let r = call(&mut c, &token, Method::GET, "/v1/audit/verify", None).await;
     assert_eq!(r.json()["ok"], true, "{:?}", r.json());
     let r = call(&mut c, &token, Method::GET, "/v1/audit?limit=1000", None).await;
-    let actions: Vec<String> = r.json().as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
-    for a in ["init", "token_issue", "create", "read", "reveal", "search", "update", "delete", "access_denied"] {
+    let actions: Vec<String> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    for a in [
+        "init",
+        "token_issue",
+        "create",
+        "read",
+        "reveal",
+        "search",
+        "update",
+        "delete",
+        "access_denied",
+    ] {
         assert!(actions.iter().any(|x| x == a), "no {a} event in {actions:?}");
     }
-    assert!(!String::from_utf8_lossy(&r.body).contains("8613800138000"), "audit events carry no values");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("8613800138000"),
+        "audit events carry no values"
+    );
 
     // OpenAPI lists every route.
     let r = c.send(Method::GET, "/v1/openapi.json", &[], None).await.unwrap();
-    let paths = r.json()["paths"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-    for p in ["/v1/customers", "/v1/customers/{id}", "/v1/customers:batch", "/v1/audit", "/v1/audit/verify", "/v1/schema", "/v1/health"] {
+    let paths = r.json()["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>();
+    for p in [
+        "/v1/customers",
+        "/v1/customers/{id}",
+        "/v1/customers:batch",
+        "/v1/audit",
+        "/v1/audit/verify",
+        "/v1/schema",
+        "/v1/health",
+    ] {
         assert!(paths.iter().any(|x| x == p), "{p} missing from {paths:?}");
     }
 
     // Nothing personal at rest, even with the server running (WAL live).
     for (path, bytes) in all_files(&data) {
-        for v in ["13800138000", "11010519491231002X", "zhang@example.com", "new@example.com", "张三丰"] {
+        for v in [
+            "13800138000",
+            "11010519491231002X",
+            "zhang@example.com",
+            "new@example.com",
+            "张三丰",
+        ] {
             assert!(!contains(&bytes, v.as_bytes()), "{v} in {}", path.display());
         }
     }
@@ -140,14 +338,22 @@ async fn tls_only_modern_versions_and_plain_http_refused() {
     for v in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let cfg = custodia::client::tls_config(&data.join("tls/cert.pem"), &[v]).unwrap();
         let mut c = custodia::client::Conn::connect(s.addr, cfg).await.unwrap();
-        assert_eq!(c.send(Method::GET, "/v1/health", &[], None).await.unwrap().status, StatusCode::OK);
+        assert_eq!(
+            c.send(Method::GET, "/v1/health", &[], None).await.unwrap().status,
+            StatusCode::OK
+        );
     }
     // Plain HTTP on the TLS port gets no HTTP answer.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    tcp.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 64];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf)).await.unwrap().unwrap_or(0);
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
     assert!(!String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
     drop(s);
 

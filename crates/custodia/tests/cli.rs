@@ -8,30 +8,48 @@ fn cli_workflow() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let csv = d.path().join("customers.csv");
-    let o = run(&data, &["demo-data", "500", "--seed", "11", "--output", csv.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["demo-data", "500", "--seed", "11", "--output", csv.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Commands before init fail with one clear line.
     let o = run(&data, &["status"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("error: no Custodia data directory"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("error: no Custodia data directory"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(stderr(&o).lines().count(), 1);
 
     let o = run(&data, &["init"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("warning: the master key"));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(data.join("master.key")).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(data.join("master.key")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
     let o = run(&data, &["import", csv.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((report["rows_read"].as_u64(), report["created"].as_u64(), report["rejected"].as_u64()), (Some(500), Some(500), Some(0)));
+    assert_eq!(
+        (
+            report["rows_read"].as_u64(),
+            report["created"].as_u64(),
+            report["rejected"].as_u64()
+        ),
+        (Some(500), Some(500), Some(0))
+    );
 
     // Re-import is idempotent.
     let o = run(&data, &["import", csv.to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((report["created"].as_u64(), report["existing"].as_u64()), (Some(0), Some(500)));
+    assert_eq!(
+        (report["created"].as_u64(), report["existing"].as_u64()),
+        (Some(0), Some(500))
+    );
 
     // Find the first row by email, then reveal its phone.
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -44,20 +62,55 @@ fn cli_workflow() {
     let o = run(&data, &["customer", "get", &id, "--reveal"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).trim(), "error: a reveal must declare a purpose");
-    let o = run(&data, &["customer", "get", &id, "--reveal", "--purpose", "customer_service", "--fields", "mobile"]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "get",
+            &id,
+            "--reveal",
+            "--purpose",
+            "customer_service",
+            "--fields",
+            "mobile",
+        ],
+    );
     let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(!got["fields"]["mobile"].as_str().unwrap().contains('*'));
 
     // Add, update, delete.
-    let o = run(&data, &["customer", "add", "name=赵六", "mobile=13912345678", "shoe=44"]);
+    let o = run(
+        &data,
+        &["customer", "add", "name=赵六", "mobile=13912345678", "shoe=44"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("shoe: is not a field"), "{}", stderr(&o));
     let o = run(&data, &["customer", "add", "name=赵六", "mobile=13912345678"]);
     let added: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let new_id = added["id"].as_str().unwrap();
-    let o = run(&data, &["customer", "update", new_id, "email=zhao@example.com", "--if-version", "1"]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "update",
+            new_id,
+            "email=zhao@example.com",
+            "--if-version",
+            "1",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&data, &["customer", "update", new_id, "email=zhao2@example.com", "--if-version", "1"]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "update",
+            new_id,
+            "email=zhao2@example.com",
+            "--if-version",
+            "1",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("modified concurrently"));
     let o = run(&data, &["customer", "delete", new_id]);
@@ -70,7 +123,17 @@ fn cli_workflow() {
     let exported = std::fs::read_to_string(&out).unwrap();
     assert_eq!(exported.lines().count(), 501);
     assert!(!exported.contains(first[2]) || first[2].is_empty());
-    let o = run(&data, &["export", "--format", "json", "--reveal", "--purpose", "legal_obligation"]);
+    let o = run(
+        &data,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+            "--purpose",
+            "legal_obligation",
+        ],
+    );
     let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 500);
     assert!(stdout(&o).contains(first[4]));
@@ -101,7 +164,8 @@ fn cli_workflow() {
 
     // Tampering is detected and named; exit code 1.
     let db = rusqlite::Connection::open(data.join("custodia.db")).unwrap();
-    db.execute("UPDATE audit SET purpose = 'marketing' WHERE seq = 10", []).unwrap();
+    db.execute("UPDATE audit SET purpose = 'marketing' WHERE seq = 10", [])
+        .unwrap();
     drop(db);
     let o = run(&data, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));
@@ -120,7 +184,10 @@ fn import_rejects_are_reported_and_nothing_is_lost() {
     )
     .unwrap();
     let rejects = d.path().join("rejects.csv");
-    let o = run(&data, &["import", csv.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(3), "rejects give exit code 3: {}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let read = r["rows_read"].as_u64().unwrap();
@@ -134,7 +201,11 @@ fn import_rejects_are_reported_and_nothing_is_lost() {
     std::fs::write(&csv, "name,favourite_colour\n张三,blue\n").unwrap();
     let o = run(&data, &["import", csv.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("favourite_colour: is not a field"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("favourite_colour: is not a field"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&data, &["status"]);
     let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(s["customers"].as_u64(), Some(1));
@@ -149,7 +220,9 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     let data = d.path().join("data");
     assert!(run(&data, &["init"]).status.success());
     let csv = d.path().join("big.csv");
-    assert!(run(&data, &["demo-data", "60000", "--output", csv.to_str().unwrap()]).status.success());
+    assert!(run(&data, &["demo-data", "60000", "--output", csv.to_str().unwrap()])
+        .status
+        .success());
     let mut child = std::process::Command::new(bin())
         .arg("--data-dir")
         .arg(&data)
@@ -163,7 +236,10 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     let start = std::time::Instant::now();
     loop {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let n: i64 = rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM customers", [], |r| r.get(0)).unwrap_or(0);
+        let n: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+            .unwrap_or(0);
         if n >= 2000 || start.elapsed().as_secs() > 60 {
             break;
         }
@@ -174,8 +250,14 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     // Consistent: every stored customer has its create event, the chain is intact.
     let c = rusqlite::Connection::open(&db).unwrap();
     let customers: i64 = c.query_row("SELECT count(*) FROM customers", [], |r| r.get(0)).unwrap();
-    let creates: i64 = c.query_row("SELECT count(*) FROM audit WHERE action = 'create'", [], |r| r.get(0)).unwrap();
-    let index: i64 = c.query_row("SELECT count(*) FROM customers WHERE bi_3 IS NOT NULL", [], |r| r.get(0)).unwrap();
+    let creates: i64 = c
+        .query_row("SELECT count(*) FROM audit WHERE action = 'create'", [], |r| r.get(0))
+        .unwrap();
+    let index: i64 = c
+        .query_row("SELECT count(*) FROM customers WHERE bi_3 IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     drop(c);
     assert!(customers > 0 && customers < 60000, "killed mid-import: {customers}");
     assert_eq!(customers, creates);

@@ -108,19 +108,26 @@ struct Codes {
 impl Codes {
     fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
         let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
-        let select = format!("{BASE_COLUMNS}{}", bi.iter().map(|b| format!(", {b}")).collect::<String>());
+        let select = format!(
+            "{BASE_COLUMNS}{}",
+            bi.iter().map(|b| format!(", {b}")).collect::<String>()
+        );
         let insert = format!(
             "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms{}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10{}) ON CONFLICT (external_id) DO NOTHING",
             bi.iter().map(|b| format!(", {b}")).collect::<String>(),
             (0..bi.len()).map(|i| format!(", ?{}", 11 + i)).collect::<String>()
         );
-        let update = format!(
+        let update =
+            format!(
             "UPDATE customers SET version = version + 1, dk_version = ?3, sealed = ?4, attrs = ?5, updated_ms = ?6{} \
              WHERE id = ?1 AND version = ?2",
             bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 7 + i)).collect::<String>()
         );
-        let all: Vec<(u8, FieldName)> = all.into_iter().filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n))).collect();
+        let all: Vec<(u8, FieldName)> = all
+            .into_iter()
+            .filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n)))
+            .collect();
         Codes {
             by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
             list,
@@ -136,10 +143,16 @@ impl Codes {
     fn values(&self, entries: &[(FieldName, i64)]) -> Result<Vec<Option<i64>>, StoreError> {
         for (f, _) in entries {
             if !self.by_name.contains_key(f.as_str()) {
-                return Err(StoreError::Database(format!("field {f} is not registered as searchable")));
+                return Err(StoreError::Database(format!(
+                    "field {f} is not registered as searchable"
+                )));
             }
         }
-        Ok(self.list.iter().map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h)).collect())
+        Ok(self
+            .list
+            .iter()
+            .map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h))
+            .collect())
     }
 }
 
@@ -201,19 +214,29 @@ impl SqliteStore {
                 Some(v) => {
                     let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
                     if found != LAYOUT_VERSION {
-                        return Err(StoreError::Layout { found, known: LAYOUT_VERSION });
+                        return Err(StoreError::Layout {
+                            found,
+                            known: LAYOUT_VERSION,
+                        });
                     }
                 }
             }
             for (f, searchable) in fields {
-                w.execute("INSERT OR IGNORE INTO field_codes (name, searchable) VALUES (?1, ?2)", params![f.as_str(), searchable])
-                    .map_err(db_err)?;
+                w.execute(
+                    "INSERT OR IGNORE INTO field_codes (name, searchable) VALUES (?1, ?2)",
+                    params![f.as_str(), searchable],
+                )
+                .map_err(db_err)?;
             }
             let mut list = Vec::new();
             let mut all = Vec::new();
-            let mut st = w.prepare("SELECT code, name, searchable FROM field_codes ORDER BY code").map_err(db_err)?;
+            let mut st = w
+                .prepare("SELECT code, name, searchable FROM field_codes ORDER BY code")
+                .map_err(db_err)?;
             let rows = st
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
+                })
                 .map_err(db_err)?;
             for row in rows {
                 let (code, name, searchable) = row.map_err(db_err)?;
@@ -376,14 +399,23 @@ fn encode_fields(fields: &[FieldName], codes: &Codes) -> rusqlite::types::Value 
 fn decode_fields(v: rusqlite::types::Value, codes: &Codes) -> Result<Vec<FieldName>, StoreError> {
     let corrupt = || StoreError::Corrupt("audit event: bad field list".into());
     match v {
-        rusqlite::types::Value::Blob(b) => b.iter().map(|c| codes.all_by_code.get(c).cloned().ok_or_else(corrupt)).collect(),
+        rusqlite::types::Value::Blob(b) => b
+            .iter()
+            .map(|c| codes.all_by_code.get(c).cloned().ok_or_else(corrupt))
+            .collect(),
         rusqlite::types::Value::Text(t) if t.is_empty() => Ok(Vec::new()),
         rusqlite::types::Value::Text(t) => t.split(',').map(|n| FieldName::new(n).map_err(|_| corrupt())).collect(),
         _ => Err(corrupt()),
     }
 }
 
-fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], codes: &Codes, linker: &ChainLinker) -> Result<(), StoreError> {
+fn append_events(
+    c: &Connection,
+    head: &mut Head,
+    events: &[AuditEvent],
+    codes: &Codes,
+    linker: &ChainLinker,
+) -> Result<(), StoreError> {
     let mut st = c
         .prepare_cached(
             "INSERT INTO audit (seq, ts_ms, actor, action, customer, fields, purpose, outcome, detail, prev, mac)
@@ -414,7 +446,13 @@ fn append_events(c: &Connection, head: &mut Head, events: &[AuditEvent], codes: 
     Ok(())
 }
 
-fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linker: &ChainLinker) -> Result<Applied, StoreError> {
+fn apply_one(
+    c: &Connection,
+    m: &Mutation,
+    head: &mut Head,
+    codes: &Codes,
+    linker: &ChainLinker,
+) -> Result<Applied, StoreError> {
     match m {
         Mutation::Insert { customer: cu, events } => {
             let blind = codes.values(&cu.blind)?;
@@ -432,7 +470,11 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
                 &cu.updated_ms,
             ];
             p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
-            let inserted = c.prepare_cached(&codes.insert).map_err(db_err)?.execute(&p[..]).map_err(db_err)?;
+            let inserted = c
+                .prepare_cached(&codes.insert)
+                .map_err(db_err)?
+                .execute(&p[..])
+                .map_err(db_err)?;
             if inserted == 0 {
                 let id: Vec<u8> = c
                     .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")
@@ -450,9 +492,14 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
         Mutation::Update { customer: cu, events } => {
             let blind = codes.values(&cu.blind)?;
             let id = cu.id.as_bytes().to_vec();
-            let mut p: Vec<&dyn rusqlite::ToSql> = vec![&id, &cu.version, &cu.dk_version, &cu.sealed, &cu.attrs, &cu.updated_ms];
+            let mut p: Vec<&dyn rusqlite::ToSql> =
+                vec![&id, &cu.version, &cu.dk_version, &cu.sealed, &cu.attrs, &cu.updated_ms];
             p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
-            let n = c.prepare_cached(&codes.update).map_err(db_err)?.execute(&p[..]).map_err(db_err)?;
+            let n = c
+                .prepare_cached(&codes.update)
+                .map_err(db_err)?
+                .execute(&p[..])
+                .map_err(db_err)?;
             if n == 0 {
                 let current: Option<i64> = c
                     .prepare_cached("SELECT version FROM customers WHERE id = ?1")
@@ -480,23 +527,36 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
-        Mutation::Rewrap { id, from_kek, to_kek, wrapped_dk } => {
+        Mutation::Rewrap {
+            id,
+            from_kek,
+            to_kek,
+            wrapped_dk,
+        } => {
             let n = c
-                .prepare_cached("UPDATE customers SET kek_version = ?3, wrapped_dk = ?4 WHERE id = ?1 AND kek_version = ?2")
+                .prepare_cached(
+                    "UPDATE customers SET kek_version = ?3, wrapped_dk = ?4 WHERE id = ?1 AND kek_version = ?2",
+                )
                 .map_err(db_err)?
                 .execute(params![id.as_bytes().to_vec(), from_kek, to_kek, wrapped_dk])
                 .map_err(db_err)?;
-            Ok(if n == 1 { Applied::Done } else { Applied::AlreadyRewrapped })
+            Ok(if n == 1 {
+                Applied::Done
+            } else {
+                Applied::AlreadyRewrapped
+            })
         }
         Mutation::Audit(events) => {
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
         Mutation::SetMeta { key, value } => {
-            c.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .map_err(db_err)?
-                .execute(params![key, value])
-                .map_err(db_err)?;
+            c.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(db_err)?
+            .execute(params![key, value])
+            .map_err(db_err)?;
             Ok(Applied::Done)
         }
     }
@@ -506,7 +566,12 @@ fn apply_one(c: &Connection, m: &Mutation, head: &mut Head, codes: &Codes, linke
 /// every touched page into a sub-journal). If any mutation fails, the whole
 /// transaction is rolled back and the group is replayed with one savepoint
 /// per mutation, so the failure stays isolated.
-fn run_group(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
+fn run_group(
+    c: &Connection,
+    jobs: &[Job],
+    codes: &Codes,
+    linker: &ChainLinker,
+) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
     match run_group_with(c, jobs, codes, linker, false) {
         Ok(all) if all.iter().flatten().all(|r| r.is_ok()) => Ok(all),
         Ok(_) => run_group_with(c, jobs, codes, linker, true),
@@ -514,7 +579,13 @@ fn run_group(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker) 
     }
 }
 
-fn run_group_with(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLinker, isolate: bool) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
+fn run_group_with(
+    c: &Connection,
+    jobs: &[Job],
+    codes: &Codes,
+    linker: &ChainLinker,
+    isolate: bool,
+) -> Result<Vec<Vec<Result<Applied, StoreError>>>, StoreError> {
     c.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
     let body = (|| {
         let mut head = read_head(c)?;
@@ -533,11 +604,20 @@ fn run_group_with(c: &Connection, jobs: &[Job], codes: &Codes, linker: &ChainLin
                     }
                     continue;
                 }
-                c.prepare_cached("SAVEPOINT m").map_err(db_err)?.execute([]).map_err(db_err)?;
-                let saved = Head { seq: head.seq, mac: head.mac };
+                c.prepare_cached("SAVEPOINT m")
+                    .map_err(db_err)?
+                    .execute([])
+                    .map_err(db_err)?;
+                let saved = Head {
+                    seq: head.seq,
+                    mac: head.mac,
+                };
                 match apply_one(c, m, &mut head, codes, linker) {
                     Ok(a) => {
-                        c.prepare_cached("RELEASE m").map_err(db_err)?.execute([]).map_err(db_err)?;
+                        c.prepare_cached("RELEASE m")
+                            .map_err(db_err)?
+                            .execute([])
+                            .map_err(db_err)?;
                         results.push(Ok(a));
                     }
                     Err(e) => {
@@ -706,7 +786,10 @@ impl Store for SqliteStore {
 impl SqliteStore {
     fn scan_where(&self, cond: &str, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
         self.with_reader(|c| {
-            let sql = format!("SELECT {} FROM customers WHERE seq > ?1 {cond} ORDER BY seq LIMIT ?2", self.codes.select);
+            let sql = format!(
+                "SELECT {} FROM customers WHERE seq > ?1 {cond} ORDER BY seq LIMIT ?2",
+                self.codes.select
+            );
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut rows = st.query(params![after, limit as i64]).map_err(db_err)?;
             let mut out = Vec::new();

@@ -18,7 +18,12 @@ fn f(n: &str) -> FieldName {
 }
 
 fn open(dir: &Path) -> SqliteStore {
-    SqliteStore::open(&dir.join("t.db"), &[(f("email"), true), (f("mobile"), true), (f("name"), false)], linker()).unwrap()
+    SqliteStore::open(
+        &dir.join("t.db"),
+        &[(f("email"), true), (f("mobile"), true), (f("name"), false)],
+        linker(),
+    )
+    .unwrap()
 }
 
 fn customer(ext: Option<&str>, email_hash: i64) -> StoredCustomer {
@@ -50,20 +55,32 @@ fn field_lists_round_trip_coded_or_not() {
     let s = open(d.path());
     let mut odd = ev(Action::Read, None);
     odd.fields = vec![f("name"), f("not_registered")];
-    s.apply(vec![Mutation::Audit(vec![ev(Action::Read, None), odd.clone(), AuditEvent::new(1, "t", Action::Init)])]).unwrap();
+    s.apply(vec![Mutation::Audit(vec![
+        ev(Action::Read, None),
+        odd.clone(),
+        AuditEvent::new(1, "t", Action::Init),
+    ])])
+    .unwrap();
     let got = s.audit_range(1, 10).unwrap();
     assert_eq!(got[0].event.fields, vec![f("name"), f("email")]);
     assert_eq!(got[1].event, odd);
     assert!(got[2].event.fields.is_empty());
-    assert_eq!(s.raw_query_i64("SELECT count(*) FROM audit WHERE typeof(fields) = 'blob'").unwrap(), 2);
+    assert_eq!(
+        s.raw_query_i64("SELECT count(*) FROM audit WHERE typeof(fields) = 'blob'")
+            .unwrap(),
+        2
+    );
 }
 
 fn insert(s: &SqliteStore, c: &StoredCustomer) -> Applied {
-    s.apply(vec![Mutation::Insert { customer: Box::new(c.clone()), events: vec![ev(Action::Create, Some(c.id))] }])
-        .unwrap()
-        .pop()
-        .unwrap()
-        .unwrap()
+    s.apply(vec![Mutation::Insert {
+        customer: Box::new(c.clone()),
+        events: vec![ev(Action::Create, Some(c.id))],
+    }])
+    .unwrap()
+    .pop()
+    .unwrap()
+    .unwrap()
 }
 
 #[test]
@@ -86,9 +103,19 @@ fn insert_get_find_update_delete() {
     let mut upd = a.clone();
     upd.blind = vec![(f("email"), 43)];
     upd.sealed = vec![3; 10];
-    let r = s.apply(vec![Mutation::Update { customer: Box::new(upd.clone()), events: vec![] }]).unwrap();
+    let r = s
+        .apply(vec![Mutation::Update {
+            customer: Box::new(upd.clone()),
+            events: vec![],
+        }])
+        .unwrap();
     assert_eq!(r, vec![Ok(Applied::Done)]);
-    let r = s.apply(vec![Mutation::Update { customer: Box::new(upd.clone()), events: vec![] }]).unwrap();
+    let r = s
+        .apply(vec![Mutation::Update {
+            customer: Box::new(upd.clone()),
+            events: vec![],
+        }])
+        .unwrap();
     assert_eq!(r, vec![Ok(Applied::VersionConflict(2))]);
     assert!(s.find_blind(&f("email"), 42).unwrap().is_empty());
     let got = s.find_blind(&f("email"), 43).unwrap();
@@ -96,12 +123,22 @@ fn insert_get_find_update_delete() {
     assert_eq!(got[0].version, 2);
     assert_eq!(got[0].sealed, vec![3; 10]);
 
-    let r = s.apply(vec![Mutation::Delete { id: a.id, events: vec![ev(Action::Delete, Some(a.id))] }]).unwrap();
+    let r = s
+        .apply(vec![Mutation::Delete {
+            id: a.id,
+            events: vec![ev(Action::Delete, Some(a.id))],
+        }])
+        .unwrap();
     assert_eq!(r, vec![Ok(Applied::Done)]);
     assert!(s.get(&a.id).unwrap().is_none());
     assert!(s.find_blind(&f("email"), 43).unwrap().is_empty());
     assert_eq!(s.raw_query_i64("SELECT count(*) FROM customers").unwrap(), 0);
-    let r = s.apply(vec![Mutation::Delete { id: a.id, events: vec![] }]).unwrap();
+    let r = s
+        .apply(vec![Mutation::Delete {
+            id: a.id,
+            events: vec![],
+        }])
+        .unwrap();
     assert_eq!(r, vec![Ok(Applied::NotFound)]);
 }
 
@@ -114,8 +151,14 @@ fn one_failure_does_not_undo_neighbours() {
     bad.blind = vec![(f("unregistered"), 1)];
     let r = s
         .apply(vec![
-            Mutation::Insert { customer: Box::new(good.clone()), events: vec![ev(Action::Create, Some(good.id))] },
-            Mutation::Insert { customer: Box::new(bad.clone()), events: vec![ev(Action::Create, Some(bad.id))] },
+            Mutation::Insert {
+                customer: Box::new(good.clone()),
+                events: vec![ev(Action::Create, Some(good.id))],
+            },
+            Mutation::Insert {
+                customer: Box::new(bad.clone()),
+                events: vec![ev(Action::Create, Some(bad.id))],
+            },
         ])
         .unwrap();
     assert_eq!(r[0], Ok(Applied::Done));
@@ -139,16 +182,33 @@ fn rewrap_is_conditional_and_scans_find_old_keys() {
     let (page, cursor) = s.scan_kek_below(2, 0, 3).unwrap();
     assert_eq!(page.len(), 3);
     for c in &page {
-        let r = s.apply(vec![Mutation::Rewrap { id: c.id, from_kek: 1, to_kek: 2, wrapped_dk: vec![9; 65] }]).unwrap();
+        let r = s
+            .apply(vec![Mutation::Rewrap {
+                id: c.id,
+                from_kek: 1,
+                to_kek: 2,
+                wrapped_dk: vec![9; 65],
+            }])
+            .unwrap();
         assert_eq!(r, vec![Ok(Applied::Done)]);
     }
-    let r = s.apply(vec![Mutation::Rewrap { id: page[0].id, from_kek: 1, to_kek: 2, wrapped_dk: vec![9; 65] }]).unwrap();
+    let r = s
+        .apply(vec![Mutation::Rewrap {
+            id: page[0].id,
+            from_kek: 1,
+            to_kek: 2,
+            wrapped_dk: vec![9; 65],
+        }])
+        .unwrap();
     assert_eq!(r, vec![Ok(Applied::AlreadyRewrapped)]);
     let (rest, _) = s.scan_kek_below(2, cursor, 10).unwrap();
     assert_eq!(rest.len(), 2);
     assert_eq!(s.counts(2).unwrap(), (5, 2));
     let (all, _) = s.scan(0, 100).unwrap();
-    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), cs.iter().map(|c| c.id).collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().map(|c| c.id).collect::<Vec<_>>(),
+        cs.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -187,15 +247,26 @@ fn meta_and_layout() {
     let d = tempfile::tempdir().unwrap();
     {
         let s = open(d.path());
-        s.apply(vec![Mutation::SetMeta { key: "k".into(), value: b"v".to_vec() }]).unwrap();
+        s.apply(vec![Mutation::SetMeta {
+            key: "k".into(),
+            value: b"v".to_vec(),
+        }])
+        .unwrap();
         assert_eq!(s.meta("k").unwrap(), Some(b"v".to_vec()));
         assert_eq!(s.meta("missing").unwrap(), None);
     }
     let c = Connection::open(d.path().join("t.db")).unwrap();
-    c.execute("UPDATE meta SET value = CAST('99' AS BLOB) WHERE key = 'layout'", []).unwrap();
+    c.execute("UPDATE meta SET value = CAST('99' AS BLOB) WHERE key = 'layout'", [])
+        .unwrap();
     drop(c);
     let err = SqliteStore::open(&d.path().join("t.db"), &[], linker()).unwrap_err();
-    assert_eq!(err, StoreError::Layout { found: 99, known: LAYOUT_VERSION });
+    assert_eq!(
+        err,
+        StoreError::Layout {
+            found: 99,
+            known: LAYOUT_VERSION
+        }
+    );
 }
 
 #[test]

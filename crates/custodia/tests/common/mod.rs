@@ -15,7 +15,13 @@ pub fn bin() -> PathBuf {
 
 /// Run `custodia --data-dir DIR ARGS…`.
 pub fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).arg("--data-dir").arg(dir).args(args).env_remove("CUSTODIA_DATA_DIR").output().expect("custodia runs")
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("CUSTODIA_DATA_DIR")
+        .output()
+        .expect("custodia runs")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -47,14 +53,31 @@ impl Server {
             .expect("server starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().expect("a line").expect("utf-8");
-        let addr = first.rsplit("://").next().expect("address").parse().unwrap_or_else(|_| panic!("no address in {first:?}"));
+        let addr = first
+            .rsplit("://")
+            .next()
+            .expect("address")
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {first:?}"));
         let second = lines.next().expect("token line").expect("utf-8");
-        let token = second.split_whitespace().find(|w| w.starts_with("cst_")).map(str::to_owned);
-        Server { child, addr, token, dir: dir.to_owned() }
+        let token = second
+            .split_whitespace()
+            .find(|w| w.starts_with("cst_"))
+            .map(str::to_owned);
+        Server {
+            child,
+            addr,
+            token,
+            dir: dir.to_owned(),
+        }
     }
 
     pub async fn conn(&self) -> Conn {
-        let cfg = tls_config(&self.dir.join("tls/cert.pem"), &[&rustls::version::TLS13, &rustls::version::TLS12]).unwrap();
+        let cfg = tls_config(
+            &self.dir.join("tls/cert.pem"),
+            &[&rustls::version::TLS13, &rustls::version::TLS12],
+        )
+        .unwrap();
         Conn::connect(self.addr, cfg).await.unwrap()
     }
 }
@@ -69,7 +92,14 @@ impl Drop for Server {
 /// Shorthand for authenticated requests.
 pub async fn call(c: &mut Conn, token: &str, method: Method, path: &str, body: Option<serde_json::Value>) -> Resp {
     let auth = format!("Bearer {token}");
-    c.send(method, path, &[("authorization", &auth)], body.map(|b| serde_json::to_vec(&b).unwrap())).await.unwrap()
+    c.send(
+        method,
+        path,
+        &[("authorization", &auth)],
+        body.map(|b| serde_json::to_vec(&b).unwrap()),
+    )
+    .await
+    .unwrap()
 }
 
 /// Every file under `dir`.
