@@ -12,6 +12,7 @@ pub mod audit;
 pub mod ids;
 pub mod mask;
 pub mod normalize;
+pub mod policy;
 pub mod schema;
 pub mod validate;
 

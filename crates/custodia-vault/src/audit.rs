@@ -1,4 +1,10 @@
 //! Verifying and reading the audit log.
+//!
+//! What verification proves: every stored event is one Custodia wrote (its
+//! MAC needs the master secret), in the position it was written, with no
+//! gap before it. What it cannot prove on its own: that events were not cut
+//! off the end. Keep the head (`custodia audit tail -n 1 --json`: `seq` and
+//! `mac`) somewhere the database's administrators cannot write, and compare.
 
 use crate::{Vault, VaultError};
 use custodia_core::audit::ChainedEvent;

@@ -1,0 +1,453 @@
+use super::*;
+use crate::schema::Schema;
+
+fn setup() -> (Schema, Policy) {
+    let s = Schema::default_schema();
+    let p = Policy::default_policy(&s);
+    (s, p)
+}
+
+fn attrs(dept: &str) -> BTreeMap<String, String> {
+    [("department".to_string(), dept.to_string())].into_iter().collect()
+}
+
+fn roles(r: &[&str]) -> Vec<String> {
+    r.iter().map(|s| s.to_string()).collect()
+}
+
+/// (roles, mfa, trained, permission, field, department, purpose) → expected.
+type Case = (
+    &'static [&'static str],
+    bool,
+    bool,
+    Permission,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Result<&'static str, DenyReason>,
+);
+
+#[test]
+fn default_policy_decisions() {
+    use DenyReason::*;
+    use Permission::*;
+    let (s, p) = setup();
+    let cases: &[Case] = &[
+        // Agents: masked reads in their departments for service purposes.
+        (
+            &["cs_agent"],
+            true,
+            true,
+            ReadMasked,
+            Some("email"),
+            Some("service"),
+            Some("customer_service"),
+            Ok("cs_agent"),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            true,
+            ReadMasked,
+            Some("email"),
+            Some("risk"),
+            Some("customer_service"),
+            Err(NoGrant),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            true,
+            ReadMasked,
+            Some("email"),
+            Some("service"),
+            Some("marketing"),
+            Err(NoGrant),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            true,
+            ReadMasked,
+            Some("email"),
+            Some("service"),
+            None,
+            Err(PurposeRequired),
+        ),
+        // Reveal of the phone for service only, with MFA and training.
+        (
+            &["cs_agent"],
+            true,
+            true,
+            Reveal,
+            Some("mobile"),
+            Some("sales"),
+            Some("customer_service"),
+            Ok("cs_agent"),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            true,
+            Reveal,
+            Some("national_id"),
+            Some("sales"),
+            Some("customer_service"),
+            Err(NoGrant),
+        ),
+        (
+            &["cs_agent"],
+            false,
+            true,
+            Reveal,
+            Some("mobile"),
+            Some("sales"),
+            Some("customer_service"),
+            Err(MfaRequired),
+        ),
+        (
+            &["cs_agent"],
+            false,
+            true,
+            ReadMasked,
+            Some("mobile"),
+            Some("sales"),
+            Some("customer_service"),
+            Err(MfaRequired),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            false,
+            Reveal,
+            Some("mobile"),
+            Some("sales"),
+            Some("customer_service"),
+            Err(TrainingRequired("privacy_basics".into())),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            false,
+            ReadMasked,
+            Some("mobile"),
+            Some("sales"),
+            Some("customer_service"),
+            Ok("cs_agent"),
+        ),
+        (
+            &["cs_agent"],
+            true,
+            true,
+            Export,
+            None,
+            Some("sales"),
+            Some("customer_service"),
+            Err(NoGrant),
+        ),
+        // Scope attribute missing on the customer: out of scope.
+        (
+            &["cs_agent"],
+            true,
+            true,
+            ReadMasked,
+            Some("email"),
+            None,
+            Some("customer_service"),
+            Err(NoGrant),
+        ),
+        // Risk analysts reveal IDs in the risk department only.
+        (
+            &["risk_analyst"],
+            true,
+            true,
+            Reveal,
+            Some("national_id"),
+            Some("risk"),
+            Some("risk_control"),
+            Ok("risk_analyst"),
+        ),
+        (
+            &["risk_analyst"],
+            true,
+            true,
+            Reveal,
+            Some("national_id"),
+            Some("sales"),
+            Some("risk_control"),
+            Err(NoGrant),
+        ),
+        (
+            &["risk_analyst"],
+            true,
+            true,
+            ReadMasked,
+            Some("national_id"),
+            Some("sales"),
+            Some("risk_control"),
+            Ok("risk_analyst"),
+        ),
+        // The privacy officer audits and reviews, reveals only for the customer's own request, never exports.
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            ReadAudit,
+            None,
+            None,
+            None,
+            Ok("privacy_officer"),
+        ),
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            ReviewAccess,
+            None,
+            None,
+            None,
+            Ok("privacy_officer"),
+        ),
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            Reveal,
+            Some("bank_card"),
+            Some("sales"),
+            Some("data_subject_request"),
+            Ok("privacy_officer"),
+        ),
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            Reveal,
+            Some("bank_card"),
+            Some("sales"),
+            Some("marketing"),
+            Err(NoGrant),
+        ),
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            Export,
+            None,
+            None,
+            Some("data_subject_request"),
+            Err(NoGrant),
+        ),
+        (
+            &["privacy_officer"],
+            true,
+            true,
+            ManageKeys,
+            None,
+            None,
+            None,
+            Err(NoGrant),
+        ),
+        // The administrator manages accounts and keys and sees no personal data.
+        (
+            &["administrator"],
+            false,
+            false,
+            ManageAccounts,
+            None,
+            None,
+            None,
+            Ok("administrator"),
+        ),
+        (
+            &["administrator"],
+            false,
+            false,
+            ManageKeys,
+            None,
+            None,
+            None,
+            Ok("administrator"),
+        ),
+        (
+            &["administrator"],
+            true,
+            true,
+            ReadMasked,
+            Some("name"),
+            Some("sales"),
+            Some("legal_obligation"),
+            Err(NoGrant),
+        ),
+        (
+            &["administrator"],
+            true,
+            true,
+            ReadAudit,
+            None,
+            None,
+            None,
+            Err(NoGrant),
+        ),
+        // Unknown roles and no roles: nothing.
+        (
+            &["ghost"],
+            true,
+            true,
+            ReadMasked,
+            Some("name"),
+            Some("sales"),
+            Some("customer_service"),
+            Err(NoGrant),
+        ),
+        (&[], true, true, ReadAudit, None, None, None, Err(NoGrant)),
+        // Several roles: the first matching grant decides.
+        (
+            &["administrator", "cs_agent"],
+            true,
+            true,
+            Reveal,
+            Some("mobile"),
+            Some("service"),
+            Some("customer_service"),
+            Ok("cs_agent"),
+        ),
+    ];
+    for (i, (r, mfa, trained, perm, field, dept, purpose)) in
+        cases.iter().map(|c| (c.0, c.1, c.2, c.3, c.4, c.5, c.6)).enumerate()
+    {
+        let rs = roles(r);
+        let courses = if trained {
+            roles(&["privacy_basics"])
+        } else {
+            Vec::new()
+        };
+        let who = Subject {
+            roles: &rs,
+            mfa,
+            valid_courses: &courses,
+        };
+        let fdef = field.map(|f| s.field(f).unwrap());
+        let a = dept.map(attrs);
+        let pur = purpose.map(|x| Purpose::new(x).unwrap());
+        let d = p.decide(
+            &who,
+            &Request {
+                permission: perm,
+                field: fdef.map(|f| (&f.name, f.classification)),
+                attrs: a.as_ref(),
+                purpose: pur.as_ref(),
+            },
+        );
+        match &cases[i].7 {
+            Ok(role) => {
+                assert!(d.allowed, "case {i}: {d}");
+                assert_eq!(d.rule.as_ref().unwrap().role, *role, "case {i}");
+                assert!(d.rule.as_ref().unwrap().line > 0);
+            }
+            Err(reason) => {
+                assert!(!d.allowed, "case {i}: {d}");
+                assert_eq!(d.reason.as_ref(), Some(reason), "case {i}: {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn explanations_name_the_rule() {
+    let (s, p) = setup();
+    let rs = roles(&["cs_agent"]);
+    let courses = roles(&["privacy_basics"]);
+    let f = s.field("mobile").unwrap();
+    let a = attrs("service");
+    let pur = Purpose::new("customer_service").unwrap();
+    let req = Request {
+        permission: Permission::Reveal,
+        field: Some((&f.name, f.classification)),
+        attrs: Some(&a),
+        purpose: Some(&pur),
+    };
+    let d = p.decide(
+        &Subject {
+            roles: &rs,
+            mfa: true,
+            valid_courses: &courses,
+        },
+        &req,
+    );
+    let line = DEFAULT_POLICY_TOML
+        .lines()
+        .position(|l| l.trim() == "fields = [\"mobile\"]")
+        .unwrap()
+        + 1;
+    assert_eq!(d.rule.as_ref().unwrap().grant, 2);
+    assert!(
+        d.rule.as_ref().unwrap().line < line && d.rule.as_ref().unwrap().line > line - 4,
+        "{d}"
+    );
+    assert!(
+        d.to_string()
+            .starts_with("allow by role cs_agent grant #2 (policy line"),
+        "{d}"
+    );
+    let d = p.decide(
+        &Subject {
+            roles: &rs,
+            mfa: false,
+            valid_courses: &courses,
+        },
+        &req,
+    );
+    assert!(d.to_string().contains("multi-factor"), "{d}");
+}
+
+#[test]
+fn role_mfa_requirement_is_derived() {
+    let (_, p) = setup();
+    assert!(p.role("cs_agent").unwrap().requires_mfa);
+    assert!(p.role("privacy_officer").unwrap().requires_mfa);
+    assert!(!p.role("administrator").unwrap().requires_mfa);
+}
+
+#[test]
+fn bad_policies_report_every_error_with_its_line() {
+    let s = Schema::default_schema();
+    let text = r#"version = 1
+[[roles]]
+id = "a"
+  [[roles.grants]]
+  actions = ["reveal", "fly"]
+  fields = ["mobile", "shoe_size", "class:secret"]
+  purposes = ["gossip"]
+  scope = { mobile = ["x"] }
+[[roles]]
+id = "a"
+  [[roles.grants]]
+  actions = ["read_audit", "reveal"]
+  fields = ["*"]
+  purposes = ["marketing"]
+"#;
+    let errs = Policy::from_toml(text, &s).unwrap_err();
+    let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    for want in [
+        "line 5: unknown action \"fly\"",
+        "line 6: unknown field or class \"shoe_size\"",
+        "line 6: unknown field or class \"class:secret\"",
+        "line 7: unknown purpose \"gossip\"",
+        "scope attribute \"mobile\" is not an internal field",
+        "line 10: role \"a\" is declared twice",
+        "line 12: a grant mixes data and administration actions",
+    ] {
+        assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
+    }
+    let e = Policy::from_toml("version = 1\n[[roles]]\nid = \"x\"\nbogus = 1\n", &s).unwrap_err();
+    assert_eq!(e[0].line, 4, "{e:?}");
+    let e = Policy::from_toml("version = [", &s).unwrap_err();
+    assert_eq!(e[0].line, 1);
+    let e = Policy::from_toml(
+        "version = 1\n[[roles]]\nid = \"x\"\n  [[roles.grants]]\n  actions = [\"reveal\"]\n",
+        &s,
+    )
+    .unwrap_err();
+    assert!(e[0].message.contains("needs fields and purposes"), "{e:?}");
+}
