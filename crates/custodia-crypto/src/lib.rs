@@ -19,7 +19,9 @@ pub mod blind;
 pub mod chain;
 pub mod envelope;
 pub mod master;
+pub mod password;
 pub mod secret;
+pub mod totp;
 
 pub use blind::BlindIndexer;
 pub use chain::AuditChain;
