@@ -39,6 +39,12 @@ pub enum Action {
     TokenIssue,
     /// A request was refused before touching data (bad token, etc.).
     AccessDenied,
+    /// A staff or service account was created or changed.
+    Account,
+    /// MFA was enrolled, confirmed or reset.
+    Mfa,
+    /// A training record was entered.
+    Training,
 }
 
 impl Action {
@@ -57,6 +63,9 @@ impl Action {
             Action::KeyRotate => "key_rotate",
             Action::TokenIssue => "token_issue",
             Action::AccessDenied => "access_denied",
+            Action::Account => "account",
+            Action::Mfa => "mfa",
+            Action::Training => "training",
         }
     }
 
@@ -230,6 +239,9 @@ mod tests {
             Action::KeyRotate,
             Action::TokenIssue,
             Action::AccessDenied,
+            Action::Account,
+            Action::Mfa,
+            Action::Training,
         ] {
             assert_eq!(Action::parse(a.as_str()), Some(a));
         }

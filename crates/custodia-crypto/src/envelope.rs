@@ -179,6 +179,37 @@ impl std::fmt::Debug for FieldCipher {
     }
 }
 
+/// Seal a small secret (an MFA seed, say) under `key`, bound to `aad`:
+/// `0x01 ‖ nonce:12 ‖ AES-256-GCM(pt)`.
+pub fn seal_secret(key: &Key32, aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    let n = nonce();
+    let ct = Aes256Gcm::new(key.expose().into())
+        .encrypt(Nonce::from_slice(&n), Payload { msg: pt, aad })
+        .expect("AES-GCM encryption of a small secret cannot fail");
+    let mut out = Vec::with_capacity(13 + ct.len());
+    out.push(FORMAT_V1);
+    out.extend_from_slice(&n);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// Open what [`seal_secret`] sealed.
+pub fn open_secret(key: &Key32, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    if sealed.len() < 29 || sealed[0] != FORMAT_V1 {
+        return Err(CryptoError::Format(sealed.first().copied().unwrap_or(0)));
+    }
+    Aes256Gcm::new(key.expose().into())
+        .decrypt(
+            Nonce::from_slice(&sealed[1..13]),
+            Payload {
+                msg: &sealed[13..],
+                aad,
+            },
+        )
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| CryptoError::Decrypt)
+}
+
 const RECORD_V2: u8 = 0x02;
 
 fn field_aad(customer: &CustomerId, dk_version: u32, code: u8, field: &FieldName) -> Vec<u8> {
@@ -329,6 +360,16 @@ mod tests {
             custodia_core::audit::to_hex(&t14),
             "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
         );
+    }
+
+    #[test]
+    fn small_secrets_are_bound_to_their_context() {
+        let k = Key32::random();
+        let s = seal_secret(&k, b"account:li", b"seed");
+        assert_eq!(&open_secret(&k, b"account:li", &s).unwrap()[..], b"seed");
+        assert_eq!(open_secret(&k, b"account:wang", &s).unwrap_err(), CryptoError::Decrypt);
+        assert!(open_secret(&Key32::random(), b"account:li", &s).is_err());
+        assert!(open_secret(&k, b"account:li", &s[..5]).is_err());
     }
 
     #[test]

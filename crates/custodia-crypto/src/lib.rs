@@ -25,7 +25,7 @@ pub mod totp;
 
 pub use blind::BlindIndexer;
 pub use chain::AuditChain;
-pub use envelope::{record_fields, DataKey, FieldCipher, Kek, WrappedKey};
+pub use envelope::{open_secret, record_fields, seal_secret, DataKey, FieldCipher, Kek, WrappedKey};
 pub use master::{KeyRing, MasterSecret};
 pub use secret::Key32;
 

@@ -67,6 +67,50 @@ pub struct StoredCustomer {
     pub updated_ms: i64,
 }
 
+/// A staff or service account (identity data of employees, not customers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// Login name.
+    pub name: String,
+    /// `staff` or `service`.
+    pub kind: String,
+    /// Argon2id PHC string (staff), `None` for service accounts.
+    pub password: Option<String>,
+    /// Assigned role ids.
+    pub roles: Vec<String>,
+    /// Sealed TOTP secret once MFA is confirmed.
+    pub mfa_secret: Option<Vec<u8>>,
+    /// Sealed TOTP secret awaiting its first code.
+    pub mfa_pending: Option<Vec<u8>>,
+    /// Last accepted TOTP time step (replay protection).
+    pub mfa_last_step: Option<i64>,
+    /// SHA-256 (hex) of each unused recovery code.
+    pub recovery: Vec<String>,
+    /// Disabled accounts cannot log in.
+    pub disabled: bool,
+    /// Creation time, ms.
+    pub created_ms: i64,
+    /// Last change, ms.
+    pub updated_ms: i64,
+}
+
+/// One completed training.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingRecord {
+    /// Account name.
+    pub account: String,
+    /// Course id.
+    pub course: String,
+    /// Completion date (YYYY-MM-DD).
+    pub completed: String,
+    /// Score (0-100).
+    pub score: i64,
+    /// Expiry date (YYYY-MM-DD).
+    pub expires: String,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
 pub enum Mutation {
@@ -107,6 +151,22 @@ pub enum Mutation {
     },
     /// Append events that go with no data change (reads, searches, denials).
     Audit(Vec<AuditEvent>),
+    /// Create or replace an account. With `create`, refuse if the name exists.
+    PutAccount {
+        /// The account.
+        account: Box<AccountRecord>,
+        /// Refuse to overwrite.
+        create: bool,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Record a training.
+    PutTraining {
+        /// The record.
+        training: TrainingRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
     /// Set a metadata entry.
     SetMeta {
         /// Key.
@@ -130,6 +190,8 @@ pub enum Applied {
     VersionConflict(i64),
     /// Rewrap skipped: the key is no longer under `from_kek`.
     AlreadyRewrapped,
+    /// Account creation refused: the name is taken.
+    AccountExists,
 }
 
 /// The storage contract.
@@ -173,6 +235,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// A metadata entry.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// One account.
+    fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// Every account, by name.
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Trainings of one account (all accounts when `None`), newest first.
+    fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError>;
 }
 
 /// What a group of mutations produced.

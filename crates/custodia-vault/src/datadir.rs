@@ -4,6 +4,7 @@
 //! custodia-data/            (0700)
 //!   config.toml             listen address, TLS files, where the master secret comes from
 //!   schema.toml             the customer schema this data was created with
+//!   policy.toml             the access policy (roles, grants, training rules)
 //!   master.key              (0600) the master secret, unless a passphrase is used
 //!   custodia.db[-wal,-shm]  the store: ciphertexts, blind indexes, audit log
 //!   tls/cert.pem, key.pem   the HTTPS certificate (key 0600)
@@ -89,6 +90,10 @@ impl DataDir {
     /// `schema.toml`.
     pub fn schema_path(&self) -> PathBuf {
         self.root.join("schema.toml")
+    }
+    /// `policy.toml`, the access policy.
+    pub fn policy_path(&self) -> PathBuf {
+        self.root.join("policy.toml")
     }
     /// The database file.
     pub fn db_path(&self) -> PathBuf {

@@ -20,6 +20,7 @@ pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod identity;
 pub mod import;
 pub mod progress;
 pub mod record;
@@ -77,6 +78,7 @@ pub struct Vault {
     kek_checked_ms: AtomicI64,
     /// Blind indexer per schema field position (None: not searchable).
     blind: Vec<Option<Arc<custodia_crypto::BlindIndexer>>>,
+    policy: custodia_core::policy::Policy,
 }
 
 impl std::fmt::Debug for Vault {
@@ -179,8 +181,10 @@ impl Vault {
             .iter()
             .map(|f| f.searchable.then(|| keys.blind(f.name.as_str())))
             .collect();
+        let policy = load_policy(&dir, &schema)?;
         Ok(Vault {
             blind,
+            policy,
             dir,
             schema: Arc::new(schema),
             keys: Arc::new(keys),
@@ -198,6 +202,11 @@ impl Vault {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+    /// The access policy (`policy.toml` in the data directory).
+    pub fn policy(&self) -> &custodia_core::policy::Policy {
+        &self.policy
+    }
+
     /// The key ring (for the server's token hashing and the like).
     pub fn keys(&self) -> &KeyRing {
         &self.keys
@@ -739,6 +748,34 @@ impl Vault {
         let kek = self.refresh_kek()?;
         Ok(self.store.counts(kek)?)
     }
+}
+
+const MINIMAL_POLICY: &str = "# Custodia access policy. The default roles did not fit this data directory's schema;\n# add roles and grants here (see the default policy in the Custodia sources for the format).\nversion = 1\n\n[[roles]]\nid = \"administrator\"\nname_en = \"System administrator\"\nname_zh = \"系统管理员\"\n\n  [[roles.grants]]\n  actions = [\"manage_accounts\", \"manage_keys\"]\n\n[[roles]]\nid = \"privacy_officer\"\nname_en = \"Privacy officer\"\nname_zh = \"个人信息保护负责人\"\n\n  [[roles.grants]]\n  actions = [\"manage_policy\", \"read_audit\", \"review_access\", \"manage_training\"]\n";
+
+/// Load `policy.toml` from the data directory, writing the default policy
+/// there first if the directory has none.
+fn load_policy(dir: &DataDir, schema: &Schema) -> Result<custodia_core::policy::Policy, VaultError> {
+    let path = dir.policy_path();
+    if !path.exists() {
+        // The default policy names the default schema's fields; with another
+        // schema, start from administration roles only.
+        let text =
+            if custodia_core::policy::Policy::from_toml(custodia_core::policy::DEFAULT_POLICY_TOML, schema).is_ok() {
+                custodia_core::policy::DEFAULT_POLICY_TOML
+            } else {
+                MINIMAL_POLICY
+            };
+        datadir::write_private(&path, text.as_bytes(), 0o600)?;
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| VaultError::Config(format!("{}: {e}", path.display())))?;
+    custodia_core::policy::Policy::from_toml(&text, schema).map_err(|errs| {
+        VaultError::Config(
+            errs.iter()
+                .map(|e| format!("{}:{e}", path.display()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
 }
 
 /// The problem reported for a field the schema does not declare.

@@ -582,3 +582,188 @@ fn export_masked_and_revealed() {
     assert_eq!(tail[1].event.purpose.as_ref().unwrap().as_str(), "legal_obligation");
     assert!(tail[1].event.detail.as_deref().unwrap().contains("records=1"));
 }
+
+#[test]
+fn accounts_mfa_training_and_explain() {
+    use crate::identity::AccountKind;
+    use custodia_core::policy::{DenyReason, Permission};
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    assert!(d.path().join("data/policy.toml").exists());
+    let roles = vec!["cs_agent".to_string()];
+    // Password policy, roles and names are checked.
+    assert!(v
+        .create_account("t", "li.na", AccountKind::Staff, &roles, Some("short"))
+        .is_err());
+    assert!(v
+        .create_account(
+            "t",
+            "li.na",
+            AccountKind::Staff,
+            &["wizard".into()],
+            Some("correct horse battery staple")
+        )
+        .is_err());
+    assert!(v
+        .create_account(
+            "t",
+            "Li Na",
+            AccountKind::Staff,
+            &roles,
+            Some("correct horse battery staple")
+        )
+        .is_err());
+    let a = v
+        .create_account(
+            "t",
+            "li.na",
+            AccountKind::Staff,
+            &roles,
+            Some("correct horse battery staple"),
+        )
+        .unwrap();
+    assert!(a.mfa_required && !a.mfa_enrolled);
+    assert!(
+        v.create_account(
+            "t",
+            "li.na",
+            AccountKind::Staff,
+            &roles,
+            Some("correct horse battery staple")
+        )
+        .is_err(),
+        "duplicate"
+    );
+
+    let mut rec = zhang();
+    rec.fields.insert("department".into(), "service".into());
+    let c = v.create("t", &rec).unwrap();
+    let id = c.id.to_string();
+    let explain = |perm, field, purpose| v.explain("li.na", Some(&id), Some(field), perm, Some(purpose)).unwrap();
+
+    // No MFA yet: the role cannot be used at all.
+    assert_eq!(
+        explain(Permission::ReadMasked, "mobile", "customer_service").reason,
+        Some(DenyReason::MfaRequired)
+    );
+
+    let enr = v.start_mfa("t", "li.na").unwrap();
+    assert_eq!(enr.recovery_codes.len(), 10);
+    assert!(enr.otpauth_uri.starts_with("otpauth://totp/Custodia:li.na?secret="));
+    assert!(v.confirm_mfa("t", "li.na", "not-a-code").is_err());
+    // Derive the current code from the enrolled secret the way an app would.
+    let secret_b32 = enr.secret_base32.clone();
+    let key = base32_decode(&secret_b32);
+    let step = chrono::Utc::now().timestamp() as u64 / 30;
+    let code = format!(
+        "{:06}",
+        custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, step, 6)
+    );
+    v.confirm_mfa("t", "li.na", &code).unwrap();
+    assert!(v.account("li.na").unwrap().mfa_enrolled);
+
+    // MFA on, training missing: masked reads yes, reveal no.
+    assert!(explain(Permission::ReadMasked, "mobile", "customer_service").allowed);
+    assert_eq!(
+        explain(Permission::Reveal, "mobile", "customer_service").reason,
+        Some(DenyReason::TrainingRequired("privacy_basics".into()))
+    );
+    let today = chrono::Utc::now().date_naive();
+    v.record_training(
+        "t",
+        "li.na",
+        "privacy_basics",
+        today - chrono::Duration::days(400),
+        90,
+        today - chrono::Duration::days(35),
+    )
+    .unwrap();
+    assert_eq!(
+        explain(Permission::Reveal, "mobile", "customer_service").reason,
+        Some(DenyReason::TrainingRequired("privacy_basics".into())),
+        "expired training does not count"
+    );
+    v.record_training(
+        "t",
+        "li.na",
+        "privacy_basics",
+        today,
+        95,
+        today + chrono::Duration::days(365),
+    )
+    .unwrap();
+    let decision = explain(Permission::Reveal, "mobile", "customer_service");
+    assert!(decision.allowed, "{decision}");
+    assert!(!explain(Permission::Reveal, "national_id", "customer_service").allowed);
+    assert!(!explain(Permission::Reveal, "mobile", "marketing").allowed);
+    let acct = v.account("li.na").unwrap();
+    assert_eq!(acct.trainings.len(), 2);
+    assert_eq!(acct.trainings.iter().filter(|t| t.valid).count(), 1);
+
+    // Every change is audited and the chain holds.
+    let kinds: Vec<_> = v.audit_tail(50).unwrap().into_iter().map(|e| e.event.action).collect();
+    for k in [Action::Account, Action::Mfa, Action::Training] {
+        assert!(kinds.contains(&k), "{k:?}");
+    }
+    assert!(v.audit_verify().unwrap().ok);
+    // The TOTP seed is not stored in clear.
+    let db = std::fs::read(d.path().join("data/custodia.db")).unwrap();
+    assert!(memchr::memmem::find(&db, &key).is_none());
+    assert!(memchr::memmem::find(&db, secret_b32.as_bytes()).is_none());
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u64, 0);
+    for c in s.bytes() {
+        buf = (buf << 5) | A.iter().position(|&x| x == c).unwrap() as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn custom_schema_gets_a_minimal_policy() {
+    let d = tempfile::tempdir().unwrap();
+    let schema = "version = 1\n[[fields]]\nname = \"full_name\"\ntype = \"person_name\"\nclassification = \"personal\"\nmask = \"name\"\n";
+    let (v, _) = Vault::init(
+        &DataDir::new(d.path().join("data")),
+        Some(schema),
+        MasterChoice::KeyFile(None),
+        "t",
+    )
+    .unwrap();
+    assert!(v.policy().role("administrator").is_some());
+    assert!(v.policy().role("cs_agent").is_none());
+}
+
+#[test]
+fn audit_verify_names_inserted_events() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create("t", &zhang()).unwrap();
+    v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
+    drop(v);
+    // Someone with database access appends an event that never happened,
+    // linked to the real head but without the key to compute its MAC.
+    let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
+    db.execute_batch(
+        "INSERT INTO audit (seq, ts_ms, actor, action, customer, fields, purpose, outcome, detail, prev, mac)
+         SELECT seq + 1, ts_ms, 'auditor', 'read', customer, fields, purpose, outcome, detail, mac, randomblob(32)
+         FROM audit ORDER BY seq DESC LIMIT 1",
+    )
+    .unwrap();
+    drop(db);
+    let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
+    let r = v.audit_verify().unwrap();
+    assert_eq!(r.problems, vec![audit::ChainProblem::Modified { seq: 4 }]);
+    assert_eq!(
+        r.problems[0].to_string(),
+        "event 4 was modified or forged (MAC mismatch)"
+    );
+}

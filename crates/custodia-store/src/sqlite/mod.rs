@@ -12,7 +12,9 @@
 //! * `secure_delete` zeroes freed pages, so deleted wrapped keys do not
 //!   linger in the file.
 
-use crate::{Applied, ChainLinker, Mutation, Pending, Store, StoreError, StoredCustomer};
+use crate::{
+    AccountRecord, Applied, ChainLinker, Mutation, Pending, Store, StoreError, StoredCustomer, TrainingRecord,
+};
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -50,6 +52,28 @@ CREATE TABLE IF NOT EXISTS customers (
     created_ms  INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL
     -- plus one column bi_<code> per searchable field, with a partial index
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    name          TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    password      TEXT,
+    roles         TEXT NOT NULL,
+    mfa_secret    BLOB,
+    mfa_pending   BLOB,
+    mfa_last_step INTEGER,
+    recovery      TEXT NOT NULL,
+    disabled      INTEGER NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS training (
+    account     TEXT NOT NULL,
+    course      TEXT NOT NULL,
+    completed   TEXT NOT NULL,
+    score       INTEGER NOT NULL,
+    expires     TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    PRIMARY KEY (account, course, completed)
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq      INTEGER PRIMARY KEY,
@@ -550,6 +574,55 @@ fn apply_one(
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
+        Mutation::PutAccount {
+            account: a,
+            create,
+            events,
+        } => {
+            let sql = if *create {
+                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (name) DO NOTHING"
+            } else {
+                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, password = excluded.password, roles = excluded.roles,
+                   mfa_secret = excluded.mfa_secret, mfa_pending = excluded.mfa_pending, mfa_last_step = excluded.mfa_last_step,
+                   recovery = excluded.recovery, disabled = excluded.disabled, updated_ms = excluded.updated_ms"
+            };
+            let n = c
+                .prepare_cached(sql)
+                .map_err(db_err)?
+                .execute(params![
+                    a.name,
+                    a.kind,
+                    a.password,
+                    a.roles.join(","),
+                    a.mfa_secret,
+                    a.mfa_pending,
+                    a.mfa_last_step,
+                    a.recovery.join(","),
+                    a.disabled,
+                    a.created_ms,
+                    a.updated_ms
+                ])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(Applied::AccountExists);
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::PutTraining { training: t, events } => {
+            c.prepare_cached(
+                "INSERT INTO training (account, course, completed, score, expires, recorded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (account, course, completed) DO UPDATE SET score = excluded.score, expires = excluded.expires, recorded_by = excluded.recorded_by",
+            )
+            .map_err(db_err)?
+            .execute(params![t.account, t.course, t.completed, t.score, t.expires, t.recorded_by])
+            .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
         Mutation::SetMeta { key, value } => {
             c.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -774,6 +847,50 @@ impl Store for SqliteStore {
         self.with_reader(|c| read_head(c).map(|h| (h.seq, h.mac)))
     }
 
+    fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1"))
+                .map_err(db_err)?
+                .query_row([name], read_account)
+                .optional()
+                .map_err(db_err)
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"))
+                .map_err(db_err)?;
+            let rows = st.query_map([], read_account).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
+    fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT account, course, completed, score, expires, recorded_by FROM training
+                     WHERE ?1 IS NULL OR account = ?1 ORDER BY account, completed DESC",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([account], |r| {
+                    Ok(TrainingRecord {
+                        account: r.get(0)?,
+                        course: r.get(1)?,
+                        completed: r.get(2)?,
+                        score: r.get(3)?,
+                        expires: r.get(4)?,
+                        recorded_by: r.get(5)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_reader(|c| {
             c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -781,6 +898,29 @@ impl Store for SqliteStore {
                 .map_err(db_err)
         })
     }
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms";
+
+fn split_list(s: String) -> Vec<String> {
+    s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()
+}
+
+fn read_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
+    Ok(AccountRecord {
+        name: r.get(0)?,
+        kind: r.get(1)?,
+        password: r.get(2)?,
+        roles: split_list(r.get(3)?),
+        mfa_secret: r.get(4)?,
+        mfa_pending: r.get(5)?,
+        mfa_last_step: r.get(6)?,
+        recovery: split_list(r.get(7)?),
+        disabled: r.get(8)?,
+        created_ms: r.get(9)?,
+        updated_ms: r.get(10)?,
+    })
 }
 
 impl SqliteStore {

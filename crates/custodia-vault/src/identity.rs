@@ -1,0 +1,392 @@
+//! Staff and service accounts, MFA enrollment, training records, and the
+//! access policy's decisions for them (`policy explain`).
+//!
+//! Account data is about employees, not customers, but gets the same care:
+//! passwords are Argon2id hashes, TOTP seeds are sealed under a key derived
+//! from the master secret and bound to the account name, recovery codes are
+//! stored as SHA-256 digests, and every change is audited.
+
+use crate::{now_ms, Vault, VaultError};
+use chrono::NaiveDate;
+use custodia_core::audit::{Action, AuditEvent};
+use custodia_core::policy::{Decision, Permission, Request, Subject};
+use custodia_crypto::totp::TotpSecret;
+use custodia_crypto::{open_secret, password, seal_secret};
+use custodia_store::{AccountRecord, Applied, Mutation, TrainingRecord};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Staff (people, password + MFA) or service (applications, API tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// A person.
+    Staff,
+    /// An application.
+    Service,
+}
+
+impl AccountKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Staff => "staff",
+            AccountKind::Service => "service",
+        }
+    }
+}
+
+/// A training as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainingView {
+    /// Course id.
+    pub course: String,
+    /// Completion date.
+    pub completed: String,
+    /// Score.
+    pub score: i64,
+    /// Expiry date.
+    pub expires: String,
+    /// Whether it is valid today.
+    pub valid: bool,
+}
+
+/// An account as shown (no secrets).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    /// Login name.
+    pub name: String,
+    /// Staff or service.
+    pub kind: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Whether MFA is enrolled.
+    pub mfa_enrolled: bool,
+    /// Whether one of the roles needs MFA (and so cannot be used without it).
+    pub mfa_required: bool,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+    /// Recovery codes left.
+    pub recovery_codes_left: usize,
+    /// Trainings, newest first.
+    pub trainings: Vec<TrainingView>,
+}
+
+/// What MFA enrollment gives the person (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct MfaEnrollment {
+    /// `otpauth://` URI for the authenticator (QR code content).
+    pub otpauth_uri: String,
+    /// The secret in base32, for manual entry.
+    pub secret_base32: String,
+    /// One-time recovery codes.
+    pub recovery_codes: Vec<String>,
+}
+
+fn valid_name(n: &str) -> bool {
+    (2..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-@".contains(&b))
+}
+
+fn input(msg: impl Into<String>) -> VaultError {
+    VaultError::Input(msg.into())
+}
+
+fn digest_hex(s: &str) -> String {
+    custodia_core::audit::to_hex(&Sha256::digest(s.as_bytes()))
+}
+
+impl Vault {
+    fn mfa_key(&self) -> custodia_crypto::Key32 {
+        self.keys().derive_subkey("mfa-secrets")
+    }
+
+    fn put_account(&self, a: AccountRecord, create: bool, event: AuditEvent) -> Result<(), VaultError> {
+        match self
+            .apply_one(vec![Mutation::PutAccount {
+                account: Box::new(a),
+                create,
+                events: vec![event],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => Ok(()),
+            Some(Applied::AccountExists) => Err(input("an account with this name exists already")),
+            other => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+        }
+    }
+
+    fn account_record(&self, name: &str) -> Result<AccountRecord, VaultError> {
+        self.store()
+            .account(name)?
+            .ok_or_else(|| VaultError::NotFound(format!("account {name:?}")))
+    }
+
+    /// Create an account. Staff accounts need a password that passes the
+    /// policy; roles must exist in the access policy.
+    pub fn create_account(
+        &self,
+        actor: &str,
+        name: &str,
+        kind: AccountKind,
+        roles: &[String],
+        pass: Option<&str>,
+    ) -> Result<AccountView, VaultError> {
+        if !valid_name(name) {
+            return Err(input(
+                "account names are 2-64 characters of a-z, 0-9, '.', '_', '-', '@'",
+            ));
+        }
+        for r in roles {
+            if self.policy().role(r).is_none() {
+                return Err(input(format!(
+                    "unknown role {r:?}; the policy defines: {}",
+                    self.policy()
+                        .roles()
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let password = match (kind, pass) {
+            (AccountKind::Staff, Some(p)) => {
+                password::check_policy(p, name).map_err(|e| input(e.to_string()))?;
+                Some(password::hash(p))
+            }
+            (AccountKind::Staff, None) => return Err(input("a staff account needs a password")),
+            (AccountKind::Service, Some(_)) => return Err(input("service accounts use API tokens, not passwords")),
+            (AccountKind::Service, None) => None,
+        };
+        let now = now_ms();
+        let rec = AccountRecord {
+            name: name.to_owned(),
+            kind: kind.as_str().to_owned(),
+            password,
+            roles: roles.to_vec(),
+            mfa_secret: None,
+            mfa_pending: None,
+            mfa_last_step: None,
+            recovery: Vec::new(),
+            disabled: false,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let mut e = AuditEvent::new(now, actor, Action::Account);
+        e.detail = Some(format!(
+            "created {} account {name} roles={}",
+            kind.as_str(),
+            roles.join(",")
+        ));
+        self.put_account(rec, true, e)?;
+        self.account(name)
+    }
+
+    /// One account with its trainings.
+    pub fn account(&self, name: &str) -> Result<AccountView, VaultError> {
+        let a = self.account_record(name)?;
+        self.account_view(a)
+    }
+
+    fn account_view(&self, a: AccountRecord) -> Result<AccountView, VaultError> {
+        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        let trainings = self
+            .store()
+            .trainings(Some(&a.name))?
+            .into_iter()
+            .map(|t| TrainingView {
+                valid: t.expires >= today,
+                course: t.course,
+                completed: t.completed,
+                score: t.score,
+                expires: t.expires,
+            })
+            .collect();
+        Ok(AccountView {
+            mfa_required: a
+                .roles
+                .iter()
+                .any(|r| self.policy().role(r).is_some_and(|r| r.requires_mfa)),
+            mfa_enrolled: a.mfa_secret.is_some(),
+            recovery_codes_left: a.recovery.len(),
+            name: a.name,
+            kind: a.kind,
+            roles: a.roles,
+            disabled: a.disabled,
+            trainings,
+        })
+    }
+
+    /// Every account.
+    pub fn accounts(&self) -> Result<Vec<AccountView>, VaultError> {
+        self.store()
+            .accounts()?
+            .into_iter()
+            .map(|a| self.account_view(a))
+            .collect()
+    }
+
+    /// Start MFA enrollment: a new TOTP secret (pending until confirmed with
+    /// a code) and ten recovery codes. Shown once.
+    pub fn start_mfa(&self, actor: &str, name: &str) -> Result<MfaEnrollment, VaultError> {
+        let mut a = self.account_record(name)?;
+        if a.kind != "staff" {
+            return Err(input("MFA is for staff accounts"));
+        }
+        let secret = TotpSecret::generate();
+        a.mfa_pending = Some(seal_secret(
+            &self.mfa_key(),
+            format!("custodia/mfa/{name}").as_bytes(),
+            secret.expose(),
+        ));
+        let codes: Vec<String> = (0..10)
+            .map(|_| {
+                let mut b = [0u8; 7];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+                let s = custodia_crypto::totp::base32(&b)[..10].to_owned();
+                format!("{}-{}", &s[..5], &s[5..])
+            })
+            .collect();
+        a.recovery = codes.iter().map(|c| digest_hex(c)).collect();
+        a.updated_ms = now_ms();
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Mfa);
+        e.detail = Some(format!("enrollment started for {name}"));
+        self.put_account(a, false, e)?;
+        Ok(MfaEnrollment {
+            otpauth_uri: secret.otpauth_uri("Custodia", name),
+            secret_base32: secret.base32(),
+            recovery_codes: codes,
+        })
+    }
+
+    /// Finish MFA enrollment with a code from the authenticator.
+    pub fn confirm_mfa(&self, actor: &str, name: &str, code: &str) -> Result<(), VaultError> {
+        let mut a = self.account_record(name)?;
+        let pending = a
+            .mfa_pending
+            .clone()
+            .ok_or_else(|| input("no MFA enrollment is pending; start one first"))?;
+        let seed = open_secret(&self.mfa_key(), format!("custodia/mfa/{name}").as_bytes(), &pending)?;
+        let secret = TotpSecret::from_bytes(
+            seed[..32]
+                .try_into()
+                .map_err(|_| VaultError::Crypto(custodia_crypto::CryptoError::Decrypt))?,
+        );
+        let step = secret
+            .verify(code, chrono::Utc::now().timestamp() as u64, None)
+            .ok_or_else(|| {
+                input("the code does not match; check the authenticator's clock and try the current code")
+            })?;
+        a.mfa_secret = Some(pending);
+        a.mfa_pending = None;
+        a.mfa_last_step = Some(step as i64);
+        a.updated_ms = now_ms();
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Mfa);
+        e.detail = Some(format!("enrolled for {name}"));
+        self.put_account(a, false, e)
+    }
+
+    /// Record a completed training.
+    pub fn record_training(
+        &self,
+        actor: &str,
+        name: &str,
+        course: &str,
+        completed: NaiveDate,
+        score: i64,
+        expires: NaiveDate,
+    ) -> Result<(), VaultError> {
+        self.account_record(name)?;
+        if !(0..=100).contains(&score) {
+            return Err(input("score must be between 0 and 100"));
+        }
+        if expires <= completed {
+            return Err(input("the expiry must come after the completion date"));
+        }
+        if course.is_empty()
+            || course.len() > 64
+            || !course
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(input("course ids are 1-64 characters of letters, digits, '_' and '-'"));
+        }
+        let t = TrainingRecord {
+            account: name.to_owned(),
+            course: course.to_owned(),
+            completed: completed.format("%Y-%m-%d").to_string(),
+            score,
+            expires: expires.format("%Y-%m-%d").to_string(),
+            recorded_by: actor.to_owned(),
+        };
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Training);
+        e.detail = Some(format!(
+            "{name} completed {course} on {} (score {score}, valid until {})",
+            t.completed, t.expires
+        ));
+        self.apply_one(vec![Mutation::PutTraining {
+            training: t,
+            events: vec![e],
+        }])
+        .map(|_| ())
+    }
+
+    /// How the policy decides a request by `account` (nothing is read or
+    /// audited but the decision's inputs).
+    pub fn explain(
+        &self,
+        account: &str,
+        customer: Option<&str>,
+        field: Option<&str>,
+        permission: Permission,
+        purpose: Option<&str>,
+    ) -> Result<Decision, VaultError> {
+        let a = self.account_record(account)?;
+        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        let courses: Vec<String> = self
+            .store()
+            .trainings(Some(account))?
+            .into_iter()
+            .filter(|t| t.expires >= today)
+            .map(|t| t.course)
+            .collect();
+        let attrs: Option<BTreeMap<String, String>> = match customer {
+            None => None,
+            Some(id) => {
+                let id: custodia_core::CustomerId =
+                    id.parse().map_err(|e: custodia_core::IdError| input(e.to_string()))?;
+                let rec = self
+                    .store()
+                    .get(&id)?
+                    .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
+                Some(
+                    serde_json::from_str(&rec.attrs)
+                        .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?,
+                )
+            }
+        };
+        let fdef = match field {
+            None => None,
+            Some(f) => Some(
+                self.schema()
+                    .field(f)
+                    .ok_or_else(|| VaultError::Invalid(vec![crate::unknown_field(f)]))?,
+            ),
+        };
+        let purpose = purpose.map(|p| self.purpose(p)).transpose()?;
+        let subject = Subject {
+            roles: &a.roles,
+            mfa: a.mfa_secret.is_some(),
+            valid_courses: &courses,
+        };
+        let req = Request {
+            permission,
+            field: fdef.map(|f| (&f.name, f.classification)),
+            attrs: attrs.as_ref(),
+            purpose: purpose.as_ref(),
+        };
+        Ok(self.policy().decide(&subject, &req))
+    }
+}
