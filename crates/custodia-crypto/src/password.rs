@@ -62,6 +62,11 @@ pub fn check_policy(password: &str, account: &str) -> Result<(), PasswordPolicyE
     Ok(())
 }
 
+/// The password does not match (or the stored hash is unreadable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("wrong password")]
+pub struct WrongPassword;
+
 /// Hash a password (PHC string with its salt and parameters).
 pub fn hash(password: &str) -> String {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
@@ -73,9 +78,11 @@ pub fn hash(password: &str) -> String {
 
 /// Verify a password against a PHC string. Returns `Some(new_hash)` when
 /// it matched but was hashed with other parameters (store the new hash).
-pub fn verify(password: &str, phc: &str) -> Result<Option<String>, ()> {
-    let parsed = PasswordHash::new(phc).map_err(|_| ())?;
-    argon().verify_password(password.as_bytes(), &parsed).map_err(|_| ())?;
+pub fn verify(password: &str, phc: &str) -> Result<Option<String>, WrongPassword> {
+    let parsed = PasswordHash::new(phc).map_err(|_| WrongPassword)?;
+    argon()
+        .verify_password(password.as_bytes(), &parsed)
+        .map_err(|_| WrongPassword)?;
     let current = parsed.algorithm.as_str() == "argon2id"
         && parsed.params.get_decimal("m") == Some(M_KIB)
         && parsed.params.get_decimal("t") == Some(T)
@@ -100,8 +107,8 @@ mod tests {
         let h = hash("correct horse battery staple");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert_eq!(verify("correct horse battery staple", &h), Ok(None));
-        assert_eq!(verify("wrong horse battery staple", &h), Err(()));
-        assert_eq!(verify("x", "not a phc string"), Err(()));
+        assert_eq!(verify("wrong horse battery staple", &h), Err(WrongPassword));
+        assert_eq!(verify("x", "not a phc string"), Err(WrongPassword));
     }
 
     #[test]
