@@ -28,6 +28,12 @@ pub enum BenchCmd {
     Reads(ReadsBench),
     /// In-process blind-index lookups by email.
     Lookup(LookupBench),
+    /// The access-policy decision engine, in-process.
+    Policy {
+        /// Decisions to time.
+        #[arg(long, default_value_t = 1_000_000)]
+        decisions: usize,
+    },
     /// (internal) the plaintext baseline import, run as a child process.
     #[command(hide = true)]
     BaselineImport {
@@ -124,6 +130,7 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
         BenchCmd::Import(b) => import(b).map(|_| 0),
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
+        BenchCmd::Policy { decisions } => policy(decisions).map(|_| 0),
     }
 }
 
@@ -391,6 +398,68 @@ fn lookup(b: LookupBench) -> Result<(), VaultError> {
         emails.len() as f64 / total,
         hist.value_at_quantile(0.5) as f64 / 1000.0,
         hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// Decisions over a mix of roles, permissions, fields, scopes and purposes
+/// (allows and denies), with the default schema and policy.
+fn policy(n: usize) -> Result<(), VaultError> {
+    use custodia_core::policy::{Permission, Policy, Request, Subject};
+    let schema = custodia_core::Schema::default_schema();
+    let policy = Policy::default_policy(&schema);
+    let roles: Vec<Vec<String>> = [
+        &["cs_agent"][..],
+        &["risk_analyst"],
+        &["privacy_officer"],
+        &["administrator"],
+        &["administrator", "cs_agent"],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| s.to_string()).collect())
+    .collect();
+    let courses = vec!["privacy_basics".to_string()];
+    let depts: Vec<std::collections::BTreeMap<String, String>> = ["service", "sales", "risk", "marketing"]
+        .iter()
+        .map(|d| [("department".to_string(), d.to_string())].into_iter().collect())
+        .collect();
+    let purposes: Vec<custodia_core::Purpose> = schema.purposes().iter().map(|p| p.id.clone()).collect();
+    let fields = schema.fields();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("bounds");
+    let mut allowed = 0usize;
+    let start = Instant::now();
+    for i in 0..n {
+        let f = &fields[i % fields.len()];
+        let req = Request {
+            permission: Permission::ALL[(i / 7) % Permission::ALL.len()],
+            field: Some((&f.name, f.classification)),
+            attrs: Some(&depts[(i / 3) % depts.len()]),
+            purpose: Some(&purposes[(i / 11) % purposes.len()]),
+        };
+        let who = Subject {
+            roles: &roles[(i / 13) % roles.len()],
+            mfa: i % 17 != 0,
+            valid_courses: &courses,
+        };
+        let t = Instant::now();
+        let d = policy.decide(&who, &req);
+        hist.record(t.elapsed().as_nanos().max(1) as u64).expect("in range");
+        allowed += d.allowed as usize;
+    }
+    let total = start.elapsed().as_secs_f64();
+    println!(
+        "## Policy decisions, default policy, {n} mixed requests ({allowed} allowed) — {}",
+        machine()
+    );
+    println!("| decisions/s | mean | p50 | p99 | max |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.0} | {:.0} ns | {} ns | {} ns | {:.1} µs |",
+        n as f64 / total,
+        hist.mean(),
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99),
         hist.max() as f64 / 1000.0
     );
     Ok(())

@@ -47,6 +47,15 @@ pub enum Cmd {
     Token(TokenCmd),
     /// Write N realistic synthetic customers as CSV (zh_CN and en_US mixed).
     DemoData(DemoArgs),
+    /// Staff and service accounts, MFA enrollment.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Staff training records (they gate reveal and export).
+    #[command(subcommand)]
+    Training(TrainingCmd),
+    /// Check the access policy, or explain a decision.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Counts and key versions of the data directory.
     Status,
     /// Benchmarks (results go to docs/BENCHMARKS.md).
@@ -208,6 +217,98 @@ pub enum KeysCmd {
 pub enum TokenCmd {
     /// Issue a new admin API token (the old one stops working) and print it once.
     Reset,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create an account. Staff passwords come from CUSTODIA_NEW_PASSWORD or a prompt.
+    Add {
+        /// Login name.
+        name: String,
+        /// Role from the policy (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// A service account (API tokens, no password).
+        #[arg(long)]
+        service: bool,
+    },
+    /// List accounts.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one account.
+    Show {
+        /// Login name.
+        name: String,
+    },
+    /// Start MFA enrollment: prints the QR code, secret and recovery codes once.
+    MfaEnroll {
+        /// Login name.
+        name: String,
+        /// Also write the QR code as SVG here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Finish MFA enrollment with the authenticator's current code.
+    MfaConfirm {
+        /// Login name.
+        name: String,
+        /// Six-digit code.
+        code: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrainingCmd {
+    /// Record a completed course.
+    Add {
+        /// Account.
+        name: String,
+        /// Course id, e.g. privacy_basics.
+        #[arg(long)]
+        course: String,
+        /// Completion date (YYYY-MM-DD); today when omitted.
+        #[arg(long)]
+        completed: Option<chrono::NaiveDate>,
+        /// Score 0-100.
+        #[arg(long)]
+        score: i64,
+        /// Days the training stays valid.
+        #[arg(long, default_value_t = 365)]
+        valid_days: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Validate a policy file (default: the data directory's) against the schema.
+    Check {
+        /// Policy file.
+        file: Option<PathBuf>,
+    },
+    /// How the policy decides a request, and which rule decided.
+    Explain {
+        /// Account name.
+        #[arg(long = "as")]
+        account: String,
+        /// Customer id (for scoped grants).
+        #[arg(long)]
+        customer: Option<String>,
+        /// Field.
+        #[arg(long)]
+        field: Option<String>,
+        /// Action: read_masked, reveal, write, delete, export, manage_policy, read_audit, ...
+        #[arg(long)]
+        action: String,
+        /// Declared purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -539,6 +640,86 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             custodia_vault::Progress::finish(&bar);
             Ok(0)
         }
+        Cmd::User(u) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            user(&v, &actor, u)
+        }
+        Cmd::Training(TrainingCmd::Add {
+            name,
+            course,
+            completed,
+            score,
+            valid_days,
+        }) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let completed = completed.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let expires = completed + chrono::Duration::days(valid_days);
+            v.record_training(&actor, &name, &course, completed, score, expires)?;
+            println!("recorded: {name} completed {course} on {completed}, valid until {expires}");
+            Ok(0)
+        }
+        Cmd::Policy(PolicyCmd::Check { file }) => {
+            let path = file.unwrap_or_else(|| dir.policy_path());
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
+            let schema_text = std::fs::read_to_string(dir.schema_path())
+                .unwrap_or_else(|_| custodia_core::schema::DEFAULT_SCHEMA_TOML.to_owned());
+            let schema =
+                custodia_core::Schema::from_toml(&schema_text).map_err(|e| VaultError::Config(e.to_string()))?;
+            match custodia_core::policy::Policy::from_toml(&text, &schema) {
+                Ok(p) => {
+                    println!("{}: ok ({} roles)", path.display(), p.roles().len());
+                    Ok(0)
+                }
+                Err(errs) => {
+                    for e in &errs {
+                        eprintln!("{}:{e}", path.display());
+                    }
+                    Ok(1)
+                }
+            }
+        }
+        Cmd::Policy(PolicyCmd::Explain {
+            account,
+            customer,
+            field,
+            action,
+            purpose,
+            json,
+        }) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let perm = custodia_core::policy::Permission::parse(&action).ok_or_else(|| {
+                VaultError::Input(format!(
+                    "unknown action {action:?}; use one of: {}",
+                    custodia_core::policy::Permission::ALL
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let d = v.explain(
+                &account,
+                customer.as_deref(),
+                field.as_deref(),
+                perm,
+                purpose.as_deref(),
+            )?;
+            if json {
+                print_json(&serde_json::json!({
+                    "allowed": d.allowed,
+                    "reason": d.reason.as_ref().map(|r| format!("{r:?}")),
+                    "rule": d.rule.as_ref().map(|r| serde_json::json!({"role": r.role, "grant": r.grant, "line": r.line})),
+                    "explanation": d.to_string(),
+                }))?;
+            } else {
+                println!("{d}");
+            }
+            Ok(if d.allowed { 0 } else { 5 })
+        }
         Cmd::Status => {
             let v = open(&dir)?;
             let (customers, stale) = v.counts()?;
@@ -551,6 +732,110 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Bench(b) => crate::bench::run(b),
     }
+}
+
+fn read_new_password(name: &str) -> Result<Zeroizing<String>, VaultError> {
+    if let Ok(p) = std::env::var("CUSTODIA_NEW_PASSWORD") {
+        return Ok(Zeroizing::new(p));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(VaultError::Input(
+            "set CUSTODIA_NEW_PASSWORD or run on a terminal to type the password".into(),
+        ));
+    }
+    let p = Zeroizing::new(rpassword::prompt_password(format!("New password for {name}: "))?);
+    let again = Zeroizing::new(rpassword::prompt_password("Again: ")?);
+    if *p != *again {
+        return Err(VaultError::Input("the passwords differ".into()));
+    }
+    Ok(p)
+}
+
+fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
+    use custodia_vault::identity::AccountKind;
+    match cmd {
+        UserCmd::Add { name, roles, service } => {
+            let (kind, pass) = if service {
+                (AccountKind::Service, None)
+            } else {
+                (AccountKind::Staff, Some(read_new_password(&name)?))
+            };
+            let a = v.create_account(actor, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?;
+            print_json(&a)?;
+            if a.mfa_required {
+                eprintln!("note: these roles can expose personal data; the account cannot use them until `custodia user mfa-enroll {name}` is completed");
+            }
+        }
+        UserCmd::List { json } => {
+            let all = v.accounts()?;
+            if json {
+                print_json(&all)?;
+            } else {
+                println!(
+                    "{:<24} {:<8} {:<6} {:<9} {}",
+                    "NAME", "KIND", "MFA", "TRAINING", "ROLES"
+                );
+                for a in all {
+                    let mfa = if a.mfa_enrolled {
+                        "yes"
+                    } else if a.mfa_required {
+                        "NEEDED"
+                    } else {
+                        "no"
+                    };
+                    let trained = if a.trainings.iter().any(|t| t.valid) {
+                        "valid"
+                    } else if a.trainings.is_empty() {
+                        "none"
+                    } else {
+                        "expired"
+                    };
+                    println!(
+                        "{:<24} {:<8} {:<6} {:<9} {}",
+                        a.name,
+                        a.kind,
+                        mfa,
+                        trained,
+                        a.roles.join(",")
+                    );
+                }
+            }
+        }
+        UserCmd::Show { name } => print_json(&v.account(&name)?)?,
+        UserCmd::MfaEnroll { name, svg } => {
+            let e = v.start_mfa(actor, &name)?;
+            let code = qrcode::QrCode::new(e.otpauth_uri.as_bytes()).map_err(|err| VaultError::Io(err.to_string()))?;
+            if let Some(path) = svg {
+                let image = code
+                    .render::<qrcode::render::svg::Color>()
+                    .min_dimensions(240, 240)
+                    .build();
+                std::fs::write(&path, image)?;
+                eprintln!("QR code written to {}", path.display());
+            }
+            println!(
+                "{}",
+                code.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            );
+            println!(
+                "Scan the code with an authenticator app, or enter this secret: {}",
+                e.secret_base32
+            );
+            println!("otpauth URI: {}", e.otpauth_uri);
+            println!("Recovery codes (each works once; store them offline now, they are not shown again):");
+            for c in &e.recovery_codes {
+                println!("  {c}");
+            }
+            println!("Then confirm: custodia user mfa-confirm {name} <code>");
+        }
+        UserCmd::MfaConfirm { name, code } => {
+            v.confirm_mfa(actor, &name, &code)?;
+            println!("MFA enrolled for {name}");
+        }
+    }
+    Ok(0)
 }
 
 fn warn_key_file(k: &std::path::Path) {

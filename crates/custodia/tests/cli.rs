@@ -275,3 +275,116 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     assert_eq!(s["customers"].as_u64(), Some(60000));
     assert!(index > 0);
 }
+
+#[test]
+fn accounts_and_policy_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    assert!(run(&data, &["init"]).status.success());
+    let add = |name: &str, role: &str, pw: &str| {
+        std::process::Command::new(bin())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["user", "add", name, "--role", role])
+            .env("CUSTODIA_NEW_PASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    let o = add("li.na", "cs_agent", "password1234");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("commonly used"), "{}", stderr(&o));
+    let o = add("li.na", "cs_agent", "correct horse battery staple");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mfa-enroll"));
+    let o = add("wang", "wizard", "correct horse battery staple");
+    assert!(stderr(&o).contains("unknown role \"wizard\""), "{}", stderr(&o));
+    let o = run(&data, &["user", "list"]);
+    assert!(
+        stdout(&o).contains("li.na") && stdout(&o).contains("NEEDED"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Enrollment prints a QR code, the secret and ten recovery codes.
+    let svg = d.path().join("qr.svg");
+    let o = run(&data, &["user", "mfa-enroll", "li.na", "--svg", svg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("otpauth://totp/Custodia:li.na?secret="));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let o = run(&data, &["user", "mfa-confirm", "li.na", "000000"]);
+    // A fixed code is (almost always) wrong: refused with a clear message.
+    if !o.status.success() {
+        assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+    }
+
+    let o = run(
+        &data,
+        &[
+            "training",
+            "add",
+            "li.na",
+            "--course",
+            "privacy_basics",
+            "--score",
+            "92",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Explain: the administrator role sees no personal data; exit 5 on deny.
+    assert!(add("root.admin", "administrator", "correct horse battery staple")
+        .status
+        .success());
+    let o = run(
+        &data,
+        &["policy", "explain", "--as", "root.admin", "--action", "manage_keys"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("allow by role administrator grant #1"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(
+        &data,
+        &[
+            "policy",
+            "explain",
+            "--as",
+            "root.admin",
+            "--action",
+            "reveal",
+            "--field",
+            "mobile",
+            "--purpose",
+            "customer_service",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(5));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["allowed"], false);
+    let o = run(&data, &["policy", "explain", "--as", "root.admin", "--action", "fly"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown action"));
+
+    // Policy check names file and line.
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "version = 1\n[[roles]]\nid = \"x\"\n  [[roles.grants]]\n  actions = [\"reveal\"]\n  fields = [\"shoe\"]\n  purposes = [\"customer_service\"]\n").unwrap();
+    let o = run(&data, &["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("bad.toml:line 6: unknown field or class \"shoe\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&data, &["policy", "check"]);
+    assert!(o.status.success());
+
+    // The audit log recorded it all and holds.
+    let o = run(&data, &["audit", "tail", "-n", "50"]);
+    for a in ["account", "mfa", "training"] {
+        assert!(stdout(&o).contains(a), "{a}: {}", stdout(&o));
+    }
+    assert!(run(&data, &["audit", "verify"]).status.success());
+}
