@@ -771,10 +771,7 @@ fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
             if json {
                 print_json(&all)?;
             } else {
-                println!(
-                    "{:<24} {:<8} {:<6} {:<9} {}",
-                    "NAME", "KIND", "MFA", "TRAINING", "ROLES"
-                );
+                println!("{:<24} {:<8} {:<6} {:<9} ROLES", "NAME", "KIND", "MFA", "TRAINING");
                 for a in all {
                     let mfa = if a.mfa_enrolled {
                         "yes"
