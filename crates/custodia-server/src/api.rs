@@ -15,9 +15,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Who is calling (set by the authentication layer).
-#[derive(Debug, Clone)]
-pub struct Actor(pub String);
+use custodia_core::policy::Permission;
+use custodia_vault::authz::Principal;
 
 type ApiResult = Result<Response, Problem>;
 
@@ -83,6 +82,14 @@ fn object(body: Value) -> Result<Map<String, Value>, VaultError> {
     }
 }
 
+/// The purpose of a write (services must declare one).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeQuery {
+    /// Declared purpose from the catalog, e.g. `customer_service`.
+    purpose: Option<String>,
+}
+
 /// Reveal parameters shared by reads.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -96,22 +103,26 @@ pub struct RevealQuery {
     fields: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInputDoc,
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInputDoc, params(PurposeQuery),
     responses((status = 201, description = "Created (masked)", body = CustomerDoc), (status = 422, description = "Schema violation", body = ProblemDoc), (status = 401, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Create a customer.
 pub async fn create_customer(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
+    q: Result<Query<PurposeQuery>, QueryRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let vault = s.vault.clone();
     let out = blocking(move || {
         let input = record_from_json(object(body)?)?;
-        vault.create(&actor.0, &input)
+        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
+        vault.authorize_create(&p, &input, purpose.as_ref())?;
+        vault.create(&p.actor(), &input)
     })
     .await
     .map_err(|e| Problem::from_vault(&e, lang))?;
@@ -122,17 +133,19 @@ pub async fn create_customer(
     Ok(r)
 }
 
-#[utoipa::path(post, path = "/v1/customers:batch", tag = "customers", request_body = BatchDoc,
+#[utoipa::path(post, path = "/v1/customers:batch", tag = "customers", request_body = BatchDoc, params(PurposeQuery),
     responses((status = 200, description = "Per-record outcomes", body = BatchResultDoc), (status = 413, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Create up to 1000 customers; each succeeds or fails on its own.
 pub async fn create_batch(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
+    q: Result<Query<PurposeQuery>, QueryRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let vault = s.vault.clone();
     let results = blocking(move || {
@@ -147,15 +160,20 @@ pub async fn create_batch(
                 got: records.len(),
             });
         }
+        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
         let parsed: Vec<Result<RecordInput, VaultError>> = records
             .into_iter()
-            .map(|r| object(r).and_then(record_from_json))
+            .map(|r| {
+                let input = object(r).and_then(record_from_json)?;
+                vault.authorize_create(&p, &input, purpose.as_ref())?;
+                Ok(input)
+            })
             .collect();
         let valid: Vec<RecordInput> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-        let mut created = vault.create_batch(&actor.0, &valid)?.into_iter();
+        let mut created = vault.create_batch(&p.actor(), &valid)?.into_iter();
         Ok(parsed
             .into_iter()
-            .map(|p| match p {
+            .map(|r| match r {
                 Err(e) => Err(e),
                 Ok(_) => created.next().expect("one result per valid record"),
             })
@@ -188,7 +206,7 @@ pub async fn create_batch(
 /// Read a customer, masked unless `reveal=true&purpose=…`.
 pub async fn get_customer(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
     q: Result<Query<RevealQuery>, QueryRejection>,
@@ -198,15 +216,19 @@ pub async fn get_customer(
     let vault = &s.vault;
     // A point read takes microseconds, so it runs on the async thread; the
     // audit commit is awaited without holding a thread (group commit).
+    let actor = p.actor();
     let (view, pending) = reveal_access(
         vault,
-        &actor.0,
+        &actor,
         q.reveal,
         q.purpose.as_deref(),
         q.fields.as_deref(),
         Some(&id),
     )
-    .and_then(|access| vault.get_submitted(&actor.0, &id, &access))
+    .and_then(|access| {
+        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
+        vault.get_as(&p, &id, &access, purpose.as_ref())
+    })
     .map_err(|e| Problem::from_vault(&e, lang))?;
     let results = pending
         .wait_async()
@@ -249,7 +271,7 @@ fn reveal_access(
 /// Exact-match search through a blind index.
 pub async fn find_customers(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> ApiResult {
@@ -276,27 +298,30 @@ pub async fn find_customers(
             ));
         }
         let (field, value) = q.into_iter().next().expect("one entry");
-        let access = reveal_access(&vault, &actor.0, reveal, purpose.as_deref(), fields.as_deref(), None)?;
-        vault.find(&actor.0, &field, &value, &access, limit)
+        let access = reveal_access(&vault, &p.actor(), reveal, purpose.as_deref(), fields.as_deref(), None)?;
+        let purpose = vault.purpose_for(&p, purpose.as_deref())?;
+        vault.find_as(&p, &field, &value, &access, purpose.as_ref(), limit)
     })
     .await
     .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(found).into_response())
 }
 
-#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "The version read (ETag); refuses the update if the record changed")),
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), ("If-Match" = Option<String>, Header, description = "The version read (ETag); refuses the update if the record changed"), PurposeQuery),
     request_body(content = CustomerInputDoc, description = "Fields to set; null removes a field"),
     responses((status = 200, body = CustomerDoc), (status = 412, body = ProblemDoc), (status = 422, body = ProblemDoc), (status = 404, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Change fields of a customer.
 pub async fn update_customer(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    q: Result<Query<PurposeQuery>, QueryRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let Json(body) = body.map_err(|r| json_problem(r, lang))?;
     let expected = match headers.get(header::IF_MATCH) {
         None => None,
@@ -332,28 +357,37 @@ pub async fn update_customer(
         if !problems.is_empty() {
             return Err(VaultError::Invalid(problems));
         }
-        vault.update(&actor.0, &id, &patch, expected)
+        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
+        let names: Vec<&str> = patch.keys().map(String::as_str).collect();
+        vault.authorize_change(&p, &id, &names, false, purpose.as_ref())?;
+        vault.update(&p.actor(), &id, &patch, expected)
     })
     .await
     .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(with_etag(StatusCode::OK, &view))
 }
 
-#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id")),
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), PurposeQuery),
     responses((status = 204, description = "Deleted"), (status = 404, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// Delete a customer (its data key is destroyed with it).
 pub async fn delete_customer(
     State(s): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    q: Result<Query<PurposeQuery>, QueryRejection>,
 ) -> ApiResult {
     let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = s.vault.clone();
-    blocking(move || vault.delete(&actor.0, &id))
-        .await
-        .map_err(|e| Problem::from_vault(&e, lang))?;
+    blocking(move || {
+        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
+        vault.authorize_change(&p, &id, &[], true, purpose.as_ref())?;
+        vault.delete(&p.actor(), &id)
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -371,15 +405,19 @@ pub struct TailQuery {
 /// The most recent audit events.
 pub async fn audit_tail(
     State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     q: Result<Query<TailQuery>, QueryRejection>,
 ) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = s.vault.clone();
-    let events = blocking(move || vault.audit_tail(q.limit.unwrap_or(50).clamp(1, 1000)))
-        .await
-        .map_err(|e| Problem::from_vault(&e, lang))?;
+    let events = blocking(move || {
+        vault.require(&p, Permission::ReadAudit, None, None, None, None)?;
+        vault.audit_tail(q.limit.unwrap_or(50).clamp(1, 1000))
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(events).into_response())
 }
 
@@ -387,12 +425,19 @@ pub async fn audit_tail(
     responses((status = 200, description = "Chain verification report: {events, ok, problems}")),
     security(("bearer" = [])))]
 /// Verify the whole audit chain.
-pub async fn audit_verify(State(s): State<AppState>, headers: HeaderMap) -> ApiResult {
+pub async fn audit_verify(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult {
     let lang = Lang::from_headers(&headers);
     let vault = s.vault.clone();
-    let report = blocking(move || vault.audit_verify())
-        .await
-        .map_err(|e| Problem::from_vault(&e, lang))?;
+    let report = blocking(move || {
+        vault.require(&p, Permission::ReadAudit, None, None, None, None)?;
+        vault.audit_verify()
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(report).into_response())
 }
 

@@ -12,7 +12,6 @@ pub mod docs;
 pub mod problem;
 pub mod tls;
 
-use crate::api::Actor;
 use crate::problem::{Lang, Problem};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
@@ -20,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use custodia_core::audit::{Action, AuditEvent, Outcome};
+use custodia_vault::authz::Principal;
 use custodia_vault::Vault;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -105,25 +105,28 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
     let Some(token) = presented else {
         return Problem::new("unauthorized", "send an API token: Authorization: Bearer cst_…", lang).into_response();
     };
-    // The digest is cached; the store is read at most every few seconds, so
-    // this stays on the async thread. Only a refusal (audited) blocks.
-    match s.tokens.check(&s.vault, &token) {
-        Ok(Some(actor)) => {
-            req.extensions_mut().insert(Actor(actor));
+    // Both checks are in-memory or a single indexed read, so they stay on
+    // the async thread. Only a refusal (audited) blocks.
+    let principal = match s.tokens.check(&s.vault, &token) {
+        Ok(Some(_)) => Ok(Principal::Bootstrap),
+        Ok(None) => match s.vault.authenticate_token(&token) {
+            Ok(r) => r.map_err(|refusal| refusal.code()),
+            Err(e) => return Problem::from_vault(&e, lang).into_response(),
+        },
+        Err(e) => return Problem::from_vault(&e, lang).into_response(),
+    };
+    match principal {
+        Ok(p) => {
+            req.extensions_mut().insert(p);
             next.run(req).await
         }
-        Ok(None) => {
-            let vault = s.vault.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut e = AuditEvent::new(custodia_vault::now_ms(), "anonymous", Action::AccessDenied);
-                e.outcome = Outcome::Denied;
-                e.detail = Some("invalid_token".into());
-                vault.audit(vec![e])
-            })
-            .await;
+        Err(code) => {
+            let mut e = AuditEvent::new(custodia_vault::now_ms(), "anonymous", Action::AccessDenied);
+            e.outcome = Outcome::Denied;
+            e.detail = Some(code.to_owned());
+            drop(s.vault.store().submit(vec![custodia_store::Mutation::Audit(vec![e])]));
             Problem::new("unauthorized", "the API token is invalid, expired or revoked", lang).into_response()
         }
-        Err(e) => Problem::from_vault(&e, lang).into_response(),
     }
 }
 

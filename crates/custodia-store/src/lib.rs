@@ -111,6 +111,25 @@ pub struct TrainingRecord {
     pub recorded_by: String,
 }
 
+/// An API token of a service account (only its SHA-256 is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Public identifier (shown in listings and audit events).
+    pub id: String,
+    /// The account it acts as.
+    pub account: String,
+    /// SHA-256 of the token.
+    pub digest: Vec<u8>,
+    /// Permissions the token may use (a subset of the account's roles').
+    pub scopes: Vec<String>,
+    /// Expiry, ms since the epoch.
+    pub expires_ms: i64,
+    /// Revoked tokens never authenticate again.
+    pub revoked: bool,
+    /// Creation time, ms.
+    pub created_ms: i64,
+}
+
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
 pub enum Mutation {
@@ -164,6 +183,20 @@ pub enum Mutation {
     PutTraining {
         /// The record.
         training: TrainingRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Store a new API token.
+    PutToken {
+        /// The token.
+        token: TokenRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Revoke an API token.
+    RevokeToken {
+        /// Its id.
+        id: String,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
@@ -244,6 +277,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Trainings of one account (all accounts when `None`), newest first.
     fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError>;
+
+    /// The token with this SHA-256 digest.
+    fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, newest first.
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 }
 
 /// What a group of mutations produced.

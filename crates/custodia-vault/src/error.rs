@@ -37,8 +37,11 @@ pub enum VaultError {
         /// Current version.
         current: i64,
     },
+    /// The access policy refused the request (the text names the rule).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     /// Clear values were asked for without a purpose.
-    #[error("a reveal must declare a purpose")]
+    #[error("this access must declare a purpose (reveal=true&purpose=…, or --reveal --purpose …)")]
     PurposeRequired,
     /// The purpose is not in the catalog.
     #[error("unknown purpose {0:?}; the catalog lists the accepted purposes")]
@@ -89,6 +92,7 @@ impl VaultError {
             VaultError::Invalid(_) => "invalid_record",
             VaultError::NotFound(_) => "not_found",
             VaultError::VersionConflict { .. } => "version_conflict",
+            VaultError::Forbidden(_) => "forbidden",
             VaultError::PurposeRequired => "purpose_required",
             VaultError::UnknownPurpose(_) => "unknown_purpose",
             VaultError::NotSearchable(_) => "not_searchable",

@@ -16,6 +16,7 @@
 //!   appends an audit event, durable before the call returns.
 
 pub mod audit;
+pub mod authz;
 pub mod datadir;
 pub mod demo;
 pub mod error;
@@ -493,7 +494,7 @@ impl Vault {
         })
     }
 
-    fn read_event(&self, actor: &str, access: &Access, view: &CustomerView) -> AuditEvent {
+    pub(crate) fn read_event(&self, actor: &str, access: &Access, view: &CustomerView) -> AuditEvent {
         match access {
             Access::Masked => self.event(actor, Action::Read, Some(view.id)),
             Access::Reveal { purpose, .. } => {

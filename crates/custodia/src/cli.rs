@@ -215,8 +215,27 @@ pub enum KeysCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCmd {
-    /// Issue a new admin API token (the old one stops working) and print it once.
+    /// Issue a new bootstrap admin token (the old one stops working) and print it once.
     Reset,
+    /// Issue an API token for a service account (printed once).
+    Issue {
+        /// The service account.
+        #[arg(long)]
+        account: String,
+        /// Limit the token to these actions (repeatable; default: what the roles allow).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// List API tokens (no secrets).
+    List,
+    /// Revoke an API token by id.
+    Revoke {
+        /// Token id (tok_…).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -611,12 +630,33 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             print_json(&r)?;
             Ok(0)
         }
-        Cmd::Token(TokenCmd::Reset) => {
+        Cmd::Token(t) => {
             init_logging("warn");
             let v = open(&dir)?;
-            let t = auth::issue_admin_token(&v, &actor)?;
-            println!("{}", t.as_str());
-            eprintln!("the previous admin token no longer works; store this one now, it is not shown again");
+            match t {
+                TokenCmd::Reset => {
+                    let t = auth::issue_admin_token(&v, &actor)?;
+                    println!("{}", t.as_str());
+                    eprintln!("the previous admin token no longer works; store this one now, it is not shown again");
+                }
+                TokenCmd::Issue { account, scopes, days } => {
+                    let scopes = scopes
+                        .iter()
+                        .map(|s| {
+                            custodia_core::policy::Permission::parse(s)
+                                .ok_or_else(|| VaultError::Input(format!("unknown scope {s:?}")))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let issued = v.issue_token(&actor, &account, &scopes, days)?;
+                    print_json(&issued)?;
+                    eprintln!("store the token now; only its digest is kept");
+                }
+                TokenCmd::List => print_json(&v.tokens()?)?,
+                TokenCmd::Revoke { id } => {
+                    v.revoke_token(&actor, &id)?;
+                    println!("revoked {id}");
+                }
+            }
             Ok(0)
         }
         Cmd::DemoData(a) => {

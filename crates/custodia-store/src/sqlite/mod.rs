@@ -13,7 +13,8 @@
 //!   linger in the file.
 
 use crate::{
-    AccountRecord, Applied, ChainLinker, Mutation, Pending, Store, StoreError, StoredCustomer, TrainingRecord,
+    AccountRecord, Applied, ChainLinker, Mutation, Pending, Store, StoreError, StoredCustomer, TokenRecord,
+    TrainingRecord,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
@@ -74,6 +75,15 @@ CREATE TABLE IF NOT EXISTS training (
     expires     TEXT NOT NULL,
     recorded_by TEXT NOT NULL,
     PRIMARY KEY (account, course, completed)
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id         TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    digest     BLOB NOT NULL UNIQUE,
+    scopes     TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq      INTEGER PRIMARY KEY,
@@ -612,6 +622,28 @@ fn apply_one(
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
+        Mutation::PutToken { token: t, events } => {
+            c.prepare_cached(
+                "INSERT INTO api_tokens (id, account, digest, scopes, expires_ms, revoked, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db_err)?
+            .execute(params![t.id, t.account, t.digest, t.scopes.join(","), t.expires_ms, t.revoked, t.created_ms])
+            .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::RevokeToken { id, events } => {
+            let n = c
+                .prepare_cached("UPDATE api_tokens SET revoked = 1 WHERE id = ?1")
+                .map_err(db_err)?
+                .execute([id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(Applied::NotFound);
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
         Mutation::PutTraining { training: t, events } => {
             c.prepare_cached(
                 "INSERT INTO training (account, course, completed, score, expires, recorded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -891,6 +923,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE digest = ?1"))
+                .map_err(db_err)?
+                .query_row([digest], read_token)
+                .optional()
+                .map_err(db_err)
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_ms DESC"
+                ))
+                .map_err(db_err)?;
+            let rows = st.query_map([], read_token).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.with_reader(|c| {
             c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -902,6 +956,20 @@ impl Store for SqliteStore {
 
 const ACCOUNT_COLUMNS: &str =
     "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms";
+
+const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
+
+fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        digest: r.get(2)?,
+        scopes: split_list(r.get(3)?),
+        expires_ms: r.get(4)?,
+        revoked: r.get(5)?,
+        created_ms: r.get(6)?,
+    })
+}
 
 fn split_list(s: String) -> Vec<String> {
     s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()
