@@ -45,6 +45,12 @@ pub enum Action {
     Mfa,
     /// A training record was entered.
     Training,
+    /// A sign-in attempt (ok or denied).
+    Login,
+    /// An account or client address was locked out after failed sign-ins.
+    Lockout,
+    /// A session ended.
+    Logout,
 }
 
 impl Action {
@@ -66,6 +72,9 @@ impl Action {
             Action::Account => "account",
             Action::Mfa => "mfa",
             Action::Training => "training",
+            Action::Login => "login",
+            Action::Lockout => "lockout",
+            Action::Logout => "logout",
         }
     }
 
@@ -242,6 +251,9 @@ mod tests {
             Action::Account,
             Action::Mfa,
             Action::Training,
+            Action::Login,
+            Action::Lockout,
+            Action::Logout,
         ] {
             assert_eq!(Action::parse(a.as_str()), Some(a));
         }

@@ -130,6 +130,25 @@ pub struct TokenRecord {
     pub created_ms: i64,
 }
 
+/// A staff member's signed-in session (only a digest of its id is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id.
+    pub digest: Vec<u8>,
+    /// Account.
+    pub account: String,
+    /// Whether the second factor was verified in this session.
+    pub mfa_ok: bool,
+    /// Anti-CSRF token for the session's forms.
+    pub csrf: String,
+    /// Creation time, ms.
+    pub created_ms: i64,
+    /// Expiry, ms.
+    pub expires_ms: i64,
+    /// Revoked (signed out).
+    pub revoked: bool,
+}
+
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
 pub enum Mutation {
@@ -197,6 +216,13 @@ pub enum Mutation {
     RevokeToken {
         /// Its id.
         id: String,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Create or replace a session.
+    PutSession {
+        /// The session.
+        session: SessionRecord,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
@@ -283,6 +309,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every token, newest first.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// The session with this digest.
+    fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
 }
 
 /// What a group of mutations produced.

@@ -26,6 +26,7 @@ pub mod import;
 pub mod progress;
 pub mod record;
 pub mod rotate;
+pub mod session;
 
 pub use datadir::{Config, DataDir, MasterChoice};
 pub use error::{FieldProblem, VaultError};
@@ -80,6 +81,7 @@ pub struct Vault {
     /// Blind indexer per schema field position (None: not searchable).
     blind: Vec<Option<Arc<custodia_crypto::BlindIndexer>>>,
     policy: custodia_core::policy::Policy,
+    throttle: session::Throttle,
 }
 
 impl std::fmt::Debug for Vault {
@@ -184,6 +186,7 @@ impl Vault {
             .collect();
         let policy = load_policy(&dir, &schema)?;
         Ok(Vault {
+            throttle: session::Throttle::default(),
             blind,
             policy,
             dir,
@@ -203,6 +206,10 @@ impl Vault {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+    pub(crate) fn throttle(&self) -> &session::Throttle {
+        &self.throttle
+    }
+
     /// The access policy (`policy.toml` in the data directory).
     pub fn policy(&self) -> &custodia_core::policy::Policy {
         &self.policy

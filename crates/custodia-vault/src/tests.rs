@@ -767,3 +767,90 @@ fn audit_verify_names_inserted_events() {
         "event 4 was modified or forged (MAC mismatch)"
     );
 }
+
+#[test]
+fn sign_in_throttling_mfa_and_recovery_codes() {
+    use crate::identity::AccountKind;
+    use crate::session::LoginError;
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let pw = "correct horse battery staple";
+    v.create_account("t", "li.na", AccountKind::Staff, &["cs_agent".to_string()], Some(pw))
+        .unwrap();
+
+    // Without MFA: signed in, but told to enroll (the role needs it).
+    let s = v.login("li.na", pw, None, "10.0.0.1").unwrap().unwrap();
+    assert!(s.must_enroll_mfa);
+    let sess = v.session(&s.token).unwrap().unwrap();
+    assert!(!sess.mfa_ok);
+    v.logout(&s.token).unwrap();
+    assert!(v.session(&s.token).unwrap().is_none());
+
+    // Unknown name and wrong password: the same answer.
+    assert_eq!(
+        v.login("nobody", pw, None, "10.0.0.2").unwrap().unwrap_err(),
+        LoginError::Invalid
+    );
+    assert_eq!(
+        v.login("li.na", "wrong password here", None, "10.0.0.2")
+            .unwrap()
+            .unwrap_err(),
+        LoginError::Invalid
+    );
+
+    // Enroll MFA; from now on a code is needed, each step once.
+    let enr = v.start_mfa("t", "li.na").unwrap();
+    let key = base32_decode(&enr.secret_base32);
+    let now = chrono::Utc::now().timestamp() as u64;
+    let code = |t: u64| {
+        format!(
+            "{:06}",
+            custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, t / 30, 6)
+        )
+    };
+    v.confirm_mfa("t", "li.na", &code(now)).unwrap();
+    assert_eq!(
+        v.login("li.na", pw, None, "10.0.0.3").unwrap().unwrap_err(),
+        LoginError::Invalid
+    );
+    assert_eq!(
+        v.login("li.na", pw, Some(&code(now)), "10.0.0.3").unwrap().unwrap_err(),
+        LoginError::Invalid,
+        "replayed step"
+    );
+    let ok = v
+        .login("li.na", pw, Some(&code(now + 30)), "10.0.0.3")
+        .unwrap()
+        .unwrap();
+    assert!(!ok.must_enroll_mfa);
+    assert!(v.session(&ok.token).unwrap().unwrap().mfa_ok);
+    // A recovery code works once.
+    let rc = enr.recovery_codes[0].clone();
+    assert!(v.login("li.na", pw, Some(&rc), "10.0.0.4").unwrap().is_ok());
+    assert_eq!(
+        v.login("li.na", pw, Some(&rc), "10.0.0.4").unwrap().unwrap_err(),
+        LoginError::Invalid
+    );
+    assert_eq!(v.account("li.na").unwrap().recovery_codes_left, 9);
+
+    // Five failures lock the name, even with the right password afterwards.
+    for _ in 0..4 {
+        assert_eq!(
+            v.login("li.na", "nope nope nope", None, "10.0.0.5")
+                .unwrap()
+                .unwrap_err(),
+            LoginError::Invalid
+        );
+    }
+    assert!(matches!(
+        v.login("li.na", pw, Some(&code(now + 60)), "10.0.0.6")
+            .unwrap()
+            .unwrap_err(),
+        LoginError::Locked { .. }
+    ));
+    let actions: Vec<_> = v.audit_tail(100).unwrap().into_iter().map(|e| e.event.action).collect();
+    assert!(
+        actions.contains(&Action::Lockout) && actions.contains(&Action::Login) && actions.contains(&Action::Logout)
+    );
+    assert!(v.audit_verify().unwrap().ok);
+}

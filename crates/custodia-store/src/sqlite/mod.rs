@@ -13,8 +13,8 @@
 //!   linger in the file.
 
 use crate::{
-    AccountRecord, Applied, ChainLinker, Mutation, Pending, Store, StoreError, StoredCustomer, TokenRecord,
-    TrainingRecord,
+    AccountRecord, Applied, ChainLinker, Mutation, Pending, SessionRecord, Store, StoreError, StoredCustomer,
+    TokenRecord, TrainingRecord,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
@@ -84,6 +84,15 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     expires_ms INTEGER NOT NULL,
     revoked    INTEGER NOT NULL,
     created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest     BLOB PRIMARY KEY,
+    account    TEXT NOT NULL,
+    mfa_ok     INTEGER NOT NULL,
+    csrf       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq      INTEGER PRIMARY KEY,
@@ -622,6 +631,22 @@ fn apply_one(
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
+        Mutation::PutSession { session: x, events } => {
+            c.prepare_cached(
+                "INSERT INTO sessions (digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (digest) DO UPDATE SET mfa_ok = excluded.mfa_ok, expires_ms = excluded.expires_ms, revoked = excluded.revoked",
+            )
+            .map_err(db_err)?
+            .execute(params![x.digest, x.account, x.mfa_ok, x.csrf, x.created_ms, x.expires_ms, x.revoked])
+            .map_err(db_err)?;
+            // Expired sessions are of no use to anyone: drop them as we go.
+            c.prepare_cached("DELETE FROM sessions WHERE expires_ms < ?1")
+                .map_err(db_err)?
+                .execute([x.created_ms.min(x.expires_ms) - 86_400_000])
+                .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
         Mutation::PutToken { token: t, events } => {
             c.prepare_cached(
                 "INSERT INTO api_tokens (id, account, digest, scopes, expires_ms, revoked, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -930,6 +955,28 @@ impl Store for SqliteStore {
                 .query_row([digest], read_token)
                 .optional()
                 .map_err(db_err)
+        })
+    }
+
+    fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(
+                "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked FROM sessions WHERE digest = ?1",
+            )
+            .map_err(db_err)?
+            .query_row([digest], |r| {
+                Ok(SessionRecord {
+                    digest: r.get(0)?,
+                    account: r.get(1)?,
+                    mfa_ok: r.get(2)?,
+                    csrf: r.get(3)?,
+                    created_ms: r.get(4)?,
+                    expires_ms: r.get(5)?,
+                    revoked: r.get(6)?,
+                })
+            })
+            .optional()
+            .map_err(db_err)
         })
     }
 
