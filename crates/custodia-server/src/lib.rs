@@ -11,6 +11,7 @@ pub mod auth;
 pub mod docs;
 pub mod problem;
 pub mod tls;
+pub mod web;
 
 use crate::problem::{Lang, Problem};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -64,6 +65,18 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
     let router = Router::new()
         .merge(protected)
         .merge(open)
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/login") }),
+        )
+        .route("/login", axum::routing::get(web::login_page).post(web::login_submit))
+        .route("/account", axum::routing::get(web::account_page))
+        .route(
+            "/mfa/enroll",
+            axum::routing::get(web::enroll_page).post(web::enroll_submit),
+        )
+        .route("/logout", axum::routing::post(web::logout))
+        .route("/static/custodia.css", axum::routing::get(web::css))
         .route(
             "/v1/openapi.json",
             axum::routing::get(move || {
@@ -142,10 +155,13 @@ async fn security_headers(State(s): State<AppState>, req: Request, next: Next) -
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // Pages set their own (slightly wider) policy; everything else gets none.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     h.insert(
@@ -231,7 +247,11 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
             },
         };
         let _ = tcp.set_nodelay(true);
-        let router = router.clone();
+        let router =
+            tower::ServiceExt::map_request(router.clone(), move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(web::ClientAddr(peer));
+                req
+            });
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let service = hyper_util::service::TowerToHyperService::new(router);

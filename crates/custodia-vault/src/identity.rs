@@ -261,6 +261,20 @@ impl Vault {
         })
     }
 
+    /// The enrollment still waiting for its first code (URI and base32
+    /// secret; recovery codes are not kept in clear and cannot be shown again).
+    pub fn pending_mfa(&self, name: &str) -> Result<Option<(String, String)>, VaultError> {
+        let a = self.account_record(name)?;
+        let Some(pending) = a.mfa_pending else { return Ok(None) };
+        let seed = open_secret(&self.mfa_key(), format!("custodia/mfa/{name}").as_bytes(), &pending)?;
+        let secret = TotpSecret::from_bytes(
+            seed[..32]
+                .try_into()
+                .map_err(|_| VaultError::Crypto(custodia_crypto::CryptoError::Decrypt))?,
+        );
+        Ok(Some((secret.otpauth_uri("Custodia", name), secret.base32())))
+    }
+
     /// Finish MFA enrollment with a code from the authenticator.
     pub fn confirm_mfa(&self, actor: &str, name: &str, code: &str) -> Result<(), VaultError> {
         let mut a = self.account_record(name)?;

@@ -81,6 +81,22 @@ impl Conn {
         })
     }
 
+    /// Connect over plain HTTP (for local helper services such as a WebDriver).
+    pub async fn connect_plain(addr: SocketAddr) -> ClientResult<Conn> {
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn {
+            sender,
+            authority: addr.to_string(),
+        })
+    }
+
     /// Send one request.
     pub async fn send(
         &mut self,

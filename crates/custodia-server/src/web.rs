@@ -1,0 +1,509 @@
+//! Staff pages: sign in (password + TOTP), MFA enrollment, account
+//! overview, sign out. Server-rendered HTML in Chinese or English, no
+//! scripts; sessions in HttpOnly + Secure + SameSite=Strict cookies; every
+//! form carries an anti-CSRF token (double-submit cookie before sign-in,
+//! the session's token after).
+
+use crate::problem::Lang;
+use crate::AppState;
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use custodia_vault::session::{LoginError, SESSION_MS};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// The client address of a connection (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+const SESSION_COOKIE: &str = "custodia_session";
+const CSRF_COOKIE: &str = "custodia_csrf";
+const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The stylesheet.
+pub const CSS: &str = include_str!("../assets/custodia.css");
+
+/// (key, English, Chinese)
+const TEXT: &[(&str, &str, &str)] = &[
+    ("title_login", "Sign in to Custodia", "登录 Custodia"),
+    ("name", "Account name", "账号"),
+    ("password", "Password", "密码"),
+    ("code", "Authenticator code or recovery code", "动态验证码或恢复码"),
+    ("code_hint", "Leave empty if you have not enrolled multi-factor authentication yet.", "尚未启用多因素认证时可留空。"),
+    ("sign_in", "Sign in", "登录"),
+    ("sign_out", "Sign out", "退出登录"),
+    ("title_enroll", "Set up multi-factor authentication", "启用多因素认证"),
+    ("enroll_intro", "Your roles can show customers' personal data, so they stay locked until you add a second factor. Scan the code with an authenticator app (or type the secret), then enter the six-digit code it shows.", "您的角色可以查看客户个人信息，启用第二重认证前这些角色不可用。请用身份验证器应用扫描二维码（或手动输入密钥），然后输入应用显示的六位验证码。"),
+    ("secret", "Secret", "密钥"),
+    ("recovery", "Recovery codes — each works once. Store them offline now; they are not shown again.", "恢复码——每个只能使用一次。请立即离线保存，之后不再显示。"),
+    ("confirm", "Confirm", "确认"),
+    ("title_account", "Your account", "我的账号"),
+    ("roles", "Roles", "角色"),
+    ("mfa", "Multi-factor authentication", "多因素认证"),
+    ("enrolled", "enrolled", "已启用"),
+    ("not_enrolled", "not enrolled — data roles are locked", "未启用——数据类角色已锁定"),
+    ("training", "Training", "培训"),
+    ("valid_until", "valid until", "有效期至"),
+    ("expired", "expired", "已过期"),
+    ("none", "none", "无"),
+    ("csrf", "The form expired. Reload the page and try again.", "表单已失效，请刷新页面后重试。"),
+    ("bad_code", "That code does not match. Check the authenticator's clock and enter the current code.", "验证码不正确。请检查验证器时间后输入当前验证码。"),
+    ("lang_switch", "中文", "English"),
+];
+
+fn t(lang: Lang, key: &str) -> &'static str {
+    TEXT.iter()
+        .find(|x| x.0 == key)
+        .map(|x| if lang == Lang::Zh { x.2 } else { x.1 })
+        .unwrap_or("")
+}
+
+/// Escape text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// `?lang=` wins over `Accept-Language`.
+#[derive(Debug, Deserialize, Default)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
+    match q.lang.as_deref() {
+        Some("zh") => Lang::Zh,
+        Some("en") => Lang::En,
+        _ => Lang::from_headers(h),
+    }
+}
+
+fn page(lang: Lang, title: &str, body: &str, signed_in: bool, csrf: Option<&str>, status: StatusCode) -> Response {
+    let other = if lang == Lang::Zh { "en" } else { "zh" };
+    let out = match (signed_in, csrf) {
+        (true, Some(c)) => format!(
+            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"sign-out\">{}</button></form>",
+            esc(c),
+            t(lang, "sign_out")
+        ),
+        _ => String::new(),
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · Custodia</title><link rel=\"stylesheet\" href=\"/static/custodia.css\"></head><body><header><strong>Custodia</strong><nav><a href=\"?lang={other}\" id=\"lang\">{}</a> {out}</nav></header><main>{body}</main></body></html>",
+        if lang == Lang::Zh { "zh-CN" } else { "en" },
+        esc(title),
+        t(lang, "lang_switch"),
+    );
+    let mut r = (status, html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    r
+}
+
+fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(r: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    custodia_core::audit::to_hex(&b)
+}
+
+/// The stylesheet.
+pub async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+fn login_form(lang: Lang, csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let err = error
+        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{}</h1>{err}<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"name\">{}</label><input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"username\" required>\
+         <label for=\"password\">{}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <label for=\"code\">{}</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
+         <p class=\"muted\">{}</p><button type=\"submit\" id=\"submit\">{}</button></form>",
+        t(lang, "title_login"),
+        esc(csrf),
+        t(lang, "name"),
+        t(lang, "password"),
+        t(lang, "code"),
+        t(lang, "code_hint"),
+        t(lang, "sign_in"),
+    );
+    let mut r = page(lang, t(lang, "title_login"), &body, false, None, status);
+    set_cookie(
+        &mut r,
+        format!("{CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; Secure; SameSite=Strict"),
+    );
+    r
+}
+
+/// GET /login
+pub async fn login_page(q: Query<LangQuery>, h: HeaderMap) -> Response {
+    let csrf = cookie(&h, CSRF_COOKIE)
+        .filter(|c| c.len() == 32)
+        .unwrap_or_else(random_hex);
+    login_form(lang_of(&q, &h), &csrf, None, StatusCode::OK)
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    code: String,
+    csrf: String,
+}
+
+/// POST /login
+pub async fn login_submit(
+    State(s): State<AppState>,
+    q: Query<LangQuery>,
+    Extension(client): Extension<ClientAddr>,
+    h: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = lang_of(&q, &h);
+    let fresh = random_hex();
+    let Ok(Form(f)) = form else {
+        return login_form(lang, &fresh, Some(t(lang, "csrf")), StatusCode::BAD_REQUEST);
+    };
+    if cookie(&h, CSRF_COOKIE).as_deref() != Some(f.csrf.as_str()) {
+        return login_form(lang, &fresh, Some(t(lang, "csrf")), StatusCode::FORBIDDEN);
+    }
+    let vault = s.vault.clone();
+    let ip = client.0.ip().to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        let code = (!f.code.trim().is_empty()).then_some(f.code.as_str());
+        vault.login(&f.name, &f.password, code, &ip)
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok(start))) => {
+            let to = if start.must_enroll_mfa {
+                "/mfa/enroll"
+            } else {
+                "/account"
+            };
+            let mut r = Redirect::to(to).into_response();
+            set_cookie(
+                &mut r,
+                format!(
+                    "{SESSION_COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+                    start.token.as_str(),
+                    SESSION_MS / 1000
+                ),
+            );
+            set_cookie(
+                &mut r,
+                format!("{CSRF_COOKIE}=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+            );
+            r
+        }
+        Ok(Ok(Err(e))) => {
+            let msg = match e {
+                LoginError::Invalid => {
+                    if lang == Lang::Zh {
+                        "账号、密码或验证码错误".to_string()
+                    } else {
+                        e.to_string()
+                    }
+                }
+                LoginError::Locked { minutes } => {
+                    if lang == Lang::Zh {
+                        format!("失败次数过多，请 {minutes} 分钟后再试")
+                    } else {
+                        e.to_string()
+                    }
+                }
+            };
+            let status = if matches!(e, LoginError::Locked { .. }) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            login_form(lang, &fresh, Some(&msg), status)
+        }
+        _ => login_form(lang, &fresh, Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::session::Session)> {
+    let token = cookie(h, SESSION_COOKIE)?;
+    let sess = s.vault.session(&token).ok()??;
+    Some((token, sess))
+}
+
+/// Run a page handler that touches the store on the blocking pool (writes
+/// wait for their commit, which must not happen on an async thread).
+async fn blocking_page(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())
+}
+
+/// GET /account
+pub async fn account_page(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || account_page_sync(s, q, h)).await
+}
+
+fn account_page_sync(s: AppState, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    let lang = lang_of(&q, &h);
+    let Some((_, sess)) = session_of(&s, &h) else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(a) = s.vault.account(&sess.account) else {
+        return Redirect::to("/login").into_response();
+    };
+    let mfa = if a.mfa_enrolled {
+        format!("<span class=\"ok\" id=\"mfa-state\">{}</span>", t(lang, "enrolled"))
+    } else {
+        format!(
+            "<span class=\"error\" id=\"mfa-state\">{}</span> <a href=\"/mfa/enroll\">→</a>",
+            t(lang, "not_enrolled")
+        )
+    };
+    let roles = a
+        .roles
+        .iter()
+        .map(|r| {
+            let role = s.vault.policy().role(r);
+            let name = role
+                .map(|x| {
+                    if lang == Lang::Zh {
+                        x.name_zh.as_str()
+                    } else {
+                        x.name_en.as_str()
+                    }
+                })
+                .unwrap_or(r);
+            format!("{} (<code>{}</code>)", esc(name), esc(r))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let training = if a.trainings.is_empty() {
+        t(lang, "none").to_owned()
+    } else {
+        a.trainings
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} — {} {}",
+                    esc(&x.course),
+                    if x.valid {
+                        t(lang, "valid_until")
+                    } else {
+                        t(lang, "expired")
+                    },
+                    esc(&x.expires)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("<br>")
+    };
+    let body = format!(
+        "<h1>{}</h1><dl><dt>{}</dt><dd id=\"account\">{}</dd><dt>{}</dt><dd>{roles}</dd><dt>{}</dt><dd>{mfa}</dd><dt>{}</dt><dd>{training}</dd></dl>",
+        t(lang, "title_account"),
+        t(lang, "name"),
+        esc(&a.name),
+        t(lang, "roles"),
+        t(lang, "mfa"),
+        t(lang, "training"),
+    );
+    page(
+        lang,
+        t(lang, "title_account"),
+        &body,
+        true,
+        Some(&sess.csrf),
+        StatusCode::OK,
+    )
+}
+
+/// GET /mfa/enroll
+pub async fn enroll_page(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let Some((_, sess)) = session_of(&s, &h) else {
+            return Redirect::to("/login").into_response();
+        };
+        enroll_form(&s, lang, &sess, None)
+    })
+    .await
+}
+
+fn enroll_form(s: &AppState, lang: Lang, sess: &custodia_vault::session::Session, error: Option<&str>) -> Response {
+    if s.vault.account(&sess.account).map(|a| a.mfa_enrolled).unwrap_or(false) {
+        return Redirect::to("/account").into_response();
+    }
+    let actor = format!("staff:{}", sess.account);
+    // After a wrong code, keep the secret the person already scanned.
+    let e = match (error, s.vault.pending_mfa(&sess.account)) {
+        (Some(_), Ok(Some((uri, secret)))) => custodia_vault::identity::MfaEnrollment {
+            otpauth_uri: uri,
+            secret_base32: secret,
+            recovery_codes: Vec::new(),
+        },
+        _ => match s.vault.start_mfa(&actor, &sess.account) {
+            Ok(e) => e,
+            Err(_) => return Redirect::to("/login").into_response(),
+        },
+    };
+    let qr = qrcode::QrCode::new(e.otpauth_uri.as_bytes())
+        .map(|c| {
+            c.render::<qrcode::render::svg::Color>()
+                .min_dimensions(220, 220)
+                .build()
+        })
+        .unwrap_or_default();
+    let qr = qr.trim_start_matches("<?xml version=\"1.0\" standalone=\"yes\"?>");
+    let err = error
+        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let codes = e
+        .recovery_codes
+        .iter()
+        .map(|c| format!("<li>{}</li>", esc(c)))
+        .collect::<String>();
+    let body = format!(
+        "<h1>{}</h1>{err}<p>{}</p><div class=\"qr\" id=\"qr\">{qr}</div><p>{}: <span class=\"secret\" id=\"secret\">{}</span></p>\
+         <p class=\"muted\">{}</p><ul class=\"codes\" id=\"recovery\">{codes}</ul>\
+         <form method=\"post\" action=\"/mfa/enroll\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"code\">{}</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
+         <button type=\"submit\" id=\"confirm\">{}</button></form>",
+        t(lang, "title_enroll"),
+        t(lang, "enroll_intro"),
+        t(lang, "secret"),
+        esc(&e.secret_base32),
+        t(lang, "recovery"),
+        esc(&sess.csrf),
+        t(lang, "code"),
+        t(lang, "confirm"),
+    );
+    page(
+        lang,
+        t(lang, "title_enroll"),
+        &body,
+        true,
+        Some(&sess.csrf),
+        if error.is_some() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        },
+    )
+}
+
+/// The enrollment confirmation form.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+    csrf: String,
+}
+
+/// POST /mfa/enroll
+pub async fn enroll_submit(
+    State(s): State<AppState>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<CodeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || enroll_submit_sync(s, q, h, form)).await
+}
+
+fn enroll_submit_sync(
+    s: AppState,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<CodeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = lang_of(&q, &h);
+    let Some((token, sess)) = session_of(&s, &h) else {
+        return Redirect::to("/login").into_response();
+    };
+    let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+        return (StatusCode::FORBIDDEN, t(lang, "csrf")).into_response();
+    };
+    let actor = format!("staff:{}", sess.account);
+    match s.vault.confirm_mfa(&actor, &sess.account, &f.code) {
+        Ok(()) => {
+            let _ = s.vault.session_mfa_done(&token);
+            Redirect::to("/account").into_response()
+        }
+        Err(_) => enroll_form(&s, lang, &sess, Some(t(lang, "bad_code"))),
+    }
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// POST /logout
+pub async fn logout(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || logout_sync(s, h, form)).await
+}
+
+fn logout_sync(
+    s: AppState,
+    h: HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some((token, sess)) = session_of(&s, &h) else {
+        return Redirect::to("/login").into_response();
+    };
+    if form.ok().map(|Form(f)| f.csrf) != Some(sess.csrf) {
+        return (StatusCode::FORBIDDEN, "form expired").into_response();
+    }
+    let _ = s.vault.logout(&token);
+    let mut r = Redirect::to("/login").into_response();
+    set_cookie(
+        &mut r,
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
