@@ -463,3 +463,60 @@ pub async fn health(State(s): State<AppState>, headers: HeaderMap) -> ApiResult 
         .map_err(|e| Problem::from_vault(&e, lang))?;
     Ok(Json(json!({"status": "ok"})).into_response())
 }
+
+/// What to explain.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainQuery {
+    /// The account whose request is explained.
+    account: String,
+    /// Action, e.g. `reveal`.
+    action: String,
+    /// Field, for data actions.
+    field: Option<String>,
+    /// Customer id, for scoped grants.
+    customer: Option<String>,
+    /// Declared purpose.
+    purpose: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/policy/explain", tag = "meta", params(ExplainQuery),
+    responses((status = 200, description = "The decision and the rule that made it: {allowed, reason, rule, explanation}"), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// How the access policy decides a request by an account (needs `review_access` or `manage_policy`).
+pub async fn policy_explain(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    q: Result<Query<ExplainQuery>, QueryRejection>,
+) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let d = blocking(move || {
+        if vault
+            .require(&p, Permission::ReviewAccess, None, None, None, None)
+            .is_err()
+        {
+            vault.require(&p, Permission::ManagePolicy, None, None, None, None)?;
+        }
+        let perm =
+            Permission::parse(&q.action).ok_or_else(|| VaultError::Input(format!("unknown action {:?}", q.action)))?;
+        vault.explain(
+            &q.account,
+            q.customer.as_deref(),
+            q.field.as_deref(),
+            perm,
+            q.purpose.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(Json(json!({
+        "allowed": d.allowed,
+        "reason": d.reason.as_ref().map(|r| format!("{r:?}")),
+        "rule": d.rule.as_ref().map(|r| json!({"role": r.role, "grant": r.grant, "line": r.line})),
+        "explanation": d.to_string(),
+    }))
+    .into_response())
+}

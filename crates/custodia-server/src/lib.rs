@@ -56,6 +56,7 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(api::audit_tail))
         .routes(routes!(api::audit_verify))
         .routes(routes!(api::schema))
+        .routes(routes!(api::policy_explain))
         .split_for_parts();
     let (open, open_spec) = OpenApiRouter::new().routes(routes!(api::health)).split_for_parts();
     spec.merge(open_spec);

@@ -164,6 +164,13 @@ async fn every_endpoint_every_role() {
             expect: [401, 200, 403, 403, 200, 403],
             results: None,
         },
+        Row {
+            method: Method::GET,
+            path: "/v1/policy/explain?account=svc-cs-agent&action=read_masked&field=mobile&customer={id}&purpose=customer_service",
+            body: None,
+            expect: [401, 200, 403, 403, 200, 403],
+            results: None,
+        },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
