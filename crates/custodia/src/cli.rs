@@ -298,6 +298,11 @@ pub enum TrainingCmd {
         #[arg(long, default_value_t = 365)]
         valid_days: i64,
     },
+    /// Import training records from CSV: account,course,completed,score,expires.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -684,6 +689,49 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             init_logging("warn");
             let v = open(&dir)?;
             user(&v, &actor, u)
+        }
+        Cmd::Training(TrainingCmd::Import { file }) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            let text = std::fs::read(&file).map_err(|e| VaultError::Io(format!("{}: {e}", file.display())))?;
+            let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(&text[..]);
+            let header: Vec<String> = rdr
+                .headers()
+                .map_err(|e| VaultError::Input(format!("CSV header: {e}")))?
+                .iter()
+                .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
+                .collect();
+            let want = ["account", "course", "completed", "score", "expires"];
+            if header != want {
+                return Err(VaultError::Input(format!("the header must be {}", want.join(","))));
+            }
+            let (mut read, mut ok, mut rejected) = (0u64, 0u64, Vec::new());
+            for (i, rec) in rdr.records().enumerate() {
+                read += 1;
+                let line = i as u64 + 2;
+                let result = (|| -> Result<(), String> {
+                    let rec = rec.map_err(|e| e.to_string())?;
+                    if rec.len() != 5 {
+                        return Err(format!("has {} columns, the header has 5", rec.len()));
+                    }
+                    let date = |s: &str, what: &str| {
+                        chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                            .map_err(|_| format!("{what} is not a date written YYYY-MM-DD"))
+                    };
+                    let score: i64 = rec[3].trim().parse().map_err(|_| "score is not a number".to_string())?;
+                    let (completed, expires) = (date(&rec[2], "completed")?, date(&rec[4], "expires")?);
+                    v.record_training(&actor, rec[0].trim(), rec[1].trim(), completed, score, expires)
+                        .map_err(|e| e.to_string())
+                })();
+                match result {
+                    Ok(()) => ok += 1,
+                    Err(reason) => rejected.push(serde_json::json!({"line": line, "reason": reason})),
+                }
+            }
+            print_json(
+                &serde_json::json!({"rows_read": read, "accepted": ok, "rejected": rejected.len(), "rejects": rejected}),
+            )?;
+            Ok(if rejected.is_empty() { 0 } else { 3 })
         }
         Cmd::Training(TrainingCmd::Add {
             name,
