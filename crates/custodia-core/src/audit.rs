@@ -51,6 +51,8 @@ pub enum Action {
     Lockout,
     /// A session ended.
     Logout,
+    /// An access review was opened or a grant certified or revoked.
+    Review,
 }
 
 impl Action {
@@ -75,6 +77,7 @@ impl Action {
             Action::Login => "login",
             Action::Lockout => "lockout",
             Action::Logout => "logout",
+            Action::Review => "review",
         }
     }
 
@@ -254,6 +257,7 @@ mod tests {
             Action::Login,
             Action::Lockout,
             Action::Logout,
+            Action::Review,
         ] {
             assert_eq!(Action::parse(a.as_str()), Some(a));
         }

@@ -149,6 +149,25 @@ pub struct SessionRecord {
     pub revoked: bool,
 }
 
+/// One item of an access-review campaign: an account's role to certify or revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewItem {
+    /// Campaign id.
+    pub campaign: String,
+    /// Account.
+    pub account: String,
+    /// Role.
+    pub role: String,
+    /// `certify`, `revoke`, or `None` while open.
+    pub decision: Option<String>,
+    /// Reviewer.
+    pub decided_by: Option<String>,
+    /// Decision time, ms.
+    pub decided_ms: Option<i64>,
+    /// Reviewer's note.
+    pub note: Option<String>,
+}
+
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
 pub enum Mutation {
@@ -223,6 +242,29 @@ pub enum Mutation {
     PutSession {
         /// The session.
         session: SessionRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Open an access-review campaign with its items.
+    PutCampaign {
+        /// Campaign id.
+        id: String,
+        /// Who opened it.
+        created_by: String,
+        /// Opening time, ms.
+        created_ms: i64,
+        /// Items (undecided).
+        items: Vec<ReviewItem>,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Record a decision on an open item (and, for a revocation, the
+    /// account without the role), only if the item is still open.
+    DecideReview {
+        /// The item with its decision filled in.
+        item: ReviewItem,
+        /// The account as it must be after the decision.
+        account: Option<Box<AccountRecord>>,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
@@ -312,6 +354,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The session with this digest.
     fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Items of a campaign (empty if there is no such campaign).
+    fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError>;
 }
 
 /// What a group of mutations produced.

@@ -25,6 +25,7 @@ pub mod identity;
 pub mod import;
 pub mod progress;
 pub mod record;
+pub mod review;
 pub mod rotate;
 pub mod session;
 

@@ -854,3 +854,80 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
     );
     assert!(v.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn access_review_report_and_campaign() {
+    use crate::authz::Principal;
+    use crate::identity::AccountKind;
+    use custodia_core::policy::Permission;
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    v.create_account("t", "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
+        .unwrap();
+    v.create_account(
+        "t",
+        "wang",
+        AccountKind::Staff,
+        &["cs_agent".to_string()],
+        Some("correct horse battery staple"),
+    )
+    .unwrap();
+    let mut rec = zhang();
+    rec.fields.insert("department".into(), "service".into());
+    let c = v.create("t", &rec).unwrap();
+    let p = Principal::Service {
+        account: "crm-app".into(),
+        token: "tok_1".into(),
+        roles: vec!["cs_agent".into()],
+        scopes: Permission::ALL.to_vec(),
+    };
+    let purpose = v.purpose("customer_service").unwrap();
+    for _ in 0..3 {
+        let (_, pending) = v
+            .get_as(&p, &c.id.to_string(), &Access::Masked, Some(&purpose))
+            .unwrap();
+        pending.wait().unwrap();
+    }
+    let r = v.review_report(90).unwrap();
+    let g = |acct: &str, grant: usize| {
+        r.grants
+            .iter()
+            .find(|x| x.account == acct && x.grant == grant && x.role == "cs_agent")
+            .unwrap()
+            .clone()
+    };
+    let read = g("crm-app", 1);
+    assert_eq!(read.uses, 3);
+    assert!(read.last_use.is_some());
+    assert_eq!(read.flags, vec!["broader_than_use"], "contract_performance never used");
+    assert_eq!(read.unused_purposes, vec!["contract_performance"]);
+    assert_eq!(g("crm-app", 2).flags, vec!["unused"], "reveal never used");
+    assert_eq!(g("wang", 1).uses, 0);
+    let wang = r.accounts.iter().find(|a| a.account == "wang").unwrap();
+    assert_eq!(wang.flags, vec!["mfa_missing", "training_expired"]);
+    assert!(
+        !r.accounts.iter().any(|a| a.account == "crm-app"),
+        "services need neither MFA nor training"
+    );
+
+    let (id, items) = v.start_review("officer").unwrap();
+    assert_eq!(items.len(), 2);
+    v.decide_review("officer", &id, "wang", "cs_agent", false, Some("left the team"))
+        .unwrap();
+    assert!(v.account("wang").unwrap().roles.is_empty());
+    assert!(
+        v.decide_review("officer", &id, "wang", "cs_agent", true, None).is_err(),
+        "decided once"
+    );
+    v.decide_review("officer", &id, "crm-app", "cs_agent", true, None)
+        .unwrap();
+    let items = v.review_items(&id).unwrap();
+    assert!(items.iter().all(|i| i.decision.is_some()));
+    assert!(v.review_items("rev_nope").is_err());
+    assert!(v
+        .audit_tail(5)
+        .unwrap()
+        .iter()
+        .any(|e| e.event.action == Action::Review));
+    assert!(v.audit_verify().unwrap().ok);
+}

@@ -56,6 +56,9 @@ pub enum Cmd {
     /// Check the access policy, or explain a decision.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Access reviews: the report, and campaigns that certify or revoke each role.
+    #[command(subcommand)]
+    Review(ReviewCmd),
     /// Counts and key versions of the data directory.
     Status,
     /// Benchmarks (results go to docs/BENCHMARKS.md).
@@ -332,6 +335,44 @@ pub enum PolicyCmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewCmd {
+    /// Every grant with holder, scope, last use and use count; flagged findings.
+    Report {
+        /// Flag grants unused for this many days.
+        #[arg(long, default_value_t = 90)]
+        unused_days: i64,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a campaign over every role assignment.
+    Start,
+    /// Certify or revoke one role assignment.
+    Decide {
+        /// Campaign id.
+        campaign: String,
+        /// Account.
+        account: String,
+        /// Role.
+        role: String,
+        /// Keep the role.
+        #[arg(long, conflicts_with = "revoke", required_unless_present = "revoke")]
+        certify: bool,
+        /// Remove the role.
+        #[arg(long)]
+        revoke: bool,
+        /// Reviewer's note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Show a campaign's items and decisions.
+    Show {
+        /// Campaign id.
+        campaign: String,
     },
 }
 
@@ -808,6 +849,11 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             }
             Ok(if d.allowed { 0 } else { 5 })
         }
+        Cmd::Review(r) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            review(&v, &actor, r)
+        }
         Cmd::Status => {
             let v = open(&dir)?;
             let (customers, stale) = v.counts()?;
@@ -918,6 +964,93 @@ fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
         UserCmd::MfaConfirm { name, code } => {
             v.confirm_mfa(actor, &name, &code)?;
             println!("MFA enrolled for {name}");
+        }
+    }
+    Ok(0)
+}
+
+fn review(v: &Vault, actor: &str, cmd: ReviewCmd) -> Result<i32, VaultError> {
+    match cmd {
+        ReviewCmd::Report { unused_days, json } => {
+            let r = v.review_report(unused_days)?;
+            if json {
+                print_json(&r)?;
+                return Ok(0);
+            }
+            println!(
+                "Access review, {} (unused window {} days)\n",
+                r.generated_at, r.unused_days
+            );
+            println!(
+                "{:<20} {:<16} {:>2} {:<28} {:>5} {:<24} FLAGS",
+                "ACCOUNT", "ROLE", "#", "PERMISSIONS", "USES", "LAST USE"
+            );
+            for g in &r.grants {
+                let mut flags = g.flags.join(",");
+                if !g.unused_permissions.is_empty() && g.uses > 0 {
+                    flags.push_str(&format!(" (never: {})", g.unused_permissions.join(",")));
+                }
+                println!(
+                    "{:<20} {:<16} {:>2} {:<28} {:>5} {:<24} {flags}",
+                    g.account,
+                    g.role,
+                    g.grant,
+                    g.permissions.join(","),
+                    g.uses,
+                    g.last_use.as_deref().unwrap_or("never")
+                );
+                println!(
+                    "{:<40} scope: {}; purposes: {}",
+                    "",
+                    g.scope,
+                    if g.purposes.is_empty() {
+                        "-".into()
+                    } else {
+                        g.purposes.join(",")
+                    }
+                );
+            }
+            if !r.accounts.is_empty() {
+                println!("\nAccounts needing attention:");
+                for a in &r.accounts {
+                    println!("  {:<20} {}", a.account, a.flags.join(", "));
+                }
+            }
+        }
+        ReviewCmd::Start => {
+            let (id, items) = v.start_review(actor)?;
+            println!("{id}");
+            eprintln!(
+                "{} role assignments to certify or revoke: custodia review decide {id} ACCOUNT ROLE --certify|--revoke",
+                items.len()
+            );
+        }
+        ReviewCmd::Decide {
+            campaign,
+            account,
+            role,
+            certify,
+            revoke,
+            note,
+        } => {
+            debug_assert!(certify != revoke);
+            v.decide_review(actor, &campaign, &account, &role, certify, note.as_deref())?;
+            println!(
+                "{}: {} {role} of {account}",
+                campaign,
+                if certify { "certified" } else { "revoked" }
+            );
+        }
+        ReviewCmd::Show { campaign } => {
+            for i in v.review_items(&campaign)? {
+                println!(
+                    "{:<20} {:<16} {:<8} {}",
+                    i.account,
+                    i.role,
+                    i.decision.as_deref().unwrap_or("open"),
+                    i.note.as_deref().unwrap_or("")
+                );
+            }
         }
     }
     Ok(0)

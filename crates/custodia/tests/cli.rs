@@ -388,9 +388,64 @@ fn accounts_and_policy_commands() {
     let o = run(&data, &["policy", "check"]);
     assert!(o.status.success());
 
+    // Access review: report (text and JSON), then a campaign.
+    let o = run(&data, &["review", "report"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("li.na") && stdout(&o).contains("unused") && stdout(&o).contains("mfa_missing"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&data, &["review", "report", "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(r["grants"].as_array().unwrap().len() >= 4);
+    let o = run(&data, &["review", "start"]);
+    let campaign = stdout(&o).trim().to_owned();
+    assert!(campaign.starts_with("rev_"), "{campaign}");
+    let o = run(
+        &data,
+        &[
+            "review",
+            "decide",
+            &campaign,
+            "root.admin",
+            "administrator",
+            "--certify",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &data,
+        &[
+            "review",
+            "decide",
+            &campaign,
+            "li.na",
+            "cs_agent",
+            "--revoke",
+            "--note",
+            "moved to finance",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &data,
+        &["review", "decide", &campaign, "li.na", "cs_agent", "--certify"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = run(&data, &["review", "show", &campaign]);
+    assert!(
+        stdout(&o).contains("revoke") && stdout(&o).contains("moved to finance"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&data, &["user", "show", "li.na"]);
+    let a: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(a["roles"].as_array().unwrap().len(), 0);
+
     // The audit log recorded it all and holds.
     let o = run(&data, &["audit", "tail", "-n", "50"]);
-    for a in ["account", "mfa", "training"] {
+    for a in ["account", "mfa", "training", "review"] {
         assert!(stdout(&o).contains(a), "{a}: {}", stdout(&o));
     }
     assert!(run(&data, &["audit", "verify"]).status.success());

@@ -13,8 +13,8 @@
 //!   linger in the file.
 
 use crate::{
-    AccountRecord, Applied, ChainLinker, Mutation, Pending, SessionRecord, Store, StoreError, StoredCustomer,
-    TokenRecord, TrainingRecord,
+    AccountRecord, Applied, ChainLinker, Mutation, Pending, ReviewItem, SessionRecord, Store, StoreError,
+    StoredCustomer, TokenRecord, TrainingRecord,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
@@ -93,6 +93,21 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_ms INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,
     revoked    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS review_campaigns (
+    id         TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS review_items (
+    campaign   TEXT NOT NULL,
+    account    TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    decision   TEXT,
+    decided_by TEXT,
+    decided_ms INTEGER,
+    note       TEXT,
+    PRIMARY KEY (campaign, account, role)
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq      INTEGER PRIMARY KEY,
@@ -647,6 +662,55 @@ fn apply_one(
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
+        Mutation::PutCampaign {
+            id,
+            created_by,
+            created_ms,
+            items,
+            events,
+        } => {
+            c.prepare_cached("INSERT INTO review_campaigns (id, created_by, created_ms) VALUES (?1, ?2, ?3)")
+                .map_err(db_err)?
+                .execute(params![id, created_by, created_ms])
+                .map_err(db_err)?;
+            let mut st = c
+                .prepare_cached("INSERT INTO review_items (campaign, account, role) VALUES (?1, ?2, ?3)")
+                .map_err(db_err)?;
+            for it in items {
+                st.execute(params![id, it.account, it.role]).map_err(db_err)?;
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::DecideReview { item, account, events } => {
+            let n = c
+                .prepare_cached(
+                    "UPDATE review_items SET decision = ?4, decided_by = ?5, decided_ms = ?6, note = ?7
+                     WHERE campaign = ?1 AND account = ?2 AND role = ?3 AND decision IS NULL",
+                )
+                .map_err(db_err)?
+                .execute(params![
+                    item.campaign,
+                    item.account,
+                    item.role,
+                    item.decision,
+                    item.decided_by,
+                    item.decided_ms,
+                    item.note
+                ])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(Applied::NotFound);
+            }
+            if let Some(a) = account {
+                c.prepare_cached("UPDATE accounts SET roles = ?2, updated_ms = ?3 WHERE name = ?1")
+                    .map_err(db_err)?
+                    .execute(params![a.name, a.roles.join(","), a.updated_ms])
+                    .map_err(db_err)?;
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
         Mutation::PutToken { token: t, events } => {
             c.prepare_cached(
                 "INSERT INTO api_tokens (id, account, digest, scopes, expires_ms, revoked, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -955,6 +1019,31 @@ impl Store for SqliteStore {
                 .query_row([digest], read_token)
                 .optional()
                 .map_err(db_err)
+        })
+    }
+
+    fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT campaign, account, role, decision, decided_by, decided_ms, note FROM review_items
+                     WHERE campaign = ?1 ORDER BY account, role",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([campaign], |r| {
+                    Ok(ReviewItem {
+                        campaign: r.get(0)?,
+                        account: r.get(1)?,
+                        role: r.get(2)?,
+                        decision: r.get(3)?,
+                        decided_by: r.get(4)?,
+                        decided_ms: r.get(5)?,
+                        note: r.get(6)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
         })
     }
 
