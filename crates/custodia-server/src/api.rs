@@ -520,3 +520,30 @@ pub async fn policy_explain(
     }))
     .into_response())
 }
+
+#[utoipa::path(get, path = "/v1/session", tag = "meta",
+    responses((status = 200, description = "Who the caller is: {actor, kind, roles, mfa, csrf_token (sessions only)}"), (status = 401, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Who is calling; for signed-in staff, also the CSRF token to send with changes.
+pub async fn whoami(State(s): State<AppState>, Extension(p): Extension<Principal>, headers: HeaderMap) -> ApiResult {
+    let body = match &p {
+        Principal::Bootstrap => json!({"actor": p.actor(), "kind": "bootstrap"}),
+        Principal::Service {
+            account, roles, scopes, ..
+        } => {
+            json!({"actor": p.actor(), "kind": "service", "account": account, "roles": roles, "scopes": scopes.iter().map(|x| x.as_str()).collect::<Vec<_>>()})
+        }
+        Principal::Staff {
+            account,
+            roles,
+            mfa,
+            courses,
+        } => {
+            let csrf = crate::web::session_cookie(&headers)
+                .and_then(|c| s.vault.staff_principal(&c).ok().flatten())
+                .map(|(_, csrf)| csrf);
+            json!({"actor": p.actor(), "kind": "staff", "account": account, "roles": roles, "mfa": mfa, "valid_training": courses, "csrf_token": csrf})
+        }
+    };
+    Ok(Json(body).into_response())
+}

@@ -39,7 +39,24 @@ pub fn issue_admin_token(vault: &Vault, actor: &str) -> Result<Zeroizing<String>
     Ok(token)
 }
 
-/// Whether an admin token has been issued.
+/// Switch the bootstrap admin token off (once staff and service accounts
+/// exist). `issue_admin_token` switches it on again, from the CLI only.
+pub fn disable_admin_token(vault: &Vault, actor: &str) -> Result<(), VaultError> {
+    let mut e = AuditEvent::new(now_ms(), actor, Action::TokenIssue);
+    e.detail = Some("bootstrap admin token disabled".into());
+    for r in vault.store().apply(vec![
+        Mutation::SetMeta {
+            key: META_ADMIN.into(),
+            value: Vec::new(),
+        },
+        Mutation::Audit(vec![e]),
+    ])? {
+        r?;
+    }
+    Ok(())
+}
+
+/// Whether an admin token has been issued (or deliberately disabled).
 pub fn has_admin_token(vault: &Vault) -> Result<bool, VaultError> {
     Ok(vault.store().meta(META_ADMIN)?.is_some())
 }

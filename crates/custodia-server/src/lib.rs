@@ -57,6 +57,7 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(api::audit_verify))
         .routes(routes!(api::schema))
         .routes(routes!(api::policy_explain))
+        .routes(routes!(api::whoami))
         .split_for_parts();
     let (open, open_spec) = OpenApiRouter::new().routes(routes!(api::health)).split_for_parts();
     spec.merge(open_spec);
@@ -117,7 +118,34 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned());
     let Some(token) = presented else {
-        return Problem::new("unauthorized", "send an API token: Authorization: Bearer cst_…", lang).into_response();
+        // People: a session cookie, plus the session's CSRF token on anything
+        // that changes state (SameSite=Strict already stops cross-site sends).
+        if let Some(cookie) = web::session_cookie(req.headers()) {
+            match s.vault.staff_principal(&cookie) {
+                Ok(Some((p, csrf))) => {
+                    let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+                    let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+                    if !safe && sent != Some(csrf.as_str()) {
+                        return Problem::new(
+                            "forbidden",
+                            "send the session's CSRF token in X-CSRF-Token (GET /v1/session)",
+                            lang,
+                        )
+                        .into_response();
+                    }
+                    req.extensions_mut().insert(p);
+                    return next.run(req).await;
+                }
+                Ok(None) => {}
+                Err(e) => return Problem::from_vault(&e, lang).into_response(),
+            }
+        }
+        return Problem::new(
+            "unauthorized",
+            "send an API token (Authorization: Bearer cst_…) or sign in at /login",
+            lang,
+        )
+        .into_response();
     };
     // Both checks are in-memory or a single indexed read, so they stay on
     // the async thread. Only a refusal (audited) blocks.

@@ -126,6 +126,11 @@ fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// The session cookie's value, if sent.
+pub fn session_cookie(h: &HeaderMap) -> Option<String> {
+    cookie(h, SESSION_COOKIE)
+}
+
 fn set_cookie(r: &mut Response, value: String) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         r.headers_mut().append(header::SET_COOKIE, v);

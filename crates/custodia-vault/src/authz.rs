@@ -22,6 +22,17 @@ use zeroize::Zeroizing;
 pub enum Principal {
     /// The bootstrap admin token.
     Bootstrap,
+    /// A staff member signed in with a session.
+    Staff {
+        /// Account name.
+        account: String,
+        /// The account's roles.
+        roles: Vec<String>,
+        /// Whether the second factor was verified in this session.
+        mfa: bool,
+        /// Courses whose training is valid today.
+        courses: Vec<String>,
+    },
     /// A service account acting through an API token.
     Service {
         /// Account name.
@@ -41,6 +52,7 @@ impl Principal {
         match self {
             Principal::Bootstrap => "token:admin".into(),
             Principal::Service { account, token, .. } => format!("service:{account}/{token}"),
+            Principal::Staff { account, .. } => format!("staff:{account}"),
         }
     }
 }
@@ -238,6 +250,33 @@ impl Vault {
         }))
     }
 
+    /// The principal behind a staff session cookie.
+    pub fn staff_principal(&self, session_token: &str) -> Result<Option<(Principal, String)>, VaultError> {
+        let Some(sess) = self.session(session_token)? else {
+            return Ok(None);
+        };
+        let Some(a) = self.store().account(&sess.account)? else {
+            return Ok(None);
+        };
+        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        let courses = self
+            .store()
+            .trainings(Some(&a.name))?
+            .into_iter()
+            .filter(|t| t.expires >= today)
+            .map(|t| t.course)
+            .collect();
+        Ok(Some((
+            Principal::Staff {
+                account: a.name,
+                roles: a.roles,
+                mfa: sess.mfa_ok,
+                courses,
+            },
+            sess.csrf,
+        )))
+    }
+
     /// Decide one request for a principal.
     pub fn decide(
         &self,
@@ -253,6 +292,22 @@ impl Vault {
                 reason: None,
                 rule: None,
             },
+            Principal::Staff {
+                roles, mfa, courses, ..
+            } => {
+                let subject = Subject {
+                    roles,
+                    mfa: *mfa,
+                    valid_courses: courses,
+                };
+                let req = Request {
+                    permission,
+                    field: field.map(|f| (&f.name, f.classification)),
+                    attrs,
+                    purpose,
+                };
+                self.policy().decide(&subject, &req)
+            }
             Principal::Service { roles, scopes, .. } => {
                 if !scopes.contains(&permission) {
                     return Decision {
@@ -315,7 +370,7 @@ impl Vault {
         match (p, purpose.filter(|s| !s.is_empty())) {
             (_, Some(s)) => Ok(Some(self.purpose(s)?)),
             (Principal::Bootstrap, None) => Ok(None),
-            (Principal::Service { .. }, None) => Err(VaultError::PurposeRequired),
+            (Principal::Service { .. } | Principal::Staff { .. }, None) => Err(VaultError::PurposeRequired),
         }
     }
 

@@ -232,6 +232,8 @@ pub enum TokenCmd {
         #[arg(long, default_value_t = 90)]
         days: u32,
     },
+    /// Switch the bootstrap admin token off (`token reset` switches it back on).
+    DisableBootstrap,
     /// List API tokens (no secrets).
     List,
     /// Revoke an API token by id.
@@ -698,6 +700,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     eprintln!("store the token now; only its digest is kept");
                 }
                 TokenCmd::List => print_json(&v.tokens()?)?,
+                TokenCmd::DisableBootstrap => {
+                    auth::disable_admin_token(&v, &actor)?;
+                    println!("the bootstrap admin token no longer works (within 5 seconds on running servers)");
+                }
                 TokenCmd::Revoke { id } => {
                     v.revoke_token(&actor, &id)?;
                     println!("revoked {id}");

@@ -366,3 +366,214 @@ async fn tls_only_modern_versions_and_plain_http_refused() {
     let s2 = Server::start(&data, &[]);
     assert!(s2.token.is_none());
 }
+
+fn form_encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                s.bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+fn cookie_value(r: &custodia::client::Resp, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
+}
+
+async fn sign_in(c: &mut custodia::client::Conn, name: &str, pw: &str, code: &str) -> Option<String> {
+    let page = c.send(Method::GET, "/login", &[], None).await.unwrap();
+    let csrf = cookie_value(&page, "custodia_csrf").unwrap();
+    let cookie = format!("custodia_csrf={csrf}");
+    let body = form_encode(&[("name", name), ("password", pw), ("code", code), ("csrf", &csrf)]);
+    let r = c
+        .send(
+            Method::POST,
+            "/login",
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body),
+        )
+        .await
+        .unwrap();
+    cookie_value(&r, "custodia_session").filter(|v| !v.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let s = Server::start(&data, &[]);
+    let boot = s.token.clone().unwrap();
+    let pw = "correct horse battery staple";
+    let o = std::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["user", "add", "li.na", "--role", "cs_agent"])
+        .env("CUSTODIA_NEW_PASSWORD", pw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": "张三", "mobile": "13800138000", "email": "z@example.com", "department": "service"})),
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/customers/{id}?purpose=customer_service");
+
+    // Signed in without MFA: the data role cannot be used.
+    let sess = sign_in(&mut c, "li.na", pw, "").await.expect("signed in");
+    let cookie = format!("custodia_session={sess}");
+    let r = c.send(Method::GET, &path, &[("cookie", &cookie)], None).await.unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("multi-factor"),
+        "{}",
+        r.json()
+    );
+    assert!(sign_in(&mut c, "li.na", "wrong password!!", "").await.is_none());
+
+    // Enroll MFA from the CLI, sign in with a code: masked reads work.
+    let o = run(&data, &["user", "mfa-enroll", "li.na"]);
+    let secret = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Scan the code with an authenticator app, or enter this secret: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let key = {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let (mut out, mut buf, mut bits) = (Vec::new(), 0u64, 0);
+        for ch in secret.bytes() {
+            buf = (buf << 5) | A.iter().position(|&x| x == ch).unwrap() as u64;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buf >> bits) as u8);
+            }
+        }
+        out
+    };
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    let code = |s: u64| {
+        format!(
+            "{:06}",
+            custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, s, 6)
+        )
+    };
+    assert!(run(&data, &["user", "mfa-confirm", "li.na", &code(step)])
+        .status
+        .success());
+    let sess = sign_in(&mut c, "li.na", pw, &code(step + 1))
+        .await
+        .expect("signed in with MFA");
+    let cookie = format!("custodia_session={sess}");
+    let r = c.send(Method::GET, &path, &[("cookie", &cookie)], None).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["fields"]["mobile"], "138****8000");
+
+    // Reveal needs valid training.
+    let reveal = format!("/v1/customers/{id}?reveal=true&purpose=customer_service&fields=mobile");
+    let r = c
+        .send(Method::GET, &reveal, &[("cookie", &cookie)], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("privacy_basics"),
+        "{}",
+        r.json()
+    );
+    assert!(run(
+        &data,
+        &[
+            "training",
+            "add",
+            "li.na",
+            "--course",
+            "privacy_basics",
+            "--score",
+            "90"
+        ]
+    )
+    .status
+    .success());
+    let r = c
+        .send(Method::GET, &reveal, &[("cookie", &cookie)], None)
+        .await
+        .unwrap();
+    assert_eq!(r.json()["fields"]["mobile"], "+8613800138000");
+
+    // Changes need the session's CSRF token.
+    let patch = Some(br#"{"email":"new@example.com"}"#.to_vec());
+    let r = c
+        .send(Method::PATCH, &path, &[("cookie", &cookie)], patch.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let who = c
+        .send(Method::GET, "/v1/session", &[("cookie", &cookie)], None)
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        (who["kind"].as_str(), who["mfa"].as_bool()),
+        (Some("staff"), Some(true))
+    );
+    let csrf = who["csrf_token"].as_str().unwrap().to_owned();
+    let r = c
+        .send(
+            Method::PATCH,
+            &path,
+            &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+            patch,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+
+    // The audit log names the person.
+    let r = call(&mut c, &boot, Method::GET, "/v1/audit?limit=200", None).await;
+    assert!(r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["actor"] == "staff:li.na" && e["action"] == "reveal"));
+
+    // Once accounts exist, the bootstrap token can be switched off.
+    assert!(run(&data, &["token", "disable-bootstrap"]).status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let r = call(&mut c, &boot, Method::GET, "/v1/schema", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -171,6 +171,7 @@ async fn every_endpoint_every_role() {
             expect: [401, 200, 403, 403, 200, 403],
             results: None,
         },
+        Row { method: Method::GET, path: "/v1/session", body: None, expect: [401, 200, 200, 200, 200, 200], results: None },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
