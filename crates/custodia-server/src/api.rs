@@ -547,3 +547,52 @@ pub async fn whoami(State(s): State<AppState>, Extension(p): Extension<Principal
     };
     Ok(Json(body).into_response())
 }
+
+/// A completed training, entered by whoever holds `manage_training`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInput {
+    /// Staff account.
+    account: String,
+    /// Course id, e.g. `privacy_basics`.
+    course: String,
+    /// Completion date, YYYY-MM-DD.
+    completed: String,
+    /// Score 0-100.
+    score: i64,
+    /// Expiry date, YYYY-MM-DD.
+    expires: String,
+}
+
+#[utoipa::path(post, path = "/v1/training", tag = "meta", request_body = TrainingInput,
+    responses((status = 201, description = "Recorded"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Record a staff member's completed training (needs `manage_training`).
+pub async fn record_training(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    body: Result<Json<TrainingInput>, JsonRejection>,
+) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Json(t) = body.map_err(|r| json_problem(r, lang))?;
+    let vault = s.vault.clone();
+    blocking(move || {
+        vault.require(&p, Permission::ManageTraining, None, None, None, None)?;
+        let date = |s: &str, what: &str| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| VaultError::Input(format!("{what} is not a date written YYYY-MM-DD")))
+        };
+        vault.record_training(
+            &p.actor(),
+            &t.account,
+            &t.course,
+            date(&t.completed, "completed")?,
+            t.score,
+            date(&t.expires, "expires")?,
+        )
+    })
+    .await
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    Ok(StatusCode::CREATED.into_response())
+}

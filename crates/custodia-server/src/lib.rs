@@ -58,6 +58,7 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(api::schema))
         .routes(routes!(api::policy_explain))
         .routes(routes!(api::whoami))
+        .routes(routes!(api::record_training))
         .split_for_parts();
     let (open, open_spec) = OpenApiRouter::new().routes(routes!(api::health)).split_for_parts();
     spec.merge(open_spec);

@@ -931,3 +931,53 @@ fn access_review_report_and_campaign() {
         .any(|e| e.event.action == Action::Review));
     assert!(v.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn expired_revoked_and_foreign_tokens_are_refused() {
+    use crate::authz::TokenRefusal;
+    use crate::identity::AccountKind;
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    v.create_account("t", "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
+        .unwrap();
+    v.create_account(
+        "t",
+        "wang",
+        AccountKind::Staff,
+        &["cs_agent".to_string()],
+        Some("correct horse battery staple"),
+    )
+    .unwrap();
+    assert!(v.issue_token("t", "wang", &[], 30).is_err(), "staff get no tokens");
+    assert!(v.issue_token("t", "crm-app", &[], 0).is_err());
+    let t = v.issue_token("t", "crm-app", &[], 30).unwrap();
+    assert!(v.authenticate_token(&t.token).unwrap().is_ok());
+    assert_eq!(
+        v.authenticate_token("cst_nope").unwrap().unwrap_err(),
+        TokenRefusal::Unknown
+    );
+    let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
+    db.execute("UPDATE api_tokens SET expires_ms = 1 WHERE id = ?1", [&t.id])
+        .unwrap();
+    assert_eq!(
+        v.authenticate_token(&t.token).unwrap().unwrap_err(),
+        TokenRefusal::Expired
+    );
+    let t2 = v.issue_token("t", "crm-app", &[], 30).unwrap();
+    v.revoke_token("t", &t2.id).unwrap();
+    assert_eq!(
+        v.authenticate_token(&t2.token).unwrap().unwrap_err(),
+        TokenRefusal::Revoked
+    );
+    assert!(v.revoke_token("t", "tok_missing").is_err());
+    let t3 = v.issue_token("t", "crm-app", &[], 30).unwrap();
+    db.execute("UPDATE accounts SET disabled = 1 WHERE name = 'crm-app'", [])
+        .unwrap();
+    assert_eq!(
+        v.authenticate_token(&t3.token).unwrap().unwrap_err(),
+        TokenRefusal::AccountDisabled
+    );
+    // Tokens are stored as digests only.
+    let bytes = std::fs::read(d.path().join("data/custodia.db")).unwrap();
+    assert!(memchr::memmem::find(&bytes, t3.token.as_bytes()).is_none());
+}

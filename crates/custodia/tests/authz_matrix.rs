@@ -52,6 +52,14 @@ async fn every_endpoint_every_role() {
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
     let boot = s.token.clone().unwrap();
+    let o = std::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["user", "add", "li.na", "--role", "cs_agent"])
+        .env("CUSTODIA_NEW_PASSWORD", "correct horse battery staple")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     let mut tokens = vec![String::new(), boot.clone()];
     for role in &CALLERS[2..] {
         tokens.push(service_token(&data, role));
@@ -172,6 +180,13 @@ async fn every_endpoint_every_role() {
             results: None,
         },
         Row { method: Method::GET, path: "/v1/session", body: None, expect: [401, 200, 200, 200, 200, 200], results: None },
+        Row {
+            method: Method::POST,
+            path: "/v1/training",
+            body: Some(json!({"account": "li.na", "course": "privacy_basics", "completed": "2026-11-01", "score": 91, "expires": "2027-11-01"})),
+            expect: [401, 201, 403, 403, 201, 403],
+            results: None,
+        },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
