@@ -156,6 +156,22 @@ pub fn base32(data: &[u8]) -> String {
     out
 }
 
+/// Decode RFC 4648 base32 (no padding, upper case); `None` on other characters.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    const A: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let (mut buf, mut bits) = (0u64, 0);
+    for c in s.trim().trim_end_matches('=').bytes() {
+        buf = (buf << 5) | A.iter().position(|&x| x == c.to_ascii_uppercase())? as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +221,16 @@ mod tests {
         ] {
             assert_eq!(base32(i.as_bytes()), o);
         }
+    }
+
+    #[test]
+    fn base32_round_trip() {
+        for v in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            assert_eq!(base32_decode(&base32(v.as_bytes())).unwrap(), v.as_bytes());
+        }
+        assert_eq!(base32_decode("MZXW6YTBOI======").unwrap(), b"foobar");
+        assert_eq!(base32_decode("mzxw6"), Some(b"foo".to_vec()));
+        assert_eq!(base32_decode("M1"), None);
     }
 
     #[test]

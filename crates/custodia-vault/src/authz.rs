@@ -258,14 +258,7 @@ impl Vault {
         let Some(a) = self.store().account(&sess.account)? else {
             return Ok(None);
         };
-        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
-        let courses = self
-            .store()
-            .trainings(Some(&a.name))?
-            .into_iter()
-            .filter(|t| t.expires >= today)
-            .map(|t| t.course)
-            .collect();
+        let courses = self.valid_courses(&a.name)?;
         Ok(Some((
             Principal::Staff {
                 account: a.name,

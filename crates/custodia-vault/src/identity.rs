@@ -302,6 +302,18 @@ impl Vault {
         self.put_account(a, false, e)
     }
 
+    /// Courses whose training is valid today for `account`.
+    pub fn valid_courses(&self, account: &str) -> Result<Vec<String>, VaultError> {
+        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+        Ok(self
+            .store()
+            .trainings(Some(account))?
+            .into_iter()
+            .filter(|t| t.expires >= today)
+            .map(|t| t.course)
+            .collect())
+    }
+
     /// Record a completed training.
     pub fn record_training(
         &self,
@@ -358,14 +370,7 @@ impl Vault {
         purpose: Option<&str>,
     ) -> Result<Decision, VaultError> {
         let a = self.account_record(account)?;
-        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
-        let courses: Vec<String> = self
-            .store()
-            .trainings(Some(account))?
-            .into_iter()
-            .filter(|t| t.expires >= today)
-            .map(|t| t.course)
-            .collect();
+        let courses = self.valid_courses(account)?;
         let attrs: Option<BTreeMap<String, String>> = match customer {
             None => None,
             Some(id) => {

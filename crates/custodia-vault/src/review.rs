@@ -90,7 +90,6 @@ impl Vault {
     pub fn review_report(&self, unused_days: i64) -> Result<ReviewReport, VaultError> {
         let now = now_ms();
         let cutoff = now - unused_days * 86_400_000;
-        let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
         let accounts = self.store().accounts()?;
         // (account, role, grant index) -> (uses, last ms, permissions used, purposes used)
         type Use = (u64, i64, BTreeSet<Permission>, BTreeSet<String>);
@@ -148,13 +147,7 @@ impl Vault {
                 flags.push("mfa_missing".to_owned());
             }
             if a.kind == "staff" {
-                let valid: BTreeSet<String> = self
-                    .store()
-                    .trainings(Some(&a.name))?
-                    .into_iter()
-                    .filter(|t| t.expires >= today)
-                    .map(|t| t.course)
-                    .collect();
+                let valid: BTreeSet<String> = self.valid_courses(&a.name)?.into_iter().collect();
                 let required: BTreeSet<&String> = [Permission::Reveal, Permission::Export]
                     .iter()
                     .flat_map(|p| self.policy().courses_for(*p))

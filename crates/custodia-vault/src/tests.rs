@@ -653,7 +653,7 @@ fn accounts_mfa_training_and_explain() {
     assert!(v.confirm_mfa("t", "li.na", "not-a-code").is_err());
     // Derive the current code from the enrolled secret the way an app would.
     let secret_b32 = enr.secret_base32.clone();
-    let key = base32_decode(&secret_b32);
+    let key = custodia_crypto::totp::base32_decode(&secret_b32).unwrap();
     let step = chrono::Utc::now().timestamp() as u64 / 30;
     let code = format!(
         "{:06}",
@@ -710,21 +710,6 @@ fn accounts_mfa_training_and_explain() {
     let db = std::fs::read(d.path().join("data/custodia.db")).unwrap();
     assert!(memchr::memmem::find(&db, &key).is_none());
     assert!(memchr::memmem::find(&db, secret_b32.as_bytes()).is_none());
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0);
-    for c in s.bytes() {
-        buf = (buf << 5) | A.iter().position(|&x| x == c).unwrap() as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[test]
@@ -800,7 +785,7 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
 
     // Enroll MFA; from now on a code is needed, each step once.
     let enr = v.start_mfa("t", "li.na").unwrap();
-    let key = base32_decode(&enr.secret_base32);
+    let key = custodia_crypto::totp::base32_decode(&enr.secret_base32).unwrap();
     let now = chrono::Utc::now().timestamp() as u64;
     let code = |t: u64| {
         format!(

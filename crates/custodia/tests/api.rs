@@ -467,19 +467,7 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
         .unwrap()
         .trim()
         .to_owned();
-    let key = {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        let (mut out, mut buf, mut bits) = (Vec::new(), 0u64, 0);
-        for ch in secret.bytes() {
-            buf = (buf << 5) | A.iter().position(|&x| x == ch).unwrap() as u64;
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((buf >> bits) as u8);
-            }
-        }
-        out
-    };
+    let key = custodia_crypto::totp::base32_decode(&secret).unwrap();
     let step = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -8,17 +8,7 @@ mod webdriver;
 use common::*;
 
 fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut key = Vec::new();
-    let (mut buf, mut bits) = (0u64, 0);
-    for c in secret_b32.trim().bytes() {
-        buf = (buf << 5) | A.iter().position(|&x| x == c).unwrap() as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            key.push((buf >> bits) as u8);
-        }
-    }
+    let key = custodia_crypto::totp::base32_decode(secret_b32).unwrap();
     let step = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
