@@ -268,6 +268,13 @@ pub enum Mutation {
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
+    /// Start a bulk load: if there are no customers yet, drop the
+    /// blind-index indexes (they are built once, sorted, by `EndBulkLoad`,
+    /// or when the store is next opened). Answers `NotFound` when the table
+    /// is not empty and nothing was dropped.
+    BeginBulkLoad,
+    /// Build any missing blind-index indexes.
+    EndBulkLoad,
     /// Set a metadata entry.
     SetMeta {
         /// Key.

@@ -253,6 +253,10 @@ impl Vault {
         let mut start = AuditEvent::new(now_ms(), actor, Action::Import);
         start.detail = Some("started".into());
         self.audit(vec![start])?;
+        // Into an empty vault, blind indexes are built once at the end (a
+        // sorted build instead of a million random inserts); searches scan
+        // until then. A crash in between leaves them to the next open.
+        let bulk = self.apply_one(vec![Mutation::BeginBulkLoad])?.pop() == Some(Applied::Done);
 
         progress.start(total_bytes.unwrap_or(0), "bytes");
         let mut report = ImportReport::default();
@@ -354,7 +358,13 @@ impl Vault {
             }
             Ok(())
         })();
+        let indexed = if bulk {
+            self.apply_one(vec![Mutation::EndBulkLoad]).map(|_| ())
+        } else {
+            Ok(())
+        };
         progress.finish();
+        indexed?;
         if let Some(w) = rej_writer.as_mut() {
             w.flush().map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
         }

@@ -966,3 +966,45 @@ fn expired_revoked_and_foreign_tokens_are_refused() {
     let bytes = std::fs::read(d.path().join("data/custodia.db")).unwrap();
     assert!(memchr::memmem::find(&bytes, t3.token.as_bytes()).is_none());
 }
+
+#[test]
+fn bulk_load_defers_blind_indexes_and_recovers_them() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let indexes = || -> usize {
+        let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
+        db.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'customers_bi_%'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    };
+    assert_eq!(indexes(), 3);
+    // A crash right after the indexes were dropped: the next open rebuilds them.
+    v.store().apply(vec![custodia_store::Mutation::BeginBulkLoad]).unwrap();
+    assert_eq!(indexes(), 0);
+    drop(v);
+    let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
+    assert_eq!(indexes(), 3);
+    // An import into the empty vault ends with the indexes in place and searchable.
+    let mut csv = Vec::new();
+    demo::write_demo_csv(&mut csv, 50, 1, 3, |_| {}).unwrap();
+    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
+    assert_eq!(indexes(), 3);
+    let email = String::from_utf8(csv.clone())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .to_owned();
+    assert_eq!(v.find("t", "email", &email, &Access::Masked, 5).unwrap().len(), 1);
+    // A non-empty vault keeps its indexes during imports.
+    let r = v.store().apply(vec![custodia_store::Mutation::BeginBulkLoad]).unwrap();
+    assert_eq!(r, vec![Ok(custodia_store::Applied::NotFound)]);
+    assert_eq!(indexes(), 3);
+}

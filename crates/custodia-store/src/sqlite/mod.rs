@@ -314,13 +314,12 @@ impl SqliteStore {
                 .map_err(db_err)?;
             for (code, _) in &list {
                 if !existing.iter().any(|c| c == &format!("bi_{code}")) {
-                    w.execute_batch(&format!(
-                        "ALTER TABLE customers ADD COLUMN bi_{code} INTEGER;
-                         CREATE INDEX customers_bi_{code} ON customers (bi_{code}) WHERE bi_{code} IS NOT NULL;"
-                    ))
-                    .map_err(db_err)?;
+                    w.execute_batch(&format!("ALTER TABLE customers ADD COLUMN bi_{code} INTEGER;"))
+                        .map_err(db_err)?;
                 }
             }
+            // Also rebuilds indexes a bulk load dropped before a crash.
+            create_blind_indexes(&w, &list)?;
             let codes = Codes::build(list, all);
             Ok(codes)
         })();
@@ -419,6 +418,16 @@ fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer,
         created_ms: r.get(9).map_err(db_err)?,
         updated_ms: r.get(10).map_err(db_err)?,
     })
+}
+
+fn create_blind_indexes(c: &Connection, list: &[(i64, FieldName)]) -> Result<(), StoreError> {
+    for (code, _) in list {
+        c.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS customers_bi_{code} ON customers (bi_{code}) WHERE bi_{code} IS NOT NULL;"
+        ))
+        .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 struct Head {
@@ -742,6 +751,25 @@ fn apply_one(
             .execute(params![t.account, t.course, t.completed, t.score, t.expires, t.recorded_by])
             .map_err(db_err)?;
             append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::BeginBulkLoad => {
+            let empty: bool = c
+                .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM customers)")
+                .map_err(db_err)?
+                .query_row([], |r| r.get(0))
+                .map_err(db_err)?;
+            if !empty {
+                return Ok(Applied::NotFound);
+            }
+            for (code, _) in &codes.list {
+                c.execute_batch(&format!("DROP INDEX IF EXISTS customers_bi_{code};"))
+                    .map_err(db_err)?;
+            }
+            Ok(Applied::Done)
+        }
+        Mutation::EndBulkLoad => {
+            create_blind_indexes(c, &codes.list)?;
             Ok(Applied::Done)
         }
         Mutation::SetMeta { key, value } => {
