@@ -1008,3 +1008,36 @@ fn bulk_load_defers_blind_indexes_and_recovers_them() {
     assert_eq!(r, vec![Ok(custodia_store::Applied::NotFound)]);
     assert_eq!(indexes(), 3);
 }
+
+#[test]
+fn reads_keep_working_during_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let v = std::sync::Arc::new(new_vault(d.path()));
+    let mut csv = Vec::new();
+    demo::write_demo_csv(&mut csv, 3000, 1, 8, |_| {}).unwrap();
+    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .unwrap();
+    let (page, _) = v.store().scan(0, 3000).unwrap();
+    let ids: Vec<String> = page.iter().map(|c| c.id.to_string()).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (v, stop) = (v.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
+                let access = v.access(true, Some("customer_service"), Some("mobile")).unwrap();
+                v.get("t", &ids[(n * 7919) % ids.len()], &access)
+                    .expect("read during rotation");
+                n += 1;
+            }
+            n
+        })
+    };
+    let r = v.rotate("t", &NoProgress).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().unwrap();
+    assert_eq!(r.rewrapped, 3000);
+    assert!(reads >= 50);
+    assert_eq!(v.counts().unwrap(), (3000, 0));
+    assert!(v.audit_verify().unwrap().ok);
+}

@@ -19,6 +19,8 @@ impl Bar {
             },
         );
         pb.set_prefix(label);
+        // Until the total is known, show only the label (not an empty bar).
+        pb.set_style(ProgressStyle::with_template("{prefix:>10} …").expect("valid template"));
         Bar(pb)
     }
 }
