@@ -9,9 +9,11 @@
 //! server, CLI) depend on it, never the other way round.
 
 pub mod audit;
+pub mod consent;
 pub mod ids;
 pub mod mask;
 pub mod normalize;
+pub mod notice;
 pub mod policy;
 pub mod schema;
 pub mod validate;

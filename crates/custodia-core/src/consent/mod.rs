@@ -1,0 +1,273 @@
+//! Which kind of consent a processing needs, as data with legal citations.
+//!
+//! The kind is computed from what a purpose does (field classifications,
+//! recipients, public disclosure, cross-border transfer) and who the person
+//! is (age), under PIPL and GDPR. The rules are a table ([`RULES`]) so that
+//! each carries its citation and each is tested on its own.
+
+use crate::schema::Classification;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A kind of consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentKind {
+    /// Informed, voluntary and explicit consent (PIPL Art. 14; GDPR Art. 4(11), 7).
+    General,
+    /// Separate consent (单独同意), given for this processing alone.
+    Separate,
+    /// Consent of a parent or guardian.
+    Guardian,
+}
+
+impl ConsentKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentKind::General => "general",
+            ConsentKind::Separate => "separate",
+            ConsentKind::Guardian => "guardian",
+        }
+    }
+}
+
+/// The legal regime a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regime {
+    /// Personal Information Protection Law of the PRC.
+    Pipl,
+    /// EU General Data Protection Regulation.
+    Gdpr,
+}
+
+/// What makes a rule apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Any processing based on consent.
+    AnyConsent,
+    /// Sensitive personal information is processed.
+    SensitiveData,
+    /// The data is provided to another personal-information handler (a
+    /// controller, not a processor acting on our behalf).
+    SharedWithController,
+    /// The data is made public.
+    PublicDisclosure,
+    /// The data leaves the country.
+    CrossBorder,
+    /// The person is younger than the regime's age of consent.
+    Minor,
+}
+
+/// One rule: when `trigger` holds under `regime`, consent of `kind` is needed.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Stable id.
+    pub id: &'static str,
+    /// Regime.
+    pub regime: Regime,
+    /// Condition.
+    pub trigger: Trigger,
+    /// Consent needed.
+    pub kind: ConsentKind,
+    /// Legal citation.
+    pub citation: &'static str,
+    /// Why, in English.
+    pub text_en: &'static str,
+    /// Why, in Chinese.
+    pub text_zh: &'static str,
+}
+
+/// The rules.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: "pipl-14",
+        regime: Regime::Pipl,
+        trigger: Trigger::AnyConsent,
+        kind: ConsentKind::General,
+        citation: "PIPL Art. 14",
+        text_en: "consent must be informed, voluntary and explicit",
+        text_zh: "同意应当由个人在充分知情的前提下自愿、明确作出",
+    },
+    Rule {
+        id: "pipl-29",
+        regime: Regime::Pipl,
+        trigger: Trigger::SensitiveData,
+        kind: ConsentKind::Separate,
+        citation: "PIPL Art. 29",
+        text_en: "processing sensitive personal information needs separate consent",
+        text_zh: "处理敏感个人信息应当取得个人的单独同意",
+    },
+    Rule {
+        id: "pipl-23",
+        regime: Regime::Pipl,
+        trigger: Trigger::SharedWithController,
+        kind: ConsentKind::Separate,
+        citation: "PIPL Art. 23",
+        text_en: "providing personal information to another handler needs separate consent",
+        text_zh: "向其他个人信息处理者提供其处理的个人信息，应当取得个人的单独同意",
+    },
+    Rule {
+        id: "pipl-25",
+        regime: Regime::Pipl,
+        trigger: Trigger::PublicDisclosure,
+        kind: ConsentKind::Separate,
+        citation: "PIPL Art. 25",
+        text_en: "disclosing personal information publicly needs separate consent",
+        text_zh: "公开其处理的个人信息，应当取得个人的单独同意",
+    },
+    Rule {
+        id: "pipl-39",
+        regime: Regime::Pipl,
+        trigger: Trigger::CrossBorder,
+        kind: ConsentKind::Separate,
+        citation: "PIPL Art. 39",
+        text_en: "providing personal information outside the PRC needs separate consent",
+        text_zh: "向中华人民共和国境外提供个人信息的，应当取得个人的单独同意",
+    },
+    Rule {
+        id: "pipl-31",
+        regime: Regime::Pipl,
+        trigger: Trigger::Minor,
+        kind: ConsentKind::Guardian,
+        citation: "PIPL Art. 31",
+        text_en: "information of a minor under 14 needs the consent of a parent or guardian",
+        text_zh: "处理不满十四周岁未成年人个人信息的，应当取得未成年人的父母或者其他监护人的同意",
+    },
+    Rule {
+        id: "pipl-28-minor",
+        regime: Regime::Pipl,
+        trigger: Trigger::Minor,
+        kind: ConsentKind::Separate,
+        citation: "PIPL Art. 28, 29",
+        text_en: "information of a minor under 14 is sensitive and needs separate consent",
+        text_zh: "不满十四周岁未成年人的个人信息属于敏感个人信息，应当取得单独同意",
+    },
+    Rule {
+        id: "gdpr-7",
+        regime: Regime::Gdpr,
+        trigger: Trigger::AnyConsent,
+        kind: ConsentKind::General,
+        citation: "GDPR Art. 4(11), 7",
+        text_en: "consent must be freely given, specific, informed and unambiguous",
+        text_zh: "同意须自由作出、具体、知情且明确",
+    },
+    Rule {
+        id: "gdpr-9",
+        regime: Regime::Gdpr,
+        trigger: Trigger::SensitiveData,
+        kind: ConsentKind::Separate,
+        citation: "GDPR Art. 9(2)(a)",
+        text_en: "special categories need explicit consent for this specific purpose",
+        text_zh: "特殊类别数据须就特定目的取得明示同意",
+    },
+    Rule {
+        id: "gdpr-49",
+        regime: Regime::Gdpr,
+        trigger: Trigger::CrossBorder,
+        kind: ConsentKind::Separate,
+        citation: "GDPR Art. 49(1)(a)",
+        text_en: "a transfer without adequacy or safeguards needs explicit consent after being told the risks",
+        text_zh: "在无充分性认定或适当保障措施时的跨境传输，须在告知风险后取得明示同意",
+    },
+    Rule {
+        id: "gdpr-8",
+        regime: Regime::Gdpr,
+        trigger: Trigger::Minor,
+        kind: ConsentKind::Guardian,
+        citation: "GDPR Art. 8(1)",
+        text_en: "a child below the age of digital consent needs the holder of parental responsibility to consent",
+        text_zh: "未达数字同意年龄的儿童须由监护人同意",
+    },
+];
+
+/// Ages of consent (PIPL Art. 31 fixes 14; GDPR Art. 8 says 16 unless a
+/// member state lowers it, to no less than 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ages {
+    /// PIPL: under this age, guardian consent.
+    pub pipl: u32,
+    /// GDPR: under this age, parental consent.
+    pub gdpr: u32,
+}
+
+impl Default for Ages {
+    fn default() -> Self {
+        Ages { pipl: 14, gdpr: 16 }
+    }
+}
+
+/// What a processing does and to whom.
+#[derive(Debug, Clone, Default)]
+pub struct Processing {
+    /// Whether the legal basis is consent (other bases need none).
+    pub consent_basis: bool,
+    /// Classifications of the fields used.
+    pub classes: BTreeSet<Classification>,
+    /// Data goes to another controller.
+    pub shared_with_controller: bool,
+    /// Data is made public.
+    pub public_disclosure: bool,
+    /// Data leaves the country (for GDPR: without adequacy or safeguards).
+    pub cross_border: bool,
+    /// The person's age, when known.
+    pub age: Option<u32>,
+}
+
+/// The consent a processing needs, and the rules that say so.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Requirement {
+    /// Kinds needed (empty: no consent needed).
+    pub kinds: BTreeSet<ConsentKind>,
+    /// Ids of the rules that applied.
+    pub rules: Vec<&'static str>,
+}
+
+impl Requirement {
+    /// Whether consent of some kind is needed.
+    pub fn needed(&self) -> bool {
+        !self.kinds.is_empty()
+    }
+
+    /// The citations of the rules that applied.
+    pub fn citations(&self) -> Vec<&'static str> {
+        self.rules
+            .iter()
+            .filter_map(|id| RULES.iter().find(|r| r.id == *id).map(|r| r.citation))
+            .collect()
+    }
+}
+
+/// The consent `p` needs under `regimes`.
+pub fn required(p: &Processing, regimes: &[Regime], ages: Ages) -> Requirement {
+    let mut out = Requirement::default();
+    if !p.consent_basis {
+        return out;
+    }
+    for rule in RULES.iter().filter(|r| regimes.contains(&r.regime)) {
+        let applies = match rule.trigger {
+            Trigger::AnyConsent => true,
+            Trigger::SensitiveData => p.classes.contains(&Classification::Sensitive),
+            Trigger::SharedWithController => p.shared_with_controller,
+            Trigger::PublicDisclosure => p.public_disclosure,
+            Trigger::CrossBorder => p.cross_border,
+            Trigger::Minor => {
+                let limit = if rule.regime == Regime::Pipl {
+                    ages.pipl
+                } else {
+                    ages.gdpr
+                };
+                p.age.is_some_and(|a| a < limit)
+            }
+        };
+        if applies {
+            out.kinds.insert(rule.kind);
+            out.rules.push(rule.id);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
