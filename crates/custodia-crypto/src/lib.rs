@@ -18,6 +18,7 @@
 pub mod blind;
 pub mod chain;
 pub mod envelope;
+pub mod jws;
 pub mod master;
 pub mod password;
 pub mod secret;

@@ -6,6 +6,8 @@
 //! each carries its citation and each is tested on its own.
 
 use crate::schema::Classification;
+
+pub mod receipt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
