@@ -279,28 +279,27 @@ impl Vault {
         attrs: Option<&BTreeMap<String, String>>,
         purpose: Option<&Purpose>,
     ) -> Decision {
-        match p {
-            Principal::Bootstrap => Decision {
-                allowed: true,
-                reason: None,
-                rule: None,
-            },
+        let req = Request {
+            permission,
+            field: field.map(|f| (&f.name, f.classification)),
+            attrs,
+            purpose,
+        };
+        let subject = match p {
+            Principal::Bootstrap => {
+                return Decision {
+                    allowed: true,
+                    reason: None,
+                    rule: None,
+                }
+            }
             Principal::Staff {
                 roles, mfa, courses, ..
-            } => {
-                let subject = Subject {
-                    roles,
-                    mfa: *mfa,
-                    valid_courses: courses,
-                };
-                let req = Request {
-                    permission,
-                    field: field.map(|f| (&f.name, f.classification)),
-                    attrs,
-                    purpose,
-                };
-                self.policy().decide(&subject, &req)
-            }
+            } => Subject {
+                roles,
+                mfa: *mfa,
+                valid_courses: courses,
+            },
             Principal::Service { roles, scopes, .. } => {
                 if !scopes.contains(&permission) {
                     return Decision {
@@ -309,21 +308,15 @@ impl Vault {
                         rule: None,
                     };
                 }
-                let all: Vec<String> = self.policy().courses_for(permission).to_vec();
-                let subject = Subject {
+                // Applications: the MFA and training gates are for people.
+                Subject {
                     roles,
                     mfa: true,
-                    valid_courses: &all,
-                };
-                let req = Request {
-                    permission,
-                    field: field.map(|f| (&f.name, f.classification)),
-                    attrs,
-                    purpose,
-                };
-                self.policy().decide(&subject, &req)
+                    valid_courses: self.policy().courses_for(permission),
+                }
             }
-        }
+        };
+        self.policy().decide(&subject, &req)
     }
 
     /// Require an allow, auditing a denial.
