@@ -80,7 +80,7 @@ impl TokenCheck {
     pub fn check(&self, vault: &Vault, presented: &str) -> Result<Option<String>, VaultError> {
         let now = now_ms();
         let (stored, at) = *self.state.read().expect("token state");
-        let stored = if now - at > 5000 || stored.is_none() {
+        let stored = if now - at > 5000 {
             let fresh = vault
                 .store()
                 .meta(META_ADMIN)?
