@@ -427,13 +427,7 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     let s = Server::start(&data, &[]);
     let boot = s.token.clone().unwrap();
     let pw = "correct horse battery staple";
-    let o = std::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["user", "add", "li.na", "--role", "cs_agent"])
-        .env("CUSTODIA_NEW_PASSWORD", pw)
-        .output()
-        .unwrap();
+    let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut c = s.conn().await;
     let r = call(

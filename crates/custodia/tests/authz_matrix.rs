@@ -52,13 +52,7 @@ async fn every_endpoint_every_role() {
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
     let boot = s.token.clone().unwrap();
-    let o = std::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["user", "add", "li.na", "--role", "cs_agent"])
-        .env("CUSTODIA_NEW_PASSWORD", "correct horse battery staple")
-        .output()
-        .unwrap();
+    let o = add_staff(&data, "li.na", "cs_agent", "correct horse battery staple");
     assert!(o.status.success(), "{}", stderr(&o));
     let mut tokens = vec![String::new(), boot.clone()];
     for role in &CALLERS[2..] {

@@ -34,13 +34,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
     let pw = "correct horse battery staple";
-    let o = std::process::Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["user", "add", "li.na", "--role", "cs_agent"])
-        .env("CUSTODIA_NEW_PASSWORD", pw)
-        .output()
-        .unwrap();
+    let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
     let base = format!("https://localhost:{}", s.addr.port());
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));

@@ -288,15 +288,7 @@ fn accounts_and_policy_commands() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     assert!(run(&data, &["init"]).status.success());
-    let add = |name: &str, role: &str, pw: &str| {
-        std::process::Command::new(bin())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["user", "add", name, "--role", role])
-            .env("CUSTODIA_NEW_PASSWORD", pw)
-            .output()
-            .unwrap()
-    };
+    let add = |name: &str, role: &str, pw: &str| add_staff(&data, name, role, pw);
     let o = add("li.na", "cs_agent", "password1234");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("commonly used"), "{}", stderr(&o));

@@ -24,6 +24,18 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("custodia runs")
 }
 
+/// `custodia user add NAME --role ROLE` with the password in the environment.
+pub fn add_staff(dir: &Path, name: &str, role: &str, password: &str) -> Output {
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["user", "add", name, "--role", role])
+        .env_remove("CUSTODIA_DATA_DIR")
+        .env("CUSTODIA_NEW_PASSWORD", password)
+        .output()
+        .expect("custodia runs")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
