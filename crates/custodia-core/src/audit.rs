@@ -53,6 +53,14 @@ pub enum Action {
     Logout,
     /// An access review was opened or a grant certified or revoked.
     Review,
+    /// A privacy notice version was published.
+    Notice,
+    /// A consent was given or withdrawn.
+    Consent,
+    /// A privacy-portal link was issued, used or refused.
+    Portal,
+    /// A customer's request (correction, deletion, …) was received or changed.
+    Request,
 }
 
 impl Action {
@@ -78,6 +86,10 @@ impl Action {
             Action::Lockout => "lockout",
             Action::Logout => "logout",
             Action::Review => "review",
+            Action::Notice => "notice",
+            Action::Consent => "consent",
+            Action::Portal => "portal",
+            Action::Request => "request",
         }
     }
 

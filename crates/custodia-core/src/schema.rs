@@ -203,7 +203,7 @@ impl Schema {
         let mut by_name = BTreeMap::new();
         for (i, f) in raw.fields.iter().enumerate() {
             let name = f.name.as_str();
-            if name == "external_id" || name == "id" {
+            if matches!(name, "external_id" | "id" | "consents") {
                 return Err(SchemaError::ReservedName(name.into()));
             }
             if by_name.insert(name.to_owned(), i).is_some() {

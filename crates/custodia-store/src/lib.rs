@@ -10,7 +10,10 @@
 //! acknowledged only once durable (fsync), so an acknowledged write survives
 //! a crash and the audit log never disagrees with the data.
 
+pub mod privacy;
 pub mod sqlite;
+
+pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};
 use custodia_core::{CustomerId, FieldName};
@@ -177,6 +180,8 @@ pub enum Mutation {
     Insert {
         /// The new record.
         customer: Box<StoredCustomer>,
+        /// Consents given with it, stored only if the insert happens.
+        consents: Vec<ConsentRecord>,
         /// Events recorded only if the insert happens.
         events: Vec<AuditEvent>,
     },
@@ -275,6 +280,49 @@ pub enum Mutation {
     BeginBulkLoad,
     /// Build any missing blind-index indexes.
     EndBulkLoad,
+    /// Publish a notice version; `Conflict` if the version exists.
+    PutNotice {
+        /// The notice.
+        notice: NoticeRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Append consent receipts; `NotFound` if the customer does not exist.
+    PutConsents {
+        /// The customer all receipts are about.
+        customer: CustomerId,
+        /// The receipts.
+        receipts: Vec<ConsentRecord>,
+        /// Events recorded with them.
+        events: Vec<AuditEvent>,
+    },
+    /// Store a portal credential.
+    PutPortalToken {
+        /// The credential.
+        token: PortalTokenRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Mark a portal credential used if it is unused and unexpired at
+    /// `now_ms`, and store `then` (the session it is exchanged for) in the
+    /// same transaction; `NotFound` otherwise.
+    UsePortalToken {
+        /// Digest of the credential.
+        digest: Vec<u8>,
+        /// The time of use.
+        now_ms: i64,
+        /// Stored on success.
+        then: Option<PortalTokenRecord>,
+        /// Events recorded on success.
+        events: Vec<AuditEvent>,
+    },
+    /// Store a customer's request.
+    PutRequest {
+        /// The request.
+        request: RequestRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
     /// Set a metadata entry.
     SetMeta {
         /// Key.
@@ -300,6 +348,8 @@ pub enum Applied {
     AlreadyRewrapped,
     /// Account creation refused: the name is taken.
     AccountExists,
+    /// Creation refused: the key (e.g. a notice version) exists.
+    Conflict,
 }
 
 /// The storage contract.
@@ -364,6 +414,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Items of a campaign (empty if there is no such campaign).
     fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError>;
+
+    /// Every published notice, oldest first.
+    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError>;
+
+    /// A customer's consent receipts, oldest first.
+    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// One consent receipt by id.
+    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+
+    /// The latest answer of every (customer, purpose), counted by purpose,
+    /// notice version and answer.
+    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError>;
+
+    /// A portal credential by digest.
+    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError>;
+
+    /// A customer's requests, oldest first.
+    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError>;
 }
 
 /// What a group of mutations produced.

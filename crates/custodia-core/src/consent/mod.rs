@@ -187,6 +187,7 @@ pub const RULES: &[Rule] = &[
 /// Ages of consent (PIPL Art. 31 fixes 14; GDPR Art. 8 says 16 unless a
 /// member state lowers it, to no less than 13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Ages {
     /// PIPL: under this age, guardian consent.
     pub pipl: u32,
@@ -269,6 +270,229 @@ pub fn required(p: &Processing, regimes: &[Regime], ages: Ages) -> Requirement {
         }
     }
     out
+}
+
+/// How a consent (or its withdrawal) was collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A web page (including Custodia's privacy portal).
+    Web,
+    /// A mobile or desktop application.
+    App,
+    /// A signed paper form.
+    Paper,
+    /// A recorded phone call.
+    Phone,
+    /// In person, with a member of staff.
+    InPerson,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 5] = [
+        Channel::Web,
+        Channel::App,
+        Channel::Paper,
+        Channel::Phone,
+        Channel::InPerson,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Web => "web",
+            Channel::App => "app",
+            Channel::Paper => "paper",
+            Channel::Phone => "phone",
+            Channel::InPerson => "in_person",
+        }
+    }
+
+    /// Parse a snake_case name.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Who gave (or withdrew) a consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GivenBy {
+    /// The customer.
+    #[default]
+    Subject,
+    /// A parent or guardian (PIPL Art. 31; GDPR Art. 8).
+    Guardian,
+}
+
+impl GivenBy {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GivenBy::Subject => "subject",
+            GivenBy::Guardian => "guardian",
+        }
+    }
+
+    /// Parse a snake_case name.
+    pub fn parse(s: &str) -> Option<GivenBy> {
+        match s {
+            "subject" => Some(GivenBy::Subject),
+            "guardian" => Some(GivenBy::Guardian),
+            _ => None,
+        }
+    }
+}
+
+/// How a consent was asked for: what the collector asserts, checked against
+/// the [`Requirement`] before a receipt is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    /// The purpose was presented on its own, not bundled with others or
+    /// with the general terms (单独同意).
+    pub separately: bool,
+    /// Who answered.
+    pub by: GivenBy,
+}
+
+/// Why an offered consent does not meet its requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConsentDefect {
+    /// Separate consent is required but the purpose was bundled.
+    #[error("this purpose needs separate consent: ask for it on its own and record it as separate")]
+    NotSeparate,
+    /// The person is a minor and the consent did not come from a guardian.
+    #[error("the customer is under the age of consent: a parent or guardian must give it")]
+    NotGuardian,
+}
+
+/// Check that consent asked for as `asked` satisfies `req`; on success the
+/// receipt records the kinds it satisfies.
+pub fn check_offer(req: &Requirement, asked: Asked) -> Result<BTreeSet<ConsentKind>, ConsentDefect> {
+    if req.kinds.contains(&ConsentKind::Guardian) && asked.by != GivenBy::Guardian {
+        return Err(ConsentDefect::NotGuardian);
+    }
+    if req.kinds.contains(&ConsentKind::Separate) && !asked.separately {
+        return Err(ConsentDefect::NotSeparate);
+    }
+    let mut kinds = req.kinds.clone();
+    if asked.separately {
+        kinds.insert(ConsentKind::Separate);
+    }
+    if asked.by == GivenBy::Guardian {
+        kinds.insert(ConsentKind::Guardian);
+    }
+    Ok(kinds)
+}
+
+/// The latest recorded answer of a customer for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentFact {
+    /// Given (true) or withdrawn (false).
+    pub given: bool,
+    /// The notice version the person was shown.
+    pub notice_version: u32,
+    /// The kinds of consent the answer satisfied.
+    pub kinds: BTreeSet<ConsentKind>,
+}
+
+/// Where a customer stands for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConsentState {
+    /// The purpose's legal basis is not consent.
+    NotNeeded,
+    /// Consent of every required kind is in force.
+    Active,
+    /// No answer was ever recorded.
+    NeverGiven,
+    /// The latest answer is a withdrawal.
+    Withdrawn,
+    /// Given under a notice version older than the last material change of
+    /// the purpose (PIPL Art. 14 ¶2).
+    RenewalNeeded {
+        /// Version the consent was given under.
+        given_under: u32,
+        /// Version that changed the purpose materially.
+        changed_in: u32,
+    },
+    /// Given, but not of every kind now required (e.g. the customer turned
+    /// out to be a minor, or the purpose now uses sensitive data).
+    KindMissing {
+        /// The kinds missing.
+        missing: BTreeSet<ConsentKind>,
+    },
+}
+
+impl ConsentState {
+    /// Whether processing may go ahead.
+    pub fn allows(&self) -> bool {
+        matches!(self, ConsentState::NotNeeded | ConsentState::Active)
+    }
+
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConsentState::NotNeeded => "not_needed",
+            ConsentState::Active => "active",
+            ConsentState::NeverGiven => "never_given",
+            ConsentState::Withdrawn => "withdrawn",
+            ConsentState::RenewalNeeded { .. } => "renewal_needed",
+            ConsentState::KindMissing { .. } => "kind_missing",
+        }
+    }
+
+    /// Why processing is refused, in English (empty when allowed).
+    pub fn reason_en(&self) -> String {
+        match self {
+            ConsentState::NotNeeded | ConsentState::Active => String::new(),
+            ConsentState::NeverGiven => "the customer has not given it".into(),
+            ConsentState::Withdrawn => "the customer withdrew it".into(),
+            ConsentState::RenewalNeeded { given_under, changed_in } => format!(
+                "it was given under notice version {given_under}, and version {changed_in} changed this purpose materially; ask again"
+            ),
+            ConsentState::KindMissing { missing } => format!(
+                "the consent on record lacks the {} consent now required",
+                missing.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" and ")
+            ),
+        }
+    }
+}
+
+/// Evaluate the latest answer against what is required now. `floor` is the
+/// notice version that last changed the purpose materially.
+pub fn evaluate(req: &Requirement, floor: u32, latest: Option<&ConsentFact>) -> ConsentState {
+    if !req.needed() {
+        return ConsentState::NotNeeded;
+    }
+    let Some(f) = latest else {
+        return ConsentState::NeverGiven;
+    };
+    if !f.given {
+        return ConsentState::Withdrawn;
+    }
+    if f.notice_version < floor {
+        return ConsentState::RenewalNeeded {
+            given_under: f.notice_version,
+            changed_in: floor,
+        };
+    }
+    let missing: BTreeSet<ConsentKind> = req.kinds.difference(&f.kinds).copied().collect();
+    if !missing.is_empty() {
+        return ConsentState::KindMissing { missing };
+    }
+    ConsentState::Active
+}
+
+/// Age in whole years on `today` of someone born on `birth`.
+pub fn age_on(birth: chrono::NaiveDate, today: chrono::NaiveDate) -> u32 {
+    use chrono::Datelike;
+    let mut years = today.year() - birth.year();
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    years.max(0) as u32
 }
 
 #[cfg(test)]

@@ -149,3 +149,116 @@ fn every_rule_is_cited_in_both_languages_and_has_a_unique_id() {
     let req = required(&p(|x| x.cross_border = true), &[Regime::Pipl], Ages::default());
     assert_eq!(req.citations(), vec!["PIPL Art. 14", "PIPL Art. 39"]);
 }
+
+fn fact(given: bool, v: u32, kinds: &[ConsentKind]) -> ConsentFact {
+    ConsentFact {
+        given,
+        notice_version: v,
+        kinds: kinds.iter().copied().collect(),
+    }
+}
+
+#[test]
+fn evaluation_table() {
+    let general = required(&p(|_| {}), &[Regime::Pipl], Ages::default());
+    let separate = required(
+        &p(|x| {
+            x.classes.insert(Classification::Sensitive);
+        }),
+        &[Regime::Pipl],
+        Ages::default(),
+    );
+    let none = required(&p(|x| x.consent_basis = false), &[Regime::Pipl], Ages::default());
+    let cases: Vec<(&str, &Requirement, u32, Option<ConsentFact>, &str)> = vec![
+        ("contract basis", &none, 1, None, "not_needed"),
+        ("never asked", &general, 1, None, "never_given"),
+        ("given", &general, 1, Some(fact(true, 1, &[General])), "active"),
+        (
+            "given under a later version",
+            &general,
+            1,
+            Some(fact(true, 3, &[General])),
+            "active",
+        ),
+        ("withdrawn", &general, 1, Some(fact(false, 1, &[General])), "withdrawn"),
+        (
+            "material change since",
+            &general,
+            2,
+            Some(fact(true, 1, &[General])),
+            "renewal_needed",
+        ),
+        (
+            "renewed under the new version",
+            &general,
+            2,
+            Some(fact(true, 2, &[General])),
+            "active",
+        ),
+        (
+            "general only, separate needed",
+            &separate,
+            1,
+            Some(fact(true, 1, &[General])),
+            "kind_missing",
+        ),
+        (
+            "separate given",
+            &separate,
+            1,
+            Some(fact(true, 1, &[General, Separate])),
+            "active",
+        ),
+    ];
+    for (name, req, floor, latest, want) in cases {
+        let st = evaluate(req, floor, latest.as_ref());
+        assert_eq!(st.code(), want, "{name}");
+        assert_eq!(st.allows(), want == "active" || want == "not_needed", "{name}");
+        assert_eq!(st.reason_en().is_empty(), st.allows(), "{name}");
+    }
+}
+
+#[test]
+fn offers_must_meet_the_requirement() {
+    let sensitive_minor = required(
+        &p(|x| {
+            x.classes.insert(Classification::Sensitive);
+            x.age = Some(12);
+        }),
+        &[Regime::Pipl],
+        Ages::default(),
+    );
+    let bundled = Asked {
+        separately: false,
+        by: GivenBy::Guardian,
+    };
+    let by_child = Asked {
+        separately: true,
+        by: GivenBy::Subject,
+    };
+    let right = Asked {
+        separately: true,
+        by: GivenBy::Guardian,
+    };
+    assert_eq!(check_offer(&sensitive_minor, bundled), Err(ConsentDefect::NotSeparate));
+    assert_eq!(check_offer(&sensitive_minor, by_child), Err(ConsentDefect::NotGuardian));
+    let kinds = check_offer(&sensitive_minor, right).unwrap();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![General, Separate, Guardian]);
+    // A separate answer where only general consent is needed also satisfies later separate needs.
+    let general = required(&p(|_| {}), &[Regime::Pipl], Ages::default());
+    let kinds = check_offer(&general, by_child).unwrap();
+    assert!(kinds.contains(&Separate));
+}
+
+#[test]
+fn ages_and_channels() {
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    assert_eq!(age_on(d("2012-06-15"), d("2026-06-14")), 13);
+    assert_eq!(age_on(d("2012-06-15"), d("2026-06-15")), 14);
+    assert_eq!(age_on(d("2030-01-01"), d("2026-06-15")), 0);
+    for c in Channel::ALL {
+        assert_eq!(Channel::parse(c.as_str()), Some(c));
+    }
+    assert_eq!(Channel::parse("carrier_pigeon"), None);
+    assert_eq!(GivenBy::parse("guardian"), Some(GivenBy::Guardian));
+}

@@ -4,12 +4,16 @@
 //! consent again (PIPL Art. 14: a change of purpose, method or data type
 //! needs new consent).
 
-use crate::consent::{self, ConsentKind, Processing, Regime, Requirement};
+use crate::consent::{self, Ages, ConsentKind, Processing, Regime, Requirement};
 use crate::ids::{FieldName, Purpose};
 use crate::policy::PolicyError;
 use crate::schema::{Classification, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+/// The notice shipped with Custodia (fits the default schema); published as
+/// version 1 when a data directory is created.
+pub const DEFAULT_NOTICE_TOML: &str = include_str!("../../data/default-notice.toml");
 
 /// The legal basis of a purpose (PIPL Art. 13; GDPR Art. 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +141,149 @@ pub struct PurposeNotice {
     /// The same, in Chinese.
     #[serde(default)]
     pub necessity_zh: String,
+    /// Whether this purpose justifies collecting its fields. Purposes that
+    /// only use data held for other purposes (answering the customer's own
+    /// requests, incident response) say `false`; the minimum-necessary rule
+    /// counts only collecting purposes.
+    #[serde(default = "yes")]
+    pub collects: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_regimes() -> Vec<Regime> {
+    vec![Regime::Pipl]
+}
+
+/// The organisation responsible for the processing (named in receipts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Controller {
+    /// Legal name.
+    pub name: String,
+    /// Contact office or person (e.g. the personal-information protection officer).
+    #[serde(default)]
+    pub contact: String,
+    /// Postal address.
+    #[serde(default)]
+    pub address: String,
+    /// E-mail.
+    #[serde(default)]
+    pub email: String,
+    /// Phone.
+    #[serde(default)]
+    pub phone: String,
+}
+
+/// Language of a text a person reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Language {
+    /// `en` or `zh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::Zh => "zh",
+        }
+    }
+
+    /// Parse `en`/`zh` (also `zh_CN`, `en_US` and the like).
+    pub fn parse(s: &str) -> Option<Language> {
+        let s = s.to_ascii_lowercase();
+        if s.starts_with("zh") {
+            Some(Language::Zh)
+        } else if s.starts_with("en") {
+            Some(Language::En)
+        } else {
+            None
+        }
+    }
+
+    fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+        match self {
+            Language::En => en,
+            Language::Zh => zh,
+        }
+    }
+}
+
+impl LegalBasis {
+    /// What people read.
+    pub fn describe(self, lang: Language) -> &'static str {
+        let (en, zh) = match self {
+            LegalBasis::Consent => (
+                "your consent (PIPL Art. 13(1); GDPR Art. 6(1)(a))",
+                "您的同意（《个人信息保护法》第十三条第一项）",
+            ),
+            LegalBasis::Contract => (
+                "performing a contract with you (PIPL Art. 13(2); GDPR Art. 6(1)(b))",
+                "订立、履行与您的合同所必需（第十三条第二项）",
+            ),
+            LegalBasis::HrManagement => (
+                "human-resources management (PIPL Art. 13(2))",
+                "实施人力资源管理所必需（第十三条第二项）",
+            ),
+            LegalBasis::LegalObligation => (
+                "a legal duty (PIPL Art. 13(3); GDPR Art. 6(1)(c))",
+                "履行法定职责或法定义务所必需（第十三条第三项）",
+            ),
+            LegalBasis::VitalInterests => (
+                "protecting life, health or property in an emergency (PIPL Art. 13(4); GDPR Art. 6(1)(d))",
+                "紧急情况下保护生命健康和财产安全所必需（第十三条第四项）",
+            ),
+            LegalBasis::PublicInterest => (
+                "news reporting and supervision in the public interest (PIPL Art. 13(5); GDPR Art. 6(1)(e))",
+                "为公共利益实施新闻报道、舆论监督（第十三条第五项）",
+            ),
+            LegalBasis::PublicData => (
+                "information you made public (PIPL Art. 13(6))",
+                "您自行公开的个人信息（第十三条第六项）",
+            ),
+            LegalBasis::LegitimateInterests => (
+                "our legitimate interests (GDPR Art. 6(1)(f))",
+                "我们的正当利益（GDPR 第六条第一款f项）",
+            ),
+        };
+        lang.pick(en, zh)
+    }
+}
+
+impl Retention {
+    /// What people read, e.g. "3 years from the end of the contract".
+    pub fn describe(&self, lang: Language) -> String {
+        let mut parts = Vec::new();
+        for (n, en, zh) in [
+            (self.years, "year", "年"),
+            (self.months, "month", "个月"),
+            (self.days, "day", "天"),
+        ] {
+            if n > 0 {
+                parts.push(match lang {
+                    Language::En => format!("{n} {en}{}", if n == 1 { "" } else { "s" }),
+                    Language::Zh => format!("{n}{zh}"),
+                });
+            }
+        }
+        let from = match self.from {
+            RetentionStart::Collection => lang.pick("from collection", "自收集之日起"),
+            RetentionStart::ContractEnd => lang.pick("from the end of the contract", "自合同终止之日起"),
+            RetentionStart::LastActivity => lang.pick("from your last activity", "自您最后一次使用服务之日起"),
+            RetentionStart::Withdrawal => lang.pick("from withdrawal of consent", "自撤回同意之日起"),
+        };
+        match lang {
+            Language::En => format!("{} {from}", parts.join(" ")),
+            Language::Zh => format!("{from}{}", parts.join("")),
+        }
+    }
 }
 
 /// A privacy notice version.
@@ -155,6 +302,21 @@ pub struct Notice {
     pub body_en: String,
     /// Free text, Chinese.
     pub body_zh: String,
+    /// The laws the notice is issued under (default: PIPL).
+    #[serde(default = "default_regimes")]
+    pub regimes: Vec<Regime>,
+    /// Ages of consent.
+    #[serde(default)]
+    pub ages: Ages,
+    /// The date field holding the customer's birth date, used to tell
+    /// minors (PIPL Art. 31; GDPR Art. 8).
+    #[serde(default)]
+    pub birth_date_field: Option<FieldName>,
+    /// Where the notice is published (put in receipts).
+    #[serde(default)]
+    pub policy_url: String,
+    /// The organisation responsible.
+    pub controller: Controller,
     /// The purposes.
     pub purposes: Vec<PurposeNotice>,
 }
@@ -200,6 +362,32 @@ impl Notice {
                 "a notice needs its title and text in both English and Chinese".into(),
             );
         }
+        if n.controller.name.trim().is_empty() {
+            err(
+                "[controller]",
+                "the notice must name the controller ([controller] name = …)".into(),
+            );
+        }
+        if n.regimes.is_empty() {
+            err("regimes", "name at least one regime (\"pipl\", \"gdpr\")".into());
+        }
+        if n.ages.gdpr < 13 || n.ages.gdpr > 16 {
+            err("gdpr", "GDPR Art. 8 allows an age of consent from 13 to 16".into());
+        }
+        if n.ages.pipl != 14 {
+            err("pipl", "PIPL Art. 31 fixes the age of consent at 14".into());
+        }
+        if let Some(b) = &n.birth_date_field {
+            if schema.field(b.as_str()).map(|f| f.kind) != Some(crate::schema::FieldType::Date) {
+                err(
+                    "birth_date_field",
+                    format!("birth_date_field {b} is not a date field of the schema"),
+                );
+            }
+        }
+        if n.version == 0 {
+            err("version", "versions start at 1".into());
+        }
         let mut seen = BTreeSet::new();
         for p in &n.purposes {
             let anchor = format!("\"{}\"", p.id);
@@ -243,6 +431,109 @@ impl Notice {
     /// A purpose's description.
     pub fn purpose(&self, id: &str) -> Option<&PurposeNotice> {
         self.purposes.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// The consent a purpose needs for a person of `age`, under the
+    /// notice's own regimes and ages.
+    pub fn requirement_for(&self, id: &str, schema: &Schema, age: Option<u32>) -> Option<Requirement> {
+        self.requirement(id, schema, &self.regimes, self.ages, age)
+    }
+
+    /// Fields that some collecting purpose needs (the minimum-necessary
+    /// rule); `with` adds consent-based purposes the customer agreed to.
+    pub fn necessary_fields<'a>(&'a self, with: impl Fn(&Purpose) -> bool) -> BTreeSet<&'a FieldName> {
+        self.purposes
+            .iter()
+            .filter(|p| p.collects && (!p.basis.needs_consent() || with(&p.id)))
+            .flat_map(|p| p.fields.iter())
+            .collect()
+    }
+
+    /// The exact text a person is shown when asked to consent to `id`, in
+    /// `lang`; receipts carry its SHA-256. Line by line, stable for a given
+    /// notice version.
+    pub fn consent_text(&self, id: &str, schema: &Schema, lang: Language) -> Option<Vec<String>> {
+        let p = self.purpose(id)?;
+        let def = schema.purpose(id)?;
+        let label = |f: &FieldName| {
+            schema
+                .field(f.as_str())
+                .map(|d| lang.pick(&d.label_en, &d.label_zh).to_owned())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| f.to_string())
+        };
+        let mut lines = vec![
+            format!(
+                "{} ({} {}, {})",
+                lang.pick(&self.title_en, &self.title_zh),
+                lang.pick("version", "版本"),
+                self.version,
+                self.effective
+            ),
+            format!(
+                "{}{}",
+                lang.pick("Purpose: ", "处理目的："),
+                lang.pick(&def.name_en, &def.name_zh)
+            ),
+            format!("{}{}", lang.pick("Legal basis: ", "法律依据："), p.basis.describe(lang)),
+            format!(
+                "{}{}",
+                lang.pick("Information used: ", "处理的个人信息："),
+                p.fields
+                    .iter()
+                    .map(label)
+                    .collect::<Vec<_>>()
+                    .join(lang.pick(", ", "、"))
+            ),
+            format!("{}{}", lang.pick("Kept: ", "保存期限："), p.retention.describe(lang)),
+        ];
+        if !p.recipients.is_empty() {
+            lines.push(format!(
+                "{}{}",
+                lang.pick("Shared with: ", "提供给："),
+                p.recipients
+                    .iter()
+                    .map(|r| match r.role {
+                        RecipientRole::Processor =>
+                            format!("{} ({})", r.name, lang.pick("processes on our behalf", "受托处理")),
+                        RecipientRole::Controller => format!(
+                            "{} ({})",
+                            r.name,
+                            lang.pick("uses it for its own purposes", "独立的个人信息处理者")
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(lang.pick("; ", "；"))
+            ));
+        }
+        for t in &p.transfers {
+            lines.push(format!(
+                "{}{} — {} ({})",
+                lang.pick("Sent abroad to: ", "向境外提供："),
+                t.country,
+                t.recipient,
+                t.mechanism
+            ));
+        }
+        if p.public_disclosure {
+            lines.push(lang.pick("This information is made public.", "该信息将被公开。").into());
+        }
+        let necessity = lang.pick(&p.necessity_en, &p.necessity_zh);
+        if !necessity.trim().is_empty() {
+            lines.push(format!(
+                "{}{}",
+                lang.pick("Why sensitive information is necessary: ", "处理敏感个人信息的必要性："),
+                necessity.trim()
+            ));
+        }
+        lines.push(
+            lang.pick(
+                "You may withdraw this consent at any time, as easily as you gave it; withdrawal does not affect processing before it.",
+                "您可以随时撤回此项同意，撤回与给予同样便捷；撤回不影响撤回前基于同意已进行的处理活动。",
+            )
+            .into(),
+        );
+        Some(lines)
     }
 
     /// The consent a purpose needs for a person of `age`.
@@ -424,6 +715,34 @@ pub fn renewal_needed(changes: &[Change], new: &Notice) -> BTreeSet<Purpose> {
         .filter_map(|c| c.purpose().cloned())
         .filter(|p| new.purpose(p.as_str()).is_some_and(|x| x.basis.needs_consent()))
         .collect()
+}
+
+/// For each purpose of the newest notice in `history` (oldest first), the
+/// version that last changed it materially (or introduced it): a consent
+/// given under an older version must be renewed.
+pub fn renewal_floors(history: &[Notice]) -> std::collections::BTreeMap<Purpose, u32> {
+    let mut floors = std::collections::BTreeMap::new();
+    let mut prev: Option<&Notice> = None;
+    for n in history {
+        match prev {
+            None => {
+                for p in &n.purposes {
+                    floors.insert(p.id.clone(), n.version);
+                }
+            }
+            Some(o) => {
+                floors.retain(|p: &Purpose, _| n.purpose(p.as_str()).is_some());
+                for p in &n.purposes {
+                    floors.entry(p.id.clone()).or_insert(n.version);
+                }
+                for p in diff(o, n).iter().filter(|c| c.material()).filter_map(|c| c.purpose()) {
+                    floors.insert(p.clone(), n.version);
+                }
+            }
+        }
+        prev = Some(n);
+    }
+    floors
 }
 
 /// The consent kinds a purpose needs, as names (for receipts and pages).

@@ -9,6 +9,9 @@ title_zh = "隐私政策"
 body_en = "How we handle your information."
 body_zh = "我们如何处理您的个人信息。"
 
+[controller]
+name = "Example Trading Co., Ltd."
+
 [[purposes]]
 id = "customer_service"
 basis = "contract"
@@ -131,4 +134,121 @@ fn material_changes_need_renewal() {
             .collect::<Vec<_>>(),
         vec!["marketing"]
     );
+}
+
+#[test]
+fn floors_follow_material_changes_across_versions() {
+    let s = schema();
+    let v1 = Notice::from_toml(V1, &s).unwrap();
+    // v2: wording only. v3: marketing gains a field. v4: marketing drops it (not material).
+    let v2 = Notice::from_toml(
+        &V1.replace("version = 1", "version = 2")
+            .replace("How we", "How we really"),
+        &s,
+    )
+    .unwrap();
+    let v3_text = V1.replace("version = 1", "version = 3").replace(
+        "fields = [\"name\", \"email\"]",
+        "fields = [\"name\", \"email\", \"mobile\"]",
+    );
+    let v3 = Notice::from_toml(&v3_text, &s).unwrap();
+    let v4 = Notice::from_toml(&V1.replace("version = 1", "version = 4"), &s).unwrap();
+    let f = |h: &[Notice]| {
+        renewal_floors(h)
+            .into_iter()
+            .map(|(p, v)| (p.to_string(), v))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        f(&[v1.clone()]),
+        vec![
+            ("customer_service".into(), 1),
+            ("marketing".into(), 1),
+            ("risk_control".into(), 1)
+        ]
+    );
+    assert_eq!(f(&[v1.clone(), v2.clone()])[1], ("marketing".to_string(), 1));
+    assert_eq!(
+        f(&[v1.clone(), v2.clone(), v3.clone()])[1],
+        ("marketing".to_string(), 3)
+    );
+    assert_eq!(
+        f(&[v1, v2, v3, v4])[1],
+        ("marketing".to_string(), 3),
+        "removing a field is not material"
+    );
+}
+
+#[test]
+fn necessary_fields_count_collecting_purposes_and_given_consents() {
+    let s = schema();
+    let text = V1.replace(
+        "[[purposes]]\nid = \"marketing\"",
+        "[[purposes]]\nid = \"data_subject_request\"\nbasis = \"legal_obligation\"\ncollects = false\nfields = [\"bank_card\"]\nretention = { years = 3, from = \"collection\" }\nnecessity_en = \"x\"\nnecessity_zh = \"x\"\n\n[[purposes]]\nid = \"marketing\"",
+    );
+    let n = Notice::from_toml(&text, &s).unwrap();
+    let names = |set: BTreeSet<&FieldName>| set.into_iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(n.necessary_fields(|_| false)), vec!["email", "mobile", "name"]);
+    let risk = Purpose::new("risk_control").unwrap();
+    assert_eq!(
+        names(n.necessary_fields(|p| *p == risk)),
+        vec!["email", "mobile", "name", "national_id"]
+    );
+}
+
+#[test]
+fn consent_text_is_stable_and_bilingual() {
+    let s = schema();
+    let n = Notice::from_toml(V1, &s).unwrap();
+    let en = n.consent_text("risk_control", &s, Language::En).unwrap();
+    let zh = n.consent_text("risk_control", &s, Language::Zh).unwrap();
+    assert_eq!(en, n.consent_text("risk_control", &s, Language::En).unwrap());
+    assert!(en[0].starts_with("Privacy notice (version 1, 2026-01-01)"), "{en:?}");
+    assert!(en.iter().any(|l| l == "Kept: 5 years from collection"), "{en:?}");
+    assert!(en.iter().any(|l| l.contains("Resident ID number")), "{en:?}");
+    assert!(en
+        .iter()
+        .any(|l| l.starts_with("Why sensitive information is necessary")));
+    assert!(zh.iter().any(|l| l == "保存期限：自收集之日起5年"), "{zh:?}");
+    assert!(zh.iter().any(|l| l.contains("居民身份证号码")), "{zh:?}");
+    let cs = n.consent_text("customer_service", &s, Language::En).unwrap();
+    assert!(
+        cs.iter()
+            .any(|l| l.contains("SMS Gateway Ltd (processes on our behalf)")),
+        "{cs:?}"
+    );
+    assert!(n.consent_text("nope", &s, Language::En).is_none());
+}
+
+#[test]
+fn the_bundled_notice_fits_the_bundled_schema() {
+    let n = Notice::from_toml(DEFAULT_NOTICE_TOML, &schema()).unwrap();
+    // Every purpose of the catalog is described, and every field is needed by some collecting purpose.
+    for p in schema().purposes() {
+        assert!(n.purpose(p.id.as_str()).is_some(), "{} not described", p.id);
+    }
+    let needed = n.necessary_fields(|_| false);
+    for f in schema().fields() {
+        if f.classification.is_encrypted() {
+            assert!(needed.contains(&f.name), "{} not needed by any purpose", f.name);
+        }
+    }
+}
+
+#[test]
+fn notice_level_checks() {
+    let s = schema();
+    let errs = Notice::from_toml(&V1.replace("name = \"Example Trading Co., Ltd.\"", "name = \"\""), &s).unwrap_err();
+    assert!(errs[0].message.contains("controller"), "{errs:?}");
+    let errs = Notice::from_toml(
+        &V1.replace(
+            "[controller]",
+            "birth_date_field = \"name\"\nages = { gdpr = 12 }\n\n[controller]",
+        ),
+        &s,
+    )
+    .unwrap_err();
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(text.iter().any(|t| t.contains("not a date field")), "{text:?}");
+    assert!(text.iter().any(|t| t.contains("from 13 to 16")), "{text:?}");
 }

@@ -12,12 +12,16 @@
 //! * `secure_delete` zeroes freed pages, so deleted wrapped keys do not
 //!   linger in the file.
 
+mod privacy;
+
 use crate::{
-    AccountRecord, Applied, ChainLinker, Mutation, Pending, ReviewItem, SessionRecord, Store, StoreError,
-    StoredCustomer, TokenRecord, TrainingRecord,
+    AccountRecord, Applied, ChainLinker, ConsentRecord, ConsentTally, Mutation, NoticeRecord, Pending,
+    PortalTokenRecord, RequestRecord, ReviewItem, SessionRecord, Store, StoreError, StoredCustomer, TokenRecord,
+    TrainingRecord,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
+use privacy::Privacy;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -257,6 +261,7 @@ impl SqliteStore {
         w.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let setup = (|| -> Result<Codes, StoreError> {
             w.execute_batch(SCHEMA_SQL).map_err(db_err)?;
+            w.execute_batch(privacy::SCHEMA_SQL).map_err(db_err)?;
             let layout: Option<Vec<u8>> = w
                 .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| r.get(0))
                 .optional()
@@ -521,7 +526,11 @@ fn apply_one(
     linker: &ChainLinker,
 ) -> Result<Applied, StoreError> {
     match m {
-        Mutation::Insert { customer: cu, events } => {
+        Mutation::Insert {
+            customer: cu,
+            consents,
+            events,
+        } => {
             let blind = codes.values(&cu.blind)?;
             let id = cu.id.as_bytes().to_vec();
             let mut p: Vec<&dyn rusqlite::ToSql> = vec![
@@ -553,6 +562,7 @@ fn apply_one(
                     .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
                 return Ok(Applied::ExternalIdExists(CustomerId::from_bytes(id)));
             }
+            privacy::insert_receipts(c, consents)?;
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
@@ -771,6 +781,33 @@ fn apply_one(
         Mutation::EndBulkLoad => {
             create_blind_indexes(c, &codes.list)?;
             Ok(Applied::Done)
+        }
+        Mutation::PutNotice { notice, events } => {
+            privacy::apply(c, Privacy::Notice(notice), events, head, codes, linker)
+        }
+        Mutation::PutConsents {
+            customer,
+            receipts,
+            events,
+        } => privacy::apply(c, Privacy::Consents(customer, receipts), events, head, codes, linker),
+        Mutation::PutPortalToken { token, events } => {
+            privacy::apply(c, Privacy::PortalToken(token), events, head, codes, linker)
+        }
+        Mutation::UsePortalToken {
+            digest,
+            now_ms,
+            then,
+            events,
+        } => privacy::apply(
+            c,
+            Privacy::UsePortalToken(digest, *now_ms, then.as_ref()),
+            events,
+            head,
+            codes,
+            linker,
+        ),
+        Mutation::PutRequest { request, events } => {
+            privacy::apply(c, Privacy::Request(request), events, head, codes, linker)
         }
         Mutation::SetMeta { key, value } => {
             c.prepare_cached(
@@ -1115,6 +1152,30 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)
         })
+    }
+
+    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError> {
+        self.with_reader(privacy::notices)
+    }
+
+    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.with_reader(|c| privacy::consents(c, customer))
+    }
+
+    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        self.with_reader(|c| privacy::consent_receipt(c, id))
+    }
+
+    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError> {
+        self.with_reader(privacy::consent_tallies)
+    }
+
+    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError> {
+        self.with_reader(|c| privacy::portal_token(c, digest))
+    }
+
+    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
+        self.with_reader(|c| privacy::requests(c, customer))
     }
 }
 

@@ -74,6 +74,7 @@ fn field_lists_round_trip_coded_or_not() {
 
 fn insert(s: &SqliteStore, c: &StoredCustomer) -> Applied {
     s.apply(vec![Mutation::Insert {
+        consents: Vec::new(),
         customer: Box::new(c.clone()),
         events: vec![ev(Action::Create, Some(c.id))],
     }])
@@ -152,10 +153,12 @@ fn one_failure_does_not_undo_neighbours() {
     let r = s
         .apply(vec![
             Mutation::Insert {
+                consents: Vec::new(),
                 customer: Box::new(good.clone()),
                 events: vec![ev(Action::Create, Some(good.id))],
             },
             Mutation::Insert {
+                consents: Vec::new(),
                 customer: Box::new(bad.clone()),
                 events: vec![ev(Action::Create, Some(bad.id))],
             },
@@ -275,4 +278,210 @@ fn closed_store_refuses_writes() {
     let s = open(d.path());
     s.close();
     assert_eq!(s.apply(vec![Mutation::Audit(vec![])]).unwrap_err(), StoreError::Closed);
+}
+
+fn receipt(id: &str, c: CustomerId, purpose: &str, version: u32, given: bool) -> ConsentRecord {
+    ConsentRecord {
+        id: id.into(),
+        customer: c,
+        purpose: purpose.into(),
+        notice_version: version,
+        given,
+        ts_ms: 10,
+        channel: "web".into(),
+        collector: "test".into(),
+        text_sha256: "00".into(),
+        kinds: vec!["general".into()],
+        given_by: "subject".into(),
+        language: "en".into(),
+    }
+}
+
+fn one(s: &SqliteStore, m: Mutation) -> Applied {
+    s.apply(vec![m]).unwrap().pop().unwrap().unwrap()
+}
+
+#[test]
+fn notices_are_immutable_versions() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let n = |v: u32, text: &str| Mutation::PutNotice {
+        notice: NoticeRecord {
+            version: v,
+            toml: text.into(),
+            published_ms: 1,
+            published_by: "po".into(),
+        },
+        events: vec![ev(Action::Notice, None)],
+    };
+    assert_eq!(one(&s, n(1, "a")), Applied::Done);
+    assert_eq!(one(&s, n(2, "b")), Applied::Done);
+    assert_eq!(one(&s, n(1, "changed")), Applied::Conflict);
+    let all = s.notices().unwrap();
+    assert_eq!(
+        all.iter().map(|n| (n.version, n.toml.as_str())).collect::<Vec<_>>(),
+        vec![(1, "a"), (2, "b")]
+    );
+    assert_eq!(s.audit_head().unwrap().0, 2, "the refused version wrote no event");
+}
+
+#[test]
+fn receipts_go_with_their_customer_and_tally_the_latest_answer() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let a = customer(None, 1);
+    let b = customer(None, 2);
+    // Consents given with the record are stored only if it is inserted.
+    assert_eq!(
+        one(
+            &s,
+            Mutation::Insert {
+                customer: Box::new(a.clone()),
+                consents: vec![receipt("r1", a.id, "marketing", 1, true)],
+                events: vec![],
+            }
+        ),
+        Applied::Done
+    );
+    let mut dup = customer(None, 3);
+    dup.id = a.id;
+    assert!(s
+        .apply(vec![Mutation::Insert {
+            customer: Box::new(dup),
+            consents: vec![receipt("r-dup", a.id, "marketing", 1, false)],
+            events: vec![],
+        }])
+        .unwrap()[0]
+        .is_err());
+    assert!(s.consent_receipt("r-dup").unwrap().is_none());
+    insert(&s, &b);
+    let put = |c: CustomerId, rs: Vec<ConsentRecord>| {
+        one(
+            &s,
+            Mutation::PutConsents {
+                customer: c,
+                receipts: rs,
+                events: vec![ev(Action::Consent, Some(c))],
+            },
+        )
+    };
+    assert_eq!(
+        put(a.id, vec![receipt("r2", a.id, "marketing", 2, false)]),
+        Applied::Done
+    );
+    assert_eq!(
+        put(
+            b.id,
+            vec![
+                receipt("r3", b.id, "marketing", 1, true),
+                receipt("r4", b.id, "risk_control", 2, true)
+            ]
+        ),
+        Applied::Done
+    );
+    let ghost = CustomerId::new();
+    assert_eq!(
+        put(ghost, vec![receipt("r5", ghost, "marketing", 1, true)]),
+        Applied::NotFound
+    );
+    assert!(s.consent_receipt("r5").unwrap().is_none());
+    assert_eq!(
+        s.consents(&a.id)
+            .unwrap()
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["r1", "r2"]
+    );
+    let t: Vec<(String, u32, bool, u64)> = s
+        .consent_tallies()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.purpose, t.notice_version, t.given, t.customers))
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            ("marketing".into(), 1, true, 1),
+            ("marketing".into(), 2, false, 1),
+            ("risk_control".into(), 2, true, 1)
+        ]
+    );
+}
+
+#[test]
+fn portal_entries_are_single_use_and_expire() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let a = customer(None, 1);
+    insert(&s, &a);
+    let tok = |digest: &[u8], kind: &str, expires: i64| PortalTokenRecord {
+        digest: digest.to_vec(),
+        customer: a.id,
+        kind: kind.into(),
+        csrf: String::new(),
+        created_ms: 1000,
+        expires_ms: expires,
+        used: false,
+        issued_by: "staff:x".into(),
+    };
+    one(
+        &s,
+        Mutation::PutPortalToken {
+            token: tok(b"entry", "entry", 5000),
+            events: vec![],
+        },
+    );
+    one(
+        &s,
+        Mutation::PutPortalToken {
+            token: tok(b"late", "entry", 2000),
+            events: vec![],
+        },
+    );
+    let use_ = |digest: &[u8], now: i64| {
+        one(
+            &s,
+            Mutation::UsePortalToken {
+                digest: digest.to_vec(),
+                now_ms: now,
+                then: Some(tok(&[digest, b"-session"].concat(), "session", now + 100)),
+                events: vec![ev(Action::Portal, Some(a.id))],
+            },
+        )
+    };
+    assert_eq!(use_(b"late", 2500), Applied::NotFound, "expired");
+    assert_eq!(use_(b"entry", 3000), Applied::Done);
+    assert_eq!(use_(b"entry", 3001), Applied::NotFound, "used once already");
+    assert!(s.portal_token(b"entry-session").unwrap().is_some());
+    assert!(s.portal_token(b"late-session").unwrap().is_none());
+    assert!(s.portal_token(b"entry").unwrap().unwrap().used);
+    assert_eq!(use_(b"nope", 3000), Applied::NotFound);
+}
+
+#[test]
+fn requests_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let a = customer(None, 1);
+    insert(&s, &a);
+    let r = RequestRecord {
+        id: "req_1".into(),
+        customer: a.id,
+        kind: "erasure".into(),
+        status: "received".into(),
+        channel: "web".into(),
+        created_ms: 5,
+        updated_ms: 5,
+        detail: Some(vec![9, 9]),
+    };
+    one(
+        &s,
+        Mutation::PutRequest {
+            request: r.clone(),
+            events: vec![],
+        },
+    );
+    assert_eq!(s.requests(&a.id).unwrap(), vec![r]);
+    assert!(s.requests(&CustomerId::new()).unwrap().is_empty());
 }
