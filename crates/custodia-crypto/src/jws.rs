@@ -51,6 +51,18 @@ impl DocumentSigner {
         custodia_core::audit::to_hex(&self.public_key()[..8])
     }
 
+    /// The public key as a JSON Web Key (RFC 8037 `OKP`/`Ed25519`).
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": self.key_id(),
+            "x": B64.encode(self.public_key()),
+        })
+    }
+
     /// Sign `payload` (JSON) as a compact JWS.
     pub fn sign(&self, payload: &[u8]) -> String {
         let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": self.key_id()});
@@ -58,6 +70,14 @@ impl DocumentSigner {
         let sig = self.key.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", B64.encode(sig.to_bytes()))
     }
+}
+
+/// The 32-byte public key of a JWK written by [`DocumentSigner::jwk`].
+pub fn public_key_from_jwk(jwk: &serde_json::Value) -> Option<[u8; 32]> {
+    if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+        return None;
+    }
+    B64.decode(jwk["x"].as_str()?).ok()?.try_into().ok()
 }
 
 /// Verify a compact JWS with `public_key`; returns the payload.
@@ -132,5 +152,7 @@ mod tests {
         let none_alg = format!("{}.{}.{}", B64.encode(r#"{"alg":"none"}"#), parts[1], parts[2]);
         assert_eq!(verify(&none_alg, &s.public_key()).unwrap_err(), JwsError::Algorithm);
         assert!(format!("{s:?}").contains("redacted"));
+        assert_eq!(public_key_from_jwk(&s.jwk()), Some(s.public_key()));
+        assert_eq!(public_key_from_jwk(&serde_json::json!({"kty": "RSA"})), None);
     }
 }

@@ -370,7 +370,11 @@ impl Vault {
         access: &Access,
         purpose: Option<&Purpose>,
     ) -> Result<CustomerView, VaultError> {
-        let mut view = self.view(rec, access)?;
+        let declared = purpose.or(match access {
+            Access::Masked => None,
+            Access::Reveal { purpose, .. } => Some(purpose),
+        });
+        let mut view = self.view_for(rec, access, declared)?;
         if *p == Principal::Bootstrap {
             return Ok(view);
         }
@@ -453,6 +457,7 @@ impl Vault {
         search.fields = vec![def.name.clone()];
         search.purpose = purpose.cloned();
         let mut out = Vec::new();
+        let mut without_consent = 0;
         if let Ok(normalized) = self.normalize(field, value) {
             for rec in self.lookup(&def, &normalized)? {
                 let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
@@ -462,13 +467,26 @@ impl Vault {
                 {
                     continue;
                 }
-                out.push(self.view_as(p, &rec, access, purpose)?);
+                // Customers the purpose may not be used for are not found:
+                // a search is no way around a missing consent.
+                match self.view_as(p, &rec, access, purpose) {
+                    Ok(v) => out.push(v),
+                    Err(VaultError::ConsentRequired { .. }) => {
+                        without_consent += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 if out.len() >= limit.clamp(1, crate::MAX_SEARCH) {
                     break;
                 }
             }
         }
-        search.detail = Some(format!("matches={}", out.len()));
+        search.detail = Some(if without_consent > 0 {
+            format!("matches={} left_out_without_consent={without_consent}", out.len())
+        } else {
+            format!("matches={}", out.len())
+        });
         let mut events = vec![search];
         for v in &out {
             let mut e = self.read_event(&actor, access, v);

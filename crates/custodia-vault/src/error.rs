@@ -72,6 +72,45 @@ pub enum VaultError {
     /// File system problems.
     #[error("{0}")]
     Io(String),
+    /// No privacy notice is published, so no purpose may be used.
+    #[error("no privacy notice is published; publish one with `custodia notice publish FILE` (or POST /v1/notices)")]
+    NoNotice,
+    /// A notice version that cannot be published.
+    #[error("notice version: {0}")]
+    NoticeVersion(String),
+    /// The purpose is not described in the notice in force.
+    #[error("purpose {purpose} is not described in the privacy notice (version {version}); undisclosed purposes cannot be used (PIPL Art. 17)")]
+    PurposeNotInNotice {
+        /// The purpose.
+        purpose: String,
+        /// The notice version in force.
+        version: u32,
+    },
+    /// Fields the notice does not list for the declared purpose.
+    #[error("the privacy notice (version {version}) does not list {} for purpose {purpose}", .fields.join(", "))]
+    PurposeLimitation {
+        /// The purpose.
+        purpose: String,
+        /// The notice version in force.
+        version: u32,
+        /// The fields.
+        fields: Vec<String>,
+    },
+    /// The purpose rests on consent, and the customer's consent of the
+    /// required kind is not in force.
+    #[error("purpose {purpose} needs the customer's {} consent ({}): {reason}", .kinds.join(" and "), .citations.join(", "))]
+    ConsentRequired {
+        /// The purpose.
+        purpose: String,
+        /// Where the customer stands (`never_given`, `withdrawn`, `renewal_needed`, `kind_missing`).
+        state: String,
+        /// The kinds required.
+        kinds: Vec<String>,
+        /// The rules that require them.
+        citations: Vec<String>,
+        /// Why the consent on record does not do.
+        reason: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -89,6 +128,7 @@ impl VaultError {
     pub fn code(&self) -> &'static str {
         match self {
             VaultError::Invalid(p) if p.iter().all(|x| x.code == "unknown_field") => "unknown_field",
+            VaultError::Invalid(p) if p.iter().all(|x| x.code == "not_necessary") => "not_necessary",
             VaultError::Invalid(_) => "invalid_record",
             VaultError::NotFound(_) => "not_found",
             VaultError::VersionConflict { .. } => "version_conflict",
@@ -101,6 +141,11 @@ impl VaultError {
             VaultError::NotInitialized(_) => "not_initialized",
             VaultError::AlreadyInitialized(_) => "already_initialized",
             VaultError::Config(_) => "config",
+            VaultError::NoNotice => "no_notice",
+            VaultError::NoticeVersion(_) => "notice_version",
+            VaultError::PurposeNotInNotice { .. } => "purpose_not_in_notice",
+            VaultError::PurposeLimitation { .. } => "purpose_limitation",
+            VaultError::ConsentRequired { .. } => "consent_required",
             VaultError::Io(_) => "io",
             VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => {
                 "storage_unavailable"

@@ -24,6 +24,9 @@ pub struct ExportReport {
     pub records: u64,
     /// Whether clear values were included.
     pub revealed: bool,
+    /// Customers left out because the purpose needs a consent they have
+    /// not given (or withdrew).
+    pub without_consent: u64,
 }
 
 const PAGE: usize = 1000;
@@ -69,14 +72,15 @@ impl Vault {
         let result = self.export_pages(out, format, access, progress);
         progress.finish();
         match result {
-            Ok(records) => {
+            Ok((records, without_consent)) => {
                 self.audit(vec![event(
-                    format!("finished format={fmt} records={records}"),
+                    format!("finished format={fmt} records={records} left_out_without_consent={without_consent}"),
                     Outcome::Ok,
                 )])?;
                 Ok(ExportReport {
                     records,
                     revealed: purpose.is_some(),
+                    without_consent,
                 })
             }
             Err(e) => {
@@ -95,7 +99,7 @@ impl Vault {
         format: ExportFormat,
         access: &Access,
         progress: &dyn Progress,
-    ) -> Result<u64, VaultError> {
+    ) -> Result<(u64, u64), VaultError> {
         let io = |e: std::io::Error| VaultError::Io(format!("writing the export: {e}"));
         let names: Vec<String> = self.schema().fields().iter().map(|f| f.name.to_string()).collect();
         match format {
@@ -137,24 +141,33 @@ impl Vault {
     }
 
     /// Visit every record's view in creation order, decrypting a page at a
-    /// time on every core.
+    /// time on every core. Returns the records visited and those left out
+    /// for want of consent to the reveal's purpose.
     fn each_view(
         &self,
         access: &Access,
         progress: &dyn Progress,
         mut f: impl FnMut(CustomerView) -> Result<(), VaultError>,
-    ) -> Result<u64, VaultError> {
+    ) -> Result<(u64, u64), VaultError> {
         let mut cursor = 0;
         let mut n = 0u64;
+        let mut left_out = 0u64;
         loop {
             let (page, next) = self.store().scan(cursor, PAGE)?;
             if page.is_empty() {
-                return Ok(n);
+                return Ok((n, left_out));
             }
             cursor = next;
             let views: Vec<Result<CustomerView, VaultError>> = page.par_iter().map(|r| self.view(r, access)).collect();
             for v in views {
-                f(v?)?;
+                match v {
+                    Ok(v) => f(v)?,
+                    Err(VaultError::ConsentRequired { .. }) => {
+                        left_out += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 n += 1;
             }
             progress.advance(page.len() as u64);

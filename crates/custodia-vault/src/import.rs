@@ -26,6 +26,11 @@ pub struct ImportOptions {
     pub rename: BTreeMap<String, String>,
     /// Rows per transaction.
     pub chunk: usize,
+    /// How the consents in a `consents` column were collected (`paper`,
+    /// `web`, …); required when the file has that column.
+    pub consent_channel: Option<String>,
+    /// Language of the consent text shown, for rows without a `locale`.
+    pub consent_language: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -33,9 +38,15 @@ impl Default for ImportOptions {
         ImportOptions {
             rename: BTreeMap::new(),
             chunk: 2000,
+            consent_channel: None,
+            consent_language: None,
         }
     }
 }
+
+/// The column holding consents given with each row:
+/// `purpose[+separate][+guardian]` entries separated by `;`.
+pub const CONSENTS_COLUMN: &str = "consents";
 
 /// One rejected row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -150,7 +161,7 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
             return Err(VaultError::Input(format!("header column {} has no name", i + 1)));
         }
         let name = opts.rename.get(&h).cloned().unwrap_or(h);
-        if name != "external_id" && vault.schema().field(&name).is_none() {
+        if name != "external_id" && name != CONSENTS_COLUMN && vault.schema().field(&name).is_none() {
             unknown.push(name.clone());
         }
         if !seen.insert(name.clone()) {
@@ -179,7 +190,58 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
     Ok(names)
 }
 
-fn parse_row(names: &[String], rec: &csv::ByteRecord) -> Result<RecordInput, Vec<FieldProblem>> {
+/// Read a `consents` cell.
+fn parse_consents(
+    cell: &str,
+    opts: &ImportOptions,
+    locale: Option<&str>,
+) -> Result<Vec<crate::consent::ConsentInput>, FieldProblem> {
+    let mut out = Vec::new();
+    for entry in cell.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut parts = entry.split('+').map(str::trim);
+        let purpose = parts.next().unwrap_or_default().to_owned();
+        let mut input = crate::consent::ConsentInput {
+            purpose,
+            action: crate::consent::ConsentAction::Give,
+            channel: opts.consent_channel.clone().unwrap_or_default(),
+            language: locale
+                .or(opts.consent_language.as_deref())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    problem(
+                        CONSENTS_COLUMN,
+                        "unknown_language",
+                        "the language of the consent text shown is unknown: add a locale column or --consent-language"
+                            .into(),
+                    )
+                })?,
+            separate: false,
+            by: None,
+            text_sha256: None,
+            notice_version: None,
+        };
+        for flag in parts {
+            match flag {
+                "separate" => input.separate = true,
+                "guardian" => input.by = Some("guardian".into()),
+                other => {
+                    return Err(problem(
+                        CONSENTS_COLUMN,
+                        "consent_flag",
+                        format!(
+                            "unknown flag {:?}: write purpose, purpose+separate or purpose+separate+guardian",
+                            other.chars().take(32).collect::<String>()
+                        ),
+                    ))
+                }
+            }
+        }
+        out.push(input);
+    }
+    Ok(out)
+}
+
+fn parse_row(names: &[String], rec: &csv::ByteRecord, opts: &ImportOptions) -> Result<RecordInput, Vec<FieldProblem>> {
     if rec.len() != names.len() {
         let hint = if rec.iter().any(|c| c.contains(&b'\n')) {
             " (a quote is probably not closed)"
@@ -194,14 +256,22 @@ fn parse_row(names: &[String], rec: &csv::ByteRecord) -> Result<RecordInput, Vec
     }
     let mut input = RecordInput::default();
     let mut problems = Vec::new();
+    let mut consents = None;
     for (name, cell) in names.iter().zip(rec.iter()) {
         match std::str::from_utf8(cell) {
             Err(_) => problems.push(problem(name, "encoding", "is not valid UTF-8".into())),
             Ok(v) if v.trim().is_empty() => {}
             Ok(v) if name == "external_id" => input.external_id = Some(v.to_owned()),
+            Ok(v) if name == CONSENTS_COLUMN => consents = Some(v),
             Ok(v) => {
                 input.fields.insert(name.clone(), v.to_owned());
             }
+        }
+    }
+    if let Some(cell) = consents {
+        match parse_consents(cell, opts, input.fields.get("locale").map(String::as_str)) {
+            Ok(c) => input.consents = c,
+            Err(p) => problems.push(p),
         }
     }
     if problems.is_empty() {
@@ -238,6 +308,11 @@ impl Vault {
             .map_err(|e| VaultError::Input(format!("cannot read the CSV header: {e}")))?
             .clone();
         let names = map_header(self, &header, opts)?;
+        if names.iter().any(|n| n == CONSENTS_COLUMN) && opts.consent_channel.is_none() {
+            return Err(VaultError::Input(
+                "the CSV has a consents column: say how the consents were collected (--consent-channel paper|web|app|phone|in_person)".into(),
+            ));
+        }
         let mut rej_writer = rejects.map(|w| csv::WriterBuilder::new().flexible(true).from_writer(w));
         if let Some(w) = rej_writer.as_mut() {
             let mut h = csv::ByteRecord::new();
@@ -275,7 +350,7 @@ impl Vault {
                             let line = lines
                                 .borrow_mut()
                                 .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
-                            let parsed = parse_row(&names, &rec);
+                            let parsed = parse_row(&names, &rec, opts);
                             rows.push(Row { line, raw: rec, parsed });
                         }
                         Err(e) => {
@@ -297,27 +372,33 @@ impl Vault {
                 report.rows_read += rows.len() as u64;
                 let kek = self.current_kek()?;
                 let now = now_ms();
+                let notices = self.notices();
                 let sealed: Vec<_> = rows
                     .par_iter()
                     .map(|r| match &r.parsed {
                         Err(p) => Err(p.clone()),
-                        Ok(input) => self.seal_new(input, &validator, kek, now).map_err(|e| match e {
-                            VaultError::Invalid(p) => p,
-                            other => vec![problem("row", other.code(), other.to_string())],
-                        }),
+                        Ok(input) => self
+                            .seal_new(input, &validator, kek, now, &notices, actor)
+                            .map_err(|e| match e {
+                                VaultError::Invalid(p) => p,
+                                other => vec![problem("row", other.code(), other.to_string())],
+                            }),
                     })
                     .collect();
                 let mut muts = Vec::with_capacity(rows.len());
                 for (row, s) in rows.iter().zip(sealed) {
                     match s {
-                        Ok((c, names)) => {
+                        Ok(sealed) => {
                             let mut e = AuditEvent::new(now, actor, Action::Create);
-                            e.customer = Some(c.id);
-                            e.fields = names;
+                            e.customer = Some(sealed.customer.id);
+                            e.fields = sealed.fields;
                             e.detail = Some("import".into());
+                            let mut events = vec![e];
+                            events.extend(self.consent_events(actor, &sealed.consents));
                             muts.push(Mutation::Insert {
-                                customer: Box::new(c),
-                                events: vec![e],
+                                customer: Box::new(sealed.customer),
+                                consents: sealed.consents,
+                                events,
                             });
                         }
                         Err(problems) => {

@@ -17,12 +17,15 @@
 
 pub mod audit;
 pub mod authz;
+pub mod consent;
 pub mod datadir;
 pub mod demo;
 pub mod error;
 pub mod export;
 pub mod identity;
 pub mod import;
+pub mod notice;
+pub mod portal;
 pub mod progress;
 pub mod record;
 pub mod review;
@@ -42,7 +45,7 @@ use custodia_store::{Applied, Mutation, Store, StoredCustomer};
 use record::rfc3339;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 /// Most records in one batch create.
@@ -83,6 +86,19 @@ pub struct Vault {
     blind: Vec<Option<Arc<custodia_crypto::BlindIndexer>>>,
     policy: custodia_core::policy::Policy,
     throttle: session::Throttle,
+    notice_state: RwLock<Arc<notice::NoticeState>>,
+    notice_checked_ms: AtomicI64,
+}
+
+/// A new record, validated and sealed, ready to insert.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// The stored form.
+    pub customer: StoredCustomer,
+    /// The fields it holds.
+    pub fields: Vec<FieldName>,
+    /// Consent receipts given with it.
+    pub consents: Vec<custodia_store::ConsentRecord>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -99,7 +115,7 @@ pub fn now_ms() -> i64 {
 const META_CHECK: &str = "key_check";
 const META_KEK: &str = "kek_current";
 
-fn u32_meta(v: Option<Vec<u8>>) -> Option<u32> {
+pub(crate) fn u32_meta(v: Option<Vec<u8>>) -> Option<u32> {
     v.and_then(|b| String::from_utf8(b).ok()).and_then(|s| s.parse().ok())
 }
 
@@ -135,6 +151,7 @@ impl Vault {
             Mutation::Audit(vec![e]),
         ])?;
         vault.kek_current.store(1, Ordering::SeqCst);
+        vault.ensure_default_notice(actor)?;
         Ok((vault, InitReport { key_file }))
     }
 
@@ -172,6 +189,7 @@ impl Vault {
             None => return Err(VaultError::NotInitialized(dir.root().display().to_string())),
         }
         vault.refresh_kek()?;
+        vault.ensure_default_notice("system")?;
         Ok(vault)
     }
 
@@ -187,6 +205,8 @@ impl Vault {
             .collect();
         let policy = load_policy(&dir, &schema)?;
         Ok(Vault {
+            notice_state: RwLock::new(Arc::default()),
+            notice_checked_ms: AtomicI64::new(0),
             throttle: session::Throttle::default(),
             blind,
             policy,
@@ -289,16 +309,19 @@ impl Vault {
         self.apply_one(vec![Mutation::Audit(events)]).map(|_| ())
     }
 
-    /// Validate and encrypt a new record. Pure CPU work (no store access),
-    /// so imports run it on every core.
-    /// Returns the record and the names of the fields it holds.
+    /// Validate and encrypt a new record, with the consents given with it.
+    /// Pure CPU work (no store access), so imports run it on every core.
+    /// Applies the minimum-necessary rule: every personal field must be
+    /// needed by a purpose of `notices` in force for this customer.
     pub fn seal_new(
         &self,
         input: &RecordInput,
         validator: &Validator,
         kek: u32,
         now: i64,
-    ) -> Result<(StoredCustomer, Vec<FieldName>), VaultError> {
+        notices: &notice::NoticeState,
+        actor: &str,
+    ) -> Result<Sealed, VaultError> {
         let mut problems = Vec::new();
         let mut clear: Vec<(usize, &custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
         for (name, raw) in &input.fields {
@@ -342,12 +365,34 @@ impl Vault {
             },
             None => None,
         };
-        if !problems.is_empty() {
-            return Err(VaultError::Invalid(problems));
-        }
         let mut random = [0u8; 10];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
         let id = CustomerId::from_parts(now as u64, random);
+        let mut receipts = Vec::with_capacity(input.consents.len());
+        if problems.is_empty() {
+            let age = notices.current().and_then(|n| {
+                let values: BTreeMap<String, String> =
+                    clear.iter().map(|(_, d, v)| (d.name.to_string(), v.clone())).collect();
+                self.age_of(n, &values)
+            });
+            for (i, c) in input.consents.iter().enumerate() {
+                match self.prepare_receipt(notices, id, age, c, &format!("consents[{i}]"), actor, now) {
+                    Ok(r) if r.given => receipts.push(r),
+                    Ok(_) => problems.push(FieldProblem {
+                        field: format!("consents[{i}].action"),
+                        code: "withdraw_on_create".into(),
+                        message: "a new customer has no consent to withdraw".into(),
+                    }),
+                    Err(p) => problems.push(p),
+                }
+            }
+            let given: Vec<&str> = receipts.iter().map(|r| r.purpose.as_str()).collect();
+            let names: Vec<&FieldName> = clear.iter().map(|(_, d, _)| &d.name).collect();
+            problems.extend(self.unnecessary(notices, &names, &|p| given.contains(&p.as_str())));
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Invalid(problems));
+        }
         let dk = DataKey::generate();
         let cipher = dk.cipher(id, 1);
         let wrapped = self.keys.kek(kek)?.wrap(&id, &dk);
@@ -365,8 +410,8 @@ impl Vault {
             }
         }
         let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
-        Ok((
-            StoredCustomer {
+        Ok(Sealed {
+            customer: StoredCustomer {
                 id,
                 external_id,
                 version: 1,
@@ -379,8 +424,9 @@ impl Vault {
                 created_ms: now,
                 updated_ms: now,
             },
-            names,
-        ))
+            fields: names,
+            consents: receipts,
+        })
     }
 
     fn event(&self, actor: &str, action: Action, customer: Option<CustomerId>) -> AuditEvent {
@@ -412,15 +458,21 @@ impl Vault {
         let validator = self.validator();
         let kek = self.current_kek()?;
         let now = now_ms();
-        let sealed: Vec<Result<(StoredCustomer, Vec<FieldName>), VaultError>> =
-            inputs.iter().map(|i| self.seal_new(i, &validator, kek, now)).collect();
+        let notices = self.notices();
+        let sealed: Vec<Result<Sealed, VaultError>> = inputs
+            .iter()
+            .map(|i| self.seal_new(i, &validator, kek, now, &notices, actor))
+            .collect();
         let mut muts = Vec::new();
-        for (s, names) in sealed.iter().flatten() {
-            let mut e = self.event(actor, Action::Create, Some(s.id));
-            e.fields = names.clone();
+        for s in sealed.iter().flatten() {
+            let mut e = self.event(actor, Action::Create, Some(s.customer.id));
+            e.fields = s.fields.clone();
+            let mut events = vec![e];
+            events.extend(self.consent_events(actor, &s.consents));
             muts.push(Mutation::Insert {
-                customer: Box::new(s.clone()),
-                events: vec![e],
+                customer: Box::new(s.customer.clone()),
+                consents: s.consents.clone(),
+                events,
             });
         }
         let mut applied = if muts.is_empty() {
@@ -433,7 +485,7 @@ impl Vault {
         for s in sealed {
             out.push(match s {
                 Err(e) => Err(e),
-                Ok((rec, _)) => match applied.next().expect("one result per mutation") {
+                Ok(Sealed { customer: rec, .. }) => match applied.next().expect("one result per mutation") {
                     Ok(Applied::Done) => self.view(&rec, &Access::Masked),
                     Ok(Applied::ExternalIdExists(existing)) => Err(VaultError::Invalid(vec![FieldProblem {
                         field: "external_id".into(),
@@ -467,9 +519,59 @@ impl Vault {
         Ok(out)
     }
 
-    /// The view of a record under `access`.
+    /// The view of a record under `access` (a reveal is checked against
+    /// the notice and the customer's consents for its purpose).
     pub fn view(&self, rec: &StoredCustomer, access: &Access) -> Result<CustomerView, VaultError> {
-        let clear = self.decrypt(rec)?;
+        let purpose = match access {
+            Access::Masked => None,
+            Access::Reveal { purpose, .. } => Some(purpose),
+        };
+        self.view_for(rec, access, purpose)
+    }
+
+    /// The view of a record under `access` for a declared `purpose`: the
+    /// purpose must be described in the notice in force and, when it rests
+    /// on consent, consented to; the view holds only the personal fields
+    /// the notice lists for it (purpose limitation). Without a purpose
+    /// (local administration), every field is shown masked.
+    pub fn view_for(
+        &self,
+        rec: &StoredCustomer,
+        access: &Access,
+        purpose: Option<&Purpose>,
+    ) -> Result<CustomerView, VaultError> {
+        let mut clear = self.decrypt(rec)?;
+        if let Some(p) = purpose {
+            let allowed = self.gate(rec.id, &clear, p)?;
+            if let Access::Reveal {
+                fields: Some(asked), ..
+            } = access
+            {
+                let outside: Vec<String> = asked
+                    .iter()
+                    .filter(|f| !allowed.contains(*f))
+                    .filter(|f| {
+                        self.schema
+                            .field(f.as_str())
+                            .is_some_and(|d| d.classification.is_encrypted())
+                    })
+                    .map(|f| f.to_string())
+                    .collect();
+                if !outside.is_empty() {
+                    return Err(VaultError::PurposeLimitation {
+                        purpose: p.to_string(),
+                        version: self.notices().current().map(|n| n.version).unwrap_or(0),
+                        fields: outside,
+                    });
+                }
+            }
+            let schema = self.schema.clone();
+            clear.retain(|name, _| {
+                schema
+                    .field(name)
+                    .is_some_and(|d| !d.classification.is_encrypted() || allowed.contains(&d.name))
+            });
+        }
         let (purpose, reveal_all, reveal): (Option<Purpose>, bool, &[FieldName]) = match access {
             Access::Masked => (None, false, &[]),
             Access::Reveal { purpose, fields: None } => (Some(purpose.clone()), true, &[]),
@@ -574,13 +676,22 @@ impl Vault {
             }
         };
         let mut out = Vec::new();
+        let mut without_consent = 0;
         for rec in self.lookup(def, &normalized)? {
-            out.push(self.view(&rec, access)?);
+            match self.view(&rec, access) {
+                Ok(v) => out.push(v),
+                Err(VaultError::ConsentRequired { .. }) => without_consent += 1,
+                Err(e) => return Err(e),
+            }
             if out.len() >= limit.clamp(1, MAX_SEARCH) {
                 break;
             }
         }
-        search.detail = Some(format!("matches={}", out.len()));
+        search.detail = Some(if without_consent > 0 {
+            format!("matches={} left_out_without_consent={without_consent}", out.len())
+        } else {
+            format!("matches={}", out.len())
+        });
         let mut events = vec![search];
         events.extend(out.iter().map(|v| self.read_event(actor, access, v)));
         self.audit(events)?;
@@ -634,6 +745,21 @@ impl Vault {
         patch: &RecordPatch,
         expected_version: Option<i64>,
     ) -> Result<CustomerView, VaultError> {
+        self.update_for(actor, id, patch, expected_version, None)
+    }
+
+    /// [`Vault::update`] for a declared purpose: the purpose must be usable
+    /// for this customer and list every personal field set; and whatever
+    /// the purpose, each field set must be needed by a purpose in force for
+    /// the customer (minimum necessary).
+    pub fn update_for(
+        &self,
+        actor: &str,
+        id: &str,
+        patch: &RecordPatch,
+        expected_version: Option<i64>,
+        purpose: Option<&Purpose>,
+    ) -> Result<CustomerView, VaultError> {
         let id: CustomerId = id
             .parse()
             .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
@@ -674,6 +800,41 @@ impl Vault {
         if let Some(v) = expected_version {
             if v != rec.version {
                 return Err(VaultError::VersionConflict { current: rec.version });
+            }
+        }
+        let set: Vec<&FieldName> = changes
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(d, _)| &d.name)
+            .collect();
+        {
+            let current = self.decrypt(&rec)?;
+            if let Some(p) = purpose {
+                let allowed = self.gate(id, &current, p)?;
+                let outside: Vec<String> = set
+                    .iter()
+                    .filter(|f| !allowed.contains(**f))
+                    .filter(|f| {
+                        self.schema
+                            .field(f.as_str())
+                            .is_some_and(|d| d.classification.is_encrypted())
+                    })
+                    .map(|f| f.to_string())
+                    .collect();
+                if !outside.is_empty() {
+                    return Err(VaultError::PurposeLimitation {
+                        purpose: p.to_string(),
+                        version: self.notices().current().map(|n| n.version).unwrap_or(0),
+                        fields: outside,
+                    });
+                }
+            }
+            let notices = self.notices();
+            let age = notices.current().and_then(|n| self.age_of(n, &current));
+            let consented = self.consented_purposes(&notices, id, age)?;
+            let problems = self.unnecessary(&notices, &set, &|p| consented.contains(p));
+            if !problems.is_empty() {
+                return Err(VaultError::Invalid(problems));
             }
         }
         // Every field is re-sealed under a fresh base nonce (see the record
@@ -821,5 +982,7 @@ pub fn denied(e: &VaultError) -> Outcome {
     }
 }
 
+#[cfg(test)]
+mod consent_tests;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,9 @@ pub struct RecordInput {
     pub external_id: Option<String>,
     /// Field values as typed by a person or sent by an application.
     pub fields: BTreeMap<String, String>,
+    /// Consents the customer gave with this record (each becomes a receipt).
+    #[serde(default)]
+    pub consents: Vec<crate::consent::ConsentInput>,
 }
 
 /// Changes to a record: a value sets the field, `None` removes it.

@@ -33,13 +33,13 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    fn locked_until(&self, key: &str, now: i64) -> Option<i64> {
+    pub(crate) fn locked_until(&self, key: &str, now: i64) -> Option<i64> {
         let m = self.entries.lock().expect("throttle");
         m.get(key).and_then(|&(_, _, until)| (until > now).then_some(until))
     }
 
     /// Record a failure; returns (failures so far, whether this locked it).
-    fn fail(&self, key: &str, now: i64) -> (u32, bool) {
+    pub(crate) fn fail(&self, key: &str, now: i64) -> (u32, bool) {
         let mut m = self.entries.lock().expect("throttle");
         let e = m.entry(key.to_owned()).or_insert((0, now, 0));
         if now - e.1 > LOCK_MS {
@@ -53,7 +53,7 @@ impl Throttle {
         (e.0, lock)
     }
 
-    fn clear(&self, key: &str) {
+    pub(crate) fn clear(&self, key: &str) {
         self.entries.lock().expect("throttle").remove(key);
     }
 }

@@ -20,6 +20,7 @@ fn input(pairs: &[(&str, &str)]) -> RecordInput {
     RecordInput {
         external_id: None,
         fields: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        consents: Vec::new(),
     }
 }
 
@@ -515,7 +516,8 @@ fn audit_verify_names_each_kind_of_tampering() {
         v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
     }
     let report = v.audit_verify().unwrap();
-    assert!(report.ok && report.events == 10, "{report:?}");
+    // init, notice v1 published, create, 8 reads
+    assert!(report.ok && report.events == 11, "{report:?}");
     drop(v);
     let path = d.path().join("data/custodia.db");
     let tamper = |sql: &str| {
@@ -576,7 +578,10 @@ fn export_masked_and_revealed() {
     )
     .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(json[0]["fields"]["mobile"], "+8613800138000");
+    // Purpose limitation: the notice lists the ID number for legal
+    // obligations, not the phone number.
+    assert_eq!(json[0]["fields"]["national_id"], "11010519491231002X");
+    assert!(json[0]["fields"].get("mobile").is_none(), "{json}");
     let tail = v.audit_tail(2).unwrap();
     assert_eq!(tail[1].event.action, Action::Export);
     assert_eq!(tail[1].event.purpose.as_ref().unwrap().as_str(), "legal_obligation");
@@ -746,10 +751,10 @@ fn audit_verify_names_inserted_events() {
     drop(db);
     let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
     let r = v.audit_verify().unwrap();
-    assert_eq!(r.problems, vec![audit::ChainProblem::Modified { seq: 4 }]);
+    assert_eq!(r.problems, vec![audit::ChainProblem::Modified { seq: 5 }]);
     assert_eq!(
         r.problems[0].to_string(),
-        "event 4 was modified or forged (MAC mismatch)"
+        "event 5 was modified or forged (MAC mismatch)"
     );
 }
 

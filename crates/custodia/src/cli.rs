@@ -543,6 +543,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     let input = RecordInput {
                         external_id,
                         fields: parse_pairs(&set)?.into_iter().collect(),
+                        consents: Vec::new(),
                     };
                     print_json(&v.create(&actor, &input)?)?;
                 }
