@@ -57,6 +57,14 @@ fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> 
     let mut problems = Vec::new();
     for (k, v) in obj {
         match v {
+            Value::Array(_) if k == "consents" => match serde_json::from_value(v) {
+                Ok(c) => input.consents = c,
+                Err(e) => problems.push(custodia_vault::FieldProblem {
+                    field: "consents".into(),
+                    code: "bad_consent".into(),
+                    message: format!("each consent is {{purpose, channel, language[, action, separate, by, text_sha256, notice_version]}}: {e}"),
+                }),
+            },
             Value::String(s) if k == "external_id" => input.external_id = Some(s),
             Value::String(s) => {
                 input.fields.insert(k, s);
@@ -122,6 +130,9 @@ pub async fn create_customer(
         let input = record_from_json(object(body)?)?;
         let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
         vault.authorize_create(&p, &input, purpose.as_ref())?;
+        if let Some(pu) = &purpose {
+            vault.check_create_purpose(&input, pu)?;
+        }
         vault.create(&p.actor(), &input)
     })
     .await
@@ -166,6 +177,9 @@ pub async fn create_batch(
             .map(|r| {
                 let input = object(r).and_then(record_from_json)?;
                 vault.authorize_create(&p, &input, purpose.as_ref())?;
+                if let Some(pu) = &purpose {
+                    vault.check_create_purpose(&input, pu)?;
+                }
                 Ok(input)
             })
             .collect();
@@ -360,7 +374,7 @@ pub async fn update_customer(
         let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
         let names: Vec<&str> = patch.keys().map(String::as_str).collect();
         vault.authorize_change(&p, &id, &names, false, purpose.as_ref())?;
-        vault.update(&p.actor(), &id, &patch, expected)
+        vault.update_for(&p.actor(), &id, &patch, expected, purpose.as_ref())
     })
     .await
     .map_err(|e| Problem::from_vault(&e, lang))?;

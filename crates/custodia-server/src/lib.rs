@@ -9,7 +9,10 @@
 pub mod api;
 pub mod auth;
 pub mod docs;
+pub mod portal;
+pub mod privacy_api;
 pub mod problem;
+pub mod reports;
 pub mod tls;
 pub mod web;
 
@@ -59,8 +62,18 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(api::policy_explain))
         .routes(routes!(api::whoami))
         .routes(routes!(api::record_training))
+        .routes(routes!(privacy_api::publish_notice, privacy_api::list_notices))
+        .routes(routes!(privacy_api::customer_consents, privacy_api::record_consents))
+        .routes(routes!(privacy_api::consent_receipts))
+        .routes(routes!(privacy_api::portal_link))
+        .routes(routes!(privacy_api::consent_report))
         .split_for_parts();
-    let (open, open_spec) = OpenApiRouter::new().routes(routes!(api::health)).split_for_parts();
+    let (open, open_spec) = OpenApiRouter::new()
+        .routes(routes!(api::health))
+        .routes(routes!(privacy_api::get_notice))
+        .routes(routes!(privacy_api::notice_diff))
+        .routes(routes!(privacy_api::signing_key))
+        .split_for_parts();
     spec.merge(open_spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
@@ -79,6 +92,16 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
             axum::routing::get(web::enroll_page).post(web::enroll_submit),
         )
         .route("/logout", axum::routing::post(web::logout))
+        .route("/reports/consents", axum::routing::get(reports::consents_page))
+        .route("/portal", axum::routing::get(portal::main_page))
+        .route(
+            "/portal/enter",
+            axum::routing::get(portal::enter_page).post(portal::enter_submit),
+        )
+        .route("/portal/consent", axum::routing::post(portal::consent_submit))
+        .route("/portal/request", axum::routing::post(portal::request_submit))
+        .route("/portal/data.json", axum::routing::get(portal::download))
+        .route("/portal/logout", axum::routing::post(portal::logout))
         .route("/static/custodia.css", axum::routing::get(web::css))
         .route(
             "/v1/openapi.json",

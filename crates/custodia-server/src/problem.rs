@@ -82,6 +82,42 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
         "Storage is unavailable; retry shortly",
         "存储暂不可用，请稍后重试",
     ),
+    (
+        "not_necessary",
+        422,
+        "Data not necessary for any purpose in force",
+        "超出处理目的所必需的个人信息",
+    ),
+    (
+        "no_notice",
+        409,
+        "No privacy notice is published",
+        "尚未发布个人信息保护政策",
+    ),
+    (
+        "notice_version",
+        409,
+        "That notice version cannot be published",
+        "无法发布该版本的个人信息保护政策",
+    ),
+    (
+        "purpose_not_in_notice",
+        403,
+        "The purpose is not in the privacy notice",
+        "该处理目的未在个人信息保护政策中告知",
+    ),
+    (
+        "purpose_limitation",
+        403,
+        "The privacy notice does not list these fields for the purpose",
+        "个人信息保护政策未就该处理目的列明这些字段",
+    ),
+    (
+        "consent_required",
+        403,
+        "The customer's consent for this purpose is not in force",
+        "个人未就该处理目的作出有效同意",
+    ),
     ("internal", 500, "Internal error", "内部错误"),
 ];
 
@@ -102,6 +138,10 @@ pub struct Problem {
     /// Per-field problems, when a record was refused.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// Extension members (RFC 9457 §3.2), e.g. the purpose and missing
+    /// consent kinds of a `consent_required` problem.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -120,6 +160,7 @@ impl Problem {
             detail: detail.into(),
             code: code.to_owned(),
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
     }
 
@@ -144,6 +185,28 @@ impl Problem {
         };
         let mut p = Problem::new(code, detail, lang);
         p.errors = e.problems().to_vec();
+        match e {
+            VaultError::ConsentRequired {
+                purpose,
+                state,
+                kinds,
+                citations,
+                ..
+            } => {
+                p.extensions.insert("purpose".into(), purpose.clone().into());
+                p.extensions.insert("consent_state".into(), state.clone().into());
+                p.extensions.insert("required_consent".into(), kinds.clone().into());
+                p.extensions.insert("citations".into(), citations.clone().into());
+            }
+            VaultError::PurposeLimitation { purpose, fields, .. } => {
+                p.extensions.insert("purpose".into(), purpose.clone().into());
+                p.extensions.insert("fields".into(), fields.clone().into());
+            }
+            VaultError::PurposeNotInNotice { purpose, .. } => {
+                p.extensions.insert("purpose".into(), purpose.clone().into());
+            }
+            _ => {}
+        }
         p
     }
 }
@@ -197,6 +260,12 @@ mod tests {
             "batch_too_large",
             "bad_input",
             "storage_unavailable",
+            "not_necessary",
+            "no_notice",
+            "notice_version",
+            "purpose_not_in_notice",
+            "purpose_limitation",
+            "consent_required",
         ] {
             assert!(TITLES.iter().any(|t| t.0 == code), "{code}");
         }

@@ -82,7 +82,7 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
+pub(crate) fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
     match q.lang.as_deref() {
         Some("zh") => Lang::Zh,
         Some("en") => Lang::En,
@@ -91,17 +91,33 @@ fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
 }
 
 fn page(lang: Lang, title: &str, body: &str, signed_in: bool, csrf: Option<&str>, status: StatusCode) -> Response {
-    let other = if lang == Lang::Zh { "en" } else { "zh" };
     let out = match (signed_in, csrf) {
-        (true, Some(c)) => format!(
-            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"sign-out\">{}</button></form>",
-            esc(c),
-            t(lang, "sign_out")
-        ),
+        (true, Some(c)) => sign_out_form("/logout", c, t(lang, "sign_out")),
         _ => String::new(),
     };
+    page_with(lang, title, body, &out, "", status)
+}
+
+/// A sign-out button posting `csrf` to `action`.
+pub(crate) fn sign_out_form(action: &str, csrf: &str, label: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"sign-out\">{}</button></form>",
+        esc(csrf),
+        esc(label)
+    )
+}
+
+/// A complete page: header with the language switch and `nav`, the body in
+/// `<main class="{class}">`, the page's content security policy.
+pub(crate) fn page_with(lang: Lang, title: &str, body: &str, nav: &str, class: &str, status: StatusCode) -> Response {
+    let other = if lang == Lang::Zh { "en" } else { "zh" };
+    let class = if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    };
     let html = format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · Custodia</title><link rel=\"stylesheet\" href=\"/static/custodia.css\"></head><body><header><strong>Custodia</strong><nav><a href=\"?lang={other}\" id=\"lang\">{}</a> {out}</nav></header><main>{body}</main></body></html>",
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{} · Custodia</title><link rel=\"stylesheet\" href=\"/static/custodia.css\"></head><body><header><strong>Custodia</strong><nav><a href=\"?lang={other}\" id=\"lang\">{}</a> {nav}</nav></header><main{class}>{body}</main></body></html>",
         if lang == Lang::Zh { "zh-CN" } else { "en" },
         esc(title),
         t(lang, "lang_switch"),
@@ -116,7 +132,7 @@ fn page(lang: Lang, title: &str, body: &str, signed_in: bool, csrf: Option<&str>
     r
 }
 
-fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(h: &HeaderMap, name: &str) -> Option<String> {
     h.get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -131,13 +147,13 @@ pub fn session_cookie(h: &HeaderMap) -> Option<String> {
     cookie(h, SESSION_COOKIE)
 }
 
-fn set_cookie(r: &mut Response, value: String) {
+pub(crate) fn set_cookie(r: &mut Response, value: String) {
     if let Ok(v) = HeaderValue::from_str(&value) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     let mut b = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
     custodia_core::audit::to_hex(&b)
@@ -272,7 +288,7 @@ pub async fn login_submit(
     }
 }
 
-fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::session::Session)> {
+pub(crate) fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::session::Session)> {
     let token = cookie(h, SESSION_COOKIE)?;
     let sess = s.vault.session(&token).ok()??;
     Some((token, sess))
@@ -280,7 +296,7 @@ fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::se
 
 /// Run a page handler that touches the store on the blocking pool (writes
 /// wait for their commit, which must not happen on an async thread).
-async fn blocking_page(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+pub(crate) async fn blocking_page(f: impl FnOnce() -> Response + Send + 'static) -> Response {
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())

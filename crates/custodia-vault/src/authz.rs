@@ -555,3 +555,29 @@ impl Vault {
         Ok(())
     }
 }
+
+impl Vault {
+    /// Check that `p` may act on a whole record with `permission` (reading
+    /// its consents, recording consents, issuing a portal code).
+    pub fn authorize_record(
+        &self,
+        p: &Principal,
+        id: &str,
+        permission: Permission,
+        purpose: Option<&Purpose>,
+    ) -> Result<CustomerId, VaultError> {
+        let cid: CustomerId = id
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let rec = self
+            .store()
+            .get(&cid)?
+            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        if *p == Principal::Bootstrap {
+            return Ok(cid);
+        }
+        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
+        self.require(p, permission, None, Some(&attrs), purpose, Some(cid))?;
+        Ok(cid)
+    }
+}

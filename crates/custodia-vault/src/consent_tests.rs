@@ -271,7 +271,7 @@ fn separate_and_guardian_consent_are_enforced() {
         ..give("marketing")
     };
     assert_eq!(
-        v.record_consents("t", &cid, &[by_guardian.clone()])
+        v.record_consents("t", &cid, std::slice::from_ref(&by_guardian))
             .unwrap_err()
             .problems()[0]
             .code,

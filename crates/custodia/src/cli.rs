@@ -59,6 +59,15 @@ pub enum Cmd {
     /// Access reviews: the report, and campaigns that certify or revoke each role.
     #[command(subcommand)]
     Review(ReviewCmd),
+    /// Privacy notices: publish a version, show, list, compare.
+    #[command(subcommand)]
+    Notice(crate::privacy_cmd::NoticeCmd),
+    /// Consents: record, list, signed receipts, verification, statistics.
+    #[command(subcommand)]
+    Consent(crate::privacy_cmd::ConsentCmd),
+    /// The customers' privacy portal: issue entry codes.
+    #[command(subcommand)]
+    Portal(crate::privacy_cmd::PortalCmd),
     /// Counts and key versions of the data directory.
     Status,
     /// Benchmarks (results go to docs/BENCHMARKS.md).
@@ -108,6 +117,12 @@ pub struct ImportArgs {
     /// Rows per transaction.
     #[arg(long, default_value_t = 2000)]
     pub chunk: usize,
+    /// How the consents in a `consents` column were collected: web, app, paper, phone, in_person.
+    #[arg(long)]
+    pub consent_channel: Option<String>,
+    /// Language of the consent text shown (en or zh), for rows without a locale.
+    #[arg(long)]
+    pub consent_language: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -505,6 +520,8 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             let size = file.metadata().ok().map(|m| m.len());
             let mut opts = ImportOptions {
                 chunk: a.chunk,
+                consent_channel: a.consent_channel.clone(),
+                consent_language: a.consent_language.clone(),
                 ..Default::default()
             };
             for (k, val) in parse_pairs(&a.map)? {
@@ -607,12 +624,17 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 }
             };
             eprintln!(
-                "exported {} customers{}",
+                "exported {} customers{}{}",
                 report.records,
                 if report.revealed {
                     " (clear values: handle as personal data)"
                 } else {
                     " (masked)"
+                },
+                if report.without_consent > 0 {
+                    format!("; left out {} without consent to the purpose", report.without_consent)
+                } else {
+                    String::new()
                 }
             );
             Ok(0)
@@ -860,6 +882,20 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             init_logging("warn");
             let v = open(&dir)?;
             review(&v, &actor, r)
+        }
+        Cmd::Notice(n) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            crate::privacy_cmd::notice_cmd(&v, &actor, n)
+        }
+        Cmd::Consent(c) => {
+            init_logging("warn");
+            crate::privacy_cmd::consent_cmd(&dir, &actor, c)
+        }
+        Cmd::Portal(p) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            crate::privacy_cmd::portal_cmd(&v, &actor, p)
         }
         Cmd::Status => {
             let v = open(&dir)?;

@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod privacy_cmd;
 mod progress;

@@ -60,6 +60,17 @@ async fn every_endpoint_every_role() {
     }
     let mut c = s.conn().await;
     let id = new_customer(&mut c, &boot).await;
+    // Risk control rests on separate consent: this customer gave it.
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        &format!("/v1/customers/{id}/consents"),
+        Some(json!({"consents": [{"purpose": "risk_control", "channel": "in_person", "language": "zh", "separate": true}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let notice_v2 = custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1\n", "version = 2\n");
     let rows = vec![
         Row {
             method: Method::GET,
@@ -181,6 +192,54 @@ async fn every_endpoint_every_role() {
             expect: [401, 201, 403, 403, 201, 403],
             results: None,
         },
+        Row {
+            method: Method::POST,
+            path: "/v1/notices",
+            body: Some(json!({"toml": notice_v2, "dry_run": true})),
+            expect: [401, 200, 403, 403, 200, 403],
+            results: None,
+        },
+        Row { method: Method::GET, path: "/v1/notices", body: None, expect: [401, 200, 200, 200, 200, 200], results: None },
+        // Notices and the receipt-signing key are public.
+        Row { method: Method::GET, path: "/v1/notices/{version}", body: None, expect: [200; 6], results: None },
+        Row { method: Method::GET, path: "/v1/notices/{version}/diff?from=1", body: None, expect: [200; 6], results: None },
+        Row { method: Method::GET, path: "/v1/keys/signing", body: None, expect: [200; 6], results: None },
+        Row {
+            method: Method::GET,
+            path: "/v1/customers/{id}/consents?purpose=customer_service",
+            body: None,
+            expect: [401, 200, 200, 403, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::POST,
+            path: "/v1/customers/{id}/consents?purpose=customer_service",
+            body: Some(json!({"consents": [{"purpose": "marketing", "channel": "phone", "language": "zh"}]})),
+            expect: [401, 201, 201, 403, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::POST,
+            path: "/v1/customers/{id}/consents?purpose=data_subject_request",
+            body: Some(json!({"consents": [{"purpose": "marketing", "action": "withdraw", "channel": "web", "language": "en"}]})),
+            expect: [401, 201, 403, 403, 201, 403],
+            results: None,
+        },
+        Row {
+            method: Method::GET,
+            path: "/v1/customers/{id}/consent-receipts?purpose=customer_service",
+            body: None,
+            expect: [401, 200, 200, 403, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::POST,
+            path: "/v1/customers/{id}/portal-links?purpose=customer_service",
+            body: Some(json!({"hours": 1})),
+            expect: [401, 201, 201, 403, 403, 403],
+            results: None,
+        },
+        Row { method: Method::GET, path: "/v1/reports/consents", body: None, expect: [401, 200, 403, 403, 200, 403], results: None },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
@@ -216,7 +275,7 @@ async fn every_endpoint_every_role() {
                 let fresh = new_customer(&mut c, &boot).await;
                 row.path.replace("{fresh}", &fresh)
             } else {
-                row.path.replace("{id}", &id)
+                row.path.replace("{id}", &id).replace("{version}", "current")
             };
             let auth = format!("Bearer {}", tokens[i]);
             let headers: Vec<(&str, &str)> = if i == 0 {

@@ -441,7 +441,7 @@ impl Notice {
 
     /// Fields that some collecting purpose needs (the minimum-necessary
     /// rule); `with` adds consent-based purposes the customer agreed to.
-    pub fn necessary_fields<'a>(&'a self, with: impl Fn(&Purpose) -> bool) -> BTreeSet<&'a FieldName> {
+    pub fn necessary_fields(&self, with: impl Fn(&Purpose) -> bool) -> BTreeSet<&FieldName> {
         self.purposes
             .iter()
             .filter(|p| p.collects && (!p.basis.needs_consent() || with(&p.id)))

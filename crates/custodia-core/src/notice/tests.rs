@@ -160,7 +160,7 @@ fn floors_follow_material_changes_across_versions() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        f(&[v1.clone()]),
+        f(std::slice::from_ref(&v1)),
         vec![
             ("customer_service".into(), 1),
             ("marketing".into(), 1),

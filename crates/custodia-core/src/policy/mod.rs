@@ -31,6 +31,9 @@ pub enum Permission {
     Delete,
     /// Export customers.
     Export,
+    /// Record consents and withdrawals customers give through staff or an
+    /// application, and issue privacy-portal entry codes.
+    RecordConsent,
     /// Change the policy, schema and notices.
     ManagePolicy,
     /// Read and verify the audit log.
@@ -47,12 +50,13 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, for listings and matrices.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadMasked,
         Permission::Reveal,
         Permission::Write,
         Permission::Delete,
         Permission::Export,
+        Permission::RecordConsent,
         Permission::ManagePolicy,
         Permission::ReadAudit,
         Permission::ManageAccounts,
@@ -65,7 +69,12 @@ impl Permission {
     pub fn is_data(self) -> bool {
         matches!(
             self,
-            Permission::ReadMasked | Permission::Reveal | Permission::Write | Permission::Delete | Permission::Export
+            Permission::ReadMasked
+                | Permission::Reveal
+                | Permission::Write
+                | Permission::Delete
+                | Permission::Export
+                | Permission::RecordConsent
         )
     }
 
@@ -85,6 +94,7 @@ impl Permission {
             Permission::Write => "write",
             Permission::Delete => "delete",
             Permission::Export => "export",
+            Permission::RecordConsent => "record_consent",
             Permission::ManagePolicy => "manage_policy",
             Permission::ReadAudit => "read_audit",
             Permission::ManageAccounts => "manage_accounts",
@@ -549,7 +559,7 @@ impl Policy {
                 if data {
                     let field_ok = match req.field {
                         Some((name, class)) => g.fields.iter().any(|s| s.matches(name, class)),
-                        // Record-level data actions (delete, export) need a grant on every field.
+                        // Record-level data actions (delete, export, record_consent) need a grant on every field.
                         None => g.fields.contains(&FieldSel::Any),
                     };
                     if !field_ok || !g.in_scope(req.attrs) || !req.purpose.is_some_and(|p| g.purposes.contains(p)) {

@@ -1,0 +1,339 @@
+//! `custodia notice …`, `custodia consent …`, `custodia portal …`.
+
+use clap::{Args, Subcommand};
+use custodia_core::notice;
+use custodia_vault::consent::{ConsentAction, ConsentInput};
+use custodia_vault::{DataDir, Vault, VaultError};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum NoticeCmd {
+    /// Publish a notice version from a TOML file (start from `notice show --toml`).
+    Publish {
+        /// The notice (TOML).
+        file: PathBuf,
+        /// Check it and show the differences; publish nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show a notice version (default: the current one).
+    Show {
+        /// Version number.
+        #[arg(long)]
+        version: Option<u32>,
+        /// Print the TOML as published.
+        #[arg(long)]
+        toml: bool,
+    },
+    /// List published versions.
+    List,
+    /// What changed between two versions.
+    Diff {
+        /// The older version.
+        #[arg(long)]
+        from: u32,
+        /// The newer version (default: current).
+        #[arg(long)]
+        to: Option<u32>,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnswerArgs {
+    /// Customer id (cus_…).
+    pub customer: String,
+    /// The purpose (from the notice).
+    #[arg(long)]
+    pub purpose: String,
+    /// How it was collected: web, app, paper, phone, in_person.
+    #[arg(long)]
+    pub channel: String,
+    /// Language of the text shown: en or zh.
+    #[arg(long)]
+    pub language: String,
+    /// The purpose was asked for on its own (separate consent).
+    #[arg(long)]
+    pub separate: bool,
+    /// A parent or guardian answered.
+    #[arg(long)]
+    pub guardian: bool,
+    /// SHA-256 of the exact text shown, when it was not Custodia's own.
+    #[arg(long)]
+    pub text_sha256: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsentCmd {
+    /// Record a consent the customer gave.
+    Give(AnswerArgs),
+    /// Record a withdrawal.
+    Withdraw(AnswerArgs),
+    /// A customer's consents under the current notice.
+    List {
+        /// Customer id.
+        customer: String,
+    },
+    /// Write a customer's signed receipts (JSON) for them or a third party.
+    Receipts {
+        /// Customer id.
+        customer: String,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify signed receipts: a file written by `consent receipts`, the
+    /// portal download, or a single compact JWS.
+    Verify {
+        /// The file.
+        file: PathBuf,
+        /// Public key (JWK file, as served at /v1/keys/signing); default:
+        /// the data directory's own key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the public key that verifies receipts (JWK).
+    PublicKey,
+    /// Consents in force per purpose and notice version.
+    Stats {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PortalCmd {
+    /// Issue a single-use, expiring privacy-portal entry code (shown once).
+    Link {
+        /// Customer id.
+        customer: String,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 72)]
+        hours: u32,
+        /// The server's public address, to print the full link.
+        #[arg(long, default_value = "https://127.0.0.1:8443")]
+        base_url: String,
+    },
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| VaultError::Io(e.to_string()))?;
+    writeln!(out).map_err(VaultError::from)
+}
+
+fn read(p: &PathBuf) -> Result<String, VaultError> {
+    std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))
+}
+
+pub fn notice_cmd(v: &Vault, actor: &str, cmd: NoticeCmd) -> Result<i32, VaultError> {
+    match cmd {
+        NoticeCmd::Publish { file, dry_run } => {
+            let text = read(&file)?;
+            let report = if dry_run {
+                v.check_notice(&text)?.1
+            } else {
+                v.publish_notice(actor, &text)?
+            };
+            print_json(&report)?;
+        }
+        NoticeCmd::Show { version, toml } => {
+            let state = v.notices();
+            let (rec, n) = match version {
+                None => state.history.last(),
+                Some(x) => state.history.iter().find(|(r, _)| r.version == x),
+            }
+            .ok_or_else(|| VaultError::NotFound(format!("notice version {}", version.unwrap_or(0))))?;
+            if toml {
+                print!("{}", rec.toml);
+            } else {
+                print_json(n.as_ref())?;
+            }
+        }
+        NoticeCmd::List => {
+            let state = v.notices();
+            for (r, n) in &state.history {
+                println!(
+                    "v{}\teffective {}\tpublished {} by {}",
+                    r.version,
+                    n.effective,
+                    custodia_vault::record::rfc3339(r.published_ms),
+                    r.published_by
+                );
+            }
+        }
+        NoticeCmd::Diff { from, to } => {
+            let state = v.notices();
+            let old = state
+                .version(from)
+                .ok_or_else(|| VaultError::NotFound(format!("notice version {from}")))?;
+            let new = match to {
+                Some(t) => state.version(t),
+                None => state.current(),
+            }
+            .ok_or_else(|| VaultError::NotFound(format!("notice version {}", to.unwrap_or(0))))?;
+            let changes: Vec<serde_json::Value> = notice::diff(old, new)
+                .into_iter()
+                .map(|c| {
+                    let m = c.material();
+                    let mut j = serde_json::to_value(&c).expect("a change serializes");
+                    j["material"] = m.into();
+                    j
+                })
+                .collect();
+            print_json(&changes)?;
+        }
+    }
+    Ok(0)
+}
+
+fn answer(a: AnswerArgs, action: ConsentAction) -> ConsentInput {
+    ConsentInput {
+        purpose: a.purpose,
+        action,
+        channel: a.channel,
+        language: a.language,
+        separate: a.separate,
+        by: Some(if a.guardian { "guardian" } else { "subject" }.into()),
+        text_sha256: a.text_sha256,
+        notice_version: None,
+    }
+}
+
+/// Public key from a JWK file, or the data directory's own key.
+fn verifying_key(dir: &DataDir, file: Option<&PathBuf>) -> Result<[u8; 32], VaultError> {
+    let jwk: serde_json::Value = match file {
+        Some(p) => serde_json::from_str(&read(p)?)
+            .map_err(|e| VaultError::Input(format!("{}: not a JSON Web Key: {e}", p.display())))?,
+        None => crate::cli::open(dir)?.signing_jwk(),
+    };
+    custodia_crypto::jws::public_key_from_jwk(&jwk)
+        .ok_or_else(|| VaultError::Input("the key is not an Ed25519 JWK (kty OKP, crv Ed25519)".into()))
+}
+
+/// Every JWS in a receipts file (or the file itself when it is one).
+fn jws_in(text: &str) -> Result<Vec<String>, VaultError> {
+    let t = text.trim();
+    if !t.starts_with('{') && !t.starts_with('[') {
+        return Ok(vec![t.to_owned()]);
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(t).map_err(|e| VaultError::Input(format!("not JSON and not a JWS: {e}")))?;
+    let list = v.get("receipts").unwrap_or(&v);
+    let out: Vec<String> = list
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["jws"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if out.is_empty() {
+        return Err(VaultError::Input("no signed receipts (\"jws\") in the file".into()));
+    }
+    Ok(out)
+}
+
+pub fn consent_cmd(dir: &DataDir, actor: &str, cmd: ConsentCmd) -> Result<i32, VaultError> {
+    match cmd {
+        ConsentCmd::Give(a) => {
+            let v = crate::cli::open(dir)?;
+            let id = a.customer.clone();
+            print_json(&v.record_consents(actor, &id, &[answer(a, ConsentAction::Give)])?)?;
+            Ok(0)
+        }
+        ConsentCmd::Withdraw(a) => {
+            let v = crate::cli::open(dir)?;
+            let id = a.customer.clone();
+            print_json(&v.record_consents(actor, &id, &[answer(a, ConsentAction::Withdraw)])?)?;
+            Ok(0)
+        }
+        ConsentCmd::List { customer } => {
+            let v = crate::cli::open(dir)?;
+            print_json(&v.customer_consents(&customer)?)?;
+            Ok(0)
+        }
+        ConsentCmd::Receipts { customer, output } => {
+            let v = crate::cli::open(dir)?;
+            let body = serde_json::json!({
+                "receipts": v.signed_receipts(&customer)?,
+                "signing_key": v.signing_jwk(),
+            });
+            let text = serde_json::to_string_pretty(&body).expect("JSON serializes");
+            match output {
+                Some(p) => {
+                    std::fs::write(&p, text + "\n").map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?
+                }
+                None => println!("{text}"),
+            }
+            Ok(0)
+        }
+        ConsentCmd::Verify { file, public_key } => {
+            let key = verifying_key(dir, public_key.as_ref())?;
+            let all = jws_in(&read(&file)?)?;
+            let mut bad = 0;
+            for (i, jws) in all.iter().enumerate() {
+                match custodia_crypto::jws::verify(jws, &key) {
+                    Ok(payload) => {
+                        let r: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+                        println!(
+                            "ok\t{}\t{}\t{}\t{}",
+                            r["consentReceiptID"].as_str().unwrap_or("?"),
+                            r["services"][0]["purposes"][0]["purpose"].as_str().unwrap_or("?"),
+                            r["action"].as_str().unwrap_or("?"),
+                            r["piiPrincipalId"].as_str().unwrap_or("?"),
+                        );
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        println!("FAILED\treceipt #{}\t{e}", i + 1);
+                    }
+                }
+            }
+            if bad > 0 {
+                return Err(VaultError::Input(format!(
+                    "{bad} of {} receipts failed verification",
+                    all.len()
+                )));
+            }
+            Ok(0)
+        }
+        ConsentCmd::PublicKey => {
+            let v = crate::cli::open(dir)?;
+            print_json(&v.signing_jwk())?;
+            Ok(0)
+        }
+        ConsentCmd::Stats { json } => {
+            let v = crate::cli::open(dir)?;
+            let stats = v.consent_stats()?;
+            if json {
+                print_json(&stats)?;
+            } else {
+                println!("purpose\tnotice\tgiven\tpending_renewal\twithdrawn");
+                for s in stats {
+                    println!(
+                        "{}\tv{}\t{}\t{}\t{}",
+                        s.purpose, s.notice_version, s.given, s.pending_renewal, s.withdrawn
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+pub fn portal_cmd(v: &Vault, actor: &str, cmd: PortalCmd) -> Result<i32, VaultError> {
+    match cmd {
+        PortalCmd::Link {
+            customer,
+            hours,
+            base_url,
+        } => {
+            let link = v.issue_portal_link(actor, &customer, hours)?;
+            print_json(&serde_json::json!({
+                "code": link.code.as_str(),
+                "url": format!("{}{}", base_url.trim_end_matches('/'), link.path.as_str()),
+                "customer": link.customer,
+                "expires_at": link.expires_at,
+            }))?;
+            Ok(0)
+        }
+    }
+}
