@@ -38,9 +38,10 @@ fn t(lang: Lang, key: &str) -> &'static str {
 
 /// The chart: one stacked horizontal bar per purpose and version.
 pub fn chart(stats: &[ConsentStat], label: &dyn Fn(&str) -> String) -> String {
-    const ROW: u32 = 34;
-    const LEFT: u32 = 230;
-    const WIDTH: u32 = 420;
+    // Label above each bar, so long (Chinese or English) names never clip.
+    const ROW: u32 = 46;
+    const LEFT: u32 = 0;
+    const WIDTH: u32 = 640;
     let max = stats
         .iter()
         .map(|s| s.given + s.pending_renewal + s.withdrawn)
@@ -57,10 +58,11 @@ pub fn chart(stats: &[ConsentStat], label: &dyn Fn(&str) -> String) -> String {
         let y = 5 + i as u32 * ROW;
         out.push_str(&format!(
             "<text x=\"0\" y=\"{}\" font-size=\"13\" fill=\"#1d2733\">{} v{}</text>",
-            y + 18,
+            y + 12,
             esc(&label(&s.purpose)),
             s.notice_version
         ));
+        let y = y + 17;
         let mut x = LEFT;
         for (n, colour, class) in [
             (s.given, "#1e6b33", "given"),
@@ -70,7 +72,7 @@ pub fn chart(stats: &[ConsentStat], label: &dyn Fn(&str) -> String) -> String {
             let w = (n as f64 / max as f64 * WIDTH as f64).round() as u32;
             if n > 0 {
                 out.push_str(&format!(
-                    "<rect class=\"{class}\" x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"24\" fill=\"{colour}\"><title>{n}</title></rect>",
+                    "<rect class=\"{class}\" x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"22\" fill=\"{colour}\"><title>{n}</title></rect>",
                     w.max(1)
                 ));
             }
@@ -79,7 +81,7 @@ pub fn chart(stats: &[ConsentStat], label: &dyn Fn(&str) -> String) -> String {
         out.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" font-size=\"13\" fill=\"#5b6b7c\">{}</text>",
             x + 6,
-            y + 18,
+            y + 16,
             s.given + s.pending_renewal + s.withdrawn
         ));
     }
@@ -175,9 +177,9 @@ mod tests {
         ];
         let svg = chart(&stats, &|p| format!("<{p}>"));
         assert!(svg.contains("&lt;marketing&gt; v1"));
-        assert!(svg.contains("class=\"given\" x=\"230\" y=\"5\" width=\"315\""), "{svg}");
+        assert!(svg.contains("class=\"given\" x=\"0\" y=\"22\" width=\"480\""), "{svg}");
         assert!(
-            svg.contains("class=\"withdrawn\" x=\"545\" y=\"5\" width=\"105\""),
+            svg.contains("class=\"withdrawn\" x=\"480\" y=\"22\" width=\"160\""),
             "{svg}"
         );
         assert!(svg.contains("class=\"pending\""));

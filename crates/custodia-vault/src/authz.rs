@@ -374,11 +374,26 @@ impl Vault {
             Access::Masked => None,
             Access::Reveal { purpose, .. } => Some(purpose),
         });
+        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
+        if *p != Principal::Bootstrap {
+            // Authorization before consent: a caller the policy does not let
+            // use this purpose on this record learns nothing about the
+            // customer's consents.
+            let any = self.schema().fields().iter().any(|f| {
+                self.decide(p, Permission::ReadMasked, Some(f), Some(&attrs), purpose)
+                    .allowed
+                    || self
+                        .decide(p, Permission::Reveal, Some(f), Some(&attrs), purpose)
+                        .allowed
+            });
+            if !any {
+                self.require(p, Permission::ReadMasked, None, Some(&attrs), purpose, Some(rec.id))?;
+            }
+        }
         let mut view = self.view_for(rec, access, declared)?;
         if *p == Principal::Bootstrap {
             return Ok(view);
         }
-        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
         for name in &view.revealed {
             let def = self.schema().field(name.as_str()).expect("a schema field");
             self.require(p, Permission::Reveal, Some(def), Some(&attrs), purpose, Some(rec.id))?;

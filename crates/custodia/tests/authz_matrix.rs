@@ -9,13 +9,14 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 use std::collections::BTreeSet;
 
-const CALLERS: [&str; 6] = [
+const CALLERS: [&str; 7] = [
     "anonymous",
     "bootstrap",
     "cs_agent",
     "risk_analyst",
     "privacy_officer",
     "administrator",
+    "marketing_specialist",
 ];
 
 fn service_token(data: &std::path::Path, role: &str) -> String {
@@ -41,9 +42,9 @@ struct Row {
     path: &'static str,
     body: Option<serde_json::Value>,
     /// Expected status per caller, in CALLERS order.
-    expect: [u16; 6],
+    expect: [u16; 7],
     /// For searches: expected number of results per caller (0 when not 200).
-    results: Option<[usize; 6]>,
+    results: Option<[usize; 7]>,
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,176 +77,192 @@ async fn every_endpoint_every_role() {
             method: Method::GET,
             path: "/v1/health",
             body: None,
-            expect: [200, 200, 200, 200, 200, 200],
+            expect: [200, 200, 200, 200, 200, 200, 200],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/schema",
             body: None,
-            expect: [401, 200, 200, 200, 200, 200],
+            expect: [401, 200, 200, 200, 200, 200, 200],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/customers?purpose=customer_service",
             body: Some(json!({"name": "李四", "mobile": "13900139000", "department": "service"})),
-            expect: [401, 201, 403, 403, 403, 403],
+            expect: [401, 201, 403, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/customers:batch?purpose=customer_service",
             body: Some(json!({"records": [{"name": "王五", "department": "service"}]})),
-            expect: [401, 200, 200, 200, 200, 200],
-            results: Some([0, 1, 0, 0, 0, 0]),
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            results: Some([0, 1, 0, 0, 0, 0, 0]),
         },
         Row {
             method: Method::GET,
             path: "/v1/customers?mobile=13800138000&purpose=customer_service",
             body: None,
-            expect: [401, 200, 200, 200, 200, 200],
-            results: Some([0, 1, 1, 0, 0, 0]),
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            results: Some([0, 1, 1, 0, 0, 0, 0]),
         },
         Row {
             method: Method::GET,
             path: "/v1/customers?mobile=13800138000",
             body: None,
-            expect: [401, 200, 400, 400, 400, 400],
-            results: Some([0, 1, 0, 0, 0, 0]),
+            expect: [401, 200, 400, 400, 400, 400, 400],
+            results: Some([0, 1, 0, 0, 0, 0, 0]),
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}?purpose=customer_service",
             body: None,
-            expect: [401, 200, 200, 403, 403, 403],
+            expect: [401, 200, 200, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}?purpose=risk_control",
             body: None,
-            expect: [401, 200, 403, 200, 403, 403],
+            expect: [401, 200, 403, 200, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}?purpose=data_subject_request",
             body: None,
-            expect: [401, 200, 403, 403, 200, 403],
+            expect: [401, 200, 403, 403, 200, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}?reveal=true&purpose=customer_service&fields=mobile",
             body: None,
-            expect: [401, 200, 200, 403, 403, 403],
+            expect: [401, 200, 200, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}?reveal=true&purpose=customer_service&fields=email",
             body: None,
-            expect: [401, 200, 403, 403, 403, 403],
+            expect: [401, 200, 403, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::PATCH,
             path: "/v1/customers/{id}?purpose=customer_service",
             body: Some(json!({"email": "new@example.com"})),
-            expect: [401, 200, 200, 403, 403, 403],
+            expect: [401, 200, 200, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::PATCH,
             path: "/v1/customers/{id}?purpose=customer_service",
             body: Some(json!({"name": "张三丰"})),
-            expect: [401, 200, 403, 403, 403, 403],
+            expect: [401, 200, 403, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/audit",
             body: None,
-            expect: [401, 200, 403, 403, 200, 403],
+            expect: [401, 200, 403, 403, 200, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/audit/verify",
             body: None,
-            expect: [401, 200, 403, 403, 200, 403],
+            expect: [401, 200, 403, 403, 200, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/policy/explain?account=svc-cs-agent&action=read_masked&field=mobile&customer={id}&purpose=customer_service",
             body: None,
-            expect: [401, 200, 403, 403, 200, 403],
+            expect: [401, 200, 403, 403, 200, 403, 403],
             results: None,
         },
-        Row { method: Method::GET, path: "/v1/session", body: None, expect: [401, 200, 200, 200, 200, 200], results: None },
+        Row { method: Method::GET, path: "/v1/session", body: None, expect: [401, 200, 200, 200, 200, 200, 200], results: None },
         Row {
             method: Method::POST,
             path: "/v1/training",
             body: Some(json!({"account": "li.na", "course": "privacy_basics", "completed": "2026-11-01", "score": 91, "expires": "2027-11-01"})),
-            expect: [401, 201, 403, 403, 201, 403],
+            expect: [401, 201, 403, 403, 201, 403, 403],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/notices",
             body: Some(json!({"toml": notice_v2, "dry_run": true})),
-            expect: [401, 200, 403, 403, 200, 403],
+            expect: [401, 200, 403, 403, 200, 403, 403],
             results: None,
         },
-        Row { method: Method::GET, path: "/v1/notices", body: None, expect: [401, 200, 200, 200, 200, 200], results: None },
+        Row { method: Method::GET, path: "/v1/notices", body: None, expect: [401, 200, 200, 200, 200, 200, 200], results: None },
         // Notices and the receipt-signing key are public.
-        Row { method: Method::GET, path: "/v1/notices/{version}", body: None, expect: [200; 6], results: None },
-        Row { method: Method::GET, path: "/v1/notices/{version}/diff?from=1", body: None, expect: [200; 6], results: None },
-        Row { method: Method::GET, path: "/v1/keys/signing", body: None, expect: [200; 6], results: None },
+        Row { method: Method::GET, path: "/v1/notices/{version}", body: None, expect: [200; 7], results: None },
+        Row { method: Method::GET, path: "/v1/notices/{version}/diff?from=1", body: None, expect: [200; 7], results: None },
+        Row { method: Method::GET, path: "/v1/keys/signing", body: None, expect: [200; 7], results: None },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}/consents?purpose=customer_service",
             body: None,
-            expect: [401, 200, 200, 403, 403, 403],
+            expect: [401, 200, 200, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/customers/{id}/consents?purpose=customer_service",
             body: Some(json!({"consents": [{"purpose": "marketing", "channel": "phone", "language": "zh"}]})),
-            expect: [401, 201, 201, 403, 403, 403],
+            expect: [401, 201, 201, 403, 403, 403, 403],
+            results: None,
+        },
+        // Marketing rests on consent: the customer has just given it …
+        Row {
+            method: Method::GET,
+            path: "/v1/customers/{id}?purpose=marketing",
+            body: None,
+            expect: [401, 200, 403, 403, 403, 403, 200],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/customers/{id}/consents?purpose=data_subject_request",
             body: Some(json!({"consents": [{"purpose": "marketing", "action": "withdraw", "channel": "web", "language": "en"}]})),
-            expect: [401, 201, 403, 403, 201, 403],
+            expect: [401, 201, 403, 403, 201, 403, 403],
+            results: None,
+        },
+        // … and withdrawn it: refused on the next request, even to the bootstrap token.
+        Row {
+            method: Method::GET,
+            path: "/v1/customers/{id}?purpose=marketing",
+            body: None,
+            expect: [401, 403, 403, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::GET,
             path: "/v1/customers/{id}/consent-receipts?purpose=customer_service",
             body: None,
-            expect: [401, 200, 200, 403, 403, 403],
+            expect: [401, 200, 200, 403, 403, 403, 403],
             results: None,
         },
         Row {
             method: Method::POST,
             path: "/v1/customers/{id}/portal-links?purpose=customer_service",
             body: Some(json!({"hours": 1})),
-            expect: [401, 201, 201, 403, 403, 403],
+            expect: [401, 201, 201, 403, 403, 403, 403],
             results: None,
         },
-        Row { method: Method::GET, path: "/v1/reports/consents", body: None, expect: [401, 200, 403, 403, 200, 403], results: None },
+        Row { method: Method::GET, path: "/v1/reports/consents", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
             path: "/v1/customers/{fresh}?purpose=customer_service",
             body: None,
-            expect: [401, 204, 403, 403, 403, 403],
+            expect: [401, 204, 403, 403, 403, 403, 403],
             results: None,
         },
     ];
@@ -317,9 +334,17 @@ async fn every_endpoint_every_role() {
                 }
             }
             if r.status == StatusCode::FORBIDDEN {
+                // Authorization is decided before consent: only callers the
+                // policy lets use the purpose learn that consent is missing.
                 let j = r.json();
-                assert_eq!(j["code"], "forbidden");
-                assert!(j["detail"].as_str().unwrap().contains("deny"), "{j}");
+                let allowed_by_policy = matches!(*caller, "bootstrap" | "marketing_specialist");
+                if row.path.contains("purpose=marketing") && allowed_by_policy {
+                    assert_eq!(j["code"], "consent_required", "{j}");
+                    assert_eq!(j["consent_state"], "withdrawn", "{j}");
+                } else {
+                    assert_eq!(j["code"], "forbidden", "{caller} {}: {j}", row.path);
+                    assert!(j["detail"].as_str().unwrap().contains("deny"), "{j}");
+                }
             }
         }
     }

@@ -124,3 +124,232 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     }
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
+
+fn service_token(data: &std::path::Path, name: &str, role: &str) -> String {
+    let o = run(data, &["user", "add", name, "--role", role, "--service"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(data, &["token", "issue", "--account", name, "--days", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    j["token"].as_str().unwrap().to_owned()
+}
+
+/// The issue's end-to-end test: a customer opens the portal link, withdraws
+/// a consent, and the staff API refuses that purpose on the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
+    use hyper::{Method, StatusCode};
+    let Some(browser) = webdriver::Browser::start().await else {
+        if std::env::var("CI").is_ok() {
+            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
+        }
+        eprintln!("skipping: chromium/chromedriver not installed");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let s = Server::start(&data, &[]);
+    let boot = s.token.clone().unwrap();
+    let marketing = service_token(&data, "svc-marketing", "marketing_specialist");
+    let mut c = s.conn().await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/customers?purpose=marketing",
+        Some(serde_json::json!({
+            "name": "Emma Brown", "email": "emma.brown@example.org", "mobile": "+44 7911 123456",
+            "locale": "en_US", "department": "sales",
+            "consents": [{"purpose": "marketing", "channel": "app", "language": "en"}]
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let staff_read = format!("/v1/customers/{id}?reveal=true&purpose=marketing&fields=email");
+    let r = call(
+        &mut c,
+        &marketing,
+        Method::GET,
+        &format!("/v1/customers/{id}?purpose=marketing"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["fields"]["email"], "e***@example.org");
+    let _ = staff_read;
+
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        &format!("/v1/customers/{id}/portal-links"),
+        Some(serde_json::json!({"hours": 1})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let url = r.json()["url"].as_str().unwrap().replace("127.0.0.1", "localhost");
+
+    // Open the link: the code is filled in; the customer presses the button.
+    browser.goto(&format!("{url}&lang=en")).await;
+    browser.wait_for("#enter").await;
+    browser.click("#enter").await;
+    browser.wait_url("/portal?lang=en").await;
+    browser.wait_for("#state-marketing").await;
+    assert_eq!(browser.text("#state-marketing").await, "given");
+    assert_eq!(browser.text("#state-risk_control").await, "not given");
+    assert!(browser.text("#notice-version").await.contains("version 1"));
+    assert!(browser.text("#text-marketing").await.contains("Purpose: Marketing"));
+    let cookies = browser.cookies().await;
+    let portal = cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "custodia_portal")
+        .expect("portal cookie");
+    assert_eq!(
+        (
+            portal["httpOnly"].as_bool(),
+            portal["secure"].as_bool(),
+            portal["sameSite"].as_str()
+        ),
+        (Some(true), Some(true), Some("Strict"))
+    );
+    browser.screenshot(&shots.join("portal-en.png")).await;
+
+    // Withdraw marketing.
+    browser.click("#toggle-marketing").await;
+    browser.wait_for("#done").await;
+    assert_eq!(browser.text("#state-marketing").await, "withdrawn");
+
+    // The staff API refuses marketing on the very next request.
+    let r = call(
+        &mut c,
+        &marketing,
+        Method::GET,
+        &format!("/v1/customers/{id}?purpose=marketing"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let p = r.json();
+    assert_eq!(
+        (p["code"].as_str(), p["consent_state"].as_str()),
+        (Some("consent_required"), Some("withdrawn"))
+    );
+    let r = call(
+        &mut c,
+        &marketing,
+        Method::GET,
+        "/v1/customers?email=emma.brown@example.org&purpose=marketing",
+        None,
+    )
+    .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 0);
+
+    // Give risk control (a separate consent) from the portal, and ask for a correction.
+    browser.click("#toggle-risk_control").await;
+    browser.wait_for("#done").await;
+    assert_eq!(browser.text("#state-risk_control").await, "given");
+    browser
+        .type_into("#note", "My mobile number is now +44 7911 654321")
+        .await;
+    browser.click("#send-request").await;
+    browser.wait_for("#request-list").await;
+    assert!(browser
+        .text("#request-list")
+        .await
+        .contains("Correct my information — received"));
+
+    // Chinese.
+    browser
+        .goto(&format!("https://localhost:{}/portal?lang=zh", s.addr.port()))
+        .await;
+    browser.wait_for("#state-marketing").await;
+    assert_eq!(browser.text("#state-marketing").await, "已撤回");
+    assert!(browser.text("#text-marketing").await.contains("处理目的：营销推广"));
+    browser.screenshot(&shots.join("portal-zh.png")).await;
+
+    // A material change shows up as "needs your consent again".
+    let v2 = custodia_core::notice::DEFAULT_NOTICE_TOML
+        .replace("version = 1\n", "version = 2\n")
+        .replace(
+            "retention = { years = 3, from = \"collection\" }\nnecessity_en = \"Checking",
+            "retention = { years = 5, from = \"collection\" }\nnecessity_en = \"Checking",
+        );
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/notices",
+        Some(serde_json::json!({"toml": v2})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["renewal_needed"], serde_json::json!(["risk_control"]));
+    // Other processes pick a new notice up within 2 s; this server published it itself.
+    browser
+        .goto(&format!("https://localhost:{}/portal?lang=en", s.addr.port()))
+        .await;
+    browser.wait_for("#changes").await;
+    assert!(browser.text("#changes").await.contains("needs your consent again"));
+    assert_eq!(
+        browser.text("#state-risk_control").await,
+        "needs renewal — the notice changed"
+    );
+
+    // Sign out; the link does not work a second time.
+    browser.click("#sign-out").await;
+    browser.wait_for("#code").await;
+    browser.goto(&format!("{url}&lang=en")).await;
+    browser.wait_for("#enter").await;
+    browser.click("#enter").await;
+    browser.wait_for("#error").await;
+    assert!(browser.text("#error").await.contains("not valid"));
+
+    // The privacy officer's consent report (password + TOTP sign-in).
+    let pw = "correct horse battery staple";
+    assert!(add_staff(&data, "po", "privacy_officer", pw).status.success());
+    let o = run(&data, &["user", "mfa-enroll", "po"]);
+    let secret = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("Scan the code with an authenticator app, or enter this secret: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(run(&data, &["user", "mfa-confirm", "po", &totp_now(&secret, 0)])
+        .status
+        .success());
+    browser
+        .goto(&format!("https://localhost:{}/login?lang=en", s.addr.port()))
+        .await;
+    browser.type_into("#name", "po").await;
+    browser.type_into("#password", pw).await;
+    browser.type_into("#code", &totp_now(&secret, 1)).await;
+    browser.click("#submit").await;
+    browser.wait_url("/account").await;
+    browser
+        .goto(&format!("https://localhost:{}/reports/consents?lang=en", s.addr.port()))
+        .await;
+    browser.wait_for("#consent-chart").await;
+    assert!(browser.exists("#consent-chart rect.withdrawn").await);
+    let table = browser.text("#consent-table").await;
+    assert!(table.contains("Marketing 1 0 0 1"), "{table}");
+    browser.screenshot(&shots.join("consent-report.png")).await;
+    browser.quit().await;
+
+    // Everything is on the record, by the portal's own actor.
+    let log = stdout(&run(&data, &["audit", "tail", "-n", "200"]));
+    assert!(log.contains("customer:portal"), "{log}");
+    assert!(log.contains("withdrawn"), "{log}");
+    assert!(run(&data, &["audit", "verify"]).status.success());
+    drop(c);
+    drop(s);
+    for (path, bytes) in all_files(&data) {
+        for needle in ["emma.brown@example.org", "7911 654321", "+447911123456", "Emma Brown"] {
+            assert!(!contains(&bytes, needle.as_bytes()), "{needle} in {}", path.display());
+        }
+    }
+}

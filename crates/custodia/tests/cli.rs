@@ -444,3 +444,209 @@ fn accounts_and_policy_commands() {
     }
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
+
+#[test]
+fn notice_consent_and_portal_commands() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    assert!(run(&data, &["init"]).status.success());
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "add",
+            "name=孙丽",
+            "mobile=13500135000",
+            "birth_date=1990-02-03",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The notice: list, show as TOML, publish a change (dry run first), diff.
+    let o = run(&data, &["notice", "list"]);
+    assert!(stdout(&o).starts_with("v1\teffective 2026-01-01"), "{}", stdout(&o));
+    let o = run(&data, &["notice", "show", "--toml"]);
+    let v2 = stdout(&o).replace("version = 1\n", "version = 2\n").replace(
+        "fields = [\"name\", \"mobile\", \"email\"]\nretention",
+        "fields = [\"name\", \"mobile\", \"email\", \"address\"]\nretention",
+    );
+    let file = d.path().join("notice-v2.toml");
+    std::fs::write(&file, &v2).unwrap();
+    let o = run(&data, &["notice", "publish", file.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\"renewal_needed\": [\n    \"marketing\"\n  ]"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&run(&data, &["notice", "list"])).lines().count() == 1, "dry run");
+
+    // Consent before the change; the change then asks for renewal.
+    let give = |purpose: &str, extra: &[&str]| {
+        let mut args = vec![
+            "consent",
+            "give",
+            id.as_str(),
+            "--purpose",
+            purpose,
+            "--channel",
+            "paper",
+            "--language",
+            "zh",
+        ];
+        args.extend_from_slice(extra);
+        run(&data, &args)
+    };
+    assert!(give("marketing", &[]).status.success());
+    let o = give("risk_control", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("separate consent"), "{}", stderr(&o));
+    assert!(give("risk_control", &["--separate"]).status.success());
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "get",
+            &id,
+            "--reveal",
+            "--purpose",
+            "marketing",
+            "--fields",
+            "mobile",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("+8613500135000"));
+    assert!(run(&data, &["notice", "publish", file.to_str().unwrap()])
+        .status
+        .success());
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "get",
+            &id,
+            "--reveal",
+            "--purpose",
+            "marketing",
+            "--fields",
+            "mobile",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: purpose marketing needs the customer's general consent"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let o = run(&data, &["notice", "diff", "--from", "1"]);
+    assert!(stdout(&o).contains("\"kind\": \"field_added\""), "{}", stdout(&o));
+    assert!(give("marketing", &[]).status.success());
+    let o = run(
+        &data,
+        &[
+            "consent",
+            "withdraw",
+            &id,
+            "--purpose",
+            "risk_control",
+            "--channel",
+            "phone",
+            "--language",
+            "zh",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&data, &["consent", "list", &id]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let state = |p: &str| {
+        list["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["purpose"] == p)
+            .unwrap()["state"]["state"]
+            .clone()
+    };
+    assert_eq!(state("marketing"), "active");
+    assert_eq!(state("risk_control"), "withdrawn");
+
+    // Receipts verify with the published key; a tampered file does not.
+    let receipts = d.path().join("receipts.json");
+    assert!(run(
+        &data,
+        &["consent", "receipts", &id, "--output", receipts.to_str().unwrap()]
+    )
+    .status
+    .success());
+    let key = d.path().join("key.jwk");
+    std::fs::write(&key, stdout(&run(&data, &["consent", "public-key"]))).unwrap();
+    let o = run(
+        &data,
+        &[
+            "consent",
+            "verify",
+            receipts.to_str().unwrap(),
+            "--public-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("ok\t")).count(),
+        4,
+        "{}",
+        stdout(&o)
+    );
+    let text = std::fs::read_to_string(&receipts).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let jws = j["receipts"][0]["jws"].as_str().unwrap();
+    let parts: Vec<&str> = jws.split('.').collect();
+    let forged = format!("{}.{}x.{}", parts[0], &parts[1][..parts[1].len() - 1], parts[2]);
+    std::fs::write(&receipts, text.replace(jws, &forged)).unwrap();
+    let o = run(&data, &["consent", "verify", receipts.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("FAILED\treceipt #1"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("1 of 4 receipts failed verification"));
+
+    // Statistics and a portal code.
+    let o = run(&data, &["consent", "stats"]);
+    // The latest answer per customer counts: marketing was renewed under v2.
+    assert!(stdout(&o).contains("marketing\tv2\t1\t0\t0"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("risk_control\tv2\t0\t0\t1"), "{}", stdout(&o));
+    let o = run(
+        &data,
+        &[
+            "portal",
+            "link",
+            &id,
+            "--hours",
+            "4",
+            "--base-url",
+            "https://privacy.example.com/",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let link: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(link["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://privacy.example.com/portal/enter?code="));
+    let o = run(&data, &["portal", "link", "cus_00000000000000000000000000000000"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // Import with a consents column needs to know how they were collected.
+    let csv = d.path().join("c.csv");
+    std::fs::write(&csv, "name,mobile,locale,consents\n王一,13300133000,zh_CN,marketing\n").unwrap();
+    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--consent-channel"), "{}", stderr(&o));
+    let o = run(&data, &["import", csv.to_str().unwrap(), "--consent-channel", "paper"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run(&data, &["audit", "verify"]).status.success());
+}
