@@ -530,12 +530,16 @@ impl Vault {
     ) -> Vec<FieldProblem> {
         let personal: Vec<&&FieldName> = fields
             .iter()
+            .filter(|f| !state.necessary_base.contains(**f))
             .filter(|f| {
                 self.schema()
                     .field(f.as_str())
                     .is_some_and(|d| d.classification.is_encrypted())
             })
             .collect();
+        if personal.is_empty() {
+            return Vec::new();
+        }
         let Some(current) = state.current() else {
             return personal
                 .into_iter()

@@ -370,7 +370,8 @@ impl Vault {
         let id = CustomerId::from_parts(now as u64, random);
         let mut receipts = Vec::with_capacity(input.consents.len());
         if problems.is_empty() {
-            let age = notices.current().and_then(|n| {
+            // Age matters only for the consents given with the record.
+            let age = notices.current().filter(|_| !input.consents.is_empty()).and_then(|n| {
                 let values: BTreeMap<String, String> =
                     clear.iter().map(|(_, d, v)| (d.name.to_string(), v.clone())).collect();
                 self.age_of(n, &values)
@@ -830,11 +831,15 @@ impl Vault {
                 }
             }
             let notices = self.notices();
-            let age = notices.current().and_then(|n| self.age_of(n, &current));
-            let consented = self.consented_purposes(&notices, id, age)?;
-            let problems = self.unnecessary(&notices, &set, &|p| consented.contains(p));
-            if !problems.is_empty() {
-                return Err(VaultError::Invalid(problems));
+            // The customer's consents are looked up only when a field is not
+            // needed by a purpose that rests on something else.
+            if !self.unnecessary(&notices, &set, &|_| false).is_empty() {
+                let age = notices.current().and_then(|n| self.age_of(n, &current));
+                let consented = self.consented_purposes(&notices, id, age)?;
+                let problems = self.unnecessary(&notices, &set, &|p| consented.contains(p));
+                if !problems.is_empty() {
+                    return Err(VaultError::Invalid(problems));
+                }
             }
         }
         // Every field is re-sealed under a fresh base nonce (see the record

@@ -22,6 +22,10 @@ pub struct NoticeState {
     /// Per purpose of the current version: the version that last changed it
     /// materially (consents given under older versions need renewal).
     pub floors: BTreeMap<Purpose, u32>,
+    /// Fields needed by the current version's collecting purposes that do
+    /// not rest on consent: always necessary (the fast path of the
+    /// minimum-necessary check on every write).
+    pub necessary_base: BTreeSet<custodia_core::FieldName>,
 }
 
 impl NoticeState {
@@ -105,9 +109,14 @@ impl Vault {
             history.push((r, Arc::new(n)));
         }
         let plain: Vec<Notice> = history.iter().map(|(_, n)| Notice::clone(n)).collect();
+        let necessary_base = history
+            .last()
+            .map(|(_, n)| n.necessary_fields(|_| false).into_iter().cloned().collect())
+            .unwrap_or_default();
         let state = NoticeState {
             floors: notice::renewal_floors(&plain),
             history,
+            necessary_base,
         };
         *self.notice_state.write().expect("notice state") = Arc::new(state);
         Ok(())

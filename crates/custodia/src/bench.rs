@@ -12,7 +12,7 @@
 
 use crate::client::{tls_config, Conn};
 use clap::{Args, Subcommand};
-use custodia_vault::{DataDir, VaultError};
+use custodia_vault::{DataDir, Vault, VaultError};
 use hdrhistogram::Histogram;
 use rusqlite::params;
 use std::io::{BufRead, BufReader};
@@ -72,6 +72,11 @@ pub struct ReadsBench {
     /// Seconds of load (after 3 s of warm-up).
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Declare this purpose on every read (the notice and consent checks
+    /// run); for a consent-based purpose, the sampled customers are given
+    /// that consent first, so every read also looks up their receipts.
+    #[arg(long)]
+    pub purpose: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +289,12 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
             ids.push(r.id.to_string());
             cursor = next + step - 1;
         }
+        if let Some(p) = &b.purpose {
+            let purpose = v.purpose(p)?;
+            if v.consent_purposes().contains(&purpose) {
+                give_consents(&v, &ids, p)?;
+            }
+        }
         let token = custodia_server::auth::issue_admin_token(&v, "bench")?;
         (ids, token.to_string(), count)
     };
@@ -302,14 +313,17 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("valid");
     let cfg = tls_config(&dir.root().join("tls/cert.pem"), &[&rustls::version::TLS13]).map_err(io)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let query = std::sync::Arc::new(b.purpose.as_ref().map(|p| format!("?purpose={p}")).unwrap_or_default());
+    let seconds = b.seconds;
+    let connections = b.connections;
     let result = rt.block_on(async move {
         let ids = std::sync::Arc::new(ids);
         let token = std::sync::Arc::new(format!("Bearer {token}"));
         let warm = Instant::now() + Duration::from_secs(3);
-        let end = warm + Duration::from_secs(b.seconds);
+        let end = warm + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
-        for t in 0..b.connections {
-            let (ids, token, cfg) = (ids.clone(), token.clone(), cfg.clone());
+        for t in 0..connections {
+            let (ids, token, cfg, query) = (ids.clone(), token.clone(), cfg.clone(), query.clone());
             tasks.push(tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
                 let mut errors = 0u64;
@@ -320,7 +334,7 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
                     if now >= end {
                         break;
                     }
-                    let path = format!("/v1/customers/{}", ids[i % ids.len()]);
+                    let path = format!("/v1/customers/{}{query}", ids[i % ids.len()]);
                     i += 1;
                     let r = c
                         .send(hyper::Method::GET, &path, &[("authorization", token.as_str())], None)
@@ -350,9 +364,10 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
     let (h, errors) = result?;
     let rps = h.len() as f64 / b.seconds as f64;
     println!(
-        "## HTTPS point reads, {count} customers, {} connections, {} s — {}",
+        "## HTTPS point reads, {count} customers, {} connections, {} s, purpose {} — {}",
         b.connections,
         b.seconds,
+        b.purpose.as_deref().unwrap_or("none (masked, bootstrap token)"),
         machine()
     );
     println!("| requests | errors | req/s | p50 | p90 | p99 | max |");
@@ -366,6 +381,39 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         h.max() as f64 / 1000.0
     );
     Ok(())
+}
+
+/// Give `purpose` consent to every customer in `ids` (many writers at
+/// once, so group commit batches them).
+fn give_consents(v: &Vault, ids: &[String], purpose: &str) -> Result<(), VaultError> {
+    let input = custodia_vault::consent::ConsentInput {
+        purpose: purpose.to_owned(),
+        action: custodia_vault::consent::ConsentAction::Give,
+        channel: "web".into(),
+        language: "en".into(),
+        separate: true,
+        by: None,
+        text_sha256: None,
+        notice_version: None,
+    };
+    let chunk = ids.len().div_ceil(64).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                let input = input.clone();
+                s.spawn(move || {
+                    for id in part {
+                        v.record_consents("bench", id, std::slice::from_ref(&input))?;
+                    }
+                    Ok::<_, VaultError>(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|_| Err(io("a consent writer panicked"))))
+    })
 }
 
 fn lookup(b: LookupBench) -> Result<(), VaultError> {
