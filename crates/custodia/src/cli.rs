@@ -904,6 +904,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             print_json(&serde_json::json!({
                 "data_dir": dir.root(), "customers": customers, "kek_version": v.refresh_kek()?,
                 "customers_under_old_kek": stale, "audit_events": events,
+                "notice_version": v.notices().current().map(|n| n.version),
             }))?;
             Ok(0)
         }
