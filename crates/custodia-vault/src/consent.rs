@@ -666,6 +666,7 @@ impl Vault {
             .map(|g| match g {
                 Regime::Pipl => "CN",
                 Regime::Gdpr => "EU",
+                Regime::Ccpa => "US-CA",
             })
             .collect::<Vec<_>>()
             .join(",");

@@ -42,6 +42,30 @@ pub enum Regime {
     Pipl,
     /// EU General Data Protection Regulation.
     Gdpr,
+    /// California Consumer Privacy Act (as amended by the CPRA) and its
+    /// regulations (11 CCR §7000 ff.). Opt-out based: no consent rules.
+    Ccpa,
+}
+
+impl Regime {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Regime::Pipl => "pipl",
+            Regime::Gdpr => "gdpr",
+            Regime::Ccpa => "ccpa",
+        }
+    }
+
+    /// Parse a snake_case name.
+    pub fn parse(s: &str) -> Option<Regime> {
+        match s {
+            "pipl" => Some(Regime::Pipl),
+            "gdpr" => Some(Regime::Gdpr),
+            "ccpa" => Some(Regime::Ccpa),
+            _ => None,
+        }
+    }
 }
 
 /// What makes a rule apply.
