@@ -61,6 +61,12 @@ pub enum Action {
     Portal,
     /// A customer's request (correction, deletion, …) was received or changed.
     Request,
+    /// A legal hold was set or released.
+    Hold,
+    /// A retention run started or finished.
+    Retention,
+    /// A backup was created, verified or restored.
+    Backup,
 }
 
 impl Action {
@@ -90,6 +96,9 @@ impl Action {
             Action::Consent => "consent",
             Action::Portal => "portal",
             Action::Request => "request",
+            Action::Hold => "hold",
+            Action::Retention => "retention",
+            Action::Backup => "backup",
         }
     }
 

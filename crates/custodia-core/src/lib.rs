@@ -15,6 +15,7 @@ pub mod mask;
 pub mod normalize;
 pub mod notice;
 pub mod policy;
+pub mod retention;
 pub mod rights;
 pub mod schema;
 pub mod validate;

@@ -15,6 +15,7 @@
 //! Key material lives in [`secret::Key32`], which zeroizes on drop and
 //! never prints.
 
+pub mod backup;
 pub mod blind;
 pub mod chain;
 pub mod envelope;

@@ -139,6 +139,12 @@ impl KeyRing {
         self.master.check_value()
     }
 
+    /// A copy of the master secret (to open a restored copy of the data
+    /// with the same secret; zeroized on drop like the original).
+    pub fn master_copy(&self) -> MasterSecret {
+        self.master.clone()
+    }
+
     /// Key-encryption key `version` (versions start at 1).
     pub fn kek(&self, version: u32) -> Result<Arc<Kek>, CryptoError> {
         if version == 0 {

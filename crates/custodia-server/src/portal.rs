@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use custodia_core::consent::{ConsentKind, ConsentState};
 use custodia_core::notice::{Change, Language, RecipientRole};
-use custodia_vault::portal::{PortalContext, PortalRefusal, PortalRequestKind, PORTAL_SESSION_MS};
+use custodia_core::rights::RequestKind;
+use custodia_vault::portal::{PortalContext, PortalRefusal, PORTAL_SESSION_MS};
 use serde::Deserialize;
 
 const COOKIE: &str = "custodia_portal";
@@ -59,14 +60,18 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("data", "Your data", "您的数据"),
     ("data_intro", "Download everything we hold about you: your information, your consents with signed receipts, and your requests.", "下载我们持有的关于您的全部信息：个人信息、附签名凭证的同意记录以及您的请求。"),
     ("download", "Download my data (JSON)", "下载我的数据（JSON）"),
-    ("requests", "Ask us to correct or delete", "请求更正或删除"),
+    ("requests", "Your rights", "您的权利"),
+    ("requests_intro", "Ask to see, take away, correct or delete your information, to restrict or object to its use, or to withdraw every consent. We answer within the time the law sets.", "您可以请求查阅、转移、更正或删除您的信息，限制或拒绝对其处理，或撤回全部同意。我们将在法定期限内答复。"),
     ("kind", "Request", "请求类型"),
-    ("rectification", "Correct my information", "更正我的信息"),
-    ("erasure", "Delete my information", "删除我的信息"),
-    ("note", "Details (what is wrong and what it should be)", "详细说明（哪些信息有误、应如何更正）"),
+    ("note", "Details (for a correction: what is wrong and what it should be)", "详细说明（更正时请写明哪些信息有误、应如何更正）"),
     ("send", "Send request", "提交请求"),
     ("your_requests", "Your requests", "您的请求"),
-    ("received", "received", "已受理"),
+    ("status_received", "received", "已受理"),
+    ("status_verified", "received, identity confirmed", "已受理，身份已核验"),
+    ("status_in_progress", "in progress", "处理中"),
+    ("status_extended", "extended", "已延期"),
+    ("status_completed", "done", "已完成"),
+    ("status_denied", "refused", "已拒绝"),
     ("sign_out", "Sign out", "退出"),
     ("error", "That could not be done", "操作未完成"),
 ];
@@ -560,17 +565,26 @@ fn render_main(
         t(lang, "download")
     ));
     // Requests.
+    let options: String = RequestKind::ALL
+        .iter()
+        .map(|k| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                k.as_str(),
+                if zh { k.name_zh() } else { k.name_en() }
+            )
+        })
+        .collect();
     b.push_str(&format!(
-        "<section id=\"requests\"><h2>{}</h2><form method=\"post\" action=\"/portal/request{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <label for=\"kind\">{}</label><select id=\"kind\" name=\"kind\"><option value=\"rectification\">{}</option><option value=\"erasure\">{}</option></select>\
+        "<section id=\"requests\"><h2>{}</h2><p>{}</p><form method=\"post\" action=\"/portal/request{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <label for=\"kind\">{}</label><select id=\"kind\" name=\"kind\">{options}</select>\
          <label for=\"note\">{}</label><textarea id=\"note\" name=\"note\" rows=\"3\" maxlength=\"2000\"></textarea>\
          <button type=\"submit\" id=\"send-request\">{}</button></form>",
         t(lang, "requests"),
+        t(lang, "requests_intro"),
         q(lang),
         esc(&ctx.csrf),
         t(lang, "kind"),
-        t(lang, "rectification"),
-        t(lang, "erasure"),
         t(lang, "note"),
         t(lang, "send"),
     ));
@@ -580,15 +594,12 @@ fn render_main(
             t(lang, "your_requests")
         ));
         for r in &view.requests {
-            let kind = if PortalRequestKind::parse(&r.kind).is_some() {
-                t(lang, &r.kind)
-            } else {
-                ""
-            };
-            let status = if r.status == "received" {
-                t(lang, "received").to_owned()
-            } else {
-                r.status.clone()
+            let kind = RequestKind::parse(&r.kind)
+                .map(|k| if zh { k.name_zh() } else { k.name_en() })
+                .unwrap_or("");
+            let status = match t(lang, &format!("status_{}", r.status)) {
+                "" => r.status.clone(),
+                s => s.to_owned(),
             };
             b.push_str(&format!(
                 "<li><code>{}</code> {} — {} ({})</li>",
@@ -703,7 +714,7 @@ pub async fn request_submit(
         let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf) else {
             return (StatusCode::FORBIDDEN, t(lang, "form_expired")).into_response();
         };
-        let Some(kind) = PortalRequestKind::parse(&f.kind) else {
+        let Some(kind) = RequestKind::parse(&f.kind) else {
             return back(lang, None, Some("unknown request".into()));
         };
         match s.vault.portal_request(ctx.customer, kind, &f.note) {

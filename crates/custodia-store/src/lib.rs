@@ -11,9 +11,11 @@
 //! a crash and the audit log never disagrees with the data.
 
 pub mod privacy;
+pub mod rights;
 pub mod sqlite;
 
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
+pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone};
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};
 use custodia_core::{CustomerId, FieldName};
@@ -68,7 +70,15 @@ pub struct StoredCustomer {
     pub created_ms: i64,
     /// Last update time, ms since the epoch.
     pub updated_ms: i64,
+    /// Processing flags ([`FLAG_RESTRICTED`], [`FLAG_OPTED_OUT`]); kept on
+    /// the record so every read sees them without another query.
+    pub flags: u32,
 }
+
+/// The customer asked for processing to be restricted (GDPR Art. 18; PIPL Art. 44).
+pub const FLAG_RESTRICTED: u32 = 1;
+/// The customer objected / opted out of sale or sharing (GDPR Art. 21; CCPA §1798.120).
+pub const FLAG_OPTED_OUT: u32 = 2;
 
 /// A staff or service account (identity data of employees, not customers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,10 +326,79 @@ pub enum Mutation {
         /// Events recorded on success.
         events: Vec<AuditEvent>,
     },
-    /// Store a customer's request.
+    /// Create or advance a customer's request. A new request whose
+    /// idempotency key is taken is not stored (`Conflict`); with
+    /// `expect_status`, the change applies only if the stored status is
+    /// still that one (`Conflict` otherwise).
     PutRequest {
-        /// The request.
-        request: RequestRecord,
+        /// The request as it must be after the change.
+        request: Box<RequestRecord>,
+        /// The status it must have now (None: a new request, or no check).
+        expect_status: Option<String>,
+        /// History entries to append.
+        log: Vec<RequestLogEntry>,
+        /// Recipients to record (added or updated).
+        recipients: Vec<RecipientNotice>,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Erase a whole customer (`rekeyed` None: the record, its wrapped data
+    /// key, blind entries, portal credentials and request notes go) or some
+    /// fields (`rekeyed`: the record without them, re-sealed under a new
+    /// data key, applied if its version is still the one read). Refused
+    /// with `Conflict` while a legal hold stands; `NotFound` when the
+    /// record is gone. The tombstone, certificate and request completion are
+    /// written in the same transaction.
+    Erase {
+        /// What remains.
+        tombstone: Box<Tombstone>,
+        /// The certificate, when one is issued per erasure.
+        certificate: Option<CertificateRecord>,
+        /// For a field erasure, the record as it must become.
+        rekeyed: Option<Box<StoredCustomer>>,
+        /// The request it completes, and the history entry.
+        request: Option<Box<(RequestRecord, RequestLogEntry)>>,
+        /// Replaying the erasure ledger: the erasure happened already, so
+        /// holds in a restored database do not stop it.
+        replay: bool,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Record a tombstone without erasing (replaying the erasure ledger
+    /// into a database that never held the customer).
+    PutTombstone {
+        /// The tombstone.
+        tombstone: Tombstone,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Set a customer's processing flags; `NotFound` if the customer does not exist.
+    SetFlags {
+        /// Which record.
+        id: CustomerId,
+        /// The new flags.
+        flags: u32,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Store a certificate (e.g. one covering a retention run).
+    PutCertificate {
+        /// The certificate.
+        certificate: CertificateRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Set or release a legal hold.
+    PutHold {
+        /// The hold as it must be.
+        hold: HoldRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Set a customer's lifecycle dates and flags; `NotFound` if the customer does not exist.
+    PutLifecycle {
+        /// The dates and flags (customer set).
+        lifecycle: Lifecycle,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
@@ -433,6 +512,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// A customer's requests, oldest first.
     fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError>;
+
+    /// One request.
+    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// The request with this idempotency key.
+    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Every request not yet completed or denied, oldest first.
+    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+
+    /// Requests received before `before_ms` that finished (for pruning after
+    /// the keeping period), oldest first.
+    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError>;
+
+    /// A request's history, oldest first.
+    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError>;
+
+    /// Recipients to tell about a request.
+    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
+
+    /// Every erasure tombstone, oldest first.
+    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
+
+    /// A destruction certificate.
+    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError>;
+
+    /// A customer's legal holds (released ones included), oldest first.
+    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError>;
+
+    /// A customer's lifecycle dates and flags.
+    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError>;
+
+    /// Every customer's lifecycle row (for retention runs).
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError>;
+
+    /// Customers with an active legal hold.
+    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError>;
+
+    /// Customers with at least one consent receipt.
+    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError>;
+
+    /// Audit events about one customer, oldest first, at most `limit`
+    /// (a full scan of the log: for access requests, not hot paths).
+    fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
+
+    /// Write a consistent copy of the whole database to `dest` (a new
+    /// file) while writers continue; returns its size in bytes.
+    fn snapshot(&self, dest: &std::path::Path) -> Result<u64, StoreError>;
 }
 
 /// What a group of mutations produced.

@@ -70,23 +70,41 @@ pub struct PortalTokenRecord {
     pub issued_by: String,
 }
 
-/// A customer's request about their data (correction, deletion, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A customer's request about their data (access, correction, deletion, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequestRecord {
     /// Request id (`req_…`).
     pub id: String,
     /// Whose.
-    pub customer: CustomerId,
-    /// Kind (`rectification`, `erasure`, …).
+    pub customer: Option<CustomerId>,
+    /// Kind (`access`, `rectification`, `erasure`, …).
     pub kind: String,
-    /// State (`received`, …).
+    /// State (`received`, `verified`, …).
     pub status: String,
-    /// Channel it came through.
+    /// Channel it came through (`portal`, `api`, `cli`, `email`, `phone`, …).
     pub channel: String,
+    /// The law whose clock applies (`pipl`, `gdpr`, `ccpa`).
+    pub regime: String,
     /// Received, ms.
     pub created_ms: i64,
     /// Last change, ms.
     pub updated_ms: i64,
+    /// Identity verified, ms.
+    pub verified_ms: Option<i64>,
+    /// Who verified it.
+    pub verified_by: Option<String>,
+    /// How (`portal_code`, `id_document`, `in_person`, …).
+    pub verification: Option<String>,
+    /// Receipt confirmed to the person, ms.
+    pub acknowledged_ms: Option<i64>,
+    /// Extended once.
+    pub extended: bool,
+    /// Reason of an extension or denial (told to the person; no personal data).
+    pub reason: Option<String>,
+    /// Finished, ms.
+    pub completed_ms: Option<i64>,
+    /// Caller's idempotency key.
+    pub idem_key: Option<String>,
     /// The customer's own words, sealed under their data key (may hold
     /// personal data, such as the corrected value).
     pub detail: Option<Vec<u8>>,

@@ -486,7 +486,7 @@ impl Vault {
                 // a search is no way around a missing consent.
                 match self.view_as(p, &rec, access, purpose) {
                     Ok(v) => out.push(v),
-                    Err(VaultError::ConsentRequired { .. }) => {
+                    Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
                         without_consent += 1;
                         continue;
                     }

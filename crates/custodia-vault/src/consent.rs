@@ -433,6 +433,7 @@ impl Vault {
     pub(crate) fn gate(
         &self,
         customer: CustomerId,
+        flags: u32,
         clear: &BTreeMap<String, String>,
         purpose: &Purpose,
     ) -> Result<BTreeSet<FieldName>, VaultError> {
@@ -444,6 +445,18 @@ impl Vault {
                 purpose: purpose.to_string(),
                 version: current.version,
             })?;
+        if flags & custodia_store::FLAG_RESTRICTED != 0 && !pn.allowed_when_restricted {
+            return Err(VaultError::ProcessingStopped {
+                purpose: purpose.to_string(),
+                why: "the customer has processing restricted; only storage and the purposes the notice allows under restriction go on (GDPR Art. 18(2); PIPL Art. 44)".into(),
+            });
+        }
+        if flags & custodia_store::FLAG_OPTED_OUT != 0 && (pn.objectable || pn.shares()) {
+            return Err(VaultError::ProcessingStopped {
+                purpose: purpose.to_string(),
+                why: "the customer objected / opted out of sale or sharing (GDPR Art. 21; CCPA §1798.120)".into(),
+            });
+        }
         if pn.basis.needs_consent() {
             let receipts = self.store().consents(&customer)?;
             let latest = latest(&receipts);
@@ -614,8 +627,9 @@ impl Vault {
     }
 
     /// The key that signs receipts and certificates.
-    pub fn document_signer(&self) -> DocumentSigner {
-        DocumentSigner::new(&self.keys().derive_subkey("document-signing-v1"))
+    pub fn document_signer(&self) -> &DocumentSigner {
+        self.signer
+            .get_or_init(|| DocumentSigner::new(&self.keys().derive_subkey("document-signing-v1")))
     }
 
     /// The public signing key as a JWK (RFC 8037).
@@ -734,7 +748,7 @@ impl Vault {
         self.store()
             .consents(&cid)?
             .iter()
-            .map(|r| self.sign_receipt(&signer, r))
+            .map(|r| self.sign_receipt(signer, r))
             .collect()
     }
 
@@ -743,7 +757,7 @@ impl Vault {
         let r = self.store().consent_receipt(receipt_id)?.ok_or_else(|| {
             VaultError::NotFound(format!("receipt {:?}", receipt_id.chars().take(64).collect::<String>()))
         })?;
-        self.sign_receipt(&self.document_signer(), &r)
+        self.sign_receipt(self.document_signer(), &r)
     }
 
     /// Answers in force per purpose and notice version.

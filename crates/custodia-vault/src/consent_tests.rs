@@ -4,8 +4,9 @@
 use super::*;
 use crate::consent::{ConsentAction, ConsentInput};
 use crate::import::ImportOptions;
-use crate::portal::{PortalRefusal, PortalRequestKind};
+use crate::portal::PortalRefusal;
 use custodia_core::notice::{Language, DEFAULT_NOTICE_TOML};
+use custodia_core::rights::RequestKind;
 use std::path::Path;
 
 fn new_vault(dir: &Path) -> Vault {
@@ -613,16 +614,17 @@ fn portal_codes_sessions_consents_requests_and_download() {
     );
 
     let note = "我的地址应为北京市海淀区中关村大街27号";
-    let req = v.portal_request(c.id, PortalRequestKind::Rectification, note).unwrap();
-    assert_eq!((req.kind.as_str(), req.status.as_str()), ("rectification", "received"));
-    assert_eq!(v.request_note(c.id, &req.id).unwrap().as_deref(), Some(note));
+    let req = v.portal_request(c.id, RequestKind::Rectification, note).unwrap();
+    // Entering with the code the company issued is the identity verification.
+    assert_eq!((req.kind.as_str(), req.status.as_str()), ("rectification", "verified"));
+    assert_eq!(v.request_note(&req.id).unwrap().as_deref(), Some(note));
     assert_eq!(
-        v.portal_request(c.id, PortalRequestKind::Rectification, "  ")
+        v.portal_request(c.id, RequestKind::Rectification, "  ")
             .unwrap_err()
             .code(),
         "invalid_record"
     );
-    v.portal_request(c.id, PortalRequestKind::Erasure, "").unwrap();
+    v.portal_request(c.id, RequestKind::Erasure, "").unwrap();
     assert_eq!(v.requests_of(c.id).unwrap().len(), 2);
 
     let data = v.portal_download(c.id).unwrap();

@@ -57,6 +57,83 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Master secret source.
     pub master: MasterConfig,
+    /// Where the erasure ledger lives. Keep it apart from backups (another
+    /// disk or mount): restores replay it so erased customers stay erased.
+    #[serde(default = "default_ledger")]
+    pub erasure_ledger: PathBuf,
+    /// Data-subject requests.
+    #[serde(default)]
+    pub rights: RightsConfig,
+    /// Retention runs inside `serve`.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    /// Scheduled backups inside `serve` (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupConfig>,
+}
+
+fn default_ledger() -> PathBuf {
+    PathBuf::from("erasure-ledger.jsonl")
+}
+
+/// `[rights]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RightsConfig {
+    /// Days to answer a request under the PIPL (GB/T 35273-2020 §8.7: 30).
+    pub pipl_days: u32,
+    /// Months finished requests are kept (CCPA 11 CCR §7101: at least 24).
+    pub keep_request_months: u32,
+}
+
+impl Default for RightsConfig {
+    fn default() -> Self {
+        RightsConfig {
+            pipl_days: 30,
+            keep_request_months: 24,
+        }
+    }
+}
+
+/// `[retention]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Minutes between retention runs inside `serve` (0: off).
+    pub every_minutes: u32,
+    /// Records not reviewed for this many days are flagged for a data-quality review.
+    pub review_after_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            every_minutes: 60,
+            review_after_days: 365,
+        }
+    }
+}
+
+/// `[backup]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Directory the backups go to.
+    pub dir: PathBuf,
+    /// Hours between backups.
+    #[serde(default = "default_backup_hours")]
+    pub every_hours: u32,
+    /// How many backups to keep (older ones are deleted).
+    #[serde(default = "default_backup_keep")]
+    pub keep: u32,
+}
+
+fn default_backup_hours() -> u32 {
+    24
+}
+
+fn default_backup_keep() -> u32 {
+    7
 }
 
 /// How `init` should protect the master secret.
@@ -98,6 +175,10 @@ impl DataDir {
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.root.join("custodia.db")
+    }
+    /// The erasure ledger, as configured.
+    pub fn ledger_path(&self, config: &Config) -> PathBuf {
+        self.resolve(&config.erasure_ledger)
     }
     /// Resolve a configured path against the data directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
@@ -167,6 +248,10 @@ impl DataDir {
                 key: "tls/key.pem".into(),
             },
             master: master_cfg,
+            erasure_ledger: default_ledger(),
+            rights: RightsConfig::default(),
+            retention: RetentionConfig::default(),
+            backup: None,
         };
         let text = format!(
             "# Custodia configuration. Relative paths are inside this directory.\n{}",

@@ -111,6 +111,26 @@ pub enum VaultError {
         /// Why the consent on record does not do.
         reason: String,
     },
+    /// A request cannot take this step now (wrong state, deadline passed,
+    /// changed meanwhile).
+    #[error("{0}")]
+    RequestState(String),
+    /// A legal hold stops the destruction.
+    #[error("customer {customer} is under legal hold ({reasons}); release the hold before erasing")]
+    LegalHold {
+        /// The customer.
+        customer: String,
+        /// The holds' reasons.
+        reasons: String,
+    },
+    /// The purpose may not be used while processing is restricted or after an objection.
+    #[error("purpose {purpose} may not be used for this customer: {why}")]
+    ProcessingStopped {
+        /// The purpose.
+        purpose: String,
+        /// Restricted, or objected.
+        why: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -146,6 +166,9 @@ impl VaultError {
             VaultError::PurposeNotInNotice { .. } => "purpose_not_in_notice",
             VaultError::PurposeLimitation { .. } => "purpose_limitation",
             VaultError::ConsentRequired { .. } => "consent_required",
+            VaultError::RequestState(_) => "request_state",
+            VaultError::LegalHold { .. } => "legal_hold",
+            VaultError::ProcessingStopped { .. } => "processing_stopped",
             VaultError::Io(_) => "io",
             VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => {
                 "storage_unavailable"

@@ -162,7 +162,7 @@ impl Vault {
             for v in views {
                 match v {
                     Ok(v) => f(v)?,
-                    Err(VaultError::ConsentRequired { .. }) => {
+                    Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
                         left_out += 1;
                         continue;
                     }

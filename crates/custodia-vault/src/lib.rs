@@ -17,9 +17,11 @@
 
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod consent;
 pub mod datadir;
 pub mod demo;
+pub mod erasure;
 pub mod error;
 pub mod export;
 pub mod identity;
@@ -28,7 +30,9 @@ pub mod notice;
 pub mod portal;
 pub mod progress;
 pub mod record;
+pub mod retention;
 pub mod review;
+pub mod rights;
 pub mod rotate;
 pub mod session;
 
@@ -88,6 +92,10 @@ pub struct Vault {
     throttle: session::Throttle,
     notice_state: RwLock<Arc<notice::NoticeState>>,
     notice_checked_ms: AtomicI64,
+    config: Config,
+    signer: std::sync::OnceLock<custodia_crypto::jws::DocumentSigner>,
+    ledger: std::sync::Mutex<()>,
+    replayed_at_open: std::sync::atomic::AtomicUsize,
 }
 
 /// A new record, validated and sealed, ready to insert.
@@ -190,6 +198,14 @@ impl Vault {
         }
         vault.refresh_kek()?;
         vault.ensure_default_notice("system")?;
+        let replayed = vault.reconcile_ledger()?;
+        vault.replayed_at_open.store(replayed, Ordering::SeqCst);
+        if replayed > 0 {
+            tracing::warn!(
+                replayed,
+                "erasures replayed from the erasure ledger (the database was older than the ledger)"
+            );
+        }
         Ok(vault)
     }
 
@@ -204,7 +220,12 @@ impl Vault {
             .map(|f| f.searchable.then(|| keys.blind(f.name.as_str())))
             .collect();
         let policy = load_policy(&dir, &schema)?;
+        let config = dir.config()?;
         Ok(Vault {
+            config,
+            signer: std::sync::OnceLock::new(),
+            ledger: std::sync::Mutex::new(()),
+            replayed_at_open: std::sync::atomic::AtomicUsize::new(0),
             notice_state: RwLock::new(Arc::default()),
             notice_checked_ms: AtomicI64::new(0),
             throttle: session::Throttle::default(),
@@ -222,6 +243,16 @@ impl Vault {
     /// The data directory.
     pub fn dir(&self) -> &DataDir {
         &self.dir
+    }
+    /// Erasures replayed from the erasure ledger when this vault was opened
+    /// (non-zero after restoring a backup older than the ledger).
+    pub fn erasures_replayed_at_open(&self) -> usize {
+        self.replayed_at_open.load(Ordering::SeqCst)
+    }
+
+    /// The data directory's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
     /// The customer schema.
     pub fn schema(&self) -> &Schema {
@@ -251,6 +282,11 @@ impl Vault {
         self.kek_current.store(v, Ordering::SeqCst);
         self.kek_checked_ms.store(now_ms(), Ordering::SeqCst);
         Ok(v)
+    }
+
+    /// The KEK version new keys are wrapped under.
+    pub(crate) fn current_kek_version(&self) -> Result<u32, VaultError> {
+        self.current_kek()
     }
 
     /// The KEK version new keys are wrapped under, re-checked every 2 s.
@@ -424,6 +460,7 @@ impl Vault {
                 blind,
                 created_ms: now,
                 updated_ms: now,
+                flags: 0,
             },
             fields: names,
             consents: receipts,
@@ -501,7 +538,7 @@ impl Vault {
         Ok(out)
     }
 
-    fn cipher_for(&self, rec: &StoredCustomer) -> Result<FieldCipher, VaultError> {
+    pub(crate) fn cipher_for(&self, rec: &StoredCustomer) -> Result<FieldCipher, VaultError> {
         let kek = self.keys.kek(rec.kek_version)?;
         let dk = kek.unwrap_key(&rec.id, &WrappedKey(rec.wrapped_dk.clone()))?;
         Ok(dk.cipher(rec.id, rec.dk_version))
@@ -543,7 +580,7 @@ impl Vault {
     ) -> Result<CustomerView, VaultError> {
         let mut clear = self.decrypt(rec)?;
         if let Some(p) = purpose {
-            let allowed = self.gate(rec.id, &clear, p)?;
+            let allowed = self.gate(rec.id, rec.flags, &clear, p)?;
             if let Access::Reveal {
                 fields: Some(asked), ..
             } = access
@@ -681,7 +718,7 @@ impl Vault {
         for rec in self.lookup(def, &normalized)? {
             match self.view(&rec, access) {
                 Ok(v) => out.push(v),
-                Err(VaultError::ConsentRequired { .. }) => without_consent += 1,
+                Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => without_consent += 1,
                 Err(e) => return Err(e),
             }
             if out.len() >= limit.clamp(1, MAX_SEARCH) {
@@ -811,7 +848,7 @@ impl Vault {
         {
             let current = self.decrypt(&rec)?;
             if let Some(p) = purpose {
-                let allowed = self.gate(id, &current, p)?;
+                let allowed = self.gate(id, rec.flags, &current, p)?;
                 let outside: Vec<String> = set
                     .iter()
                     .filter(|f| !allowed.contains(**f))
@@ -904,18 +941,12 @@ impl Vault {
         }
     }
 
-    /// Delete a customer: the record, its wrapped data key and its blind
-    /// entries go; without the data key no copy of its ciphertexts can be
-    /// decrypted again.
-    pub fn delete(&self, actor: &str, id: &str) -> Result<(), VaultError> {
-        let id: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let e = self.event(actor, Action::Delete, Some(id));
-        match self.apply_one(vec![Mutation::Delete { id, events: vec![e] }])?.pop() {
-            Some(Applied::Done) => Ok(()),
-            _ => Err(VaultError::NotFound(id.to_string())),
-        }
+    /// Delete a customer by crypto-shredding: the record, its wrapped data
+    /// key and blind entries go, a tombstone and a signed destruction
+    /// certificate stay, and the erasure ledger keeps it deleted through
+    /// restores. Refused while a legal hold stands.
+    pub fn delete(&self, actor: &str, id: &str) -> Result<erasure::Erased, VaultError> {
+        self.erase_customer(actor, id, "deletion by an authorised operator")
     }
 
     /// Record counts: customers, and customers under an old KEK.

@@ -8,10 +8,10 @@
 //! expiring, with failed attempts throttled per client address.
 
 use crate::consent::{ConsentAction, ConsentInput, ConsentOverview, RecordedConsent, SignedReceipt};
-use crate::error::FieldProblem;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::notice::{self, Change, Language, Notice};
+use custodia_core::rights::RequestKind;
 use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_store::{Applied, Mutation, PortalTokenRecord, RequestRecord};
 use serde::Serialize;
@@ -26,8 +26,6 @@ pub const PORTAL_ACTOR: &str = "customer:portal";
 pub const MAX_ENTRY_HOURS: u32 = 24 * 30;
 /// How long a portal session lasts.
 pub const PORTAL_SESSION_MS: i64 = 30 * 60 * 1000;
-/// Longest note a customer may attach to a request.
-pub const MAX_NOTE_CHARS: usize = 2000;
 
 /// Crockford's base32 alphabet: no I, L, O, U, so codes read aloud well.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -82,38 +80,9 @@ pub enum PortalRefusal {
     },
 }
 
-/// What a customer may ask for from the portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PortalRequestKind {
-    /// Correct inaccurate data (PIPL Art. 46; GDPR Art. 16).
-    Rectification,
-    /// Delete my data (PIPL Art. 47; GDPR Art. 17).
-    Erasure,
-}
-
-impl PortalRequestKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortalRequestKind::Rectification => "rectification",
-            PortalRequestKind::Erasure => "erasure",
-        }
-    }
-
-    /// Parse the stored name.
-    pub fn parse(s: &str) -> Option<PortalRequestKind> {
-        match s {
-            "rectification" => Some(PortalRequestKind::Rectification),
-            "erasure" => Some(PortalRequestKind::Erasure),
-            _ => None,
-        }
-    }
-}
-
-/// A request as listed (no details).
+/// A request as listed to its customer (no details).
 #[derive(Debug, Clone, Serialize)]
-pub struct RequestView {
+pub struct RequestSummary {
     /// Request id.
     pub id: String,
     /// Kind.
@@ -126,9 +95,9 @@ pub struct RequestView {
     pub received_at: String,
 }
 
-impl From<&RequestRecord> for RequestView {
+impl From<&RequestRecord> for RequestSummary {
     fn from(r: &RequestRecord) -> Self {
-        RequestView {
+        RequestSummary {
             id: r.id.clone(),
             kind: r.kind.clone(),
             status: r.status.clone(),
@@ -155,7 +124,7 @@ pub struct PortalView {
     /// The exact consent text of each consent-based purpose, in the page's language.
     pub texts: BTreeMap<Purpose, Vec<String>>,
     /// The customer's requests.
-    pub requests: Vec<RequestView>,
+    pub requests: Vec<RequestSummary>,
 }
 
 fn digest(s: &str) -> Vec<u8> {
@@ -195,14 +164,6 @@ fn random_hex(n: usize) -> String {
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
     custodia_core::audit::to_hex(&b)
 }
-
-fn request_field() -> FieldName {
-    FieldName::new("request_detail").expect("a valid name")
-}
-
-/// Field code under which request details are sealed (outside the schema's
-/// 64 field codes, so never confused with a field).
-const REQUEST_CODE: u8 = 255;
 
 impl Vault {
     fn portal_event(&self, actor: &str, customer: Option<CustomerId>, outcome: Outcome, detail: String) -> AuditEvent {
@@ -427,9 +388,9 @@ impl Vault {
         Ok(out.pop().expect("one answer recorded"))
     }
 
-    /// Everything held about the customer, for their own download: clear
-    /// values of every field, consents with signed receipts, requests.
-    pub fn portal_download(&self, customer: CustomerId) -> Result<serde_json::Value, VaultError> {
+    /// Everything held about the customer (no audit event: callers record
+    /// who asked).
+    pub(crate) fn data_package(&self, customer: CustomerId) -> Result<serde_json::Value, VaultError> {
         let rec = self
             .store()
             .get(&customer)?
@@ -437,18 +398,6 @@ impl Vault {
         let clear = self.decrypt(&rec)?;
         let consents = self.consent_overview(customer, &clear)?;
         let receipts: Vec<SignedReceipt> = self.signed_receipts(&customer.to_string())?;
-        let mut e = AuditEvent::new(now_ms(), PORTAL_ACTOR, Action::Export);
-        e.customer = Some(customer);
-        e.purpose = Purpose::new("data_subject_request").ok();
-        e.fields = self
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| clear.contains_key(f.name.as_str()))
-            .map(|f| f.name.clone())
-            .collect();
-        e.detail = Some("privacy portal: the customer downloaded their data".into());
-        self.audit(vec![e])?;
         Ok(serde_json::json!({
             "customer": customer,
             "external_id": rec.external_id,
@@ -462,93 +411,63 @@ impl Vault {
         }))
     }
 
-    /// Record a customer's request (correction or deletion) for the
-    /// data-rights workflow; the note is sealed under the customer's key.
+    /// Everything held about the customer, for their own download: clear
+    /// values of every field, consents with signed receipts, requests.
+    pub fn portal_download(&self, customer: CustomerId) -> Result<serde_json::Value, VaultError> {
+        let p = self.data_package(customer)?;
+        let mut e = AuditEvent::new(now_ms(), PORTAL_ACTOR, Action::Export);
+        e.customer = Some(customer);
+        e.purpose = Purpose::new("data_subject_request").ok();
+        e.fields = p["fields"]
+            .as_object()
+            .map(|o| o.keys().filter_map(|k| FieldName::new(k).ok()).collect())
+            .unwrap_or_default();
+        e.detail = Some("privacy portal: the customer downloaded their data".into());
+        self.audit(vec![e])?;
+        Ok(p)
+    }
+
+    /// Receive a request from the portal. The customer entered with a
+    /// single-use code the company issued to them, which is recorded as the
+    /// identity verification; opt-outs and consent withdrawals are carried
+    /// out at once (they need no verification and must be as easy as
+    /// consenting).
     pub fn portal_request(
         &self,
         customer: CustomerId,
-        kind: PortalRequestKind,
+        kind: RequestKind,
         note: &str,
-    ) -> Result<RequestView, VaultError> {
-        let note = note.trim();
-        if note.chars().count() > MAX_NOTE_CHARS {
-            return Err(VaultError::Invalid(vec![FieldProblem {
-                field: "note".into(),
-                code: "too_long".into(),
-                message: format!("is longer than {MAX_NOTE_CHARS} characters"),
-            }]));
+    ) -> Result<RequestSummary, VaultError> {
+        let v = self.new_request(
+            PORTAL_ACTOR,
+            &crate::rights::NewRequest {
+                customer: customer.to_string(),
+                kind: kind.as_str().into(),
+                channel: Some("portal".into()),
+                note: Some(note.to_owned()),
+                ..Default::default()
+            },
+        )?;
+        if kind.needs_verification() {
+            self.verify_request(PORTAL_ACTOR, &v.id, "portal_code")?;
+        } else {
+            self.carry_out(PORTAL_ACTOR, &v.id, None)?;
         }
-        if kind == PortalRequestKind::Rectification && note.is_empty() {
-            return Err(VaultError::Invalid(vec![FieldProblem {
-                field: "note".into(),
-                code: "required".into(),
-                message: "say what is wrong and what it should be".into(),
-            }]));
-        }
-        let rec = self
+        let r = self
             .store()
-            .get(&customer)?
-            .ok_or_else(|| VaultError::NotFound(customer.to_string()))?;
-        let detail = (!note.is_empty()).then(|| {
-            self.cipher_for(&rec)
-                .map(|c| c.seal_record(&[(REQUEST_CODE, &request_field(), note.as_bytes())]))
-        });
-        let detail = detail.transpose()?;
-        let now = now_ms();
-        let r = RequestRecord {
-            id: format!("req_{}", random_hex(12)),
-            customer,
-            kind: kind.as_str().into(),
-            status: "received".into(),
-            channel: "portal".into(),
-            created_ms: now,
-            updated_ms: now,
-            detail,
-        };
-        let mut e = AuditEvent::new(now, PORTAL_ACTOR, Action::Request);
-        e.customer = Some(customer);
-        e.detail = Some(format!("{} {} received via the privacy portal", r.kind, r.id));
-        self.apply_one(vec![Mutation::PutRequest {
-            request: r.clone(),
-            events: vec![e],
-        }])?;
-        Ok(RequestView::from(&r))
+            .request(&v.id)?
+            .ok_or_else(|| VaultError::NotFound(v.id.clone()))?;
+        Ok(RequestSummary::from(&r))
     }
 
     /// A customer's requests.
-    pub fn requests_of(&self, customer: CustomerId) -> Result<Vec<RequestView>, VaultError> {
+    pub fn requests_of(&self, customer: CustomerId) -> Result<Vec<RequestSummary>, VaultError> {
         Ok(self
             .store()
             .requests(&customer)?
             .iter()
-            .map(RequestView::from)
+            .map(RequestSummary::from)
             .collect())
-    }
-
-    /// The note of a request, decrypted (for the staff who handle it).
-    pub fn request_note(&self, customer: CustomerId, request_id: &str) -> Result<Option<String>, VaultError> {
-        let rec = self
-            .store()
-            .get(&customer)?
-            .ok_or_else(|| VaultError::NotFound(customer.to_string()))?;
-        let Some(r) = self
-            .store()
-            .requests(&customer)?
-            .into_iter()
-            .find(|r| r.id == request_id)
-        else {
-            return Err(VaultError::NotFound(format!("request {request_id:?}")));
-        };
-        let Some(sealed) = r.detail else {
-            return Ok(None);
-        };
-        let pt = self
-            .cipher_for(&rec)?
-            .open_field(&sealed, REQUEST_CODE, &request_field())?
-            .unwrap_or_default();
-        Ok(Some(
-            String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?,
-        ))
     }
 }
 

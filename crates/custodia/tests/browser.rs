@@ -7,6 +7,10 @@ mod webdriver;
 
 use common::*;
 
+/// One browser at a time: two headless chromiums starting together on two
+/// cores make chromedriver drop connections.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
     let key = custodia_crypto::totp::base32_decode(secret_b32).unwrap();
     let step = (std::time::SystemTime::now()
@@ -23,6 +27,7 @@ fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
+    let _one = ONE_BROWSER.lock().await;
     let Some(browser) = webdriver::Browser::start().await else {
         if std::env::var("CI").is_ok() {
             panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
@@ -139,6 +144,7 @@ fn service_token(data: &std::path::Path, name: &str, role: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     use hyper::{Method, StatusCode};
+    let _one = ONE_BROWSER.lock().await;
     let Some(browser) = webdriver::Browser::start().await else {
         if std::env::var("CI").is_ok() {
             panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
@@ -221,8 +227,8 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
 
     // Withdraw marketing.
     browser.click("#toggle-marketing").await;
-    browser.wait_for("#done").await;
-    assert_eq!(browser.text("#state-marketing").await, "withdrawn");
+    browser.wait_text("#state-marketing", "withdrawn").await;
+    assert!(browser.exists("#done").await);
 
     // The staff API refuses marketing on the very next request.
     let r = call(
@@ -251,8 +257,8 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
 
     // Give risk control (a separate consent) from the portal, and ask for a correction.
     browser.click("#toggle-risk_control").await;
-    browser.wait_for("#done").await;
-    assert_eq!(browser.text("#state-risk_control").await, "given");
+    browser.wait_text("#state-risk_control", "given").await;
+    browser.click("#kind option[value='rectification']").await;
     browser
         .type_into("#note", "My mobile number is now +44 7911 654321")
         .await;
@@ -261,7 +267,7 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     assert!(browser
         .text("#request-list")
         .await
-        .contains("Correct my information — received"));
+        .contains("Correct my information — received, identity confirmed"));
 
     // Chinese.
     browser

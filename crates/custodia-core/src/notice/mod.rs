@@ -147,6 +147,15 @@ pub struct PurposeNotice {
     /// counts only collecting purposes.
     #[serde(default = "yes")]
     pub collects: bool,
+    /// Whether the purpose may go on while the customer has processing
+    /// restricted (GDPR Art. 18(2): storage, legal claims, protecting
+    /// others' rights, important public interest).
+    #[serde(default)]
+    pub allowed_when_restricted: bool,
+    /// Whether an objection stops it (direct marketing, GDPR Art. 21(3);
+    /// purposes that sell or share data stop on a CCPA opt-out anyway).
+    #[serde(default)]
+    pub objectable: bool,
 }
 
 fn yes() -> bool {
@@ -213,6 +222,14 @@ impl Language {
             Language::En => en,
             Language::Zh => zh,
         }
+    }
+}
+
+impl PurposeNotice {
+    /// Whether the purpose sells or shares data with another controller or
+    /// abroad (stopped by an opt-out of sale or sharing).
+    pub fn shares(&self) -> bool {
+        self.recipients.iter().any(|r| r.role == RecipientRole::Controller) || !self.transfers.is_empty()
     }
 }
 

@@ -324,7 +324,8 @@ mod tests {
         let cfg = ClockConfig::default();
         use RequestKind::*;
         // (regime, kind, received, extended, acknowledge_by, respond_by)
-        let table: Vec<(Regime, RequestKind, &str, bool, Option<&str>, &str, &str)> = vec![
+        type Row<'a> = (Regime, RequestKind, &'a str, bool, Option<&'a str>, &'a str, &'a str);
+        let table: Vec<Row> = vec![
             (
                 Regime::Gdpr,
                 Access,

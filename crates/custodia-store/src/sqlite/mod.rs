@@ -13,15 +13,17 @@
 //!   linger in the file.
 
 mod privacy;
+mod rights;
 
 use crate::{
-    AccountRecord, Applied, ChainLinker, ConsentRecord, ConsentTally, Mutation, NoticeRecord, Pending,
-    PortalTokenRecord, RequestRecord, ReviewItem, SessionRecord, Store, StoreError, StoredCustomer, TokenRecord,
-    TrainingRecord,
+    AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
+    Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
+    SessionRecord, Store, StoreError, StoredCustomer, TokenRecord, Tombstone, TrainingRecord,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
 use privacy::Privacy;
+use rights::Rights;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,7 +57,8 @@ CREATE TABLE IF NOT EXISTS customers (
     sealed      BLOB NOT NULL,
     attrs       TEXT NOT NULL,
     created_ms  INTEGER NOT NULL,
-    updated_ms  INTEGER NOT NULL
+    updated_ms  INTEGER NOT NULL,
+    flags       INTEGER NOT NULL DEFAULT 0
     -- plus one column bi_<code> per searchable field, with a partial index
 );
 CREATE TABLE IF NOT EXISTS accounts (
@@ -165,6 +168,7 @@ struct Codes {
     select: String,
     insert: String,
     update: String,
+    rekey: String,
 }
 
 impl Codes {
@@ -186,6 +190,12 @@ impl Codes {
              WHERE id = ?1 AND version = ?2",
             bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 7 + i)).collect::<String>()
         );
+        let rekey =
+            format!(
+            "UPDATE customers SET version = version + 1, dk_version = ?3, sealed = ?4, attrs = ?5, updated_ms = ?6, \
+             kek_version = ?7, wrapped_dk = ?8{} WHERE id = ?1 AND version = ?2",
+            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 9 + i)).collect::<String>()
+        );
         let all: Vec<(u8, FieldName)> = all
             .into_iter()
             .filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n)))
@@ -198,6 +208,7 @@ impl Codes {
             select,
             insert,
             update,
+            rekey,
         }
     }
 
@@ -262,6 +273,7 @@ impl SqliteStore {
         let setup = (|| -> Result<Codes, StoreError> {
             w.execute_batch(SCHEMA_SQL).map_err(db_err)?;
             w.execute_batch(privacy::SCHEMA_SQL).map_err(db_err)?;
+            w.execute_batch(rights::SCHEMA_SQL).map_err(db_err)?;
             let layout: Option<Vec<u8>> = w
                 .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| r.get(0))
                 .optional()
@@ -317,6 +329,10 @@ impl SqliteStore {
                 .map_err(db_err)?
                 .collect::<Result<_, _>>()
                 .map_err(db_err)?;
+            if !existing.iter().any(|c| c == "flags") {
+                w.execute_batch("ALTER TABLE customers ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;")
+                    .map_err(db_err)?;
+            }
             for (code, _) in &list {
                 if !existing.iter().any(|c| c == &format!("bi_{code}")) {
                     w.execute_batch(&format!("ALTER TABLE customers ADD COLUMN bi_{code} INTEGER;"))
@@ -397,7 +413,7 @@ impl Drop for SqliteStore {
 }
 
 const BASE_COLUMNS: &str =
-    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms";
+    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms, flags";
 
 fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer, StoreError> {
     let id: Vec<u8> = r.get(1).map_err(db_err)?;
@@ -406,7 +422,7 @@ fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer,
         .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
     let mut blind = Vec::new();
     for (i, (_, name)) in codes.list.iter().enumerate() {
-        if let Some(h) = r.get::<_, Option<i64>>(11 + i).map_err(db_err)? {
+        if let Some(h) = r.get::<_, Option<i64>>(12 + i).map_err(db_err)? {
             blind.push((name.clone(), h));
         }
     }
@@ -422,6 +438,7 @@ fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer,
         blind,
         created_ms: r.get(9).map_err(db_err)?,
         updated_ms: r.get(10).map_err(db_err)?,
+        flags: r.get(11).map_err(db_err)?,
     })
 }
 
@@ -806,8 +823,58 @@ fn apply_one(
             codes,
             linker,
         ),
-        Mutation::PutRequest { request, events } => {
-            privacy::apply(c, Privacy::Request(request), events, head, codes, linker)
+        Mutation::PutRequest {
+            request,
+            expect_status,
+            log,
+            recipients,
+            events,
+        } => rights::apply(
+            c,
+            Rights::Request {
+                request,
+                expect: expect_status.as_deref(),
+                log,
+                recipients,
+            },
+            events,
+            head,
+            codes,
+            linker,
+        ),
+        Mutation::Erase {
+            tombstone,
+            certificate,
+            rekeyed,
+            request,
+            replay,
+            events,
+        } => rights::apply(
+            c,
+            Rights::Erase {
+                tombstone,
+                certificate: certificate.as_ref(),
+                rekeyed: rekeyed.as_deref(),
+                request: request.as_deref(),
+                replay: *replay,
+            },
+            events,
+            head,
+            codes,
+            linker,
+        ),
+        Mutation::PutTombstone { tombstone, events } => {
+            rights::apply(c, Rights::Tombstone(tombstone), events, head, codes, linker)
+        }
+        Mutation::SetFlags { id, flags, events } => {
+            rights::apply(c, Rights::Flags(id, *flags), events, head, codes, linker)
+        }
+        Mutation::PutCertificate { certificate, events } => {
+            rights::apply(c, Rights::Certificate(certificate), events, head, codes, linker)
+        }
+        Mutation::PutHold { hold, events } => rights::apply(c, Rights::Hold(hold), events, head, codes, linker),
+        Mutation::PutLifecycle { lifecycle, events } => {
+            rights::apply(c, Rights::Lifecycle(lifecycle), events, head, codes, linker)
         }
         Mutation::SetMeta { key, value } => {
             c.prepare_cached(
@@ -919,10 +986,26 @@ fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: Chai
                 Err(_) => break,
             }
         }
+        let erased = jobs
+            .iter()
+            .any(|j| j.muts.iter().any(|m| matches!(m, Mutation::Erase { .. })));
         match run_group(&c, &jobs, &codes, &linker) {
             Ok(all) => {
                 for (job, res) in jobs.into_iter().zip(all) {
                     let _ = job.reply.send(Ok(res));
+                }
+                if erased {
+                    // The WAL still holds the erased rows' old pages (with the
+                    // wrapped data key): copy back and truncate it now, after
+                    // the callers have their answer. Best effort: a reader in
+                    // the way leaves it to the next erasure or checkpoint.
+                    // A short busy wait: a long reader (export, backup) must
+                    // not stall every writer behind this checkpoint.
+                    let _ = c.busy_timeout(std::time::Duration::from_millis(50));
+                    if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                        tracing::debug!(error = %e, "checkpoint after erasure deferred");
+                    }
+                    let _ = c.busy_timeout(std::time::Duration::from_secs(10));
                 }
             }
             Err(e) => {
@@ -1175,7 +1258,104 @@ impl Store for SqliteStore {
     }
 
     fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
-        self.with_reader(|c| privacy::requests(c, customer))
+        self.with_reader(|c| rights::requests(c, customer))
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        self.with_reader(|c| rights::request(c, id))
+    }
+
+    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError> {
+        self.with_reader(|c| rights::request_by_key(c, key))
+    }
+
+    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
+        self.with_reader(rights::open_requests)
+    }
+
+    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError> {
+        self.with_reader(|c| rights::finished_requests_before(c, before_ms))
+    }
+
+    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError> {
+        self.with_reader(|c| rights::request_log(c, id))
+    }
+
+    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError> {
+        self.with_reader(|c| rights::request_recipients(c, id))
+    }
+
+    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
+        self.with_reader(rights::tombstones)
+    }
+
+    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        self.with_reader(|c| rights::certificate(c, id))
+    }
+
+    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError> {
+        self.with_reader(|c| rights::holds(c, customer))
+    }
+
+    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError> {
+        self.with_reader(|c| rights::lifecycle(c, customer))
+    }
+
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError> {
+        self.with_reader(rights::lifecycles)
+    }
+
+    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.with_reader(rights::held_customers)
+    }
+
+    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.with_reader(rights::customers_with_consents)
+    }
+
+    fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT seq, ts_ms, actor, action, customer, fields, purpose, outcome, detail, prev, mac
+                     FROM audit WHERE customer = ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let mut rows = st
+                .query(params![customer.as_bytes().to_vec(), limit as i64])
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(read_event(r, &self.codes)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn snapshot(&self, dest: &Path) -> Result<u64, StoreError> {
+        // One backup step over all pages holds one read transaction: a
+        // consistent snapshot, while the writer goes on appending to the WAL.
+        let src = open_conn(&self.path, 8 * 1024)?;
+        let mut dst = Connection::open(dest).map_err(db_err)?;
+        {
+            let b = rusqlite::backup::Backup::new(&src, &mut dst).map_err(db_err)?;
+            loop {
+                match b.step(-1).map_err(db_err)? {
+                    rusqlite::backup::StepResult::Done => break,
+                    rusqlite::backup::StepResult::More => continue,
+                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+        }
+        // A single file: no WAL beside it.
+        dst.execute_batch("PRAGMA journal_mode = DELETE;").map_err(db_err)?;
+        drop(dst);
+        std::fs::metadata(dest)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Database(format!("snapshot: {e}")))
     }
 }
 

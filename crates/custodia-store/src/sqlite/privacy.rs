@@ -2,9 +2,7 @@
 //! and customers' requests.
 
 use super::{append_events, db_err, Codes, Head};
-use crate::{
-    Applied, ChainLinker, ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord, StoreError,
-};
+use crate::{Applied, ChainLinker, ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, StoreError};
 use custodia_core::audit::AuditEvent;
 use custodia_core::CustomerId;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -42,17 +40,7 @@ CREATE TABLE IF NOT EXISTS portal_tokens (
     used       INTEGER NOT NULL,
     issued_by  TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS requests (
-    id         TEXT PRIMARY KEY,
-    customer   BLOB NOT NULL,
-    kind       TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    channel    TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL,
-    detail     BLOB
-);
-CREATE INDEX IF NOT EXISTS requests_customer ON requests (customer, created_ms);
+CREATE INDEX IF NOT EXISTS portal_tokens_customer ON portal_tokens (customer);
 ";
 
 fn customer_exists(c: &Connection, id: &CustomerId) -> Result<bool, StoreError> {
@@ -123,7 +111,6 @@ pub(super) enum Privacy<'a> {
     Consents(&'a CustomerId, &'a [ConsentRecord]),
     PortalToken(&'a PortalTokenRecord),
     UsePortalToken(&'a [u8], i64, Option<&'a PortalTokenRecord>),
-    Request(&'a RequestRecord),
 }
 
 pub(super) fn apply(
@@ -168,31 +155,12 @@ pub(super) fn apply(
                 put_portal_token(c, t)?;
             }
         }
-        Privacy::Request(r) => {
-            c.prepare_cached(
-                "INSERT INTO requests (id, customer, kind, status, channel, created_ms, updated_ms, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_ms = excluded.updated_ms",
-            )
-            .map_err(db_err)?
-            .execute(params![
-                r.id,
-                r.customer.as_bytes().to_vec(),
-                r.kind,
-                r.status,
-                r.channel,
-                r.created_ms,
-                r.updated_ms,
-                r.detail
-            ])
-            .map_err(db_err)?;
-        }
     }
     append_events(c, head, events, codes, linker)?;
     Ok(Applied::Done)
 }
 
-fn customer_id(b: Vec<u8>) -> rusqlite::Result<CustomerId> {
+pub(super) fn customer_id(b: Vec<u8>) -> rusqlite::Result<CustomerId> {
     let a: [u8; 16] = b.try_into().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(16, rusqlite::types::Type::Blob, "customer id is not 16 bytes".into())
     })?;
@@ -297,28 +265,4 @@ pub(super) fn portal_token(c: &Connection, digest: &[u8]) -> Result<Option<Porta
     })
     .optional()
     .map_err(db_err)
-}
-
-pub(super) fn requests(c: &Connection, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
-    let mut st = c
-        .prepare_cached(
-            "SELECT id, customer, kind, status, channel, created_ms, updated_ms, detail FROM requests
-             WHERE customer = ?1 ORDER BY created_ms, id",
-        )
-        .map_err(db_err)?;
-    let rows = st
-        .query_map([customer.as_bytes().to_vec()], |r| {
-            Ok(RequestRecord {
-                id: r.get(0)?,
-                customer: customer_id(r.get(1)?)?,
-                kind: r.get(2)?,
-                status: r.get(3)?,
-                channel: r.get(4)?,
-                created_ms: r.get(5)?,
-                updated_ms: r.get(6)?,
-                detail: r.get(7)?,
-            })
-        })
-        .map_err(db_err)?;
-    rows.collect::<Result<_, _>>().map_err(db_err)
 }

@@ -39,6 +39,7 @@ fn customer(ext: Option<&str>, email_hash: i64) -> StoredCustomer {
         blind: vec![(f("email"), email_hash), (f("mobile"), 7)],
         created_ms: 1,
         updated_ms: 1,
+        flags: 0,
     }
 }
 
@@ -460,28 +461,273 @@ fn portal_entries_are_single_use_and_expire() {
 }
 
 #[test]
-fn requests_round_trip() {
+fn requests_are_guarded_logged_and_idempotent() {
     let d = tempfile::tempdir().unwrap();
     let s = open(d.path());
     let a = customer(None, 1);
     insert(&s, &a);
     let r = RequestRecord {
         id: "req_1".into(),
-        customer: a.id,
+        customer: Some(a.id),
         kind: "erasure".into(),
         status: "received".into(),
         channel: "web".into(),
+        regime: "gdpr".into(),
         created_ms: 5,
         updated_ms: 5,
+        idem_key: Some("k1".into()),
         detail: Some(vec![9, 9]),
+        ..Default::default()
     };
+    let log = |from: &str, to: &str| RequestLogEntry {
+        ts_ms: 6,
+        actor: "t".into(),
+        from_status: from.into(),
+        to_status: to.into(),
+        note: String::new(),
+    };
+    let put = |r: &RequestRecord, expect: Option<&str>, l: RequestLogEntry, rec: Vec<RecipientNotice>| {
+        one(
+            &s,
+            Mutation::PutRequest {
+                request: Box::new(r.clone()),
+                expect_status: expect.map(str::to_owned),
+                log: vec![l],
+                recipients: rec,
+                events: vec![],
+            },
+        )
+    };
+    assert_eq!(put(&r, None, log("", "received"), vec![]), Applied::Done);
+    // The same id again, or another request with the same key: refused.
+    assert_eq!(put(&r, None, log("", "received"), vec![]), Applied::Conflict);
+    let mut other = r.clone();
+    other.id = "req_2".into();
+    assert_eq!(put(&other, None, log("", "received"), vec![]), Applied::Conflict);
+    assert_eq!(s.request_by_key("k1").unwrap().unwrap().id, "req_1");
+    // Advancing checks the status read.
+    let mut v = r.clone();
+    v.status = "verified".into();
+    assert_eq!(
+        put(&v, Some("verified"), log("verified", "verified"), vec![]),
+        Applied::Conflict
+    );
+    let note = RecipientNotice {
+        recipient: "SMS gateway".into(),
+        notified_ms: None,
+        notified_by: None,
+    };
+    assert_eq!(
+        put(&v, Some("received"), log("received", "verified"), vec![note]),
+        Applied::Done
+    );
+    assert_eq!(s.request("req_1").unwrap().unwrap().status, "verified");
+    assert_eq!(s.request_log("req_1").unwrap().len(), 2);
+    assert_eq!(s.request_recipients("req_1").unwrap()[0].recipient, "SMS gateway");
+    assert_eq!(s.open_requests().unwrap().len(), 1);
+    assert_eq!(s.requests(&a.id).unwrap().len(), 1);
+    let mut done = v.clone();
+    done.status = "completed".into();
+    assert_eq!(
+        put(&done, Some("verified"), log("verified", "completed"), vec![]),
+        Applied::Done
+    );
+    assert!(s.open_requests().unwrap().is_empty());
+    assert_eq!(s.finished_requests_before(6).unwrap().len(), 1);
+    assert!(s.finished_requests_before(5).unwrap().is_empty());
+}
+
+fn tomb(id: &str, c: CustomerId, fields: &[&str]) -> Tombstone {
+    Tombstone {
+        id: id.into(),
+        customer: c,
+        erased_ms: 9,
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        request: None,
+        basis: "test".into(),
+        certificate: "dc_1".into(),
+        key_sha256: "00".into(),
+        actor: "t".into(),
+    }
+}
+
+#[test]
+fn erasure_respects_holds_and_leaves_a_tombstone() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let a = customer(Some("E-1"), 77);
+    insert(&s, &a);
     one(
         &s,
-        Mutation::PutRequest {
-            request: r.clone(),
+        Mutation::PutPortalToken {
+            token: PortalTokenRecord {
+                digest: b"tok".to_vec(),
+                customer: a.id,
+                kind: "entry".into(),
+                csrf: String::new(),
+                created_ms: 1,
+                expires_ms: i64::MAX,
+                used: false,
+                issued_by: "t".into(),
+            },
             events: vec![],
         },
     );
-    assert_eq!(s.requests(&a.id).unwrap(), vec![r]);
-    assert!(s.requests(&CustomerId::new()).unwrap().is_empty());
+    let hold = HoldRecord {
+        id: "hold_1".into(),
+        customer: a.id,
+        reason: "case 42".into(),
+        set_by: "t".into(),
+        set_ms: 1,
+        released_ms: None,
+        released_by: None,
+    };
+    one(
+        &s,
+        Mutation::PutHold {
+            hold: hold.clone(),
+            events: vec![],
+        },
+    );
+    assert_eq!(s.held_customers().unwrap(), vec![a.id]);
+    let erase = |t: Tombstone, replay: bool| {
+        one(
+            &s,
+            Mutation::Erase {
+                tombstone: Box::new(t),
+                certificate: Some(CertificateRecord {
+                    id: "dc_1".into(),
+                    jws: "x.y.z".into(),
+                    created_ms: 9,
+                }),
+                rekeyed: None,
+                request: None,
+                replay,
+                events: vec![ev(Action::Delete, Some(a.id))],
+            },
+        )
+    };
+    assert_eq!(erase(tomb("er_1", a.id, &[]), false), Applied::Conflict, "held");
+    assert!(s.get(&a.id).unwrap().is_some());
+    assert!(s.tombstones().unwrap().is_empty());
+    let mut released = hold.clone();
+    released.released_ms = Some(2);
+    one(
+        &s,
+        Mutation::PutHold {
+            hold: released,
+            events: vec![],
+        },
+    );
+    assert!(s.held_customers().unwrap().is_empty());
+    assert_eq!(erase(tomb("er_1", a.id, &[]), false), Applied::Done);
+    assert!(s.get(&a.id).unwrap().is_none());
+    assert!(s.find_blind(&f("email"), 77).unwrap().is_empty());
+    assert!(s.portal_token(b"tok").unwrap().is_none());
+    assert_eq!(s.tombstones().unwrap()[0].id, "er_1");
+    assert_eq!(s.certificate("dc_1").unwrap().unwrap().jws, "x.y.z");
+    assert_eq!(erase(tomb("er_2", a.id, &[]), true), Applied::NotFound);
+    // A tombstone alone (replay into a database that never held the customer).
+    let ghost = CustomerId::new();
+    one(
+        &s,
+        Mutation::PutTombstone {
+            tombstone: tomb("er_3", ghost, &[]),
+            events: vec![],
+        },
+    );
+    one(
+        &s,
+        Mutation::PutTombstone {
+            tombstone: tomb("er_3", ghost, &[]),
+            events: vec![],
+        },
+    );
+    assert_eq!(s.tombstones().unwrap().len(), 2);
+}
+
+#[test]
+fn field_erasure_rekeys_and_flags_lifecycle_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let s = open(d.path());
+    let a = customer(None, 5);
+    insert(&s, &a);
+    let mut rekeyed = a.clone();
+    rekeyed.wrapped_dk = vec![3; 65];
+    rekeyed.dk_version = 2;
+    rekeyed.kek_version = 4;
+    rekeyed.sealed = vec![4; 20];
+    rekeyed.blind = vec![(f("mobile"), 7)];
+    let erase = |r: &StoredCustomer| {
+        one(
+            &s,
+            Mutation::Erase {
+                tombstone: Box::new(tomb(&format!("er_{}", r.version), a.id, &["email"])),
+                certificate: None,
+                rekeyed: Some(Box::new(r.clone())),
+                request: None,
+                replay: false,
+                events: vec![],
+            },
+        )
+    };
+    let mut stale = rekeyed.clone();
+    stale.version = 9;
+    assert_eq!(erase(&stale), Applied::NotFound, "version changed meanwhile");
+    assert_eq!(erase(&rekeyed), Applied::Done);
+    let got = s.get(&a.id).unwrap().unwrap();
+    assert_eq!(
+        (got.wrapped_dk.clone(), got.dk_version, got.kek_version, got.version),
+        (vec![3; 65], 2, 4, 2)
+    );
+    assert!(s.find_blind(&f("email"), 5).unwrap().is_empty());
+    assert_eq!(s.find_blind(&f("mobile"), 7).unwrap().len(), 1);
+    // Flags and lifecycle.
+    one(
+        &s,
+        Mutation::SetFlags {
+            id: a.id,
+            flags: crate::FLAG_RESTRICTED,
+            events: vec![],
+        },
+    );
+    assert_eq!(s.get(&a.id).unwrap().unwrap().flags, crate::FLAG_RESTRICTED);
+    assert_eq!(
+        one(
+            &s,
+            Mutation::SetFlags {
+                id: CustomerId::new(),
+                flags: 1,
+                events: vec![]
+            }
+        ),
+        Applied::NotFound
+    );
+    let l = Lifecycle {
+        customer: Some(a.id),
+        contract_end_ms: Some(100),
+        last_activity_ms: None,
+        reviewed_ms: Some(50),
+    };
+    one(
+        &s,
+        Mutation::PutLifecycle {
+            lifecycle: l.clone(),
+            events: vec![],
+        },
+    );
+    assert_eq!(s.lifecycle(&a.id).unwrap(), Some(l.clone()));
+    assert_eq!(s.lifecycles().unwrap(), vec![l]);
+    // A consistent snapshot is a database of its own.
+    let snap = d.path().join("snap.db");
+    let n = s.snapshot(&snap).unwrap();
+    assert!(n > 0);
+    let copy = rusqlite::Connection::open(&snap).unwrap();
+    let count: i64 = copy
+        .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+    let mode: String = copy.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    assert!(!d.path().join("snap.db-wal").exists());
 }

@@ -143,6 +143,41 @@ impl Browser {
         panic!("URL never ended with {suffix}: {}", self.url().await);
     }
 
+    /// Wait (up to 10 s) until the first element matching `css` shows `text`.
+    pub async fn wait_text(&self, css: &str, text: &str) {
+        let mut last = String::new();
+        for _ in 0..200 {
+            // The page may be replaced between finding and reading: tolerate it.
+            let found = self
+                .raw(
+                    Method::POST,
+                    &format!("/session/{}/element", self.session),
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            if let Some(e) = found["value"][ELEMENT].as_str() {
+                let t = self
+                    .raw(
+                        Method::GET,
+                        &format!("/session/{}/element/{e}/text", self.session),
+                        None,
+                    )
+                    .await;
+                if let Some(t) = t["value"].as_str() {
+                    last = t.to_owned();
+                    if last == text {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{css} never showed {text:?} (last {last:?}); page is {}",
+            self.url().await
+        );
+    }
+
     pub async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
         self.cmd(Method::POST, &format!("/element/{e}/clear"), None).await;

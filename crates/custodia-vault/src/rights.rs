@@ -1,0 +1,972 @@
+//! Data-subject requests: intake (API, CLI, portal), identity
+//! verification, the persisted state machine with its statutory clocks,
+//! carrying each kind out, and telling recipients (GDPR Art. 19).
+//!
+//! Every change is one store mutation guarded by the status it expects, so
+//! two operators (or a retry after a crash) never apply a step twice; an
+//! intake carrying an idempotency key returns the existing request.
+
+use crate::error::FieldProblem;
+use crate::{now_ms, Vault, VaultError};
+use custodia_core::audit::{Action, AuditEvent};
+use custodia_core::consent::Regime;
+use custodia_core::notice::RecipientRole;
+use custodia_core::rights::calendar::Calendars;
+use custodia_core::rights::clock::{self, ClockConfig, Schedule};
+use custodia_core::rights::{self, RequestEvent, RequestFacts, RequestKind, RequestState};
+use custodia_core::{CustomerId, FieldName};
+use custodia_store::{
+    Applied, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, FLAG_OPTED_OUT, FLAG_RESTRICTED,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+/// Longest note a requester may attach.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// Field code under which request notes are sealed (outside the schema's
+/// 64 field codes, so never confused with a field).
+pub(crate) const REQUEST_CODE: u8 = 255;
+
+pub(crate) fn request_field() -> FieldName {
+    FieldName::new("request_detail").expect("a valid name")
+}
+
+fn calendars() -> &'static Calendars {
+    static C: OnceLock<Calendars> = OnceLock::new();
+    C.get_or_init(Calendars::bundled)
+}
+
+/// A new request as a caller submits it.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    /// The customer (cus_…).
+    pub customer: String,
+    /// `access`, `portability`, `rectification`, `erasure`, `restriction`, `objection`, `consent_withdrawal`.
+    pub kind: String,
+    /// Whose clock applies: `pipl`, `gdpr`, `ccpa` (default: the notice's first regime).
+    #[serde(default)]
+    pub regime: Option<String>,
+    /// Where it came from (`portal`, `api`, `email`, `phone`, `letter`, `in_person`, `cli`).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The requester's own words (sealed under the customer's key).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// When it was received, if earlier than now (RFC 3339 or YYYY-MM-DD).
+    #[serde(default)]
+    pub received_at: Option<String>,
+    /// Makes a retried submission return the first one.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// A recipient to tell, as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientView {
+    /// Name.
+    pub recipient: String,
+    /// When told (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notified_at: Option<String>,
+    /// Who recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notified_by: Option<String>,
+}
+
+/// One history entry, as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryView {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// From.
+    pub from: String,
+    /// To.
+    pub to: String,
+    /// Note.
+    pub note: String,
+}
+
+/// A request as shown to staff.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// Request id.
+    pub id: String,
+    /// Customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerId>,
+    /// Kind.
+    pub kind: String,
+    /// State.
+    pub status: String,
+    /// Regime whose clock applies.
+    pub regime: String,
+    /// Channel.
+    pub channel: String,
+    /// Received (RFC 3339).
+    pub received_at: String,
+    /// Verified (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// How.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    /// Receipt confirmed (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+    /// Extended.
+    pub extended: bool,
+    /// Reason of an extension or denial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Finished (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// The deadlines.
+    pub due: Schedule,
+    /// Days left to answer (negative: overdue); none when finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+    /// Whether the answer deadline has passed while still open.
+    pub overdue: bool,
+    /// Whether receipt confirmation is due and not yet given.
+    pub acknowledgement_due: bool,
+    /// Recipients to tell.
+    pub recipients: Vec<RecipientView>,
+    /// History (in single-request views).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryView>,
+}
+
+/// What carrying a request out produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The request after it.
+    pub request: RequestView,
+    /// For access and portability: the package for the requester.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<serde_json::Value>,
+    /// For portability: the fields as CSV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    /// For erasure: the destruction certificate (compact JWS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+}
+
+fn problem(field: &str, code: &str, message: impl Into<String>) -> VaultError {
+    VaultError::Invalid(vec![FieldProblem {
+        field: field.into(),
+        code: code.into(),
+        message: message.into(),
+    }])
+}
+
+fn random_id(prefix: &str) -> String {
+    let mut b = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    format!("{prefix}{}", custodia_core::audit::to_hex(&b))
+}
+
+fn parse_when(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.timestamp_millis())
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc().timestamp_millis())
+        })
+}
+
+fn date_of(ms: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+fn rfc(ms: Option<i64>) -> Option<String> {
+    ms.map(crate::record::rfc3339)
+}
+
+/// Channels a request may come through.
+pub const CHANNELS: &[&str] = &["portal", "api", "cli", "email", "phone", "letter", "in_person"];
+
+/// Ways a requester's identity may be verified.
+pub const VERIFICATION_METHODS: &[&str] = &[
+    "portal_code",
+    "signed_in_account",
+    "id_document",
+    "in_person",
+    "knowledge_questions",
+    "email_confirmation",
+    "authorized_agent",
+];
+
+impl Vault {
+    fn clock_config(&self) -> ClockConfig {
+        ClockConfig {
+            pipl_days: self.config().rights.pipl_days,
+        }
+    }
+
+    /// The deadlines of a stored request.
+    pub fn schedule_of(&self, r: &RequestRecord) -> Schedule {
+        let regime = Regime::parse(&r.regime).unwrap_or(Regime::Pipl);
+        let kind = RequestKind::parse(&r.kind).unwrap_or(RequestKind::Access);
+        clock::schedule(
+            regime,
+            kind,
+            date_of(r.created_ms),
+            r.extended,
+            self.clock_config(),
+            calendars(),
+        )
+    }
+
+    /// A stored request as shown (`history` loads the log).
+    pub fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
+        let due = self.schedule_of(r);
+        let today = chrono::Utc::now().date_naive();
+        let state = RequestState::parse(&r.status).unwrap_or(RequestState::Received);
+        let open = !state.is_final();
+        let left = clock::days_left(today, due.respond_by);
+        let recipients = self
+            .store()
+            .request_recipients(&r.id)?
+            .into_iter()
+            .map(|n| RecipientView {
+                recipient: n.recipient,
+                notified_at: rfc(n.notified_ms),
+                notified_by: n.notified_by,
+            })
+            .collect();
+        let history = if history {
+            self.store()
+                .request_log(&r.id)?
+                .into_iter()
+                .map(|l| HistoryView {
+                    at: crate::record::rfc3339(l.ts_ms),
+                    actor: l.actor,
+                    from: l.from_status,
+                    to: l.to_status,
+                    note: l.note,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(RequestView {
+            id: r.id.clone(),
+            customer: r.customer,
+            kind: r.kind.clone(),
+            status: r.status.clone(),
+            regime: r.regime.clone(),
+            channel: r.channel.clone(),
+            received_at: crate::record::rfc3339(r.created_ms),
+            verified_at: rfc(r.verified_ms),
+            verification: r.verification.clone(),
+            acknowledged_at: rfc(r.acknowledged_ms),
+            extended: r.extended,
+            reason: r.reason.clone(),
+            completed_at: rfc(r.completed_ms),
+            days_left: open.then_some(left),
+            overdue: open && left < 0,
+            acknowledgement_due: open && r.acknowledged_ms.is_none() && due.acknowledge_by.is_some(),
+            due,
+            recipients,
+            history,
+        })
+    }
+
+    fn request_event(&self, actor: &str, r: &RequestRecord, detail: String) -> AuditEvent {
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Request);
+        e.customer = r.customer;
+        e.detail = Some(detail);
+        e
+    }
+
+    /// Receive a request. With an idempotency key already used, returns the
+    /// request it created.
+    pub fn new_request(&self, actor: &str, input: &NewRequest) -> Result<RequestView, VaultError> {
+        if let Some(key) = &input.idempotency_key {
+            if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(problem(
+                    "idempotency_key",
+                    "bad_key",
+                    "must be 1-128 printable ASCII characters",
+                ));
+            }
+            if let Some(r) = self.store().request_by_key(key)? {
+                return self.request_view_of(&r, true);
+            }
+        }
+        let kind = RequestKind::parse(&input.kind).ok_or_else(|| {
+            problem(
+                "kind",
+                "unknown_kind",
+                "must be access, portability, rectification, erasure, restriction, objection or consent_withdrawal",
+            )
+        })?;
+        let notices = self.notices();
+        let regime = match &input.regime {
+            Some(r) => {
+                Regime::parse(r).ok_or_else(|| problem("regime", "unknown_regime", "must be pipl, gdpr or ccpa"))?
+            }
+            None => notices
+                .current()
+                .and_then(|n| n.regimes.first().copied())
+                .unwrap_or(Regime::Pipl),
+        };
+        let channel = input.channel.clone().unwrap_or_else(|| "api".into());
+        if !CHANNELS.contains(&channel.as_str()) {
+            return Err(problem(
+                "channel",
+                "unknown_channel",
+                format!("must be one of {}", CHANNELS.join(", ")),
+            ));
+        }
+        let now = now_ms();
+        let received = match &input.received_at {
+            None => now,
+            Some(s) => {
+                let t = parse_when(s)
+                    .ok_or_else(|| problem("received_at", "bad_date", "must be RFC 3339 or YYYY-MM-DD"))?;
+                if t > now + 60_000 {
+                    return Err(problem("received_at", "future_date", "cannot be in the future"));
+                }
+                t
+            }
+        };
+        let cid: CustomerId = input
+            .customer
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let rec = self
+            .store()
+            .get(&cid)?
+            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        let note = input.note.as_deref().unwrap_or("").trim();
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(problem(
+                "note",
+                "too_long",
+                format!("is longer than {MAX_NOTE_CHARS} characters"),
+            ));
+        }
+        if kind == RequestKind::Rectification && note.is_empty() {
+            return Err(problem("note", "required", "say what is wrong and what it should be"));
+        }
+        let detail = if note.is_empty() {
+            None
+        } else {
+            Some(
+                self.cipher_for(&rec)?
+                    .seal_record(&[(REQUEST_CODE, &request_field(), note.as_bytes())]),
+            )
+        };
+        let r = RequestRecord {
+            id: random_id("req_"),
+            customer: Some(cid),
+            kind: kind.as_str().into(),
+            status: RequestState::Received.as_str().into(),
+            channel: channel.clone(),
+            regime: regime.as_str().into(),
+            created_ms: received,
+            updated_ms: now,
+            idem_key: input.idempotency_key.clone(),
+            detail,
+            ..Default::default()
+        };
+        let e = self.request_event(
+            actor,
+            &r,
+            format!("{} {} received via {} ({})", r.kind, r.id, channel, r.regime),
+        );
+        let log = RequestLogEntry {
+            ts_ms: now,
+            actor: actor.into(),
+            from_status: String::new(),
+            to_status: r.status.clone(),
+            note: format!("received via {channel}"),
+        };
+        match self
+            .apply_one(vec![Mutation::PutRequest {
+                request: Box::new(r.clone()),
+                expect_status: None,
+                log: vec![log],
+                recipients: Vec::new(),
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => self.request_view_of(&r, true),
+            // A concurrent submission with the same key won.
+            _ => match input.idempotency_key.as_deref().map(|k| self.store().request_by_key(k)) {
+                Some(Ok(Some(existing))) => self.request_view_of(&existing, true),
+                _ => Err(VaultError::Input("the request could not be stored; retry".into())),
+            },
+        }
+    }
+
+    /// One request with its history.
+    pub fn request(&self, id: &str) -> Result<RequestView, VaultError> {
+        let r = self.load_request(id)?;
+        self.request_view_of(&r, true)
+    }
+
+    fn load_request(&self, id: &str) -> Result<RequestRecord, VaultError> {
+        self.store()
+            .request(id)?
+            .ok_or_else(|| VaultError::NotFound(format!("request {:?}", id.chars().take(64).collect::<String>())))
+    }
+
+    /// Apply `event` to a request, writing `changed` fields, guarded by the
+    /// status read.
+    fn advance(
+        &self,
+        actor: &str,
+        id: &str,
+        event: RequestEvent,
+        note: &str,
+        change: impl FnOnce(&mut RequestRecord),
+    ) -> Result<RequestRecord, VaultError> {
+        let r = self.load_request(id)?;
+        let state =
+            RequestState::parse(&r.status).ok_or_else(|| VaultError::Config(format!("request {id}: bad status")))?;
+        let kind = RequestKind::parse(&r.kind).ok_or_else(|| VaultError::Config(format!("request {id}: bad kind")))?;
+        let facts = RequestFacts {
+            kind,
+            verified: r.verified_ms.is_some(),
+            extended: r.extended,
+        };
+        let next = rights::transition(state, event, facts).map_err(|e| VaultError::RequestState(e.to_string()))?;
+        let mut updated = r.clone();
+        updated.status = next.as_str().into();
+        updated.updated_ms = now_ms();
+        change(&mut updated);
+        let log = RequestLogEntry {
+            ts_ms: updated.updated_ms,
+            actor: actor.into(),
+            from_status: r.status.clone(),
+            to_status: updated.status.clone(),
+            note: note.into(),
+        };
+        let e = self.request_event(
+            actor,
+            &updated,
+            format!(
+                "{} {}: {} → {}{}",
+                r.kind,
+                r.id,
+                r.status,
+                updated.status,
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({note})")
+                }
+            ),
+        );
+        match self
+            .apply_one(vec![Mutation::PutRequest {
+                request: Box::new(updated.clone()),
+                expect_status: Some(r.status.clone()),
+                log: vec![log],
+                recipients: Vec::new(),
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => Ok(updated),
+            _ => Err(VaultError::RequestState(format!(
+                "request {id} changed meanwhile (it was {}); read it again",
+                r.status
+            ))),
+        }
+    }
+
+    /// Record that the requester's identity was verified, and how.
+    pub fn verify_request(&self, actor: &str, id: &str, method: &str) -> Result<RequestView, VaultError> {
+        if !VERIFICATION_METHODS.contains(&method) {
+            return Err(problem(
+                "method",
+                "unknown_method",
+                format!("must be one of {}", VERIFICATION_METHODS.join(", ")),
+            ));
+        }
+        let now = now_ms();
+        let r = self.advance(
+            actor,
+            id,
+            RequestEvent::Verify,
+            &format!("identity verified by {method}"),
+            |r| {
+                r.verified_ms = Some(now);
+                r.verified_by = Some(actor.into());
+                r.verification = Some(method.into());
+            },
+        )?;
+        self.request_view_of(&r, true)
+    }
+
+    /// Record that receipt was confirmed to the requester.
+    pub fn acknowledge_request(&self, actor: &str, id: &str) -> Result<RequestView, VaultError> {
+        let r = self.load_request(id)?;
+        if RequestState::parse(&r.status).is_some_and(RequestState::is_final) {
+            return Err(VaultError::RequestState(format!(
+                "request {id} is already {}",
+                r.status
+            )));
+        }
+        if r.acknowledged_ms.is_some() {
+            return self.request_view_of(&r, true);
+        }
+        let mut updated = r.clone();
+        updated.acknowledged_ms = Some(now_ms());
+        updated.updated_ms = now_ms();
+        let e = self.request_event(actor, &updated, format!("{} {}: receipt confirmed", r.kind, r.id));
+        let log = RequestLogEntry {
+            ts_ms: updated.updated_ms,
+            actor: actor.into(),
+            from_status: r.status.clone(),
+            to_status: r.status.clone(),
+            note: "receipt confirmed to the requester".into(),
+        };
+        match self
+            .apply_one(vec![Mutation::PutRequest {
+                request: Box::new(updated.clone()),
+                expect_status: Some(r.status.clone()),
+                log: vec![log],
+                recipients: Vec::new(),
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => self.request_view_of(&updated, true),
+            _ => Err(VaultError::RequestState(format!(
+                "request {id} changed meanwhile; read it again"
+            ))),
+        }
+    }
+
+    /// Extend the deadline once, with the reason told to the requester,
+    /// where the law allows it and before its notice deadline.
+    pub fn extend_request(&self, actor: &str, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(problem(
+                "reason",
+                "required",
+                "give the reason told to the requester (at most 500 characters)",
+            ));
+        }
+        let r = self.load_request(id)?;
+        let regime = Regime::parse(&r.regime).unwrap_or(Regime::Pipl);
+        let kind = RequestKind::parse(&r.kind).unwrap_or(RequestKind::Access);
+        if !clock::extendable(regime, kind) {
+            return Err(VaultError::RequestState(format!(
+                "{} does not allow extending a {} request",
+                regime.as_str().to_uppercase(),
+                r.kind
+            )));
+        }
+        let due = self.schedule_of(&r);
+        let today = chrono::Utc::now().date_naive();
+        if let Some(by) = due.extension_notice_by {
+            if today > by {
+                return Err(VaultError::RequestState(format!(
+                    "an extension had to be announced by {by} ({})",
+                    due.citations.join("; ")
+                )));
+            }
+        }
+        let reason_owned = reason.to_owned();
+        let r = self.advance(actor, id, RequestEvent::Extend, reason, |r| {
+            r.extended = true;
+            r.reason = Some(reason_owned);
+        })?;
+        self.request_view_of(&r, true)
+    }
+
+    /// Refuse a request, with the reason told to the requester.
+    pub fn deny_request(&self, actor: &str, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(problem(
+                "reason",
+                "required",
+                "give the reason told to the requester (at most 500 characters)",
+            ));
+        }
+        let now = now_ms();
+        let reason_owned = reason.to_owned();
+        let r = self.advance(actor, id, RequestEvent::Deny, reason, |r| {
+            r.reason = Some(reason_owned);
+            r.completed_ms = Some(now);
+        })?;
+        self.request_view_of(&r, true)
+    }
+
+    /// Requests still open whose answer is due within `within_days` (or
+    /// overdue), soonest first, plus those whose receipt confirmation is due.
+    pub fn requests_due(&self, within_days: i64) -> Result<Vec<RequestView>, VaultError> {
+        let mut out = Vec::new();
+        for r in self.store().open_requests()? {
+            let v = self.request_view_of(&r, false)?;
+            if v.days_left.is_some_and(|d| d <= within_days) || v.acknowledgement_due {
+                out.push(v);
+            }
+        }
+        out.sort_by_key(|v| v.due.respond_by);
+        Ok(out)
+    }
+
+    /// Every open request.
+    pub fn open_requests(&self) -> Result<Vec<RequestView>, VaultError> {
+        self.store()
+            .open_requests()?
+            .iter()
+            .map(|r| self.request_view_of(r, false))
+            .collect()
+    }
+
+    /// The requester's note, decrypted (for the staff who handle it).
+    pub fn request_note(&self, id: &str) -> Result<Option<String>, VaultError> {
+        let r = self.load_request(id)?;
+        let (Some(cid), Some(sealed)) = (r.customer, r.detail) else {
+            return Ok(None);
+        };
+        let Some(rec) = self.store().get(&cid)? else {
+            return Ok(None);
+        };
+        let pt = self
+            .cipher_for(&rec)?
+            .open_field(&sealed, REQUEST_CODE, &request_field())?
+            .unwrap_or_default();
+        Ok(Some(
+            String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?,
+        ))
+    }
+
+    /// Recipients the customer's data went to under the notice in force:
+    /// the ones to tell of a rectification, erasure or restriction.
+    fn recipients_for(&self, clear: &BTreeMap<String, String>) -> Vec<String> {
+        let state = self.notices();
+        let Some(n) = state.current() else {
+            return Vec::new();
+        };
+        let held: BTreeSet<&str> = clear.keys().map(String::as_str).collect();
+        let mut out = BTreeSet::new();
+        for p in &n.purposes {
+            if p.fields.iter().any(|f| held.contains(f.as_str())) {
+                for r in &p.recipients {
+                    out.insert(format!(
+                        "{} ({})",
+                        r.name,
+                        match r.role {
+                            RecipientRole::Processor => "processor",
+                            RecipientRole::Controller => "controller",
+                        }
+                    ));
+                }
+                for t in &p.transfers {
+                    out.insert(format!("{} ({})", t.recipient, t.country));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Record that a recipient was told.
+    pub fn notify_recipient(&self, actor: &str, id: &str, recipient: &str) -> Result<RequestView, VaultError> {
+        let r = self.load_request(id)?;
+        let known = self.store().request_recipients(id)?;
+        if !known.iter().any(|n| n.recipient == recipient) {
+            return Err(problem(
+                "recipient",
+                "unknown_recipient",
+                format!(
+                    "is not among this request's recipients: {}",
+                    known
+                        .iter()
+                        .map(|n| n.recipient.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ));
+        }
+        let now = now_ms();
+        let e = self.request_event(actor, &r, format!("{} {}: recipient {recipient} told", r.kind, r.id));
+        let log = RequestLogEntry {
+            ts_ms: now,
+            actor: actor.into(),
+            from_status: r.status.clone(),
+            to_status: r.status.clone(),
+            note: format!("recipient {recipient} told"),
+        };
+        let mut updated = r.clone();
+        updated.updated_ms = now;
+        self.apply_one(vec![Mutation::PutRequest {
+            request: Box::new(updated),
+            expect_status: Some(r.status.clone()),
+            log: vec![log],
+            recipients: vec![RecipientNotice {
+                recipient: recipient.into(),
+                notified_ms: Some(now),
+                notified_by: Some(actor.into()),
+            }],
+            events: vec![e],
+        }])?;
+        self.request(id)
+    }
+
+    /// Carry a request out and complete it. Rectification takes the
+    /// corrected values in `patch`; erasure issues a destruction
+    /// certificate (or is refused while a legal hold stands).
+    pub fn carry_out(&self, actor: &str, id: &str, patch: Option<&crate::RecordPatch>) -> Result<Outcome, VaultError> {
+        let r = self.load_request(id)?;
+        let kind = RequestKind::parse(&r.kind).ok_or_else(|| VaultError::Config(format!("request {id}: bad kind")))?;
+        // Check the transition before doing anything.
+        let state = RequestState::parse(&r.status).unwrap_or(RequestState::Received);
+        rights::transition(
+            state,
+            RequestEvent::Complete,
+            RequestFacts {
+                kind,
+                verified: r.verified_ms.is_some(),
+                extended: r.extended,
+            },
+        )
+        .map_err(|e| VaultError::RequestState(e.to_string()))?;
+        let cid = r
+            .customer
+            .ok_or_else(|| VaultError::RequestState(format!("request {id} names no customer")))?;
+        if kind != RequestKind::Rectification && patch.is_some() {
+            return Err(VaultError::Input(
+                "corrected values go with rectification requests only".into(),
+            ));
+        }
+        let rec = self
+            .store()
+            .get(&cid)?
+            .ok_or_else(|| VaultError::RequestState(format!("customer {cid} is no longer stored")))?;
+        let clear = self.decrypt(&rec)?;
+        let recipients: Vec<RecipientNotice> = if kind.notifies_recipients() {
+            self.recipients_for(&clear)
+                .into_iter()
+                .map(|n| RecipientNotice {
+                    recipient: n,
+                    notified_ms: None,
+                    notified_by: None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut package = None;
+        let mut csv = None;
+        let mut certificate = None;
+        let note = match kind {
+            RequestKind::Access | RequestKind::Portability => {
+                let p = self.access_package(cid, kind == RequestKind::Access)?;
+                if kind == RequestKind::Portability {
+                    csv = Some(portability_csv(&clear));
+                }
+                package = Some(p);
+                "package produced".to_owned()
+            }
+            RequestKind::Rectification => {
+                let patch = patch.ok_or_else(|| {
+                    VaultError::Input("give the corrected values (FIELD=VALUE) to carry out a rectification".into())
+                })?;
+                self.update(actor, &cid.to_string(), patch, None)?;
+                format!("corrected {}", patch.keys().cloned().collect::<Vec<_>>().join(","))
+            }
+            RequestKind::Erasure => {
+                // The erasure completes the request in the same transaction.
+                let out = self.erase_customer_for_request(actor, &r, &recipients)?;
+                certificate = Some(out.certificate_jws.clone());
+                let done = self.load_request(id)?;
+                return Ok(Outcome {
+                    request: self.request_view_of(&done, true)?,
+                    package: None,
+                    csv: None,
+                    certificate,
+                });
+            }
+            RequestKind::Restriction => {
+                self.set_flags(actor, cid, rec.flags | FLAG_RESTRICTED, "processing restricted")?;
+                "processing restricted: only purposes the notice allows under restriction".into()
+            }
+            RequestKind::Objection => {
+                self.set_flags(actor, cid, rec.flags | FLAG_OPTED_OUT, "objection / opt-out recorded")?;
+                "objection recorded: objectable purposes and sharing stop".into()
+            }
+            RequestKind::ConsentWithdrawal => {
+                let overview = self.consent_overview(cid, &clear)?;
+                let inputs: Vec<crate::consent::ConsentInput> = overview
+                    .purposes
+                    .iter()
+                    .filter(|p| p.state == custodia_core::consent::ConsentState::Active)
+                    .map(|p| crate::consent::ConsentInput {
+                        purpose: p.purpose.to_string(),
+                        action: crate::consent::ConsentAction::Withdraw,
+                        channel: match r.channel.as_str() {
+                            "portal" | "api" | "email" => "web".into(),
+                            "phone" => "phone".into(),
+                            "letter" => "paper".into(),
+                            _ => "in_person".into(),
+                        },
+                        language: "en".into(),
+                        separate: false,
+                        by: None,
+                        text_sha256: None,
+                        notice_version: None,
+                    })
+                    .collect();
+                let n = inputs.len();
+                if n > 0 {
+                    self.record_consents(actor, &cid.to_string(), &inputs)?;
+                }
+                format!("{n} consents withdrawn")
+            }
+        };
+        let now = now_ms();
+        let mut updated = r.clone();
+        updated.status = RequestState::Completed.as_str().into();
+        updated.updated_ms = now;
+        updated.completed_ms = Some(now);
+        let log = RequestLogEntry {
+            ts_ms: now,
+            actor: actor.into(),
+            from_status: r.status.clone(),
+            to_status: updated.status.clone(),
+            note: note.clone(),
+        };
+        let e = self.request_event(
+            actor,
+            &updated,
+            format!("{} {}: {} → completed ({note})", r.kind, r.id, r.status),
+        );
+        match self
+            .apply_one(vec![Mutation::PutRequest {
+                request: Box::new(updated.clone()),
+                expect_status: Some(r.status.clone()),
+                log: vec![log],
+                recipients,
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => Ok(Outcome {
+                request: self.request_view_of(&updated, true)?,
+                package,
+                csv,
+                certificate,
+            }),
+            _ => Err(VaultError::RequestState(format!(
+                "request {id} changed meanwhile; read it again"
+            ))),
+        }
+    }
+
+    /// Set a customer's processing flags.
+    pub(crate) fn set_flags(&self, actor: &str, cid: CustomerId, flags: u32, why: &str) -> Result<(), VaultError> {
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Update);
+        e.customer = Some(cid);
+        e.detail = Some(format!("{why} (flags={flags})"));
+        match self
+            .apply_one(vec![Mutation::SetFlags {
+                id: cid,
+                flags,
+                events: vec![e],
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => Ok(()),
+            _ => Err(VaultError::NotFound(cid.to_string())),
+        }
+    }
+
+    /// Lift a restriction (GDPR Art. 18(3): tell the customer first) or an
+    /// objection.
+    pub fn clear_flags(
+        &self,
+        actor: &str,
+        customer: &str,
+        restriction: bool,
+        objection: bool,
+    ) -> Result<(), VaultError> {
+        let cid: CustomerId = customer
+            .parse()
+            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let rec = self
+            .store()
+            .get(&cid)?
+            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        let mut flags = rec.flags;
+        if restriction {
+            flags &= !FLAG_RESTRICTED;
+        }
+        if objection {
+            flags &= !FLAG_OPTED_OUT;
+        }
+        self.set_flags(actor, cid, flags, "restriction/objection lifted")
+    }
+
+    /// Everything held about a customer: fields in clear, consents with
+    /// signed receipts, purposes with basis, recipients and retention, and
+    /// (for access requests) who accessed their data.
+    pub fn access_package(&self, cid: CustomerId, with_access_log: bool) -> Result<serde_json::Value, VaultError> {
+        let mut p = self.data_package(cid)?;
+        let state = self.notices();
+        if let Some(n) = state.current() {
+            let purposes: Vec<serde_json::Value> = n
+                .purposes
+                .iter()
+                .map(|x| {
+                    serde_json::json!({
+                        "purpose": x.id, "basis": x.basis, "fields": x.fields,
+                        "retention": x.retention.describe(custodia_core::notice::Language::En),
+                        "recipients": x.recipients, "transfers": x.transfers,
+                    })
+                })
+                .collect();
+            p["purposes"] = serde_json::Value::Array(purposes);
+            p["notice_version"] = n.version.into();
+        }
+        if with_access_log {
+            let log: Vec<serde_json::Value> = self
+                .store()
+                .audit_of(&cid, 10_000)?
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "at": crate::record::rfc3339(e.event.ts_ms),
+                        "who": e.event.actor,
+                        "action": e.event.action.as_str(),
+                        "purpose": e.event.purpose,
+                        "fields": e.event.fields,
+                    })
+                })
+                .collect();
+            p["access_log"] = serde_json::Value::Array(log);
+        }
+        Ok(p)
+    }
+}
+
+fn portability_csv(clear: &BTreeMap<String, String>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["field", "value"]);
+    for (k, v) in clear {
+        let _ = w.write_record([k, v]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
