@@ -331,21 +331,12 @@ impl Vault {
     /// documentation). Returns how many ledger entries were replayed.
     pub(crate) fn reconcile_ledger(&self) -> Result<usize, VaultError> {
         let path = self.ledger_file();
-        // Fast path: the file is as it was when last verified.
+        // Fast path: the file is byte for byte the one verified and
+        // reconciled last time (its SHA-256 is kept in the database).
         let marker = self.store().meta(META_LEDGER)?.and_then(|b| String::from_utf8(b).ok());
-        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if let Some(m) = &marker {
-            if let Some((l, mac)) = m.split_once(':') {
-                if l.parse::<u64>().ok() == Some(len) {
-                    if let Ok(mut f) = std::fs::File::open(&path) {
-                        if let Ok((_, last)) = last_line(&mut f) {
-                            if custodia_core::audit::to_hex(&last) == mac {
-                                return Ok(0);
-                            }
-                        }
-                    }
-                }
-            }
+        let digest = file_digest(&path)?;
+        if marker.is_some() && marker == digest {
+            return Ok(0);
         }
         let ledger = self.read_ledger()?;
         let stored = self.store().tombstones()?;
@@ -366,13 +357,10 @@ impl Vault {
             .collect();
         self.append_ledger(&missing)?;
         self.issue_missing_certificates()?;
-        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if len > 0 {
-            let mut f = std::fs::File::open(&path).map_err(|e| VaultError::Io(e.to_string()))?;
-            let (_, last) = last_line(&mut f).map_err(|e| VaultError::Io(e.to_string()))?;
+        if let Some(d) = file_digest(&path)? {
             self.apply_one(vec![Mutation::SetMeta {
                 key: META_LEDGER.into(),
-                value: format!("{len}:{}", custodia_core::audit::to_hex(&last)).into_bytes(),
+                value: d.into_bytes(),
             }])?;
         }
         Ok(replayed)
@@ -868,6 +856,27 @@ pub fn verify_certificate(jws: &str, public_key: &[u8; 32]) -> Result<Destructio
         ));
     }
     Ok(c)
+}
+
+/// SHA-256 (hex) of a file's content, `None` when it does not exist.
+fn file_digest(path: &std::path::Path) -> Result<Option<String>, VaultError> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(VaultError::Io(format!("{}: {e}", path.display()))),
+    };
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Some(custodia_core::audit::to_hex(&h.finalize())))
 }
 
 /// The sequence number and MAC of a ledger file's last line (0 and zeros

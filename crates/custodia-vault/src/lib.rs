@@ -297,7 +297,7 @@ impl Vault {
         Ok(self.kek_current.load(Ordering::Relaxed))
     }
 
-    fn validator(&self) -> Validator {
+    pub(crate) fn validator(&self) -> Validator {
         Validator::new(self.schema.default_region(), chrono::Utc::now().date_naive())
     }
 
@@ -1020,5 +1020,7 @@ pub fn denied(e: &VaultError) -> Outcome {
 
 #[cfg(test)]
 mod consent_tests;
+#[cfg(test)]
+mod rights_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,597 @@
+//! Requests, erasure, retention, the erasure ledger and backups against a
+//! real SQLite data directory.
+
+use super::*;
+use crate::retention::{LifecycleInput, RetentionOptions};
+use crate::rights::NewRequest;
+use custodia_core::notice::DEFAULT_NOTICE_TOML;
+use std::path::Path;
+
+fn new_vault(dir: &Path) -> Vault {
+    Vault::init(
+        &DataDir::new(dir.join("data")),
+        None,
+        MasterChoice::KeyFile(None),
+        "test",
+    )
+    .unwrap()
+    .0
+}
+
+fn reopen(dir: &Path) -> Result<Vault, VaultError> {
+    Vault::open(&DataDir::new(dir.join("data")), &|| unreachable!())
+}
+
+fn input(pairs: &[(&str, &str)]) -> RecordInput {
+    RecordInput {
+        external_id: None,
+        fields: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        consents: Vec::new(),
+    }
+}
+
+fn person() -> RecordInput {
+    input(&[
+        ("name", "林晓"),
+        ("mobile", "13800138000"),
+        ("email", "lin.xiao@example.cn"),
+        ("national_id", "11010519491231002X"),
+        ("address", "上海市浦东新区世纪大道100号"),
+        ("department", "service"),
+    ])
+}
+
+fn request(v: &Vault, id: &str, kind: &str, regime: &str) -> rights::RequestView {
+    v.new_request(
+        "staff:wang",
+        &NewRequest {
+            customer: id.into(),
+            kind: kind.into(),
+            regime: Some(regime.into()),
+            channel: Some("email".into()),
+            note: (kind == "rectification").then(|| "my address changed".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn read(v: &Vault, id: &str, purpose: &str) -> Result<CustomerView, VaultError> {
+    v.get("t", id, &v.access(true, Some(purpose), None).unwrap())
+}
+
+fn give(purpose: &str) -> consent::ConsentInput {
+    consent::ConsentInput {
+        purpose: purpose.into(),
+        action: consent::ConsentAction::Give,
+        channel: "web".into(),
+        language: "zh".into(),
+        separate: true,
+        by: None,
+        text_sha256: None,
+        notice_version: None,
+    }
+}
+
+#[test]
+fn requests_follow_the_state_machine_with_clocks() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create("t", &person()).unwrap();
+    let id = c.id.to_string();
+    // Idempotent intake.
+    let first = v
+        .new_request(
+            "api",
+            &NewRequest {
+                customer: id.clone(),
+                kind: "access".into(),
+                regime: Some("ccpa".into()),
+                idempotency_key: Some("crm-123".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let again = v
+        .new_request(
+            "api",
+            &NewRequest {
+                customer: id.clone(),
+                kind: "access".into(),
+                idempotency_key: Some("crm-123".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(first.id, again.id);
+    assert!(
+        first.due.acknowledge_by.is_some(),
+        "CCPA: acknowledge within 10 business days"
+    );
+    assert!(first.acknowledgement_due);
+    // Not verified yet: cannot be carried out.
+    let e = v.carry_out("staff:wang", &first.id, None).unwrap_err();
+    assert_eq!(e.code(), "request_state");
+    assert!(e.to_string().contains("verify"), "{e}");
+    let e = v.verify_request("staff:wang", &first.id, "telepathy").unwrap_err();
+    assert_eq!(e.problems()[0].code, "unknown_method");
+    v.acknowledge_request("staff:wang", &first.id).unwrap();
+    let r = v.verify_request("staff:wang", &first.id, "id_document").unwrap();
+    assert_eq!(r.status, "verified");
+    assert!(!r.acknowledgement_due);
+    let r = v
+        .extend_request("staff:wang", &first.id, "we hold records in three systems")
+        .unwrap();
+    assert!(r.extended && r.status == "extended");
+    assert_eq!((r.due.respond_by - r.due.original_respond_by).num_days(), 45);
+    let e = v.extend_request("staff:wang", &first.id, "again").unwrap_err();
+    assert!(e.to_string().contains("one extension"), "{e}");
+    let out = v.carry_out("staff:wang", &first.id, None).unwrap();
+    assert_eq!(out.request.status, "completed");
+    let pkg = out.package.unwrap();
+    assert_eq!(pkg["fields"]["email"], "lin.xiao@example.cn");
+    assert!(pkg["purposes"].as_array().unwrap().len() >= 5);
+    let log = pkg["access_log"].as_array().unwrap();
+    assert!(log.iter().any(|e| e["action"] == "create"), "{log:?}");
+    let hist: Vec<String> = out.request.history.iter().map(|h| h.to.clone()).collect();
+    assert_eq!(hist, vec!["received", "received", "verified", "extended", "completed"]);
+    let e = v.deny_request("staff:wang", &first.id, "too late").unwrap_err();
+    assert!(e.to_string().contains("already completed"), "{e}");
+
+    // PIPL has no extension; a denial needs its reason.
+    let p = request(&v, &id, "portability", "pipl");
+    let e = v.extend_request("staff:wang", &p.id, "busy").unwrap_err();
+    assert!(e.to_string().contains("PIPL does not allow"), "{e}");
+    let e = v.deny_request("staff:wang", &p.id, " ").unwrap_err();
+    assert_eq!(e.problems()[0].code, "required");
+    v.verify_request("staff:wang", &p.id, "in_person").unwrap();
+    let out = v.carry_out("staff:wang", &p.id, None).unwrap();
+    assert!(out.csv.unwrap().contains("email,lin.xiao@example.cn"));
+
+    // Overdue requests come first in `due`.
+    let old = v
+        .new_request(
+            "staff:wang",
+            &NewRequest {
+                customer: id.clone(),
+                kind: "access".into(),
+                regime: Some("gdpr".into()),
+                received_at: Some("2026-01-05".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(old.overdue && old.days_left.unwrap() < 0);
+    let due = v.requests_due(0).unwrap();
+    assert_eq!(due[0].id, old.id);
+    let e = v
+        .new_request(
+            "t",
+            &NewRequest {
+                customer: id.clone(),
+                kind: "access".into(),
+                received_at: Some("2999-01-01".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.problems()[0].code, "future_date");
+    assert_eq!(
+        v.new_request(
+            "t",
+            &NewRequest {
+                customer: id.clone(),
+                kind: "teleport".into(),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .problems()[0]
+            .code,
+        "unknown_kind"
+    );
+}
+
+#[test]
+fn rectification_restriction_objection_and_withdrawal() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let mut p = person();
+    p.consents = vec![give("marketing"), give("risk_control")];
+    let c = v.create("t", &p).unwrap();
+    let id = c.id.to_string();
+
+    let r = request(&v, &id, "rectification", "gdpr");
+    assert_eq!(v.request_note(&r.id).unwrap().as_deref(), Some("my address changed"));
+    v.verify_request("staff:wang", &r.id, "signed_in_account").unwrap();
+    let e = v.carry_out("staff:wang", &r.id, None).unwrap_err();
+    assert!(e.to_string().contains("corrected values"), "{e}");
+    let patch: RecordPatch = [("address".to_string(), Some("北京市海淀区中关村大街27号".to_string()))]
+        .into_iter()
+        .collect();
+    let out = v.carry_out("staff:wang", &r.id, Some(&patch)).unwrap();
+    assert_eq!(out.request.status, "completed");
+    // GDPR Art. 19: the SMS gateway got the address (customer service), so it must be told.
+    assert_eq!(out.request.recipients.len(), 1, "{:?}", out.request.recipients);
+    let who = out.request.recipients[0].recipient.clone();
+    assert!(who.starts_with("SMS gateway"));
+    let after = v.notify_recipient("staff:wang", &r.id, &who).unwrap();
+    assert!(after.recipients[0].notified_at.is_some());
+    assert!(v.notify_recipient("staff:wang", &r.id, "Nobody").is_err());
+    assert_eq!(
+        read(&v, &id, "customer_service").unwrap().fields["address"],
+        "北京市海淀区中关村大街27号"
+    );
+
+    // Restriction: only the purposes the notice allows under restriction.
+    let r = request(&v, &id, "restriction", "gdpr");
+    v.verify_request("staff:wang", &r.id, "id_document").unwrap();
+    v.carry_out("staff:wang", &r.id, None).unwrap();
+    let e = read(&v, &id, "customer_service").unwrap_err();
+    assert_eq!(e.code(), "processing_stopped");
+    assert!(e.to_string().contains("restricted"), "{e}");
+    assert!(read(&v, &id, "legal_obligation").is_ok());
+    v.clear_flags("staff:wang", &id, true, false).unwrap();
+    assert!(read(&v, &id, "customer_service").is_ok());
+
+    // Objection needs no verification; marketing stops.
+    assert!(read(&v, &id, "marketing").is_ok());
+    let r = request(&v, &id, "objection", "ccpa");
+    assert!(
+        r.due.acknowledge_by.is_none(),
+        "opt-outs: 15 business days, no acknowledgement step"
+    );
+    v.carry_out("staff:wang", &r.id, None).unwrap();
+    assert_eq!(read(&v, &id, "marketing").unwrap_err().code(), "processing_stopped");
+    assert!(
+        read(&v, &id, "risk_control").is_ok(),
+        "risk control is not objectable and shares nothing"
+    );
+
+    // Withdrawing every consent.
+    let r = request(&v, &id, "consent_withdrawal", "pipl");
+    let out = v.carry_out("staff:wang", &r.id, None).unwrap();
+    assert!(
+        out.request
+            .history
+            .last()
+            .unwrap()
+            .note
+            .contains("2 consents withdrawn"),
+        "{:?}",
+        out.request.history
+    );
+    assert_eq!(read(&v, &id, "risk_control").unwrap_err().code(), "consent_required");
+}
+
+fn all_files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(all_files(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn erasure_requests_shred_certify_and_respect_holds() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create("t", &person()).unwrap();
+    let id = c.id.to_string();
+    let stored = v.store().get(&c.id).unwrap().unwrap();
+    let r = request(&v, &id, "erasure", "gdpr");
+    v.verify_request("staff:wang", &r.id, "id_document").unwrap();
+    let hold = v.set_hold("legal:zhou", &id, "case 2026-17").unwrap();
+    let e = v.carry_out("staff:wang", &r.id, None).unwrap_err();
+    assert_eq!(e.code(), "legal_hold");
+    assert!(e.to_string().contains("case 2026-17"), "{e}");
+    assert_eq!(v.request(&r.id).unwrap().status, "verified", "nothing happened");
+    assert!(v.store().get(&c.id).unwrap().is_some());
+    v.release_hold("legal:zhou", &id, &hold.id).unwrap();
+    let out = v.carry_out("staff:wang", &r.id, None).unwrap();
+    assert_eq!(out.request.status, "completed");
+    assert!(!out.request.recipients.is_empty(), "recipients to tell of the erasure");
+    let jws = out.certificate.unwrap();
+    let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
+    let cert = erasure::verify_certificate(&jws, &key).unwrap();
+    assert_eq!(cert.subjects.len(), 1);
+    assert_eq!(cert.subjects[0].customer, id);
+    assert_eq!(cert.subjects[0].scope, "customer");
+    assert!(cert.reason.contains(&r.id));
+    assert_eq!(cert.basis, "GDPR Art. 17(1)");
+    assert!(erasure::verify_certificate(&jws.replacen('.', ".e30", 1), &key).is_err());
+    assert_eq!(v.get("t", &id, &Access::Masked).unwrap_err().code(), "not_found");
+    let ts = v.tombstones_of(&id).unwrap();
+    assert_eq!(ts.len(), 1);
+    assert_eq!(ts[0].request.as_deref(), Some(r.id.as_str()));
+    assert_eq!(v.certificate(&cert.id).unwrap(), jws);
+    // The request record stays (its note is gone with the key).
+    assert_eq!(v.request_note(&r.id).unwrap(), None);
+    assert!(v.verify_ledger().ok);
+    assert!(v.audit_verify().unwrap().ok);
+    // Not a byte of the wrapped key or the ciphertexts is left on disk.
+    drop(v);
+    for (path, bytes) in all_files(&d.path().join("data")) {
+        assert!(
+            !contains(&bytes, &stored.wrapped_dk),
+            "wrapped key in {}",
+            path.display()
+        );
+        assert!(
+            !contains(&bytes, &stored.sealed[..40]),
+            "ciphertext in {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn field_erasure_rekeys_the_customer() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create("t", &person()).unwrap();
+    let id = c.id.to_string();
+    let before = v.store().get(&c.id).unwrap().unwrap();
+    let out = v
+        .erase_fields("staff:wang", &id, &["national_id".into()], "no longer needed")
+        .unwrap();
+    let after = v.store().get(&c.id).unwrap().unwrap();
+    assert_ne!(after.wrapped_dk, before.wrapped_dk, "a new data key");
+    assert_eq!(after.dk_version, before.dk_version + 1);
+    let view = read(&v, &id, "data_subject_request").unwrap();
+    assert!(!view.fields.contains_key("national_id"));
+    assert_eq!(view.fields["mobile"], "+8613800138000");
+    assert!(v
+        .find("t", "national_id", "11010519491231002X", &Access::Masked, 5)
+        .unwrap()
+        .is_empty());
+    let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
+    let cert = erasure::verify_certificate(&out.certificate_jws, &key).unwrap();
+    assert_eq!(cert.subjects[0].fields, vec!["national_id"]);
+    assert!(v.erase_fields("t", &id, &["name".into()], "x").is_err(), "required");
+    assert!(v.erase_fields("t", &id, &["shoe".into()], "x").is_err());
+}
+
+/// A customer created at `ms` (as if collected then).
+fn create_at(v: &Vault, input: &RecordInput, ms: i64) -> CustomerId {
+    let s = v.seal_new(input, &v.validator(), 1, ms, &v.notices(), "t").unwrap();
+    let id = s.customer.id;
+    v.apply_one(vec![Mutation::Insert {
+        customer: Box::new(s.customer),
+        consents: s.consents,
+        events: vec![],
+    }])
+    .unwrap();
+    id
+}
+
+const DAY: i64 = 86_400_000;
+
+#[test]
+fn retention_runs_erase_whole_customers_and_single_fields() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    // A notice with short periods, all counted from collection.
+    let short = DEFAULT_NOTICE_TOML
+        .replace("version = 1\n", "version = 2\n")
+        .replace(
+            "{ years = 3, from = \"contract_end\" }",
+            "{ days = 30, from = \"collection\" }",
+        )
+        .replace(
+            "{ years = 5, from = \"contract_end\" }",
+            "{ days = 30, from = \"collection\" }",
+        )
+        .replace(
+            "{ months = 24, from = \"last_activity\" }",
+            "{ days = 400, from = \"collection\" }",
+        );
+    v.publish_notice("po", &short).unwrap();
+    let now = now_ms();
+    let fresh = create_at(&v, &person(), now - 5 * DAY);
+    let old = create_at(&v, &person(), now - 100 * DAY);
+    let mut with_marketing = person();
+    with_marketing.consents = vec![give("marketing")];
+    let marketer = create_at(&v, &with_marketing, now - 100 * DAY);
+    let held = create_at(&v, &person(), now - 100 * DAY);
+    v.set_hold("legal", &held.to_string(), "case 9").unwrap();
+    // A contract that has not ended keeps nothing here: every period runs from collection.
+    let mut lc = LifecycleInput {
+        reviewed: true,
+        ..Default::default()
+    };
+    v.set_lifecycle("t", &fresh.to_string(), &lc).unwrap();
+    lc.reviewed = false;
+    assert!(v.set_lifecycle("t", &fresh.to_string(), &lc).is_err(), "nothing to set");
+
+    // A dry run destroys nothing; a future run must be a dry run.
+    let dry = v
+        .retention_run(
+            "t",
+            &RetentionOptions {
+                dry_run: true,
+                as_of: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(
+        (dry.customers_erased, dry.customers_trimmed, dry.held),
+        (1, 1, 1),
+        "{dry:?}"
+    );
+    assert_eq!(v.counts().unwrap().0, 4);
+    let future = Some(chrono::Utc::now().date_naive() + chrono::Days::new(1000));
+    let preview = v
+        .retention_run(
+            "t",
+            &RetentionOptions {
+                dry_run: true,
+                as_of: future,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(preview.customers_erased, 3, "{preview:?}");
+    assert!(v
+        .retention_run(
+            "t",
+            &RetentionOptions {
+                dry_run: false,
+                as_of: future
+            },
+            &NoProgress
+        )
+        .is_err());
+
+    let r = v
+        .retention_run("system:retention", &RetentionOptions::default(), &NoProgress)
+        .unwrap();
+    assert_eq!(
+        (r.scanned, r.customers_erased, r.customers_trimmed, r.held),
+        (4, 1, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(r.certificates.len(), 1);
+    assert!(v.store().get(&old).unwrap().is_none());
+    assert!(v.store().get(&held).unwrap().is_some());
+    // The marketer keeps what marketing needs (name, mobile, email), nothing else.
+    let m = read(&v, &marketer.to_string(), "data_subject_request").unwrap();
+    assert_eq!(
+        m.fields.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["department", "email", "mobile", "name"]
+    );
+    assert_eq!(r.fields_erased.get("national_id"), Some(&1));
+    // The certificate covers both.
+    let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
+    let cert = erasure::verify_certificate(&v.certificate(&r.certificates[0]).unwrap(), &key).unwrap();
+    assert_eq!(cert.subjects.len(), 2);
+    assert!(cert.reason.starts_with("retention"));
+    // A second run finds nothing more.
+    let again = v.retention_run("t", &RetentionOptions::default(), &NoProgress).unwrap();
+    assert_eq!((again.customers_erased, again.customers_trimmed), (0, 0));
+    // Data-quality review: the fresh customer was reviewed just now; the other two are 100 days old.
+    assert_eq!(v.stale_records(1, 10).unwrap().len(), 2);
+    assert_eq!(r.stale_for_review, 0, "the run flags after the configured 365 days");
+    assert!(v.audit_verify().unwrap().ok);
+}
+
+#[test]
+fn backups_restore_without_resurrecting_erased_customers() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let keep = v.create("t", &person()).unwrap();
+    let gone = v
+        .create("t", &input(&[("name", "赵删除"), ("email", "erase.me@example.cn")]))
+        .unwrap();
+    let file = d.path().join("before.backup");
+    let (secret, public) = custodia_crypto::backup::recipient_keypair();
+    let rep = v.backup_create("t", &file, Some(&public), &NoProgress).unwrap();
+    assert_eq!(rep.customers, 2);
+    assert!(
+        v.backup_create("t", &file, None, &NoProgress).is_err(),
+        "never overwrites"
+    );
+    // No clear value in the backup file.
+    let bytes = std::fs::read(&file).unwrap();
+    for needle in ["erase.me@example.cn", "13800138000", "林晓"] {
+        assert!(!contains(&bytes, needle.as_bytes()), "{needle}");
+    }
+    let ver = v.backup_verify(&file, &NoProgress).unwrap();
+    assert_eq!(ver.bytes, rep.db_bytes);
+    // After the backup, one customer is erased.
+    v.erase_customer("staff:wang", &gone.id.to_string(), "GDPR Art. 17(1)")
+        .unwrap();
+    // Restore the older backup: the erasure is replayed.
+    let to = DataDir::new(d.path().join("restored"));
+    let rr = v.backup_restore("t", &file, &to, &NoProgress).unwrap();
+    assert_eq!(rr.erasures_replayed, Some(1));
+    let restored = Vault::open(&to, &|| unreachable!()).unwrap();
+    assert_eq!(
+        restored.erasures_replayed_at_open(),
+        0,
+        "replayed once, at the first open"
+    );
+    assert!(restored.store().get(&gone.id).unwrap().is_none(), "erased stays erased");
+    assert!(restored.store().get(&keep.id).unwrap().is_some());
+    assert!(restored.audit_verify().unwrap().ok);
+    assert!(restored.verify_ledger().ok);
+    drop(restored);
+    // Into an existing directory: refused.
+    assert!(v.backup_restore("t", &file, &to, &NoProgress).is_err());
+
+    // The offline recipient can verify and restore without the master secret;
+    // opening it later (with the secret) replays the ledger.
+    let ver = crate::backup::verify(&file, crate::backup::KeySource::Recipient(&secret), &NoProgress).unwrap();
+    assert_eq!(ver.header.id, rep.id);
+    let to2 = DataDir::new(d.path().join("offline"));
+    let ledger = v.dir().ledger_path(v.config());
+    let key_file = v.dir().root().join("master.key");
+    crate::backup::restore_files(
+        &file,
+        &to2,
+        crate::backup::KeySource::Recipient(&secret),
+        Some(&ledger),
+        Some(&key_file),
+        &NoProgress,
+    )
+    .unwrap();
+    let offline = Vault::open(&to2, &|| unreachable!()).unwrap();
+    assert_eq!(offline.erasures_replayed_at_open(), 1);
+    assert!(offline.store().get(&gone.id).unwrap().is_none());
+    let (other, _) = custodia_crypto::backup::recipient_keypair();
+    assert!(crate::backup::verify(&file, crate::backup::KeySource::Recipient(&other), &NoProgress).is_err());
+
+    // A damaged backup fails verification and restore.
+    let mut bad = std::fs::read(&file).unwrap();
+    let at = bad.len() - 100;
+    bad[at] ^= 0x40;
+    let badf = d.path().join("bad.backup");
+    std::fs::write(&badf, &bad).unwrap();
+    let e = v.backup_verify(&badf, &NoProgress).unwrap_err();
+    assert!(e.to_string().contains("failed authentication"), "{e}");
+    let to3 = DataDir::new(d.path().join("bad-restore"));
+    assert!(v.backup_restore("t", &badf, &to3, &NoProgress).is_err());
+    assert!(!to3.db_path().exists(), "no half-restored database");
+}
+
+#[test]
+fn the_ledger_is_reconciled_and_guarded() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let a = v.create("t", &person()).unwrap();
+    let b = v.create("t", &person()).unwrap();
+    v.erase_customer("t", &a.id.to_string(), "test").unwrap();
+    v.erase_customer("t", &b.id.to_string(), "test").unwrap();
+    let ledger = v.dir().ledger_path(v.config());
+    drop(v);
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    for needle in ["林晓", "13800138000"] {
+        assert!(!text.contains(needle));
+    }
+    // A crash between commit and append: the ledger lacks the last line; the next open appends it.
+    let first = text.lines().next().unwrap().to_owned() + "\n";
+    std::fs::write(&ledger, &first).unwrap();
+    let v = reopen(d.path()).unwrap();
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap().lines().count(), 2);
+    assert!(v.verify_ledger().ok);
+    drop(v);
+    // An altered ledger refuses to open (erased customers must stay erased).
+    let altered = std::fs::read_to_string(&ledger)
+        .unwrap()
+        .replacen("\"basis\":\"test\"", "\"basis\":\"tost\"", 1);
+    std::fs::write(&ledger, altered).unwrap();
+    let e = reopen(d.path()).unwrap_err();
+    assert!(e.to_string().contains("erasure ledger"), "{e}");
+    assert!(e.to_string().contains("line 1"), "{e}");
+}
