@@ -384,7 +384,9 @@ pub async fn update_customer(
 #[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "Customer id"), PurposeQuery),
     responses((status = 204, description = "Deleted"), (status = 404, body = ProblemDoc)),
     security(("bearer" = [])))]
-/// Delete a customer (its data key is destroyed with it).
+/// Delete a customer by crypto-shredding (its data key is destroyed; a
+/// tombstone and a signed destruction certificate remain, named in the
+/// `Custodia-Destruction-Certificate` header). Refused under legal hold.
 pub async fn delete_customer(
     State(s): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -395,14 +397,19 @@ pub async fn delete_customer(
     let lang = Lang::from_headers(&headers);
     let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let vault = s.vault.clone();
-    blocking(move || {
+    let erased = blocking(move || {
         let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
         vault.authorize_change(&p, &id, &[], true, purpose.as_ref())?;
         vault.delete(&p.actor(), &id)
     })
     .await
     .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&erased.certificate_id) {
+        // The signed destruction certificate: GET /v1/certificates/{id}.
+        r.headers_mut().insert("custodia-destruction-certificate", v);
+    }
+    Ok(r)
 }
 
 /// How many events to show.

@@ -13,6 +13,7 @@ pub mod portal;
 pub mod privacy_api;
 pub mod problem;
 pub mod reports;
+pub mod rights_api;
 pub mod tls;
 pub mod web;
 
@@ -67,6 +68,15 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(privacy_api::consent_receipts))
         .routes(routes!(privacy_api::portal_link))
         .routes(routes!(privacy_api::consent_report))
+        .routes(routes!(rights_api::new_request, rights_api::list_requests))
+        .routes(routes!(rights_api::get_request))
+        .routes(routes!(rights_api::request_step))
+        .routes(routes!(rights_api::list_holds, rights_api::set_hold))
+        .routes(routes!(rights_api::release_hold))
+        .routes(routes!(rights_api::set_lifecycle))
+        .routes(routes!(rights_api::erase))
+        .routes(routes!(rights_api::retention_run))
+        .routes(routes!(rights_api::certificate))
         .split_for_parts();
     let (open, open_spec) = OpenApiRouter::new()
         .routes(routes!(api::health))

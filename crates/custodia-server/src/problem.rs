@@ -118,6 +118,24 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
         "The customer's consent for this purpose is not in force",
         "个人未就该处理目的作出有效同意",
     ),
+    (
+        "request_state",
+        409,
+        "The request cannot take this step now",
+        "该请求当前无法执行此步骤",
+    ),
+    (
+        "legal_hold",
+        409,
+        "A legal hold stops the destruction",
+        "存在诉讼保留，不得销毁",
+    ),
+    (
+        "processing_stopped",
+        403,
+        "Processing is restricted or objected to for this customer",
+        "该个人已限制或拒绝此项处理",
+    ),
     ("internal", 500, "Internal error", "内部错误"),
 ];
 
@@ -266,6 +284,9 @@ mod tests {
             "purpose_not_in_notice",
             "purpose_limitation",
             "consent_required",
+            "request_state",
+            "legal_hold",
+            "processing_stopped",
         ] {
             assert!(TITLES.iter().any(|t| t.0 == code), "{code}");
         }

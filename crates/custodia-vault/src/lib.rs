@@ -956,7 +956,7 @@ impl Vault {
     }
 }
 
-const MINIMAL_POLICY: &str = "# Custodia access policy. The default roles did not fit this data directory's schema;\n# add roles and grants here (see the default policy in the Custodia sources for the format).\nversion = 1\n\n[[roles]]\nid = \"administrator\"\nname_en = \"System administrator\"\nname_zh = \"系统管理员\"\n\n  [[roles.grants]]\n  actions = [\"manage_accounts\", \"manage_keys\"]\n\n[[roles]]\nid = \"privacy_officer\"\nname_en = \"Privacy officer\"\nname_zh = \"个人信息保护负责人\"\n\n  [[roles.grants]]\n  actions = [\"manage_policy\", \"read_audit\", \"review_access\", \"manage_training\"]\n";
+const MINIMAL_POLICY: &str = "# Custodia access policy. The default roles did not fit this data directory's schema;\n# add roles and grants here (see the default policy in the Custodia sources for the format).\nversion = 1\n\n[[roles]]\nid = \"administrator\"\nname_en = \"System administrator\"\nname_zh = \"系统管理员\"\n\n  [[roles.grants]]\n  actions = [\"manage_accounts\", \"manage_keys\"]\n\n[[roles]]\nid = \"privacy_officer\"\nname_en = \"Privacy officer\"\nname_zh = \"个人信息保护负责人\"\n\n  [[roles.grants]]\n  actions = [\"manage_policy\", \"read_audit\", \"review_access\", \"manage_training\", \"handle_requests\"]\n";
 
 /// Load `policy.toml` from the data directory, writing the default policy
 /// there first if the directory has none.

@@ -68,6 +68,39 @@ pub enum Cmd {
     /// The customers' privacy portal: issue entry codes.
     #[command(subcommand)]
     Portal(crate::privacy_cmd::PortalCmd),
+    /// Data-subject requests: intake, verification, deadlines, carrying out.
+    #[command(subcommand)]
+    Requests(crate::rights_cmd::RequestsCmd),
+    /// Erase a customer, or some fields, by crypto-shredding (prints the certificate).
+    Erase(crate::rights_cmd::EraseArgs),
+    /// Legal holds (they block destruction).
+    #[command(subcommand)]
+    Hold(crate::rights_cmd::HoldCmd),
+    /// Set a customer's contract end, last activity, or mark it reviewed.
+    Lifecycle(crate::rights_cmd::LifecycleArgs),
+    /// Data-quality reviews.
+    #[command(subcommand)]
+    Records(crate::rights_cmd::RecordsCmd),
+    /// Retention: destroy what no purpose keeps any more.
+    #[command(subcommand)]
+    Retention(crate::rights_cmd::RetentionCmd),
+    /// The erasure ledger.
+    #[command(subcommand)]
+    Ledger(crate::rights_cmd::LedgerCmd),
+    /// Destruction certificates.
+    #[command(subcommand)]
+    Certificate(crate::rights_cmd::CertificateCmd),
+    /// Verify a destruction certificate (compact JWS in FILE).
+    VerifyCertificate {
+        /// The certificate file.
+        file: PathBuf,
+        /// Public key (JWK, as served at /v1/keys/signing); default: this data directory's.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Encrypted backups: create, verify, restore, recipient keys.
+    #[command(subcommand)]
+    Backup(crate::rights_cmd::BackupCmd),
     /// Counts and key versions of the data directory.
     Status,
     /// Benchmarks (results go to docs/BENCHMARKS.md).
@@ -589,8 +622,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     print_json(&v.update(&actor, &id, &patch, if_version)?)?;
                 }
                 CustomerCmd::Delete { id } => {
-                    v.delete(&actor, &id)?;
-                    println!("deleted {id}");
+                    // Crypto-shredding with a tombstone and a signed certificate.
+                    let erased = v.delete(&actor, &id)?;
+                    eprintln!("deleted {id}; certificate {}", erased.certificate_id);
+                    print_json(&erased)?;
                 }
             }
             Ok(0)
@@ -897,6 +932,46 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             let v = open(&dir)?;
             crate::privacy_cmd::portal_cmd(&v, &actor, p)
         }
+        Cmd::Requests(c) => {
+            init_logging("warn");
+            crate::rights_cmd::requests(&open(&dir)?, &actor, c)
+        }
+        Cmd::Erase(a) => {
+            init_logging("warn");
+            crate::rights_cmd::erase(&open(&dir)?, &actor, a)
+        }
+        Cmd::Hold(c) => {
+            init_logging("warn");
+            crate::rights_cmd::hold(&open(&dir)?, &actor, c)
+        }
+        Cmd::Lifecycle(a) => {
+            init_logging("warn");
+            crate::rights_cmd::lifecycle(&open(&dir)?, &actor, a)
+        }
+        Cmd::Records(c) => {
+            init_logging("warn");
+            crate::rights_cmd::records(&open(&dir)?, c)
+        }
+        Cmd::Retention(c) => {
+            init_logging("warn");
+            crate::rights_cmd::retention(&open(&dir)?, &actor, c)
+        }
+        Cmd::Ledger(c) => {
+            init_logging("warn");
+            crate::rights_cmd::ledger(&open(&dir)?, c)
+        }
+        Cmd::Certificate(c) => {
+            init_logging("warn");
+            crate::rights_cmd::certificate(&open(&dir)?, c)
+        }
+        Cmd::VerifyCertificate { file, public_key } => {
+            init_logging("warn");
+            crate::rights_cmd::verify_certificate(&dir, &file, public_key.as_deref())
+        }
+        Cmd::Backup(c) => {
+            init_logging("warn");
+            crate::rights_cmd::backup_cmd(&dir, &actor, c)
+        }
         Cmd::Status => {
             let v = open(&dir)?;
             let (customers, stale) = v.counts()?;
@@ -1107,6 +1182,52 @@ fn warn_key_file(k: &std::path::Path) {
     );
 }
 
+/// The jobs `serve` runs by itself: retention every `[retention]
+/// every_minutes` (the first a few seconds after start), and backups every
+/// `[backup] every_hours` when configured.
+fn spawn_jobs(vault: Arc<Vault>) {
+    let cfg = vault.config().clone();
+    std::thread::Builder::new()
+        .name("custodia-jobs".into())
+        .spawn(move || {
+            let start = std::time::Instant::now();
+            let mut next_retention =
+                (cfg.retention.every_minutes > 0).then(|| start + std::time::Duration::from_secs(3));
+            let mut next_backup = cfg
+                .backup
+                .as_ref()
+                .map(|b| start + std::time::Duration::from_secs(b.every_hours.max(1) as u64 * 3600));
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = std::time::Instant::now();
+                if next_retention.is_some_and(|t| now >= t) {
+                    match vault.retention_run("system:retention", &Default::default(), &custodia_vault::NoProgress) {
+                        Ok(r) => tracing::info!(
+                            erased = r.customers_erased,
+                            trimmed = r.customers_trimmed,
+                            held = r.held,
+                            stale = r.stale_for_review,
+                            "retention run"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "retention run failed"),
+                    }
+                    next_retention =
+                        Some(now + std::time::Duration::from_secs(cfg.retention.every_minutes as u64 * 60));
+                }
+                if next_backup.is_some_and(|t| now >= t) {
+                    match vault.scheduled_backup(&custodia_vault::NoProgress) {
+                        Ok(Some(r)) => tracing::info!(path = %r.path.display(), bytes = r.db_bytes, "scheduled backup"),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+                    }
+                    let hours = cfg.backup.as_ref().map(|b| b.every_hours.max(1)).unwrap_or(24) as u64;
+                    next_backup = Some(now + std::time::Duration::from_secs(hours * 3600));
+                }
+            }
+        })
+        .expect("a thread starts");
+}
+
 fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
     let actor = actor();
     let vault = if dir.is_initialized() {
@@ -1149,6 +1270,7 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         Some(auth::issue_admin_token(&vault, &actor)?)
     };
     let vault = Arc::new(vault);
+    spawn_jobs(vault.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

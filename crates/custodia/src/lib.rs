@@ -6,3 +6,4 @@ pub mod cli;
 pub mod client;
 pub mod privacy_cmd;
 mod progress;
+pub mod rights_cmd;

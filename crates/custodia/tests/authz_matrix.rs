@@ -71,6 +71,33 @@ async fn every_endpoint_every_role() {
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    // A request, a hold and a destruction certificate to address.
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/requests",
+        Some(json!({"customer": id, "kind": "access", "regime": "gdpr"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let req = r.json()["id"].as_str().unwrap().to_owned();
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        &format!("/v1/customers/{id}/holds"),
+        Some(json!({"reason": "case 1"})),
+    )
+    .await;
+    let hold = r.json()["id"].as_str().unwrap().to_owned();
+    let victim = new_customer(&mut c, &boot).await;
+    let r = call(&mut c, &boot, Method::DELETE, &format!("/v1/customers/{victim}"), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let cert = r.headers["custodia-destruction-certificate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let notice_v2 = custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1\n", "version = 2\n");
     let rows = vec![
         Row {
@@ -257,6 +284,60 @@ async fn every_endpoint_every_role() {
             results: None,
         },
         Row { method: Method::GET, path: "/v1/reports/consents", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
+        Row {
+            method: Method::POST,
+            path: "/v1/requests?purpose=customer_service",
+            body: Some(json!({"customer": "{id}", "kind": "access"})),
+            expect: [401, 201, 201, 403, 201, 403, 403],
+            results: None,
+        },
+        Row { method: Method::GET, path: "/v1/requests", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
+        Row { method: Method::GET, path: "/v1/requests/{req}", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
+        Row {
+            method: Method::POST,
+            path: "/v1/requests/{req}/{step}",
+            body: Some(json!({})),
+            expect: [401, 200, 403, 403, 200, 403, 403],
+            results: None,
+        },
+        Row { method: Method::GET, path: "/v1/customers/{id}/holds", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
+        Row {
+            method: Method::POST,
+            path: "/v1/customers/{id}/holds",
+            body: Some(json!({"reason": "case 2"})),
+            expect: [401, 201, 403, 403, 201, 403, 403],
+            results: None,
+        },
+        // The first release works; the privacy officer is let through and finds it released.
+        Row {
+            method: Method::DELETE,
+            path: "/v1/customers/{id}/holds/{hold}",
+            body: None,
+            expect: [401, 200, 403, 403, 404, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::PUT,
+            path: "/v1/customers/{id}/lifecycle?purpose=customer_service",
+            body: Some(json!({"reviewed": true})),
+            expect: [401, 200, 200, 403, 200, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::POST,
+            path: "/v1/customers/{fresh}/erase?purpose=customer_service",
+            body: Some(json!({"basis": "test"})),
+            expect: [401, 200, 403, 403, 403, 403, 403],
+            results: None,
+        },
+        Row {
+            method: Method::POST,
+            path: "/v1/retention/run",
+            body: Some(json!({"dry_run": true})),
+            expect: [401, 200, 403, 403, 200, 403, 403],
+            results: None,
+        },
+        Row { method: Method::GET, path: "/v1/certificates/{cert}", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
@@ -272,7 +353,14 @@ async fn every_endpoint_every_role() {
     let covered: BTreeSet<(String, String)> = rows
         .iter()
         .map(|r| {
-            let path = r.path.split('?').next().unwrap().replace("{fresh}", "{id}");
+            let path = r
+                .path
+                .split('?')
+                .next()
+                .unwrap()
+                .replace("{fresh}", "{id}")
+                .replace("{req}", "{id}")
+                .replace("{cert}", "{id}");
             (r.method.as_str().to_lowercase(), path)
         })
         .collect();
@@ -292,8 +380,18 @@ async fn every_endpoint_every_role() {
                 let fresh = new_customer(&mut c, &boot).await;
                 row.path.replace("{fresh}", &fresh)
             } else {
-                row.path.replace("{id}", &id).replace("{version}", "current")
+                row.path
+                    .replace("{id}", &id)
+                    .replace("{version}", "current")
+                    .replace("{req}", &req)
+                    .replace("{step}", "acknowledge")
+                    .replace("{hold}", &hold)
+                    .replace("{cert}", &cert)
             };
+            let body = row
+                .body
+                .as_ref()
+                .map(|b| serde_json::from_str::<serde_json::Value>(&b.to_string().replace("{id}", &id)).unwrap());
             let auth = format!("Bearer {}", tokens[i]);
             let headers: Vec<(&str, &str)> = if i == 0 {
                 vec![]
@@ -305,7 +403,7 @@ async fn every_endpoint_every_role() {
                     row.method.clone(),
                     &path,
                     &headers,
-                    row.body.as_ref().map(|b| serde_json::to_vec(b).unwrap()),
+                    body.as_ref().map(|b| serde_json::to_vec(b).unwrap()),
                 )
                 .await
                 .unwrap();

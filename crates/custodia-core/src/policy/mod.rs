@@ -46,11 +46,13 @@ pub enum Permission {
     ManageTraining,
     /// Run access reviews.
     ReviewAccess,
+    /// Handle data-subject requests, legal holds and destruction certificates.
+    HandleRequests,
 }
 
 impl Permission {
     /// Every permission, for listings and matrices.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ReadMasked,
         Permission::Reveal,
         Permission::Write,
@@ -63,6 +65,7 @@ impl Permission {
         Permission::ManageKeys,
         Permission::ManageTraining,
         Permission::ReviewAccess,
+        Permission::HandleRequests,
     ];
 
     /// Permissions on customer data (they need a field and a purpose).
@@ -101,6 +104,7 @@ impl Permission {
             Permission::ManageKeys => "manage_keys",
             Permission::ManageTraining => "manage_training",
             Permission::ReviewAccess => "review_access",
+            Permission::HandleRequests => "handle_requests",
         }
     }
 
