@@ -471,6 +471,7 @@ impl Vault {
         to: &DataDir,
         progress: &dyn Progress,
     ) -> Result<RestoreReport, VaultError> {
+        let started = std::time::Instant::now();
         let key_file = match &self.config().master {
             MasterConfig::KeyFile { key_file } => Some(self.dir().resolve(key_file)),
             MasterConfig::Passphrase { .. } => None,
@@ -496,6 +497,8 @@ impl Vault {
         e.detail = Some(format!("backup {} restored into {}", report.id, to.root().display()));
         self.audit(vec![e])?;
         report.erasures_replayed = Some(replayed);
+        report.seconds = started.elapsed().as_secs_f64();
+        report.mb_per_s = report.db_bytes as f64 / 1e6 / report.seconds.max(1e-9);
         Ok(report)
     }
 

@@ -92,6 +92,13 @@ pub struct Erased {
 /// a legal hold, and the certificate covering the batch.
 pub(crate) type BatchErased = (Vec<Tombstone>, Vec<CustomerId>, Option<CertificateRecord>);
 
+/// A batch erasure handed to the writer, not yet committed.
+pub(crate) struct SubmittedErasure {
+    cert_id: String,
+    tombstones: Vec<Tombstone>,
+    pending: Option<custodia_store::Pending>,
+}
+
 /// A legal hold as shown.
 #[derive(Debug, Clone, Serialize)]
 pub struct HoldView {
@@ -203,6 +210,13 @@ fn random_id(prefix: &str) -> String {
     let mut b = [0u8; 12];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
     format!("{prefix}{}", custodia_core::audit::to_hex(&b))
+}
+
+/// Tombstone ids grow with time (UUIDv7), so tombstones append to their
+/// table instead of landing on random pages (retention writes them by the
+/// ten thousand).
+fn tombstone_id() -> String {
+    format!("er_{}", uuid::Uuid::now_v7().simple())
 }
 
 fn key_digest(wrapped: &[u8]) -> String {
@@ -637,7 +651,7 @@ impl Vault {
     ) -> Result<Erased, VaultError> {
         let cert_id = random_id("dc_");
         let t = Tombstone {
-            id: random_id("er_"),
+            id: tombstone_id(),
             customer: rec.id,
             erased_ms: now_ms(),
             fields: fields.iter().map(|f| f.to_string()).collect(),
@@ -692,19 +706,20 @@ impl Vault {
         })
     }
 
-    /// Erase many customers (whole, or the listed fields) for one reason,
-    /// under one certificate. Customers under a legal hold are left alone
-    /// and reported. Returns (erased tombstones, held customers, the
-    /// certificate when anything was erased).
-    pub(crate) fn erase_batch(
+    /// Submit a batch erasure to the writer and return at once, so the
+    /// caller can prepare the next batch while this one commits.
+    pub(crate) fn erase_batch_submit(
         &self,
         actor: &str,
         items: &[(StoredCustomer, Vec<FieldName>)],
-        reason: &str,
         basis: &str,
-    ) -> Result<BatchErased, VaultError> {
+    ) -> Result<SubmittedErasure, VaultError> {
         if items.is_empty() {
-            return Ok((Vec::new(), Vec::new(), None));
+            return Ok(SubmittedErasure {
+                cert_id: String::new(),
+                tombstones: Vec::new(),
+                pending: None,
+            });
         }
         let cert_id = random_id("dc_");
         let now = now_ms();
@@ -712,7 +727,7 @@ impl Vault {
         let mut muts = Vec::with_capacity(items.len());
         for (rec, fields) in items {
             let t = Tombstone {
-                id: random_id("er_"),
+                id: tombstone_id(),
                 customer: rec.id,
                 erased_ms: now,
                 fields: fields.iter().map(|f| f.to_string()).collect(),
@@ -744,7 +759,34 @@ impl Vault {
             });
             tombstones.push(t);
         }
-        let results = self.store().apply(muts)?;
+        Ok(SubmittedErasure {
+            cert_id,
+            tombstones,
+            pending: Some(self.store().submit(muts)),
+        })
+    }
+
+    /// Wait for a submitted batch, then certify what was erased and write it
+    /// to the ledger. Returns the erased tombstones, the customers left
+    /// alone for a legal hold (set since the batch was prepared), and the
+    /// certificate covering the batch (committed by the time any later
+    /// write of this vault returns, the writer being first in, first out).
+    pub(crate) fn erase_batch_finish(
+        &self,
+        actor: &str,
+        submitted: SubmittedErasure,
+        reason: &str,
+        basis: &str,
+    ) -> Result<BatchErased, VaultError> {
+        let SubmittedErasure {
+            cert_id,
+            tombstones,
+            pending,
+        } = submitted;
+        let Some(pending) = pending else {
+            return Ok((Vec::new(), Vec::new(), None));
+        };
+        let results = pending.wait()?;
         let mut erased = Vec::new();
         let mut held = Vec::new();
         for (t, r) in tombstones.into_iter().zip(results) {
@@ -758,10 +800,13 @@ impl Vault {
             return Ok((erased, held, None));
         }
         let cert = self.sign_certificate(&cert_id, &erased, reason, basis, actor);
-        self.apply_one(vec![Mutation::PutCertificate {
+        // The certificate need not be durable before the ledger line: if it
+        // is lost in a crash, the next open issues it again from the
+        // tombstones. Not waiting keeps this thread off the writer's queue.
+        drop(self.store().submit(vec![Mutation::PutCertificate {
             certificate: cert.clone(),
             events: Vec::new(),
-        }])?;
+        }]));
         self.append_ledger(&erased)?;
         Ok((erased, held, Some(cert)))
     }

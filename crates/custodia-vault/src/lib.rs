@@ -297,7 +297,8 @@ impl Vault {
         Ok(self.kek_current.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn validator(&self) -> Validator {
+    /// A validator for today's date and the schema's region.
+    pub fn validator(&self) -> Validator {
         Validator::new(self.schema.default_region(), chrono::Utc::now().date_naive())
     }
 

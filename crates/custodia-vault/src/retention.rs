@@ -57,6 +57,8 @@ pub struct RetentionReport {
 }
 
 const PAGE: usize = 1000;
+/// Erasures per transaction (and per certificate).
+const ERASE_BATCH: usize = 10_000;
 
 fn day(ms: i64) -> chrono::NaiveDate {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -85,7 +87,29 @@ pub struct LifecycleInput {
     pub reviewed: bool,
 }
 
+/// The legal basis retention erasures cite.
+const BASIS: &str = "PIPL Art. 19, 47(1)1; GDPR Art. 5(1)(e)";
+
 impl Vault {
+    fn finish_retention_batch(
+        &self,
+        actor: &str,
+        submitted: crate::erasure::SubmittedErasure,
+        reason: &str,
+        report: &mut RetentionReport,
+    ) -> Result<(), VaultError> {
+        let (_, held_now, cert) = self.erase_batch_finish(actor, submitted, reason, BASIS)?;
+        // A hold set since the run started.
+        for _ in &held_now {
+            report.held += 1;
+            report.customers_erased = report.customers_erased.saturating_sub(1);
+        }
+        if let Some(c) = cert {
+            report.certificates.push(c.id);
+        }
+        Ok(())
+    }
+
     /// Set a customer's lifecycle dates (contract end, last activity) or
     /// mark it reviewed.
     pub fn set_lifecycle(&self, actor: &str, customer: &str, input: &LifecycleInput) -> Result<Lifecycle, VaultError> {
@@ -204,14 +228,23 @@ impl Vault {
         let (total, _) = self.counts()?;
         progress.start(total, "records");
         let mut cursor = 0;
+        let reason = format!(
+            "retention: every purpose that kept this data expired (notice v{}, as of {as_of})",
+            notice.version
+        );
+        let mut in_flight = None;
+        let mut batch: Vec<(StoredCustomer, Vec<FieldName>)> = Vec::new();
         let result = (|| -> Result<(), VaultError> {
             loop {
                 let (page, next) = self.store().scan(cursor, PAGE)?;
                 if page.is_empty() {
+                    let submitted = self.erase_batch_submit(actor, &std::mem::take(&mut batch), BASIS)?;
+                    for s in [in_flight.take(), Some(submitted)].into_iter().flatten() {
+                        self.finish_retention_batch(actor, s, &reason, &mut report)?;
+                    }
                     return Ok(());
                 }
                 cursor = next;
-                let mut batch: Vec<(StoredCustomer, Vec<FieldName>)> = Vec::new();
                 for rec in &page {
                     report.scanned += 1;
                     let life = lifecycles.get(&rec.id);
@@ -282,20 +315,14 @@ impl Vault {
                         batch.push((rec.clone(), drop));
                     }
                 }
-                if !batch.is_empty() {
-                    let reason = format!(
-                        "retention: every purpose that kept this data expired (notice v{}, as of {as_of})",
-                        notice.version
-                    );
-                    let (_, held_now, cert) =
-                        self.erase_batch(actor, &batch, &reason, "PIPL Art. 19, 47(1)1; GDPR Art. 5(1)(e)")?;
-                    // A hold set since the run started.
-                    for _ in &held_now {
-                        report.held += 1;
-                        report.customers_erased = report.customers_erased.saturating_sub(1);
-                    }
-                    if let Some(c) = cert {
-                        report.certificates.push(c.id);
+                // Large transactions: random deletes from the blind indexes
+                // dirty most of their leaf pages whatever the batch size, so
+                // fewer, larger batches write far fewer pages. Pipelined: a
+                // batch commits while the next pages are read.
+                if batch.len() >= ERASE_BATCH {
+                    let submitted = self.erase_batch_submit(actor, &std::mem::take(&mut batch), BASIS)?;
+                    if let Some(prev) = in_flight.replace(submitted) {
+                        self.finish_retention_batch(actor, prev, &reason, &mut report)?;
                     }
                 }
                 progress.advance(page.len() as u64);

@@ -34,6 +34,33 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1_000_000)]
         decisions: usize,
     },
+    /// Erase customers one by one, in-process (latency of one erasure).
+    Erase {
+        /// Customers to create, then erase.
+        #[arg(long, default_value_t = 2000)]
+        customers: u64,
+        /// Work directory (a fresh data directory is made in it).
+        #[arg(long, default_value = "bench-work")]
+        workdir: PathBuf,
+    },
+    /// A retention run purging expired customers, in-process.
+    Retention {
+        /// Customers whose every purpose expired.
+        #[arg(long, default_value_t = 100_000)]
+        expired: u64,
+        /// Customers that stay.
+        #[arg(long, default_value_t = 10_000)]
+        kept: u64,
+        /// Work directory.
+        #[arg(long, default_value = "bench-work")]
+        workdir: PathBuf,
+    },
+    /// Backup, verify and restore the data directory (CUSTODIA_DATA_DIR).
+    Backup {
+        /// Where the backup and the restored copy go (removed afterwards).
+        #[arg(long, default_value = "bench-work")]
+        workdir: PathBuf,
+    },
     /// (internal) the plaintext baseline import, run as a child process.
     #[command(hide = true)]
     BaselineImport {
@@ -108,7 +135,7 @@ fn timed_child(cmd: &mut Command) -> Result<(f64, f64), VaultError> {
     Ok((wall, usage.ru_maxrss as f64 / 1024.0))
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -140,6 +167,11 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
         BenchCmd::Policy { decisions } => policy(decisions).map(|_| 0),
+        BenchCmd::Erase { customers, workdir } => crate::bench_rights::erase(&workdir, customers).map(|_| 0),
+        BenchCmd::Retention { expired, kept, workdir } => {
+            crate::bench_rights::retention(&workdir, expired, kept).map(|_| 0)
+        }
+        BenchCmd::Backup { workdir } => crate::bench_rights::backup(&workdir).map(|_| 0),
     }
 }
 

@@ -973,8 +973,52 @@ fn run_group_with(
     }
 }
 
+/// How long erased rows' old pages may stay in the WAL before a checkpoint
+/// copies the freed (zeroed) pages back and truncates it.
+pub const ERASURE_CHECKPOINT_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn checkpoint_after_erasure(c: &Connection) -> bool {
+    // A short busy wait: a long reader (export, backup) must not stall every
+    // writer behind this checkpoint; when one is in the way, try again later.
+    let _ = c.busy_timeout(std::time::Duration::from_millis(50));
+    let done = c
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE);", [], |r| r.get::<_, i64>(0))
+        .map(|busy| busy == 0)
+        .unwrap_or(false);
+    let _ = c.busy_timeout(std::time::Duration::from_secs(10));
+    done
+}
+
 fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: ChainLinker) {
-    while let Ok(first) = rx.recv() {
+    // The WAL still holds erased rows' old pages (with the wrapped data key)
+    // until a checkpoint; it runs within ERASURE_CHECKPOINT_DELAY of the
+    // first erasure, not after each one, so erasures do not queue behind it.
+    let mut erased_since: Option<std::time::Instant> = None;
+    loop {
+        let first = match erased_since {
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+            Some(t) => {
+                let wait = ERASURE_CHECKPOINT_DELAY.saturating_sub(t.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(j) => j,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if checkpoint_after_erasure(&c) {
+                            erased_since = None;
+                        } else {
+                            erased_since = Some(std::time::Instant::now());
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        checkpoint_after_erasure(&c);
+                        return;
+                    }
+                }
+            }
+        };
         let mut jobs = vec![first];
         let mut n = jobs[0].muts.len();
         while n < GROUP_LIMIT {
@@ -994,18 +1038,8 @@ fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: Chai
                 for (job, res) in jobs.into_iter().zip(all) {
                     let _ = job.reply.send(Ok(res));
                 }
-                if erased {
-                    // The WAL still holds the erased rows' old pages (with the
-                    // wrapped data key): copy back and truncate it now, after
-                    // the callers have their answer. Best effort: a reader in
-                    // the way leaves it to the next erasure or checkpoint.
-                    // A short busy wait: a long reader (export, backup) must
-                    // not stall every writer behind this checkpoint.
-                    let _ = c.busy_timeout(std::time::Duration::from_millis(50));
-                    if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
-                        tracing::debug!(error = %e, "checkpoint after erasure deferred");
-                    }
-                    let _ = c.busy_timeout(std::time::Duration::from_secs(10));
+                if erased && erased_since.is_none() {
+                    erased_since = Some(std::time::Instant::now());
                 }
             }
             Err(e) => {
@@ -1014,6 +1048,9 @@ fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: Chai
                     let _ = job.reply.send(Err(e.clone()));
                 }
             }
+        }
+        if erased_since.is_some_and(|t| t.elapsed() >= ERASURE_CHECKPOINT_DELAY) && checkpoint_after_erasure(&c) {
+            erased_since = None;
         }
     }
 }

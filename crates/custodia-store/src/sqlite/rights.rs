@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS tombstones (
     key_sha256  TEXT NOT NULL,
     actor       TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tombstones_customer ON tombstones (customer);
 CREATE TABLE IF NOT EXISTS certificates (
     id         TEXT PRIMARY KEY,
     jws        TEXT NOT NULL,
