@@ -154,7 +154,7 @@ pub struct StepInput {
 }
 
 #[utoipa::path(post, path = "/v1/requests/{id}/{step}", tag = "rights",
-    params(("id" = String, Path, description = "Request id"), ("step" = String, Path, description = "verify | acknowledge | extend | deny | complete | notify")),
+    params(("id" = String, Path, description = "Request id"), ("step" = String, Path, description = "verify | acknowledge | start | extend | deny | complete | notify")),
     request_body = StepInput,
     responses((status = 200, description = "The request after the step; `complete` also returns the package (access, portability), CSV (portability) or destruction certificate (erasure)"), (status = 409, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
@@ -176,13 +176,14 @@ pub async fn request_step(
         Ok(match step.as_str() {
             "verify" => json!(vault.verify_request(&actor, &id, &need(b.method, "the verification method")?)?),
             "acknowledge" => json!(vault.acknowledge_request(&actor, &id)?),
+            "start" => json!(vault.start_request(&actor, &id)?),
             "extend" => json!(vault.extend_request(&actor, &id, &need(b.reason, "the reason")?)?),
             "deny" => json!(vault.deny_request(&actor, &id, &need(b.reason, "the reason")?)?),
             "notify" => json!(vault.notify_recipient(&actor, &id, &need(b.recipient, "the recipient")?)?),
             "complete" => json!(vault.carry_out(&actor, &id, b.set.as_ref())?),
             other => {
                 return Err(VaultError::Input(format!(
-                    "unknown step {:?}: verify, acknowledge, extend, deny, complete or notify",
+                    "unknown step {:?}: verify, acknowledge, start, extend, deny, complete or notify",
                     other.chars().take(32).collect::<String>()
                 )))
             }

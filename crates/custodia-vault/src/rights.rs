@@ -515,6 +515,13 @@ impl Vault {
         self.request_view_of(&r, true)
     }
 
+    /// Record that work on a request started (optional: `carry_out` completes
+    /// from any open state once the identity is verified).
+    pub fn start_request(&self, actor: &str, id: &str) -> Result<RequestView, VaultError> {
+        let r = self.advance(actor, id, RequestEvent::Start, "work started", |_| {})?;
+        self.request_view_of(&r, true)
+    }
+
     /// Record that receipt was confirmed to the requester.
     pub fn acknowledge_request(&self, actor: &str, id: &str) -> Result<RequestView, VaultError> {
         let r = self.load_request(id)?;

@@ -145,6 +145,8 @@ fn requests_follow_the_state_machine_with_clocks() {
     let e = v.deny_request("staff:wang", &p.id, " ").unwrap_err();
     assert_eq!(e.problems()[0].code, "required");
     v.verify_request("staff:wang", &p.id, "in_person").unwrap();
+    assert_eq!(v.start_request("staff:wang", &p.id).unwrap().status, "in_progress");
+    assert!(v.start_request("staff:wang", &p.id).is_err(), "already in progress");
     let out = v.carry_out("staff:wang", &p.id, None).unwrap();
     assert!(out.csv.unwrap().contains("email,lin.xiao@example.cn"));
 
@@ -629,4 +631,35 @@ fn backups_are_consistent_while_writers_go_on() {
     // One consistent moment: every customer has its create event, the chain is whole.
     let report = copy.audit_verify().unwrap();
     assert!(report.ok, "{report:?}");
+}
+
+#[test]
+fn scheduled_backups_keep_the_newest() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    assert!(v.scheduled_backup(&NoProgress).unwrap().is_none(), "not configured");
+    v.create("t", &person()).unwrap();
+    drop(v);
+    let cfg = d.path().join("data/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[backup]\ndir = \"backups\"\nevery_hours = 6\nkeep = 2\n";
+    std::fs::write(&cfg, text).unwrap();
+    let v = reopen(d.path()).unwrap();
+    for _ in 0..3 {
+        v.scheduled_backup(&NoProgress).unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let mut files: Vec<_> = std::fs::read_dir(d.path().join("data/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        assert!(v.backup_verify(f, &NoProgress).is_ok());
+    }
+    assert!(v
+        .audit_tail(20)
+        .unwrap()
+        .iter()
+        .any(|e| e.event.detail.as_deref().unwrap_or("").contains("old backup")));
 }

@@ -69,6 +69,11 @@ pub enum RequestsCmd {
         #[arg(long)]
         method: String,
     },
+    /// Record that work started.
+    Start {
+        /// Request id.
+        id: String,
+    },
     /// Record that receipt was confirmed to the requester.
     Ack {
         /// Request id.
@@ -345,6 +350,7 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
         RequestsCmd::Note { id } => println!("{}", v.request_note(&id)?.unwrap_or_default()),
         RequestsCmd::Verify { id, method } => print_json(&v.verify_request(actor, &id, &method)?)?,
         RequestsCmd::Ack { id } => print_json(&v.acknowledge_request(actor, &id)?)?,
+        RequestsCmd::Start { id } => print_json(&v.start_request(actor, &id)?)?,
         RequestsCmd::Extend { id, reason } => print_json(&v.extend_request(actor, &id, &reason)?)?,
         RequestsCmd::Deny { id, reason } => print_json(&v.deny_request(actor, &id, &reason)?)?,
         RequestsCmd::Notify { id, recipient } => print_json(&v.notify_recipient(actor, &id, &recipient)?)?,
