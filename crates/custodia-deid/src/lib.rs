@@ -1,0 +1,16 @@
+//! # custodia-deid
+//!
+//! De-identification without I/O: find personal information in free text
+//! ([`detect`]), transform values ([`ops`]: masking, redaction, labels,
+//! keyed hashes, consistent realistic substitutes, Laplace perturbation,
+//! date shifting, generalization through ARX-style hierarchies, FF1
+//! format-preserving tokens), and measure what a de-identified table still
+//! reveals ([`kanon`]: k-anonymity, l-diversity, suppression, prosecutor
+//! re-identification risk). [`eval`] generates a labeled corpus and scores
+//! the detector against it.
+
+pub mod detect;
+pub mod dict;
+pub mod normalize;
+
+pub use detect::{detect, Finding, Kind};
