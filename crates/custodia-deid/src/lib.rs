@@ -11,6 +11,7 @@
 
 pub mod detect;
 pub mod dict;
+pub mod eval;
 pub mod normalize;
 
 pub use detect::{detect, Finding, Kind};

@@ -215,7 +215,11 @@ fn digit_run(b: &[u8], i: usize) -> Run {
         plus: false,
         end: i,
     };
-    if b[j] == b'+' {
+    if b[j] == b'(' && b.get(j + 1) == Some(&b'+') {
+        // "(+86) 138…"
+        run.plus = true;
+        j += 2;
+    } else if b[j] == b'+' {
         run.plus = true;
         j += 1;
     } else if b[j] == b'(' {
@@ -250,9 +254,12 @@ fn digit_run(b: &[u8], i: usize) -> Run {
         run.groups.push(group);
     }
     // The ID check character X.
-    if run.digits.len() == 17 && run.seps.is_empty() && matches!(b.get(run.end), Some(b'X' | b'x')) {
+    if run.digits.len() == 17 && matches!(b.get(run.end), Some(b'X' | b'x')) {
         run.digits.push(b'X');
         run.end += 1;
+        if let Some(g) = run.groups.last_mut() {
+            *g += 1;
+        }
     }
     run
 }
@@ -302,7 +309,8 @@ impl Scanner<'_> {
             }
             return;
         }
-        if n == 18 && groups.len() <= 1 {
+        // IDs are written whole, or 6-8-4 with spaces.
+        if n == 18 && (groups.len() <= 1 || (groups == &[6, 8, 4] && only(b' '))) {
             if cn_id18(d) {
                 self.push(
                     Kind::CnId,
@@ -352,7 +360,10 @@ impl Scanner<'_> {
             self.push(Kind::CnLandline, start, r.end, 0.8, vec!["area_code", "separator"]);
             return;
         }
-        if !r.plus && (16..=19).contains(&n) && custodia_core::validate::luhn_valid(d) {
+        // An 18-digit number with a region code and a birth date is a
+        // mistyped resident ID far more often than an 18-digit card.
+        let id_shaped = n == 18 && cn_region_ok(d) && date_ok(num(&d[6..10]), num(&d[10..12]), num(&d[12..14]));
+        if !r.plus && (16..=19).contains(&n) && !id_shaped && custodia_core::validate::luhn_valid(d) {
             let mut ev = vec!["luhn"];
             if d.starts_with(b"62") {
                 ev.push("unionpay_bin");
@@ -501,7 +512,8 @@ impl Scanner<'_> {
                 continue;
             }
             let next_digit = b.get(i + 1).is_some_and(u8::is_ascii_digit);
-            if c.is_ascii_digit() || ((c == b'+' || c == b'(') && next_digit) {
+            let paren_plus = c == b'(' && b.get(i + 1) == Some(&b'+') && b.get(i + 2).is_some_and(u8::is_ascii_digit);
+            if c.is_ascii_digit() || ((c == b'+' || c == b'(') && next_digit) || paren_plus {
                 // IPv6 that starts with digits ("2001:db8::1").
                 if c.is_ascii_digit() {
                     let mut k = i;
@@ -560,8 +572,15 @@ fn capitalized_words(b: &[u8], mut i: usize, max: usize) -> Option<(usize, usize
     let mut end = i;
     while words < max && i < b.len() && b[i].is_ascii_uppercase() {
         let mut j = i + 1;
-        while j < b.len() && (b[j].is_ascii_lowercase() || b[j] == b'\'' || b[j] == b'-') {
-            j += 1;
+        while j < b.len() {
+            if b[j].is_ascii_lowercase() {
+                j += 1;
+            } else if (b[j] == b'\'' || b[j] == b'-') && b.get(j + 1).is_some_and(u8::is_ascii_alphabetic) {
+                // O'Connor, Smith-Jones
+                j += 2;
+            } else {
+                break;
+            }
         }
         if j - i < 2 || (j < b.len() && b[j].is_ascii_alphanumeric()) {
             break;
@@ -612,6 +631,25 @@ fn cn_name_at(s: &str, i: usize) -> Option<usize> {
         }
     }
     (given >= 1).then_some(j)
+}
+
+/// Two to three Chinese characters that could be a name (no stop
+/// character), followed by punctuation or a stop character.
+fn cn_name_shape(s: &str, i: usize) -> Option<usize> {
+    let d = dict();
+    let mut j = i;
+    let mut n = 0;
+    while n < 3 {
+        match char_at(s, j) {
+            Some(c) if is_cjk(c) && !d.name_stop.contains(&c) => {
+                j += c.len_utf8();
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    let next_ok = char_at(s, j).is_none_or(|c| !is_cjk(c) || d.name_stop.contains(&c));
+    ((2..=3).contains(&n) && next_ok).then_some(j)
 }
 
 /// Chinese address from byte `i`: up to the last address word or number
@@ -671,6 +709,16 @@ fn dictionary_findings(norm: &str, out: &mut Vec<Raw>, context: &mut Vec<(usize,
                         e: end,
                         score: 0.85,
                         evidence: vec!["context_before", "surname"],
+                    });
+                } else if let Some(end) = cn_name_shape(norm, j) {
+                    // A surname outside the dictionary right after a name
+                    // context word ("收件人：隗思远").
+                    out.push(Raw {
+                        kind: Kind::PersonName,
+                        s: j,
+                        e: end,
+                        score: 0.65,
+                        evidence: vec!["context_before", "name_shape"],
                     });
                 }
             }
