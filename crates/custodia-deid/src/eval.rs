@@ -654,6 +654,21 @@ pub fn score(docs: &[Doc]) -> Report {
     rep
 }
 
+/// Mixed Chinese/English text of at least `bytes` bytes from the corpus,
+/// one document per line (for throughput measurements).
+pub fn mixed_text(bytes: usize, seed: u64) -> String {
+    let mut out = String::with_capacity(bytes + 1024);
+    let mut s = seed;
+    while out.len() < bytes {
+        for d in corpus(1000, s) {
+            out.push_str(&d.text);
+            out.push('\n');
+        }
+        s += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,19 +710,4 @@ mod tests {
         assert_eq!(r.exact[&Kind::CnMobile].tp, 1);
         assert_eq!(r.exact[&Kind::CnMobile].f1, 1.0);
     }
-}
-
-/// Mixed Chinese/English text of at least `bytes` bytes from the corpus,
-/// one document per line (for throughput measurements).
-pub fn mixed_text(bytes: usize, seed: u64) -> String {
-    let mut out = String::with_capacity(bytes + 1024);
-    let mut s = seed;
-    while out.len() < bytes {
-        for d in corpus(1000, s) {
-            out.push_str(&d.text);
-            out.push('\n');
-        }
-        s += 1;
-    }
-    out
 }

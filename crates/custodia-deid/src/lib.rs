@@ -12,6 +12,11 @@
 pub mod detect;
 pub mod dict;
 pub mod eval;
+pub mod ff1;
+pub mod hierarchy;
+pub mod kanon;
 pub mod normalize;
+pub mod ops;
+pub mod profile;
 
 pub use detect::{detect, Finding, Kind};

@@ -310,17 +310,15 @@ impl Scanner<'_> {
             return;
         }
         // IDs are written whole, or 6-8-4 with spaces.
-        if n == 18 && (groups.len() <= 1 || (groups == &[6, 8, 4] && only(b' '))) {
-            if cn_id18(d) {
-                self.push(
-                    Kind::CnId,
-                    start,
-                    r.end,
-                    0.99,
-                    vec!["gb11643_checksum", "birth_date", "region_code"],
-                );
-                return;
-            }
+        if n == 18 && (groups.len() <= 1 || (groups == &[6, 8, 4] && only(b' '))) && cn_id18(d) {
+            self.push(
+                Kind::CnId,
+                start,
+                r.end,
+                0.99,
+                vec!["gb11643_checksum", "birth_date", "region_code"],
+            );
+            return;
         }
         if n == 15 && groups.len() <= 1 && cn_id15(d) {
             self.push(
