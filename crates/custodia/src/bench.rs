@@ -55,6 +55,15 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-work")]
         workdir: PathBuf,
     },
+    /// PII detection throughput (one thread) and quality on the labeled corpus.
+    Detect {
+        /// Megabytes of mixed Chinese/English text.
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+        /// Labeled documents to score.
+        #[arg(long, default_value_t = 10_000)]
+        docs: usize,
+    },
     /// Backup, verify and restore the data directory (CUSTODIA_DATA_DIR).
     Backup {
         /// Where the backup and the restored copy go (removed afterwards).
@@ -172,6 +181,7 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
             crate::bench_rights::retention(&workdir, expired, kept).map(|_| 0)
         }
         BenchCmd::Backup { workdir } => crate::bench_rights::backup(&workdir).map(|_| 0),
+        BenchCmd::Detect { megabytes, docs } => crate::bench_deid::detect(megabytes, docs).map(|_| 0),
     }
 }
 

@@ -2,6 +2,7 @@
 //! benchmarks and integration tests, and the benchmarks themselves.
 
 pub mod bench;
+mod bench_deid;
 mod bench_rights;
 pub mod cli;
 pub mod client;
