@@ -83,12 +83,29 @@ pub struct FieldDef {
     /// For text fields: maximum length in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
+    /// For free text: what to do with personal information found in it on
+    /// write (`redact`, `tokenize`, `refuse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanAction>,
     /// English label.
     #[serde(default)]
     pub label_en: String,
     /// Chinese label.
     #[serde(default)]
     pub label_zh: String,
+}
+
+/// What to do with personal information found in a free-text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanAction {
+    /// Replace each finding with its type label (`<CN_MOBILE>`).
+    Redact,
+    /// Replace each finding with a vault token; the value is kept sealed
+    /// and shown only to those allowed to detokenize.
+    Tokenize,
+    /// Refuse the write, naming the types found.
+    Refuse,
 }
 
 /// An entry of the purpose catalog.
@@ -291,6 +308,13 @@ fn check_field(f: &FieldDef) -> Result<(), SchemaError> {
             reason: "allowed and max_len apply to text fields only".into(),
         });
     }
+    if f.scan.is_some() && (f.kind != FieldType::Text || !f.classification.is_encrypted() || f.allowed.is_some()) {
+        return Err(SchemaError::BadOption {
+            field: name,
+            reason: "scan applies to free-text fields (type text, no allowed list) classified personal or sensitive"
+                .into(),
+        });
+    }
     if matches!(&f.allowed, Some(a) if a.is_empty()) {
         return Err(SchemaError::BadOption {
             field: name,
@@ -313,7 +337,8 @@ mod tests {
     #[test]
     fn default_schema_loads() {
         let s = Schema::default_schema();
-        assert_eq!(s.fields().len(), 10);
+        assert_eq!(s.fields().len(), 11);
+        assert_eq!(s.field("notes").unwrap().scan, Some(ScanAction::Tokenize));
         assert_eq!(
             s.field("national_id").unwrap().classification,
             Classification::Sensitive

@@ -1,8 +1,9 @@
 //! Format-preserving tokens with FF1 (NIST SP 800-38G), AES-256 keyed.
 //!
 //! A value keeps its shape: the digits of a card number become other
-//! digits, separators stay where they were, letters of an alphanumeric
-//! code stay alphanumeric. The field name is the tweak, so the same value
+//! digits, separators stay where they were (and, for digit tokens, letters
+//! such as an ID's check character X), letters of an alphanumeric code stay
+//! alphanumeric. The field name is the tweak, so the same value
 //! in two fields gives two different tokens. Domains smaller than 10^6
 //! (radix^length) are refused, as SP 800-38G Rev. 1 requires.
 
@@ -22,8 +23,8 @@ pub enum Ff1Error {
         /// Radix.
         radix: u32,
     },
-    /// The value holds characters outside the alphabet (other than separators).
-    #[error("the value holds characters outside the token alphabet")]
+    /// The value holds characters that are not ASCII.
+    #[error("the value holds characters outside the token alphabet (only ASCII can be tokenized)")]
     Alphabet,
     /// FF1 refused (length limits).
     #[error("FF1: {0}")]
@@ -80,11 +81,6 @@ impl std::fmt::Debug for Ff1 {
     }
 }
 
-/// Separators kept in place (they are not encrypted).
-fn is_separator(c: char) -> bool {
-    matches!(c, ' ' | '-' | '.' | '/' | '(' | ')' | '+' | '_')
-}
-
 impl Ff1 {
     /// A cipher for `alphabet` under a 32-byte key.
     pub fn new(key: &[u8; 32], alphabet: Alphabet) -> Ff1 {
@@ -101,7 +97,8 @@ impl Ff1 {
             if let Some(v) = self.alphabet.value(c) {
                 numerals.push(v);
                 layout.push(Some(c.is_ascii_uppercase()));
-            } else if is_separator(c) {
+            } else if c.is_ascii() {
+                // Separators and, for digits, letters (an ID's X, a '+') stay in place.
                 layout.push(None);
             } else {
                 return Err(Ff1Error::Alphabet);
@@ -230,7 +227,9 @@ mod tests {
             Err(Ff1Error::DomainTooSmall { len: 5, radix: 10 })
         ));
         assert!(f.encrypt(b"x", "123456").is_ok(), "10^6 is the smallest domain");
-        assert_eq!(f.encrypt(b"x", "12a456"), Err(Ff1Error::Alphabet));
+        assert_eq!(f.encrypt(b"x", "12三456"), Err(Ff1Error::Alphabet));
+        let id = f.encrypt(b"national_id", "11010519491231002X").unwrap();
+        assert!(id.ends_with('X') && id.len() == 18, "{id}");
         let a = Ff1::new(&[7; 32], Alphabet::Alnum);
         assert!(a.encrypt(b"x", "abcd").is_ok(), "36^4 > 10^6");
         assert!(a.encrypt(b"x", "abc").is_err());

@@ -1,7 +1,7 @@
 //! Generalization: value hierarchies in ARX's CSV format (one row per
 //! value: `value;level 1;level 2;…;*`), and built-in generalizers for dates
 //! (month, year), ages (bands from a birth date), codes (keep a prefix) and
-//! Chinese addresses (province or municipality).
+//! addresses (Chinese province or municipality, US state).
 
 use crate::dict::dict;
 use chrono::{Datelike, NaiveDate};
@@ -97,7 +97,8 @@ pub enum Builtin {
     AgeBand(u32),
     /// Keep the first N characters, star the rest (postcodes, ID regions).
     Prefix(usize),
-    /// A Chinese address to its province or municipality.
+    /// A Chinese address to its province or municipality; a US address
+    /// to its state.
     Province,
 }
 
@@ -146,10 +147,24 @@ impl Builtin {
                     .map(|m| v[..m.end()].to_owned())
                     .next()
                     .filter(|p| p.ends_with('省') || p.ends_with('市') || p.ends_with("区") || p.chars().count() == 2)
+                    .or_else(|| us_state(v))
                     .unwrap_or_else(|| "*".into())
             }
         }
     }
+}
+
+/// The state of a US address written "…, City, ST 12345[, USA]".
+fn us_state(v: &str) -> Option<String> {
+    v.split(',').map(str::trim).find_map(|part| {
+        let (st, zip) = part.split_once(' ')?;
+        let zip = zip.trim();
+        (st.len() == 2
+            && st.bytes().all(|b| b.is_ascii_uppercase())
+            && (zip.len() == 5 || zip.len() == 10)
+            && zip.bytes().take(5).all(|b| b.is_ascii_digit()))
+        .then(|| format!("{st}, USA"))
+    })
 }
 
 #[cfg(test)]
@@ -188,6 +203,8 @@ mod tests {
             ("province", "广东省深圳市南山区科技园路1号", "广东省"),
             ("province", "北京市朝阳区建国路88号", "北京市"),
             ("province", "1600 Amphitheatre Parkway", "*"),
+            ("province", "12 Main St, Springfield, IL 62701, USA", "IL, USA"),
+            ("province", "5 Elm Rd, Austin, TX 78701-1234", "TX, USA"),
             ("year", "not a date", "*"),
         ];
         for (b, v, want) in cases {

@@ -241,6 +241,10 @@ impl Profile {
                 None | Some(Rule::Drop) => errors.push(format!(
                     "quasi-identifier {q} must be a field the profile keeps in some form"
                 )),
+                // A fresh token per record makes every class a singleton.
+                Some(Rule::Tokenize(TokenMode::VaultRandom)) => errors.push(format!(
+                    "quasi-identifier {q} cannot use random vault tokens (every record would stand alone); use mode = \"vault_deterministic\" or generalize it"
+                )),
                 _ => {}
             }
         }
@@ -341,5 +345,19 @@ segment = "keep"
         let errs = Profile::from_toml(&P.replace("sensitive = \"segment\"", "")).unwrap_err();
         assert!(errs[0].contains("sensitive attribute"), "{errs:?}");
         assert!(Profile::from_toml("k = 3\nfields = {}\nextra = 1").is_err());
+        let errs = Profile::from_toml(&P.replace(
+            "birth_date = { action = \"generalize\", to = \"age_band:10\" }",
+            "birth_date = { action = \"tokenize\", mode = \"vault_random\" }",
+        ))
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains("cannot use random vault tokens")),
+            "{errs:?}"
+        );
+        let ok = P.replace(
+            "segment = \"keep\"",
+            "segment = { action = \"tokenize\", mode = \"vault_deterministic\" }",
+        );
+        assert!(Profile::from_toml(&ok).is_ok());
     }
 }

@@ -15,7 +15,7 @@ pub mod rights;
 pub mod sqlite;
 
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
-pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone};
+pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone, VaultToken};
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};
 use custodia_core::{CustomerId, FieldName};
@@ -381,6 +381,19 @@ pub enum Mutation {
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },
+    /// Store vault tokens (a token that exists is kept as it is), first
+    /// dropping the customer's tokens of the `replace` fields (their text
+    /// was rewritten); `NotFound` when the customer does not exist.
+    PutVaultTokens {
+        /// The customer they all belong to.
+        customer: CustomerId,
+        /// Fields whose earlier tokens go.
+        replace: Vec<String>,
+        /// The tokens.
+        tokens: Vec<VaultToken>,
+        /// Events recorded with them.
+        events: Vec<AuditEvent>,
+    },
     /// Store a certificate (e.g. one covering a retention run).
     PutCertificate {
         /// The certificate.
@@ -556,6 +569,9 @@ pub trait Store: Send + Sync + 'static {
     /// Audit events about one customer, oldest first, at most `limit`
     /// (a full scan of the log: for access requests, not hot paths).
     fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
+
+    /// A vault token.
+    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError>;
 
     /// Write a consistent copy of the whole database to `dest` (a new
     /// file) while writers continue; returns its size in bytes.

@@ -97,3 +97,21 @@ pub struct Lifecycle {
     /// Last data-quality review, ms.
     pub reviewed_ms: Option<i64>,
 }
+
+/// A vault token: a stand-in for a value found in free text or tokenized
+/// in an export; the value itself is sealed under its customer's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultToken {
+    /// The token (`tok_…`).
+    pub token: String,
+    /// Whose value.
+    pub customer: CustomerId,
+    /// The field it came from.
+    pub field: String,
+    /// What it is (a detector kind, e.g. `cn_mobile`).
+    pub kind: String,
+    /// The value, sealed under the customer's data key.
+    pub sealed: Vec<u8>,
+    /// Created, ms.
+    pub created_ms: i64,
+}

@@ -386,6 +386,7 @@ impl Vault {
                     })
                     .collect();
                 let mut muts = Vec::with_capacity(rows.len());
+                let mut token_muts = Vec::new();
                 for (row, s) in rows.iter().zip(sealed) {
                     match s {
                         Ok(sealed) => {
@@ -395,11 +396,20 @@ impl Vault {
                             e.detail = Some("import".into());
                             let mut events = vec![e];
                             events.extend(self.consent_events(actor, &sealed.consents));
+                            let id = sealed.customer.id;
                             muts.push(Mutation::Insert {
                                 customer: Box::new(sealed.customer),
                                 consents: sealed.consents,
                                 events,
                             });
+                            if !sealed.tokens.is_empty() {
+                                token_muts.push(Mutation::PutVaultTokens {
+                                    customer: id,
+                                    replace: Vec::new(),
+                                    tokens: sealed.tokens,
+                                    events: Vec::new(),
+                                });
+                            }
                         }
                         Err(problems) => {
                             let r = Reject {
@@ -427,6 +437,7 @@ impl Vault {
                     tally(&mut report, p, n)?;
                 }
                 let n = muts.len();
+                muts.extend(token_muts);
                 if n > 0 {
                     pending = Some((self.store().submit(muts), n));
                 }
@@ -469,13 +480,19 @@ impl Vault {
 
 fn tally(report: &mut ImportReport, p: Pending, n: usize) -> Result<(), VaultError> {
     let results = p.wait()?;
-    debug_assert_eq!(results.len(), n);
-    for r in results {
+    debug_assert!(results.len() >= n);
+    let mut results = results.into_iter();
+    for r in results.by_ref().take(n) {
         match r? {
             Applied::Done => report.created += 1,
             Applied::ExternalIdExists(_) => report.existing += 1,
             other => return Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
         }
+    }
+    // The tokens that follow: those of a skipped (existing) row find no
+    // customer and are dropped with it.
+    for r in results {
+        r?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod authz;
 pub mod backup;
 pub mod consent;
 pub mod datadir;
+pub mod deid;
 pub mod demo;
 pub mod erasure;
 pub mod error;
@@ -107,6 +108,8 @@ pub struct Sealed {
     pub fields: Vec<FieldName>,
     /// Consent receipts given with it.
     pub consents: Vec<custodia_store::ConsentRecord>,
+    /// Vault tokens for personal information found in its free text.
+    pub tokens: Vec<custodia_store::VaultToken>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -434,6 +437,24 @@ impl Vault {
         let dk = DataKey::generate();
         let cipher = dk.cipher(id, 1);
         let wrapped = self.keys.kek(kek)?.wrap(&id, &dk);
+        // Free text: personal information found in it is redacted,
+        // tokenized or refused, as the schema says.
+        let mut tokens = Vec::new();
+        let mut scan_problems = Vec::new();
+        for (_, def, v) in clear.iter_mut() {
+            if let Some(action) = def.scan {
+                match self.scan_free_text(id, &cipher, &def.name, action, v, now) {
+                    Ok((text, t)) => {
+                        *v = text;
+                        tokens.extend(t);
+                    }
+                    Err(p) => scan_problems.push(p),
+                }
+            }
+        }
+        if !scan_problems.is_empty() {
+            return Err(VaultError::Invalid(scan_problems));
+        }
         let mut sealed = Vec::new();
         let mut attrs = BTreeMap::new();
         let mut blind = Vec::new();
@@ -465,6 +486,7 @@ impl Vault {
             },
             fields: names,
             consents: receipts,
+            tokens,
         })
     }
 
@@ -514,10 +536,27 @@ impl Vault {
                 events,
             });
         }
+        // Tokens follow their records (a skipped insert leaves them out:
+        // the store refuses tokens of a customer it does not hold).
+        let token_muts: Vec<Mutation> = sealed
+            .iter()
+            .flatten()
+            .filter(|s| !s.tokens.is_empty())
+            .map(|s| Mutation::PutVaultTokens {
+                customer: s.customer.id,
+                replace: Vec::new(),
+                tokens: s.tokens.clone(),
+                events: Vec::new(),
+            })
+            .collect();
+        let n_records = muts.len();
+        muts.extend(token_muts);
         let mut applied = if muts.is_empty() {
             Vec::new()
         } else {
-            self.store.apply(muts)?
+            let mut all = self.store.apply(muts)?;
+            all.truncate(n_records);
+            all
         }
         .into_iter();
         let mut out = Vec::with_capacity(inputs.len());
@@ -891,6 +930,28 @@ impl Vault {
         let mut attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs)
             .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?;
         let mut blind = rec.blind.clone();
+        // Free text is scanned as on creation; the field's earlier tokens
+        // go with its earlier text.
+        let now = now_ms();
+        let mut tokens = Vec::new();
+        let mut rescanned = Vec::new();
+        let mut scan_problems = Vec::new();
+        for (def, value) in changes.iter_mut() {
+            let Some(action) = def.scan else { continue };
+            rescanned.push(def.name.to_string());
+            if let Some(v) = value.as_mut() {
+                match self.scan_free_text(id, &cipher, &def.name, action, v, now) {
+                    Ok((text, t)) => {
+                        *v = text;
+                        tokens.extend(t);
+                    }
+                    Err(p) => scan_problems.push(p),
+                }
+            }
+        }
+        if !scan_problems.is_empty() {
+            return Err(VaultError::Invalid(scan_problems));
+        }
         for (def, value) in &changes {
             let code = self.schema.index_of(def.name.as_str()).expect("a schema field");
             values.remove(&(code as u8));
@@ -912,7 +973,6 @@ impl Vault {
             .map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice()))
             .collect();
         let sealed = cipher.seal_record(&items);
-        let now = now_ms();
         let updated = StoredCustomer {
             sealed,
             attrs: serde_json::to_string(&attrs).expect("string map serializes"),
@@ -922,13 +982,19 @@ impl Vault {
         };
         let mut e = self.event(actor, Action::Update, Some(id));
         e.fields = changes.iter().map(|(d, _)| d.name.clone()).collect();
-        match self
-            .apply_one(vec![Mutation::Update {
-                customer: Box::new(updated.clone()),
-                events: vec![e],
-            }])?
-            .pop()
-        {
+        let mut muts = vec![Mutation::Update {
+            customer: Box::new(updated.clone()),
+            events: vec![e],
+        }];
+        if !rescanned.is_empty() {
+            muts.push(Mutation::PutVaultTokens {
+                customer: id,
+                replace: rescanned,
+                tokens,
+                events: Vec::new(),
+            });
+        }
+        match self.apply_one(muts)?.into_iter().next() {
             Some(Applied::Done) => self.view(
                 &StoredCustomer {
                     version: rec.version + 1,
@@ -1021,6 +1087,8 @@ pub fn denied(e: &VaultError) -> Outcome {
 
 #[cfg(test)]
 mod consent_tests;
+#[cfg(test)]
+mod deid_tests;
 #[cfg(test)]
 mod rights_tests;
 #[cfg(test)]

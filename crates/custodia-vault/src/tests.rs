@@ -349,7 +349,7 @@ fn import_refuses_bad_headers_before_writing() {
     assert_eq!(v.counts().unwrap().0, 1);
 }
 
-fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -362,7 +362,7 @@ fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(hay, needle).is_some()
 }
 

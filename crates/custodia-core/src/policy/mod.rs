@@ -34,6 +34,9 @@ pub enum Permission {
     /// Record consents and withdrawals customers give through staff or an
     /// application, and issue privacy-portal entry codes.
     RecordConsent,
+    /// See the value behind a vault token (found in free text, or issued by
+    /// a de-identified export).
+    Detokenize,
     /// Change the policy, schema and notices.
     ManagePolicy,
     /// Read and verify the audit log.
@@ -52,13 +55,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, for listings and matrices.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ReadMasked,
         Permission::Reveal,
         Permission::Write,
         Permission::Delete,
         Permission::Export,
         Permission::RecordConsent,
+        Permission::Detokenize,
         Permission::ManagePolicy,
         Permission::ReadAudit,
         Permission::ManageAccounts,
@@ -78,6 +82,7 @@ impl Permission {
                 | Permission::Delete
                 | Permission::Export
                 | Permission::RecordConsent
+                | Permission::Detokenize
         )
     }
 
@@ -85,7 +90,7 @@ impl Permission {
     pub fn exposes_data(self) -> bool {
         matches!(
             self,
-            Permission::Reveal | Permission::Write | Permission::Delete | Permission::Export
+            Permission::Reveal | Permission::Write | Permission::Delete | Permission::Export | Permission::Detokenize
         )
     }
 
@@ -98,6 +103,7 @@ impl Permission {
             Permission::Delete => "delete",
             Permission::Export => "export",
             Permission::RecordConsent => "record_consent",
+            Permission::Detokenize => "detokenize",
             Permission::ManagePolicy => "manage_policy",
             Permission::ReadAudit => "read_audit",
             Permission::ManageAccounts => "manage_accounts",

@@ -18,7 +18,7 @@ mod rights;
 use crate::{
     AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
     Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
-    SessionRecord, Store, StoreError, StoredCustomer, TokenRecord, Tombstone, TrainingRecord,
+    SessionRecord, Store, StoreError, StoredCustomer, TokenRecord, Tombstone, TrainingRecord, VaultToken,
 };
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
@@ -869,6 +869,19 @@ fn apply_one(
         Mutation::SetFlags { id, flags, events } => {
             rights::apply(c, Rights::Flags(id, *flags), events, head, codes, linker)
         }
+        Mutation::PutVaultTokens {
+            customer,
+            replace,
+            tokens,
+            events,
+        } => rights::apply(
+            c,
+            Rights::Tokens(customer, replace, tokens),
+            events,
+            head,
+            codes,
+            linker,
+        ),
         Mutation::PutCertificate { certificate, events } => {
             rights::apply(c, Rights::Certificate(certificate), events, head, codes, linker)
         }
@@ -1367,6 +1380,10 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError> {
+        self.with_reader(|c| rights::vault_token(c, token))
     }
 
     fn snapshot(&self, dest: &Path) -> Result<u64, StoreError> {

@@ -4,7 +4,7 @@ use super::privacy::customer_id;
 use super::{append_events, db_err, split_list, Codes, Head};
 use crate::{
     Applied, CertificateRecord, ChainLinker, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, RequestRecord,
-    StoreError, StoredCustomer, Tombstone,
+    StoreError, StoredCustomer, Tombstone, VaultToken,
 };
 use custodia_core::audit::AuditEvent;
 use custodia_core::CustomerId;
@@ -75,6 +75,15 @@ CREATE TABLE IF NOT EXISTS legal_holds (
     released_by TEXT
 );
 CREATE INDEX IF NOT EXISTS legal_holds_customer ON legal_holds (customer);
+CREATE TABLE IF NOT EXISTS vault_tokens (
+    token      TEXT PRIMARY KEY,
+    customer   BLOB NOT NULL,
+    field      TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    sealed     BLOB NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vault_tokens_customer ON vault_tokens (customer);
 CREATE TABLE IF NOT EXISTS lifecycle (
     customer         BLOB PRIMARY KEY,
     contract_end_ms  INTEGER,
@@ -208,6 +217,7 @@ pub(super) enum Rights<'a> {
         replay: bool,
     },
     Tombstone(&'a Tombstone),
+    Tokens(&'a CustomerId, &'a [String], &'a [VaultToken]),
     Flags(&'a CustomerId, u32),
     Certificate(&'a CertificateRecord),
     Hold(&'a HoldRecord),
@@ -283,6 +293,10 @@ pub(super) fn apply(
                         .map_err(db_err)?
                         .execute([&id])
                         .map_err(db_err)?;
+                    c.prepare_cached("DELETE FROM vault_tokens WHERE customer = ?1")
+                        .map_err(db_err)?
+                        .execute([&id])
+                        .map_err(db_err)?;
                 }
                 Some(cu) => {
                     let blind = codes.values(&cu.blind)?;
@@ -305,6 +319,12 @@ pub(super) fn apply(
                     if n == 0 {
                         return Ok(Applied::NotFound);
                     }
+                    let mut st = c
+                        .prepare_cached("DELETE FROM vault_tokens WHERE customer = ?1 AND field = ?2")
+                        .map_err(db_err)?;
+                    for f in &tombstone.fields {
+                        st.execute(params![&id, f]).map_err(db_err)?;
+                    }
                 }
             }
             put_tombstone(c, tombstone)?;
@@ -318,6 +338,39 @@ pub(super) fn apply(
         }
         Rights::Certificate(cert) => put_certificate(c, cert)?,
         Rights::Tombstone(t) => put_tombstone(c, t)?,
+        Rights::Tokens(customer, replace, tokens) => {
+            let exists: bool = c
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM customers WHERE id = ?1)")
+                .map_err(db_err)?
+                .query_row([id_bytes(customer)], |r| r.get(0))
+                .map_err(db_err)?;
+            if !exists {
+                return Ok(Applied::NotFound);
+            }
+            let mut st = c
+                .prepare_cached("DELETE FROM vault_tokens WHERE customer = ?1 AND field = ?2")
+                .map_err(db_err)?;
+            for f in replace.iter() {
+                st.execute(params![id_bytes(customer), f]).map_err(db_err)?;
+            }
+            let mut st = c
+                .prepare_cached(
+                    "INSERT INTO vault_tokens (token, customer, field, kind, sealed, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (token) DO NOTHING",
+                )
+                .map_err(db_err)?;
+            for t in tokens.iter() {
+                st.execute(params![
+                    t.token,
+                    id_bytes(customer),
+                    t.field,
+                    t.kind,
+                    t.sealed,
+                    t.created_ms
+                ])
+                .map_err(db_err)?;
+            }
+        }
         Rights::Flags(id, flags) => {
             let n = c
                 .prepare_cached("UPDATE customers SET flags = ?2 WHERE id = ?1")
@@ -591,4 +644,21 @@ pub(super) fn customers_with_consents(c: &Connection) -> Result<Vec<CustomerId>,
     many(c, "SELECT DISTINCT customer FROM consent_receipts", [], |r| {
         customer_id(r.get(0)?)
     })
+}
+
+pub(super) fn vault_token(c: &Connection, token: &str) -> Result<Option<VaultToken>, StoreError> {
+    c.prepare_cached("SELECT token, customer, field, kind, sealed, created_ms FROM vault_tokens WHERE token = ?1")
+        .map_err(db_err)?
+        .query_row([token], |r| {
+            Ok(VaultToken {
+                token: r.get(0)?,
+                customer: customer_id(r.get(1)?)?,
+                field: r.get(2)?,
+                kind: r.get(3)?,
+                sealed: r.get(4)?,
+                created_ms: r.get(5)?,
+            })
+        })
+        .optional()
+        .map_err(db_err)
 }

@@ -1,0 +1,481 @@
+//! De-identification in the vault: free-text fields scanned on write
+//! (findings redacted, tokenized or refused per the schema), vault tokens
+//! and their audited detokenization, and de-identified exports under a
+//! profile with k-anonymity, l-diversity and a re-identification risk
+//! report.
+
+use crate::authz::Principal;
+use crate::error::FieldProblem;
+use crate::progress::Progress;
+use crate::{now_ms, Vault, VaultError};
+use custodia_core::audit::{Action, AuditEvent};
+use custodia_core::policy::Permission;
+use custodia_core::schema::{FieldType, ScanAction};
+use custodia_core::{CustomerId, FieldName, Purpose};
+use custodia_crypto::FieldCipher;
+use custodia_deid::detect::Kind;
+use custodia_deid::ff1::{Alphabet, Ff1};
+use custodia_deid::kanon::{Classes, Risk};
+use custodia_deid::ops;
+use custodia_deid::profile::{Gen, Profile, Rule, TokenMode};
+use custodia_store::{Mutation, StoredCustomer, VaultToken};
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Field code under which vault-token values are sealed (outside the
+/// schema's 64 field codes).
+const TOKEN_CODE: u8 = 253;
+/// Findings below this score are left in the text.
+const MIN_SCORE: f32 = 0.6;
+
+fn token_field() -> FieldName {
+    FieldName::new("vault_token").expect("a valid name")
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 10];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    format!("tok_{}", custodia_core::audit::to_hex(&b))
+}
+
+/// The written form of a token inside text.
+pub fn token_in_text(kind: &str, token: &str) -> String {
+    format!("[[{kind} {token}]]")
+}
+
+/// What a de-identified export did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeidReport {
+    /// Fields written.
+    pub fields: Vec<String>,
+    /// Schema fields the profile does not name (dropped).
+    pub dropped: Vec<String>,
+    /// k, l, suppression and prosecutor risk.
+    pub risk: Risk,
+    /// The k the profile asked for.
+    pub k_required: usize,
+    /// The l the profile asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l_required: Option<usize>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Keys of the de-identification operators, derived from the master secret.
+struct Keys {
+    hash: [u8; 32],
+    substitute: [u8; 32],
+    shift: [u8; 32],
+    noise: [u8; 32],
+    token: [u8; 32],
+    ff1_digits: Ff1,
+    ff1_alnum: Ff1,
+}
+
+/// What the operators need to know about the record at hand.
+struct RecordCx<'a> {
+    keys: &'a Keys,
+    customer: CustomerId,
+    /// Per-export seed: noise differs between exports, agrees between passes.
+    run: u64,
+    today: chrono::NaiveDate,
+    /// Present when vault tokens are made (second pass).
+    cipher: Option<FieldCipher>,
+    tokens: Vec<VaultToken>,
+}
+
+impl Vault {
+    fn deid_keys(&self) -> Keys {
+        let k = |p: &str| *self.keys().derive_subkey(p).expose();
+        let ff1 = k("deid-ff1-v1");
+        Keys {
+            hash: k("deid-hash-v1"),
+            substitute: k("deid-substitute-v1"),
+            shift: k("deid-date-shift-v1"),
+            noise: k("deid-noise-v1"),
+            token: k("deid-vault-token-v1"),
+            ff1_digits: Ff1::new(&ff1, Alphabet::Digits),
+            ff1_alnum: Ff1::new(&ff1, Alphabet::Alnum),
+        }
+    }
+
+    /// Scan a free-text value: findings redacted, tokenized (tokens
+    /// returned, values sealed under `cipher`) or refused.
+    pub(crate) fn scan_free_text(
+        &self,
+        customer: CustomerId,
+        cipher: &FieldCipher,
+        field: &FieldName,
+        action: ScanAction,
+        value: &str,
+        now: i64,
+    ) -> Result<(String, Vec<VaultToken>), FieldProblem> {
+        let found: Vec<_> = custodia_deid::detect(value)
+            .into_iter()
+            .filter(|f| f.score >= MIN_SCORE)
+            .collect();
+        if found.is_empty() {
+            return Ok((value.to_owned(), Vec::new()));
+        }
+        if action == ScanAction::Refuse {
+            let mut kinds: Vec<&str> = found.iter().map(|f| f.kind.as_str()).collect();
+            kinds.dedup();
+            return Err(FieldProblem {
+                field: field.to_string(),
+                code: "personal_data_in_free_text".into(),
+                message: format!(
+                    "holds personal information ({}); put it in its own field or leave it out",
+                    kinds.join(", ")
+                ),
+            });
+        }
+        let mut out = String::with_capacity(value.len());
+        let mut tokens = Vec::new();
+        let mut last = 0;
+        for f in &found {
+            out.push_str(&value[last..f.byte_start]);
+            match action {
+                ScanAction::Redact => out.push_str(&ops::label(f.kind)),
+                _ => {
+                    let token = random_token();
+                    let sealed = cipher.seal_record(&[(TOKEN_CODE, &token_field(), f.text.as_bytes())]);
+                    out.push_str(&token_in_text(f.kind.as_str(), &token));
+                    tokens.push(VaultToken {
+                        token,
+                        customer,
+                        field: field.to_string(),
+                        kind: f.kind.as_str().into(),
+                        sealed,
+                        created_ms: now,
+                    });
+                }
+            }
+            last = f.byte_end;
+        }
+        out.push_str(&value[last..]);
+        Ok((out, tokens))
+    }
+
+    /// The value behind a vault token, for a caller allowed to detokenize
+    /// for `purpose`; every use is audited.
+    pub fn detokenize(&self, p: &Principal, token: &str, purpose: Option<&Purpose>) -> Result<String, VaultError> {
+        let t = token.trim().trim_start_matches("[[").trim_end_matches("]]");
+        let t = t.rsplit(' ').next().unwrap_or(t);
+        let vt = self
+            .store()
+            .vault_token(t)?
+            .ok_or_else(|| VaultError::NotFound(format!("token {:?}", t.chars().take(40).collect::<String>())))?;
+        let rec = self
+            .store()
+            .get(&vt.customer)?
+            .ok_or_else(|| VaultError::NotFound(format!("token {t}")))?;
+        // A token opens only for a caller allowed to detokenize its field,
+        // for a purpose usable for this customer that covers the field.
+        let def = self.schema().field(&vt.field);
+        if *p != Principal::Bootstrap {
+            let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
+            self.require(p, Permission::Detokenize, def, Some(&attrs), purpose, Some(rec.id))?;
+        }
+        if let Some(purpose) = purpose {
+            let clear = self.decrypt(&rec)?;
+            let allowed = self.gate(rec.id, rec.flags, &clear, purpose)?;
+            if !allowed.iter().any(|f| f.as_str() == vt.field) {
+                return Err(VaultError::PurposeLimitation {
+                    purpose: purpose.to_string(),
+                    version: self.notices().current().map(|n| n.version).unwrap_or(0),
+                    fields: vec![vt.field.clone()],
+                });
+            }
+        }
+        let value = self
+            .cipher_for(&rec)?
+            .open_field(&vt.sealed, TOKEN_CODE, &token_field())?
+            .ok_or(custodia_crypto::CryptoError::Decrypt)?;
+        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Reveal);
+        e.customer = Some(rec.id);
+        e.purpose = purpose.cloned();
+        e.fields = FieldName::new(&vt.field).ok().into_iter().collect();
+        e.detail = Some(format!("detokenized {} ({})", vt.token, vt.kind));
+        self.audit(vec![e])?;
+        String::from_utf8(value).map_err(|_| custodia_crypto::CryptoError::Decrypt.into())
+    }
+
+    /// Check a profile against the schema and load its hierarchy files
+    /// (paths relative to `base`).
+    pub fn load_profile(&self, text: &str, base: &std::path::Path) -> Result<Profile, VaultError> {
+        let mut p = Profile::from_toml(text)
+            .map_err(|errs| VaultError::Input(format!("the profile is not valid: {}", errs.join("; "))))?;
+        let mut problems = Vec::new();
+        for (f, rule) in p.fields.iter_mut() {
+            let Some(def) = self.schema().field(f) else {
+                problems.push(format!("{f} is not a field of the schema"));
+                continue;
+            };
+            match rule {
+                Rule::Substitute if kind_of(def.kind).is_none() => {
+                    problems.push(format!("{f}: no realistic substitute exists for type {:?}", def.kind))
+                }
+                Rule::ShiftDates { .. } if def.kind != FieldType::Date => {
+                    problems.push(format!("{f}: shift_dates needs a date field"))
+                }
+                Rule::Generalize(Gen::Hierarchy { path, loaded, .. }) => {
+                    let full = base.join(&*path);
+                    match std::fs::read_to_string(&full) {
+                        Ok(t) => match custodia_deid::hierarchy::Hierarchy::from_arx_csv(&t) {
+                            Ok(h) => *loaded = Some(h),
+                            Err(e) => problems.push(format!("{f}: {}: {e}", full.display())),
+                        },
+                        Err(e) => problems.push(format!("{f}: {}: {e}", full.display())),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Input(format!(
+                "the profile is not valid: {}",
+                problems.join("; ")
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Apply one rule to one value of the record `cx` describes.
+    fn apply_rule(
+        &self,
+        cx: &mut RecordCx,
+        rule: &Rule,
+        field: &str,
+        ftype: FieldType,
+        value: &str,
+    ) -> Result<String, VaultError> {
+        let keys = cx.keys;
+        let customer = cx.customer;
+        Ok(match rule {
+            Rule::Keep => value.to_owned(),
+            Rule::Drop => String::new(),
+            Rule::Redact => ops::redact(value),
+            Rule::Hash => ops::keyed_hash(&keys.hash, field, value),
+            Rule::Mask { first, last } => ops::mask(value, *first, *last),
+            Rule::Substitute => ops::substitute(&keys.substitute, kind_of(ftype).unwrap_or(Kind::PersonName), value),
+            Rule::Tokenize(TokenMode::Ff1) => {
+                let digits = value.chars().filter(char::is_ascii_digit).count();
+                let alnum = value.chars().filter(char::is_ascii_alphanumeric).count();
+                let f = if digits * 2 >= alnum.max(1) {
+                    &keys.ff1_digits
+                } else {
+                    &keys.ff1_alnum
+                };
+                f.encrypt(field.as_bytes(), value)
+                    .map_err(|e| VaultError::Input(format!("{field}: {e}")))?
+            }
+            Rule::Tokenize(mode) => {
+                let token = match mode {
+                    TokenMode::VaultDeterministic => format!("tok_{}", &ops::keyed_hash(&keys.token, field, value)),
+                    _ => random_token(),
+                };
+                if let Some(c) = &cx.cipher {
+                    cx.tokens.push(VaultToken {
+                        token: token.clone(),
+                        customer,
+                        field: field.to_owned(),
+                        kind: field.to_owned(),
+                        sealed: c.seal_record(&[(TOKEN_CODE, &token_field(), value.as_bytes())]),
+                        created_ms: now_ms(),
+                    });
+                }
+                token
+            }
+            Rule::Generalize(Gen::Builtin(b)) => b.apply(value, cx.today),
+            Rule::Generalize(Gen::Hierarchy { level, loaded, .. }) => loaded
+                .as_ref()
+                .map(|h| h.generalize(value, *level))
+                .unwrap_or_else(|| "*".into()),
+            Rule::Perturb { epsilon, sensitivity } => {
+                let x: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| VaultError::Input(format!("{field}: perturb needs numbers")))?;
+                // Seeded per export run and customer, so both passes agree.
+                let seed = ops::keyed_hash(&keys.noise, &format!("{}:{field}", cx.run), &customer.to_string());
+                let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from_str_radix(&seed, 16).unwrap_or(0));
+                format!("{:.2}", ops::perturb(&mut rng, x, *epsilon, *sensitivity))
+            }
+            Rule::ShiftDates { max_days } => chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map(|d| ops::shift_date(&keys.shift, &customer.to_string(), d, *max_days).to_string())
+                .unwrap_or_else(|_| "*".into()),
+        })
+    }
+
+    /// One record under the profile: its output cells, its
+    /// quasi-identifier values and its sensitive value.
+    #[allow(clippy::type_complexity)]
+    fn deid_record(
+        &self,
+        keys: &Keys,
+        p: &Profile,
+        rec: &StoredCustomer,
+        run: u64,
+        today: chrono::NaiveDate,
+        with_tokens: bool,
+    ) -> Result<(Vec<String>, Vec<String>, Option<String>, Vec<VaultToken>), VaultError> {
+        let clear = self.decrypt(rec)?;
+        let mut cx = RecordCx {
+            keys,
+            customer: rec.id,
+            run,
+            today,
+            cipher: if with_tokens { Some(self.cipher_for(rec)?) } else { None },
+            tokens: Vec::new(),
+        };
+        let mut cells: BTreeMap<&str, String> = BTreeMap::new();
+        for (f, rule) in &p.fields {
+            let def = self.schema().field(f).expect("checked against the schema");
+            let v = match clear.get(f.as_str()) {
+                Some(v) if rule.emits() => self.apply_rule(&mut cx, rule, f, def.kind, v)?,
+                _ => String::new(),
+            };
+            cells.insert(f.as_str(), v);
+        }
+        let tokens = cx.tokens;
+        let out = p.output_fields().iter().map(|f| cells[f].clone()).collect();
+        let qi = p.quasi_identifiers.iter().map(|q| cells[q.as_str()].clone()).collect();
+        let sensitive = p.sensitive.as_ref().map(|s| cells[s.as_str()].clone());
+        Ok((out, qi, sensitive, tokens))
+    }
+
+    /// Export every customer under a de-identification profile as CSV: a
+    /// first pass measures the equivalence classes, the second writes the
+    /// records of classes that reach k (and l), creating vault tokens where
+    /// the profile asks.
+    pub fn export_deidentified(
+        &self,
+        actor: &str,
+        out: &mut dyn Write,
+        profile: &Profile,
+        progress: &dyn Progress,
+    ) -> Result<DeidReport, VaultError> {
+        let started = std::time::Instant::now();
+        let keys = self.deid_keys();
+        let run: u64 = rand::random();
+        let today = chrono::Utc::now().date_naive();
+        let (total, _) = self.counts()?;
+        let dropped: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| !profile.fields.contains_key(f.name.as_str()))
+            .map(|f| f.name.to_string())
+            .collect();
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Export);
+        e.detail = Some(format!(
+            "de-identified export started: k={} l={:?} fields={}",
+            profile.k,
+            profile.l,
+            profile.output_fields().join(",")
+        ));
+        self.audit(vec![e])?;
+        // Pass 1: classes.
+        let mut classes = Classes::default();
+        progress.start(total * 2, "records");
+        self.each_page(|page| {
+            let rows: Vec<Result<_, VaultError>> = page
+                .par_iter()
+                .map(|r| self.deid_record(&keys, profile, r, run, today, false))
+                .collect();
+            for r in rows {
+                let (_, qi, s, _) = r?;
+                classes.add(qi, s.as_deref());
+            }
+            progress.advance(page.len() as u64);
+            Ok(())
+        })?;
+        // Pass 2: released records.
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(profile.output_fields())
+            .map_err(|e| VaultError::Io(e.to_string()))?;
+        self.each_page(|page| {
+            let rows: Vec<Result<_, VaultError>> = page
+                .par_iter()
+                .map(|r| {
+                    let needs_tokens = profile.fields.values().any(|r| {
+                        matches!(
+                            r,
+                            Rule::Tokenize(TokenMode::VaultRandom | TokenMode::VaultDeterministic)
+                        )
+                    });
+                    self.deid_record(&keys, profile, r, run, today, needs_tokens)
+                        .map(|x| (r.id, x))
+                })
+                .collect();
+            let mut muts = Vec::new();
+            for r in rows {
+                let (id, (cells, qi, _, tokens)) = r?;
+                if !classes.keep(&qi, profile.k, profile.l) {
+                    continue;
+                }
+                w.write_record(&cells).map_err(|e| VaultError::Io(e.to_string()))?;
+                if !tokens.is_empty() {
+                    muts.push(Mutation::PutVaultTokens {
+                        customer: id,
+                        replace: Vec::new(),
+                        tokens,
+                        events: Vec::new(),
+                    });
+                }
+            }
+            if !muts.is_empty() {
+                for r in self.store().apply(muts)? {
+                    r?;
+                }
+            }
+            progress.advance(page.len() as u64);
+            Ok(())
+        })?;
+        w.flush().map_err(|e| VaultError::Io(e.to_string()))?;
+        progress.finish();
+        let risk = classes.risk(profile.k, profile.l);
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Export);
+        e.detail = Some(format!(
+            "de-identified export finished: released={} suppressed={} k={} max_risk={:.4}",
+            risk.released, risk.suppressed, risk.k, risk.max_risk
+        ));
+        self.audit(vec![e])?;
+        Ok(DeidReport {
+            fields: profile.output_fields().iter().map(|s| s.to_string()).collect(),
+            dropped,
+            risk,
+            k_required: profile.k,
+            l_required: profile.l,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn each_page(&self, mut f: impl FnMut(&[StoredCustomer]) -> Result<(), VaultError>) -> Result<(), VaultError> {
+        let mut cursor = 0;
+        loop {
+            let (page, next) = self.store().scan(cursor, 2000)?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            cursor = next;
+            f(&page)?;
+        }
+    }
+}
+
+/// The detector kind matching a schema type (for substitutes).
+pub fn kind_of(t: FieldType) -> Option<Kind> {
+    match t {
+        FieldType::CnNationalId => Some(Kind::CnId),
+        FieldType::Phone => Some(Kind::CnMobile),
+        FieldType::Email => Some(Kind::Email),
+        FieldType::BankCard => Some(Kind::BankCard),
+        FieldType::PersonName => Some(Kind::PersonName),
+        FieldType::Address => Some(Kind::Address),
+        FieldType::Date | FieldType::Text => None,
+    }
+}
