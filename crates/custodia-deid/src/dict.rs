@@ -71,6 +71,8 @@ pub struct Dict {
     pub compound_surnames: Vec<String>,
     /// Characters that end a given name.
     pub name_stop: HashSet<char>,
+    /// Honorifics after a name ("先生", "小姐").
+    pub honorifics_after: Vec<String>,
     /// Address words.
     pub address_words: Vec<String>,
     /// English given names.
@@ -121,6 +123,7 @@ impl Dict {
             surnames: r.cn_surnames.chars().collect(),
             compound_surnames: r.cn_compound_surnames,
             name_stop: r.cn_name_stop.chars().collect(),
+            honorifics_after: r.cn_honorifics_after,
             address_words: r.cn_address_words,
             first_names: r.en_first_names.into_iter().collect(),
             automaton,

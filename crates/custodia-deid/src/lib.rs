@@ -9,6 +9,7 @@
 //! re-identification risk). [`eval`] generates a labeled corpus and scores
 //! the detector against it.
 
+pub mod columns;
 pub mod detect;
 pub mod dict;
 pub mod eval;

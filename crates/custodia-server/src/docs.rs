@@ -145,6 +145,6 @@ impl Modify for Bearer {
     info(title = "Custodia API", description = "Customer-information vault with privacy built in. All values of personal fields are masked unless a reveal declares a purpose; every call is audited."),
     modifiers(&Bearer),
     components(schemas(CustomerDoc, CustomerInputDoc, BatchDoc, BatchResultDoc, BatchItemDoc, ProblemDoc, FieldProblemDoc, AuditEventDoc)),
-    tags((name = "customers", description = "Customer records"), (name = "audit", description = "The audit log"), (name = "meta", description = "Service information"))
+    tags((name = "customers", description = "Customer records"), (name = "audit", description = "The audit log"), (name = "meta", description = "Service information"), (name = "deidentification", description = "PII detection and vault tokens"))
 )]
 pub struct ApiDoc;

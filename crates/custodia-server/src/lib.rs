@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod deid_api;
 pub mod docs;
 pub mod portal;
 pub mod privacy_api;
@@ -77,6 +78,8 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(rights_api::erase))
         .routes(routes!(rights_api::retention_run))
         .routes(routes!(rights_api::certificate))
+        .routes(routes!(deid_api::detect))
+        .routes(routes!(deid_api::detokenize))
         .split_for_parts();
     let (open, open_spec) = OpenApiRouter::new()
         .routes(routes!(api::health))

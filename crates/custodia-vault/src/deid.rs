@@ -75,6 +75,17 @@ struct Keys {
     ff1_alnum: Ff1,
 }
 
+/// Which pass of a de-identified export a record is processed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Counting classes: quasi-identifiers and the sensitive value only.
+    Measure,
+    /// Writing the released records.
+    Write,
+    /// Writing, and storing the vault tokens made.
+    WriteWithTokens,
+}
+
 /// What the operators need to know about the record at hand.
 struct RecordCx<'a> {
     keys: &'a Keys,
@@ -159,9 +170,18 @@ impl Vault {
         Ok((out, tokens))
     }
 
-    /// The value behind a vault token, for a caller allowed to detokenize
-    /// for `purpose`; every use is audited.
-    pub fn detokenize(&self, p: &Principal, token: &str, purpose: Option<&Purpose>) -> Result<String, VaultError> {
+    /// The value behind a vault token, for `purpose`; every use is audited.
+    /// `caller` is the API principal, checked for the `detokenize`
+    /// permission on the token's field (`None`: the local operator, who
+    /// holds the master key anyway). The purpose must be usable for the
+    /// customer and cover the field, as for a reveal.
+    pub fn detokenize(
+        &self,
+        actor: &str,
+        caller: Option<&Principal>,
+        token: &str,
+        purpose: &Purpose,
+    ) -> Result<String, VaultError> {
         let t = token.trim().trim_start_matches("[[").trim_end_matches("]]");
         let t = t.rsplit(' ').next().unwrap_or(t);
         let vt = self
@@ -172,31 +192,34 @@ impl Vault {
             .store()
             .get(&vt.customer)?
             .ok_or_else(|| VaultError::NotFound(format!("token {t}")))?;
-        // A token opens only for a caller allowed to detokenize its field,
-        // for a purpose usable for this customer that covers the field.
-        let def = self.schema().field(&vt.field);
-        if *p != Principal::Bootstrap {
+        if let Some(p) = caller {
             let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-            self.require(p, Permission::Detokenize, def, Some(&attrs), purpose, Some(rec.id))?;
+            let def = self.schema().field(&vt.field);
+            self.require(
+                p,
+                Permission::Detokenize,
+                def,
+                Some(&attrs),
+                Some(purpose),
+                Some(rec.id),
+            )?;
         }
-        if let Some(purpose) = purpose {
-            let clear = self.decrypt(&rec)?;
-            let allowed = self.gate(rec.id, rec.flags, &clear, purpose)?;
-            if !allowed.iter().any(|f| f.as_str() == vt.field) {
-                return Err(VaultError::PurposeLimitation {
-                    purpose: purpose.to_string(),
-                    version: self.notices().current().map(|n| n.version).unwrap_or(0),
-                    fields: vec![vt.field.clone()],
-                });
-            }
+        let clear = self.decrypt(&rec)?;
+        let allowed = self.gate(rec.id, rec.flags, &clear, purpose)?;
+        if !allowed.iter().any(|f| f.as_str() == vt.field) {
+            return Err(VaultError::PurposeLimitation {
+                purpose: purpose.to_string(),
+                version: self.notices().current().map(|n| n.version).unwrap_or(0),
+                fields: vec![vt.field.clone()],
+            });
         }
         let value = self
             .cipher_for(&rec)?
             .open_field(&vt.sealed, TOKEN_CODE, &token_field())?
             .ok_or(custodia_crypto::CryptoError::Decrypt)?;
-        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Reveal);
+        let mut e = AuditEvent::new(now_ms(), actor, Action::Reveal);
         e.customer = Some(rec.id);
-        e.purpose = purpose.cloned();
+        e.purpose = Some(purpose.clone());
         e.fields = FieldName::new(&vt.field).ok().into_iter().collect();
         e.detail = Some(format!("detokenized {} ({})", vt.token, vt.kind));
         self.audit(vec![e])?;
@@ -310,8 +333,8 @@ impl Vault {
         })
     }
 
-    /// One record under the profile: its output cells, its
-    /// quasi-identifier values and its sensitive value.
+    /// One record under the profile: its output cells (when `pass` writes),
+    /// its quasi-identifier values and its sensitive value.
     #[allow(clippy::type_complexity)]
     fn deid_record(
         &self,
@@ -320,7 +343,7 @@ impl Vault {
         rec: &StoredCustomer,
         run: u64,
         today: chrono::NaiveDate,
-        with_tokens: bool,
+        pass: Pass,
     ) -> Result<(Vec<String>, Vec<String>, Option<String>, Vec<VaultToken>), VaultError> {
         let clear = self.decrypt(rec)?;
         let mut cx = RecordCx {
@@ -328,11 +351,19 @@ impl Vault {
             customer: rec.id,
             run,
             today,
-            cipher: if with_tokens { Some(self.cipher_for(rec)?) } else { None },
+            cipher: if pass == Pass::WriteWithTokens {
+                Some(self.cipher_for(rec)?)
+            } else {
+                None
+            },
             tokens: Vec::new(),
         };
         let mut cells: BTreeMap<&str, String> = BTreeMap::new();
         for (f, rule) in &p.fields {
+            // Measuring needs only the quasi-identifiers and the sensitive value.
+            if pass == Pass::Measure && !p.quasi_identifiers.contains(f) && p.sensitive.as_ref() != Some(f) {
+                continue;
+            }
             let def = self.schema().field(f).expect("checked against the schema");
             let v = match clear.get(f.as_str()) {
                 Some(v) if rule.emits() => self.apply_rule(&mut cx, rule, f, def.kind, v)?,
@@ -340,11 +371,13 @@ impl Vault {
             };
             cells.insert(f.as_str(), v);
         }
-        let tokens = cx.tokens;
-        let out = p.output_fields().iter().map(|f| cells[f].clone()).collect();
+        let out = match pass {
+            Pass::Measure => Vec::new(),
+            _ => p.output_fields().iter().map(|f| cells[f].clone()).collect(),
+        };
         let qi = p.quasi_identifiers.iter().map(|q| cells[q.as_str()].clone()).collect();
         let sensitive = p.sensitive.as_ref().map(|s| cells[s.as_str()].clone());
-        Ok((out, qi, sensitive, tokens))
+        Ok((out, qi, sensitive, cx.tokens))
     }
 
     /// Export every customer under a de-identification profile as CSV: a
@@ -384,7 +417,7 @@ impl Vault {
         self.each_page(|page| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
-                .map(|r| self.deid_record(&keys, profile, r, run, today, false))
+                .map(|r| self.deid_record(&keys, profile, r, run, today, Pass::Measure))
                 .collect();
             for r in rows {
                 let (_, qi, s, _) = r?;
@@ -394,22 +427,23 @@ impl Vault {
             Ok(())
         })?;
         // Pass 2: released records.
+        let pass = if profile.fields.values().any(|r| {
+            matches!(
+                r,
+                Rule::Tokenize(TokenMode::VaultRandom | TokenMode::VaultDeterministic)
+            )
+        }) {
+            Pass::WriteWithTokens
+        } else {
+            Pass::Write
+        };
         let mut w = csv::Writer::from_writer(out);
         w.write_record(profile.output_fields())
             .map_err(|e| VaultError::Io(e.to_string()))?;
         self.each_page(|page| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
-                .map(|r| {
-                    let needs_tokens = profile.fields.values().any(|r| {
-                        matches!(
-                            r,
-                            Rule::Tokenize(TokenMode::VaultRandom | TokenMode::VaultDeterministic)
-                        )
-                    });
-                    self.deid_record(&keys, profile, r, run, today, needs_tokens)
-                        .map(|x| (r.id, x))
-                })
+                .map(|r| self.deid_record(&keys, profile, r, run, today, pass).map(|x| (r.id, x)))
                 .collect();
             let mut muts = Vec::new();
             for r in rows {

@@ -90,11 +90,14 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
     // The privacy officer, for a data subject request: the original text.
     let officer = staff(&v, "privacy_officer");
     let dsr = v.purpose("data_subject_request").unwrap();
-    assert_eq!(v.detokenize(&officer, &toks[0].1, Some(&dsr)).unwrap(), "139-1234-5678");
+    assert_eq!(
+        v.detokenize("staff:someone", Some(&officer), &toks[0].1, &dsr).unwrap(),
+        "139-1234-5678"
+    );
     // The written form is accepted as well.
     let written = format!("[[email {}]]", toks[1].1);
     assert_eq!(
-        v.detokenize(&officer, &written, Some(&dsr)).unwrap(),
+        v.detokenize("staff:someone", Some(&officer), &written, &dsr).unwrap(),
         "zhao.min@example.com"
     );
     // Every detokenization is audited with who, which customer and why.
@@ -109,7 +112,7 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
         .iter()
         .filter(|e| e.detail.as_deref().is_some_and(|d| d.starts_with("detokenized")))
         .collect();
-    assert_eq!(reveals.len(), 2);
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
     assert_eq!(reveals[0].actor, "staff:someone");
     assert_eq!(reveals[0].customer, Some(c.id));
     assert_eq!(
@@ -121,20 +124,30 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
     let agent = staff(&v, "cs_agent");
     let service = v.purpose("customer_service").unwrap();
     assert!(matches!(
-        v.detokenize(&agent, &toks[0].1, Some(&service)),
+        v.detokenize("staff:someone", Some(&agent), &toks[0].1, &service),
         Err(VaultError::Forbidden(_))
     ));
     let marketing = v.purpose("marketing").unwrap();
     assert!(matches!(
-        v.detokenize(&officer, &toks[0].1, Some(&marketing)),
+        v.detokenize("staff:someone", Some(&officer), &toks[0].1, &marketing),
         Err(VaultError::Forbidden(_))
     ));
+    // The local operator (no principal) still needs a purpose covering the field.
+    assert_eq!(
+        v.detokenize("cli:root", None, &toks[2].1, &dsr).unwrap(),
+        "11010519491231002X"
+    );
     assert!(matches!(
-        v.detokenize(&officer, &toks[0].1, None),
-        Err(VaultError::PurposeRequired)
+        v.detokenize(
+            "cli:root",
+            None,
+            &toks[2].1,
+            &v.purpose("contract_performance").unwrap()
+        ),
+        Err(VaultError::PurposeLimitation { .. })
     ));
     assert!(matches!(
-        v.detokenize(&officer, "tok_00000000000000000000", Some(&dsr)),
+        v.detokenize("staff:someone", Some(&officer), "tok_00000000000000000000", &dsr),
         Err(VaultError::NotFound(_))
     ));
     // Denials are written behind the answer; any later write follows them.
@@ -272,7 +285,7 @@ fn imported_notes_are_tokenized_and_no_value_is_on_disk() {
     let mut opened = Vec::new();
     for rec in &page {
         for (_, t) in tokens_in(&revealed_notes(&v, &rec.id.to_string())) {
-            opened.push(v.detokenize(&officer, &t, Some(&dsr)).unwrap());
+            opened.push(v.detokenize("staff:someone", Some(&officer), &t, &dsr).unwrap());
         }
     }
     opened.sort();
@@ -393,7 +406,7 @@ fn deidentified_export_is_k_anonymous_l_diverse_and_reports_true_figures() {
     let dsr = v.purpose("data_subject_request").unwrap();
     for r in rows.iter().take(40) {
         // Deterministic vault tokens open to the original mobile.
-        let mobile = v.detokenize(&officer, &r[4], Some(&dsr)).unwrap();
+        let mobile = v.detokenize("staff:someone", Some(&officer), &r[4], &dsr).unwrap();
         let orig = originals.get(&mobile).expect("an original mobile");
         // FF1 keeps the shape of the resident ID and changes it.
         if !orig[2].is_empty() {

@@ -64,6 +64,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 10_000)]
         docs: usize,
     },
+    /// De-identified export of the data directory (CUSTODIA_DATA_DIR) under a
+    /// profile, against a masked export of the same data in the same run.
+    DeidExport {
+        /// Profile (TOML); a built-in profile using every kind of operator when omitted.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Where the exports go (removed afterwards).
+        #[arg(long, default_value = "bench-work")]
+        workdir: PathBuf,
+    },
     /// Backup, verify and restore the data directory (CUSTODIA_DATA_DIR).
     Backup {
         /// Where the backup and the restored copy go (removed afterwards).
@@ -182,6 +192,9 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
         }
         BenchCmd::Backup { workdir } => crate::bench_rights::backup(&workdir).map(|_| 0),
         BenchCmd::Detect { megabytes, docs } => crate::bench_deid::detect(megabytes, docs).map(|_| 0),
+        BenchCmd::DeidExport { profile, workdir } => {
+            crate::bench_deid::deid_export(profile.as_deref(), &workdir).map(|_| 0)
+        }
     }
 }
 

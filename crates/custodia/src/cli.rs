@@ -101,6 +101,12 @@ pub enum Cmd {
     /// Encrypted backups: create, verify, restore, recipient keys.
     #[command(subcommand)]
     Backup(crate::rights_cmd::BackupCmd),
+    /// Find personal information in UTF-8 text (a file or `-`): one JSON object per finding.
+    Detect(crate::deid_cmd::DetectArgs),
+    /// Classify the columns of a CSV before import and propose a schema.
+    Scan(crate::deid_cmd::ScanArgs),
+    /// The value behind a vault token (audited; the purpose must cover its field).
+    Detokenize(crate::deid_cmd::DetokenizeArgs),
     /// Counts and key versions of the data directory.
     Status,
     /// Benchmarks (results go to docs/BENCHMARKS.md).
@@ -237,6 +243,13 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub reveal: RevealArgs,
+    /// De-identify under this profile (TOML: per-field rules, quasi-identifiers, k, l)
+    /// and write CSV with records in classes smaller than k suppressed.
+    #[arg(long, value_name = "PROFILE", conflicts_with_all = ["reveal", "purpose", "fields", "format"])]
+    pub deidentify: Option<PathBuf>,
+    /// With --deidentify: write the report (k, l, suppressed, risk) as JSON here.
+    #[arg(long, requires = "deidentify")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -489,7 +502,7 @@ fn access(v: &Vault, r: &RevealArgs) -> Result<Access, VaultError> {
     v.access(r.reveal, r.purpose.as_deref(), r.fields.as_deref())
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, v).map_err(|e| VaultError::Io(e.to_string()))?;
     writeln!(out).map_err(VaultError::from)
@@ -633,6 +646,15 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         Cmd::Export(a) => {
             init_logging("warn");
             let v = open(&dir)?;
+            if let Some(profile) = &a.deidentify {
+                return crate::deid_cmd::export_deidentified(
+                    &v,
+                    &actor,
+                    profile,
+                    a.output.as_deref(),
+                    a.report.as_deref(),
+                );
+            }
             let acc = access(&v, &a.reveal)?;
             let format = match a.format {
                 Format::Csv => ExportFormat::Csv,
@@ -971,6 +993,13 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         Cmd::Backup(c) => {
             init_logging("warn");
             crate::rights_cmd::backup_cmd(&dir, &actor, c)
+        }
+        Cmd::Detect(a) => crate::deid_cmd::detect(&a),
+        Cmd::Scan(a) => crate::deid_cmd::scan(&a),
+        Cmd::Detokenize(a) => {
+            init_logging("warn");
+            let v = open(&dir)?;
+            crate::deid_cmd::detokenize(&v, &actor, &a)
         }
         Cmd::Status => {
             let v = open(&dir)?;

@@ -6,6 +6,7 @@ mod bench_deid;
 mod bench_rights;
 pub mod cli;
 pub mod client;
+pub mod deid_cmd;
 pub mod privacy_cmd;
 mod progress;
 pub mod rights_cmd;

@@ -98,6 +98,28 @@ async fn every_endpoint_every_role() {
         .to_str()
         .unwrap()
         .to_owned();
+    // A vault token, from a customer's service notes.
+    let body = json!({"name": "赵六", "department": "service", "notes": "客户新号码 13912345678"});
+    let r = call(&mut c, &boot, Method::POST, "/v1/customers", Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let noted = r.json()["id"].as_str().unwrap().to_owned();
+    let r = call(
+        &mut c,
+        &boot,
+        Method::GET,
+        &format!("/v1/customers/{noted}?reveal=true&purpose=customer_service&fields=notes"),
+        None,
+    )
+    .await;
+    let notes = r.json()["fields"]["notes"].as_str().unwrap().to_owned();
+    let token = notes
+        .split("[[cn_mobile ")
+        .nth(1)
+        .unwrap()
+        .split("]]")
+        .next()
+        .unwrap()
+        .to_owned();
     let notice_v2 = custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1\n", "version = 2\n");
     let rows = vec![
         Row {
@@ -338,6 +360,22 @@ async fn every_endpoint_every_role() {
             results: None,
         },
         Row { method: Method::GET, path: "/v1/certificates/{cert}", body: None, expect: [401, 200, 403, 403, 200, 403, 403], results: None },
+        // Detection needs only an authenticated caller; nothing is stored.
+        Row {
+            method: Method::POST,
+            path: "/v1/detect",
+            body: Some(json!({"text": "手机 13800138000", "types": ["cn_mobile"]})),
+            expect: [401, 200, 200, 200, 200, 200, 200],
+            results: None,
+        },
+        // Detokenizing is its own permission: the privacy officer's, for the customer's own request.
+        Row {
+            method: Method::POST,
+            path: "/v1/tokens/detokenize?purpose=data_subject_request",
+            body: Some(json!({"token": "{token}"})),
+            expect: [401, 200, 403, 403, 200, 403, 403],
+            results: None,
+        },
         // Deletes run on a fresh customer each; only the bootstrap token succeeds.
         Row {
             method: Method::DELETE,
@@ -388,10 +426,10 @@ async fn every_endpoint_every_role() {
                     .replace("{hold}", &hold)
                     .replace("{cert}", &cert)
             };
-            let body = row
-                .body
-                .as_ref()
-                .map(|b| serde_json::from_str::<serde_json::Value>(&b.to_string().replace("{id}", &id)).unwrap());
+            let body = row.body.as_ref().map(|b| {
+                let b = b.to_string().replace("{id}", &id).replace("{token}", &token);
+                serde_json::from_str::<serde_json::Value>(&b).unwrap()
+            });
             let auth = format!("Bearer {}", tokens[i]);
             let headers: Vec<(&str, &str)> = if i == 0 {
                 vec![]

@@ -113,9 +113,16 @@ pub struct Finding {
     /// The text found (as written in the original).
     pub text: String,
     /// Confidence, 0–1.
+    #[serde(serialize_with = "two_decimals")]
     pub score: f32,
     /// What raised it.
     pub evidence: Vec<&'static str>,
+}
+
+/// Scores are heuristics: two decimals say all they mean (and f32 noise
+/// such as 0.90000004 stays out of the JSON).
+fn two_decimals<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((f64::from(*v) * 100.0).round() / 100.0)
 }
 
 /// A finding in normalized byte offsets.
@@ -620,6 +627,10 @@ fn cn_name_at(s: &str, i: usize) -> Option<usize> {
     let mut j = after_surname;
     let mut given = 0;
     while given < 2 {
+        // A name ends where an honorific begins ("王小姐" is 王 + 小姐).
+        if d.honorifics_after.iter().any(|h| s[j..].starts_with(h.as_str())) {
+            break;
+        }
         match char_at(s, j) {
             Some(c) if is_cjk(c) && !d.name_stop.contains(&c) => {
                 j += c.len_utf8();
@@ -637,7 +648,8 @@ fn cn_name_shape(s: &str, i: usize) -> Option<usize> {
     let d = dict();
     let mut j = i;
     let mut n = 0;
-    while n < 3 {
+    let honorific_at = |j: usize| d.honorifics_after.iter().any(|h| s[j..].starts_with(h.as_str()));
+    while n < 3 && !honorific_at(j) {
         match char_at(s, j) {
             Some(c) if is_cjk(c) && !d.name_stop.contains(&c) => {
                 j += c.len_utf8();
@@ -646,7 +658,7 @@ fn cn_name_shape(s: &str, i: usize) -> Option<usize> {
             _ => break,
         }
     }
-    let next_ok = char_at(s, j).is_none_or(|c| !is_cjk(c) || d.name_stop.contains(&c));
+    let next_ok = honorific_at(j) || char_at(s, j).is_none_or(|c| !is_cjk(c) || d.name_stop.contains(&c));
     ((2..=3).contains(&n) && next_ok).then_some(j)
 }
 

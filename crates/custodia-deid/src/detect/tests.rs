@@ -53,6 +53,10 @@ fn positives_table() {
         ("客户张三丰来电", Kind::PersonName, "张三丰"),
         ("联系人：欧阳娜娜", Kind::PersonName, "欧阳娜娜"),
         ("请李明先生到柜台", Kind::PersonName, "李明"),
+        ("联系人：王小明，电话", Kind::PersonName, "王小明"),
+        ("客户王小姐来电", Kind::PersonName, "王"),
+        ("收件人：隗思远女士", Kind::PersonName, "隗思远"),
+        ("李小龙先生", Kind::PersonName, "李小龙"),
         ("Dear Mr. John Smith,", Kind::PersonName, "John Smith"),
         ("met Jennifer Lawson today", Kind::PersonName, "Jennifer Lawson"),
         (

@@ -1,0 +1,131 @@
+//! `/v1` endpoints of the de-identification toolkit: PII detection in text
+//! an application sends (nothing of it is stored or logged) and audited
+//! detokenization of vault tokens.
+
+use crate::problem::{Lang, Problem};
+use crate::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use custodia_deid::Kind;
+use custodia_vault::authz::Principal;
+use custodia_vault::VaultError;
+use serde::Deserialize;
+use serde_json::json;
+
+type ApiResult = Result<Response, Problem>;
+
+fn json_problem(r: JsonRejection, lang: Lang) -> Problem {
+    let code = match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "malformed_json",
+    };
+    Problem::new(code, r.body_text(), lang)
+}
+
+/// Text to scan.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetectInput {
+    /// UTF-8 text (up to the request size limit).
+    text: String,
+    /// Only these types (default: all).
+    #[serde(default)]
+    types: Option<Vec<String>>,
+    /// Leave out findings scored below this (0–1).
+    #[serde(default)]
+    min_score: Option<f32>,
+}
+
+#[utoipa::path(post, path = "/v1/detect", tag = "deidentification",
+    request_body = DetectInput,
+    responses((status = 200, description = "{findings: [{type, start, end, byte_start, byte_end, text, score, evidence}]} with offsets in characters and bytes of the text sent"),
+        (status = 422, body = crate::docs::ProblemDoc)),
+    security(("bearer" = [])))]
+/// Find personal information in text (any authenticated caller; the text is neither stored nor logged).
+pub async fn detect(headers: HeaderMap, body: Result<Json<DetectInput>, JsonRejection>) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
+    let kinds = match &input.types {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|t| Kind::parse(t).ok_or_else(|| VaultError::Input(format!("unknown type {t:?} in types"))))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Problem::from_vault(&e, lang))?,
+        ),
+    };
+    let min = input.min_score.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&min) {
+        return Err(Problem::from_vault(
+            &VaultError::Input("min_score must be between 0 and 1".into()),
+            lang,
+        ));
+    }
+    // Detection is pure CPU work: off the async threads.
+    let findings = tokio::task::spawn_blocking(move || {
+        custodia_deid::detect(&input.text)
+            .into_iter()
+            .filter(|f| f.score >= min && kinds.as_ref().is_none_or(|k| k.contains(&f.kind)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|_| Problem::from_vault(&VaultError::Io("request worker failed".into()), lang))?;
+    Ok(Json(json!({ "findings": findings })).into_response())
+}
+
+/// A token to open.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetokenizeInput {
+    /// `tok_…`, or the written form `[[type tok_…]]`.
+    token: String,
+}
+
+/// The declared purpose (required).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeQuery {
+    /// Declared purpose; it must cover the field the token came from.
+    purpose: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/tokens/detokenize", tag = "deidentification",
+    params(PurposeQuery), request_body = DetokenizeInput,
+    responses((status = 200, description = "{value}"), (status = 403, body = crate::docs::ProblemDoc),
+        (status = 404, body = crate::docs::ProblemDoc)),
+    security(("bearer" = [])))]
+/// The value behind a vault token (needs `detokenize` for the token's field and a purpose that covers it; audited).
+pub async fn detokenize(
+    State(s): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    q: Result<Query<PurposeQuery>, QueryRejection>,
+    body: Result<Json<DetokenizeInput>, JsonRejection>,
+) -> ApiResult {
+    let lang = Lang::from_headers(&headers);
+    let Query(q) = q.map_err(|r| Problem::new("bad_input", r.body_text(), lang))?;
+    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
+    let vault = s.vault.clone();
+    let value = tokio::task::spawn_blocking(move || {
+        let purpose = vault.purpose(
+            q.purpose
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .ok_or(VaultError::PurposeRequired)?,
+        )?;
+        vault.detokenize(&p.actor(), Some(&p), &input.token, &purpose)
+    })
+    .await
+    .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
+    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let mut r = Json(json!({ "value": value })).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
