@@ -63,6 +63,13 @@ pub enum BenchCmd {
         /// Labeled documents to score.
         #[arg(long, default_value_t = 10_000)]
         docs: usize,
+        /// Also run Microsoft Presidio on the same text with this Python
+        /// (a venv with presidio-analyzer; see scripts/bench-presidio.py).
+        #[arg(long, value_name = "PYTHON")]
+        presidio: Option<PathBuf>,
+        /// Megabytes of the text Presidio gets (it is slow).
+        #[arg(long, default_value_t = 2.0)]
+        presidio_megabytes: f64,
     },
     /// De-identified export of the data directory (CUSTODIA_DATA_DIR) under a
     /// profile, against a masked export of the same data in the same run.
@@ -191,7 +198,12 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
             crate::bench_rights::retention(&workdir, expired, kept).map(|_| 0)
         }
         BenchCmd::Backup { workdir } => crate::bench_rights::backup(&workdir).map(|_| 0),
-        BenchCmd::Detect { megabytes, docs } => crate::bench_deid::detect(megabytes, docs).map(|_| 0),
+        BenchCmd::Detect {
+            megabytes,
+            docs,
+            presidio,
+            presidio_megabytes,
+        } => crate::bench_deid::detect(megabytes, docs, presidio.as_deref(), presidio_megabytes).map(|_| 0),
         BenchCmd::DeidExport { profile, workdir } => {
             crate::bench_deid::deid_export(profile.as_deref(), &workdir).map(|_| 0)
         }

@@ -28,6 +28,19 @@ segment = "keep"
 department = "keep"
 "#;
 
+fn presidio_version(python: &Path) -> String {
+    std::process::Command::new(python)
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('presidio-analyzer'))",
+        ])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "?".into())
+}
+
 /// A de-identified export of the data directory against a masked export.
 pub fn deid_export(profile: Option<&Path>, workdir: &Path) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
@@ -90,7 +103,7 @@ pub fn deid_export(profile: Option<&Path>, workdir: &Path) -> Result<(), VaultEr
 
 /// Detection throughput on mixed Chinese/English text, one thread, and the
 /// quality table on `docs` labeled documents.
-pub fn detect(megabytes: usize, docs: usize) -> Result<(), VaultError> {
+pub fn detect(megabytes: usize, docs: usize, presidio: Option<&Path>, presidio_mb: f64) -> Result<(), VaultError> {
     let text = eval::mixed_text(megabytes << 20, 2026);
     // Documents of about 4 KiB, as notes and messages come.
     let mut chunks = Vec::new();
@@ -124,6 +137,37 @@ pub fn detect(megabytes: usize, docs: usize) -> Result<(), VaultError> {
         chunks.len(),
         mb / secs
     );
+    if let Some(python) = presidio {
+        // The same text, its first megabytes, through Presidio in a child process.
+        let file = std::env::temp_dir().join(format!("custodia-bench-text-{}.txt", std::process::id()));
+        std::fs::write(&file, &text)?;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-presidio.py");
+        let out = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&file)
+            .arg(presidio_mb.to_string())
+            .output();
+        let _ = std::fs::remove_file(&file);
+        let out = out.map_err(|e| VaultError::Io(format!("{}: {e}", python.display())))?;
+        if !out.status.success() {
+            return Err(VaultError::Io(format!(
+                "presidio baseline failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            )));
+        }
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| VaultError::Io(format!("presidio baseline output: {e}")))?;
+        let (pb, ps) = (r["bytes"].as_f64().unwrap_or(0.0), r["seconds"].as_f64().unwrap_or(1.0));
+        let presidio_mbs = pb / 1e6 / ps;
+        println!(
+            "| {:.1} MB of the same text, Presidio {} (pattern recognizers, blank spaCy) | — | {} | {ps:.2} | {presidio_mbs:.3} |",
+            pb / 1e6,
+            presidio_version(python),
+            r["findings"]
+        );
+        println!();
+        println!("Custodia / Presidio: **{:.0}×**", (mb / secs) / presidio_mbs);
+    }
     println!();
     let rep = eval::score(&eval::corpus(docs, 4242));
     println!("## Detection quality on {docs} labeled documents (seed 4242)");
