@@ -11,7 +11,7 @@
 //! [fields]
 //! name = "drop"
 //! national_id = "tokenize"                # FF1, shape kept
-//! mobile = { action = "mask", first = 3, last = 2 }
+//! mobile = { action = "mask", first = 3, last = 2 }   # "mask" alone: the schema's mask
 //! email = "hash"
 //! bank_card = "substitute"
 //! birth_date = { action = "generalize", to = "age_band:10" }
@@ -61,12 +61,13 @@ pub enum Rule {
     Redact,
     /// Keyed hash.
     Hash,
-    /// Keep the first and last characters.
+    /// Keep the first and last characters; `None` for both: the field's
+    /// own display mask (the schema's per-type default, e.g. `138****5678`).
     Mask {
         /// Kept at the start.
-        first: usize,
+        first: Option<usize>,
         /// Kept at the end.
-        last: usize,
+        last: Option<usize>,
     },
     /// A consistent realistic substitute of the field's type.
     Substitute,
@@ -176,9 +177,12 @@ fn parse_rule(field: &str, r: RawRule) -> Result<Rule, String> {
         "drop" => Rule::Drop,
         "redact" => Rule::Redact,
         "hash" => Rule::Hash,
-        "mask" => Rule::Mask {
-            first: d.first.unwrap_or(1),
-            last: d.last.unwrap_or(1),
+        "mask" => match (d.first, d.last) {
+            (None, None) => Rule::Mask { first: None, last: None },
+            (f, l) => Rule::Mask {
+                first: Some(f.unwrap_or(0)),
+                last: Some(l.unwrap_or(0)),
+            },
         },
         "substitute" => Rule::Substitute,
         "tokenize" => Rule::Tokenize(match d.mode.as_deref() {
@@ -308,7 +312,21 @@ segment = "keep"
     fn parses() {
         let p = Profile::from_toml(P).unwrap();
         assert_eq!(p.k, 5);
-        assert!(matches!(p.fields["mobile"], Rule::Mask { first: 3, last: 2 }));
+        assert!(matches!(
+            p.fields["mobile"],
+            Rule::Mask {
+                first: Some(3),
+                last: Some(2)
+            }
+        ));
+        let q = Profile::from_toml(&P.replace("email = \"hash\"", "email = \"mask\"")).unwrap();
+        assert!(matches!(
+            q.fields["email"],
+            Rule::Mask {
+                first: None,
+                last: None
+            }
+        ));
         assert!(matches!(p.fields["national_id"], Rule::Tokenize(TokenMode::Ff1)));
         assert_eq!(
             p.output_fields(),

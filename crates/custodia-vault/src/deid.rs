@@ -271,10 +271,10 @@ impl Vault {
         &self,
         cx: &mut RecordCx,
         rule: &Rule,
-        field: &str,
-        ftype: FieldType,
+        def: &custodia_core::FieldDef,
         value: &str,
     ) -> Result<String, VaultError> {
+        let (field, ftype) = (def.name.as_str(), def.kind);
         let keys = cx.keys;
         let customer = cx.customer;
         Ok(match rule {
@@ -282,7 +282,11 @@ impl Vault {
             Rule::Drop => String::new(),
             Rule::Redact => ops::redact(value),
             Rule::Hash => ops::keyed_hash(&keys.hash, field, value),
-            Rule::Mask { first, last } => ops::mask(value, *first, *last),
+            Rule::Mask {
+                first: None,
+                last: None,
+            } => def.mask.apply(value),
+            Rule::Mask { first, last } => ops::mask(value, first.unwrap_or(0), last.unwrap_or(0)),
             Rule::Substitute => ops::substitute(&keys.substitute, kind_of(ftype).unwrap_or(Kind::PersonName), value),
             Rule::Tokenize(TokenMode::Ff1) => {
                 let digits = value.chars().filter(char::is_ascii_digit).count();
@@ -366,7 +370,7 @@ impl Vault {
             }
             let def = self.schema().field(f).expect("checked against the schema");
             let v = match clear.get(f.as_str()) {
-                Some(v) if rule.emits() => self.apply_rule(&mut cx, rule, f, def.kind, v)?,
+                Some(v) if rule.emits() => self.apply_rule(&mut cx, rule, def, v)?,
                 _ => String::new(),
             };
             cells.insert(f.as_str(), v);

@@ -471,3 +471,39 @@ fn profiles_are_checked_against_the_schema() {
     );
     assert!(v.load_profile(&ok, d.path()).is_ok());
 }
+
+#[test]
+fn mask_alone_uses_the_schema_mask_and_counts_fall_back_to_zero() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    v.create("t", &with_notes("偏好周末联系")).unwrap();
+    let profile = v
+        .load_profile(
+            "k = 2\n[fields]\nmobile = \"mask\"\nname = { action = \"mask\", last = 1 }\n",
+            d.path(),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    let r = v.export_deidentified("t", &mut out, &profile, &NoProgress).unwrap();
+    // No quasi-identifiers: one class of one record, below k = 2, suppressed.
+    assert_eq!((r.risk.released, r.risk.suppressed), (0, 1));
+    let profile = v
+        .load_profile(
+            "k = 2\n[fields]\nmobile = \"mask\"\nname = { action = \"mask\", last = 1 }\n",
+            d.path(),
+        )
+        .unwrap();
+    v.create("t", &with_notes("偏好周末联系")).unwrap();
+    let mut out = Vec::new();
+    v.export_deidentified("t", &mut out, &profile, &NoProgress).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let expected_mobile = v.schema().field("mobile").unwrap().mask.apply("+8613800138000");
+    assert!(
+        expected_mobile.contains('*') && !expected_mobile.contains("0013"),
+        "{expected_mobile}"
+    );
+    assert_eq!(
+        text,
+        format!("mobile,name\n{expected_mobile},*敏\n{expected_mobile},*敏\n")
+    );
+}
