@@ -441,6 +441,10 @@ impl Vault {
         } else {
             Pass::Write
         };
+        // What is actually written, counted again: the figures reported are
+        // those of the release, and a class an erasure between the passes
+        // shrank below k is caught.
+        let mut released = Classes::default();
         let mut w = csv::Writer::from_writer(out);
         w.write_record(profile.output_fields())
             .map_err(|e| VaultError::Io(e.to_string()))?;
@@ -451,11 +455,12 @@ impl Vault {
                 .collect();
             let mut muts = Vec::new();
             for r in rows {
-                let (id, (cells, qi, _, tokens)) = r?;
+                let (id, (cells, qi, sensitive, tokens)) = r?;
                 if !classes.keep(&qi, profile.k, profile.l) {
                     continue;
                 }
                 w.write_record(&cells).map_err(|e| VaultError::Io(e.to_string()))?;
+                released.add(qi, sensitive.as_deref());
                 if !tokens.is_empty() {
                     muts.push(Mutation::PutVaultTokens {
                         customer: id,
@@ -475,7 +480,7 @@ impl Vault {
         })?;
         w.flush().map_err(|e| VaultError::Io(e.to_string()))?;
         progress.finish();
-        let risk = classes.risk(profile.k, profile.l);
+        let risk = release_risk(&classes, &released, profile.k, profile.l)?;
         let mut e = AuditEvent::new(now_ms(), actor, Action::Export);
         e.detail = Some(format!(
             "de-identified export finished: released={} suppressed={} k={} max_risk={:.4}",
@@ -505,6 +510,26 @@ impl Vault {
     }
 }
 
+/// The figures of a release: `released` holds what was written, `all`
+/// the classes of every record. Fails when a written class is below k (or
+/// l), which happens only when records changed or went between the passes.
+fn release_risk(all: &Classes, released: &Classes, k: usize, l: Option<usize>) -> Result<Risk, VaultError> {
+    let r = released.risk(k, l);
+    if r.suppressed > 0 {
+        return Err(VaultError::Io(format!(
+            "customers were erased or changed during the export, leaving {} written records in classes smaller than k = {k}{}; discard the output and run the export again",
+            r.suppressed,
+            l.map(|l| format!(" or less diverse than l = {l}")).unwrap_or_default()
+        )));
+    }
+    let records = all.risk(k, l).records;
+    Ok(Risk {
+        records,
+        suppressed: records - r.released,
+        ..r
+    })
+}
+
 /// The detector kind matching a schema type (for substitutes).
 pub fn kind_of(t: FieldType) -> Option<Kind> {
     match t {
@@ -515,5 +540,39 @@ pub fn kind_of(t: FieldType) -> Option<Kind> {
         FieldType::PersonName => Some(Kind::PersonName),
         FieldType::Address => Some(Kind::Address),
         FieldType::Date | FieldType::Text => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qi(a: &str) -> Vec<String> {
+        vec![a.to_owned()]
+    }
+
+    #[test]
+    fn a_class_shrunk_between_the_passes_fails_the_release() {
+        let mut all = Classes::default();
+        for c in ["a", "a", "a", "b", "b", "b", "c"] {
+            all.add(qi(c), Some(c));
+        }
+        // Everything of a and b written: k = 3 holds, c suppressed.
+        let mut written = Classes::default();
+        for c in ["a", "a", "a", "b", "b", "b"] {
+            written.add(qi(c), Some(c));
+        }
+        let r = release_risk(&all, &written, 3, None).unwrap();
+        assert_eq!((r.records, r.released, r.suppressed, r.classes, r.k), (7, 6, 1, 2, 3));
+        // One of b was erased before the second pass: b is written twice.
+        let mut written = Classes::default();
+        for c in ["a", "a", "a", "b", "b"] {
+            written.add(qi(c), Some(c));
+        }
+        let e = release_risk(&all, &written, 3, None).unwrap_err().to_string();
+        assert!(
+            e.contains("leaving 2 written records in classes smaller than k = 3"),
+            "{e}"
+        );
     }
 }

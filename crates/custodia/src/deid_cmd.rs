@@ -321,9 +321,15 @@ pub fn export_deidentified(
                 .open(p)
                 .map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
             let mut w = std::io::BufWriter::new(f);
-            let r = v.export_deidentified(actor, &mut w, &profile, &bar)?;
-            w.flush()?;
-            r
+            let r = v
+                .export_deidentified(actor, &mut w, &profile, &bar)
+                .and_then(|r| w.flush().map(|_| r).map_err(VaultError::from));
+            if r.is_err() {
+                // A release that failed its checks is not left behind.
+                drop(w);
+                let _ = std::fs::remove_file(p);
+            }
+            r?
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
