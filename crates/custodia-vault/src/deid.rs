@@ -75,6 +75,18 @@ struct Keys {
     ff1_alnum: Ff1,
 }
 
+/// One record under a profile.
+struct DeidRow {
+    /// Output cells, in the profile's output order (empty when measuring).
+    cells: Vec<String>,
+    /// Quasi-identifier values.
+    qi: Vec<String>,
+    /// The sensitive value, when the profile names one.
+    sensitive: Option<String>,
+    /// Vault tokens made for it.
+    tokens: Vec<VaultToken>,
+}
+
 /// Which pass of a de-identified export a record is processed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -339,7 +351,6 @@ impl Vault {
 
     /// One record under the profile: its output cells (when `pass` writes),
     /// its quasi-identifier values and its sensitive value.
-    #[allow(clippy::type_complexity)]
     fn deid_record(
         &self,
         keys: &Keys,
@@ -348,7 +359,7 @@ impl Vault {
         run: u64,
         today: chrono::NaiveDate,
         pass: Pass,
-    ) -> Result<(Vec<String>, Vec<String>, Option<String>, Vec<VaultToken>), VaultError> {
+    ) -> Result<DeidRow, VaultError> {
         let clear = self.decrypt(rec)?;
         let mut cx = RecordCx {
             keys,
@@ -381,7 +392,12 @@ impl Vault {
         };
         let qi = p.quasi_identifiers.iter().map(|q| cells[q.as_str()].clone()).collect();
         let sensitive = p.sensitive.as_ref().map(|s| cells[s.as_str()].clone());
-        Ok((out, qi, sensitive, cx.tokens))
+        Ok(DeidRow {
+            cells: out,
+            qi,
+            sensitive,
+            tokens: cx.tokens,
+        })
     }
 
     /// Export every customer under a de-identification profile as CSV: a
@@ -424,8 +440,8 @@ impl Vault {
                 .map(|r| self.deid_record(&keys, profile, r, run, today, Pass::Measure))
                 .collect();
             for r in rows {
-                let (_, qi, s, _) = r?;
-                classes.add(qi, s.as_deref());
+                let row = r?;
+                classes.add(row.qi, row.sensitive.as_deref());
             }
             progress.advance(page.len() as u64);
             Ok(())
@@ -455,7 +471,15 @@ impl Vault {
                 .collect();
             let mut muts = Vec::new();
             for r in rows {
-                let (id, (cells, qi, sensitive, tokens)) = r?;
+                let (
+                    id,
+                    DeidRow {
+                        cells,
+                        qi,
+                        sensitive,
+                        tokens,
+                    },
+                ) = r?;
                 if !classes.keep(&qi, profile.k, profile.l) {
                     continue;
                 }
