@@ -2,7 +2,9 @@
 //!
 //! Where Custodia keeps its bytes. The [`Store`] trait is the whole contract
 //! the vault relies on; [`sqlite::SqliteStore`] is the embedded
-//! implementation (one file, WAL, group commit). Everything that reaches a
+//! implementation (one file, WAL, group commit) and [`pg::PgStore`]
+//! the scale-out one (several servers on one PostgreSQL database);
+//! [`open::open_store`] picks one from a storage URL. Everything that reaches a
 //! store is already encrypted, blind-indexed or free of personal data; the
 //! store never sees keys or clear values.
 //!
@@ -10,9 +12,14 @@
 //! acknowledged only once durable (fsync), so an acknowledged write survives
 //! a crash and the audit log never disagrees with the data.
 
+pub mod open;
+pub mod pg;
 pub mod privacy;
 pub mod rights;
 pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
 
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
 pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone, VaultToken};
@@ -35,6 +42,9 @@ pub enum StoreError {
     /// Stored bytes do not have the expected shape.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The backend cannot do this (e.g. file snapshots of PostgreSQL).
+    #[error("{0}")]
+    Unsupported(String),
     /// The database was created by a newer or unknown layout.
     #[error("database layout version {found} is not supported (this build knows {known})")]
     Layout {

@@ -1474,6 +1474,3 @@ impl SqliteStore {
         self.with_reader(|c| c.query_row(sql, [], |r| r.get(0)).map_err(db_err))
     }
 }
-
-#[cfg(test)]
-mod tests;

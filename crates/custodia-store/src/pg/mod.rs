@@ -1,0 +1,1183 @@
+//! The scale-out store: one PostgreSQL database shared by any number of
+//! `custodia serve` processes.
+//!
+//! * Writes go through one writer thread per process that commits whatever
+//!   has queued up in one transaction (group commit), acknowledged after
+//!   PostgreSQL's commit (`synchronous_commit` as the server is set; `on` is
+//!   the default and what Custodia's durability promise assumes).
+//! * Every write transaction first takes one advisory lock
+//!   ([`CHAIN_LOCK`]), then reads the audit head. The lock orders the write
+//!   transactions of all processes, so the audit log stays one unbroken
+//!   chain, sequence numbers commit in order (cursors over `seq` never skip
+//!   a row), and no two writers can deadlock (the lock is always the first
+//!   one taken).
+//! * Concurrent updates of one customer are optimistic: an update applies
+//!   only `WHERE version = expected`; under READ COMMITTED the second of two
+//!   racing updates waits for the first, re-reads the row, finds a newer
+//!   version and reports [`Applied::VersionConflict`]. No update is lost.
+//! * Reads use a small pool of connections and take no locks.
+//! * A connection that fails with a connection-class error is dropped; the
+//!   next call reconnects (with a short connect timeout), so a database that
+//!   goes away makes calls fail fast with [`StoreError::Unavailable`] and a
+//!   database that comes back is used again without a restart.
+
+mod schema;
+mod write;
+
+use crate::{
+    AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
+    Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
+    SessionRecord, Store, StoreError, StoredCustomer, TokenRecord, Tombstone, TrainingRecord, VaultToken,
+};
+use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
+use custodia_core::{CustomerId, FieldName};
+use postgres::types::{FromSql, ToSql};
+use postgres::{Client, NoTls, Row, Statement};
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The table layout this build writes (see `schema.rs`).
+pub const LAYOUT_VERSION: i64 = 1;
+
+/// Advisory lock key every write transaction takes first ("custodia" in ASCII).
+pub const CHAIN_LOCK: i64 = 0x6375_7374_6f64_6961;
+/// Advisory lock key of migrations.
+const SETUP_LOCK: i64 = CHAIN_LOCK + 1;
+
+/// Most mutations committed in one transaction.
+const GROUP_LIMIT: usize = 4096;
+
+/// Most idle read connections kept per process.
+const POOL_MAX: usize = 16;
+
+pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
+    // Connection exceptions (08), operator intervention (57: shutdown,
+    // cannot connect now), insufficient resources (53) and closed sockets
+    // are the database being away, not a wrong statement.
+    let away = e.is_closed()
+        || e.code().is_some_and(|c| {
+            let s = c.code();
+            s.starts_with("08") || s.starts_with("57") || s.starts_with("53")
+        })
+        || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+        || e.to_string().contains("error connecting");
+    if away {
+        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    } else {
+        StoreError::Database(format!("PostgreSQL: {e}"))
+    }
+}
+
+/// Run blocking database work from any thread. The synchronous client
+/// drives its socket with a runtime of its own, which may not start on a
+/// thread that is already driving async tasks: on a multi-threaded runtime
+/// the work moves off the async worker (`block_in_place`), on a
+/// current-thread runtime it runs on a short-lived thread.
+fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => f(),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| s.spawn(f).join().expect("database thread panicked")),
+    }
+}
+
+/// A connection with its prepared statements.
+pub(crate) struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn open(config: &postgres::Config) -> Result<Conn, StoreError> {
+        let client = config.connect(NoTls).map_err(pg_err)?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(pg_err)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    pub(crate) fn exec(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let st = self.statement(sql)?;
+        self.client.execute(&st, p).map_err(pg_err)
+    }
+
+    pub(crate) fn rows(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let st = self.statement(sql)?;
+        self.client.query(&st, p).map_err(pg_err)
+    }
+
+    pub(crate) fn row(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+        let st = self.statement(sql)?;
+        self.client.query_opt(&st, p).map_err(pg_err)
+    }
+
+    pub(crate) fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(pg_err)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Searchable fields (a `bi_<code>` column each) and every field's code.
+#[derive(Debug, Default)]
+pub(crate) struct Codes {
+    by_name: HashMap<String, i64>,
+    list: Vec<(i64, FieldName)>,
+    all_by_name: HashMap<FieldName, u8>,
+    all_by_code: HashMap<u8, FieldName>,
+    select: String,
+    insert: String,
+    update: String,
+    rekey: String,
+}
+
+impl Codes {
+    fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
+        let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
+        let cols: String = bi.iter().map(|b| format!(", {b}")).collect();
+        let select = format!("{BASE_COLUMNS}{cols}");
+        let insert = format!(
+            "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms{cols}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10{}) ON CONFLICT (external_id) DO NOTHING",
+            (0..bi.len()).map(|i| format!(", ${}", 11 + i)).collect::<String>()
+        );
+        let update =
+            format!(
+            "UPDATE customers SET version = version + 1, dk_version = $3, sealed = $4, attrs = $5, updated_ms = $6{} \
+             WHERE id = $1 AND version = $2",
+            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ${}", 7 + i)).collect::<String>()
+        );
+        let rekey =
+            format!(
+            "UPDATE customers SET version = version + 1, dk_version = $3, sealed = $4, attrs = $5, updated_ms = $6, \
+             kek_version = $7, wrapped_dk = $8{} WHERE id = $1 AND version = $2",
+            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ${}", 9 + i)).collect::<String>()
+        );
+        let all: Vec<(u8, FieldName)> = all
+            .into_iter()
+            .filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n)))
+            .collect();
+        Codes {
+            by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
+            list,
+            all_by_name: all.iter().map(|(c, n)| (n.clone(), *c)).collect(),
+            all_by_code: all.into_iter().collect(),
+            select,
+            insert,
+            update,
+            rekey,
+        }
+    }
+
+    /// The blind values of `entries` in column order (None where absent).
+    pub(crate) fn values(&self, entries: &[(FieldName, i64)]) -> Result<Vec<Option<i64>>, StoreError> {
+        if let Some((f, _)) = entries.iter().find(|(f, _)| !self.by_name.contains_key(f.as_str())) {
+            return Err(StoreError::Database(format!(
+                "field {f} is not registered as searchable"
+            )));
+        }
+        Ok(self
+            .list
+            .iter()
+            .map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h))
+            .collect())
+    }
+
+    /// A field list as one byte per field when every field has a code,
+    /// else as names joined by ','.
+    pub(crate) fn encode(&self, fields: &[FieldName]) -> (Option<Vec<u8>>, Option<String>) {
+        let coded: Option<Vec<u8>> = fields.iter().map(|f| self.all_by_name.get(f).copied()).collect();
+        match coded {
+            Some(b) => (Some(b), None),
+            None => (
+                None,
+                Some(fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")),
+            ),
+        }
+    }
+
+    fn decode(&self, coded: Option<Vec<u8>>, names: Option<String>) -> Result<Vec<FieldName>, StoreError> {
+        let corrupt = || StoreError::Corrupt("audit event: bad field list".into());
+        match (coded, names) {
+            (Some(b), _) => b
+                .iter()
+                .map(|c| self.all_by_code.get(c).cloned().ok_or_else(corrupt))
+                .collect(),
+            (None, Some(t)) if t.is_empty() => Ok(Vec::new()),
+            (None, Some(t)) => t.split(',').map(|n| FieldName::new(n).map_err(|_| corrupt())).collect(),
+            (None, None) => Err(corrupt()),
+        }
+    }
+}
+
+type Reply = tokio::sync::oneshot::Sender<crate::Outcomes>;
+
+struct Job {
+    muts: Vec<Mutation>,
+    reply: Reply,
+}
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PgStore {
+    label: String,
+    config: postgres::Config,
+    tx: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Conn>>,
+    codes: Arc<Codes>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgStore({})", self.label)
+    }
+}
+
+/// A storage URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    if let Some(at) = url.find("password=") {
+        // key=value form (or a URL query parameter): drop the value.
+        let rest = &url[at + 9..];
+        let end = rest.find([' ', '&']).unwrap_or(rest.len());
+        return format!("{}password=***{}", &url[..at], &rest[end..]);
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Parse a `postgres://` URL (or libpq key=value string) into a client
+/// configuration with Custodia's defaults: a 5 s connect timeout, TCP
+/// keepalives, and `application_name = custodia`.
+pub fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Database(format!("storage URL {} is not valid: {e}", redact_url(url))))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("custodia");
+    }
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    Ok(config)
+}
+
+impl PgStore {
+    /// Connect to the database at `url` (migrating it to this build's
+    /// layout). `fields` lists the schema's fields, each with whether it is
+    /// searchable; `linker` computes audit chain MACs.
+    pub fn open(url: &str, fields: &[(FieldName, bool)], linker: ChainLinker) -> Result<PgStore, StoreError> {
+        let config = parse_config(url)?;
+        let (w, codes) = blocking(|| -> Result<(Conn, Codes), StoreError> {
+            let mut w = Conn::open(&config)?;
+            let codes = setup(&mut w, fields)?;
+            Ok((w, codes))
+        })?;
+        let codes = Arc::new(codes);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (wcodes, wconfig) = (codes.clone(), config.clone());
+        let handle = std::thread::Builder::new()
+            .name("custodia-pg-writer".into())
+            .spawn(move || writer_loop(Some(w), wconfig, rx, wcodes, linker))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(PgStore {
+            label: redact_url(url),
+            config,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            readers: Mutex::new(Vec::new()),
+            codes,
+        })
+    }
+
+    /// Stop the writer after it has applied everything queued.
+    pub fn close(&self) {
+        self.tx.lock().expect("tx").take();
+        if let Some(h) = self.writer.lock().expect("writer").take() {
+            let _ = h.join();
+        }
+    }
+
+    fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
+        blocking(|| {
+            let pooled = self.readers.lock().expect("readers").pop();
+            let mut conn = match pooled {
+                Some(c) if !c.is_closed() => c,
+                _ => Conn::open(&self.config)?,
+            };
+            let out = f(&mut conn);
+            let broken = matches!(out, Err(StoreError::Unavailable(_))) || conn.is_closed();
+            if !broken {
+                let mut pool = self.readers.lock().expect("readers");
+                if pool.len() < POOL_MAX {
+                    pool.push(conn);
+                }
+            } else {
+                // Every idle connection went down with the server, most likely.
+                self.readers.lock().expect("readers").clear();
+            }
+            out
+        })
+    }
+
+    fn select(&self, tail: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCustomer>, StoreError> {
+        let sql = format!("SELECT {} FROM customers {tail}", self.codes.select);
+        self.with_reader(|c| c.rows(&sql, p)?.iter().map(|r| read_customer(r, &self.codes)).collect())
+    }
+
+    fn scan_where(&self, cond: &str, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
+        let sql = format!(
+            "SELECT {} FROM customers WHERE seq > $1 {cond} ORDER BY seq LIMIT $2",
+            self.codes.select
+        );
+        let limit = limit as i64;
+        self.with_reader(|c| {
+            let rows = c.rows(&sql, &[&after, &limit])?;
+            let mut last = after;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                last = get(r, 0)?;
+                out.push(read_customer(r, &self.codes)?);
+            }
+            Ok((out, last))
+        })
+    }
+
+    /// Run SQL returning one integer on a read connection (diagnostics and tests).
+    pub fn raw_query_i64(&self, sql: &str) -> Result<i64, StoreError> {
+        self.with_reader(|c| {
+            let r = c.row(sql, &[])?.ok_or_else(|| StoreError::Database("no row".into()))?;
+            get(&r, 0)
+        })
+    }
+
+    /// Run SQL statements on a fresh connection (administration and tests).
+    pub fn raw_batch(&self, sql: &str) -> Result<(), StoreError> {
+        blocking(|| Conn::open(&self.config)?.batch(sql))
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Create the tables (once), check the layout, register field codes and
+/// blind-index columns, all under the setup lock.
+fn setup(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
+    // A search_path naming a schema of its own (`options=-c search_path=x`
+    // in the URL) gets that schema created: several vaults can share one
+    // database, each in its schema.
+    let sp: String = get(
+        &w.row("SHOW search_path", &[])?.ok_or_else(|| no_row("search_path"))?,
+        0,
+    )?;
+    if let Some(first) = sp.split(',').map(str::trim).next() {
+        if !first.is_empty() && first != "\"$user\"" && first != "public" {
+            let ident = if first.starts_with('"') {
+                first.to_owned()
+            } else {
+                format!("\"{}\"", first.replace('"', "\"\""))
+            };
+            w.batch(&format!("CREATE SCHEMA IF NOT EXISTS {ident}"))?;
+        }
+    }
+    w.batch("BEGIN")?;
+    let out = (|| -> Result<Codes, StoreError> {
+        w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
+        w.batch(schema::MIGRATION_1)?;
+        match w.row("SELECT value FROM meta WHERE key = 'layout'", &[])? {
+            None => {
+                w.exec(
+                    "INSERT INTO meta (key, value) VALUES ('layout', $1)",
+                    &[&LAYOUT_VERSION.to_string().into_bytes()],
+                )?;
+            }
+            Some(r) => {
+                let v: Vec<u8> = get(&r, 0)?;
+                let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
+                if found != LAYOUT_VERSION {
+                    return Err(StoreError::Layout {
+                        found,
+                        known: LAYOUT_VERSION,
+                    });
+                }
+            }
+        }
+        for (f, searchable) in fields {
+            w.exec(
+                "INSERT INTO field_codes (code, name, searchable)
+                 SELECT coalesce(max(code), 0) + 1, $1, $2 FROM field_codes ON CONFLICT (name) DO NOTHING",
+                &[&f.as_str(), searchable],
+            )?;
+        }
+        let (list, all) = field_codes(w)?;
+        let existing: Vec<String> = w
+            .rows(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = 'customers'",
+                &[],
+            )?
+            .iter()
+            .map(|r| get(r, 0))
+            .collect::<Result<_, _>>()?;
+        for (code, _) in &list {
+            if !existing.iter().any(|c| c == &format!("bi_{code}")) {
+                w.batch(&format!("ALTER TABLE customers ADD COLUMN bi_{code} bigint"))?;
+            }
+        }
+        // Also rebuilds indexes a bulk load dropped before a crash.
+        create_blind_indexes(w, &list)?;
+        Ok(Codes::build(list, all))
+    })();
+    match out {
+        Ok(codes) => {
+            w.batch("COMMIT")?;
+            Ok(codes)
+        }
+        Err(e) => {
+            let _ = w.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+type CodeList = Vec<(i64, FieldName)>;
+
+/// The searchable fields' codes and every field's code.
+pub(crate) fn field_codes(w: &mut Conn) -> Result<(CodeList, CodeList), StoreError> {
+    let mut list = Vec::new();
+    let mut all = Vec::new();
+    for r in w.rows(
+        "SELECT code::bigint, name, searchable FROM field_codes ORDER BY code",
+        &[],
+    )? {
+        let code: i64 = get(&r, 0)?;
+        let name: String = get(&r, 1)?;
+        let fname = FieldName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if get::<bool>(&r, 2)? {
+            list.push((code, fname.clone()));
+        }
+        all.push((code, fname));
+    }
+    Ok((list, all))
+}
+
+pub(crate) fn create_blind_indexes(c: &mut Conn, list: &[(i64, FieldName)]) -> Result<(), StoreError> {
+    for (code, _) in list {
+        c.batch(&format!(
+            "CREATE INDEX IF NOT EXISTS customers_bi_{code} ON customers (bi_{code}) WHERE bi_{code} IS NOT NULL"
+        ))?;
+    }
+    Ok(())
+}
+
+fn no_row(what: &str) -> StoreError {
+    StoreError::Database(format!("PostgreSQL returned no row for {what}"))
+}
+
+/// One column of a row, with a type mismatch reported as corruption.
+pub(crate) fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StoreError> {
+    r.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+fn get_u32(r: &Row, i: usize) -> Result<u32, StoreError> {
+    let v: i64 = get(r, i)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {i}: {v} is out of range")))
+}
+
+pub(crate) fn customer_id(b: Vec<u8>) -> Result<CustomerId, StoreError> {
+    let a: [u8; 16] = b
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("customer id is not 16 bytes".into()))?;
+    Ok(CustomerId::from_bytes(a))
+}
+
+fn opt_customer_id(b: Option<Vec<u8>>) -> Result<Option<CustomerId>, StoreError> {
+    b.map(customer_id).transpose()
+}
+
+const BASE_COLUMNS: &str =
+    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms, flags";
+
+fn read_customer(r: &Row, codes: &Codes) -> Result<StoredCustomer, StoreError> {
+    let mut blind = Vec::new();
+    for (i, (_, name)) in codes.list.iter().enumerate() {
+        if let Some(h) = get::<Option<i64>>(r, 12 + i)? {
+            blind.push((name.clone(), h));
+        }
+    }
+    Ok(StoredCustomer {
+        id: customer_id(get(r, 1)?)?,
+        external_id: get(r, 2)?,
+        version: get(r, 3)?,
+        kek_version: get_u32(r, 4)?,
+        dk_version: get_u32(r, 5)?,
+        wrapped_dk: get(r, 6)?,
+        sealed: get(r, 7)?,
+        attrs: get(r, 8)?,
+        blind,
+        created_ms: get(r, 9)?,
+        updated_ms: get(r, 10)?,
+        flags: get_u32(r, 11)?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, ts_ms, actor, action, customer, fields, field_names, purpose, outcome, detail, prev, mac";
+
+fn read_event(r: &Row, codes: &Codes) -> Result<ChainedEvent, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("audit event: bad {what}"));
+    let seq: i64 = get(r, 0)?;
+    let action: String = get(r, 3)?;
+    let purpose: Option<String> = get(r, 7)?;
+    let outcome: String = get(r, 8)?;
+    let prev: Vec<u8> = get(r, 10)?;
+    let mac: Vec<u8> = get(r, 11)?;
+    Ok(ChainedEvent {
+        seq: seq as u64,
+        event: AuditEvent {
+            ts_ms: get(r, 1)?,
+            actor: get(r, 2)?,
+            action: Action::parse(&action).ok_or_else(|| corrupt("action"))?,
+            customer: opt_customer_id(get(r, 4)?).map_err(|_| corrupt("customer"))?,
+            fields: codes.decode(get(r, 5)?, get(r, 6)?)?,
+            purpose: match purpose {
+                None => None,
+                Some(p) => Some(custodia_core::Purpose::new(&p).map_err(|_| corrupt("purpose"))?),
+            },
+            outcome: Outcome::parse(&outcome).ok_or_else(|| corrupt("outcome"))?,
+            detail: get(r, 9)?,
+        },
+        prev: prev.try_into().map_err(|_| corrupt("prev"))?,
+        mac: mac.try_into().map_err(|_| corrupt("mac"))?,
+    })
+}
+
+pub(crate) fn split_list(s: String) -> Vec<String> {
+    s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()
+}
+
+/// The writer: group commit, reconnecting after the database went away.
+fn writer_loop(
+    mut conn: Option<Conn>,
+    config: postgres::Config,
+    rx: Receiver<Job>,
+    codes: Arc<Codes>,
+    linker: ChainLinker,
+) {
+    let janitor = Janitor::start(config.clone());
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].muts.len();
+        while n < GROUP_LIMIT {
+            match rx.try_recv() {
+                Ok(j) => {
+                    n += j.muts.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        if conn.as_ref().is_none_or(Conn::is_closed) {
+            conn = match Conn::open(&config) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    for job in jobs {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                    continue;
+                }
+            };
+        }
+        let c = conn.as_mut().expect("connected above");
+        let erased = jobs
+            .iter()
+            .any(|j| j.muts.iter().any(|m| matches!(m, Mutation::Erase { .. })));
+        match write::run_group(c, &jobs, &codes, &linker) {
+            Ok(all) => {
+                for (job, res) in jobs.into_iter().zip(all) {
+                    let _ = job.reply.send(Ok(res));
+                }
+                if erased {
+                    janitor.poke();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "write transaction failed");
+                if matches!(e, StoreError::Unavailable(_)) || c.is_closed() {
+                    conn = None;
+                }
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// How soon after an erasure the tables that held the erased rows are
+/// vacuumed, so the dead row versions (with the wrapped data key) leave the
+/// heap pages instead of waiting for autovacuum.
+pub const ERASURE_VACUUM_DELAY: Duration = Duration::from_millis(500);
+
+/// Vacuums after erasures on a connection of its own, off the writer's path.
+struct Janitor(Option<Sender<()>>);
+
+impl Janitor {
+    fn start(config: postgres::Config) -> Janitor {
+        let (tx, rx) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("custodia-pg-vacuum".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    std::thread::sleep(ERASURE_VACUUM_DELAY);
+                    while rx.try_recv().is_ok() {}
+                    let done = Conn::open(&config).and_then(|mut c| {
+                        c.batch("VACUUM customers, vault_tokens, portal_tokens, requests, lifecycle")
+                    });
+                    if let Err(e) = done {
+                        tracing::warn!(error = %e, "vacuum after erasure failed (autovacuum will do it later)");
+                    }
+                }
+            });
+        Janitor(spawned.ok().map(|_| tx))
+    }
+
+    fn poke(&self) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(());
+        }
+    }
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms";
+const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
+const RECEIPT_COLUMNS: &str =
+    "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
+const REQUEST_COLUMNS: &str =
+    "id, customer, kind, status, channel, regime, created_ms, updated_ms, verified_ms, verified_by,
+    verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail";
+
+fn read_account(r: &Row) -> Result<AccountRecord, StoreError> {
+    Ok(AccountRecord {
+        name: get(r, 0)?,
+        kind: get(r, 1)?,
+        password: get(r, 2)?,
+        roles: split_list(get(r, 3)?),
+        mfa_secret: get(r, 4)?,
+        mfa_pending: get(r, 5)?,
+        mfa_last_step: get(r, 6)?,
+        recovery: split_list(get(r, 7)?),
+        disabled: get(r, 8)?,
+        created_ms: get(r, 9)?,
+        updated_ms: get(r, 10)?,
+    })
+}
+
+fn read_token(r: &Row) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: get(r, 0)?,
+        account: get(r, 1)?,
+        digest: get(r, 2)?,
+        scopes: split_list(get(r, 3)?),
+        expires_ms: get(r, 4)?,
+        revoked: get(r, 5)?,
+        created_ms: get(r, 6)?,
+    })
+}
+
+fn read_receipt(r: &Row) -> Result<ConsentRecord, StoreError> {
+    Ok(ConsentRecord {
+        id: get(r, 0)?,
+        customer: customer_id(get(r, 1)?)?,
+        purpose: get(r, 2)?,
+        notice_version: get_u32(r, 3)?,
+        given: get(r, 4)?,
+        ts_ms: get(r, 5)?,
+        channel: get(r, 6)?,
+        collector: get(r, 7)?,
+        text_sha256: get(r, 8)?,
+        kinds: split_list(get(r, 9)?),
+        given_by: get(r, 10)?,
+        language: get(r, 11)?,
+    })
+}
+
+fn read_request(r: &Row) -> Result<RequestRecord, StoreError> {
+    Ok(RequestRecord {
+        id: get(r, 0)?,
+        customer: opt_customer_id(get(r, 1)?)?,
+        kind: get(r, 2)?,
+        status: get(r, 3)?,
+        channel: get(r, 4)?,
+        regime: get(r, 5)?,
+        created_ms: get(r, 6)?,
+        updated_ms: get(r, 7)?,
+        verified_ms: get(r, 8)?,
+        verified_by: get(r, 9)?,
+        verification: get(r, 10)?,
+        acknowledged_ms: get(r, 11)?,
+        extended: get(r, 12)?,
+        reason: get(r, 13)?,
+        completed_ms: get(r, 14)?,
+        idem_key: get(r, 15)?,
+        detail: get(r, 16)?,
+    })
+}
+
+fn read_lifecycle(r: &Row) -> Result<Lifecycle, StoreError> {
+    Ok(Lifecycle {
+        customer: Some(customer_id(get(r, 0)?)?),
+        contract_end_ms: get(r, 1)?,
+        last_activity_ms: get(r, 2)?,
+        reviewed_ms: get(r, 3)?,
+    })
+}
+
+fn read_ids(rows: Vec<Row>) -> Result<Vec<CustomerId>, StoreError> {
+    rows.iter().map(|r| customer_id(get(r, 0)?)).collect()
+}
+
+impl PgStore {
+    fn many<T: Send>(
+        &self,
+        sql: &str,
+        p: &[&(dyn ToSql + Sync)],
+        f: impl Fn(&Row) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<Vec<T>, StoreError> {
+        self.with_reader(|c| c.rows(sql, p)?.iter().map(&f).collect())
+    }
+
+    fn one<T: Send>(
+        &self,
+        sql: &str,
+        p: &[&(dyn ToSql + Sync)],
+        f: impl Fn(&Row) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<Option<T>, StoreError> {
+        self.with_reader(|c| c.row(sql, p)?.as_ref().map(&f).transpose())
+    }
+}
+
+impl Store for PgStore {
+    fn apply(&self, muts: Vec<Mutation>) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        let pending = self.submit(muts);
+        blocking(|| pending.wait())
+    }
+
+    fn submit(&self, muts: Vec<Mutation>) -> Pending {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if let Some(tx) = self.tx.lock().expect("tx").as_ref() {
+            let _ = tx.send(Job { muts, reply });
+        }
+        Pending(rx)
+    }
+
+    fn get(&self, id: &CustomerId) -> Result<Option<StoredCustomer>, StoreError> {
+        Ok(self.select("WHERE id = $1", &[&id.as_bytes().as_slice()])?.pop())
+    }
+
+    fn find_blind(&self, field: &FieldName, hash: i64) -> Result<Vec<StoredCustomer>, StoreError> {
+        let Some(code) = self.codes.by_name.get(field.as_str()) else {
+            return Ok(Vec::new());
+        };
+        self.select(&format!("WHERE bi_{code} = $1"), &[&hash])
+    }
+
+    fn scan(&self, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
+        self.scan_where("", after, limit)
+    }
+
+    fn scan_kek_below(&self, kek: u32, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
+        self.scan_where(&format!("AND kek_version < {kek}"), after, limit)
+    }
+
+    fn counts(&self, kek: u32) -> Result<(u64, u64), StoreError> {
+        let kek = i64::from(kek);
+        self.with_reader(|c| {
+            let r = c
+                .row(
+                    "SELECT count(*), coalesce(sum(CASE WHEN kek_version < $1 THEN 1 ELSE 0 END), 0)::bigint FROM customers",
+                    &[&kek],
+                )?
+                .ok_or_else(|| no_row("counts"))?;
+            Ok((get::<i64>(&r, 0)? as u64, get::<i64>(&r, 1)? as u64))
+        })
+    }
+
+    fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<ChainedEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2");
+        self.many(&sql, &[&(from as i64), &(limit as i64)], |r| read_event(r, &self.codes))
+    }
+
+    fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        self.with_reader(|c| write::read_head(c).map(|h| (h.seq, h.mac)))
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.one("SELECT value FROM meta WHERE key = $1", &[&key], |r| get(r, 0))
+    }
+
+    fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1");
+        self.one(&sql, &[&name], read_account)
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
+        self.many(&sql, &[], read_account)
+    }
+
+    fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError> {
+        self.many(
+            "SELECT account, course, completed, score, expires, recorded_by FROM training
+             WHERE $1::text IS NULL OR account = $1 ORDER BY account, completed DESC",
+            &[&account],
+            |r| {
+                Ok(TrainingRecord {
+                    account: get(r, 0)?,
+                    course: get(r, 1)?,
+                    completed: get(r, 2)?,
+                    score: get(r, 3)?,
+                    expires: get(r, 4)?,
+                    recorded_by: get(r, 5)?,
+                })
+            },
+        )
+    }
+
+    fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE digest = $1");
+        self.one(&sql, &[&digest], read_token)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_ms DESC");
+        self.many(&sql, &[], read_token)
+    }
+
+    fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        self.one(
+            "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked FROM sessions WHERE digest = $1",
+            &[&digest],
+            |r| {
+                Ok(SessionRecord {
+                    digest: get(r, 0)?,
+                    account: get(r, 1)?,
+                    mfa_ok: get(r, 2)?,
+                    csrf: get(r, 3)?,
+                    created_ms: get(r, 4)?,
+                    expires_ms: get(r, 5)?,
+                    revoked: get(r, 6)?,
+                })
+            },
+        )
+    }
+
+    fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError> {
+        self.many(
+            "SELECT campaign, account, role, decision, decided_by, decided_ms, note FROM review_items
+             WHERE campaign = $1 ORDER BY account, role",
+            &[&campaign],
+            |r| {
+                Ok(ReviewItem {
+                    campaign: get(r, 0)?,
+                    account: get(r, 1)?,
+                    role: get(r, 2)?,
+                    decision: get(r, 3)?,
+                    decided_by: get(r, 4)?,
+                    decided_ms: get(r, 5)?,
+                    note: get(r, 6)?,
+                })
+            },
+        )
+    }
+
+    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError> {
+        self.many(
+            "SELECT version, toml, published_ms, published_by FROM notices ORDER BY version",
+            &[],
+            |r| {
+                Ok(NoticeRecord {
+                    version: get_u32(r, 0)?,
+                    toml: get(r, 1)?,
+                    published_ms: get(r, 2)?,
+                    published_by: get(r, 3)?,
+                })
+            },
+        )
+    }
+
+    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE customer = $1 ORDER BY seq");
+        self.many(&sql, &[&customer.as_bytes().as_slice()], read_receipt)
+    }
+
+    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE id = $1");
+        self.one(&sql, &[&id], read_receipt)
+    }
+
+    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError> {
+        // The latest receipt of each (customer, purpose) is the one in force.
+        self.many(
+            "SELECT r.purpose, r.notice_version, r.given, count(*) FROM consent_receipts r
+             JOIN (SELECT max(seq) AS seq FROM consent_receipts GROUP BY customer, purpose) l ON l.seq = r.seq
+             GROUP BY r.purpose, r.notice_version, r.given ORDER BY r.purpose, r.notice_version, r.given DESC",
+            &[],
+            |r| {
+                Ok(ConsentTally {
+                    purpose: get(r, 0)?,
+                    notice_version: get_u32(r, 1)?,
+                    given: get(r, 2)?,
+                    customers: get::<i64>(r, 3)? as u64,
+                })
+            },
+        )
+    }
+
+    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError> {
+        self.one(
+            "SELECT digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by FROM portal_tokens WHERE digest = $1",
+            &[&digest],
+            |r| {
+                Ok(PortalTokenRecord {
+                    digest: get(r, 0)?,
+                    customer: customer_id(get(r, 1)?)?,
+                    kind: get(r, 2)?,
+                    csrf: get(r, 3)?,
+                    created_ms: get(r, 4)?,
+                    expires_ms: get(r, 5)?,
+                    used: get(r, 6)?,
+                    issued_by: get(r, 7)?,
+                })
+            },
+        )
+    }
+
+    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE customer = $1 ORDER BY created_ms, id");
+        self.many(&sql, &[&customer.as_bytes().as_slice()], read_request)
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        self.one(&sql, &[&id], read_request)
+    }
+
+    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idem_key = $1");
+        self.one(&sql, &[&key], read_request)
+    }
+
+    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN ('completed', 'denied') ORDER BY created_ms, id"
+        );
+        self.many(&sql, &[], read_request)
+    }
+
+    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ('completed', 'denied') AND created_ms < $1 ORDER BY created_ms, id"
+        );
+        self.many(&sql, &[&before_ms], read_request)
+    }
+
+    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError> {
+        self.many(
+            "SELECT ts_ms, actor, from_status, to_status, note FROM request_log WHERE request = $1 ORDER BY seq",
+            &[&id],
+            |r| {
+                Ok(RequestLogEntry {
+                    ts_ms: get(r, 0)?,
+                    actor: get(r, 1)?,
+                    from_status: get(r, 2)?,
+                    to_status: get(r, 3)?,
+                    note: get(r, 4)?,
+                })
+            },
+        )
+    }
+
+    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError> {
+        self.many(
+            "SELECT recipient, notified_ms, notified_by FROM request_recipients WHERE request = $1 ORDER BY recipient",
+            &[&id],
+            |r| {
+                Ok(RecipientNotice {
+                    recipient: get(r, 0)?,
+                    notified_ms: get(r, 1)?,
+                    notified_by: get(r, 2)?,
+                })
+            },
+        )
+    }
+
+    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
+        self.many(
+            "SELECT id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor FROM tombstones
+             ORDER BY erased_ms, id",
+            &[],
+            |r| {
+                Ok(Tombstone {
+                    id: get(r, 0)?,
+                    customer: customer_id(get(r, 1)?)?,
+                    erased_ms: get(r, 2)?,
+                    fields: split_list(get(r, 3)?),
+                    request: get(r, 4)?,
+                    basis: get(r, 5)?,
+                    certificate: get(r, 6)?,
+                    key_sha256: get(r, 7)?,
+                    actor: get(r, 8)?,
+                })
+            },
+        )
+    }
+
+    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        self.one(
+            "SELECT id, jws, created_ms FROM certificates WHERE id = $1",
+            &[&id],
+            |r| {
+                Ok(CertificateRecord {
+                    id: get(r, 0)?,
+                    jws: get(r, 1)?,
+                    created_ms: get(r, 2)?,
+                })
+            },
+        )
+    }
+
+    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError> {
+        self.many(
+            "SELECT id, customer, reason, set_by, set_ms, released_ms, released_by FROM legal_holds WHERE customer = $1
+             ORDER BY set_ms, id",
+            &[&customer.as_bytes().as_slice()],
+            |r| {
+                Ok(HoldRecord {
+                    id: get(r, 0)?,
+                    customer: customer_id(get(r, 1)?)?,
+                    reason: get(r, 2)?,
+                    set_by: get(r, 3)?,
+                    set_ms: get(r, 4)?,
+                    released_ms: get(r, 5)?,
+                    released_by: get(r, 6)?,
+                })
+            },
+        )
+    }
+
+    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError> {
+        self.one(
+            "SELECT customer, contract_end_ms, last_activity_ms, reviewed_ms FROM lifecycle WHERE customer = $1",
+            &[&customer.as_bytes().as_slice()],
+            read_lifecycle,
+        )
+    }
+
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError> {
+        self.many(
+            "SELECT customer, contract_end_ms, last_activity_ms, reviewed_ms FROM lifecycle",
+            &[],
+            read_lifecycle,
+        )
+    }
+
+    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.with_reader(|c| {
+            read_ids(c.rows(
+                "SELECT DISTINCT customer FROM legal_holds WHERE released_ms IS NULL",
+                &[],
+            )?)
+        })
+    }
+
+    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.with_reader(|c| read_ids(c.rows("SELECT DISTINCT customer FROM consent_receipts", &[])?))
+    }
+
+    fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit WHERE customer = $1 ORDER BY seq LIMIT $2");
+        self.many(&sql, &[&customer.as_bytes().as_slice(), &(limit as i64)], |r| {
+            read_event(r, &self.codes)
+        })
+    }
+
+    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError> {
+        self.one(
+            "SELECT token, customer, field, kind, sealed, created_ms FROM vault_tokens WHERE token = $1",
+            &[&token],
+            |r| {
+                Ok(VaultToken {
+                    token: get(r, 0)?,
+                    customer: customer_id(get(r, 1)?)?,
+                    field: get(r, 2)?,
+                    kind: get(r, 3)?,
+                    sealed: get(r, 4)?,
+                    created_ms: get(r, 5)?,
+                })
+            },
+        )
+    }
+
+    fn snapshot(&self, _dest: &std::path::Path) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported(
+            "backups of a PostgreSQL store are taken with PostgreSQL's own tools (pg_basebackup and WAL archiving, \
+             or pg_dump); see docs/DEPLOYMENT.md"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.internal:5432/custodia"),
+            "postgres://app:***@db.internal:5432/custodia"
+        );
+        assert_eq!(redact_url("postgres://app@db/custodia"), "postgres://app@db/custodia");
+        assert_eq!(
+            redact_url("host=/run/postgresql dbname=c"),
+            "host=/run/postgresql dbname=c"
+        );
+        assert_eq!(
+            redact_url("host=db password=pw dbname=c"),
+            "host=db password=*** dbname=c"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=pw&x=1"),
+            "postgres://u@h/db?password=***&x=1"
+        );
+    }
+}
