@@ -110,17 +110,11 @@ impl PgBackend {
         };
         let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
         Some(PgBackend {
-            url: pg_url_with_schema(&base, &schema),
+            url: pg::url_with_schema(&base, &schema),
             base,
             schema,
         })
     }
-}
-
-/// `base` with `search_path` set to `schema` (created by the store).
-pub fn pg_url_with_schema(base: &str, schema: &str) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
 
 impl Drop for PgBackend {

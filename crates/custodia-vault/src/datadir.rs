@@ -12,6 +12,7 @@
 
 use crate::error::VaultError;
 use custodia_crypto::MasterSecret;
+use custodia_store::open::Storage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -70,6 +71,11 @@ pub struct Config {
     /// Scheduled backups inside `serve` (off when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupConfig>,
+    /// Where records live: absent for the embedded SQLite file
+    /// (`custodia.db` here), or a `postgres://` URL shared by several
+    /// servers. `--storage` / `CUSTODIA_STORAGE` override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
 }
 
 fn default_ledger() -> PathBuf {
@@ -145,16 +151,52 @@ pub enum MasterChoice {
     Passphrase(Zeroizing<String>),
 }
 
-/// A data directory on disk.
-#[derive(Debug, Clone)]
+/// A data directory on disk: configuration, keys, schema and policy, and
+/// (unless the configuration names PostgreSQL) the embedded database.
+#[derive(Clone)]
 pub struct DataDir {
     root: PathBuf,
+    storage: Option<String>,
+}
+
+impl std::fmt::Debug for DataDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The storage URL may carry a password: never print it.
+        write!(f, "DataDir({})", self.root.display())
+    }
 }
 
 impl DataDir {
     /// The directory at `root` (not yet checked).
     pub fn new(root: impl Into<PathBuf>) -> DataDir {
-        DataDir { root: root.into() }
+        DataDir {
+            root: root.into(),
+            storage: None,
+        }
+    }
+
+    /// Use this storage instead of the configured one (`--storage`,
+    /// `CUSTODIA_STORAGE`); empty means no override.
+    pub fn with_storage(mut self, storage: Option<String>) -> DataDir {
+        self.storage = storage.filter(|s| !s.trim().is_empty());
+        self
+    }
+
+    /// Where records live: the override, else `config.toml`'s `storage`,
+    /// else the embedded database file.
+    pub fn storage(&self, config: Option<&Config>) -> Result<Storage, VaultError> {
+        let setting = self
+            .storage
+            .as_deref()
+            .or_else(|| config.and_then(|c| c.storage.as_deref()))
+            .unwrap_or("");
+        Ok(Storage::parse(setting, &self.db_path())?)
+    }
+
+    /// Whether records live outside this directory (PostgreSQL).
+    fn external_storage(&self) -> bool {
+        let config = self.config().ok();
+        self.storage(config.as_ref()).is_ok_and(|s| s.is_postgres())
     }
     /// Its path.
     pub fn root(&self) -> &Path {
@@ -190,7 +232,7 @@ impl DataDir {
     }
     /// Whether `init` has run here.
     pub fn is_initialized(&self) -> bool {
-        self.config_path().is_file() && self.db_path().is_file()
+        self.config_path().is_file() && (self.db_path().is_file() || self.external_storage())
     }
 
     /// Read `config.toml`.
@@ -210,8 +252,11 @@ impl DataDir {
         std::fs::create_dir_all(&self.root)?;
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))?;
         write_private(&self.schema_path(), schema_toml.as_bytes(), 0o600)?;
-        // SQLite gives its -wal and -shm files the database file's mode.
-        write_private(&self.db_path(), b"", 0o600)?;
+        let storage = self.storage(None)?;
+        if !storage.is_postgres() {
+            // SQLite gives its -wal and -shm files the database file's mode.
+            write_private(&self.db_path(), b"", 0o600)?;
+        }
         let (secret, master_cfg) = match master {
             MasterChoice::KeyFile(path) => {
                 let path = path.unwrap_or_else(|| PathBuf::from("master.key"));
@@ -252,6 +297,7 @@ impl DataDir {
             rights: RightsConfig::default(),
             retention: RetentionConfig::default(),
             backup: None,
+            storage: self.storage.clone().filter(|_| storage.is_postgres()),
         };
         let text = format!(
             "# Custodia configuration. Relative paths are inside this directory.\n{}",

@@ -45,7 +45,6 @@ pub use record::{CustomerView, RecordInput, RecordPatch};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::{Classification, CustomerId, FieldName, Purpose, Schema, Validator};
 use custodia_crypto::{DataKey, FieldCipher, KeyRing, MasterSecret, WrappedKey};
-use custodia_store::sqlite::SqliteStore;
 use custodia_store::{Applied, Mutation, Store, StoredCustomer};
 use record::rfc3339;
 use std::collections::BTreeMap;
@@ -148,6 +147,23 @@ impl Vault {
         let (secret, _config) = dir.create(text, master)?;
         let keys = KeyRing::open(secret, None)?;
         let vault = Vault::assemble(dir.clone(), schema, keys)?;
+        if vault.store.meta(META_CHECK)?.is_some() {
+            // A shared database that another server initialized: its master
+            // secret is the one that counts; never overwrite its key check.
+            // Take back the files this call wrote.
+            drop(vault);
+            for p in [dir.config_path(), dir.schema_path(), dir.policy_path()]
+                .into_iter()
+                .chain(key_file.clone())
+            {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(VaultError::Config(format!(
+                "the storage already holds a vault initialized by another server; instead of init, copy its \
+                 config.toml, schema.toml, policy.toml and master key into {}",
+                dir.root().display()
+            )));
+        }
         let mut e = AuditEvent::new(now_ms(), actor, Action::Init);
         e.detail = Some("data directory created".into());
         vault.apply_one(vec![
@@ -216,14 +232,14 @@ impl Vault {
         let fields: Vec<(FieldName, bool)> = schema.fields().iter().map(|f| (f.name.clone(), f.searchable)).collect();
         let chain = keys.audit_chain();
         let linker: custodia_store::ChainLinker = Arc::new(move |prev: &[u8; 32], data: &[u8]| chain.link(prev, data));
-        let store = SqliteStore::open(&dir.db_path(), &fields, linker)?;
+        let config = dir.config()?;
+        let store = custodia_store::open::open_store(&dir.storage(Some(&config))?, &fields, linker)?;
         let blind = schema
             .fields()
             .iter()
             .map(|f| f.searchable.then(|| keys.blind(f.name.as_str())))
             .collect();
         let policy = load_policy(&dir, &schema)?;
-        let config = dir.config()?;
         Ok(Vault {
             config,
             signer: std::sync::OnceLock::new(),
@@ -237,7 +253,7 @@ impl Vault {
             dir,
             schema: Arc::new(schema),
             keys: Arc::new(keys),
-            store: Arc::new(store),
+            store,
             kek_current: AtomicU32::new(1),
             kek_checked_ms: AtomicI64::new(0),
         })

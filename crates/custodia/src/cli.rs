@@ -19,6 +19,11 @@ pub struct Cli {
     /// The data directory (created by `init` or the first `serve`).
     #[arg(long, global = true, env = "CUSTODIA_DATA_DIR", default_value = "custodia-data")]
     pub data_dir: PathBuf,
+    /// Where records live, overriding `storage` in config.toml: a
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` URL shared by several
+    /// servers, or `sqlite:PATH`. Default: the data directory's SQLite file.
+    #[arg(long, global = true, env = "CUSTODIA_STORAGE", hide_env_values = true)]
+    pub storage: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -520,7 +525,7 @@ fn init_logging(default: &str) {
 
 /// Run a command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32, VaultError> {
-    let dir = DataDir::new(&cli.data_dir);
+    let dir = DataDir::new(&cli.data_dir).with_storage(cli.storage.clone());
     let actor = actor();
     match cli.cmd {
         Cmd::Serve(a) => {

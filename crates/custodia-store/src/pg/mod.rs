@@ -49,6 +49,9 @@ const SETUP_LOCK: i64 = CHAIN_LOCK + 1;
 /// Most mutations committed in one transaction.
 const GROUP_LIMIT: usize = 4096;
 
+/// How long the writer's connection may sit idle before it is checked.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// Most idle read connections kept per process.
 const POOL_MAX: usize = 16;
 
@@ -63,10 +66,21 @@ pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
         })
         || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
         || e.to_string().contains("error connecting");
+    // The client's message leaves the cause (refused, timed out, …) to its source.
+    let mut msg = format!("PostgreSQL: {e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
     if away {
-        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+        StoreError::Unavailable(msg)
     } else {
-        StoreError::Database(format!("PostgreSQL: {e}"))
+        StoreError::Database(msg)
     }
 }
 
@@ -92,7 +106,10 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn open(config: &postgres::Config) -> Result<Conn, StoreError> {
-        let client = config.connect(NoTls).map_err(pg_err)?;
+        let client = config.connect(NoTls).map_err(|e| match pg_err(e) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} ({})", describe(config))),
+            other => other,
+        })?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -247,6 +264,28 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// `base` with `search_path` set to `schema`, which the store creates at
+/// open: several vaults (or test runs) can share one database, each in a
+/// schema of its own.
+pub fn url_with_schema(base: &str, schema: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// Where a configuration points (host, port, database), without secrets.
+fn describe(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "server {host}:{port}, database {}",
+        config.get_dbname().unwrap_or("(default)")
+    )
+}
+
 /// A storage URL without its password, for messages and logs.
 pub fn redact_url(url: &str) -> String {
     if let Some(at) = url.find("password=") {
@@ -321,23 +360,34 @@ impl PgStore {
         }
     }
 
-    fn with_reader<T: Send>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
+    fn with_reader<T: Send>(
+        &self,
+        f: impl Fn(&mut Conn) -> Result<T, StoreError> + Send + Sync,
+    ) -> Result<T, StoreError> {
         blocking(|| {
             let pooled = self.readers.lock().expect("readers").pop();
+            let fresh = pooled.is_none();
             let mut conn = match pooled {
                 Some(c) if !c.is_closed() => c,
                 _ => Conn::open(&self.config)?,
             };
-            let out = f(&mut conn);
-            let broken = matches!(out, Err(StoreError::Unavailable(_))) || conn.is_closed();
-            if !broken {
+            let mut out = f(&mut conn);
+            if matches!(out, Err(StoreError::Unavailable(_))) {
+                // The server went away since this connection was last used
+                // (or restarted): idle connections are all dead. Reads are
+                // idempotent, so one retry on a new connection is safe.
+                self.readers.lock().expect("readers").clear();
+                if fresh {
+                    return out;
+                }
+                conn = Conn::open(&self.config)?;
+                out = f(&mut conn);
+            }
+            if !conn.is_closed() && !matches!(out, Err(StoreError::Unavailable(_))) {
                 let mut pool = self.readers.lock().expect("readers");
                 if pool.len() < POOL_MAX {
                     pool.push(conn);
                 }
-            } else {
-                // Every idle connection went down with the server, most likely.
-                self.readers.lock().expect("readers").clear();
             }
             out
         })
@@ -592,6 +642,7 @@ fn writer_loop(
     linker: ChainLinker,
 ) {
     let janitor = Janitor::start(config.clone());
+    let mut idle_since = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut n = jobs[0].muts.len();
@@ -602,6 +653,16 @@ fn writer_loop(
                     jobs.push(j);
                 }
                 Err(_) => break,
+            }
+        }
+        // A connection idle for a while may have lost its server (a restart
+        // or failover): check it before trusting it with a group, since a
+        // group that fails half-way through a commit cannot be retried.
+        if idle_since.elapsed() > IDLE_CHECK {
+            if let Some(c) = conn.as_mut() {
+                if c.batch("SELECT 1").is_err() {
+                    conn = None;
+                }
             }
         }
         if conn.as_ref().is_none_or(Conn::is_closed) {
@@ -619,7 +680,9 @@ fn writer_loop(
         let erased = jobs
             .iter()
             .any(|j| j.muts.iter().any(|m| matches!(m, Mutation::Erase { .. })));
-        match write::run_group(c, &jobs, &codes, &linker) {
+        let result = write::run_group(c, &jobs, &codes, &linker);
+        idle_since = std::time::Instant::now();
+        match result {
             Ok(all) => {
                 for (job, res) in jobs.into_iter().zip(all) {
                     let _ = job.reply.send(Ok(res));

@@ -1,0 +1,229 @@
+//! PostgreSQL scale-out through the real binary: two `custodia serve`
+//! processes on one database, over HTTPS; key rotation seen by both; the
+//! database going away and coming back while a server keeps running.
+
+mod common;
+#[path = "common/pg.rs"]
+mod pg;
+use common::*;
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A second server's data directory: the first one's configuration, schema,
+/// policy and master key (the database is shared, not copied).
+fn copy_config(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in ["config.toml", "schema.toml", "policy.toml", "master.key"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+}
+
+const SEGMENTS: [&str; 4] = ["retail", "vip", "corporate", "prospect"];
+
+fn init_on(dir: &Path, url: &str) {
+    let o = run(dir, &["--storage", url, "init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_share_one_database_and_one_chain() {
+    let Some(pg) = pg::Schema::new() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let (d1, d2) = (d.path().join("a"), d.path().join("b"));
+    init_on(&d1, &pg.url);
+    assert!(
+        !d1.join("custodia.db").exists(),
+        "no embedded database beside PostgreSQL"
+    );
+    copy_config(&d1, &d2);
+    // init on the shared database from a fresh directory must not take it over.
+    let o = run(&d.path().join("c"), &["--storage", &pg.url, "init"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already holds a vault"), "{}", stderr(&o));
+
+    let a = Server::start(&d1, &[]);
+    let token = a.token.clone().expect("the first server issues the admin token");
+    let b = Server::start(&d2, &[]);
+    assert!(b.token.is_none(), "the second server finds the token in the database");
+    let (mut ca, mut cb) = (a.conn().await, b.conn().await);
+
+    let r = call(
+        &mut ca,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"external_id": "PG-1", "name": "张三", "mobile": "13800138000", "email": "zhang@example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // Written through A, found through B by its blind index.
+    let r = call(
+        &mut cb,
+        &token,
+        Method::GET,
+        "/v1/customers?email=zhang@example.com",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()[0]["id"], id.as_str());
+
+    // Both servers update the same customer at once, each update with the
+    // version it read (If-Match): none is lost; the losers get 412.
+    let mut tasks = Vec::new();
+    for (k, srv) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let mut c = srv.conn().await;
+        let (token, id) = (token.clone(), id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut applied = 0;
+            let mut conflicts = 0;
+            while applied < 10 {
+                let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+                assert_eq!(r.status, StatusCode::OK);
+                let etag = r.headers["etag"].to_str().unwrap().to_owned();
+                let auth = format!("Bearer {token}");
+                let body = serde_json::to_vec(&json!({"segment": SEGMENTS[(k + applied) % 4]})).unwrap();
+                let r = c
+                    .send(
+                        Method::PATCH,
+                        &format!("/v1/customers/{id}"),
+                        &[("authorization", &auth), ("if-match", &etag)],
+                        Some(body),
+                    )
+                    .await
+                    .unwrap();
+                match r.status {
+                    StatusCode::OK => applied += 1,
+                    StatusCode::PRECONDITION_FAILED => conflicts += 1,
+                    s => panic!("{s}: {:?}", r.json()),
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for t in tasks {
+        conflicts += t.await.unwrap();
+    }
+    let r = call(&mut cb, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+    assert_eq!(
+        r.headers["etag"].to_str().unwrap().trim_matches('"'),
+        "41",
+        "40 applied updates on version 1 ({conflicts} conflicts refused)"
+    );
+
+    // Rotation run from A's directory is picked up by B without a restart:
+    // B wraps new customers' keys under the new version.
+    let o = run(&d1, &["keys", "rotate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = call(
+        &mut cb,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"external_id": "PG-2", "name": "李四", "email": "li@example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let r = call(&mut ca, &token, Method::GET, "/v1/customers?email=li@example.com", None).await;
+    assert_eq!(r.json()[0]["email"], "l*@example.com");
+    let status: serde_json::Value = serde_json::from_str(&stdout(&run(&d2, &["status"]))).unwrap();
+    assert_eq!(status["kek_version"], 2);
+    assert_eq!(status["customers"], 2);
+    assert_eq!(status["customers_under_old_kek"], 0, "B used the rotated key version");
+
+    // One chain, written by both processes, verifies from either directory.
+    drop((a, b));
+    for dir in [&d1, &d2] {
+        let o = run(dir, &["audit", "verify"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("intact"), "{}", stdout(&o));
+    }
+    // Nothing personal in the database: ciphertexts and blind indexes only.
+    assert_eq!(
+        pg.query_i64(
+            "SELECT count(*) FROM customers WHERE position('zhang@example.com'::bytea in sealed) > 0 \
+             OR position('13800138000'::bytea in sealed) > 0 OR attrs LIKE '%zhang%'"
+        ),
+        0
+    );
+    assert_eq!(
+        pg.query_i64("SELECT count(*) FROM audit WHERE detail LIKE '%zhang%'"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_outage_fails_fast_and_recovers() {
+    let Some(cluster) = pg::Cluster::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init_on(&data, &cluster.url());
+    let mut s = Server::start(&data, &[]);
+    let token = s.token.clone().unwrap();
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": "王五", "email": "wang@example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/customers/{id}");
+    assert_eq!(
+        call(&mut c, &token, Method::GET, &path, None).await.status,
+        StatusCode::OK
+    );
+
+    // Load while the database goes away.
+    cluster.down();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = call(&mut c, &token, Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json());
+        assert_eq!(r.headers["content-type"], "application/problem+json");
+        assert_eq!(r.json()["code"], "storage_unavailable");
+        assert!(t.elapsed() < Duration::from_secs(3), "fails fast: {:?}", t.elapsed());
+        let r = call(
+            &mut c,
+            &token,
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"name": "赵六", "email": "zhao@example.com"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json());
+    }
+    assert!(s.child.try_wait().unwrap().is_none(), "the server keeps running");
+
+    // Back: reads and writes work again without a restart.
+    cluster.up();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = call(&mut c, &token, Method::GET, &path, None).await;
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {:?}", r.json());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": "赵六", "email": "zhao@example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
+    drop(s);
+    let o = run(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
