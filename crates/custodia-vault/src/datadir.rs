@@ -235,6 +235,24 @@ impl DataDir {
         self.config_path().is_file() && (self.db_path().is_file() || self.external_storage())
     }
 
+    /// Set `storage` in `config.toml` (after `custodia migrate`), keeping
+    /// everything else.
+    pub fn set_storage(&self, url: &str) -> Result<(), VaultError> {
+        let p = self.config_path();
+        let text = std::fs::read_to_string(&p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
+        table.insert("storage".into(), toml::Value::String(url.to_owned()));
+        let out = format!(
+            "# Custodia configuration. Relative paths are inside this directory.\n{}",
+            toml::to_string_pretty(&table).map_err(|e| VaultError::Config(e.to_string()))?
+        );
+        let tmp = p.with_extension("toml.tmp");
+        write_private(&tmp, out.as_bytes(), 0o600)?;
+        std::fs::rename(&tmp, &p)?;
+        Ok(())
+    }
+
     /// Read `config.toml`.
     pub fn config(&self) -> Result<Config, VaultError> {
         let p = self.config_path();

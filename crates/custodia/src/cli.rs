@@ -52,6 +52,10 @@ pub enum Cmd {
     Token(TokenCmd),
     /// Write N realistic synthetic customers as CSV (zh_CN and en_US mixed).
     DemoData(DemoArgs),
+    /// Move an embedded data directory's records into an empty PostgreSQL
+    /// database (verified: row counts and the audit chain), then point the
+    /// directory's config.toml at it.
+    Migrate(MigrateArgs),
     /// Staff and service accounts, MFA enrollment.
     #[command(subcommand)]
     User(UserCmd),
@@ -445,6 +449,19 @@ pub enum ReviewCmd {
 }
 
 #[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The data directory whose embedded database is moved.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The empty PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    #[arg(long, hide_env_values = true)]
+    pub to: String,
+    /// Leave config.toml as it is (by default its `storage` is set to the target).
+    #[arg(long)]
+    pub keep_config: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct DemoArgs {
     /// How many customers.
     pub count: u64,
@@ -795,6 +812,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 }
             }
             Ok(0)
+        }
+        Cmd::Migrate(a) => {
+            init_logging("warn");
+            migrate(a)
         }
         Cmd::DemoData(a) => {
             let bar = Bar::new("generate");
@@ -1260,6 +1281,66 @@ fn spawn_jobs(vault: Arc<Vault>) {
             }
         })
         .expect("a thread starts");
+}
+
+/// `custodia migrate`: copy, verify, repoint.
+fn migrate(a: MigrateArgs) -> Result<i32, VaultError> {
+    use custodia_store::open::Storage;
+    let src = DataDir::new(&a.from);
+    if !src.is_initialized() {
+        return Err(VaultError::NotInitialized(src.root().display().to_string()));
+    }
+    let config = src.config()?;
+    if src.storage(Some(&config))?.is_postgres() {
+        return Err(VaultError::Input(format!(
+            "{} already keeps its records in PostgreSQL; migrate moves an embedded database",
+            src.root().display()
+        )));
+    }
+    if !Storage::parse(&a.to, &src.db_path())?.is_postgres() {
+        return Err(VaultError::Input("--to must be a postgres:// URL".into()));
+    }
+    // The master secret must open the source before anything is copied.
+    drop(open(&src)?);
+    let started = std::time::Instant::now();
+    let total = custodia_store::migrate::count_rows(&src.db_path())?;
+    let bar = Bar::new("migrate");
+    custodia_vault::Progress::start(&bar, total, "rows");
+    let report = custodia_store::migrate::sqlite_to_postgres(&src.db_path(), &a.to, &|n| {
+        custodia_vault::Progress::advance(&bar, n)
+    })?;
+    custodia_vault::Progress::finish(&bar);
+    let copied_s = started.elapsed().as_secs_f64();
+    // Verify on the target what a server will use: the chain, end to end.
+    let target = Vault::open(&src.clone().with_storage(Some(a.to.clone())), &prompt_passphrase)?;
+    let verify = target.audit_verify()?;
+    let audit_rows = report
+        .tables
+        .iter()
+        .find(|(t, _)| t == "audit")
+        .map(|(_, n)| *n)
+        .unwrap_or(0);
+    if !verify.ok || verify.events < audit_rows {
+        return Err(VaultError::Config(format!(
+            "the audit chain does not verify on the target ({} events checked, {} problems); the target keeps \
+             the copy for inspection, config.toml is unchanged",
+            verify.events,
+            verify.problems.len()
+        )));
+    }
+    drop(target);
+    if !a.keep_config {
+        src.set_storage(&a.to)?;
+    }
+    print_json(&serde_json::json!({
+        "rows": report.rows,
+        "tables": report.tables.iter().map(|(t, n)| (t.clone(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "audit_events_verified": verify.events,
+        "copy_seconds": (copied_s * 100.0).round() / 100.0,
+        "config_updated": !a.keep_config,
+        "note": "the embedded database custodia.db is left as it was; remove it once the servers run on PostgreSQL",
+    }))?;
+    Ok(0)
 }
 
 fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {

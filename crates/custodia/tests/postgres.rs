@@ -130,7 +130,13 @@ async fn two_servers_share_one_database_and_one_chain() {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let r = call(&mut ca, &token, Method::GET, "/v1/customers?email=li@example.com", None).await;
-    assert_eq!(r.json()[0]["email"], "l*@example.com");
+    assert_eq!(
+        r.json()[0]["fields"]["email"],
+        "l***@example.com",
+        "{} {:?}",
+        r.status,
+        r.json()
+    );
     let status: serde_json::Value = serde_json::from_str(&stdout(&run(&d2, &["status"]))).unwrap();
     assert_eq!(status["kek_version"], 2);
     assert_eq!(status["customers"], 2);
@@ -226,4 +232,62 @@ async fn database_outage_fails_fast_and_recovers() {
     drop(s);
     let o = run(&data, &["audit", "verify"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
+    let Some(pg) = pg::Schema::new() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let csv = d.path().join("c.csv");
+    assert!(run(&data, &["init"]).status.success());
+    assert!(run(&data, &["demo-data", "500", "--output", csv.to_str().unwrap()])
+        .status
+        .success());
+    assert!(run(&data, &["import", csv.to_str().unwrap()]).status.success());
+    let found = run(
+        &data,
+        &["customer", "find", "--field", "email", "--value", "wang2@126.com"],
+    );
+    let found: serde_json::Value = serde_json::from_str(&stdout(&found)).unwrap();
+    let id = found[0]["id"].as_str().unwrap().to_owned();
+    let o = run(&data, &["erase", &id, "--basis", "GDPR Art. 17(1)(a)"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before: serde_json::Value = serde_json::from_str(&stdout(&run(&data, &["status"]))).unwrap();
+
+    let o = run(&data, &["migrate", "--from", data.to_str().unwrap(), "--to", &pg.url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["tables"]["customers"], 499);
+    assert_eq!(report["tables"]["tombstones"], 1);
+    assert_eq!(report["config_updated"], true);
+    assert_eq!(report["audit_events_verified"], before["audit_events"]);
+
+    // The directory now runs on PostgreSQL: same records, same chain, and
+    // new writes continue it (sequences carried over).
+    let after: serde_json::Value = serde_json::from_str(&stdout(&run(&data, &["status"]))).unwrap();
+    assert_eq!(after["customers"], before["customers"]);
+    assert_eq!(pg.query_i64("SELECT count(*) FROM customers"), 499);
+    let o = run(&data, &["customer", "add", "name=钱七", "email=qian@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let found = run(
+        &data,
+        &["customer", "find", "--field", "email", "--value", "wang2@126.com"],
+    );
+    assert_eq!(stdout(&found).trim(), "[]", "the erased customer stays erased");
+    let o = run(&data, &["audit", "verify"]);
+    assert!(o.status.success() && stdout(&o).contains("intact"), "{}", stdout(&o));
+
+    // A second directory cannot be poured into the same database.
+    let other = d.path().join("other");
+    assert!(run(&other, &["init"]).status.success());
+    let o = run(&other, &["migrate", "--from", other.to_str().unwrap(), "--to", &pg.url]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    let o = run(&data, &["migrate", "--from", data.to_str().unwrap(), "--to", &pg.url]);
+    assert!(
+        stderr(&o).contains("already keeps its records in PostgreSQL"),
+        "{}",
+        stderr(&o)
+    );
 }

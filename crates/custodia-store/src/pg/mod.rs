@@ -105,7 +105,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    fn open(config: &postgres::Config) -> Result<Conn, StoreError> {
+    pub(crate) fn open(config: &postgres::Config) -> Result<Conn, StoreError> {
         let client = config.connect(NoTls).map_err(|e| match pg_err(e) {
             StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} ({})", describe(config))),
             other => other,
@@ -146,6 +146,10 @@ impl Conn {
 
     fn is_closed(&self) -> bool {
         self.client.is_closed()
+    }
+
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 }
 
@@ -438,10 +442,25 @@ impl Drop for PgStore {
 
 /// Create the tables (once), check the layout, register field codes and
 /// blind-index columns, all under the setup lock.
-fn setup(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
-    // A search_path naming a schema of its own (`options=-c search_path=x`
-    // in the URL) gets that schema created: several vaults can share one
-    // database, each in its schema.
+pub(crate) fn setup(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
+    ensure_schema(w)?;
+    w.batch("BEGIN")?;
+    match setup_in_transaction(w, fields) {
+        Ok(codes) => {
+            w.batch("COMMIT")?;
+            Ok(codes)
+        }
+        Err(e) => {
+            let _ = w.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// A search_path naming a schema of its own (`options=-c search_path=x`
+/// in the URL) gets that schema created: several vaults can share one
+/// database, each in its schema.
+pub(crate) fn ensure_schema(w: &mut Conn) -> Result<(), StoreError> {
     let sp: String = get(
         &w.row("SHOW search_path", &[])?.ok_or_else(|| no_row("search_path"))?,
         0,
@@ -456,64 +475,57 @@ fn setup(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError
             w.batch(&format!("CREATE SCHEMA IF NOT EXISTS {ident}"))?;
         }
     }
-    w.batch("BEGIN")?;
-    let out = (|| -> Result<Codes, StoreError> {
-        w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
-        w.batch(schema::MIGRATION_1)?;
-        match w.row("SELECT value FROM meta WHERE key = 'layout'", &[])? {
-            None => {
-                w.exec(
-                    "INSERT INTO meta (key, value) VALUES ('layout', $1)",
-                    &[&LAYOUT_VERSION.to_string().into_bytes()],
-                )?;
-            }
-            Some(r) => {
-                let v: Vec<u8> = get(&r, 0)?;
-                let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
-                if found != LAYOUT_VERSION {
-                    return Err(StoreError::Layout {
-                        found,
-                        known: LAYOUT_VERSION,
-                    });
-                }
-            }
-        }
-        for (f, searchable) in fields {
+    Ok(())
+}
+
+/// Migrations, layout check, field codes and blind-index columns, inside
+/// the caller's transaction and under the setup lock.
+pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
+    w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
+    w.batch(schema::MIGRATION_1)?;
+    match w.row("SELECT value FROM meta WHERE key = 'layout'", &[])? {
+        None => {
             w.exec(
-                "INSERT INTO field_codes (code, name, searchable)
-                 SELECT coalesce(max(code), 0) + 1, $1, $2 FROM field_codes ON CONFLICT (name) DO NOTHING",
-                &[&f.as_str(), searchable],
+                "INSERT INTO meta (key, value) VALUES ('layout', $1)",
+                &[&LAYOUT_VERSION.to_string().into_bytes()],
             )?;
         }
-        let (list, all) = field_codes(w)?;
-        let existing: Vec<String> = w
-            .rows(
-                "SELECT column_name::text FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = 'customers'",
-                &[],
-            )?
-            .iter()
-            .map(|r| get(r, 0))
-            .collect::<Result<_, _>>()?;
-        for (code, _) in &list {
-            if !existing.iter().any(|c| c == &format!("bi_{code}")) {
-                w.batch(&format!("ALTER TABLE customers ADD COLUMN bi_{code} bigint"))?;
+        Some(r) => {
+            let v: Vec<u8> = get(&r, 0)?;
+            let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
+            if found != LAYOUT_VERSION {
+                return Err(StoreError::Layout {
+                    found,
+                    known: LAYOUT_VERSION,
+                });
             }
         }
-        // Also rebuilds indexes a bulk load dropped before a crash.
-        create_blind_indexes(w, &list)?;
-        Ok(Codes::build(list, all))
-    })();
-    match out {
-        Ok(codes) => {
-            w.batch("COMMIT")?;
-            Ok(codes)
-        }
-        Err(e) => {
-            let _ = w.batch("ROLLBACK");
-            Err(e)
+    }
+    for (f, searchable) in fields {
+        w.exec(
+            "INSERT INTO field_codes (code, name, searchable)
+             SELECT coalesce(max(code), 0) + 1, $1, $2 FROM field_codes ON CONFLICT (name) DO NOTHING",
+            &[&f.as_str(), searchable],
+        )?;
+    }
+    let (list, all) = field_codes(w)?;
+    let existing: Vec<String> = w
+        .rows(
+            "SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'customers'",
+            &[],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Result<_, _>>()?;
+    for (code, _) in &list {
+        if !existing.iter().any(|c| c == &format!("bi_{code}")) {
+            w.batch(&format!("ALTER TABLE customers ADD COLUMN bi_{code} bigint"))?;
         }
     }
+    // Also rebuilds indexes a bulk load dropped before a crash.
+    create_blind_indexes(w, &list)?;
+    Ok(Codes::build(list, all))
 }
 
 type CodeList = Vec<(i64, FieldName)>;
