@@ -12,6 +12,7 @@
 //! acknowledged only once durable (fsync), so an acknowledged write survives
 //! a crash and the audit log never disagrees with the data.
 
+mod codes;
 pub mod migrate;
 pub mod open;
 pub mod pg;

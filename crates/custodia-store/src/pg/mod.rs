@@ -24,6 +24,7 @@
 mod schema;
 mod write;
 
+use crate::codes::{split_list, FieldCodes, Statements};
 use crate::{
     AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
     Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
@@ -153,94 +154,40 @@ impl Conn {
     }
 }
 
-/// Searchable fields (a `bi_<code>` column each) and every field's code.
+/// The field codes and the statements that depend on them.
 #[derive(Debug, Default)]
 pub(crate) struct Codes {
-    by_name: HashMap<String, i64>,
-    list: Vec<(i64, FieldName)>,
-    all_by_name: HashMap<FieldName, u8>,
-    all_by_code: HashMap<u8, FieldName>,
-    select: String,
-    insert: String,
-    update: String,
-    rekey: String,
+    fields: FieldCodes,
+    sql: Statements,
+}
+
+impl std::ops::Deref for Codes {
+    type Target = FieldCodes;
+    fn deref(&self) -> &FieldCodes {
+        &self.fields
+    }
 }
 
 impl Codes {
     fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
-        let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
-        let cols: String = bi.iter().map(|b| format!(", {b}")).collect();
-        let select = format!("{BASE_COLUMNS}{cols}");
-        let insert = format!(
-            "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms{cols}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10{}) ON CONFLICT (external_id) DO NOTHING",
-            (0..bi.len()).map(|i| format!(", ${}", 11 + i)).collect::<String>()
-        );
-        let update =
-            format!(
-            "UPDATE customers SET version = version + 1, dk_version = $3, sealed = $4, attrs = $5, updated_ms = $6{} \
-             WHERE id = $1 AND version = $2",
-            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ${}", 7 + i)).collect::<String>()
-        );
-        let rekey =
-            format!(
-            "UPDATE customers SET version = version + 1, dk_version = $3, sealed = $4, attrs = $5, updated_ms = $6, \
-             kek_version = $7, wrapped_dk = $8{} WHERE id = $1 AND version = $2",
-            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ${}", 9 + i)).collect::<String>()
-        );
-        let all: Vec<(u8, FieldName)> = all
-            .into_iter()
-            .filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n)))
-            .collect();
-        Codes {
-            by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
-            list,
-            all_by_name: all.iter().map(|(c, n)| (n.clone(), *c)).collect(),
-            all_by_code: all.into_iter().collect(),
-            select,
-            insert,
-            update,
-            rekey,
-        }
+        let fields = FieldCodes::new(list, all);
+        let sql = fields.statements(BASE_COLUMNS, |n| format!("${n}"));
+        Codes { fields, sql }
     }
 
-    /// The blind values of `entries` in column order (None where absent).
-    pub(crate) fn values(&self, entries: &[(FieldName, i64)]) -> Result<Vec<Option<i64>>, StoreError> {
-        if let Some((f, _)) = entries.iter().find(|(f, _)| !self.by_name.contains_key(f.as_str())) {
-            return Err(StoreError::Database(format!(
-                "field {f} is not registered as searchable"
-            )));
-        }
-        Ok(self
-            .list
-            .iter()
-            .map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h))
-            .collect())
-    }
-
-    /// A field list as one byte per field when every field has a code,
-    /// else as names joined by ','.
+    /// Audit field lists: `fields` (codes) or `field_names` (text).
     pub(crate) fn encode(&self, fields: &[FieldName]) -> (Option<Vec<u8>>, Option<String>) {
-        let coded: Option<Vec<u8>> = fields.iter().map(|f| self.all_by_name.get(f).copied()).collect();
-        match coded {
-            Some(b) => (Some(b), None),
-            None => (
-                None,
-                Some(fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")),
-            ),
+        match self.fields.encode(fields) {
+            Ok(b) => (Some(b), None),
+            Err(names) => (None, Some(names)),
         }
     }
 
     fn decode(&self, coded: Option<Vec<u8>>, names: Option<String>) -> Result<Vec<FieldName>, StoreError> {
-        let corrupt = || StoreError::Corrupt("audit event: bad field list".into());
         match (coded, names) {
-            (Some(b), _) => b
-                .iter()
-                .map(|c| self.all_by_code.get(c).cloned().ok_or_else(corrupt))
-                .collect(),
-            (None, Some(t)) if t.is_empty() => Ok(Vec::new()),
-            (None, Some(t)) => t.split(',').map(|n| FieldName::new(n).map_err(|_| corrupt())).collect(),
-            (None, None) => Err(corrupt()),
+            (Some(b), _) => self.decode_coded(&b),
+            (None, Some(t)) => FieldCodes::decode_names(&t),
+            (None, None) => Err(StoreError::Corrupt("audit event: no field list".into())),
         }
     }
 }
@@ -398,14 +345,14 @@ impl PgStore {
     }
 
     fn select(&self, tail: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCustomer>, StoreError> {
-        let sql = format!("SELECT {} FROM customers {tail}", self.codes.select);
+        let sql = format!("SELECT {} FROM customers {tail}", self.codes.sql.select);
         self.with_reader(|c| c.rows(&sql, p)?.iter().map(|r| read_customer(r, &self.codes)).collect())
     }
 
     fn scan_where(&self, cond: &str, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
         let sql = format!(
             "SELECT {} FROM customers WHERE seq > $1 {cond} ORDER BY seq LIMIT $2",
-            self.codes.select
+            self.codes.sql.select
         );
         let limit = limit as i64;
         self.with_reader(|c| {
@@ -639,10 +586,6 @@ fn read_event(r: &Row, codes: &Codes) -> Result<ChainedEvent, StoreError> {
         prev: prev.try_into().map_err(|_| corrupt("prev"))?,
         mac: mac.try_into().map_err(|_| corrupt("mac"))?,
     })
-}
-
-pub(crate) fn split_list(s: String) -> Vec<String> {
-    s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()
 }
 
 /// The writer: group commit, reconnecting after the database went away.

@@ -213,7 +213,7 @@ fn rekey(c: &mut Conn, codes: &Codes, cu: &StoredCustomer) -> Result<u64, StoreE
         ],
         &blind,
     );
-    c.exec(&codes.rekey, &p)
+    c.exec(&codes.sql.rekey, &p)
 }
 
 /// Apply one mutation inside the open transaction.
@@ -248,7 +248,7 @@ fn apply_one(
                 ],
                 &blind,
             );
-            if c.exec(&codes.insert, &p)? == 0 {
+            if c.exec(&codes.sql.insert, &p)? == 0 {
                 let r = c
                     .row("SELECT id FROM customers WHERE external_id = $1", &[&cu.external_id])?
                     .ok_or_else(|| StoreError::Database("insert skipped but no record has its external id".into()))?;
@@ -265,7 +265,7 @@ fn apply_one(
                 vec![&cid, &cu.version, &dk, &cu.sealed, &cu.attrs, &cu.updated_ms],
                 &blind,
             );
-            if c.exec(&codes.update, &p)? == 0 {
+            if c.exec(&codes.sql.update, &p)? == 0 {
                 return Ok(match c.row("SELECT version FROM customers WHERE id = $1", &[&cid])? {
                     None => Applied::NotFound,
                     Some(r) => Applied::VersionConflict(get(&r, 0)?),

@@ -15,6 +15,8 @@
 mod privacy;
 mod rights;
 
+pub(crate) use crate::codes::split_list;
+use crate::codes::{FieldCodes, Statements};
 use crate::{
     AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
     Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
@@ -25,7 +27,6 @@ use custodia_core::{CustomerId, FieldName};
 use privacy::Privacy;
 use rights::Rights;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -160,72 +161,22 @@ struct Job {
 /// every blind index, as a plain table with indexed columns would.
 #[derive(Debug, Default)]
 struct Codes {
-    by_name: HashMap<String, i64>,
-    list: Vec<(i64, FieldName)>,
-    /// Every registered field (searchable or not), for compact audit rows.
-    all_by_name: HashMap<FieldName, u8>,
-    all_by_code: HashMap<u8, FieldName>,
-    select: String,
-    insert: String,
-    update: String,
-    rekey: String,
+    fields: FieldCodes,
+    sql: Statements,
+}
+
+impl std::ops::Deref for Codes {
+    type Target = FieldCodes;
+    fn deref(&self) -> &FieldCodes {
+        &self.fields
+    }
 }
 
 impl Codes {
     fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
-        let bi: Vec<String> = list.iter().map(|(c, _)| format!("bi_{c}")).collect();
-        let select = format!(
-            "{BASE_COLUMNS}{}",
-            bi.iter().map(|b| format!(", {b}")).collect::<String>()
-        );
-        let insert = format!(
-            "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms{}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10{}) ON CONFLICT (external_id) DO NOTHING",
-            bi.iter().map(|b| format!(", {b}")).collect::<String>(),
-            (0..bi.len()).map(|i| format!(", ?{}", 11 + i)).collect::<String>()
-        );
-        let update =
-            format!(
-            "UPDATE customers SET version = version + 1, dk_version = ?3, sealed = ?4, attrs = ?5, updated_ms = ?6{} \
-             WHERE id = ?1 AND version = ?2",
-            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 7 + i)).collect::<String>()
-        );
-        let rekey =
-            format!(
-            "UPDATE customers SET version = version + 1, dk_version = ?3, sealed = ?4, attrs = ?5, updated_ms = ?6, \
-             kek_version = ?7, wrapped_dk = ?8{} WHERE id = ?1 AND version = ?2",
-            bi.iter().enumerate().map(|(i, b)| format!(", {b} = ?{}", 9 + i)).collect::<String>()
-        );
-        let all: Vec<(u8, FieldName)> = all
-            .into_iter()
-            .filter_map(|(c, n)| u8::try_from(c).ok().map(|c| (c, n)))
-            .collect();
-        Codes {
-            by_name: list.iter().map(|(c, n)| (n.to_string(), *c)).collect(),
-            list,
-            all_by_name: all.iter().map(|(c, n)| (n.clone(), *c)).collect(),
-            all_by_code: all.into_iter().collect(),
-            select,
-            insert,
-            update,
-            rekey,
-        }
-    }
-
-    /// The blind values of `entries` in column order (None where absent).
-    fn values(&self, entries: &[(FieldName, i64)]) -> Result<Vec<Option<i64>>, StoreError> {
-        for (f, _) in entries {
-            if !self.by_name.contains_key(f.as_str()) {
-                return Err(StoreError::Database(format!(
-                    "field {f} is not registered as searchable"
-                )));
-            }
-        }
-        Ok(self
-            .list
-            .iter()
-            .map(|(_, name)| entries.iter().find(|(f, _)| f == name).map(|(_, h)| *h))
-            .collect())
+        let fields = FieldCodes::new(list, all);
+        let sql = fields.statements(BASE_COLUMNS, |n| format!("?{n}"));
+        Codes { fields, sql }
     }
 }
 
@@ -394,7 +345,7 @@ impl SqliteStore {
 
     fn select(&self, sql_tail: &str, p: impl rusqlite::Params) -> Result<Vec<StoredCustomer>, StoreError> {
         self.with_reader(|c| {
-            let sql = format!("SELECT {} FROM customers {sql_tail}", self.codes.select);
+            let sql = format!("SELECT {} FROM customers {sql_tail}", self.codes.sql.select);
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut rows = st.query(p).map_err(db_err)?;
             let mut out = Vec::new();
@@ -478,23 +429,17 @@ fn read_head(c: &Connection) -> Result<Head, StoreError> {
 /// Field lists are stored as one byte per field when every field has a
 /// code, else as names joined by ','. Both decode to the same names.
 fn encode_fields(fields: &[FieldName], codes: &Codes) -> rusqlite::types::Value {
-    let coded: Option<Vec<u8>> = fields.iter().map(|f| codes.all_by_name.get(f).copied()).collect();
-    match coded {
-        Some(b) => rusqlite::types::Value::Blob(b),
-        None => rusqlite::types::Value::Text(fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")),
+    match codes.encode(fields) {
+        Ok(b) => rusqlite::types::Value::Blob(b),
+        Err(names) => rusqlite::types::Value::Text(names),
     }
 }
 
 fn decode_fields(v: rusqlite::types::Value, codes: &Codes) -> Result<Vec<FieldName>, StoreError> {
-    let corrupt = || StoreError::Corrupt("audit event: bad field list".into());
     match v {
-        rusqlite::types::Value::Blob(b) => b
-            .iter()
-            .map(|c| codes.all_by_code.get(c).cloned().ok_or_else(corrupt))
-            .collect(),
-        rusqlite::types::Value::Text(t) if t.is_empty() => Ok(Vec::new()),
-        rusqlite::types::Value::Text(t) => t.split(',').map(|n| FieldName::new(n).map_err(|_| corrupt())).collect(),
-        _ => Err(corrupt()),
+        rusqlite::types::Value::Blob(b) => codes.decode_coded(&b),
+        rusqlite::types::Value::Text(t) => FieldCodes::decode_names(&t),
+        _ => Err(StoreError::Corrupt("audit event: bad field list".into())),
     }
 }
 
@@ -564,7 +509,7 @@ fn apply_one(
             ];
             p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
             let inserted = c
-                .prepare_cached(&codes.insert)
+                .prepare_cached(&codes.sql.insert)
                 .map_err(db_err)?
                 .execute(&p[..])
                 .map_err(db_err)?;
@@ -590,7 +535,7 @@ fn apply_one(
                 vec![&id, &cu.version, &cu.dk_version, &cu.sealed, &cu.attrs, &cu.updated_ms];
             p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
             let n = c
-                .prepare_cached(&codes.update)
+                .prepare_cached(&codes.sql.update)
                 .map_err(db_err)?
                 .execute(&p[..])
                 .map_err(db_err)?;
@@ -1430,10 +1375,6 @@ fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-fn split_list(s: String) -> Vec<String> {
-    s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()
-}
-
 fn read_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
         name: r.get(0)?,
@@ -1455,7 +1396,7 @@ impl SqliteStore {
         self.with_reader(|c| {
             let sql = format!(
                 "SELECT {} FROM customers WHERE seq > ?1 {cond} ORDER BY seq LIMIT ?2",
-                self.codes.select
+                self.codes.sql.select
             );
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut rows = st.query(params![after, limit as i64]).map_err(db_err)?;

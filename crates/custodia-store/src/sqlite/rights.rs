@@ -312,7 +312,7 @@ pub(super) fn apply(
                     ];
                     p.extend(blind.iter().map(|b| b as &dyn rusqlite::ToSql));
                     let n = c
-                        .prepare_cached(&codes.rekey)
+                        .prepare_cached(&codes.sql.rekey)
                         .map_err(db_err)?
                         .execute(&p[..])
                         .map_err(db_err)?;
