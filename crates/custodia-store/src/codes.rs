@@ -113,6 +113,35 @@ impl FieldCodes {
     }
 }
 
+/// The customers table's columns before the blind-index ones (same in both stores).
+pub(crate) const BASE_COLUMNS: &str =
+    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms, flags";
+
+/// A database's field codes with the customer statements built on them.
+#[derive(Debug, Default)]
+pub(crate) struct Codes {
+    fields: FieldCodes,
+    /// The statements, in the store's dialect.
+    pub(crate) sql: Statements,
+}
+
+impl std::ops::Deref for Codes {
+    type Target = FieldCodes;
+    fn deref(&self) -> &FieldCodes {
+        &self.fields
+    }
+}
+
+impl Codes {
+    /// From the searchable fields and every field; `ph(n)` writes
+    /// placeholder `n` in the store's dialect.
+    pub(crate) fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>, ph: fn(usize) -> String) -> Codes {
+        let fields = FieldCodes::new(list, all);
+        let sql = fields.statements(BASE_COLUMNS, ph);
+        Codes { fields, sql }
+    }
+}
+
 /// Statements over the customers table and its blind-index columns.
 #[derive(Debug, Default)]
 pub(crate) struct Statements {

@@ -163,6 +163,17 @@ async fn two_servers_share_one_database_and_one_chain() {
     );
 }
 
+async fn create(c: &mut custodia::client::Conn, token: &str, name: &str, email: &str) -> custodia::client::Resp {
+    call(
+        c,
+        token,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"name": name, "email": email})),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_fails_fast_and_recovers() {
     let Some(cluster) = pg::Cluster::start() else { return };
@@ -172,14 +183,7 @@ async fn database_outage_fails_fast_and_recovers() {
     let mut s = Server::start(&data, &[]);
     let token = s.token.clone().unwrap();
     let mut c = s.conn().await;
-    let r = call(
-        &mut c,
-        &token,
-        Method::POST,
-        "/v1/customers",
-        Some(json!({"name": "王五", "email": "wang@example.com"})),
-    )
-    .await;
+    let r = create(&mut c, &token, "王五", "wang@example.com").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/customers/{id}");
@@ -197,14 +201,7 @@ async fn database_outage_fails_fast_and_recovers() {
         assert_eq!(r.headers["content-type"], "application/problem+json");
         assert_eq!(r.json()["code"], "storage_unavailable");
         assert!(t.elapsed() < Duration::from_secs(3), "fails fast: {:?}", t.elapsed());
-        let r = call(
-            &mut c,
-            &token,
-            Method::POST,
-            "/v1/customers",
-            Some(json!({"name": "赵六", "email": "zhao@example.com"})),
-        )
-        .await;
+        let r = create(&mut c, &token, "赵六", "zhao@example.com").await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json());
     }
     assert!(s.child.try_wait().unwrap().is_none(), "the server keeps running");
@@ -220,14 +217,7 @@ async fn database_outage_fails_fast_and_recovers() {
         assert!(Instant::now() < deadline, "no recovery: {:?}", r.json());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let r = call(
-        &mut c,
-        &token,
-        Method::POST,
-        "/v1/customers",
-        Some(json!({"name": "赵六", "email": "zhao@example.com"})),
-    )
-    .await;
+    let r = create(&mut c, &token, "赵六", "zhao@example.com").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     drop(s);
     let o = run(&data, &["audit", "verify"]);

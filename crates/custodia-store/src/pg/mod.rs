@@ -24,7 +24,7 @@
 mod schema;
 mod write;
 
-use crate::codes::{split_list, FieldCodes, Statements};
+use crate::codes::{split_list, Codes, FieldCodes};
 use crate::{
     AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
     Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
@@ -154,36 +154,16 @@ impl Conn {
     }
 }
 
-/// The field codes and the statements that depend on them.
-#[derive(Debug, Default)]
-pub(crate) struct Codes {
-    fields: FieldCodes,
-    sql: Statements,
-}
-
-impl std::ops::Deref for Codes {
-    type Target = FieldCodes;
-    fn deref(&self) -> &FieldCodes {
-        &self.fields
-    }
-}
-
 impl Codes {
-    fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
-        let fields = FieldCodes::new(list, all);
-        let sql = fields.statements(BASE_COLUMNS, |n| format!("${n}"));
-        Codes { fields, sql }
-    }
-
     /// Audit field lists: `fields` (codes) or `field_names` (text).
-    pub(crate) fn encode(&self, fields: &[FieldName]) -> (Option<Vec<u8>>, Option<String>) {
-        match self.fields.encode(fields) {
+    pub(crate) fn audit_columns(&self, fields: &[FieldName]) -> (Option<Vec<u8>>, Option<String>) {
+        match self.encode(fields) {
             Ok(b) => (Some(b), None),
             Err(names) => (None, Some(names)),
         }
     }
 
-    fn decode(&self, coded: Option<Vec<u8>>, names: Option<String>) -> Result<Vec<FieldName>, StoreError> {
+    fn read_audit_columns(&self, coded: Option<Vec<u8>>, names: Option<String>) -> Result<Vec<FieldName>, StoreError> {
         match (coded, names) {
             (Some(b), _) => self.decode_coded(&b),
             (None, Some(t)) => FieldCodes::decode_names(&t),
@@ -472,7 +452,7 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
     }
     // Also rebuilds indexes a bulk load dropped before a crash.
     create_blind_indexes(w, &list)?;
-    Ok(Codes::build(list, all))
+    Ok(Codes::build(list, all, |n| format!("${n}")))
 }
 
 type CodeList = Vec<(i64, FieldName)>;
@@ -531,9 +511,6 @@ fn opt_customer_id(b: Option<Vec<u8>>) -> Result<Option<CustomerId>, StoreError>
     b.map(customer_id).transpose()
 }
 
-const BASE_COLUMNS: &str =
-    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms, flags";
-
 fn read_customer(r: &Row, codes: &Codes) -> Result<StoredCustomer, StoreError> {
     let mut blind = Vec::new();
     for (i, (_, name)) in codes.list.iter().enumerate() {
@@ -575,7 +552,7 @@ fn read_event(r: &Row, codes: &Codes) -> Result<ChainedEvent, StoreError> {
             actor: get(r, 2)?,
             action: Action::parse(&action).ok_or_else(|| corrupt("action"))?,
             customer: opt_customer_id(get(r, 4)?).map_err(|_| corrupt("customer"))?,
-            fields: codes.decode(get(r, 5)?, get(r, 6)?)?,
+            fields: codes.read_audit_columns(get(r, 5)?, get(r, 6)?)?,
             purpose: match purpose {
                 None => None,
                 Some(p) => Some(custodia_core::Purpose::new(&p).map_err(|_| corrupt("purpose"))?),

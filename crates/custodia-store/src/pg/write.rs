@@ -39,7 +39,7 @@ fn append_events(
     for e in events {
         let seq = head.seq + 1;
         let mac = linker(&head.mac, &e.canonical_bytes(seq));
-        let (coded, names) = codes.encode(&e.fields);
+        let (coded, names) = codes.audit_columns(&e.fields);
         c.exec(
             "INSERT INTO audit (seq, ts_ms, actor, action, customer, fields, field_names, purpose, outcome, detail, prev, mac)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",

@@ -16,7 +16,7 @@ mod privacy;
 mod rights;
 
 pub(crate) use crate::codes::split_list;
-use crate::codes::{FieldCodes, Statements};
+use crate::codes::{Codes, FieldCodes};
 use crate::{
     AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
     Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
@@ -156,30 +156,6 @@ struct Job {
     reply: Reply,
 }
 
-/// Searchable fields: each has a code and a column `bi_<code>` holding its
-/// blind-index value, with a partial index. One row insert then maintains
-/// every blind index, as a plain table with indexed columns would.
-#[derive(Debug, Default)]
-struct Codes {
-    fields: FieldCodes,
-    sql: Statements,
-}
-
-impl std::ops::Deref for Codes {
-    type Target = FieldCodes;
-    fn deref(&self) -> &FieldCodes {
-        &self.fields
-    }
-}
-
-impl Codes {
-    fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
-        let fields = FieldCodes::new(list, all);
-        let sql = fields.statements(BASE_COLUMNS, |n| format!("?{n}"));
-        Codes { fields, sql }
-    }
-}
-
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     path: PathBuf,
@@ -292,7 +268,7 @@ impl SqliteStore {
             }
             // Also rebuilds indexes a bulk load dropped before a crash.
             create_blind_indexes(&w, &list)?;
-            let codes = Codes::build(list, all);
+            let codes = Codes::build(list, all, |n| format!("?{n}"));
             Ok(codes)
         })();
         let codes = match setup {
@@ -362,9 +338,6 @@ impl Drop for SqliteStore {
         self.close();
     }
 }
-
-const BASE_COLUMNS: &str =
-    "seq, id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, created_ms, updated_ms, flags";
 
 fn read_customer(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<StoredCustomer, StoreError> {
     let id: Vec<u8> = r.get(1).map_err(db_err)?;
