@@ -183,7 +183,52 @@ conformance!(
     erasure_respects_holds_and_leaves_a_tombstone,
     field_erasure_rekeys_and_flags_lifecycle_snapshot,
     concurrent_updates_of_one_customer_lose_nothing,
+    a_batch_of_inserts_skips_taken_external_ids_in_order,
 );
+
+/// Many inserts in one call (an import chunk): taken external ids, also
+/// one taken earlier in the same batch, are reported with the existing id
+/// and write no event; the chain covers exactly the inserted ones.
+pub(super) fn a_batch_of_inserts_skips_taken_external_ids_in_order<B: Backend>(b: &B) {
+    let s = b.open();
+    let old = customer(Some("X-1"), 1);
+    insert(&s, &old);
+    let batch = [
+        customer(Some("X-2"), 2),
+        customer(Some("X-1"), 3),
+        customer(None, 4),
+        customer(Some("X-2"), 5),
+        customer(Some("X-3"), 6),
+    ];
+    let r = s
+        .apply(
+            batch
+                .iter()
+                .map(|c| Mutation::Insert {
+                    consents: Vec::new(),
+                    customer: Box::new(c.clone()),
+                    events: vec![ev(Action::Create, Some(c.id))],
+                })
+                .collect(),
+        )
+        .unwrap();
+    let r: Vec<Applied> = r.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        r,
+        vec![
+            Applied::Done,
+            Applied::ExternalIdExists(old.id),
+            Applied::Done,
+            Applied::ExternalIdExists(batch[0].id),
+            Applied::Done
+        ]
+    );
+    let events = s.audit_range(1, 100).unwrap();
+    let who: Vec<_> = events.iter().map(|e| e.event.customer.unwrap()).collect();
+    assert_eq!(who, vec![old.id, batch[0].id, batch[2].id, batch[4].id]);
+    assert_eq!(s.counts(9).unwrap().0, 4);
+    assert_eq!(s.find_blind(&f("email"), 6).unwrap().len(), 1);
+}
 
 /// Two stores (two processes' worth of writers) update one customer at
 /// once: every update either applies or reports a conflict with the

@@ -9,6 +9,10 @@
 //! * `reads`    – HTTPS GET by id (masked, audited) against `custodia serve`
 //!   with C concurrent keep-alive connections.
 //! * `lookup`   – in-process blind-index lookup by email.
+//!
+//! `import --postgres URL` runs both sides on PostgreSQL (the baseline is a
+//! plaintext `COPY` of the CSV); `reads --servers N` spreads the load over N
+//! `custodia serve` processes sharing the data directory's storage.
 
 use crate::client::{tls_config, Conn};
 use clap::{Args, Subcommand};
@@ -87,6 +91,15 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench-work")]
         workdir: PathBuf,
     },
+    /// (internal) the plaintext PostgreSQL baseline: COPY the CSV, then
+    /// index national_id, mobile and email.
+    #[command(hide = true)]
+    BaselineCopy {
+        /// CSV file.
+        csv: PathBuf,
+        /// Database (its search_path names the schema to use).
+        url: String,
+    },
     /// (internal) the plaintext baseline import, run as a child process.
     #[command(hide = true)]
     BaselineImport {
@@ -115,6 +128,11 @@ pub struct ImportBench {
     /// Rows per transaction, for both runs.
     #[arg(long, default_value_t = custodia_vault::import::ImportOptions::default().chunk)]
     pub chunk: usize,
+    /// Run on this PostgreSQL database instead (schemas `bench_plain` and
+    /// `bench_custodia` are made anew in it); the baseline is then a
+    /// plaintext COPY of the CSV with the same three indexes.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +148,10 @@ pub struct ReadsBench {
     /// that consent first, so every read also looks up their receipts.
     #[arg(long)]
     pub purpose: Option<String>,
+    /// Serve processes sharing the data directory's storage (PostgreSQL for
+    /// more than one); connections are spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub servers: usize,
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +211,7 @@ pub(crate) fn machine() -> String {
 pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
     match cmd {
         BenchCmd::BaselineImport { csv, db, chunk } => baseline_import(&csv, &db, chunk as u64).map(|_| 0),
+        BenchCmd::BaselineCopy { csv, url } => baseline_copy(&csv, &url).map(|_| 0),
         BenchCmd::Import(b) => import(b).map(|_| 0),
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
@@ -246,6 +269,43 @@ fn baseline_import(csv: &Path, db: &Path, chunk: u64) -> Result<(), VaultError> 
     Ok(())
 }
 
+/// The PostgreSQL baseline: the CSV streamed through `COPY … FROM STDIN`
+/// into a plaintext table, then three plain indexes (the fastest way to
+/// load plaintext, as Custodia builds its blind indexes after a first load).
+fn baseline_copy(csv: &Path, url: &str) -> Result<(), VaultError> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(io)?;
+    c.batch_execute(
+        "CREATE TABLE customers (id bigserial PRIMARY KEY, external_id text, name text, national_id text, mobile text,
+             email text, bank_card text, address text, birth_date text, segment text, department text, locale text)",
+    )
+    .map_err(io)?;
+    let mut w = c
+        .copy_in(
+            "COPY customers (external_id, name, national_id, mobile, email, bank_card, address, birth_date, segment, \
+             department, locale) FROM STDIN WITH (FORMAT csv, HEADER true)",
+        )
+        .map_err(io)?;
+    std::io::copy(&mut std::fs::File::open(csv)?, &mut w)?;
+    w.finish().map_err(io)?;
+    c.batch_execute(
+        "CREATE INDEX customers_national_id ON customers (national_id);
+         CREATE INDEX customers_mobile ON customers (mobile);
+         CREATE INDEX customers_email ON customers (email);",
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// A schema of its own in `url`'s database, dropped first if it exists.
+fn fresh_schema(url: &str, schema: &str) -> Result<String, VaultError> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(io)?;
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .map_err(io)?;
+    Ok(custodia_store::pg::url_with_schema(url, schema))
+}
+
 fn import(b: ImportBench) -> Result<(), VaultError> {
     std::fs::create_dir_all(&b.workdir)?;
     let exe = std::env::current_exe()?;
@@ -273,18 +333,29 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     let _ = std::fs::remove_dir_all(&data);
     // Let the page cache settle between runs: both read the same CSV.
     let chunk = b.chunk.to_string();
-    let (base_s, base_rss) = timed_child(
-        Command::new(&exe)
-            .args(["bench", "baseline-import", "--chunk", &chunk])
-            .arg(&csv)
-            .arg(&base_db),
-    )?;
-    let st = Command::new(&exe)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("init")
-        .stderr(Stdio::null())
-        .status()?;
+    let (base_s, base_rss) = match &b.postgres {
+        None => timed_child(
+            Command::new(&exe)
+                .args(["bench", "baseline-import", "--chunk", &chunk])
+                .arg(&csv)
+                .arg(&base_db),
+        )?,
+        Some(url) => {
+            let plain = fresh_schema(url, "bench_plain")?;
+            timed_child(
+                Command::new(&exe)
+                    .args(["bench", "baseline-copy"])
+                    .arg(&csv)
+                    .arg(&plain),
+            )?
+        }
+    };
+    let mut init = Command::new(&exe);
+    init.arg("--data-dir").arg(&data);
+    if let Some(url) = &b.postgres {
+        init.arg("--storage").arg(fresh_schema(url, "bench_custodia")?);
+    }
+    let st = init.arg("init").stdout(Stdio::null()).stderr(Stdio::null()).status()?;
     if !st.success() {
         return Err(io("init failed"));
     }
@@ -314,8 +385,12 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     }
     let base_rate = b.rows as f64 / base_s;
     let cus_rate = b.rows as f64 / cus_s;
+    let (base, store) = match b.postgres {
+        None => ("plaintext SQLite baseline (3 plain indexes)", "SQLite"),
+        Some(_) => ("plaintext PostgreSQL COPY, then 3 plain indexes", "PostgreSQL"),
+    };
     println!(
-        "## Import of {} customers ({:.0} MB CSV, {} rows per transaction) — {}",
+        "## Import of {} customers into {store} ({:.0} MB CSV, {} rows per transaction) — {}",
         b.rows,
         size as f64 / 1e6,
         b.chunk,
@@ -323,7 +398,7 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     );
     println!("| run | seconds | rows/s | peak RSS |");
     println!("|---|---:|---:|---:|");
-    println!("| plaintext SQLite baseline (3 plain indexes) | {base_s:.2} | {base_rate:.0} | {base_rss:.0} MiB |");
+    println!("| {base} | {base_s:.2} | {base_rate:.0} | {base_rss:.0} MiB |");
     println!(
         "| custodia import (encrypted, 3 blind indexes, audited) | {cus_s:.2} | {cus_rate:.0} | {cus_rss:.0} MiB |"
     );
@@ -365,20 +440,44 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         let token = custodia_server::auth::issue_admin_token(&v, "bench")?;
         (ids, token.to_string(), count)
     };
-    let port = free_port()?;
     let exe = std::env::current_exe()?;
-    let mut server = Command::new(exe)
-        .arg("--data-dir")
-        .arg(dir.root())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("CUSTODIA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first)?;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("valid");
-    let cfg = tls_config(&dir.root().join("tls/cert.pem"), &[&rustls::version::TLS13]).map_err(io)?;
+    let mut servers = Vec::new();
+    let mut targets = Vec::new();
+    for k in 0..b.servers.max(1) {
+        // Every server after the first gets a directory of its own with the
+        // first one's configuration and key (and its own certificate).
+        let root = if k == 0 {
+            dir.root().to_owned()
+        } else {
+            let node = dir.root().with_file_name(format!(
+                "{}-node{k}",
+                dir.root().file_name().and_then(|n| n.to_str()).unwrap_or("data")
+            ));
+            let _ = std::fs::remove_dir_all(&node);
+            std::fs::create_dir_all(&node)?;
+            for f in ["config.toml", "schema.toml", "policy.toml", "master.key"] {
+                if dir.root().join(f).exists() {
+                    std::fs::copy(dir.root().join(f), node.join(f))?;
+                }
+            }
+            node
+        };
+        let port = free_port()?;
+        let mut server = Command::new(&exe)
+            .arg("--data-dir")
+            .arg(&root)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("CUSTODIA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut first = String::new();
+        BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first)?;
+        servers.push(server);
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("valid");
+        let cfg = tls_config(&root.join("tls/cert.pem"), &[&rustls::version::TLS13]).map_err(io)?;
+        targets.push((addr, cfg));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let query = std::sync::Arc::new(b.purpose.as_ref().map(|p| format!("?purpose={p}")).unwrap_or_default());
     let seconds = b.seconds;
@@ -390,7 +489,8 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         let end = warm + Duration::from_secs(seconds);
         let mut tasks = Vec::new();
         for t in 0..connections {
-            let (ids, token, cfg, query) = (ids.clone(), token.clone(), cfg.clone(), query.clone());
+            let (addr, cfg) = targets[t % targets.len()].clone();
+            let (ids, token, query) = (ids.clone(), token.clone(), query.clone());
             tasks.push(tokio::spawn(async move {
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
                 let mut errors = 0u64;
@@ -426,12 +526,15 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         }
         Ok::<_, VaultError>((all, errors))
     });
-    let _ = server.kill();
-    let _ = server.wait();
+    for mut server in servers {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
     let (h, errors) = result?;
     let rps = h.len() as f64 / b.seconds as f64;
     println!(
-        "## HTTPS point reads, {count} customers, {} connections, {} s, purpose {} — {}",
+        "## HTTPS point reads, {count} customers, {} server(s), {} connections, {} s, purpose {} — {}",
+        b.servers.max(1),
         b.connections,
         b.seconds,
         b.purpose.as_deref().unwrap_or("none (masked, bootstrap token)"),

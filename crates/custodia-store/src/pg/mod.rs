@@ -21,6 +21,7 @@
 //!   goes away makes calls fail fast with [`StoreError::Unavailable`] and a
 //!   database that comes back is used again without a restart.
 
+mod pool;
 mod schema;
 mod write;
 
@@ -53,7 +54,7 @@ const GROUP_LIMIT: usize = 4096;
 /// How long the writer's connection may sit idle before it is checked.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// Most idle read connections kept per process.
+/// Most read connections per process.
 const POOL_MAX: usize = 16;
 
 pub(crate) fn pg_err(e: postgres::Error) -> StoreError {
@@ -185,7 +186,7 @@ pub struct PgStore {
     config: postgres::Config,
     tx: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Conn>>,
+    readers: pool::Pool,
     codes: Arc<Codes>,
 }
 
@@ -278,7 +279,7 @@ impl PgStore {
             config,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
-            readers: Mutex::new(Vec::new()),
+            readers: pool::Pool::new(POOL_MAX),
             codes,
         })
     }
@@ -296,30 +297,23 @@ impl PgStore {
         f: impl Fn(&mut Conn) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<T, StoreError> {
         blocking(|| {
-            let pooled = self.readers.lock().expect("readers").pop();
-            let fresh = pooled.is_none();
-            let mut conn = match pooled {
-                Some(c) if !c.is_closed() => c,
-                _ => Conn::open(&self.config)?,
-            };
+            let (mut conn, reused) = self.readers.take(&self.config)?;
             let mut out = f(&mut conn);
             if matches!(out, Err(StoreError::Unavailable(_))) {
                 // The server went away since this connection was last used
                 // (or restarted): idle connections are all dead. Reads are
                 // idempotent, so one retry on a new connection is safe.
-                self.readers.lock().expect("readers").clear();
-                if fresh {
+                self.readers.give(conn, true);
+                self.readers.clear();
+                if !reused {
                     return out;
                 }
-                conn = Conn::open(&self.config)?;
+                let (again, _) = self.readers.take(&self.config)?;
+                conn = again;
                 out = f(&mut conn);
             }
-            if !conn.is_closed() && !matches!(out, Err(StoreError::Unavailable(_))) {
-                let mut pool = self.readers.lock().expect("readers");
-                if pool.len() < POOL_MAX {
-                    pool.push(conn);
-                }
-            }
+            let broken = matches!(out, Err(StoreError::Unavailable(_)));
+            self.readers.give(conn, broken);
             out
         })
     }
