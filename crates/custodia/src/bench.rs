@@ -466,14 +466,21 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         let mut server = Command::new(&exe)
             .arg("--data-dir")
             .arg(&root)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "serve",
+                "--no-background-jobs",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
             .env("CUSTODIA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
+        let mut out = BufReader::new(server.stdout.take().expect("piped"));
         let mut first = String::new();
-        BufReader::new(server.stdout.take().expect("piped")).read_line(&mut first)?;
-        servers.push(server);
+        out.read_line(&mut first)?;
+        // Keep the pipe open: the server still prints its token line.
+        servers.push((server, out));
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("valid");
         let cfg = tls_config(&root.join("tls/cert.pem"), &[&rustls::version::TLS13]).map_err(io)?;
         targets.push((addr, cfg));
@@ -526,7 +533,7 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         }
         Ok::<_, VaultError>((all, errors))
     });
-    for mut server in servers {
+    for (mut server, _out) in servers {
         let _ = server.kill();
         let _ = server.wait();
     }

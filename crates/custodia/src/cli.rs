@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Run no background jobs (retention, scheduled backups): for
+    /// benchmarks, whose numbers must not include an hourly job's scan.
+    #[arg(long, hide = true)]
+    pub no_background_jobs: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1385,7 +1389,9 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         Some(auth::issue_admin_token(&vault, &actor)?)
     };
     let vault = Arc::new(vault);
-    spawn_jobs(vault.clone());
+    if !a.no_background_jobs {
+        spawn_jobs(vault.clone());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

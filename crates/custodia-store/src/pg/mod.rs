@@ -22,6 +22,7 @@
 //!   database that comes back is used again without a restart.
 
 mod pool;
+mod read;
 mod schema;
 mod write;
 
@@ -35,6 +36,7 @@ use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
+use read::ReadConn;
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -100,7 +102,24 @@ fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// A connection with its prepared statements.
+/// Running statements that return rows, on either kind of connection.
+pub(crate) trait Query {
+    /// Every row.
+    fn rows(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError>;
+    /// At most one row.
+    fn row(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError>;
+}
+
+impl Query for Conn {
+    fn rows(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        Conn::rows(self, sql, p)
+    }
+    fn row(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, StoreError> {
+        Conn::row(self, sql, p)
+    }
+}
+
+/// A connection with its prepared statements (the writer's, migrations').
 pub(crate) struct Conn {
     client: Client,
     statements: HashMap<String, Statement>,
@@ -183,7 +202,7 @@ struct Job {
 /// The PostgreSQL implementation of [`Store`].
 pub struct PgStore {
     label: String,
-    config: postgres::Config,
+    read_config: tokio_postgres::Config,
     tx: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: pool::Pool,
@@ -242,7 +261,12 @@ pub fn redact_url(url: &str) -> String {
 /// configuration with Custodia's defaults: a 5 s connect timeout, TCP
 /// keepalives, and `application_name = custodia`.
 pub fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url
+    Ok(postgres::Config::from(parse_async_config(url)?))
+}
+
+/// [`parse_config`] for the asynchronous client (read connections).
+fn parse_async_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Database(format!("storage URL {} is not valid: {e}", redact_url(url))))?;
     if config.get_connect_timeout().is_none() {
@@ -261,7 +285,8 @@ impl PgStore {
     /// layout). `fields` lists the schema's fields, each with whether it is
     /// searchable; `linker` computes audit chain MACs.
     pub fn open(url: &str, fields: &[(FieldName, bool)], linker: ChainLinker) -> Result<PgStore, StoreError> {
-        let config = parse_config(url)?;
+        let read_config = parse_async_config(url)?;
+        let config = postgres::Config::from(read_config.clone());
         let (w, codes) = blocking(|| -> Result<(Conn, Codes), StoreError> {
             let mut w = Conn::open(&config)?;
             let codes = setup(&mut w, fields)?;
@@ -276,7 +301,7 @@ impl PgStore {
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(PgStore {
             label: redact_url(url),
-            config,
+            read_config,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             readers: pool::Pool::new(POOL_MAX),
@@ -294,10 +319,10 @@ impl PgStore {
 
     fn with_reader<T: Send>(
         &self,
-        f: impl Fn(&mut Conn) -> Result<T, StoreError> + Send + Sync,
+        f: impl Fn(&mut ReadConn) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<T, StoreError> {
-        blocking(|| {
-            let (mut conn, reused) = self.readers.take(&self.config)?;
+        {
+            let (mut conn, reused) = self.readers.take(&self.read_config)?;
             let mut out = f(&mut conn);
             if matches!(out, Err(StoreError::Unavailable(_))) {
                 // The server went away since this connection was last used
@@ -308,14 +333,14 @@ impl PgStore {
                 if !reused {
                     return out;
                 }
-                let (again, _) = self.readers.take(&self.config)?;
+                let (again, _) = self.readers.take(&self.read_config)?;
                 conn = again;
                 out = f(&mut conn);
             }
             let broken = matches!(out, Err(StoreError::Unavailable(_)));
             self.readers.give(conn, broken);
             out
-        })
+        }
     }
 
     fn select(&self, tail: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCustomer>, StoreError> {
@@ -351,7 +376,7 @@ impl PgStore {
 
     /// Run SQL statements on a fresh connection (administration and tests).
     pub fn raw_batch(&self, sql: &str) -> Result<(), StoreError> {
-        blocking(|| Conn::open(&self.config)?.batch(sql))
+        blocking(|| Conn::open(&postgres::Config::from(self.read_config.clone()))?.batch(sql))
     }
 }
 

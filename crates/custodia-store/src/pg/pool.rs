@@ -3,7 +3,7 @@
 //! process, and opening one per request under load costs more than the
 //! query.
 
-use super::Conn;
+use super::read::ReadConn as Conn;
 use crate::StoreError;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -36,7 +36,7 @@ impl Pool {
 
     /// A connection: an idle one, a new one while fewer than `max` are
     /// open, else the next one given back. `Ok((conn, reused))`.
-    pub(super) fn take(&self, config: &postgres::Config) -> Result<(Conn, bool), StoreError> {
+    pub(super) fn take(&self, config: &tokio_postgres::Config) -> Result<(Conn, bool), StoreError> {
         let mut st = self.state.lock().expect("pool");
         loop {
             while let Some(c) = st.idle.pop() {

@@ -13,7 +13,7 @@ pub(super) struct Head {
     pub(super) mac: [u8; 32],
 }
 
-pub(super) fn read_head(c: &mut Conn) -> Result<Head, StoreError> {
+pub(super) fn read_head(c: &mut impl super::Query) -> Result<Head, StoreError> {
     match c.row("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1", &[])? {
         None => Ok(Head { seq: 0, mac: [0; 32] }),
         Some(r) => {
