@@ -86,8 +86,7 @@ fn open_source(src: &Path) -> Result<rusqlite::Connection, StoreError> {
 pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Result<MigrateReport, StoreError> {
     let s = open_source(src)?;
     s.execute_batch("BEGIN").map_err(sq)?;
-    let config = pg::parse_config(url)?;
-    let mut t = Conn::open(&config)?;
+    let mut t = pg::Target::parse(url)?.conn()?;
     refuse_non_empty(&mut t)?;
     pg::ensure_schema(&mut t)?;
     t.batch("BEGIN")?;

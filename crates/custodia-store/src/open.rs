@@ -44,7 +44,7 @@ impl Storage {
             return Ok(Storage::Sqlite(default.to_owned()));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            crate::pg::parse_config(s)?;
+            crate::pg::check_url(s)?;
             return Ok(Storage::Postgres(s.to_owned()));
         }
         if let Some(p) = s.strip_prefix("sqlite:") {

@@ -195,8 +195,16 @@ impl DataDir {
 
     /// Whether records live outside this directory (PostgreSQL).
     fn external_storage(&self) -> bool {
+        // By name only: a URL that does not parse is reported when the
+        // store is opened, not taken for a missing directory.
         let config = self.config().ok();
-        self.storage(config.as_ref()).is_ok_and(|s| s.is_postgres())
+        let setting = self
+            .storage
+            .as_deref()
+            .or_else(|| config.as_ref().and_then(|c| c.storage.as_deref()))
+            .unwrap_or("")
+            .trim();
+        setting.starts_with("postgres://") || setting.starts_with("postgresql://")
     }
     /// Its path.
     pub fn root(&self) -> &Path {

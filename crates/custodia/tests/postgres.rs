@@ -281,3 +281,71 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
         stderr(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_to_postgres_is_verified_against_the_given_ca() {
+    let Some(cluster) = pg::Cluster::start() else { return };
+    let ca = cluster.enable_tls();
+    let d = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require&sslrootcert={}",
+        cluster.port,
+        ca.display()
+    );
+    let data = d.path().join("data");
+    init_on(&data, &url);
+    let s = Server::start(&data, &[]);
+    let token = s.token.clone().unwrap();
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        "/v1/customers?email=nobody@example.com",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Every connection the server holds is TLS.
+    let plain = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let (tls, clear): (i64, i64) = std::thread::spawn(move || {
+        let mut q = postgres::Client::connect(&plain, postgres::NoTls).unwrap();
+        let r = q
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'custodia'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    })
+    .join()
+    .unwrap();
+    assert!(tls >= 1 && clear == 0, "{tls} TLS, {clear} clear connections");
+    drop(s);
+
+    // A certificate from anyone else is refused, and so is TLS with no CA.
+    let other = d.path().join("other");
+    custodia_server::tls::ensure_self_signed(&other.join("ca.pem"), &other.join("ca.key")).unwrap();
+    let wrong = url.replace(&ca.display().to_string(), &other.join("ca.pem").display().to_string());
+    let o = run(&data, &["--storage", &wrong, "status"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("certificate") || stderr(&o).contains("TLS"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &data,
+        &[
+            "--storage",
+            &format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+                cluster.port
+            ),
+            "status",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("sslrootcert"), "{}", stderr(&o));
+}

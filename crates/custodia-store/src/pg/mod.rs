@@ -24,7 +24,10 @@
 mod pool;
 mod read;
 mod schema;
+mod target;
 mod write;
+
+pub(crate) use target::Target;
 
 use crate::codes::{split_list, Codes, FieldCodes};
 use crate::{
@@ -35,7 +38,7 @@ use crate::{
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
 use postgres::types::{FromSql, ToSql};
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 use read::ReadConn;
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -126,15 +129,11 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn open(config: &postgres::Config) -> Result<Conn, StoreError> {
-        let client = config.connect(NoTls).map_err(|e| match pg_err(e) {
-            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} ({})", describe(config))),
-            other => other,
-        })?;
-        Ok(Conn {
+    pub(crate) fn new(client: Client) -> Conn {
+        Conn {
             client,
             statements: HashMap::new(),
-        })
+        }
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
@@ -202,7 +201,7 @@ struct Job {
 /// The PostgreSQL implementation of [`Store`].
 pub struct PgStore {
     label: String,
-    read_config: tokio_postgres::Config,
+    target: Target,
     tx: Mutex<Option<Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: pool::Pool,
@@ -221,20 +220,6 @@ impl std::fmt::Debug for PgStore {
 pub fn url_with_schema(base: &str, schema: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-csearch_path%3D{schema}")
-}
-
-/// Where a configuration points (host, port, database), without secrets.
-fn describe(config: &postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "server {host}:{port}, database {}",
-        config.get_dbname().unwrap_or("(default)")
-    )
 }
 
 /// A storage URL without its password, for messages and logs.
@@ -257,27 +242,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Parse a `postgres://` URL (or libpq key=value string) into a client
-/// configuration with Custodia's defaults: a 5 s connect timeout, TCP
-/// keepalives, and `application_name = custodia`.
-pub fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
-    Ok(postgres::Config::from(parse_async_config(url)?))
-}
-
-/// [`parse_config`] for the asynchronous client (read connections).
-fn parse_async_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Database(format!("storage URL {} is not valid: {e}", redact_url(url))))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("custodia");
-    }
-    config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(30));
-    Ok(config)
+/// Check a storage URL: it parses, and with `sslmode=require` its
+/// `sslrootcert` loads.
+pub fn check_url(url: &str) -> Result<(), StoreError> {
+    Target::parse(url).map(|_| ())
 }
 
 impl PgStore {
@@ -285,23 +253,22 @@ impl PgStore {
     /// layout). `fields` lists the schema's fields, each with whether it is
     /// searchable; `linker` computes audit chain MACs.
     pub fn open(url: &str, fields: &[(FieldName, bool)], linker: ChainLinker) -> Result<PgStore, StoreError> {
-        let read_config = parse_async_config(url)?;
-        let config = postgres::Config::from(read_config.clone());
+        let target = Target::parse(url)?;
         let (w, codes) = blocking(|| -> Result<(Conn, Codes), StoreError> {
-            let mut w = Conn::open(&config)?;
+            let mut w = target.conn()?;
             let codes = setup(&mut w, fields)?;
             Ok((w, codes))
         })?;
         let codes = Arc::new(codes);
         let (tx, rx) = mpsc::channel::<Job>();
-        let (wcodes, wconfig) = (codes.clone(), config.clone());
+        let (wcodes, wtarget) = (codes.clone(), target.clone());
         let handle = std::thread::Builder::new()
             .name("custodia-pg-writer".into())
-            .spawn(move || writer_loop(Some(w), wconfig, rx, wcodes, linker))
+            .spawn(move || writer_loop(Some(w), wtarget, rx, wcodes, linker))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(PgStore {
             label: redact_url(url),
-            read_config,
+            target,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             readers: pool::Pool::new(POOL_MAX),
@@ -322,7 +289,7 @@ impl PgStore {
         f: impl Fn(&mut ReadConn) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<T, StoreError> {
         {
-            let (mut conn, reused) = self.readers.take(&self.read_config)?;
+            let (mut conn, reused) = self.readers.take(&self.target)?;
             let mut out = f(&mut conn);
             if matches!(out, Err(StoreError::Unavailable(_))) {
                 // The server went away since this connection was last used
@@ -333,7 +300,7 @@ impl PgStore {
                 if !reused {
                     return out;
                 }
-                let (again, _) = self.readers.take(&self.read_config)?;
+                let (again, _) = self.readers.take(&self.target)?;
                 conn = again;
                 out = f(&mut conn);
             }
@@ -376,7 +343,7 @@ impl PgStore {
 
     /// Run SQL statements on a fresh connection (administration and tests).
     pub fn raw_batch(&self, sql: &str) -> Result<(), StoreError> {
-        blocking(|| Conn::open(&postgres::Config::from(self.read_config.clone()))?.batch(sql))
+        blocking(|| self.target.conn()?.batch(sql))
     }
 }
 
@@ -585,14 +552,8 @@ fn read_event(r: &Row, codes: &Codes) -> Result<ChainedEvent, StoreError> {
 }
 
 /// The writer: group commit, reconnecting after the database went away.
-fn writer_loop(
-    mut conn: Option<Conn>,
-    config: postgres::Config,
-    rx: Receiver<Job>,
-    codes: Arc<Codes>,
-    linker: ChainLinker,
-) {
-    let janitor = Janitor::start(config.clone());
+fn writer_loop(mut conn: Option<Conn>, target: Target, rx: Receiver<Job>, codes: Arc<Codes>, linker: ChainLinker) {
+    let janitor = Janitor::start(target.clone());
     let mut idle_since = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -617,7 +578,7 @@ fn writer_loop(
             }
         }
         if conn.as_ref().is_none_or(Conn::is_closed) {
-            conn = match Conn::open(&config) {
+            conn = match target.conn() {
                 Ok(c) => Some(c),
                 Err(e) => {
                     for job in jobs {
@@ -664,7 +625,7 @@ pub const ERASURE_VACUUM_DELAY: Duration = Duration::from_millis(500);
 struct Janitor(Option<Sender<()>>);
 
 impl Janitor {
-    fn start(config: postgres::Config) -> Janitor {
+    fn start(target: Target) -> Janitor {
         let (tx, rx) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("custodia-pg-vacuum".into())
@@ -672,7 +633,7 @@ impl Janitor {
                 while rx.recv().is_ok() {
                     std::thread::sleep(ERASURE_VACUUM_DELAY);
                     while rx.try_recv().is_ok() {}
-                    let done = Conn::open(&config).and_then(|mut c| {
+                    let done = target.conn().and_then(|mut c| {
                         c.batch("VACUUM customers, vault_tokens, portal_tokens, requests, lifecycle")
                     });
                     if let Err(e) = done {

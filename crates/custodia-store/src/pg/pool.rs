@@ -36,7 +36,7 @@ impl Pool {
 
     /// A connection: an idle one, a new one while fewer than `max` are
     /// open, else the next one given back. `Ok((conn, reused))`.
-    pub(super) fn take(&self, config: &tokio_postgres::Config) -> Result<(Conn, bool), StoreError> {
+    pub(super) fn take(&self, target: &super::Target) -> Result<(Conn, bool), StoreError> {
         let mut st = self.state.lock().expect("pool");
         loop {
             while let Some(c) = st.idle.pop() {
@@ -48,7 +48,7 @@ impl Pool {
             if st.open < self.max {
                 st.open += 1;
                 drop(st);
-                return match Conn::open(config) {
+                return match target.read_conn() {
                     Ok(c) => Ok((c, false)),
                     Err(e) => {
                         self.state.lock().expect("pool").open -= 1;

@@ -54,6 +54,13 @@ fn wait<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// Run a connection's socket until it ends.
+async fn drive(connection: impl Future<Output = Result<(), postgres::Error>>) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "read connection ended");
+    }
+}
+
 /// A read connection with its prepared statements.
 pub(crate) struct ReadConn {
     client: tokio_postgres::Client,
@@ -61,15 +68,24 @@ pub(crate) struct ReadConn {
 }
 
 impl ReadConn {
-    pub(crate) fn open(config: &tokio_postgres::Config) -> Result<ReadConn, StoreError> {
+    pub(crate) fn open(
+        config: &tokio_postgres::Config,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> Result<ReadConn, StoreError> {
         let config = config.clone();
         let connecting = io().spawn(async move {
-            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "read connection ended");
+            let client = match tls {
+                None => {
+                    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                    tokio::spawn(drive(connection));
+                    client
                 }
-            });
+                Some(tls) => {
+                    let (client, connection) = config.connect(tls).await?;
+                    tokio::spawn(drive(connection));
+                    client
+                }
+            };
             Ok::<_, postgres::Error>(client)
         });
         let client = wait(connecting)

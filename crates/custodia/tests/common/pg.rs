@@ -175,6 +175,31 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Serve TLS with a fresh self-signed certificate for localhost /
+    /// 127.0.0.1 (restarts the server); returns the certificate's path.
+    pub fn enable_tls(&self) -> PathBuf {
+        let (cert, key) = (self.dir.path().join("server.crt"), self.dir.path().join("server.key"));
+        custodia_server::tls::ensure_self_signed(&cert, &key).unwrap();
+        if is_root() {
+            for f in [&cert, &key] {
+                assert!(Command::new("chown").arg("postgres").arg(f).status().unwrap().success());
+            }
+        }
+        let conf = format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\nssl_min_protocol_version = 'TLSv1.2'\n",
+            cert.display(),
+            key.display()
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("pgdata/postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, conf.as_bytes()).unwrap();
+        self.down();
+        self.up();
+        cert
+    }
+
     /// Start (again).
     pub fn up(&self) {
         let log = self.dir.path().join("server.log").display().to_string();
