@@ -341,6 +341,14 @@ impl Vault {
         Ok(())
     }
 
+    /// Bring the database and this directory's erasure ledger into
+    /// agreement now (it happens at every open; servers sharing a
+    /// PostgreSQL database also run it periodically, so each ledger learns
+    /// of the others' erasures). Returns how many entries were replayed.
+    pub fn sync_erasure_ledger(&self) -> Result<usize, VaultError> {
+        self.reconcile_ledger()
+    }
+
     /// Bring the database and the ledger into agreement (see the module
     /// documentation). Returns how many ledger entries were replayed.
     pub(crate) fn reconcile_ledger(&self) -> Result<usize, VaultError> {

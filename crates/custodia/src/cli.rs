@@ -1244,6 +1244,9 @@ fn warn_key_file(k: &std::path::Path) {
 /// The jobs `serve` runs by itself: retention every `[retention]
 /// every_minutes` (the first a few seconds after start), and backups every
 /// `[backup] every_hours` when configured.
+/// How often a server on shared storage brings its erasure ledger up to date.
+const LEDGER_SYNC: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn spawn_jobs(vault: Arc<Vault>) {
     let cfg = vault.config().clone();
     std::thread::Builder::new()
@@ -1256,9 +1259,21 @@ fn spawn_jobs(vault: Arc<Vault>) {
                 .backup
                 .as_ref()
                 .map(|b| start + std::time::Duration::from_secs(b.every_hours.max(1) as u64 * 3600));
+            // Servers sharing PostgreSQL: copy the others' erasures into this
+            // directory's ledger (and replay any the database lost).
+            let shared = vault.dir().storage(Some(&cfg)).is_ok_and(|s| s.is_postgres());
+            let mut next_ledger = shared.then(|| start + LEDGER_SYNC);
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 let now = std::time::Instant::now();
+                if next_ledger.is_some_and(|t| now >= t) {
+                    match vault.sync_erasure_ledger() {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(replayed = n, "erasures replayed from the erasure ledger"),
+                        Err(e) => tracing::error!(error = %e, "erasure ledger sync failed"),
+                    }
+                    next_ledger = Some(now + LEDGER_SYNC);
+                }
                 if next_retention.is_some_and(|t| now >= t) {
                     match vault.retention_run("system:retention", &Default::default(), &custodia_vault::NoProgress) {
                         Ok(r) => tracing::info!(

@@ -349,3 +349,39 @@ async fn tls_to_postgres_is_verified_against_the_given_ca() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("sslrootcert"), "{}", stderr(&o));
 }
+
+#[test]
+fn each_servers_ledger_learns_the_others_erasures() {
+    let Some(pg) = pg::Schema::new() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    init_on(&a, &pg.url);
+    copy_config(&a, &b);
+    let o = run(&a, &["customer", "add", "name=孙八", "email=sun@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // B is running (its vault open) when A erases.
+    let vb = custodia_vault::Vault::open(&custodia_vault::DataDir::new(&b), &|| {
+        Err(custodia_vault::VaultError::Input("no passphrase".into()))
+    })
+    .unwrap();
+    let o = run(&a, &["erase", &id, "--basis", "GDPR Art. 17(1)(a)"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = |dir: &Path| {
+        std::fs::read_to_string(dir.join("erasure-ledger.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&a), 1);
+    assert_eq!(lines(&b), 0, "B has not looked yet");
+    assert_eq!(
+        vb.sync_erasure_ledger().unwrap(),
+        0,
+        "nothing to replay: the database has it"
+    );
+    assert_eq!(lines(&b), 1, "B's ledger now holds A's erasure");
+}
