@@ -151,6 +151,9 @@ pub enum MasterChoice {
     Passphrase(Zeroizing<String>),
 }
 
+/// First line of a written `config.toml`.
+const CONFIG_HEADER: &str = "# Custodia configuration. Relative paths are inside this directory.\n";
+
 /// A data directory on disk: configuration, keys, schema and policy, and
 /// (unless the configuration names PostgreSQL) the embedded database.
 #[derive(Clone)]
@@ -185,12 +188,16 @@ impl DataDir {
     /// Where records live: the override, else `config.toml`'s `storage`,
     /// else the embedded database file.
     pub fn storage(&self, config: Option<&Config>) -> Result<Storage, VaultError> {
-        let setting = self
-            .storage
+        Ok(Storage::parse(self.storage_setting(config), &self.db_path())?)
+    }
+
+    /// The storage setting in force, unparsed ("" for the default).
+    fn storage_setting<'a>(&'a self, config: Option<&'a Config>) -> &'a str {
+        self.storage
             .as_deref()
             .or_else(|| config.and_then(|c| c.storage.as_deref()))
-            .unwrap_or("");
-        Ok(Storage::parse(setting, &self.db_path())?)
+            .unwrap_or("")
+            .trim()
     }
 
     /// Whether records live outside this directory (PostgreSQL).
@@ -198,12 +205,7 @@ impl DataDir {
         // By name only: a URL that does not parse is reported when the
         // store is opened, not taken for a missing directory.
         let config = self.config().ok();
-        let setting = self
-            .storage
-            .as_deref()
-            .or_else(|| config.as_ref().and_then(|c| c.storage.as_deref()))
-            .unwrap_or("")
-            .trim();
+        let setting = self.storage_setting(config.as_ref());
         setting.starts_with("postgres://") || setting.starts_with("postgresql://")
     }
     /// Its path.
@@ -252,7 +254,7 @@ impl DataDir {
             toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
         table.insert("storage".into(), toml::Value::String(url.to_owned()));
         let out = format!(
-            "# Custodia configuration. Relative paths are inside this directory.\n{}",
+            "{CONFIG_HEADER}{}",
             toml::to_string_pretty(&table).map_err(|e| VaultError::Config(e.to_string()))?
         );
         let tmp = p.with_extension("toml.tmp");
@@ -326,7 +328,7 @@ impl DataDir {
             storage: self.storage.clone().filter(|_| storage.is_postgres()),
         };
         let text = format!(
-            "# Custodia configuration. Relative paths are inside this directory.\n{}",
+            "{CONFIG_HEADER}{}",
             toml::to_string_pretty(&config).map_err(|e| VaultError::Config(e.to_string()))?
         );
         write_private(&self.config_path(), text.as_bytes(), 0o600)?;
