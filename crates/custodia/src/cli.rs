@@ -1418,12 +1418,19 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
             .map_err(|e| VaultError::Config(e.to_string()))?;
         let addr = bound.local_addr();
         let scheme = if https { "https" } else { "http" };
-        println!("Custodia is listening on {scheme}://{addr}");
-        match token {
-            Some(t) => println!("Admin API token (shown once; store it now): {}", t.as_str()),
-            None => println!("Admin API token: issued earlier (run `custodia token reset` to issue a new one)"),
-        }
-        let _ = std::io::stdout().flush();
+        // A supervisor that stopped reading stdout must not bring the
+        // server down: write errors here are ignored (println! would panic).
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Custodia is listening on {scheme}://{addr}");
+        let _ = match token {
+            Some(t) => writeln!(out, "Admin API token (shown once; store it now): {}", t.as_str()),
+            None => writeln!(
+                out,
+                "Admin API token: issued earlier (run `custodia token reset` to issue a new one)"
+            ),
+        };
+        let _ = out.flush();
+        drop(out);
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
