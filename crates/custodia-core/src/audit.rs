@@ -67,6 +67,8 @@ pub enum Action {
     Retention,
     /// A backup was created, verified or restored.
     Backup,
+    /// Break-glass access was opened (or refused).
+    BreakGlass,
 }
 
 impl Action {
@@ -99,6 +101,7 @@ impl Action {
             Action::Hold => "hold",
             Action::Retention => "retention",
             Action::Backup => "backup",
+            Action::BreakGlass => "break_glass",
         }
     }
 

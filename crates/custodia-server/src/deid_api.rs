@@ -2,31 +2,20 @@
 //! an application sends (nothing of it is stored or logged) and audited
 //! detokenization of vault tokens.
 
-use crate::problem::{Lang, Problem};
+use crate::api::PurposeQuery;
+use crate::extract::{Caller, J, Q};
+use crate::problem::Problem;
 use crate::AppState;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use custodia_deid::Kind;
-use custodia_vault::authz::Principal;
 use custodia_vault::VaultError;
 use serde::Deserialize;
 use serde_json::json;
 
 type ApiResult = Result<Response, Problem>;
 
-fn json_problem(r: JsonRejection, lang: Lang) -> Problem {
-    let code = match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "malformed_json",
-    };
-    Problem::new(code, r.body_text(), lang)
-}
-
-/// Text to scan.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectInput {
@@ -46,9 +35,8 @@ pub struct DetectInput {
         (status = 422, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Find personal information in text (any authenticated caller; the text is neither stored nor logged).
-pub async fn detect(headers: HeaderMap, body: Result<Json<DetectInput>, JsonRejection>) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
+pub async fn detect(c: Caller, J(input): J<DetectInput>) -> ApiResult {
+    let lang = c.lang;
     let kinds = match &input.types {
         None => None,
         Some(list) => Some(
@@ -86,13 +74,6 @@ pub struct DetokenizeInput {
 }
 
 /// The declared purpose (required).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PurposeQuery {
-    /// Declared purpose; it must cover the field the token came from.
-    purpose: Option<String>,
-}
-
 #[utoipa::path(post, path = "/v1/tokens/detokenize", tag = "deidentification",
     params(PurposeQuery), request_body = DetokenizeInput,
     responses((status = 200, description = "{value}"), (status = 403, body = crate::docs::ProblemDoc),
@@ -101,27 +82,15 @@ pub struct PurposeQuery {
 /// The value behind a vault token (needs `detokenize` for the token's field and a purpose that covers it; audited).
 pub async fn detokenize(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<DetokenizeInput>, JsonRejection>,
+    c: Caller,
+    Q(q): Q<PurposeQuery>,
+    J(input): J<DetokenizeInput>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| Problem::new("bad_input", r.body_text(), lang))?;
-    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let value = tokio::task::spawn_blocking(move || {
-        let purpose = vault.purpose(
-            q.purpose
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .ok_or(VaultError::PurposeRequired)?,
-        )?;
-        vault.detokenize(&p.actor(), Some(&p), &input.token, &purpose)
-    })
-    .await
-    .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let value = c
+        .run(&s, move |v, p| {
+            v.detokenize(p, &input.token, &v.required_purpose(q.purpose.as_deref())?)
+        })
+        .await?;
     let mut r = Json(json!({ "value": value })).into_response();
     r.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,

@@ -7,9 +7,9 @@
 //! the handlers at `/v1/openapi.json`.
 
 pub mod api;
-pub mod auth;
 pub mod deid_api;
 pub mod docs;
+pub mod extract;
 pub mod portal;
 pub mod privacy_api;
 pub mod problem;
@@ -24,8 +24,6 @@ use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use custodia_core::audit::{Action, AuditEvent, Outcome};
-use custodia_vault::authz::Principal;
 use custodia_vault::Vault;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -42,17 +40,87 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
-    tokens: Arc<auth::TokenCheck>,
     hsts: bool,
+}
+
+/// A route of the server: method and path (`{id}` for path parameters).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteInfo {
+    /// HTTP method.
+    pub method: String,
+    /// Path pattern.
+    pub path: String,
+    /// Whether a caller must authenticate (API token or staff session)
+    /// before the handler runs; pages and open endpoints check for
+    /// themselves.
+    pub authenticated: bool,
+}
+
+/// Build the page routes and, with them, the table of what was built (so
+/// the route list cannot drift from the router).
+macro_rules! pages {
+    ($router:expr; $( $path:literal => $( $method:ident $handler:path ),+ );* $(;)?) => {{
+        let mut table: Vec<RouteInfo> = Vec::new();
+        let mut router = $router;
+        $(
+            let mut mr = axum::routing::MethodRouter::new();
+            $(
+                mr = mr.$method($handler);
+                table.push(RouteInfo {
+                    method: stringify!($method).to_uppercase(),
+                    path: $path.into(),
+                    authenticated: false,
+                });
+            )+
+            router = router.route($path, mr);
+        )*
+        (router, table)
+    }};
 }
 
 /// Build the application: routes, authentication, limits, headers.
 pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi) {
-    let state = AppState {
-        vault,
-        tokens: Arc::new(auth::TokenCheck::default()),
-        hsts: https,
-    };
+    let (router, spec, _) = build(vault, https);
+    (router, spec)
+}
+
+/// Every route the server answers, from the router itself: the API's from
+/// its OpenAPI document (generated from the handlers), the pages' from the
+/// table they are built from. The authorization matrix test needs a row
+/// for each.
+pub fn routes(vault: Arc<Vault>) -> Vec<RouteInfo> {
+    let (_, spec, pages) = build(vault, true);
+    let open: std::collections::BTreeSet<&str> = [
+        "/v1/health",
+        "/v1/notices/{version}",
+        "/v1/notices/{version}/diff",
+        "/v1/keys/signing",
+    ]
+    .into();
+    let mut out = pages;
+    for (path, item) in &spec.paths.paths {
+        let ops = serde_json::to_value(item).expect("a path item serializes");
+        for method in ops.as_object().into_iter().flat_map(|o| o.keys()) {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                out.push(RouteInfo {
+                    method: method.to_uppercase(),
+                    path: path.clone(),
+                    authenticated: !open.contains(path.as_str()),
+                });
+            }
+        }
+    }
+    out.push(RouteInfo {
+        method: "GET".into(),
+        path: "/v1/openapi.json".into(),
+        authenticated: false,
+    });
+    out.sort();
+    out
+}
+
+fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, Vec<RouteInfo>) {
+    let state = AppState { vault, hsts: https };
     let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(api::create_customer))
         .routes(routes!(api::find_customers))
@@ -64,6 +132,7 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(api::policy_explain))
         .routes(routes!(api::whoami))
         .routes(routes!(api::record_training))
+        .routes(routes!(api::create_account, api::list_accounts))
         .routes(routes!(privacy_api::publish_notice, privacy_api::list_notices))
         .routes(routes!(privacy_api::customer_consents, privacy_api::record_consents))
         .routes(routes!(privacy_api::consent_receipts))
@@ -91,31 +160,22 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
     let protected = protected.layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    let router = Router::new()
-        .merge(protected)
-        .merge(open)
-        .route(
-            "/",
-            axum::routing::get(|| async { axum::response::Redirect::to("/login") }),
-        )
-        .route("/login", axum::routing::get(web::login_page).post(web::login_submit))
-        .route("/account", axum::routing::get(web::account_page))
-        .route(
-            "/mfa/enroll",
-            axum::routing::get(web::enroll_page).post(web::enroll_submit),
-        )
-        .route("/logout", axum::routing::post(web::logout))
-        .route("/reports/consents", axum::routing::get(reports::consents_page))
-        .route("/portal", axum::routing::get(portal::main_page))
-        .route(
-            "/portal/enter",
-            axum::routing::get(portal::enter_page).post(portal::enter_submit),
-        )
-        .route("/portal/consent", axum::routing::post(portal::consent_submit))
-        .route("/portal/request", axum::routing::post(portal::request_submit))
-        .route("/portal/data.json", axum::routing::get(portal::download))
-        .route("/portal/logout", axum::routing::post(portal::logout))
-        .route("/static/custodia.css", axum::routing::get(web::css))
+    let (router, table) = pages!(Router::new().merge(protected).merge(open);
+        "/" => get web::root;
+        "/login" => get web::login_page, post web::login_submit;
+        "/account" => get web::account_page;
+        "/mfa/enroll" => get web::enroll_page, post web::enroll_submit;
+        "/logout" => post web::logout;
+        "/reports/consents" => get reports::consents_page;
+        "/portal" => get portal::main_page;
+        "/portal/enter" => get portal::enter_page, post portal::enter_submit;
+        "/portal/consent" => post portal::consent_submit;
+        "/portal/request" => post portal::request_submit;
+        "/portal/data.json" => get portal::download;
+        "/portal/logout" => post portal::logout;
+        "/static/custodia.css" => get web::css;
+    );
+    let router = router
         .route(
             "/v1/openapi.json",
             axum::routing::get(move || {
@@ -143,7 +203,7 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
             },
         ))
         .with_state(state);
-    (router, spec)
+    (router, spec, table)
 }
 
 async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -185,11 +245,11 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
         .into_response();
     };
     // Both checks are in-memory or a single indexed read, so they stay on
-    // the async thread. Only a refusal (audited) blocks.
-    let principal = match s.tokens.check(&s.vault, &token) {
-        Ok(Some(_)) => Ok(Principal::Bootstrap),
+    // the async thread.
+    let principal = match s.vault.authenticate_bootstrap(&token) {
+        Ok(Some(p)) => Ok(p),
         Ok(None) => match s.vault.authenticate_token(&token) {
-            Ok(r) => r.map_err(|refusal| refusal.code()),
+            Ok(r) => r,
             Err(e) => return Problem::from_vault(&e, lang).into_response(),
         },
         Err(e) => return Problem::from_vault(&e, lang).into_response(),
@@ -199,11 +259,8 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
             req.extensions_mut().insert(p);
             next.run(req).await
         }
-        Err(code) => {
-            let mut e = AuditEvent::new(custodia_vault::now_ms(), "anonymous", Action::AccessDenied);
-            e.outcome = Outcome::Denied;
-            e.detail = Some(code.to_owned());
-            drop(s.vault.store().submit(vec![custodia_store::Mutation::Audit(vec![e])]));
+        Err(refusal) => {
+            s.vault.refused_token(refusal);
             Problem::new("unauthorized", "the API token is invalid, expired or revoked", lang).into_response()
         }
     }

@@ -372,13 +372,13 @@ pub async fn main_page(State(s): State<AppState>, Query(qy): Query<MainQuery>, h
         let Some((_, ctx)) = context(&s, &h) else {
             return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
         };
-        match s.vault.portal_view(ctx.customer, language(lang)) {
+        match s.vault.portal_view(&ctx.principal(), language(lang)) {
             Ok(view) => render_main(&s, lang, &ctx, &view, &qy),
             Err(e) => portal_page(
                 lang,
                 t(lang, "title"),
                 &format!("<p class=\"error\">{}: {}</p>", t(lang, "error"), esc(&e.to_string())),
-                Some(&ctx.csrf),
+                Some(ctx.csrf()),
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
         }
@@ -550,7 +550,7 @@ fn render_main(
             if active { "ok" } else { "off" },
             t(lang, &state_key),
             q(lang),
-            esc(&ctx.csrf),
+            esc(ctx.csrf()),
             if active { "withdraw" } else { "give" },
             if active { "secondary" } else { "" },
             t(lang, if active { "withdraw" } else { "give" }),
@@ -583,7 +583,7 @@ fn render_main(
         t(lang, "requests"),
         t(lang, "requests_intro"),
         q(lang),
-        esc(&ctx.csrf),
+        esc(ctx.csrf()),
         t(lang, "kind"),
         t(lang, "note"),
         t(lang, "send"),
@@ -612,7 +612,7 @@ fn render_main(
         b.push_str("</ul>");
     }
     b.push_str("</section>");
-    portal_page(lang, t(lang, "title"), &b, Some(&ctx.csrf), StatusCode::OK)
+    portal_page(lang, t(lang, "title"), &b, Some(ctx.csrf()), StatusCode::OK)
 }
 
 /// A consent toggle.
@@ -659,7 +659,7 @@ pub async fn consent_submit(
         let Some((_, ctx)) = context(&s, &h) else {
             return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
         };
-        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf) else {
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf()) else {
             return (StatusCode::FORBIDDEN, t(lang, "form_expired")).into_response();
         };
         let give = match f.action.as_str() {
@@ -668,7 +668,7 @@ pub async fn consent_submit(
             _ => return back(lang, None, Some("unknown action".into())),
         };
         match s.vault.portal_set_consent(
-            ctx.customer,
+            &ctx.principal(),
             &f.purpose,
             give,
             f.guardian.as_deref() == Some("yes"),
@@ -711,13 +711,13 @@ pub async fn request_submit(
         let Some((_, ctx)) = context(&s, &h) else {
             return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
         };
-        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf) else {
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf()) else {
             return (StatusCode::FORBIDDEN, t(lang, "form_expired")).into_response();
         };
         let Some(kind) = RequestKind::parse(&f.kind) else {
             return back(lang, None, Some("unknown request".into()));
         };
-        match s.vault.portal_request(ctx.customer, kind, &f.note) {
+        match s.vault.portal_request(&ctx.principal(), kind, &f.note) {
             Ok(_) => back(lang, Some("request"), None),
             Err(e) => back(
                 lang,
@@ -740,12 +740,13 @@ pub async fn download(State(s): State<AppState>, h: HeaderMap) -> Response {
         let Some((_, ctx)) = context(&s, &h) else {
             return Redirect::to("/portal/enter").into_response();
         };
-        match s.vault.portal_download(ctx.customer) {
+        match s.vault.portal_download(&ctx.principal()) {
             Ok(v) => {
                 let mut r = (StatusCode::OK, serde_json::to_vec_pretty(&v).expect("JSON serializes")).into_response();
                 let hd = r.headers_mut();
                 hd.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"my-data-{}.json\"", ctx.customer))
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("attachment; filename=\"my-data-{}.json\"", ctx.customer()))
                 {
                     hd.insert(header::CONTENT_DISPOSITION, v);
                 }
@@ -775,7 +776,7 @@ pub async fn logout(
         let Some((token, ctx)) = context(&s, &h) else {
             return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
         };
-        if form.ok().map(|Form(f)| f.csrf) != Some(ctx.csrf) {
+        if form.ok().map(|Form(f)| f.csrf) != Some(ctx.csrf().to_owned()) {
             return (StatusCode::FORBIDDEN, t(lang, "form_expired")).into_response();
         }
         let _ = s.vault.portal_sign_out(&token);

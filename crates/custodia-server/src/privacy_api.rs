@@ -1,18 +1,18 @@
 //! `/v1` endpoints of the privacy programme: notices (public to read),
-//! consents and signed receipts, portal entry codes, consent statistics and
-//! the receipt-signing key.
+//! consents and signed receipts, portal codes sent to customers, consent
+//! statistics and the receipt-signing key.
 
+use crate::api::PurposeQuery;
+use crate::extract::{Caller, Lng, J, Q};
 use crate::problem::{Lang, Problem};
 use crate::AppState;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use custodia_core::notice::{self, Notice};
-use custodia_core::policy::Permission;
-use custodia_vault::authz::Principal;
 use custodia_vault::consent::ConsentInput;
+use custodia_vault::delivery::Channel;
 use custodia_vault::{Vault, VaultError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,36 +20,6 @@ use std::sync::Arc;
 
 type ApiResult = Result<Response, Problem>;
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, VaultError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
-}
-
-fn json_problem(r: JsonRejection, lang: Lang) -> Problem {
-    let code = match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "malformed_json",
-    };
-    Problem::new(code, r.body_text(), lang)
-}
-
-fn query_problem(r: QueryRejection, lang: Lang) -> Problem {
-    Problem::new("bad_input", r.body_text(), lang)
-}
-
-/// Staff and services must name one; the bootstrap token may not.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PurposeQuery {
-    /// Declared purpose from the catalog, e.g. `customer_service`.
-    purpose: Option<String>,
-}
-
-/// A notice to publish.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishInput {
@@ -66,26 +36,17 @@ pub struct PublishInput {
 /// Publish a privacy-notice version (needs `manage_policy`). A material
 /// change suspends the affected consent-based purposes until each customer
 /// consents again.
-pub async fn publish_notice(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    body: Result<Json<PublishInput>, JsonRejection>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
+pub async fn publish_notice(State(s): State<AppState>, c: Caller, J(input): J<PublishInput>) -> ApiResult {
     let dry = input.dry_run;
-    let report = blocking(move || {
-        vault.require(&p, Permission::ManagePolicy, None, None, None, None)?;
-        if input.dry_run {
-            vault.check_notice(&input.toml).map(|(_, r)| r)
-        } else {
-            vault.publish_notice(&p.actor(), &input.toml)
-        }
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let report = c
+        .run(&s, move |v, p| {
+            if input.dry_run {
+                v.check_notice(&input.toml).map(|(_, r)| r)
+            } else {
+                v.publish_notice(p, &input.toml)
+            }
+        })
+        .await?;
     let status = if dry { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(report)).into_response())
 }
@@ -94,7 +55,7 @@ pub async fn publish_notice(
     responses((status = 200, description = "Published versions, oldest first: [{version, effective, published_at, published_by}]")),
     security(("bearer" = [])))]
 /// The published notice versions.
-pub async fn list_notices(State(s): State<AppState>, Extension(_p): Extension<Principal>) -> ApiResult {
+pub async fn list_notices(State(s): State<AppState>, _c: Caller) -> ApiResult {
     let state = s.vault.notices();
     let list: Vec<Value> = state
         .history
@@ -129,8 +90,7 @@ fn no_notice(version: &str, lang: Lang) -> Problem {
     params(("version" = String, Path, description = "A version number, or `current`")),
     responses((status = 200, description = "The notice: purposes with legal basis, fields, retention, recipients, transfers; and the exact consent texts per purpose in en and zh"), (status = 404, body = crate::docs::ProblemDoc)))]
 /// Read a notice version (public: no authentication).
-pub async fn get_notice(State(s): State<AppState>, headers: HeaderMap, Path(version): Path<String>) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
+pub async fn get_notice(State(s): State<AppState>, Lng(lang): Lng, Path(version): Path<String>) -> ApiResult {
     let n = notice_at(&s.vault, &version).ok_or_else(|| no_notice(&version, lang))?;
     let texts: serde_json::Map<String, Value> = n
         .purposes
@@ -155,7 +115,6 @@ pub async fn get_notice(State(s): State<AppState>, headers: HeaderMap, Path(vers
     Ok(Json(body).into_response())
 }
 
-/// Which version to compare with.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
@@ -169,12 +128,10 @@ pub struct DiffQuery {
 /// What changed between two notice versions (public).
 pub async fn notice_diff(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Lng(lang): Lng,
     Path(version): Path<String>,
-    q: Result<Query<DiffQuery>, QueryRejection>,
+    Q(q): Q<DiffQuery>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
     let new = notice_at(&s.vault, &version).ok_or_else(|| no_notice(&version, lang))?;
     let from = q.from.to_string();
     let old = notice_at(&s.vault, &from).ok_or_else(|| no_notice(&from, lang))?;
@@ -205,25 +162,18 @@ pub async fn signing_key(State(s): State<AppState>) -> ApiResult {
 /// A customer's consents under the current notice.
 pub async fn customer_consents(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
+    Q(q): Q<PurposeQuery>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-        vault.authorize_record(&p, &id, Permission::ReadMasked, purpose.as_ref())?;
-        vault.customer_consents(&id)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let out = c
+        .run(&s, move |v, p| {
+            v.customer_consents(p, &id, &v.required_purpose(q.purpose.as_deref())?)
+        })
+        .await?;
     Ok(Json(out).into_response())
 }
 
-/// Answers to record.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentsBody {
@@ -240,23 +190,16 @@ pub struct ConsentsBody {
 /// effect on the next request.
 pub async fn record_consents(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<ConsentsBody>, JsonRejection>,
+    Q(q): Q<PurposeQuery>,
+    J(body): J<ConsentsBody>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let Json(body) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-        vault.authorize_record(&p, &id, Permission::RecordConsent, purpose.as_ref())?;
-        vault.record_consents(&p.actor(), &id, &body.consents)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let out = c
+        .run(&s, move |v, p| {
+            v.record_consents(p, &id, &body.consents, &v.required_purpose(q.purpose.as_deref())?)
+        })
+        .await?;
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
@@ -267,97 +210,60 @@ pub async fn record_consents(
 /// Every consent receipt of a customer, signed so a third party can verify it.
 pub async fn consent_receipts(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
+    Q(q): Q<PurposeQuery>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-        vault.authorize_record(&p, &id, Permission::ReadMasked, purpose.as_ref())?;
-        Ok(json!({"receipts": vault.signed_receipts(&id)?, "signing_key": vault.signing_jwk()}))
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let out = c
+        .run(&s, move |v, p| {
+            let receipts = v.signed_receipts(p, &id, &v.required_purpose(q.purpose.as_deref())?)?;
+            Ok(json!({"receipts": receipts, "signing_key": v.signing_jwk()}))
+        })
+        .await?;
     Ok(Json(out).into_response())
 }
 
-/// How long the entry code lives.
+/// How to send a portal code.
 #[derive(Debug, Deserialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
-pub struct LinkInput {
-    /// Hours until it expires (default 72, at most 720).
+pub struct CodeInput {
+    /// `email` (default) or `sms`: to the customer's own address or number on file.
     #[serde(default)]
-    hours: Option<u32>,
+    channel: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/customers/{id}/portal-links", tag = "privacy",
-    params(("id" = String, Path, description = "Customer id"), PurposeQuery), request_body = LinkInput,
-    responses((status = 201, description = "{code, url, customer, expires_at}: a single-use entry code, shown once"), (status = 404, body = crate::docs::ProblemDoc)),
+    params(("id" = String, Path, description = "Customer id"), PurposeQuery), request_body = CodeInput,
+    responses((status = 201, description = "{customer, channel, to (masked), sent_at, expires_at}: a single-use entry code was sent to the customer's own contact; the code is never in a response"),
+        (status = 404, body = crate::docs::ProblemDoc), (status = 502, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
-/// Issue a single-use, expiring privacy-portal entry code for a customer
-/// (needs `record_consent`).
+/// Send the customer a privacy-portal entry code (to their own e-mail or
+/// mobile on file; needs `record_consent` for the purpose).
 pub async fn portal_link(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<LinkInput>, JsonRejection>,
+    Q(q): Q<PurposeQuery>,
+    J(body): J<CodeInput>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let Json(body) = body.map_err(|r| json_problem(r, lang))?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
-        .unwrap_or("localhost")
-        .to_owned();
-    let scheme = if s.hsts { "https" } else { "http" };
-    let vault = s.vault.clone();
-    let link = blocking(move || {
-        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-        vault.authorize_record(&p, &id, Permission::RecordConsent, purpose.as_ref())?;
-        vault.issue_portal_link(&p.actor(), &id, body.hours.unwrap_or(72))
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
-    let url = format!("{scheme}://{host}{}", link.path.as_str());
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"code": link.code.as_str(), "url": url, "customer": link.customer, "expires_at": link.expires_at})),
-    )
-        .into_response())
+    let sent = c
+        .run(&s, move |v, p| {
+            let channel = match body.channel.as_deref() {
+                None => None,
+                Some(ch) => {
+                    Some(Channel::parse(ch).ok_or_else(|| VaultError::Input("channel is email or sms".into()))?)
+                }
+            };
+            v.send_portal_code(p, &id, &v.required_purpose(q.purpose.as_deref())?, channel)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(sent)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/reports/consents", tag = "privacy",
     responses((status = 200, description = "[{purpose, notice_version, given, withdrawn, pending_renewal}]"), (status = 403, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Consent statistics per purpose and notice version (needs `read_audit` or `manage_policy`).
-pub async fn consent_report(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let vault = s.vault.clone();
-    let stats = blocking(move || {
-        require_report(&vault, &p)?;
-        vault.consent_stats()
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(Json(stats).into_response())
-}
-
-/// Reports are for whoever reads the audit log or manages the policy.
-pub fn require_report(vault: &Vault, p: &Principal) -> Result<(), VaultError> {
-    if vault.decide(p, Permission::ReadAudit, None, None, None).allowed {
-        return Ok(());
-    }
-    vault.require(p, Permission::ManagePolicy, None, None, None, None)
+pub async fn consent_report(State(s): State<AppState>, c: Caller) -> ApiResult {
+    Ok(Json(c.run(&s, |v, p| v.consent_stats(p)).await?).into_response())
 }

@@ -33,6 +33,30 @@ impl Lang {
 pub const TITLES: &[(&str, u16, &str, &str)] = &[
     ("unauthorized", 401, "Authentication required", "需要身份验证"),
     ("forbidden", 403, "Not allowed", "无权执行此操作"),
+    (
+        "mfa_required",
+        403,
+        "Multi-factor authentication is required",
+        "须先完成多因素身份验证",
+    ),
+    (
+        "training_required",
+        403,
+        "Valid privacy training is required",
+        "须先完成有效的个人信息保护培训",
+    ),
+    (
+        "separation_of_duties",
+        403,
+        "Another person must take this step",
+        "职责分离：此步骤须由他人完成",
+    ),
+    (
+        "delivery_failed",
+        502,
+        "The message could not be delivered",
+        "消息未能送达",
+    ),
     ("not_found", 404, "Not found", "未找到"),
     ("method_not_allowed", 405, "Method not allowed", "不支持该请求方法"),
     (
@@ -65,8 +89,8 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
     (
         "purpose_required",
         400,
-        "Revealing data needs a declared purpose",
-        "查看明文须声明处理目的",
+        "Customer data access needs a declared purpose",
+        "访问客户信息须声明处理目的",
     ),
     ("unknown_purpose", 400, "Unknown processing purpose", "未知的处理目的"),
     (

@@ -100,12 +100,12 @@ pub async fn consents_page(State(s): State<AppState>, q: Query<LangQuery>, h: He
             return Redirect::to("/login").into_response();
         };
         let nav = sign_out_form("/logout", &csrf, t(lang, "sign_out"));
-        if crate::privacy_api::require_report(&s.vault, &principal).is_err() {
-            let body = format!("<h1>{}</h1><p class=\"error\" id=\"error\">{}</p>", t(lang, "title"), t(lang, "denied"));
-            return page_with(lang, t(lang, "title"), &body, &nav, "wide", StatusCode::FORBIDDEN);
-        }
-        let stats = match s.vault.consent_stats() {
+        let stats = match s.vault.consent_stats(&principal) {
             Ok(x) => x,
+            Err(custodia_vault::VaultError::Forbidden(_)) => {
+                let body = format!("<h1>{}</h1><p class=\"error\" id=\"error\">{}</p>", t(lang, "title"), t(lang, "denied"));
+                return page_with(lang, t(lang, "title"), &body, &nav, "wide", StatusCode::FORBIDDEN);
+            }
             Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
         };
         let schema = s.vault.schema();

@@ -1,82 +1,32 @@
 //! `/v1` endpoints of data-subject rights and destruction: requests with
 //! their clocks, legal holds, lifecycle dates, erasure, retention runs and
-//! destruction certificates.
+//! destruction certificates. Every rule (who may log, verify, complete;
+//! separation of duties; the permissions a completion needs) is the
+//! vault's.
 
-use crate::problem::{Lang, Problem};
+use crate::api::PurposeQuery;
+use crate::extract::{Caller, J, Q};
+use crate::problem::Problem;
 use crate::AppState;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use custodia_core::policy::Permission;
-use custodia_vault::authz::Principal;
+use axum::Json;
 use custodia_vault::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::rights::NewRequest;
-use custodia_vault::{RecordPatch, Vault, VaultError};
+use custodia_vault::{RecordPatch, VaultError};
 use serde::Deserialize;
 use serde_json::json;
 
 type ApiResult = Result<Response, Problem>;
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, VaultError> + Send + 'static,
-) -> Result<T, VaultError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
-}
-
-fn json_problem(r: JsonRejection, lang: Lang) -> Problem {
-    let code = match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "malformed_json",
-    };
-    Problem::new(code, r.body_text(), lang)
-}
-
-fn query_problem(r: QueryRejection, lang: Lang) -> Problem {
-    Problem::new("bad_input", r.body_text(), lang)
-}
-
-fn handler(vault: &Vault, p: &Principal) -> Result<(), VaultError> {
-    vault.require(p, Permission::HandleRequests, None, None, None, None)
-}
-
-/// Staff and services must name a purpose for record-level checks.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct PurposeQuery {
-    /// Declared purpose, e.g. `data_subject_request`.
-    purpose: Option<String>,
-}
 
 #[utoipa::path(post, path = "/v1/requests", tag = "rights", params(PurposeQuery),
     request_body(content = Object, description = "{customer, kind: access|portability|rectification|erasure|restriction|objection|consent_withdrawal, regime?: pipl|gdpr|ccpa, channel?, note?, received_at?, idempotency_key?}"),
     responses((status = 201, description = "The request with its deadlines (an idempotency key already used returns the first request)"), (status = 422, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Receive a data-subject request (needs `handle_requests`, or `record_consent` on the customer).
-pub async fn new_request(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<NewRequest>, JsonRejection>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let Json(input) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        if !vault.decide(&p, Permission::HandleRequests, None, None, None).allowed {
-            let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-            vault.authorize_record(&p, &input.customer, Permission::RecordConsent, purpose.as_ref())?;
-        }
-        vault.new_request(&p.actor(), &input)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+pub async fn new_request(State(s): State<AppState>, c: Caller, J(input): J<NewRequest>) -> ApiResult {
+    let out = c.run(&s, move |v, p| v.new_request(p, &input)).await?;
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
@@ -92,24 +42,13 @@ pub struct ListQuery {
     responses((status = 200, description = "Open requests with deadlines, days left, overdue flags"), (status = 403, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Open requests, or those due soon (needs `handle_requests`).
-pub async fn list_requests(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        match q.due_within {
-            Some(d) => vault.requests_due(d),
-            None => vault.open_requests(),
-        }
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+pub async fn list_requests(State(s): State<AppState>, c: Caller, Q(q): Q<ListQuery>) -> ApiResult {
+    let out = c
+        .run(&s, move |v, p| match q.due_within {
+            Some(d) => v.requests_due(p, d),
+            None => v.open_requests(p),
+        })
+        .await?;
     Ok(Json(out).into_response())
 }
 
@@ -117,21 +56,8 @@ pub async fn list_requests(
     responses((status = 200, description = "The request, deadlines, recipients and history"), (status = 404, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// One request (needs `handle_requests`).
-pub async fn get_request(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        vault.request(&id)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(Json(out).into_response())
+pub async fn get_request(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(c.run(&s, move |v, p| v.request(p, &id)).await?).into_response())
 }
 
 /// A step on a request.
@@ -161,36 +87,30 @@ pub struct StepInput {
 /// Move a request on (needs `handle_requests`).
 pub async fn request_step(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path((id, step)): Path<(String, String)>,
-    body: Result<Json<StepInput>, JsonRejection>,
+    J(b): J<StepInput>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Json(b) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        let actor = p.actor();
-        let need = |v: Option<String>, what: &str| v.ok_or_else(|| VaultError::Input(format!("give {what}")));
-        Ok(match step.as_str() {
-            "verify" => json!(vault.verify_request(&actor, &id, &need(b.method, "the verification method")?)?),
-            "acknowledge" => json!(vault.acknowledge_request(&actor, &id)?),
-            "start" => json!(vault.start_request(&actor, &id)?),
-            "extend" => json!(vault.extend_request(&actor, &id, &need(b.reason, "the reason")?)?),
-            "deny" => json!(vault.deny_request(&actor, &id, &need(b.reason, "the reason")?)?),
-            "notify" => json!(vault.notify_recipient(&actor, &id, &need(b.recipient, "the recipient")?)?),
-            "complete" => json!(vault.carry_out(&actor, &id, b.set.as_ref())?),
-            other => {
-                return Err(VaultError::Input(format!(
-                    "unknown step {:?}: verify, acknowledge, start, extend, deny, complete or notify",
-                    other.chars().take(32).collect::<String>()
-                )))
-            }
+    let out = c
+        .run(&s, move |v, p| {
+            let need = |x: Option<String>, what: &str| x.ok_or_else(|| VaultError::Input(format!("give {what}")));
+            Ok(match step.as_str() {
+                "verify" => json!(v.verify_request(p, &id, &need(b.method, "the verification method")?)?),
+                "acknowledge" => json!(v.acknowledge_request(p, &id)?),
+                "start" => json!(v.start_request(p, &id)?),
+                "extend" => json!(v.extend_request(p, &id, &need(b.reason, "the reason")?)?),
+                "deny" => json!(v.deny_request(p, &id, &need(b.reason, "the reason")?)?),
+                "notify" => json!(v.notify_recipient(p, &id, &need(b.recipient, "the recipient")?)?),
+                "complete" => json!(v.carry_out(p, &id, b.set.as_ref())?),
+                other => {
+                    return Err(VaultError::Input(format!(
+                        "unknown step {:?}: verify, acknowledge, start, extend, deny, complete or notify",
+                        other.chars().take(32).collect::<String>()
+                    )))
+                }
+            })
         })
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+        .await?;
     Ok(Json(out).into_response())
 }
 
@@ -205,42 +125,15 @@ pub struct HoldInput {
 #[utoipa::path(get, path = "/v1/customers/{id}/holds", tag = "rights", params(("id" = String, Path, description = "Customer id")),
     responses((status = 200, description = "The customer's legal holds")), security(("bearer" = [])))]
 /// A customer's legal holds (needs `handle_requests`).
-pub async fn list_holds(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        vault.holds_of(&id)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(Json(out).into_response())
+pub async fn list_holds(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(c.run(&s, move |v, p| v.holds_of(p, &id)).await?).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/customers/{id}/holds", tag = "rights", params(("id" = String, Path, description = "Customer id")),
     request_body = HoldInput, responses((status = 201, description = "The hold")), security(("bearer" = [])))]
 /// Put a customer under legal hold (needs `handle_requests`).
-pub async fn set_hold(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Result<Json<HoldInput>, JsonRejection>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Json(b) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        vault.set_hold(&p.actor(), &id, &b.reason)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+pub async fn set_hold(State(s): State<AppState>, c: Caller, Path(id): Path<String>, J(b): J<HoldInput>) -> ApiResult {
+    let out = c.run(&s, move |v, p| v.set_hold(p, &id, &b.reason)).await?;
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
@@ -248,21 +141,8 @@ pub async fn set_hold(
     params(("id" = String, Path, description = "Customer id"), ("hold" = String, Path, description = "Hold id")),
     responses((status = 200, description = "The released hold"), (status = 404, body = crate::docs::ProblemDoc)), security(("bearer" = [])))]
 /// Release a legal hold (needs `handle_requests`).
-pub async fn release_hold(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    Path((id, hold)): Path<(String, String)>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        handler(&vault, &p)?;
-        vault.release_hold(&p.actor(), &id, &hold)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(Json(out).into_response())
+pub async fn release_hold(State(s): State<AppState>, c: Caller, Path((id, hold)): Path<(String, String)>) -> ApiResult {
+    Ok(Json(c.run(&s, move |v, p| v.release_hold(p, &id, &hold)).await?).into_response())
 }
 
 #[utoipa::path(put, path = "/v1/customers/{id}/lifecycle", tag = "rights", params(("id" = String, Path, description = "Customer id"), PurposeQuery),
@@ -272,25 +152,16 @@ pub async fn release_hold(
 /// (needs `record_consent` on the customer, or `handle_requests`).
 pub async fn set_lifecycle(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<LifecycleInput>, JsonRejection>,
+    Q(q): Q<PurposeQuery>,
+    J(b): J<LifecycleInput>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let Json(b) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let l = blocking(move || {
-        if !vault.decide(&p, Permission::HandleRequests, None, None, None).allowed {
-            let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-            vault.authorize_record(&p, &id, Permission::RecordConsent, purpose.as_ref())?;
-        }
-        vault.set_lifecycle(&p.actor(), &id, &b)
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let l = c
+        .run(&s, move |v, p| {
+            v.set_lifecycle(p, &id, &b, &v.required_purpose(q.purpose.as_deref())?)
+        })
+        .await?;
     let d = |ms: Option<i64>| ms.map(custodia_vault::record::rfc3339);
     Ok(Json(json!({"customer": l.customer, "contract_end": d(l.contract_end_ms), "last_activity": d(l.last_activity_ms), "reviewed": d(l.reviewed_ms)})).into_response())
 }
@@ -313,26 +184,20 @@ pub struct EraseInput {
 /// destruction certificate (needs `delete`; refused under legal hold).
 pub async fn erase(
     State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
+    c: Caller,
     Path(id): Path<String>,
-    q: Result<Query<PurposeQuery>, QueryRejection>,
-    body: Result<Json<EraseInput>, JsonRejection>,
+    Q(q): Q<PurposeQuery>,
+    J(b): J<EraseInput>,
 ) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Query(q) = q.map_err(|r| query_problem(r, lang))?;
-    let Json(b) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        let purpose = vault.purpose_for(&p, q.purpose.as_deref())?;
-        vault.authorize_change(&p, &id, &[], true, purpose.as_ref())?;
-        match &b.fields {
-            Some(f) => vault.erase_fields(&p.actor(), &id, f, &b.basis),
-            None => vault.erase_customer(&p.actor(), &id, &b.basis),
-        }
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+    let out = c
+        .run(&s, move |v, p| {
+            let purpose = v.required_purpose(q.purpose.as_deref())?;
+            match &b.fields {
+                Some(f) => v.erase_fields(p, &id, f, &b.basis, &purpose),
+                None => v.erase_customer(p, &id, &b.basis, &purpose),
+            }
+        })
+        .await?;
     Ok(Json(out).into_response())
 }
 
@@ -351,63 +216,39 @@ pub struct RetentionInput {
 #[utoipa::path(post, path = "/v1/retention/run", tag = "rights", request_body = RetentionInput,
     responses((status = 200, description = "What the run destroyed (or would): customers, fields, holds, stale records, certificates")), security(("bearer" = [])))]
 /// Run retention now (needs `manage_policy`).
-pub async fn retention_run(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    body: Result<Json<RetentionInput>, JsonRejection>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let Json(b) = body.map_err(|r| json_problem(r, lang))?;
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        vault.require(&p, Permission::ManagePolicy, None, None, None, None)?;
-        let as_of = match &b.as_of {
-            None => None,
-            Some(d) => Some(
-                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| VaultError::Input("as_of is not a date written YYYY-MM-DD".into()))?,
-            ),
-        };
-        vault.retention_run(
-            &p.actor(),
-            &RetentionOptions {
-                dry_run: b.dry_run,
-                as_of,
-            },
-            &custodia_vault::NoProgress,
-        )
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+pub async fn retention_run(State(s): State<AppState>, c: Caller, J(b): J<RetentionInput>) -> ApiResult {
+    let out = c
+        .run(&s, move |v, p| {
+            let as_of = match &b.as_of {
+                None => None,
+                Some(d) => Some(
+                    chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map_err(|_| VaultError::Input("as_of is not a date written YYYY-MM-DD".into()))?,
+                ),
+            };
+            v.retention_run(
+                p,
+                &RetentionOptions {
+                    dry_run: b.dry_run,
+                    as_of,
+                },
+                &custodia_vault::NoProgress,
+            )
+        })
+        .await?;
     Ok(Json(out).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/certificates/{id}", tag = "rights", params(("id" = String, Path, description = "Certificate id (dc_…)")),
     responses((status = 200, description = "{id, jws, certificate}: verify the JWS with /v1/keys/signing"), (status = 404, body = crate::docs::ProblemDoc)), security(("bearer" = [])))]
 /// A destruction certificate (needs `handle_requests` or `read_audit`).
-pub async fn certificate(
-    State(s): State<AppState>,
-    Extension(p): Extension<Principal>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let lang = Lang::from_headers(&headers);
-    let vault = s.vault.clone();
-    let out = blocking(move || {
-        if !vault.decide(&p, Permission::ReadAudit, None, None, None).allowed {
-            handler(&vault, &p)?;
-        }
-        let jws = vault.certificate(&id)?;
-        let key = custodia_crypto_key(&vault);
-        let c = custodia_vault::erasure::verify_certificate(&jws, &key)?;
-        Ok(json!({"id": id, "jws": jws, "certificate": c}))
-    })
-    .await
-    .map_err(|e| Problem::from_vault(&e, lang))?;
+pub async fn certificate(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
+    let out = c
+        .run(&s, move |v, p| {
+            let jws = v.certificate(p, &id)?;
+            let cert = custodia_vault::erasure::verify_certificate(&jws, &v.signing_public_key())?;
+            Ok(json!({"id": id, "jws": jws, "certificate": cert}))
+        })
+        .await?;
     Ok(Json(out).into_response())
-}
-
-fn custodia_crypto_key(v: &Vault) -> [u8; 32] {
-    v.document_signer().public_key()
 }

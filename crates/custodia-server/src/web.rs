@@ -294,6 +294,16 @@ pub(crate) fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodi
     Some((token, sess))
 }
 
+/// The staff principal of a session (what every page acts as).
+pub(crate) fn principal_of(s: &AppState, token: &str) -> Option<custodia_vault::authz::Principal> {
+    s.vault.staff_principal(token).ok()?.map(|(p, _)| p)
+}
+
+/// GET / : the sign-in page.
+pub async fn root() -> Redirect {
+    Redirect::to("/login")
+}
+
 /// Run a page handler that touches the store on the blocking pool (writes
 /// wait for their commit, which must not happen on an async thread).
 pub(crate) async fn blocking_page(f: impl FnOnce() -> Response + Send + 'static) -> Response {
@@ -309,10 +319,13 @@ pub async fn account_page(State(s): State<AppState>, q: Query<LangQuery>, h: Hea
 
 fn account_page_sync(s: AppState, q: Query<LangQuery>, h: HeaderMap) -> Response {
     let lang = lang_of(&q, &h);
-    let Some((_, sess)) = session_of(&s, &h) else {
+    let Some((token, sess)) = session_of(&s, &h) else {
         return Redirect::to("/login").into_response();
     };
-    let Ok(a) = s.vault.account(&sess.account) else {
+    let Some(p) = principal_of(&s, &token) else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(a) = s.vault.account(&p, &sess.account) else {
         return Redirect::to("/login").into_response();
     };
     let mfa = if a.mfa_enrolled {
@@ -384,27 +397,39 @@ fn account_page_sync(s: AppState, q: Query<LangQuery>, h: HeaderMap) -> Response
 pub async fn enroll_page(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
     blocking_page(move || {
         let lang = lang_of(&q, &h);
-        let Some((_, sess)) = session_of(&s, &h) else {
+        let Some((token, sess)) = session_of(&s, &h) else {
             return Redirect::to("/login").into_response();
         };
-        enroll_form(&s, lang, &sess, None)
+        enroll_form(&s, lang, &token, &sess, None)
     })
     .await
 }
 
-fn enroll_form(s: &AppState, lang: Lang, sess: &custodia_vault::session::Session, error: Option<&str>) -> Response {
-    if s.vault.account(&sess.account).map(|a| a.mfa_enrolled).unwrap_or(false) {
+fn enroll_form(
+    s: &AppState,
+    lang: Lang,
+    token: &str,
+    sess: &custodia_vault::session::Session,
+    error: Option<&str>,
+) -> Response {
+    let Some(p) = principal_of(s, token) else {
+        return Redirect::to("/login").into_response();
+    };
+    if s.vault
+        .account(&p, &sess.account)
+        .map(|a| a.mfa_enrolled)
+        .unwrap_or(false)
+    {
         return Redirect::to("/account").into_response();
     }
-    let actor = format!("staff:{}", sess.account);
     // After a wrong code, keep the secret the person already scanned.
-    let e = match (error, s.vault.pending_mfa(&sess.account)) {
+    let e = match (error, s.vault.pending_mfa(&p, &sess.account)) {
         (Some(_), Ok(Some((uri, secret)))) => custodia_vault::identity::MfaEnrollment {
             otpauth_uri: uri,
             secret_base32: secret,
             recovery_codes: Vec::new(),
         },
-        _ => match s.vault.start_mfa(&actor, &sess.account) {
+        _ => match s.vault.start_mfa(&p, &sess.account) {
             Ok(e) => e,
             Err(_) => return Redirect::to("/login").into_response(),
         },
@@ -484,13 +509,15 @@ fn enroll_submit_sync(
     let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
         return (StatusCode::FORBIDDEN, t(lang, "csrf")).into_response();
     };
-    let actor = format!("staff:{}", sess.account);
-    match s.vault.confirm_mfa(&actor, &sess.account, &f.code) {
+    let Some(p) = principal_of(&s, &token) else {
+        return Redirect::to("/login").into_response();
+    };
+    match s.vault.confirm_mfa(&p, &sess.account, &f.code) {
         Ok(()) => {
             let _ = s.vault.session_mfa_done(&token);
             Redirect::to("/account").into_response()
         }
-        Err(_) => enroll_form(&s, lang, &sess, Some(t(lang, "bad_code"))),
+        Err(_) => enroll_form(&s, lang, &token, &sess, Some(t(lang, "bad_code"))),
     }
 }
 

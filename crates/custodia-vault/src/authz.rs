@@ -1,13 +1,29 @@
 //! Who is calling, and what the policy lets them do.
 //!
-//! Two kinds of callers reach the API today: the bootstrap admin token
-//! (break-glass, full access, every use audited) and service accounts'
-//! API tokens, which act under their roles and are limited further by the
-//! token's scopes. Service accounts are applications: MFA and training
-//! apply to people, so they are treated as satisfied for them — grant
-//! service roles narrowly. Staff sign in with sessions (password + TOTP).
+//! Every operation of the vault takes the caller, a [`Principal`], and
+//! decides for itself; no shell (API, pages, command line, background
+//! jobs) reaches customer data, keys or the store any other way. The
+//! principals:
+//!
+//! * **staff** signed in with a session (password + TOTP): the policy with
+//!   MFA and training gates;
+//! * **service** accounts acting through scoped API tokens: the policy,
+//!   limited further by the token's scopes (MFA and training are for
+//!   people, so they do not apply — grant service roles narrowly);
+//! * the **local operator** of the command line, with roles from
+//!   `[operator]` in `config.toml`. Whoever holds the data directory and the
+//!   master key can read everything, so for the operator the policy is a
+//!   guardrail and a record of who did what, not a security boundary;
+//! * a **customer** in the privacy portal: that one customer's own data and
+//!   rights, nothing else;
+//! * **system** jobs of the server (retention, scheduled backups, ledger
+//!   synchronisation): each only its own job;
+//! * the **bootstrap** token: creates the first administrator, nothing else;
+//! * **break-glass**: an administrator's short-lived emergency token,
+//!   issued on the server's command line (master key + the administrator's
+//!   password and code); allowed everything, and loud in the audit log.
 
-use crate::{now_ms, Access, CustomerView, Vault, VaultError};
+use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::{Decision, DenyReason, Permission, Request, Subject};
 use custodia_core::{CustomerId, FieldDef, Purpose};
@@ -17,11 +33,45 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
-/// An authenticated caller.
+/// A background job of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Retention runs: destroy what no purpose of the notice keeps.
+    Retention,
+    /// Scheduled backups.
+    Backup,
+    /// Bringing the erasure ledger up to date with shared storage.
+    LedgerSync,
+}
+
+impl Job {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::Retention => "retention",
+            Job::Backup => "backup",
+            Job::LedgerSync => "ledger_sync",
+        }
+    }
+}
+
+/// An authenticated caller. Only the vault makes principals — from a
+/// verified API token or session, the configured operator, a portal
+/// session, the bootstrap token — so a shell cannot claim an identity it
+/// did not prove (the one exception, [`Principal::system`], can only run
+/// the server's own jobs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Principal(pub(crate) Who);
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Principal({})", self.actor())
+    }
+}
+
+/// Who a [`Principal`] is (private: only the vault makes principals).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// The bootstrap admin token.
-    Bootstrap,
+pub(crate) enum Who {
     /// A staff member signed in with a session.
     Staff {
         /// Account name.
@@ -30,7 +80,7 @@ pub enum Principal {
         roles: Vec<String>,
         /// Whether the second factor was verified in this session.
         mfa: bool,
-        /// Courses whose training is valid today.
+        /// Courses whose training is valid today (passed, not expired).
         courses: Vec<String>,
     },
     /// A service account acting through an API token.
@@ -44,16 +94,131 @@ pub enum Principal {
         /// What the token may be used for.
         scopes: Vec<Permission>,
     },
+    /// The local operator of the command line.
+    Operator {
+        /// The operator's name (OS user, or `CUSTODIA_OPERATOR`).
+        name: String,
+        /// Roles from `[operator]` in `config.toml`.
+        roles: Vec<String>,
+    },
+    /// A customer in the privacy portal.
+    Customer {
+        /// The customer; nobody else's data is reachable.
+        customer: CustomerId,
+    },
+    /// A background job of the server.
+    System(Job),
+    /// The bootstrap token (creates the first administrator only).
+    Bootstrap,
+    /// An administrator's break-glass token.
+    BreakGlass {
+        /// The administrator who opened it.
+        admin: String,
+        /// Token id.
+        token: String,
+    },
 }
 
 impl Principal {
+    /// The principal of one of the server's background jobs (it can do
+    /// that job and nothing else).
+    pub fn system(job: Job) -> Principal {
+        Principal(Who::System(job))
+    }
+
     /// The actor recorded in audit events.
     pub fn actor(&self) -> String {
-        match self {
-            Principal::Bootstrap => "token:admin".into(),
-            Principal::Service { account, token, .. } => format!("service:{account}/{token}"),
-            Principal::Staff { account, .. } => format!("staff:{account}"),
+        match &self.0 {
+            Who::Bootstrap => "token:bootstrap".into(),
+            Who::Service { account, token, .. } => format!("service:{account}/{token}"),
+            Who::Staff { account, .. } => format!("staff:{account}"),
+            Who::Operator { name, .. } => format!("operator:{name}"),
+            Who::Customer { .. } => crate::portal::PORTAL_ACTOR.into(),
+            Who::System(job) => format!("system:{}", job.as_str()),
+            Who::BreakGlass { admin, token } => format!("breakglass:{admin}/{token}"),
         }
+    }
+
+    /// The roles the policy decides for (none for customers, jobs and the
+    /// bootstrap token, which have operations of their own).
+    pub fn roles(&self) -> &[String] {
+        match &self.0 {
+            Who::Staff { roles, .. } | Who::Service { roles, .. } | Who::Operator { roles, .. } => roles,
+            _ => &[],
+        }
+    }
+
+    /// The account name of staff, service and break-glass callers.
+    pub fn account(&self) -> Option<&str> {
+        match &self.0 {
+            Who::Staff { account, .. } | Who::Service { account, .. } => Some(account),
+            Who::BreakGlass { admin, .. } => Some(admin),
+            _ => None,
+        }
+    }
+
+    /// Who this is as a person, for separation of duties and "nobody
+    /// records their own training": staff and break-glass by account,
+    /// operators by name.
+    pub fn person(&self) -> Option<&str> {
+        match &self.0 {
+            Who::Staff { account, .. } => Some(account),
+            Who::BreakGlass { admin, .. } => Some(admin),
+            Who::Operator { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Short kind name (`staff`, `service`, `operator`, `customer`,
+    /// `system`, `bootstrap`, `break_glass`).
+    pub fn kind(&self) -> &'static str {
+        match &self.0 {
+            Who::Staff { .. } => "staff",
+            Who::Service { .. } => "service",
+            Who::Operator { .. } => "operator",
+            Who::Customer { .. } => "customer",
+            Who::System(_) => "system",
+            Who::Bootstrap => "bootstrap",
+            Who::BreakGlass { .. } => "break_glass",
+        }
+    }
+
+    /// The customer, for a customer in the portal.
+    pub fn customer(&self) -> Option<CustomerId> {
+        match &self.0 {
+            Who::Customer { customer } => Some(*customer),
+            _ => None,
+        }
+    }
+
+    /// Whether a staff member verified the second factor in this session
+    /// (`None` for callers that are not staff sessions).
+    pub fn mfa(&self) -> Option<bool> {
+        match &self.0 {
+            Who::Staff { mfa, .. } => Some(*mfa),
+            _ => None,
+        }
+    }
+
+    /// A staff member's courses whose training counts today.
+    pub fn courses(&self) -> &[String] {
+        match &self.0 {
+            Who::Staff { courses, .. } => courses,
+            _ => &[],
+        }
+    }
+
+    /// A service token's scopes (`None` for other callers).
+    pub fn scopes(&self) -> Option<&[Permission]> {
+        match &self.0 {
+            Who::Service { scopes, .. } => Some(scopes),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the bootstrap token.
+    pub fn is_bootstrap(&self) -> bool {
+        self.0 == Who::Bootstrap
     }
 }
 
@@ -118,21 +283,58 @@ pub struct TokenView {
     pub revoked: bool,
 }
 
-fn digest(token: &str) -> Vec<u8> {
+/// Scope marker of break-glass tokens in the token table.
+pub(crate) const BREAK_GLASS_SCOPE: &str = "break_glass";
+
+pub(crate) fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+pub(crate) fn new_secret(prefix: &str) -> Zeroizing<String> {
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let token = Zeroizing::new(format!("{prefix}{}", custodia_core::audit::to_hex(&raw)));
+    zeroize::Zeroize::zeroize(&mut raw);
+    token
+}
+
+pub(crate) fn new_token_id() -> String {
+    let mut idb = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut idb);
+    format!("tok_{}", custodia_core::audit::to_hex(&idb))
+}
+
+/// The internal attributes of a stored record (what scoped grants look at).
+pub(crate) fn attrs_of(rec: &StoredCustomer) -> Result<BTreeMap<String, String>, VaultError> {
+    serde_json::from_str(&rec.attrs).map_err(|_| {
+        VaultError::Store(custodia_store::StoreError::Corrupt(format!(
+            "attributes of customer {}",
+            rec.id
+        )))
+    })
+}
+
 impl Vault {
+    /// The principal of the command line's operator `name`, with the roles
+    /// `[operator]` in `config.toml` gives them.
+    pub fn operator(&self, name: &str) -> Principal {
+        Principal(Who::Operator {
+            name: name.to_owned(),
+            roles: self.config().operator.roles_of(name),
+        })
+    }
+
     /// Issue an API token for a service account. `scopes` limits it to some
     /// permissions (empty: whatever the account's roles allow); it expires
-    /// after `days`.
+    /// after `days`. Needs `manage_accounts`.
     pub fn issue_token(
         &self,
-        actor: &str,
+        p: &Principal,
         account: &str,
         scopes: &[Permission],
         days: u32,
     ) -> Result<IssuedToken, VaultError> {
+        self.require_admin(p, Permission::ManageAccounts)?;
         let a = self
             .store()
             .account(account)?
@@ -148,13 +350,8 @@ impl Vault {
         if !(1..=366).contains(&days) {
             return Err(VaultError::Input("a token lives 1 to 366 days".into()));
         }
-        let mut raw = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-        let token = Zeroizing::new(format!("cst_{}", custodia_core::audit::to_hex(&raw)));
-        zeroize::Zeroize::zeroize(&mut raw);
-        let mut idb = [0u8; 6];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut idb);
-        let id = format!("tok_{}", custodia_core::audit::to_hex(&idb));
+        let token = new_secret("cst_");
+        let id = new_token_id();
         let now = now_ms();
         let scopes: Vec<String> = scopes.iter().map(|p| p.as_str().to_owned()).collect();
         let rec = TokenRecord {
@@ -166,7 +363,7 @@ impl Vault {
             revoked: false,
             created_ms: now,
         };
-        let mut e = AuditEvent::new(now, actor, Action::TokenIssue);
+        let mut e = AuditEvent::new(now, p.actor(), Action::TokenIssue);
         e.detail = Some(format!(
             "token {id} for {account} scopes={} days={days}",
             if scopes.is_empty() {
@@ -188,9 +385,10 @@ impl Vault {
         })
     }
 
-    /// Revoke a token by id.
-    pub fn revoke_token(&self, actor: &str, id: &str) -> Result<(), VaultError> {
-        let mut e = AuditEvent::new(now_ms(), actor, Action::TokenIssue);
+    /// Revoke a token by id. Needs `manage_accounts`.
+    pub fn revoke_token(&self, p: &Principal, id: &str) -> Result<(), VaultError> {
+        self.require_admin(p, Permission::ManageAccounts)?;
+        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::TokenIssue);
         e.detail = Some(format!("token {id} revoked"));
         match self
             .apply_one(vec![Mutation::RevokeToken {
@@ -204,8 +402,9 @@ impl Vault {
         }
     }
 
-    /// Every token (no secrets).
-    pub fn tokens(&self) -> Result<Vec<TokenView>, VaultError> {
+    /// Every token (no secrets). Needs `manage_accounts` or `review_access`.
+    pub fn tokens(&self, p: &Principal) -> Result<Vec<TokenView>, VaultError> {
+        self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
         Ok(self
             .store()
             .tokens()?
@@ -220,7 +419,8 @@ impl Vault {
             .collect())
     }
 
-    /// The principal behind a service-account token.
+    /// The principal behind an API token (a service account's, or a
+    /// break-glass token).
     pub fn authenticate_token(&self, token: &str) -> Result<Result<Principal, TokenRefusal>, VaultError> {
         let Some(t) = self.store().token_by_digest(&digest(token))? else {
             return Ok(Err(TokenRefusal::Unknown));
@@ -234,23 +434,48 @@ impl Vault {
         let Some(a) = self.store().account(&t.account)? else {
             return Ok(Err(TokenRefusal::AccountDisabled));
         };
-        if a.disabled || a.kind != "service" {
+        if a.disabled {
+            return Ok(Err(TokenRefusal::AccountDisabled));
+        }
+        if t.scopes.iter().any(|s| s == BREAK_GLASS_SCOPE) {
+            // Only a staff administrator can hold one (checked at issue;
+            // checked again here in case the account changed since).
+            if a.kind != "staff" || !self.policy().grants(&a.roles, Permission::ManageAccounts) {
+                return Ok(Err(TokenRefusal::AccountDisabled));
+            }
+            return Ok(Ok(Principal(Who::BreakGlass {
+                admin: a.name,
+                token: t.id,
+            })));
+        }
+        if a.kind != "service" {
             return Ok(Err(TokenRefusal::AccountDisabled));
         }
         let scopes = if t.scopes.is_empty() {
             Permission::ALL.to_vec()
         } else {
+            // Stored scopes were validated at issue; one that no longer
+            // parses grants nothing.
             t.scopes.iter().filter_map(|s| Permission::parse(s)).collect()
         };
-        Ok(Ok(Principal::Service {
+        Ok(Ok(Principal(Who::Service {
             account: a.name,
             token: t.id,
             roles: a.roles,
             scopes,
-        }))
+        })))
     }
 
-    /// The principal behind a staff session cookie.
+    /// Record a refused API token (the caller is told only "invalid").
+    pub fn refused_token(&self, refusal: TokenRefusal) {
+        let mut e = AuditEvent::new(now_ms(), "anonymous", Action::AccessDenied);
+        e.outcome = Outcome::Denied;
+        e.detail = Some(refusal.code().to_owned());
+        drop(self.store().submit(vec![Mutation::Audit(vec![e])]));
+    }
+
+    /// The principal behind a staff session cookie, and the session's CSRF
+    /// token.
     pub fn staff_principal(&self, session_token: &str) -> Result<Option<(Principal, String)>, VaultError> {
         let Some(sess) = self.session(session_token)? else {
             return Ok(None);
@@ -258,19 +483,24 @@ impl Vault {
         let Some(a) = self.store().account(&sess.account)? else {
             return Ok(None);
         };
+        if a.disabled {
+            return Ok(None);
+        }
         let courses = self.valid_courses(&a.name)?;
         Ok(Some((
-            Principal::Staff {
+            Principal(Who::Staff {
                 account: a.name,
                 roles: a.roles,
                 mfa: sess.mfa_ok,
                 courses,
-            },
+            }),
             sess.csrf,
         )))
     }
 
-    /// Decide one request for a principal.
+    /// Decide one request for a principal (pure: nothing is read or
+    /// audited). Customers, jobs and the bootstrap token hold no policy
+    /// permission; their operations check them by name.
     pub fn decide(
         &self,
         p: &Principal,
@@ -279,48 +509,152 @@ impl Vault {
         attrs: Option<&BTreeMap<String, String>>,
         purpose: Option<&Purpose>,
     ) -> Decision {
+        self.decide_with(p, permission, field, attrs, purpose, false)
+    }
+
+    /// [`Vault::decide`] for some customer in the caller's scope (whether
+    /// the caller may do this at all, e.g. search a field).
+    pub(crate) fn decide_anywhere(
+        &self,
+        p: &Principal,
+        permission: Permission,
+        field: Option<&FieldDef>,
+        purpose: Option<&Purpose>,
+    ) -> Decision {
+        self.decide_with(p, permission, field, None, purpose, true)
+    }
+
+    fn decide_with(
+        &self,
+        p: &Principal,
+        permission: Permission,
+        field: Option<&FieldDef>,
+        attrs: Option<&BTreeMap<String, String>>,
+        purpose: Option<&Purpose>,
+        anywhere: bool,
+    ) -> Decision {
         let req = Request {
             permission,
             field: field.map(|f| (&f.name, f.classification)),
             attrs,
             purpose,
         };
-        let subject = match p {
-            Principal::Bootstrap => {
+        let deny = Decision {
+            allowed: false,
+            reason: Some(DenyReason::NoGrant),
+            rule: None,
+        };
+        let subject = match &p.0 {
+            Who::BreakGlass { .. } => {
                 return Decision {
                     allowed: true,
                     reason: None,
                     rule: None,
                 }
             }
-            Principal::Staff {
+            Who::Bootstrap | Who::Customer { .. } | Who::System(_) => return deny,
+            Who::Staff {
                 roles, mfa, courses, ..
             } => Subject {
                 roles,
                 mfa: *mfa,
                 valid_courses: courses,
+                trained: false,
             },
-            Principal::Service { roles, scopes, .. } => {
+            Who::Service { roles, scopes, .. } => {
                 if !scopes.contains(&permission) {
-                    return Decision {
-                        allowed: false,
-                        reason: Some(DenyReason::NoGrant),
-                        rule: None,
-                    };
+                    return deny;
                 }
-                // Applications: the MFA and training gates are for people.
                 Subject {
                     roles,
                     mfa: true,
-                    valid_courses: self.policy().courses_for(permission),
+                    valid_courses: &[],
+                    trained: true,
                 }
             }
+            Who::Operator { roles, .. } => Subject {
+                roles,
+                mfa: true,
+                valid_courses: &[],
+                trained: true,
+            },
         };
-        self.policy().decide(&subject, &req)
+        if anywhere {
+            self.policy().decide_anywhere(&subject, &req)
+        } else {
+            self.policy().decide(&subject, &req)
+        }
     }
 
-    /// Require an allow, auditing a denial.
-    pub fn require(
+    /// Whether `p` holds an administration permission (for what pages offer).
+    pub fn can(&self, p: &Principal, permission: Permission) -> bool {
+        self.decide(p, permission, None, None, None).allowed
+    }
+
+    /// Whether a customer with these attributes exists for `p` at all: in
+    /// the scope of one of its data grants (its own record, for a customer;
+    /// every record, for jobs and break-glass).
+    pub(crate) fn sees(&self, p: &Principal, id: CustomerId, attrs: &BTreeMap<String, String>) -> bool {
+        match &p.0 {
+            Who::BreakGlass { .. } | Who::System(_) => true,
+            Who::Customer { customer } => *customer == id,
+            Who::Bootstrap => false,
+            Who::Staff { roles, .. } | Who::Operator { roles, .. } => self.policy().sees(roles, Some(attrs)),
+            Who::Service { roles, scopes, .. } => {
+                scopes.iter().any(|s| s.is_data()) && self.policy().sees(roles, Some(attrs))
+            }
+        }
+    }
+
+    fn denial_event(
+        &self,
+        p: &Principal,
+        customer: Option<CustomerId>,
+        purpose: Option<&Purpose>,
+        fields: Vec<custodia_core::FieldName>,
+        detail: String,
+    ) {
+        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::AccessDenied);
+        e.customer = customer;
+        e.purpose = purpose.cloned();
+        e.fields = fields;
+        e.outcome = Outcome::Denied;
+        e.detail = Some(detail);
+        // Queued, not awaited: a refusal shows no data, and this may run on
+        // an async thread.
+        drop(self.store().submit(vec![Mutation::Audit(vec![e])]));
+    }
+
+    /// Read a customer the caller may know to exist: a customer outside
+    /// every data grant's scope answers exactly like a missing one (the
+    /// refusal is audited), so scope is no existence oracle.
+    pub(crate) fn visible(
+        &self,
+        p: &Principal,
+        id: &str,
+    ) -> Result<(StoredCustomer, BTreeMap<String, String>), VaultError> {
+        let cid = crate::parse_customer(id)?;
+        let rec = self
+            .store()
+            .get(&cid)?
+            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        let attrs = attrs_of(&rec)?;
+        if !self.sees(p, cid, &attrs) {
+            self.denial_event(
+                p,
+                Some(cid),
+                None,
+                Vec::new(),
+                "customer outside the caller's scope".into(),
+            );
+            return Err(VaultError::NotFound(cid.to_string()));
+        }
+        Ok((rec, attrs))
+    }
+
+    /// Require an allow, auditing a denial. The refusal names the caller's
+    /// own grants, never facts about the customer.
+    pub(crate) fn require(
         &self,
         p: &Principal,
         permission: Permission,
@@ -333,266 +667,131 @@ impl Vault {
         if d.allowed {
             return Ok(());
         }
-        let what = match field {
+        let e = self.refusal(p, permission, field, purpose, &d);
+        self.denial_event(
+            p,
+            customer,
+            purpose,
+            field.map(|f| vec![f.name.clone()]).unwrap_or_default(),
+            e.to_string(),
+        );
+        Err(e)
+    }
+
+    /// The error for a refused decision (nothing audited).
+    pub(crate) fn refusal(
+        &self,
+        p: &Principal,
+        permission: Permission,
+        field: Option<&FieldDef>,
+        purpose: Option<&Purpose>,
+        d: &Decision,
+    ) -> VaultError {
+        let mut what = match field {
             Some(f) => format!("{permission} of {}", f.name),
             None => permission.to_string(),
         };
-        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::AccessDenied);
-        e.customer = customer;
-        e.purpose = purpose.cloned();
-        e.fields = field.map(|f| vec![f.name.clone()]).unwrap_or_default();
-        e.outcome = Outcome::Denied;
-        e.detail = Some(format!("{what}: {d}"));
-        drop(self.store().submit(vec![Mutation::Audit(vec![e])]));
-        Err(match d.reason {
+        if let Some(pu) = purpose {
+            what.push_str(&format!(" for {pu}"));
+        }
+        match &d.reason {
             Some(DenyReason::PurposeRequired) => VaultError::PurposeRequired,
-            _ => VaultError::Forbidden(format!("{what}: {d}")),
-        })
-    }
-
-    /// The purpose a principal must declare for data access (services
-    /// always; the bootstrap token only to reveal).
-    pub fn purpose_for(&self, p: &Principal, purpose: Option<&str>) -> Result<Option<Purpose>, VaultError> {
-        match (p, purpose.filter(|s| !s.is_empty())) {
-            (_, Some(s)) => Ok(Some(self.purpose(s)?)),
-            (Principal::Bootstrap, None) => Ok(None),
-            (Principal::Service { .. } | Principal::Staff { .. }, None) => Err(VaultError::PurposeRequired),
+            Some(DenyReason::MfaRequired) => VaultError::MfaRequired(format!("{what}: {d}")),
+            Some(DenyReason::TrainingRequired(c)) => VaultError::TrainingRequired {
+                course: c.clone(),
+                detail: format!("{what}: {d}"),
+            },
+            _ => VaultError::Forbidden(format!("{what}: {d}{}", self.denial_hint(p))),
         }
     }
 
-    /// A record's view as `p` may see it: fields without `read_masked` are
-    /// left out, reveals are checked field by field (any refusal fails the
-    /// whole request, naming the field).
-    pub fn view_as(
+    /// Audit a refusal decided elsewhere (bulk operations, consent and
+    /// notice refusals).
+    pub(crate) fn audit_refusal(
         &self,
         p: &Principal,
-        rec: &StoredCustomer,
-        access: &Access,
+        customer: Option<CustomerId>,
         purpose: Option<&Purpose>,
-    ) -> Result<CustomerView, VaultError> {
-        let declared = purpose.or(match access {
-            Access::Masked => None,
-            Access::Reveal { purpose, .. } => Some(purpose),
-        });
-        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-        if *p != Principal::Bootstrap {
-            // Authorization before consent: a caller the policy does not let
-            // use this purpose on this record learns nothing about the
-            // customer's consents.
-            let any = self.schema().fields().iter().any(|f| {
-                self.decide(p, Permission::ReadMasked, Some(f), Some(&attrs), purpose)
-                    .allowed
-                    || self
-                        .decide(p, Permission::Reveal, Some(f), Some(&attrs), purpose)
-                        .allowed
-            });
-            if !any {
-                self.require(p, Permission::ReadMasked, None, Some(&attrs), purpose, Some(rec.id))?;
-            }
-        }
-        let mut view = self.view_for(rec, access, declared)?;
-        if *p == Principal::Bootstrap {
-            return Ok(view);
-        }
-        for name in &view.revealed {
-            let def = self.schema().field(name.as_str()).expect("a schema field");
-            self.require(p, Permission::Reveal, Some(def), Some(&attrs), purpose, Some(rec.id))?;
-        }
-        let mut hidden = Vec::new();
-        for name in view.fields.keys() {
-            let def = self.schema().field(name).expect("a schema field");
-            let revealed = view.revealed.iter().any(|r| r.as_str() == name);
-            if !revealed
-                && !self
-                    .decide(p, Permission::ReadMasked, Some(def), Some(&attrs), purpose)
-                    .allowed
-            {
-                hidden.push(name.clone());
-            }
-        }
-        if hidden.len() == view.fields.len() {
-            return self
-                .require(p, Permission::ReadMasked, None, Some(&attrs), purpose, Some(rec.id))
-                .map(|_| view);
-        }
-        for h in hidden {
-            view.fields.remove(&h);
-        }
-        Ok(view)
-    }
-}
-
-impl Vault {
-    /// Read one customer as `p`; the audit event is submitted, and must be
-    /// awaited before the view is shown.
-    pub fn get_as(
-        &self,
-        p: &Principal,
-        id: &str,
-        access: &Access,
-        purpose: Option<&Purpose>,
-    ) -> Result<(CustomerView, custodia_store::Pending), VaultError> {
-        let id: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&id)?
-            .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
-        let view = self.view_as(p, &rec, access, purpose)?;
-        let mut e = self.read_event(&p.actor(), access, &view);
-        if e.purpose.is_none() {
-            e.purpose = purpose.cloned();
-        }
-        let pending = self.store().submit(vec![Mutation::Audit(vec![e])]);
-        Ok((view, pending))
+        e: &VaultError,
+    ) {
+        self.denial_event(p, customer, purpose, Vec::new(), format!("{}: {e}", e.code()));
     }
 
-    /// Exact-match search as `p`: results outside the caller's grants are
-    /// left out (a search is no oracle for records one may not read).
-    pub fn find_as(
-        &self,
-        p: &Principal,
-        field: &str,
-        value: &str,
-        access: &Access,
-        purpose: Option<&Purpose>,
-        limit: usize,
-    ) -> Result<Vec<CustomerView>, VaultError> {
-        let def = self
-            .schema()
-            .field(field)
-            .ok_or_else(|| VaultError::Invalid(vec![crate::unknown_field(field)]))?
-            .clone();
-        if !def.searchable {
-            return Err(VaultError::NotSearchable(field.into()));
+    /// What a refused caller is told about who they are.
+    fn denial_hint(&self, p: &Principal) -> String {
+        match &p.0 {
+            Who::Bootstrap => " (the bootstrap token only creates the first administrator: POST /v1/accounts)".into(),
+            Who::Operator { name, roles } => format!(
+                " (operator {name} acts with roles [{}] from [operator] in config.toml)",
+                roles.join(", ")
+            ),
+            _ => String::new(),
         }
-        let actor = p.actor();
-        let mut search = AuditEvent::new(now_ms(), &actor, Action::Search);
-        search.fields = vec![def.name.clone()];
-        search.purpose = purpose.cloned();
-        let mut out = Vec::new();
-        let mut without_consent = 0;
-        if let Ok(normalized) = self.normalize(field, value) {
-            for rec in self.lookup(&def, &normalized)? {
-                let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-                if !self
-                    .decide(p, Permission::ReadMasked, Some(&def), Some(&attrs), purpose)
-                    .allowed
-                {
-                    continue;
-                }
-                // Customers the purpose may not be used for are not found:
-                // a search is no way around a missing consent.
-                match self.view_as(p, &rec, access, purpose) {
-                    Ok(v) => out.push(v),
-                    Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
-                        without_consent += 1;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-                if out.len() >= limit.clamp(1, crate::MAX_SEARCH) {
-                    break;
-                }
-            }
-        }
-        search.detail = Some(if without_consent > 0 {
-            format!("matches={} left_out_without_consent={without_consent}", out.len())
-        } else {
-            format!("matches={}", out.len())
-        });
-        let mut events = vec![search];
-        for v in &out {
-            let mut e = self.read_event(&actor, access, v);
-            if e.purpose.is_none() {
-                e.purpose = purpose.cloned();
-            }
-            events.push(e);
-        }
-        self.audit(events)?;
-        Ok(out)
     }
 
-    /// Check that `p` may write every field of a new record.
-    pub fn authorize_create(
-        &self,
-        p: &Principal,
-        input: &crate::RecordInput,
-        purpose: Option<&Purpose>,
-    ) -> Result<(), VaultError> {
-        if *p == Principal::Bootstrap {
+    /// Require an administration permission (no field, scope or purpose).
+    pub(crate) fn require_admin(&self, p: &Principal, permission: Permission) -> Result<(), VaultError> {
+        self.require(p, permission, None, None, None, None)
+    }
+
+    /// Require any one of several administration permissions; the refusal
+    /// names the first.
+    pub(crate) fn require_any_admin(&self, p: &Principal, any: &[Permission]) -> Result<(), VaultError> {
+        if any.iter().any(|x| self.decide(p, *x, None, None, None).allowed) {
             return Ok(());
         }
-        let attrs: BTreeMap<String, String> = input
-            .fields
-            .iter()
-            .filter(|(k, _)| self.schema().field(k).is_some_and(|f| !f.classification.is_encrypted()))
-            .map(|(k, v)| (k.clone(), v.trim().to_owned()))
-            .collect();
-        for name in input.fields.keys() {
-            if let Some(def) = self.schema().field(name) {
-                self.require(p, Permission::Write, Some(def), Some(&attrs), purpose, None)?;
-            }
-        }
-        Ok(())
+        self.require_admin(p, any[0])
     }
 
-    /// Check that `p` may change these fields of an existing record, or
-    /// delete it (`fields` empty and `delete`).
-    pub fn authorize_change(
-        &self,
-        p: &Principal,
-        id: &str,
-        fields: &[&str],
-        delete: bool,
-        purpose: Option<&Purpose>,
-    ) -> Result<(), VaultError> {
-        if *p == Principal::Bootstrap {
-            return Ok(());
-        }
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
-        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-        if delete {
-            return self.require(p, Permission::Delete, None, Some(&attrs), purpose, Some(cid));
-        }
-        for name in fields {
-            if let Some(def) = self.schema().field(name) {
-                self.require(p, Permission::Write, Some(def), Some(&attrs), purpose, Some(cid))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Vault {
-    /// Check that `p` may act on a whole record with `permission` (reading
-    /// its consents, recording consents, issuing a portal code).
-    pub fn authorize_record(
+    /// Require a record-level data permission on a customer the caller
+    /// sees (e.g. `delete`, `record_consent`).
+    pub(crate) fn require_record(
         &self,
         p: &Principal,
         id: &str,
         permission: Permission,
-        purpose: Option<&Purpose>,
-    ) -> Result<CustomerId, VaultError> {
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
-        if *p == Principal::Bootstrap {
-            return Ok(cid);
+        purpose: &Purpose,
+    ) -> Result<(StoredCustomer, BTreeMap<String, String>), VaultError> {
+        let (rec, attrs) = self.visible(p, id)?;
+        self.require(p, permission, None, Some(&attrs), Some(purpose), Some(rec.id))?;
+        Ok((rec, attrs))
+    }
+
+    /// Require that `p` is this customer in the portal.
+    pub(crate) fn require_customer(&self, p: &Principal, id: CustomerId) -> Result<(), VaultError> {
+        match &p.0 {
+            Who::Customer { customer } if *customer == id => Ok(()),
+            Who::Customer { .. } => Err(VaultError::NotFound(id.to_string())),
+            _ => {
+                self.denial_event(
+                    p,
+                    Some(id),
+                    None,
+                    Vec::new(),
+                    "a portal operation is the customer's own".into(),
+                );
+                Err(VaultError::Forbidden(
+                    "only the customer, signed in to the privacy portal, can do this".into(),
+                ))
+            }
         }
-        let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-        self.require(p, permission, None, Some(&attrs), purpose, Some(cid))?;
-        Ok(cid)
+    }
+
+    /// Require that `p` is this background job.
+    pub(crate) fn require_job(&self, p: &Principal, job: Job) -> Result<(), VaultError> {
+        if p.0 == Who::System(job) {
+            return Ok(());
+        }
+        self.denial_event(
+            p,
+            None,
+            None,
+            Vec::new(),
+            format!("{} is a job of the server", job.as_str()),
+        );
+        Err(VaultError::Forbidden(format!(
+            "{} is a background job of the server",
+            job.as_str()
+        )))
     }
 }

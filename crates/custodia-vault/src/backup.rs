@@ -334,6 +334,17 @@ impl Vault {
     /// file), optionally also openable by an offline recipient's key.
     pub fn backup_create(
         &self,
+        p: &crate::authz::Principal,
+        path: &Path,
+        recipient: Option<&[u8; 32]>,
+        progress: &dyn Progress,
+    ) -> Result<BackupReport, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ManageKeys)?;
+        self.create_backup(&p.actor(), path, recipient, progress)
+    }
+
+    fn create_backup(
+        &self,
         actor: &str,
         path: &Path,
         recipient: Option<&[u8; 32]>,
@@ -396,7 +407,7 @@ impl Vault {
         recipient: Option<&[u8; 32]>,
         progress: &dyn Progress,
     ) -> Result<(u64, u64), VaultError> {
-        let (customers, _) = self.counts()?;
+        let (customers, _) = self.store().counts(self.refresh_kek()?)?;
         let (audit_events, _) = self.store().audit_head()?;
         // The snapshot holds only what the store holds: ciphertexts and
         // blind indexes, no clear personal data; it lives for the seconds
@@ -455,7 +466,13 @@ impl Vault {
     }
 
     /// Verify a backup with this directory's master secret.
-    pub fn backup_verify(&self, path: &Path, progress: &dyn Progress) -> Result<VerifyReport, VaultError> {
+    pub fn backup_verify(
+        &self,
+        p: &crate::authz::Principal,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<VerifyReport, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ManageKeys)?;
         verify(path, KeySource::Vault(self), progress)
     }
 
@@ -466,11 +483,14 @@ impl Vault {
     /// anyone can read the restored data.
     pub fn backup_restore(
         &self,
-        actor: &str,
+        p: &crate::authz::Principal,
         path: &Path,
         to: &DataDir,
         progress: &dyn Progress,
     ) -> Result<RestoreReport, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ManageKeys)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let started = std::time::Instant::now();
         let key_file = match &self.config().master {
             MasterConfig::KeyFile { key_file } => Some(self.dir().resolve(key_file)),
@@ -504,14 +524,19 @@ impl Vault {
 
     /// Take the scheduled backup (config `[backup]`) and delete the oldest
     /// beyond `keep`. Returns `None` when backups are not configured.
-    pub fn scheduled_backup(&self, progress: &dyn Progress) -> Result<Option<BackupReport>, VaultError> {
+    pub fn scheduled_backup(
+        &self,
+        p: &crate::authz::Principal,
+        progress: &dyn Progress,
+    ) -> Result<Option<BackupReport>, VaultError> {
+        self.require_job(p, crate::authz::Job::Backup)?;
         let Some(cfg) = self.config().backup.clone() else {
             return Ok(None);
         };
         let dir = self.dir().resolve(&cfg.dir);
         std::fs::create_dir_all(&dir)?;
         let name = format!("custodia-{}.backup", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-        let report = self.backup_create("system:schedule", &dir.join(name), None, progress)?;
+        let report = self.create_backup(&p.actor(), &dir.join(name), None, progress)?;
         let mut existing: Vec<PathBuf> = std::fs::read_dir(&dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {

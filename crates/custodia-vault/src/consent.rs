@@ -6,6 +6,7 @@
 //! notice change is material) live in `custodia-core`; this module applies
 //! them to stored records.
 
+use crate::authz::Principal;
 use crate::error::FieldProblem;
 use crate::notice::NoticeState;
 use crate::{now_ms, Vault, VaultError};
@@ -15,9 +16,10 @@ use custodia_core::consent::{
     self, Asked, Channel, ConsentFact, ConsentKind, ConsentState, GivenBy, Regime, Requirement,
 };
 use custodia_core::notice::{Language, Notice};
+use custodia_core::policy::Permission;
 use custodia_core::{Classification, CustomerId, FieldName, Purpose};
 use custodia_crypto::jws::DocumentSigner;
-use custodia_store::{Applied, ConsentRecord, Mutation};
+use custodia_store::{Applied, ConsentRecord, Mutation, StoredCustomer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -365,27 +367,37 @@ impl Vault {
         receipts.iter().map(|r| self.consent_event(actor, r)).collect()
     }
 
-    /// Record answers (give or withdraw) for an existing customer. Every
-    /// answer is checked first; one bad answer refuses them all.
+    /// Record answers (give or withdraw) for an existing customer, given
+    /// through staff or an application. Needs `record_consent` of the whole
+    /// record for `purpose` (why the caller is acting: e.g. customer
+    /// service taking a call). Every answer is checked first; one bad
+    /// answer refuses them all.
     pub fn record_consents(
         &self,
-        actor: &str,
+        p: &Principal,
         id: &str,
         inputs: &[ConsentInput],
+        purpose: &Purpose,
     ) -> Result<Vec<RecordedConsent>, VaultError> {
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+        let (rec, _) = self.require_record(p, id, Permission::RecordConsent, purpose)?;
+        self.record_consents_for(&p.actor(), &rec, inputs)
+    }
+
+    /// Record answers for `rec` on behalf of `actor`, whose right to do so
+    /// the caller has checked.
+    pub(crate) fn record_consents_for(
+        &self,
+        actor: &str,
+        rec: &StoredCustomer,
+        inputs: &[ConsentInput],
+    ) -> Result<Vec<RecordedConsent>, VaultError> {
+        let cid = rec.id;
         if inputs.is_empty() {
             return Err(VaultError::Input("name at least one consent".into()));
         }
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
         let state = self.notices();
         let current = state.current().ok_or(VaultError::NoNotice)?;
-        let clear = self.decrypt(&rec)?;
+        let clear = self.decrypt(rec)?;
         let age = self.age_of(current, &clear);
         let now = now_ms();
         let mut receipts = Vec::new();
@@ -411,6 +423,27 @@ impl Vault {
             Some(Applied::Done) => Ok(receipts.iter().map(RecordedConsent::from).collect()),
             _ => Err(VaultError::NotFound(cid.to_string())),
         }
+    }
+
+    /// A customer whose consents `p` may read for `purpose`: `read_masked`
+    /// or `record_consent` of the whole record.
+    fn consent_reader(&self, p: &Principal, id: &str, purpose: &Purpose) -> Result<StoredCustomer, VaultError> {
+        let (rec, attrs) = self.visible(p, id)?;
+        if self
+            .decide(p, Permission::RecordConsent, None, Some(&attrs), Some(purpose))
+            .allowed
+        {
+            return Ok(rec);
+        }
+        self.require(
+            p,
+            Permission::ReadMasked,
+            None,
+            Some(&attrs),
+            Some(purpose),
+            Some(rec.id),
+        )?;
+        Ok(rec)
     }
 
     /// The state of one purpose for a customer, with what it requires.
@@ -576,16 +609,11 @@ impl Vault {
             .collect()
     }
 
-    /// A customer's consents under the current notice.
-    pub fn customer_consents(&self, id: &str) -> Result<ConsentOverview, VaultError> {
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
-        self.consent_overview(cid, &self.decrypt(&rec)?)
+    /// A customer's consents under the current notice. Needs `read_masked`
+    /// or `record_consent` of the whole record for `purpose`.
+    pub fn customer_consents(&self, p: &Principal, id: &str, purpose: &Purpose) -> Result<ConsentOverview, VaultError> {
+        let rec = self.consent_reader(p, id, purpose)?;
+        self.consent_overview(rec.id, &self.decrypt(&rec)?)
     }
 
     pub(crate) fn consent_overview(
@@ -626,8 +654,9 @@ impl Vault {
         })
     }
 
-    /// The key that signs receipts and certificates.
-    pub fn document_signer(&self) -> &DocumentSigner {
+    /// The key that signs receipts and certificates (never outside this
+    /// crate: nothing else signs in Custodia's name).
+    pub(crate) fn document_signer(&self) -> &DocumentSigner {
         self.signer
             .get_or_init(|| DocumentSigner::new(&self.keys().derive_subkey("document-signing-v1")))
     }
@@ -637,8 +666,13 @@ impl Vault {
         self.document_signer().jwk()
     }
 
+    /// The public signing key's raw bytes (Ed25519).
+    pub fn signing_public_key(&self) -> [u8; 32] {
+        self.document_signer().public_key()
+    }
+
     /// A receipt in the Kantara / ISO/IEC TS 27560 layout.
-    pub fn receipt_document(&self, r: &ConsentRecord) -> Result<Receipt, VaultError> {
+    pub(crate) fn receipt_document(&self, r: &ConsentRecord) -> Result<Receipt, VaultError> {
         let state = self.notices();
         let n = state
             .version(r.notice_version)
@@ -736,14 +770,28 @@ impl Vault {
         })
     }
 
-    /// Every receipt of a customer, signed, oldest first.
-    pub fn signed_receipts(&self, id: &str) -> Result<Vec<SignedReceipt>, VaultError> {
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        if self.store().get(&cid)?.is_none() {
-            return Err(VaultError::NotFound(cid.to_string()));
-        }
+    /// Every receipt of a customer, signed, oldest first. Needs what
+    /// [`Vault::customer_consents`] needs.
+    pub fn signed_receipts(
+        &self,
+        p: &Principal,
+        id: &str,
+        purpose: &Purpose,
+    ) -> Result<Vec<SignedReceipt>, VaultError> {
+        let rec = self.consent_reader(p, id, purpose)?;
+        self.receipts_of(rec.id)
+    }
+
+    /// One receipt by id, signed.
+    #[cfg(test)]
+    pub(crate) fn signed_receipt(&self, receipt_id: &str) -> Result<SignedReceipt, VaultError> {
+        let r = self.store().consent_receipt(receipt_id)?.ok_or_else(|| {
+            VaultError::NotFound(format!("receipt {:?}", receipt_id.chars().take(64).collect::<String>()))
+        })?;
+        self.sign_receipt(self.document_signer(), &r)
+    }
+
+    pub(crate) fn receipts_of(&self, cid: CustomerId) -> Result<Vec<SignedReceipt>, VaultError> {
         let signer = self.document_signer();
         self.store()
             .consents(&cid)?
@@ -752,16 +800,10 @@ impl Vault {
             .collect()
     }
 
-    /// One receipt by id, signed.
-    pub fn signed_receipt(&self, receipt_id: &str) -> Result<SignedReceipt, VaultError> {
-        let r = self.store().consent_receipt(receipt_id)?.ok_or_else(|| {
-            VaultError::NotFound(format!("receipt {:?}", receipt_id.chars().take(64).collect::<String>()))
-        })?;
-        self.sign_receipt(self.document_signer(), &r)
-    }
-
-    /// Answers in force per purpose and notice version.
-    pub fn consent_stats(&self) -> Result<Vec<ConsentStat>, VaultError> {
+    /// Answers in force per purpose and notice version. Needs `read_audit`
+    /// or `manage_policy`.
+    pub fn consent_stats(&self, p: &Principal) -> Result<Vec<ConsentStat>, VaultError> {
+        self.require_any_admin(p, &[Permission::ReadAudit, Permission::ManagePolicy])?;
         let state = self.notices();
         let mut by: BTreeMap<(String, u32), ConsentStat> = BTreeMap::new();
         for t in self.store().consent_tallies()? {

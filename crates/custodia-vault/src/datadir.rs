@@ -76,6 +76,142 @@ pub struct Config {
     /// servers. `--storage` / `CUSTODIA_STORAGE` override it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    /// Roles of the command line's local operators.
+    #[serde(default)]
+    pub operator: OperatorConfig,
+    /// The customers' privacy portal.
+    #[serde(default)]
+    pub portal: PortalConfig,
+    /// Outgoing mail (portal codes go to the customer's own address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<MailConfig>,
+    /// An SMS gateway reached by an HTTPS webhook (portal codes by text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsConfig>,
+}
+
+/// `[operator]` of `config.toml`: the roles the command line acts with.
+///
+/// Whoever runs the command line holds the data directory and the master
+/// key and could read everything anyway; these roles are a guardrail (the
+/// command line reveals, exports and changes only what they allow, and its
+/// refusals are audited) and a record of who did what, not a boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorConfig {
+    /// Roles of every operator not named in `by_name` (empty: none; the
+    /// command line then refuses every operation that needs a role).
+    pub roles: Vec<String>,
+    /// Roles per operator name, replacing `roles` for that operator.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_name: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl OperatorConfig {
+    /// The roles `name` acts with.
+    pub fn roles_of(&self, name: &str) -> Vec<String> {
+        self.by_name.get(name).unwrap_or(&self.roles).clone()
+    }
+}
+
+/// The roles `init` gives local operators: enough to run every command of
+/// the README's first session on one machine. Narrow them per operator
+/// (`[operator.by_name]`) once several people share a server.
+pub fn default_operator_roles() -> Vec<String> {
+    ["data_steward", "privacy_officer", "administrator"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// `[portal]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// The address customers open (the messages carrying their codes link
+    /// to `<base_url>/portal/enter`).
+    pub base_url: String,
+    /// Hours an entry code stays valid.
+    pub code_hours: u32,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            base_url: "https://127.0.0.1:8443".into(),
+            code_hours: 72,
+        }
+    }
+}
+
+/// How the connection to the mail server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailSecurity {
+    /// Plain connection upgraded with STARTTLS (required, never optional).
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No TLS: allowed only to a server on a loopback address (a local relay).
+    None,
+}
+
+/// `[mail]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// Mail server host name (checked against its certificate).
+    pub host: String,
+    /// Port (587 for STARTTLS, 465 for TLS, 25 for a local relay).
+    pub port: u16,
+    /// `starttls`, `tls` or `none` (loopback only).
+    pub security: MailSecurity,
+    /// Sender, e.g. `"Privacy <privacy@example.com>"`.
+    pub from: String,
+    /// User name for SMTP authentication (the password comes from the
+    /// environment variable `password_env`, never from this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password.
+    #[serde(default = "default_mail_password_env")]
+    pub password_env: String,
+    /// PEM file of the certificate authority to trust for the mail server
+    /// instead of the public web PKI roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds before a connection attempt or command gives up.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_mail_password_env() -> String {
+    "CUSTODIA_SMTP_PASSWORD".into()
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// `[sms]` of `config.toml`: an HTTPS webhook that sends a text message.
+/// Custodia POSTs `{"to": "+86…", "text": "…"}` as JSON with the bearer
+/// token from `token_env`; any 2xx answer counts as accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// The webhook (must be `https://`).
+    pub webhook: String,
+    /// Environment variable holding the webhook's bearer token.
+    #[serde(default = "default_sms_token_env")]
+    pub token_env: String,
+    /// PEM file of the certificate authority to trust for the webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds before the call gives up.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_sms_token_env() -> String {
+    "CUSTODIA_SMS_TOKEN".into()
 }
 
 fn default_ledger() -> PathBuf {
@@ -326,6 +462,13 @@ impl DataDir {
             retention: RetentionConfig::default(),
             backup: None,
             storage: self.storage.clone().filter(|_| storage.is_postgres()),
+            operator: OperatorConfig {
+                roles: default_operator_roles(),
+                by_name: Default::default(),
+            },
+            portal: PortalConfig::default(),
+            mail: None,
+            sms: None,
         };
         let text = format!(
             "{CONFIG_HEADER}{}",

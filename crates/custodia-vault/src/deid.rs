@@ -187,35 +187,30 @@ impl Vault {
     /// permission on the token's field (`None`: the local operator, who
     /// holds the master key anyway). The purpose must be usable for the
     /// customer and cover the field, as for a reveal.
-    pub fn detokenize(
-        &self,
-        actor: &str,
-        caller: Option<&Principal>,
-        token: &str,
-        purpose: &Purpose,
-    ) -> Result<String, VaultError> {
+    pub fn detokenize(&self, p: &Principal, token: &str, purpose: &Purpose) -> Result<String, VaultError> {
         let t = token.trim().trim_start_matches("[[").trim_end_matches("]]");
         let t = t.rsplit(' ').next().unwrap_or(t);
-        let vt = self
-            .store()
-            .vault_token(t)?
-            .ok_or_else(|| VaultError::NotFound(format!("token {:?}", t.chars().take(40).collect::<String>())))?;
-        let rec = self
-            .store()
-            .get(&vt.customer)?
-            .ok_or_else(|| VaultError::NotFound(format!("token {t}")))?;
-        if let Some(p) = caller {
-            let attrs: BTreeMap<String, String> = serde_json::from_str(&rec.attrs).unwrap_or_default();
-            let def = self.schema().field(&vt.field);
-            self.require(
-                p,
-                Permission::Detokenize,
-                def,
-                Some(&attrs),
-                Some(purpose),
-                Some(rec.id),
-            )?;
+        let unknown = || VaultError::NotFound(format!("token {:?}", t.chars().take(40).collect::<String>()));
+        let vt = self.store().vault_token(t)?.ok_or_else(unknown)?;
+        let rec = self.store().get(&vt.customer)?.ok_or_else(unknown)?;
+        let attrs = crate::authz::attrs_of(&rec)?;
+        // A token of a customer outside the caller's scope is as unknown as
+        // one that was never issued.
+        if !self.sees(p, rec.id, &attrs) {
+            self.audit_refusal(p, Some(rec.id), Some(purpose), &unknown());
+            return Err(unknown());
         }
+        let def = self.schema().field(&vt.field);
+        self.require(
+            p,
+            Permission::Detokenize,
+            def,
+            Some(&attrs),
+            Some(purpose),
+            Some(rec.id),
+        )?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let clear = self.decrypt(&rec)?;
         let allowed = self.gate(rec.id, rec.flags, &clear, purpose)?;
         if !allowed.iter().any(|f| f.as_str() == vt.field) {
@@ -404,18 +399,38 @@ impl Vault {
     /// first pass measures the equivalence classes, the second writes the
     /// records of classes that reach k (and l), creating vault tokens where
     /// the profile asks.
+    ///
+    /// Needs `export` of whole records for `purpose`; customers outside the
+    /// caller's export grants are not part of the release (nor of its
+    /// equivalence classes).
     pub fn export_deidentified(
         &self,
-        actor: &str,
+        p: &Principal,
+        purpose: &Purpose,
         out: &mut dyn Write,
         profile: &Profile,
         progress: &dyn Progress,
     ) -> Result<DeidReport, VaultError> {
+        let d = self.decide_anywhere(p, Permission::Export, None, Some(purpose));
+        if !d.allowed {
+            let e = self.refusal(p, Permission::Export, None, Some(purpose), &d);
+            self.audit_refusal(p, None, Some(purpose), &e);
+            return Err(e);
+        }
+        let actor = p.actor();
+        let actor = actor.as_str();
+        let may = |r: &StoredCustomer| -> Result<bool, VaultError> {
+            let attrs = crate::authz::attrs_of(r)?;
+            Ok(self.sees(p, r.id, &attrs)
+                && self
+                    .decide(p, Permission::Export, None, Some(&attrs), Some(purpose))
+                    .allowed)
+        };
         let started = std::time::Instant::now();
         let keys = self.deid_keys();
         let run: u64 = rand::random();
         let today = chrono::Utc::now().date_naive();
-        let (total, _) = self.counts()?;
+        let (total, _) = self.store().counts(self.refresh_kek()?)?;
         let dropped: Vec<String> = self
             .schema()
             .fields()
@@ -424,6 +439,7 @@ impl Vault {
             .map(|f| f.name.to_string())
             .collect();
         let mut e = AuditEvent::new(now_ms(), actor, Action::Export);
+        e.purpose = Some(purpose.clone());
         e.detail = Some(format!(
             "de-identified export started: k={} l={:?} fields={}",
             profile.k,
@@ -434,7 +450,7 @@ impl Vault {
         // Pass 1: classes.
         let mut classes = Classes::default();
         progress.start(total * 2, "records");
-        self.each_page(|page| {
+        self.each_page(&may, |page| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
                 .map(|r| self.deid_record(&keys, profile, r, run, today, Pass::Measure))
@@ -464,7 +480,7 @@ impl Vault {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(profile.output_fields())
             .map_err(|e| VaultError::Io(e.to_string()))?;
-        self.each_page(|page| {
+        self.each_page(&may, |page| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
                 .map(|r| self.deid_record(&keys, profile, r, run, today, pass).map(|x| (r.id, x)))
@@ -521,7 +537,13 @@ impl Vault {
         })
     }
 
-    fn each_page(&self, mut f: impl FnMut(&[StoredCustomer]) -> Result<(), VaultError>) -> Result<(), VaultError> {
+    /// Visit the records `may` admits, a page at a time. (Progress counts
+    /// every record scanned, admitted or not.)
+    fn each_page(
+        &self,
+        may: &dyn Fn(&StoredCustomer) -> Result<bool, VaultError>,
+        mut f: impl FnMut(&[StoredCustomer]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         let mut cursor = 0;
         loop {
             let (page, next) = self.store().scan(cursor, 2000)?;
@@ -529,7 +551,13 @@ impl Vault {
                 return Ok(());
             }
             cursor = next;
-            f(&page)?;
+            let mut admitted = Vec::with_capacity(page.len());
+            for r in page {
+                if may(&r)? {
+                    admitted.push(r);
+                }
+            }
+            f(&admitted)?;
         }
     }
 }

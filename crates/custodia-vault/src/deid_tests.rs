@@ -4,7 +4,7 @@
 use super::*;
 use crate::authz::Principal;
 use crate::import::ImportOptions;
-use custodia_core::policy::Permission;
+use crate::testkit::*;
 use custodia_core::schema::ScanAction;
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,8 +40,8 @@ const NOTE: &str =
     "客户来电要求改用新号码 139-1234-5678 联系，备用邮箱 zhao.min@example.com；身份证 11010519491231002X 已核对。";
 
 fn revealed_notes(v: &Vault, id: &str) -> String {
-    let a = v.access(true, Some("customer_service"), Some("notes")).unwrap();
-    v.get("t", id, &a).unwrap().fields["notes"].clone()
+    let a = v.access(Some("data_subject_request"), true, Some("notes")).unwrap();
+    v.get(&op(), id, &a).unwrap().fields["notes"].clone()
 }
 
 /// The tokens written into a text, in order.
@@ -54,20 +54,15 @@ fn tokens_in(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn staff(v: &Vault, role: &str) -> Principal {
-    Principal::Staff {
-        account: "someone".into(),
-        roles: vec![role.into()],
-        mfa: true,
-        courses: v.policy().courses_for(Permission::Detokenize).to_vec(),
-    }
+fn staff_as(_v: &Vault, role: &str) -> Principal {
+    crate::testkit::staff("someone", &[role], true, true)
 }
 
 #[test]
 fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &with_notes(NOTE)).unwrap();
+    let c = v.create(&op(), &with_notes(NOTE), &cp()).unwrap();
     let id = c.id.to_string();
     let stored = revealed_notes(&v, &id);
     for secret in [
@@ -88,18 +83,12 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
     assert_eq!(kinds, ["cn_mobile", "email", "cn_id"]);
 
     // The privacy officer, for a data subject request: the original text.
-    let officer = staff(&v, "privacy_officer");
+    let officer = staff_as(&v, "privacy_officer");
     let dsr = v.purpose("data_subject_request").unwrap();
-    assert_eq!(
-        v.detokenize("staff:someone", Some(&officer), &toks[0].1, &dsr).unwrap(),
-        "139-1234-5678"
-    );
+    assert_eq!(v.detokenize(&officer, &toks[0].1, &dsr).unwrap(), "139-1234-5678");
     // The written form is accepted as well.
     let written = format!("[[email {}]]", toks[1].1);
-    assert_eq!(
-        v.detokenize("staff:someone", Some(&officer), &written, &dsr).unwrap(),
-        "zhao.min@example.com"
-    );
+    assert_eq!(v.detokenize(&officer, &written, &dsr).unwrap(), "zhao.min@example.com");
     // Every detokenization is audited with who, which customer and why.
     let events: Vec<_> = v
         .store()
@@ -121,33 +110,26 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
     );
 
     // Without the permission, for another purpose, without a purpose, or an unknown token: refused.
-    let agent = staff(&v, "cs_agent");
+    let agent = staff_as(&v, "cs_agent");
     let service = v.purpose("customer_service").unwrap();
     assert!(matches!(
-        v.detokenize("staff:someone", Some(&agent), &toks[0].1, &service),
+        v.detokenize(&agent, &toks[0].1, &service),
         Err(VaultError::Forbidden(_))
     ));
     let marketing = v.purpose("marketing").unwrap();
     assert!(matches!(
-        v.detokenize("staff:someone", Some(&officer), &toks[0].1, &marketing),
+        v.detokenize(&officer, &toks[0].1, &marketing),
         Err(VaultError::Forbidden(_))
     ));
-    // The local operator (no principal) still needs a purpose covering the field.
-    assert_eq!(
-        v.detokenize("cli:root", None, &toks[2].1, &dsr).unwrap(),
-        "11010519491231002X"
-    );
+    // The local operator needs the permission too, and even a caller
+    // allowed everything needs a purpose covering the field.
+    assert_eq!(v.detokenize(&op(), &toks[2].1, &dsr).unwrap(), "11010519491231002X");
     assert!(matches!(
-        v.detokenize(
-            "cli:root",
-            None,
-            &toks[2].1,
-            &v.purpose("contract_performance").unwrap()
-        ),
+        v.detokenize(&unrestricted(), &toks[2].1, &v.purpose("contract_performance").unwrap()),
         Err(VaultError::PurposeLimitation { .. })
     ));
     assert!(matches!(
-        v.detokenize("staff:someone", Some(&officer), "tok_00000000000000000000", &dsr),
+        v.detokenize(&officer, "tok_00000000000000000000", &dsr),
         Err(VaultError::NotFound(_))
     ));
     // Denials are written behind the answer; any later write follows them.
@@ -166,14 +148,14 @@ fn notes_are_tokenized_on_write_and_detokenized_only_with_the_permission() {
 fn rewriting_notes_replaces_their_tokens_and_erasure_removes_them() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &with_notes(NOTE)).unwrap();
+    let c = v.create(&op(), &with_notes(NOTE), &cp()).unwrap();
     let id = c.id.to_string();
     let old = tokens_in(&revealed_notes(&v, &id));
     assert_eq!(old.len(), 3);
     let patch: RecordPatch = [("notes".to_string(), Some("请拨 +86 138 0013 8000 回电".to_string()))]
         .into_iter()
         .collect();
-    v.update_for("t", &id, &patch, None, Some(&v.purpose("customer_service").unwrap()))
+    v.update(&op(), &id, &patch, None, &v.purpose("customer_service").unwrap())
         .unwrap();
     let now = revealed_notes(&v, &id);
     assert!(
@@ -187,11 +169,11 @@ fn rewriting_notes_replaces_their_tokens_and_erasure_removes_them() {
     assert_eq!(new.len(), 1);
     assert!(v.store().vault_token(&new[0].1).unwrap().is_some());
     // Erasing the field drops its tokens; erasing the customer drops the rest.
-    v.erase_fields("t", &id, &["notes".into()], "test").unwrap();
+    v.erase_fields(&op(), &id, &["notes".into()], "test", &legal()).unwrap();
     assert!(v.store().vault_token(&new[0].1).unwrap().is_none());
-    let c2 = v.create("t", &with_notes(NOTE)).unwrap();
+    let c2 = v.create(&op(), &with_notes(NOTE), &cp()).unwrap();
     let t2 = tokens_in(&revealed_notes(&v, &c2.id.to_string()));
-    v.erase_customer("t", &c2.id.to_string(), "test").unwrap();
+    v.erase_customer(&op(), &c2.id.to_string(), "test", &legal()).unwrap();
     for (_, t) in &t2 {
         assert!(v.store().vault_token(t).unwrap().is_none());
     }
@@ -202,7 +184,7 @@ fn redact_and_refuse_actions() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let id = CustomerId::new();
-    let cipher = DataKey::generate().cipher(id, 1);
+    let cipher = custodia_crypto::DataKey::generate().cipher(id, 1);
     let f = FieldName::new("notes").unwrap();
     let (text, tokens) = v.scan_free_text(id, &cipher, &f, ScanAction::Redact, NOTE, 0).unwrap();
     assert!(tokens.is_empty());
@@ -238,7 +220,7 @@ fn a_refusing_schema_fails_the_write_naming_the_field() {
     )
     .unwrap()
     .0;
-    match v.create("t", &with_notes(NOTE)) {
+    match v.create(&op(), &with_notes(NOTE), &cp()) {
         Err(VaultError::Invalid(p)) => {
             assert_eq!(p.len(), 1);
             assert_eq!(p[0].field, "notes");
@@ -246,7 +228,7 @@ fn a_refusing_schema_fails_the_write_naming_the_field() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(v.create("t", &with_notes("客户偏好周末联系")).is_ok());
+    assert!(v.create(&op(), &with_notes("客户偏好周末联系"), &cp()).is_ok());
 }
 
 #[test]
@@ -269,7 +251,14 @@ fn imported_notes_are_tokenized_and_no_value_is_on_disk() {
     // The same file again: rows are skipped, and no stray tokens are stored.
     for _ in 0..2 {
         let r = v
-            .import("t", csv.as_bytes(), None, &ImportOptions::default(), None, &NoProgress)
+            .import(
+                &op(),
+                csv.as_bytes(),
+                None,
+                &ImportOptions::new(cp()),
+                None,
+                &NoProgress,
+            )
             .unwrap();
         assert_eq!(r.created + r.existing, 50, "{r:?}");
     }
@@ -279,13 +268,13 @@ fn imported_notes_are_tokenized_and_no_value_is_on_disk() {
             .unwrap()
     };
     assert_eq!(tokens, 100);
-    let officer = staff(&v, "privacy_officer");
+    let officer = staff_as(&v, "privacy_officer");
     let dsr = v.purpose("data_subject_request").unwrap();
     let (page, _) = v.store().scan(0, 100).unwrap();
     let mut opened = Vec::new();
     for rec in &page {
         for (_, t) in tokens_in(&revealed_notes(&v, &rec.id.to_string())) {
-            opened.push(v.detokenize("staff:someone", Some(&officer), &t, &dsr).unwrap());
+            opened.push(v.detokenize(&officer, &t, &dsr).unwrap());
         }
     }
     opened.sort();
@@ -323,11 +312,13 @@ fn deidentified_export_is_k_anonymous_l_diverse_and_reports_true_figures() {
     let v = new_vault(d.path());
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 400, 1, 7, |_| {}).unwrap();
-    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+    v.import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     let profile = v.load_profile(PROFILE, d.path()).unwrap();
     let mut out = Vec::new();
-    let report = v.export_deidentified("t", &mut out, &profile, &NoProgress).unwrap();
+    let report = v
+        .export_deidentified(&op(), &cp(), &mut out, &profile, &NoProgress)
+        .unwrap();
     assert_eq!(report.dropped, ["notes", "department", "locale"]);
     assert_eq!(
         report.fields,
@@ -402,11 +393,11 @@ fn deidentified_export_is_k_anonymous_l_diverse_and_reports_true_figures() {
         assert!(s.len() >= 4, "{c:?}");
         assert!(s.iter().collect::<std::collections::HashSet<_>>().len() >= 2, "{c:?}");
     }
-    let officer = staff(&v, "privacy_officer");
+    let officer = staff_as(&v, "privacy_officer");
     let dsr = v.purpose("data_subject_request").unwrap();
     for r in rows.iter().take(40) {
         // Deterministic vault tokens open to the original mobile.
-        let mobile = v.detokenize("staff:someone", Some(&officer), &r[4], &dsr).unwrap();
+        let mobile = v.detokenize(&officer, &r[4], &dsr).unwrap();
         let orig = originals.get(&mobile).expect("an original mobile");
         // FF1 keeps the shape of the resident ID and changes it.
         if !orig[2].is_empty() {
@@ -427,7 +418,8 @@ fn deidentified_export_is_k_anonymous_l_diverse_and_reports_true_figures() {
     };
     let before = count();
     let mut again = Vec::new();
-    v.export_deidentified("t", &mut again, &profile, &NoProgress).unwrap();
+    v.export_deidentified(&op(), &cp(), &mut again, &profile, &NoProgress)
+        .unwrap();
     assert_eq!(count(), before);
     let first: Vec<String> = rows.iter().map(|r| r[4].to_owned()).collect();
     let second: Vec<String> = csv::Reader::from_reader(&again[..])
@@ -476,7 +468,7 @@ fn profiles_are_checked_against_the_schema() {
 fn mask_alone_uses_the_schema_mask_and_counts_fall_back_to_zero() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    v.create("t", &with_notes("偏好周末联系")).unwrap();
+    v.create(&op(), &with_notes("偏好周末联系"), &cp()).unwrap();
     let profile = v
         .load_profile(
             "k = 2\n[fields]\nmobile = \"mask\"\nname = { action = \"mask\", last = 1 }\n",
@@ -484,7 +476,9 @@ fn mask_alone_uses_the_schema_mask_and_counts_fall_back_to_zero() {
         )
         .unwrap();
     let mut out = Vec::new();
-    let r = v.export_deidentified("t", &mut out, &profile, &NoProgress).unwrap();
+    let r = v
+        .export_deidentified(&op(), &cp(), &mut out, &profile, &NoProgress)
+        .unwrap();
     // No quasi-identifiers: one class of one record, below k = 2, suppressed.
     assert_eq!((r.risk.released, r.risk.suppressed), (0, 1));
     let profile = v
@@ -493,9 +487,10 @@ fn mask_alone_uses_the_schema_mask_and_counts_fall_back_to_zero() {
             d.path(),
         )
         .unwrap();
-    v.create("t", &with_notes("偏好周末联系")).unwrap();
+    v.create(&op(), &with_notes("偏好周末联系"), &cp()).unwrap();
     let mut out = Vec::new();
-    v.export_deidentified("t", &mut out, &profile, &NoProgress).unwrap();
+    v.export_deidentified(&op(), &cp(), &mut out, &profile, &NoProgress)
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     let expected_mobile = v.schema().field("mobile").unwrap().mask.apply("+8613800138000");
     assert!(

@@ -16,9 +16,11 @@
 //! entries the database lacks are replayed (a restored backup), tombstones
 //! the ledger lacks are appended (a crash between commit and append).
 
+use crate::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
-use custodia_core::{CustomerId, FieldName};
+use custodia_core::policy::Permission;
+use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_crypto::{AuditChain, DataKey};
 use custodia_store::{
     Applied, CertificateRecord, HoldRecord, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, StoredCustomer,
@@ -287,9 +289,17 @@ impl Vault {
     }
 
     /// Check the whole ledger.
-    pub fn verify_ledger(&self) -> LedgerReport {
+    pub fn verify_ledger(&self, p: &crate::authz::Principal) -> Result<LedgerReport, VaultError> {
+        self.require_any_admin(
+            p,
+            &[
+                custodia_core::policy::Permission::ManageKeys,
+                custodia_core::policy::Permission::HandleRequests,
+                custodia_core::policy::Permission::ReadAudit,
+            ],
+        )?;
         let path = self.ledger_file().display().to_string();
-        match self.read_ledger() {
+        Ok(match self.read_ledger() {
             Ok(l) => LedgerReport {
                 path,
                 entries: l.len() as u64,
@@ -302,7 +312,7 @@ impl Vault {
                 ok: false,
                 problem: Some(e.to_string()),
             },
-        }
+        })
     }
 
     /// Append tombstones to the ledger (locked against other processes,
@@ -345,7 +355,8 @@ impl Vault {
     /// agreement now (it happens at every open; servers sharing a
     /// PostgreSQL database also run it periodically, so each ledger learns
     /// of the others' erasures). Returns how many entries were replayed.
-    pub fn sync_erasure_ledger(&self) -> Result<usize, VaultError> {
+    pub fn sync_erasure_ledger(&self, p: &crate::authz::Principal) -> Result<usize, VaultError> {
+        self.require_job(p, crate::authz::Job::LedgerSync)?;
         self.reconcile_ledger()
     }
 
@@ -390,7 +401,7 @@ impl Vault {
 
     /// Apply one ledger entry to a database that lacks it.
     fn replay(&self, t: &Tombstone) -> Result<(), VaultError> {
-        let mut e = AuditEvent::new(now_ms(), "system:ledger", Action::Delete);
+        let mut e = AuditEvent::new(now_ms(), "system:ledger_sync", Action::Delete);
         e.customer = Some(t.customer);
         e.detail = Some(format!(
             "erasure {} replayed from the erasure ledger ({})",
@@ -532,15 +543,6 @@ impl Vault {
         })
     }
 
-    fn load_customer(&self, id: &str) -> Result<StoredCustomer, VaultError> {
-        let cid: CustomerId = id
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        self.store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))
-    }
-
     fn hold_error(&self, cid: CustomerId) -> VaultError {
         let reasons = self
             .store()
@@ -558,14 +560,37 @@ impl Vault {
     }
 
     /// Erase one whole customer; `basis` states why (a rule or article).
-    pub fn erase_customer(&self, actor: &str, id: &str, basis: &str) -> Result<Erased, VaultError> {
-        let rec = self.load_customer(id)?;
-        self.erase_one(actor, &rec, &[], None, basis, basis)
+    /// Needs `delete` of the record for `purpose`.
+    pub fn erase_customer(
+        &self,
+        p: &Principal,
+        id: &str,
+        basis: &str,
+        purpose: &Purpose,
+    ) -> Result<Erased, VaultError> {
+        let (rec, _) = self.require_record(p, id, Permission::Delete, purpose)?;
+        self.erase_one(&p.actor(), &rec, &[], None, basis, basis)
     }
 
-    /// Erase some fields of a customer (the rest is re-keyed).
-    pub fn erase_fields(&self, actor: &str, id: &str, fields: &[String], basis: &str) -> Result<Erased, VaultError> {
-        let rec = self.load_customer(id)?;
+    /// Delete a customer by crypto-shredding: the record, its wrapped data
+    /// key and blind entries go, a tombstone and a signed destruction
+    /// certificate stay, and the erasure ledger keeps it deleted through
+    /// restores. Refused while a legal hold stands.
+    pub fn delete(&self, p: &Principal, id: &str, purpose: &Purpose) -> Result<Erased, VaultError> {
+        self.erase_customer(p, id, "deletion by an authorised operator", purpose)
+    }
+
+    /// Erase some fields of a customer (the rest is re-keyed). Needs
+    /// `delete` of each field for `purpose`.
+    pub fn erase_fields(
+        &self,
+        p: &Principal,
+        id: &str,
+        fields: &[String],
+        basis: &str,
+        purpose: &Purpose,
+    ) -> Result<Erased, VaultError> {
+        let (rec, attrs) = self.visible(p, id)?;
         let mut names = Vec::new();
         let mut problems = Vec::new();
         for f in fields {
@@ -580,6 +605,17 @@ impl Vault {
         if names.is_empty() {
             return Err(VaultError::Input("name the fields to erase".into()));
         }
+        for n in &names {
+            let def = self.schema().field(n.as_str()).expect("a schema field");
+            self.require(
+                p,
+                Permission::Delete,
+                Some(def),
+                Some(&attrs),
+                Some(purpose),
+                Some(rec.id),
+            )?;
+        }
         if names
             .iter()
             .any(|n| self.schema().field(n.as_str()).is_some_and(|d| d.required))
@@ -588,7 +624,7 @@ impl Vault {
                 "a required field cannot be erased alone; erase the whole customer".into(),
             ));
         }
-        self.erase_one(actor, &rec, &names, None, basis, basis)
+        self.erase_one(&p.actor(), &rec, &names, None, basis, basis)
     }
 
     /// Erase the customer of an erasure request and complete the request,
@@ -819,19 +855,20 @@ impl Vault {
         Ok((erased, held, Some(cert)))
     }
 
-    /// A destruction certificate by id.
-    pub fn certificate(&self, id: &str) -> Result<String, VaultError> {
+    /// A destruction certificate by id. Needs `handle_requests` or
+    /// `read_audit` (certificates name customers by id only).
+    pub fn certificate(&self, p: &Principal, id: &str) -> Result<String, VaultError> {
+        self.require_any_admin(p, &[Permission::HandleRequests, Permission::ReadAudit])?;
         self.store()
             .certificate(id)?
             .map(|c| c.jws)
             .ok_or_else(|| VaultError::NotFound(format!("certificate {:?}", id.chars().take(64).collect::<String>())))
     }
 
-    /// Every tombstone of a customer.
-    pub fn tombstones_of(&self, customer: &str) -> Result<Vec<Tombstone>, VaultError> {
-        let cid: CustomerId = customer
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+    /// Every tombstone of a customer. Needs `handle_requests` or `read_audit`.
+    pub fn tombstones_of(&self, p: &Principal, customer: &str) -> Result<Vec<Tombstone>, VaultError> {
+        self.require_any_admin(p, &[Permission::HandleRequests, Permission::ReadAudit])?;
+        let cid = crate::parse_customer(customer)?;
         Ok(self
             .store()
             .tombstones()?
@@ -840,10 +877,20 @@ impl Vault {
             .collect())
     }
 
+    /// A customer `p` handles requests for: `handle_requests`, and the
+    /// customer in the caller's scope.
+    fn handled_customer(&self, p: &Principal, customer: &str) -> Result<StoredCustomer, VaultError> {
+        let (rec, _) = self.visible(p, customer)?;
+        self.require(p, Permission::HandleRequests, None, None, None, Some(rec.id))?;
+        Ok(rec)
+    }
+
     /// Put a customer under legal hold: nothing of theirs is destroyed
-    /// (erasure requests, retention) until it is released.
-    pub fn set_hold(&self, actor: &str, customer: &str, reason: &str) -> Result<HoldView, VaultError> {
-        let rec = self.load_customer(customer)?;
+    /// (erasure requests, retention) until it is released. Needs
+    /// `handle_requests`.
+    pub fn set_hold(&self, p: &Principal, customer: &str, reason: &str) -> Result<HoldView, VaultError> {
+        let rec = self.handled_customer(p, customer)?;
+        let actor = p.actor();
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 200 {
             return Err(VaultError::Input(
@@ -854,12 +901,12 @@ impl Vault {
             id: random_id("hold_"),
             customer: rec.id,
             reason: reason.into(),
-            set_by: actor.into(),
+            set_by: actor.clone(),
             set_ms: now_ms(),
             released_ms: None,
             released_by: None,
         };
-        let mut e = AuditEvent::new(h.set_ms, actor, Action::Hold);
+        let mut e = AuditEvent::new(h.set_ms, &actor, Action::Hold);
         e.customer = Some(rec.id);
         e.detail = Some(format!("legal hold {} set: {}", h.id, h.reason));
         self.apply_one(vec![Mutation::PutHold {
@@ -869,9 +916,10 @@ impl Vault {
         Ok(HoldView::from(&h))
     }
 
-    /// Release a legal hold.
-    pub fn release_hold(&self, actor: &str, customer: &str, hold_id: &str) -> Result<HoldView, VaultError> {
-        let rec = self.load_customer(customer)?;
+    /// Release a legal hold. Needs `handle_requests`.
+    pub fn release_hold(&self, p: &Principal, customer: &str, hold_id: &str) -> Result<HoldView, VaultError> {
+        let rec = self.handled_customer(p, customer)?;
+        let actor = p.actor();
         let mut h = self
             .store()
             .holds(&rec.id)?
@@ -879,8 +927,8 @@ impl Vault {
             .find(|h| h.id == hold_id && h.released_ms.is_none())
             .ok_or_else(|| VaultError::NotFound(format!("active hold {hold_id:?} on {}", rec.id)))?;
         h.released_ms = Some(now_ms());
-        h.released_by = Some(actor.into());
-        let mut e = AuditEvent::new(now_ms(), actor, Action::Hold);
+        h.released_by = Some(actor.clone());
+        let mut e = AuditEvent::new(now_ms(), &actor, Action::Hold);
         e.customer = Some(rec.id);
         e.detail = Some(format!("legal hold {} released", h.id));
         self.apply_one(vec![Mutation::PutHold {
@@ -890,9 +938,9 @@ impl Vault {
         Ok(HoldView::from(&h))
     }
 
-    /// A customer's holds.
-    pub fn holds_of(&self, customer: &str) -> Result<Vec<HoldView>, VaultError> {
-        let rec = self.load_customer(customer)?;
+    /// A customer's holds. Needs `handle_requests`.
+    pub fn holds_of(&self, p: &Principal, customer: &str) -> Result<Vec<HoldView>, VaultError> {
+        let rec = self.handled_customer(p, customer)?;
         Ok(self.store().holds(&rec.id)?.iter().map(HoldView::from).collect())
     }
 }

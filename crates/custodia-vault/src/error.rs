@@ -40,8 +40,24 @@ pub enum VaultError {
     /// The access policy refused the request (the text names the rule).
     #[error("not allowed: {0}")]
     Forbidden(String),
-    /// Clear values were asked for without a purpose.
-    #[error("this access must declare a purpose (reveal=true&purpose=…, or --reveal --purpose …)")]
+    /// A grant covers the request, but the caller has not verified a
+    /// second factor in this session.
+    #[error("not allowed without multi-factor authentication: {0}")]
+    MfaRequired(String),
+    /// A grant covers the request, but the caller's training is missing,
+    /// failed or expired.
+    #[error("not allowed without valid training {course:?}: {detail}")]
+    TrainingRequired {
+        /// The course.
+        course: String,
+        /// The decision.
+        detail: String,
+    },
+    /// The same person may not do both steps (separation of duties).
+    #[error("separation of duties: {0}")]
+    SeparationOfDuties(String),
+    /// Customer data was accessed without declaring a purpose.
+    #[error("this access must declare a purpose from the catalog (?purpose=…, or --purpose …)")]
     PurposeRequired,
     /// The purpose is not in the catalog.
     #[error("unknown purpose {0:?}; the catalog lists the accepted purposes")]
@@ -72,6 +88,9 @@ pub enum VaultError {
     /// File system problems.
     #[error("{0}")]
     Io(String),
+    /// No channel is configured to reach customers (mail, SMS webhook).
+    #[error("delivery: {0}")]
+    Delivery(String),
     /// No privacy notice is published, so no purpose may be used.
     #[error("no privacy notice is published; publish one with `custodia notice publish FILE` (or POST /v1/notices)")]
     NoNotice,
@@ -153,6 +172,9 @@ impl VaultError {
             VaultError::NotFound(_) => "not_found",
             VaultError::VersionConflict { .. } => "version_conflict",
             VaultError::Forbidden(_) => "forbidden",
+            VaultError::MfaRequired(_) => "mfa_required",
+            VaultError::TrainingRequired { .. } => "training_required",
+            VaultError::SeparationOfDuties(_) => "separation_of_duties",
             VaultError::PurposeRequired => "purpose_required",
             VaultError::UnknownPurpose(_) => "unknown_purpose",
             VaultError::NotSearchable(_) => "not_searchable",
@@ -162,6 +184,7 @@ impl VaultError {
             VaultError::AlreadyInitialized(_) => "already_initialized",
             VaultError::Config(_) => "config",
             VaultError::NoNotice => "no_notice",
+            VaultError::Delivery(_) => "delivery_failed",
             VaultError::NoticeVersion(_) => "notice_version",
             VaultError::PurposeNotInNotice { .. } => "purpose_not_in_notice",
             VaultError::PurposeLimitation { .. } => "purpose_limitation",

@@ -1,9 +1,11 @@
 //! Streaming export to CSV or JSON, masked unless revealed for a purpose.
 
+use crate::authz::{attrs_of, Principal};
 use crate::progress::Progress;
 use crate::record::CustomerView;
-use crate::{now_ms, Access, Vault, VaultError};
+use crate::{now_ms, Access, Reveal, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
+use custodia_core::policy::Permission;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;
@@ -32,33 +34,49 @@ pub struct ExportReport {
 const PAGE: usize = 1000;
 
 impl Vault {
-    /// Write every customer to `out`.
+    /// Write every customer the caller may export to `out`. Needs `export`
+    /// of whole records for the access's purpose, and `reveal` of each
+    /// field shown in clear; customers outside those grants' scope, and
+    /// those the purpose may not be used for, are left out.
     pub fn export(
         &self,
-        actor: &str,
+        p: &Principal,
         out: &mut dyn Write,
         format: ExportFormat,
         access: &Access,
         progress: &dyn Progress,
     ) -> Result<ExportReport, VaultError> {
-        let (purpose, fields) = match access {
-            Access::Masked => (None, Vec::new()),
-            Access::Reveal { purpose, fields } => (
-                Some(purpose.clone()),
-                fields.clone().unwrap_or_else(|| {
-                    self.schema()
-                        .fields()
-                        .iter()
-                        .filter(|f| f.classification.is_encrypted())
-                        .map(|f| f.name.clone())
-                        .collect()
-                }),
-            ),
+        let purpose = &access.purpose;
+        let revealed: Vec<custodia_core::FieldName> = match &access.reveal {
+            Reveal::None => Vec::new(),
+            Reveal::Fields(f) => f.clone(),
+            Reveal::All => self
+                .schema()
+                .fields()
+                .iter()
+                .filter(|f| f.classification.is_encrypted())
+                .map(|f| f.name.clone())
+                .collect(),
         };
+        let mut checks = vec![(Permission::Export, None)];
+        for f in &revealed {
+            checks.push((Permission::Reveal, self.schema().field(f.as_str())));
+        }
+        for (perm, field) in &checks {
+            let d = self.decide_anywhere(p, *perm, *field, Some(purpose));
+            if !d.allowed {
+                let e = self.refusal(p, *perm, *field, Some(purpose), &d);
+                self.audit_refusal(p, None, Some(purpose), &e);
+                return Err(e);
+            }
+        }
+        let actor = p.actor();
+        let purpose_logged = Some(purpose.clone());
+        let fields = revealed.clone();
         let fmt = if format == ExportFormat::Csv { "csv" } else { "json" };
         let event = |detail: String, outcome: Outcome| {
-            let mut e = AuditEvent::new(now_ms(), actor, Action::Export);
-            e.purpose = purpose.clone();
+            let mut e = AuditEvent::new(now_ms(), &actor, Action::Export);
+            e.purpose = purpose_logged.clone();
             e.fields = fields.clone();
             e.detail = Some(detail);
             e.outcome = outcome;
@@ -67,9 +85,16 @@ impl Vault {
         // Recorded before the first byte leaves, so an interrupted export is
         // still on the record.
         self.audit(vec![event(format!("started format={fmt}"), Outcome::Ok)])?;
-        let (total, _) = self.counts()?;
+        let (total, _) = self.store().counts(self.refresh_kek()?)?;
         progress.start(total, "records");
-        let result = self.export_pages(out, format, access, progress);
+        let may = |rec: &custodia_store::StoredCustomer| -> Result<bool, VaultError> {
+            let attrs = attrs_of(rec)?;
+            Ok(self.sees(p, rec.id, &attrs)
+                && checks
+                    .iter()
+                    .all(|(perm, field)| self.decide(p, *perm, *field, Some(&attrs), Some(purpose)).allowed))
+        };
+        let result = self.export_pages(p, &may, out, format, access, progress);
         progress.finish();
         match result {
             Ok((records, without_consent)) => {
@@ -79,7 +104,7 @@ impl Vault {
                 )])?;
                 Ok(ExportReport {
                     records,
-                    revealed: purpose.is_some(),
+                    revealed: !revealed.is_empty(),
                     without_consent,
                 })
             }
@@ -95,6 +120,8 @@ impl Vault {
 
     fn export_pages(
         &self,
+        p: &Principal,
+        may: &(dyn Fn(&custodia_store::StoredCustomer) -> Result<bool, VaultError> + Sync),
         out: &mut dyn Write,
         format: ExportFormat,
         access: &Access,
@@ -113,7 +140,7 @@ impl Vault {
                 ];
                 header.extend(names.iter().cloned());
                 w.write_record(&header).map_err(|e| VaultError::Io(e.to_string()))?;
-                let n = self.each_view(access, progress, |v| {
+                let n = self.each_view(p, may, access, progress, |v| {
                     let mut row = vec![
                         v.id.to_string(),
                         v.external_id.clone().unwrap_or_default(),
@@ -129,7 +156,7 @@ impl Vault {
             ExportFormat::Json => {
                 out.write_all(b"[").map_err(io)?;
                 let mut first = true;
-                let n = self.each_view(access, progress, |v| {
+                let n = self.each_view(p, may, access, progress, |v| {
                     out.write_all(if first { b"\n" } else { b",\n" }).map_err(io)?;
                     first = false;
                     serde_json::to_writer(&mut *out, &v).map_err(|e| VaultError::Io(e.to_string()))
@@ -145,6 +172,8 @@ impl Vault {
     /// for want of consent to the reveal's purpose.
     fn each_view(
         &self,
+        p: &Principal,
+        may: &(dyn Fn(&custodia_store::StoredCustomer) -> Result<bool, VaultError> + Sync),
         access: &Access,
         progress: &dyn Progress,
         mut f: impl FnMut(CustomerView) -> Result<(), VaultError>,
@@ -158,10 +187,19 @@ impl Vault {
                 return Ok((n, left_out));
             }
             cursor = next;
-            let views: Vec<Result<CustomerView, VaultError>> = page.par_iter().map(|r| self.view(r, access)).collect();
+            let views: Vec<Result<Option<CustomerView>, VaultError>> = page
+                .par_iter()
+                .map(|r| {
+                    if !may(r)? {
+                        return Ok(None);
+                    }
+                    self.view_as(p, r, &attrs_of(r)?, access).map(Some)
+                })
+                .collect();
             for v in views {
                 match v {
-                    Ok(v) => f(v)?,
+                    Ok(Some(v)) => f(v)?,
+                    Ok(None) => continue,
                     Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
                         left_out += 1;
                         continue;

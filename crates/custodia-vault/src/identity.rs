@@ -6,6 +6,7 @@
 //! from the master secret and bound to the account name, recovery codes are
 //! stored as SHA-256 digests, and every change is audited.
 
+use crate::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use chrono::NaiveDate;
 use custodia_core::audit::{Action, AuditEvent};
@@ -47,8 +48,12 @@ pub struct TrainingView {
     pub score: i64,
     /// Expiry date.
     pub expires: String,
-    /// Whether it is valid today.
+    /// Whether the score reaches the course's pass mark.
+    pub passed: bool,
+    /// Whether it counts today: passed, not expired, a course of the policy.
     pub valid: bool,
+    /// Who recorded it.
+    pub recorded_by: String,
 }
 
 /// An account as shown (no secrets).
@@ -123,16 +128,54 @@ impl Vault {
             .ok_or_else(|| VaultError::NotFound(format!("account {name:?}")))
     }
 
-    /// Create an account. Staff accounts need a password that passes the
-    /// policy; roles must exist in the access policy.
+    /// Whether a working administrator account exists (a staff or service
+    /// account, not disabled, whose roles grant `manage_accounts`).
+    pub fn administrator_exists(&self) -> Result<bool, VaultError> {
+        Ok(self
+            .store()
+            .accounts()?
+            .iter()
+            .any(|a| !a.disabled && self.policy().grants(&a.roles, Permission::ManageAccounts)))
+    }
+
+    /// Whether `p` may manage `name`'s own account data (MFA enrollment,
+    /// reading it): the person themselves, or an account administrator.
+    fn self_or_admin(&self, p: &Principal, name: &str) -> Result<(), VaultError> {
+        if p.account() == Some(name) && matches!(p.0, crate::authz::Who::Staff { .. }) {
+            return Ok(());
+        }
+        self.require_admin(p, Permission::ManageAccounts)
+    }
+
+    /// Create an account. Needs `manage_accounts`; the bootstrap token may
+    /// create the first administrator (a staff account whose roles grant
+    /// `manage_accounts`), and is switched off by it. Staff accounts need a
+    /// password that passes the policy; roles must exist in the policy.
     pub fn create_account(
         &self,
-        actor: &str,
+        p: &Principal,
         name: &str,
         kind: AccountKind,
         roles: &[String],
         pass: Option<&str>,
     ) -> Result<AccountView, VaultError> {
+        let admin_role = self.policy().grants(roles, Permission::ManageAccounts);
+        if p.is_bootstrap() {
+            if self.administrator_exists()? {
+                return Err(VaultError::Forbidden(
+                    "an administrator exists, so the bootstrap token is off; sign in as an administrator".into(),
+                ));
+            }
+            if kind != AccountKind::Staff || !admin_role {
+                return Err(VaultError::Forbidden(
+                    "the bootstrap token creates only the first administrator: a staff account with a role that grants manage_accounts (e.g. administrator)".into(),
+                ));
+            }
+        } else {
+            self.require_admin(p, Permission::ManageAccounts)?;
+        }
+        let actor = p.actor();
+        let actor = actor.as_str();
         if !valid_name(name) {
             return Err(input(
                 "account names are 2-64 characters of a-z, 0-9, '.', '_', '-', '@'",
@@ -180,12 +223,40 @@ impl Vault {
             kind.as_str(),
             roles.join(",")
         ));
-        self.put_account(rec, true, e)?;
-        self.account(name)
+        if admin_role && self.bootstrap_active()? {
+            // The first administrator exists: the bootstrap token has done
+            // its one job.
+            let mut off = AuditEvent::new(now, actor, Action::TokenIssue);
+            off.detail = Some(format!("bootstrap token switched off: administrator {name} exists"));
+            match self
+                .apply_one(vec![
+                    Mutation::PutAccount {
+                        account: Box::new(rec),
+                        create: true,
+                        events: vec![e],
+                    },
+                    crate::bootstrap::switch_off(),
+                    Mutation::Audit(vec![off]),
+                ])?
+                .first()
+            {
+                Some(Applied::Done) => {}
+                Some(Applied::AccountExists) => return Err(input("an account with this name exists already")),
+                other => return Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+            }
+            self.forget_bootstrap();
+        } else {
+            self.put_account(rec, true, e)?;
+        }
+        self.account_view(self.account_record(name)?)
     }
 
-    /// One account with its trainings.
-    pub fn account(&self, name: &str) -> Result<AccountView, VaultError> {
+    /// One account with its trainings. Needs `manage_accounts` or
+    /// `review_access`, or to be that person.
+    pub fn account(&self, p: &Principal, name: &str) -> Result<AccountView, VaultError> {
+        if p.account() != Some(name) || !matches!(p.0, crate::authz::Who::Staff { .. }) {
+            self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
+        }
         let a = self.account_record(name)?;
         self.account_view(a)
     }
@@ -196,12 +267,17 @@ impl Vault {
             .store()
             .trainings(Some(&a.name))?
             .into_iter()
-            .map(|t| TrainingView {
-                valid: t.expires >= today,
-                course: t.course,
-                completed: t.completed,
-                score: t.score,
-                expires: t.expires,
+            .map(|t| {
+                let passed = self.policy().passes(&t.course, t.score);
+                TrainingView {
+                    valid: passed && t.expires >= today,
+                    passed,
+                    course: t.course,
+                    completed: t.completed,
+                    score: t.score,
+                    expires: t.expires,
+                    recorded_by: t.recorded_by,
+                }
             })
             .collect();
         Ok(AccountView {
@@ -219,8 +295,9 @@ impl Vault {
         })
     }
 
-    /// Every account.
-    pub fn accounts(&self) -> Result<Vec<AccountView>, VaultError> {
+    /// Every account. Needs `manage_accounts` or `review_access`.
+    pub fn accounts(&self, p: &Principal) -> Result<Vec<AccountView>, VaultError> {
+        self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
         self.store()
             .accounts()?
             .into_iter()
@@ -230,7 +307,12 @@ impl Vault {
 
     /// Start MFA enrollment: a new TOTP secret (pending until confirmed with
     /// a code) and ten recovery codes. Shown once.
-    pub fn start_mfa(&self, actor: &str, name: &str) -> Result<MfaEnrollment, VaultError> {
+    ///
+    /// The person themselves (signed in) or an account administrator.
+    pub fn start_mfa(&self, p: &Principal, name: &str) -> Result<MfaEnrollment, VaultError> {
+        self.self_or_admin(p, name)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let mut a = self.account_record(name)?;
         if a.kind != "staff" {
             return Err(input("MFA is for staff accounts"));
@@ -263,7 +345,8 @@ impl Vault {
 
     /// The enrollment still waiting for its first code (URI and base32
     /// secret; recovery codes are not kept in clear and cannot be shown again).
-    pub fn pending_mfa(&self, name: &str) -> Result<Option<(String, String)>, VaultError> {
+    pub fn pending_mfa(&self, p: &Principal, name: &str) -> Result<Option<(String, String)>, VaultError> {
+        self.self_or_admin(p, name)?;
         let a = self.account_record(name)?;
         let Some(pending) = a.mfa_pending else { return Ok(None) };
         let seed = open_secret(&self.mfa_key(), format!("custodia/mfa/{name}").as_bytes(), &pending)?;
@@ -276,7 +359,10 @@ impl Vault {
     }
 
     /// Finish MFA enrollment with a code from the authenticator.
-    pub fn confirm_mfa(&self, actor: &str, name: &str, code: &str) -> Result<(), VaultError> {
+    pub fn confirm_mfa(&self, p: &Principal, name: &str, code: &str) -> Result<(), VaultError> {
+        self.self_or_admin(p, name)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let mut a = self.account_record(name)?;
         let pending = a
             .mfa_pending
@@ -302,43 +388,75 @@ impl Vault {
         self.put_account(a, false, e)
     }
 
-    /// Courses whose training is valid today for `account`.
-    pub fn valid_courses(&self, account: &str) -> Result<Vec<String>, VaultError> {
+    /// Courses whose training counts today for `account`: a course of the
+    /// policy, passed (score at least its pass mark), not expired.
+    pub(crate) fn valid_courses(&self, account: &str) -> Result<Vec<String>, VaultError> {
         let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
         Ok(self
             .store()
             .trainings(Some(account))?
             .into_iter()
-            .filter(|t| t.expires >= today)
+            .filter(|t| t.expires >= today && self.policy().passes(&t.course, t.score))
             .map(|t| t.course)
             .collect())
     }
 
-    /// Record a completed training.
+    /// Record a completed training. Needs `manage_training`; nobody records
+    /// their own. The course must be one of the policy's; its validity
+    /// gives the expiry (`expires` may only shorten it). A score below the
+    /// pass mark is recorded but does not count.
     pub fn record_training(
         &self,
-        actor: &str,
+        p: &Principal,
         name: &str,
         course: &str,
         completed: NaiveDate,
         score: i64,
-        expires: NaiveDate,
-    ) -> Result<(), VaultError> {
+        expires: Option<NaiveDate>,
+    ) -> Result<TrainingView, VaultError> {
+        self.require_admin(p, Permission::ManageTraining)?;
+        if p.person() == Some(name) {
+            let e = VaultError::SeparationOfDuties(format!(
+                "{name} cannot record their own training; another person with manage_training does"
+            ));
+            self.audit_refusal(p, None, None, &e);
+            return Err(e);
+        }
+        let actor = p.actor();
+        let actor = actor.as_str();
         self.account_record(name)?;
         if !(0..=100).contains(&score) {
             return Err(input("score must be between 0 and 100"));
         }
-        if expires <= completed {
-            return Err(input("the expiry must come after the completion date"));
+        let Some(def) = self.policy().course(course) else {
+            return Err(input(format!(
+                "unknown course {:?}; the policy defines: {}",
+                course.chars().take(64).collect::<String>(),
+                self.policy()
+                    .courses()
+                    .iter()
+                    .map(|c| c.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let today = chrono::Utc::now().date_naive();
+        if completed > today {
+            return Err(input("the completion date cannot be in the future"));
         }
-        if course.is_empty()
-            || course.len() > 64
-            || !course
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(input("course ids are 1-64 characters of letters, digits, '_' and '-'"));
-        }
+        let longest = completed + chrono::Duration::days(def.valid_days);
+        let expires = match expires {
+            None => longest,
+            Some(e) if e <= completed => return Err(input("the expiry must come after the completion date")),
+            Some(e) if e > longest => {
+                return Err(input(format!(
+                    "{course} is valid {} days: the expiry can be {longest} at the latest",
+                    def.valid_days
+                )))
+            }
+            Some(e) => e,
+        };
+        let passed = score >= def.pass_mark;
         let t = TrainingRecord {
             account: name.to_owned(),
             course: course.to_owned(),
@@ -349,42 +467,48 @@ impl Vault {
         };
         let mut e = AuditEvent::new(now_ms(), actor, Action::Training);
         e.detail = Some(format!(
-            "{name} completed {course} on {} (score {score}, valid until {})",
-            t.completed, t.expires
+            "{name} completed {course} on {} (score {score}, pass mark {}{}, valid until {})",
+            t.completed,
+            def.pass_mark,
+            if passed { "" } else { ": not passed, does not count" },
+            t.expires
         ));
+        let view = TrainingView {
+            course: t.course.clone(),
+            completed: t.completed.clone(),
+            score,
+            expires: t.expires.clone(),
+            passed,
+            valid: passed && t.expires >= today.format("%Y-%m-%d").to_string(),
+            recorded_by: actor.to_owned(),
+        };
         self.apply_one(vec![Mutation::PutTraining {
             training: t,
             events: vec![e],
-        }])
-        .map(|_| ())
+        }])?;
+        Ok(view)
     }
 
     /// How the policy decides a request by `account` (nothing is read or
     /// audited but the decision's inputs).
+    ///
+    /// Needs `review_access` or `manage_policy`; a customer named must be
+    /// in the caller's scope.
     pub fn explain(
         &self,
+        p: &Principal,
         account: &str,
         customer: Option<&str>,
         field: Option<&str>,
         permission: Permission,
         purpose: Option<&str>,
     ) -> Result<Decision, VaultError> {
+        self.require_any_admin(p, &[Permission::ReviewAccess, Permission::ManagePolicy])?;
         let a = self.account_record(account)?;
         let courses = self.valid_courses(account)?;
         let attrs: Option<BTreeMap<String, String>> = match customer {
             None => None,
-            Some(id) => {
-                let id: custodia_core::CustomerId =
-                    id.parse().map_err(|e: custodia_core::IdError| input(e.to_string()))?;
-                let rec = self
-                    .store()
-                    .get(&id)?
-                    .ok_or_else(|| VaultError::NotFound(id.to_string()))?;
-                Some(
-                    serde_json::from_str(&rec.attrs)
-                        .map_err(|_| VaultError::Store(custodia_store::StoreError::Corrupt("attributes".into())))?,
-                )
-            }
+            Some(id) => Some(self.visible(p, id)?.1),
         };
         let fdef = match field {
             None => None,
@@ -397,8 +521,9 @@ impl Vault {
         let purpose = purpose.map(|p| self.purpose(p)).transpose()?;
         let subject = Subject {
             roles: &a.roles,
-            mfa: a.mfa_secret.is_some(),
+            mfa: a.mfa_secret.is_some() || a.kind == "service",
             valid_courses: &courses,
+            trained: a.kind == "service",
         };
         let req = Request {
             permission,

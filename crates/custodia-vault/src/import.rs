@@ -22,6 +22,9 @@ use std::io::{Read, Write};
 /// Import settings.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
+    /// The purpose the records are collected for (the caller's grants to
+    /// write them, and to record consents they bring, are for it).
+    pub purpose: custodia_core::Purpose,
     /// Column renames applied to the header: CSV name → field name.
     pub rename: BTreeMap<String, String>,
     /// Rows per transaction.
@@ -33,9 +36,11 @@ pub struct ImportOptions {
     pub consent_language: Option<String>,
 }
 
-impl Default for ImportOptions {
-    fn default() -> Self {
+impl ImportOptions {
+    /// Options with the defaults, for records collected for `purpose`.
+    pub fn new(purpose: custodia_core::Purpose) -> Self {
         ImportOptions {
+            purpose,
             rename: BTreeMap::new(),
             chunk: 2000,
             consent_channel: None,
@@ -285,9 +290,15 @@ impl Vault {
     /// Import customers from CSV. `total_bytes` sizes the progress bar;
     /// rejected rows are written to `rejects` (CSV: line, reason, then the
     /// original columns) when given.
+    ///
+    /// Every row keeps the rules of a create: the caller's `write` of each
+    /// field (and `record_consent` for consents it brings) within the new
+    /// record's scope, for the import's purpose. A row the policy refuses
+    /// is rejected with the reason like any other; the refusals are audited
+    /// as one aggregated event.
     pub fn import(
         &self,
-        actor: &str,
+        p: &crate::authz::Principal,
         input: impl Read,
         total_bytes: Option<u64>,
         opts: &ImportOptions,
@@ -325,7 +336,12 @@ impl Vault {
                 .map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
         }
 
+        let actor = p.actor();
+        let actor = actor.as_str();
+        let purpose = &opts.purpose;
+        self.require_some_write(p, purpose)?;
         let mut start = AuditEvent::new(now_ms(), actor, Action::Import);
+        start.purpose = Some(purpose.clone());
         start.detail = Some("started".into());
         self.audit(vec![start])?;
         // Into an empty vault, blind indexes are built once at the end (a
@@ -339,6 +355,7 @@ impl Vault {
         let mut last_byte = 0u64;
         let validator = self.validator();
         let chunk = opts.chunk.clamp(1, 50_000);
+        let refused = std::sync::atomic::AtomicU64::new(0);
         let result = (|| -> Result<(), VaultError> {
             loop {
                 let mut rows = Vec::with_capacity(chunk);
@@ -378,10 +395,27 @@ impl Vault {
                     .map(|r| match &r.parsed {
                         Err(p) => Err(p.clone()),
                         Ok(input) => self
-                            .seal_new(input, &validator, kek, now, &notices, actor)
-                            .map_err(|e| match e {
-                                VaultError::Invalid(p) => p,
-                                other => vec![problem("row", other.code(), other.to_string())],
+                            .check_new(p, input, purpose)
+                            .map_err(|e| (e, true))
+                            .and_then(|_| {
+                                self.seal_new(input, &validator, kek, now, &notices, actor)
+                                    .map_err(|e| (e, false))
+                            })
+                            .map_err(|(e, policy)| {
+                                if policy
+                                    && matches!(
+                                        e,
+                                        VaultError::Forbidden(_)
+                                            | VaultError::MfaRequired(_)
+                                            | VaultError::TrainingRequired { .. }
+                                    )
+                                {
+                                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                match e {
+                                    VaultError::Invalid(p) => p,
+                                    other => vec![problem("row", other.code(), other.to_string())],
+                                }
                             }),
                     })
                     .collect();
@@ -393,6 +427,7 @@ impl Vault {
                             let mut e = AuditEvent::new(now, actor, Action::Create);
                             e.customer = Some(sealed.customer.id);
                             e.fields = sealed.fields;
+                            e.purpose = Some(purpose.clone());
                             e.detail = Some("import".into());
                             let mut events = vec![e];
                             events.extend(self.consent_events(actor, &sealed.consents));
@@ -459,6 +494,16 @@ impl Vault {
         indexed?;
         if let Some(w) = rej_writer.as_mut() {
             w.flush().map_err(|e| VaultError::Io(format!("rejects file: {e}")))?;
+        }
+        let refused = refused.into_inner();
+        if refused > 0 {
+            let mut e = AuditEvent::new(now_ms(), actor, Action::AccessDenied);
+            e.outcome = custodia_core::audit::Outcome::Denied;
+            e.purpose = Some(purpose.clone());
+            e.detail = Some(format!(
+                "import: {refused} rows refused by the access policy (each in the rejects)"
+            ));
+            let _ = self.audit(vec![e]);
         }
         let mut end = AuditEvent::new(now_ms(), actor, Action::Import);
         end.detail = Some(format!(

@@ -132,7 +132,7 @@ impl Vault {
             return Ok(());
         }
         if Notice::from_toml(notice::DEFAULT_NOTICE_TOML, self.schema()).is_ok() {
-            match self.publish_notice(actor, notice::DEFAULT_NOTICE_TOML) {
+            match self.publish_notice_as(actor, notice::DEFAULT_NOTICE_TOML) {
                 Ok(_) | Err(VaultError::NoticeVersion(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -174,7 +174,12 @@ impl Vault {
 
     /// Publish a new notice version. Versions are immutable and must
     /// increase; the report says which consents now need renewal.
-    pub fn publish_notice(&self, actor: &str, toml_text: &str) -> Result<PublishReport, VaultError> {
+    pub fn publish_notice(&self, p: &crate::authz::Principal, toml_text: &str) -> Result<PublishReport, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ManagePolicy)?;
+        self.publish_notice_as(&p.actor(), toml_text)
+    }
+
+    fn publish_notice_as(&self, actor: &str, toml_text: &str) -> Result<PublishReport, VaultError> {
         let (n, report) = self.check_notice(toml_text)?;
         let mut e = AuditEvent::new(now_ms(), actor, Action::Notice);
         e.detail = Some(format!(

@@ -7,13 +7,17 @@
 //! 50 random bits (shown once, stored as a SHA-256 digest), usable once,
 //! expiring, with failed attempts throttled per client address.
 
+use crate::authz::Principal;
 use crate::consent::{ConsentAction, ConsentInput, ConsentOverview, RecordedConsent, SignedReceipt};
+use crate::delivery::Channel;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::notice::{self, Change, Language, Notice};
+use custodia_core::policy::Permission;
 use custodia_core::rights::RequestKind;
+use custodia_core::FieldType;
 use custodia_core::{CustomerId, FieldName, Purpose};
-use custodia_store::{Applied, Mutation, PortalTokenRecord, RequestRecord};
+use custodia_store::{Applied, Mutation, PortalTokenRecord, RequestRecord, StoredCustomer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -30,23 +34,20 @@ pub const PORTAL_SESSION_MS: i64 = 30 * 60 * 1000;
 /// Crockford's base32 alphabet: no I, L, O, U, so codes read aloud well.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// A newly issued entry code (shown once).
-#[derive(Debug, Serialize)]
-pub struct PortalLink {
-    /// The code, `XXXXX-XXXXX`.
-    #[serde(serialize_with = "ser_secret")]
-    pub code: Zeroizing<String>,
-    /// Path of the entry page with the code filled in (prefix the server's address).
-    #[serde(serialize_with = "ser_secret")]
-    pub path: Zeroizing<String>,
+/// What staff learn when a portal code is sent: that it went, when, how,
+/// and to which (masked) address. The code itself is never shown to staff.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortalCodeSent {
     /// Whose portal it opens.
     pub customer: CustomerId,
-    /// Expiry (RFC 3339).
+    /// How it went.
+    pub channel: Channel,
+    /// The address or number it went to, masked.
+    pub to: String,
+    /// When it was sent (RFC 3339).
+    pub sent_at: String,
+    /// When the code stops working (RFC 3339).
     pub expires_at: String,
-}
-
-fn ser_secret<S: serde::Serializer>(t: &Zeroizing<String>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(t)
 }
 
 /// A portal session just opened.
@@ -58,13 +59,31 @@ pub struct PortalSession {
     pub customer: CustomerId,
 }
 
-/// A live portal session.
+/// A live portal session (only the vault makes one, from a session the
+/// customer opened with their code).
 #[derive(Debug, Clone)]
 pub struct PortalContext {
+    customer: CustomerId,
+    csrf: String,
+}
+
+impl PortalContext {
     /// Whose portal.
-    pub customer: CustomerId,
+    pub fn customer(&self) -> CustomerId {
+        self.customer
+    }
+
     /// The session's anti-CSRF token.
-    pub csrf: String,
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+
+    /// The caller the portal acts as: this customer, nobody else.
+    pub fn principal(&self) -> Principal {
+        Principal(crate::authz::Who::Customer {
+            customer: self.customer,
+        })
+    }
 }
 
 /// Why an entry code was refused (the customer is told only "invalid or
@@ -174,23 +193,135 @@ impl Vault {
         e
     }
 
-    /// Issue a single-use entry code to a customer's portal, valid for `hours`.
-    pub fn issue_portal_link(&self, actor: &str, customer: &str, hours: u32) -> Result<PortalLink, VaultError> {
-        let cid: CustomerId = customer
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+    /// Send a customer a single-use entry code to their privacy portal, to
+    /// their own contact on file (`channel`: e-mail by default, or a text
+    /// message). Needs `record_consent` of the whole record for `purpose`.
+    /// Staff never see the code: they learn that it was sent, when, and to
+    /// which masked address. The message carries the code and the portal's
+    /// address, nothing else personal.
+    pub fn send_portal_code(
+        &self,
+        p: &Principal,
+        customer: &str,
+        purpose: &Purpose,
+        channel: Option<Channel>,
+    ) -> Result<PortalCodeSent, VaultError> {
+        let (rec, _) = self.require_record(p, customer, Permission::RecordConsent, purpose)?;
+        let cid = rec.id;
+        let actor = p.actor();
+        let clear = self.decrypt(&rec)?;
+        let contact = |t: FieldType| {
+            self.schema()
+                .fields()
+                .iter()
+                .filter(|f| f.kind == t)
+                .find_map(|f| clear.get(f.name.as_str()).map(|v| (f, v.clone())))
+        };
+        let channel = channel.unwrap_or(Channel::Email);
+        let (field, to) = match channel {
+            Channel::Email => contact(FieldType::Email),
+            Channel::Sms => contact(FieldType::Phone),
+        }
+        .ok_or_else(|| {
+            VaultError::Delivery(format!(
+                "the customer has no {} on file",
+                if channel == Channel::Email {
+                    "e-mail address"
+                } else {
+                    "mobile number"
+                }
+            ))
+        })?;
+        let masked_to = field.mask.apply(&to);
+        let cfg = self.config();
+        // Check the channel is configured before a code exists.
+        match channel {
+            Channel::Email if cfg.mail.is_none() => {
+                return Err(VaultError::Delivery(
+                    "no mail server is configured: add [mail] to config.toml (see README)".into(),
+                ))
+            }
+            Channel::Sms if cfg.sms.is_none() => {
+                return Err(VaultError::Delivery(
+                    "no SMS gateway is configured: add [sms] to config.toml (see README)".into(),
+                ))
+            }
+            _ => {}
+        }
+        let hours = cfg.portal.code_hours.clamp(1, MAX_ENTRY_HOURS);
+        let (code, d, expires_ms) = self.issue_entry_code(
+            &actor,
+            cid,
+            hours,
+            &format!(
+                "entry code sent by {} to {masked_to}, valid {hours} h",
+                channel.as_str()
+            ),
+        )?;
+        let expires_at = crate::record::rfc3339(expires_ms);
+        let base = cfg.portal.base_url.trim_end_matches('/');
+        let text = format!(
+            "您的个人信息保护门户验证码 / Your privacy portal code:\n\n    {code}\n\n\
+             请打开 {base}/portal/enter 并输入验证码。验证码仅可使用一次，有效期至 {expires_at}。\n\
+             Open {base}/portal/enter and type the code. It works once and expires at {expires_at}.\n\n\
+             如非本人操作，请忽略本消息。 If you did not ask for this, ignore this message.\n",
+            code = code.as_str()
+        );
+        let sent = match channel {
+            Channel::Email => crate::delivery::send_mail(
+                cfg.mail.as_ref().expect("checked above"),
+                self.dir(),
+                &to,
+                "个人信息保护门户验证码 / Your privacy portal code",
+                &text,
+            ),
+            Channel::Sms => crate::delivery::send_sms(cfg.sms.as_ref().expect("checked above"), self.dir(), &to, &text),
+        };
+        if let Err(err) = sent {
+            // A code that never arrived must not stay usable.
+            let e = self.portal_event(
+                &actor,
+                Some(cid),
+                Outcome::Failed,
+                format!("entry code to {masked_to} not delivered and revoked: {err}"),
+            );
+            self.apply_one(vec![Mutation::UsePortalToken {
+                digest: d,
+                now_ms: now_ms(),
+                then: None,
+                events: vec![e],
+            }])?;
+            return Err(err);
+        }
+        Ok(PortalCodeSent {
+            customer: cid,
+            channel,
+            to: masked_to,
+            sent_at: crate::record::rfc3339(now_ms()),
+            expires_at,
+        })
+    }
+
+    /// Store a new entry code for `cid`, valid `hours`; returns the code,
+    /// its digest and its expiry. Only [`Vault::send_portal_code`] hands
+    /// codes on, to the customer's own contact.
+    pub(crate) fn issue_entry_code(
+        &self,
+        actor: &str,
+        cid: CustomerId,
+        hours: u32,
+        detail: &str,
+    ) -> Result<(Zeroizing<String>, Vec<u8>, i64), VaultError> {
         if !(1..=MAX_ENTRY_HOURS).contains(&hours) {
             return Err(VaultError::Input(format!(
                 "an entry code lives 1 to {MAX_ENTRY_HOURS} hours"
             )));
         }
-        if self.store().get(&cid)?.is_none() {
-            return Err(VaultError::NotFound(cid.to_string()));
-        }
         let code = new_code();
         let now = now_ms();
+        let d = digest(&normalize_code(&code));
         let rec = PortalTokenRecord {
-            digest: digest(&normalize_code(&code)),
+            digest: d.clone(),
             customer: cid,
             kind: "entry".into(),
             csrf: String::new(),
@@ -199,23 +330,12 @@ impl Vault {
             used: false,
             issued_by: actor.into(),
         };
-        let e = self.portal_event(
-            actor,
-            Some(cid),
-            Outcome::Ok,
-            format!("entry code issued, valid {hours} h"),
-        );
+        let e = self.portal_event(actor, Some(cid), Outcome::Ok, detail.into());
         self.apply_one(vec![Mutation::PutPortalToken {
             token: rec.clone(),
             events: vec![e],
         }])?;
-        let path = Zeroizing::new(format!("/portal/enter?code={}", code.as_str()));
-        Ok(PortalLink {
-            code,
-            path,
-            customer: cid,
-            expires_at: crate::record::rfc3339(rec.expires_ms),
-        })
+        Ok((code, d, rec.expires_ms))
     }
 
     /// Exchange an entry code for a portal session.
@@ -313,12 +433,23 @@ impl Vault {
         Ok(())
     }
 
-    /// What the portal's main page shows, in `lang`.
-    pub fn portal_view(&self, customer: CustomerId, lang: Language) -> Result<PortalView, VaultError> {
-        let rec = self
-            .store()
+    /// The customer a portal principal is, and their record.
+    fn own_record(&self, p: &Principal) -> Result<StoredCustomer, VaultError> {
+        let Some(customer) = p.customer() else {
+            return Err(VaultError::Forbidden(
+                "only the customer, signed in to the privacy portal, can do this".into(),
+            ));
+        };
+        self.require_customer(p, customer)?;
+        self.store()
             .get(&customer)?
-            .ok_or_else(|| VaultError::NotFound(customer.to_string()))?;
+            .ok_or_else(|| VaultError::NotFound(customer.to_string()))
+    }
+
+    /// What the portal's main page shows, in `lang`, to the customer `p`.
+    pub fn portal_view(&self, p: &Principal, lang: Language) -> Result<PortalView, VaultError> {
+        let rec = self.own_record(p)?;
+        let customer = rec.id;
         let state = self.notices();
         let current = state.current().ok_or(VaultError::NoNotice)?.clone();
         let clear = self.decrypt(&rec)?;
@@ -364,12 +495,13 @@ impl Vault {
     /// parent or guardian is answering.
     pub fn portal_set_consent(
         &self,
-        customer: CustomerId,
+        p: &Principal,
         purpose: &str,
         give: bool,
         guardian: bool,
         lang: Language,
     ) -> Result<RecordedConsent, VaultError> {
+        let rec = self.own_record(p)?;
         let input = ConsentInput {
             purpose: purpose.chars().take(64).collect(),
             action: if give {
@@ -384,7 +516,7 @@ impl Vault {
             text_sha256: None,
             notice_version: None,
         };
-        let mut out = self.record_consents(PORTAL_ACTOR, &customer.to_string(), &[input])?;
+        let mut out = self.record_consents_for(PORTAL_ACTOR, &rec, &[input])?;
         Ok(out.pop().expect("one answer recorded"))
     }
 
@@ -397,7 +529,7 @@ impl Vault {
             .ok_or_else(|| VaultError::NotFound(customer.to_string()))?;
         let clear = self.decrypt(&rec)?;
         let consents = self.consent_overview(customer, &clear)?;
-        let receipts: Vec<SignedReceipt> = self.signed_receipts(&customer.to_string())?;
+        let receipts: Vec<SignedReceipt> = self.receipts_of(customer)?;
         Ok(serde_json::json!({
             "customer": customer,
             "external_id": rec.external_id,
@@ -413,7 +545,8 @@ impl Vault {
 
     /// Everything held about the customer, for their own download: clear
     /// values of every field, consents with signed receipts, requests.
-    pub fn portal_download(&self, customer: CustomerId) -> Result<serde_json::Value, VaultError> {
+    pub fn portal_download(&self, caller: &Principal) -> Result<serde_json::Value, VaultError> {
+        let customer = self.own_record(caller)?.id;
         let p = self.data_package(customer)?;
         let mut e = AuditEvent::new(now_ms(), PORTAL_ACTOR, Action::Export);
         e.customer = Some(customer);
@@ -432,14 +565,10 @@ impl Vault {
     /// identity verification; opt-outs and consent withdrawals are carried
     /// out at once (they need no verification and must be as easy as
     /// consenting).
-    pub fn portal_request(
-        &self,
-        customer: CustomerId,
-        kind: RequestKind,
-        note: &str,
-    ) -> Result<RequestSummary, VaultError> {
+    pub fn portal_request(&self, p: &Principal, kind: RequestKind, note: &str) -> Result<RequestSummary, VaultError> {
+        let customer = self.own_record(p)?.id;
         let v = self.new_request(
-            PORTAL_ACTOR,
+            p,
             &crate::rights::NewRequest {
                 customer: customer.to_string(),
                 kind: kind.as_str().into(),
@@ -449,9 +578,9 @@ impl Vault {
             },
         )?;
         if kind.needs_verification() {
-            self.verify_request(PORTAL_ACTOR, &v.id, "portal_code")?;
+            self.verify_request(p, &v.id, "portal_code")?;
         } else {
-            self.carry_out(PORTAL_ACTOR, &v.id, None)?;
+            self.carry_out(p, &v.id, None)?;
         }
         let r = self
             .store()
@@ -461,7 +590,7 @@ impl Vault {
     }
 
     /// A customer's requests.
-    pub fn requests_of(&self, customer: CustomerId) -> Result<Vec<RequestSummary>, VaultError> {
+    pub(crate) fn requests_of(&self, customer: CustomerId) -> Result<Vec<RequestSummary>, VaultError> {
         Ok(self
             .store()
             .requests(&customer)?

@@ -6,9 +6,11 @@
 //! records not reviewed for the configured time are flagged for a
 //! data-quality review (定期审查和更新客户信息).
 
+use crate::authz::{attrs_of, Job, Principal};
 use crate::progress::Progress;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
+use custodia_core::policy::Permission;
 use custodia_core::retention::{self, Facts};
 use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_store::{Applied, Lifecycle, Mutation, StoredCustomer};
@@ -111,11 +113,17 @@ impl Vault {
     }
 
     /// Set a customer's lifecycle dates (contract end, last activity) or
-    /// mark it reviewed.
-    pub fn set_lifecycle(&self, actor: &str, customer: &str, input: &LifecycleInput) -> Result<Lifecycle, VaultError> {
-        let cid: CustomerId = customer
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
+    /// mark it reviewed. Needs `write` of the whole record for `purpose`.
+    pub fn set_lifecycle(
+        &self,
+        p: &Principal,
+        customer: &str,
+        input: &LifecycleInput,
+        purpose: &Purpose,
+    ) -> Result<Lifecycle, VaultError> {
+        let (rec, _) = self.require_record(p, customer, Permission::Write, purpose)?;
+        let cid = rec.id;
+        let actor = p.actor();
         let date = |s: &str, what: &str| {
             chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(ms_of)
@@ -141,8 +149,9 @@ impl Vault {
         if what.is_empty() {
             return Err(VaultError::Input("set contract_end, last_activity or reviewed".into()));
         }
-        let mut e = AuditEvent::new(now_ms(), actor, Action::Update);
+        let mut e = AuditEvent::new(now_ms(), &actor, Action::Update);
         e.customer = Some(cid);
+        e.purpose = Some(purpose.clone());
         e.detail = Some(format!("lifecycle: {}", what.join(" ")));
         match self
             .apply_one(vec![Mutation::PutLifecycle {
@@ -156,8 +165,11 @@ impl Vault {
         }
     }
 
-    /// Records not reviewed for `days` (the review date, else creation), oldest first.
-    pub fn stale_records(&self, days: u32, limit: usize) -> Result<Vec<CustomerId>, VaultError> {
+    /// Records not reviewed for `days` (the review date, else creation),
+    /// oldest first, among the customers the caller sees. Needs
+    /// `handle_requests`.
+    pub fn stale_records(&self, p: &Principal, days: u32, limit: usize) -> Result<Vec<CustomerId>, VaultError> {
+        self.require_admin(p, Permission::HandleRequests)?;
         let cutoff = now_ms() - days as i64 * 86_400_000;
         let reviewed: HashMap<CustomerId, i64> = self
             .store()
@@ -175,7 +187,7 @@ impl Vault {
             cursor = next;
             for r in page {
                 let last = reviewed.get(&r.id).copied().unwrap_or(r.created_ms).max(r.created_ms);
-                if last < cutoff {
+                if last < cutoff && self.sees(p, r.id, &attrs_of(&r)?) {
                     out.push(r.id);
                     if out.len() >= limit {
                         return Ok(out);
@@ -185,13 +197,37 @@ impl Vault {
         }
     }
 
-    /// Run retention over every record.
+    /// Run retention over every record. The server's retention job covers
+    /// every customer; a person needs `handle_requests` and `delete` for
+    /// `legal_obligation` (storage limitation), and a run by them leaves
+    /// (and does not report) customers outside their delete grants, dry
+    /// runs included.
     pub fn retention_run(
         &self,
-        actor: &str,
+        p: &Principal,
         opts: &RetentionOptions,
         progress: &dyn Progress,
     ) -> Result<RetentionReport, VaultError> {
+        let basis_purpose = Purpose::new("legal_obligation").expect("a valid purpose id");
+        let job = *p == Principal::system(Job::Retention);
+        if !job {
+            self.require_admin(p, Permission::HandleRequests)?;
+            let d = self.decide_anywhere(p, Permission::Delete, None, Some(&basis_purpose));
+            if !d.allowed {
+                let e = self.refusal(p, Permission::Delete, None, Some(&basis_purpose), &d);
+                self.audit_refusal(p, None, Some(&basis_purpose), &e);
+                return Err(e);
+            }
+        }
+        let may_delete = |rec: &StoredCustomer| -> Result<bool, VaultError> {
+            Ok(job || {
+                let attrs = attrs_of(rec)?;
+                self.decide(p, Permission::Delete, None, Some(&attrs), Some(&basis_purpose))
+                    .allowed
+            })
+        };
+        let actor = p.actor();
+        let actor = actor.as_str();
         let started = std::time::Instant::now();
         let today = chrono::Utc::now().date_naive();
         let as_of = opts.as_of.unwrap_or(today);
@@ -225,7 +261,7 @@ impl Vault {
             if opts.dry_run { " (dry run)" } else { "" }
         ));
         self.audit(vec![e])?;
-        let (total, _) = self.counts()?;
+        let (total, _) = self.store().counts(self.refresh_kek()?)?;
         progress.start(total, "records");
         let mut cursor = 0;
         let reason = format!(
@@ -246,6 +282,9 @@ impl Vault {
                 }
                 cursor = next;
                 for rec in &page {
+                    if !may_delete(rec)? {
+                        continue;
+                    }
                     report.scanned += 1;
                     let life = lifecycles.get(&rec.id);
                     let reviewed = life

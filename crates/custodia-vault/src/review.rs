@@ -87,7 +87,14 @@ fn account_of(actor: &str) -> Option<&str> {
 
 impl Vault {
     /// Build the access-review report, flagging grants unused for `unused_days`.
-    pub fn review_report(&self, unused_days: i64) -> Result<ReviewReport, VaultError> {
+    pub fn review_report(&self, p: &crate::authz::Principal, unused_days: i64) -> Result<ReviewReport, VaultError> {
+        self.require_any_admin(
+            p,
+            &[
+                custodia_core::policy::Permission::ReviewAccess,
+                custodia_core::policy::Permission::ReadAudit,
+            ],
+        )?;
         let now = now_ms();
         let cutoff = now - unused_days * 86_400_000;
         let accounts = self.store().accounts()?;
@@ -148,9 +155,10 @@ impl Vault {
             }
             if a.kind == "staff" {
                 let valid: BTreeSet<String> = self.valid_courses(&a.name)?.into_iter().collect();
-                let required: BTreeSet<&String> = [Permission::Reveal, Permission::Export]
+                let required: BTreeSet<&String> = Permission::ALL
                     .iter()
                     .flat_map(|p| self.policy().courses_for(*p))
+                    .map(|c| &c.id)
                     .collect();
                 let gated = a.roles.iter().filter_map(|r| self.policy().role(r)).any(|r| {
                     r.grants
@@ -230,7 +238,10 @@ impl Vault {
     }
 
     /// Open a review campaign over every (account, role) assignment.
-    pub fn start_review(&self, actor: &str) -> Result<(String, Vec<ReviewItem>), VaultError> {
+    pub fn start_review(&self, p: &crate::authz::Principal) -> Result<(String, Vec<ReviewItem>), VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let mut b = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
         let id = format!(
@@ -271,13 +282,16 @@ impl Vault {
     /// removes the role from the account in the same transaction.
     pub fn decide_review(
         &self,
-        actor: &str,
+        p: &crate::authz::Principal,
         campaign: &str,
         account: &str,
         role: &str,
         certify: bool,
         note: Option<&str>,
     ) -> Result<(), VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let open = self
             .store()
             .review_items(campaign)?
@@ -329,7 +343,8 @@ impl Vault {
     }
 
     /// The items of a campaign.
-    pub fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, VaultError> {
+    pub fn review_items(&self, p: &crate::authz::Principal, campaign: &str) -> Result<Vec<ReviewItem>, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
         let items = self.store().review_items(campaign)?;
         if items.is_empty() {
             return Err(VaultError::NotFound(format!("campaign {campaign:?}")));

@@ -6,15 +6,17 @@
 //! two operators (or a retry after a crash) never apply a step twice; an
 //! intake carrying an idempotency key returns the existing request.
 
+use crate::authz::{attrs_of, Principal};
 use crate::error::FieldProblem;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::consent::Regime;
 use custodia_core::notice::RecipientRole;
+use custodia_core::policy::Permission;
 use custodia_core::rights::calendar::Calendars;
 use custodia_core::rights::clock::{self, ClockConfig, Schedule};
 use custodia_core::rights::{self, RequestEvent, RequestFacts, RequestKind, RequestState};
-use custodia_core::{CustomerId, FieldName};
+use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_store::{
     Applied, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, FLAG_OPTED_OUT, FLAG_RESTRICTED,
 };
@@ -216,7 +218,7 @@ impl Vault {
     }
 
     /// The deadlines of a stored request.
-    pub fn schedule_of(&self, r: &RequestRecord) -> Schedule {
+    pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Schedule {
         let regime = Regime::parse(&r.regime).unwrap_or(Regime::Pipl);
         let kind = RequestKind::parse(&r.kind).unwrap_or(RequestKind::Access);
         clock::schedule(
@@ -230,7 +232,7 @@ impl Vault {
     }
 
     /// A stored request as shown (`history` loads the log).
-    pub fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
+    pub(crate) fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
         let due = self.schedule_of(r);
         let today = chrono::Utc::now().date_naive();
         let state = RequestState::parse(&r.status).unwrap_or(RequestState::Received);
@@ -284,6 +286,57 @@ impl Vault {
         })
     }
 
+    /// The purpose under which requests are carried out.
+    fn dsr() -> Purpose {
+        Purpose::new("data_subject_request").expect("a valid purpose id")
+    }
+
+    /// Require one of the request permissions (`verify_identity` for the
+    /// steps agents take, `handle_requests` for everything).
+    fn require_request_role(&self, p: &Principal, verify_is_enough: bool) -> Result<(), VaultError> {
+        if verify_is_enough {
+            self.require_any_admin(p, &[Permission::HandleRequests, Permission::VerifyIdentity])
+        } else {
+            self.require_admin(p, Permission::HandleRequests)
+        }
+    }
+
+    /// A request `p` may act on: one of its customer (for a customer in the
+    /// portal), or, for staff, with the request permission and the customer
+    /// in the caller's scope. Requests of customers the caller does not see
+    /// are as unknown as requests that do not exist.
+    fn request_for(&self, p: &Principal, id: &str, verify_is_enough: bool) -> Result<RequestRecord, VaultError> {
+        let unknown = || VaultError::NotFound(format!("request {:?}", id.chars().take(64).collect::<String>()));
+        if let Some(customer) = p.customer() {
+            return match self.store().request(id)? {
+                Some(r) if r.customer == Some(customer) => Ok(r),
+                _ => Err(unknown()),
+            };
+        }
+        self.require_request_role(p, verify_is_enough)?;
+        let r = self.store().request(id)?.ok_or_else(unknown)?;
+        if let Some(cid) = r.customer {
+            // An erased customer's request stays readable by those who
+            // handle requests (its record, and so its scope, is gone).
+            if let Some(rec) = self.store().get(&cid)? {
+                if !self.sees(p, cid, &attrs_of(&rec)?) {
+                    self.audit_refusal(p, Some(cid), None, &unknown());
+                    return Err(unknown());
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Whether a stored request may be listed to `p`.
+    fn lists(&self, p: &Principal, r: &RequestRecord) -> Result<bool, VaultError> {
+        let Some(cid) = r.customer else { return Ok(true) };
+        Ok(match self.store().get(&cid)? {
+            Some(rec) => self.sees(p, cid, &attrs_of(&rec)?),
+            None => true,
+        })
+    }
+
     fn request_event(&self, actor: &str, r: &RequestRecord, detail: String) -> AuditEvent {
         let mut e = AuditEvent::new(now_ms(), actor, Action::Request);
         e.customer = r.customer;
@@ -293,7 +346,16 @@ impl Vault {
 
     /// Receive a request. With an idempotency key already used, returns the
     /// request it created.
-    pub fn new_request(&self, actor: &str, input: &NewRequest) -> Result<RequestView, VaultError> {
+    ///
+    /// Staff need `verify_identity` or `handle_requests`, and the customer
+    /// in their scope; a customer in the portal files their own requests.
+    pub fn new_request(&self, p: &Principal, input: &NewRequest) -> Result<RequestView, VaultError> {
+        let actor = p.actor();
+        let actor = actor.as_str();
+        let portal = p.customer().is_some();
+        if !portal {
+            self.require_request_role(p, true)?;
+        }
         if let Some(key) = &input.idempotency_key {
             if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(problem(
@@ -303,6 +365,8 @@ impl Vault {
                 ));
             }
             if let Some(r) = self.store().request_by_key(key)? {
+                // Only to a caller who could act on it.
+                let r = self.request_for(p, &r.id, true)?;
                 return self.request_view_of(&r, true);
             }
         }
@@ -323,8 +387,12 @@ impl Vault {
                 .and_then(|n| n.regimes.first().copied())
                 .unwrap_or(Regime::Pipl),
         };
-        let channel = input.channel.clone().unwrap_or_else(|| "api".into());
-        if !CHANNELS.contains(&channel.as_str()) {
+        let channel = if portal {
+            "portal".to_owned()
+        } else {
+            input.channel.clone().unwrap_or_else(|| "api".into())
+        };
+        if !CHANNELS.contains(&channel.as_str()) || (!portal && channel == "portal") {
             return Err(problem(
                 "channel",
                 "unknown_channel",
@@ -343,14 +411,15 @@ impl Vault {
                 t
             }
         };
-        let cid: CustomerId = input
-            .customer
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        let cid = crate::parse_customer(&input.customer)?;
+        let rec = if portal {
+            self.require_customer(p, cid)?;
+            self.store()
+                .get(&cid)?
+                .ok_or_else(|| VaultError::NotFound(cid.to_string()))?
+        } else {
+            self.visible(p, &input.customer)?.0
+        };
         let note = input.note.as_deref().unwrap_or("").trim();
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(problem(
@@ -414,9 +483,10 @@ impl Vault {
         }
     }
 
-    /// One request with its history.
-    pub fn request(&self, id: &str) -> Result<RequestView, VaultError> {
-        let r = self.load_request(id)?;
+    /// One request with its history. Needs `verify_identity` or
+    /// `handle_requests`, and the customer in the caller's scope.
+    pub fn request(&self, p: &Principal, id: &str) -> Result<RequestView, VaultError> {
+        let r = self.request_for(p, id, true)?;
         self.request_view_of(&r, true)
     }
 
@@ -492,7 +562,26 @@ impl Vault {
     }
 
     /// Record that the requester's identity was verified, and how.
-    pub fn verify_request(&self, actor: &str, id: &str, method: &str) -> Result<RequestView, VaultError> {
+    ///
+    /// Needs `verify_identity` or `handle_requests`. A customer in the
+    /// portal verifies their own request by the code they entered with,
+    /// which went to their own contact on file.
+    pub fn verify_request(&self, p: &Principal, id: &str, method: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, true)?;
+        if p.customer().is_some() && method != "portal_code" {
+            return Err(VaultError::Forbidden(
+                "a customer verifies only by the portal code".into(),
+            ));
+        }
+        if !p.customer().is_some() && method == "portal_code" {
+            return Err(problem(
+                "method",
+                "portal_only",
+                "portal_code is recorded by the portal itself; staff name how they verified",
+            ));
+        }
+        let actor = p.actor();
+        let actor = actor.as_str();
         if !VERIFICATION_METHODS.contains(&method) {
             return Err(problem(
                 "method",
@@ -517,13 +606,19 @@ impl Vault {
 
     /// Record that work on a request started (optional: `carry_out` completes
     /// from any open state once the identity is verified).
-    pub fn start_request(&self, actor: &str, id: &str) -> Result<RequestView, VaultError> {
+    pub fn start_request(&self, p: &Principal, id: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let r = self.advance(actor, id, RequestEvent::Start, "work started", |_| {})?;
         self.request_view_of(&r, true)
     }
 
     /// Record that receipt was confirmed to the requester.
-    pub fn acknowledge_request(&self, actor: &str, id: &str) -> Result<RequestView, VaultError> {
+    pub fn acknowledge_request(&self, p: &Principal, id: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let r = self.load_request(id)?;
         if RequestState::parse(&r.status).is_some_and(RequestState::is_final) {
             return Err(VaultError::RequestState(format!(
@@ -564,7 +659,10 @@ impl Vault {
 
     /// Extend the deadline once, with the reason told to the requester,
     /// where the law allows it and before its notice deadline.
-    pub fn extend_request(&self, actor: &str, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+    pub fn extend_request(&self, p: &Principal, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
             return Err(problem(
@@ -602,7 +700,10 @@ impl Vault {
     }
 
     /// Refuse a request, with the reason told to the requester.
-    pub fn deny_request(&self, actor: &str, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+    pub fn deny_request(&self, p: &Principal, id: &str, reason: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > 500 {
             return Err(problem(
@@ -622,9 +723,16 @@ impl Vault {
 
     /// Requests still open whose answer is due within `within_days` (or
     /// overdue), soonest first, plus those whose receipt confirmation is due.
-    pub fn requests_due(&self, within_days: i64) -> Result<Vec<RequestView>, VaultError> {
+    ///
+    /// Needs `verify_identity` or `handle_requests`; only requests of
+    /// customers in the caller's scope.
+    pub fn requests_due(&self, p: &Principal, within_days: i64) -> Result<Vec<RequestView>, VaultError> {
+        self.require_request_role(p, true)?;
         let mut out = Vec::new();
         for r in self.store().open_requests()? {
+            if !self.lists(p, &r)? {
+                continue;
+            }
             let v = self.request_view_of(&r, false)?;
             if v.days_left.is_some_and(|d| d <= within_days) || v.acknowledgement_due {
                 out.push(v);
@@ -634,18 +742,24 @@ impl Vault {
         Ok(out)
     }
 
-    /// Every open request.
-    pub fn open_requests(&self) -> Result<Vec<RequestView>, VaultError> {
-        self.store()
-            .open_requests()?
-            .iter()
-            .map(|r| self.request_view_of(r, false))
-            .collect()
+    /// Every open request of customers in the caller's scope. Needs
+    /// `verify_identity` or `handle_requests`.
+    pub fn open_requests(&self, p: &Principal) -> Result<Vec<RequestView>, VaultError> {
+        self.require_request_role(p, true)?;
+        let mut out = Vec::new();
+        for r in self.store().open_requests()? {
+            if self.lists(p, &r)? {
+                out.push(self.request_view_of(&r, false)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The requester's note, decrypted (for the staff who handle it).
-    pub fn request_note(&self, id: &str) -> Result<Option<String>, VaultError> {
-        let r = self.load_request(id)?;
+    ///
+    /// Needs `handle_requests`.
+    pub fn request_note(&self, p: &Principal, id: &str) -> Result<Option<String>, VaultError> {
+        let r = self.request_for(p, id, false)?;
         let (Some(cid), Some(sealed)) = (r.customer, r.detail) else {
             return Ok(None);
         };
@@ -691,7 +805,10 @@ impl Vault {
     }
 
     /// Record that a recipient was told.
-    pub fn notify_recipient(&self, actor: &str, id: &str, recipient: &str) -> Result<RequestView, VaultError> {
+    pub fn notify_recipient(&self, p: &Principal, id: &str, recipient: &str) -> Result<RequestView, VaultError> {
+        self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let r = self.load_request(id)?;
         let known = self.store().request_recipients(id)?;
         if !known.iter().any(|n| n.recipient == recipient) {
@@ -730,17 +847,63 @@ impl Vault {
             }],
             events: vec![e],
         }])?;
-        self.request(id)
+        self.request(p, id)
     }
 
     /// Carry a request out and complete it. Rectification takes the
     /// corrected values in `patch`; erasure issues a destruction
     /// certificate (or is refused while a legal hold stands).
-    pub fn carry_out(&self, actor: &str, id: &str, patch: Option<&crate::RecordPatch>) -> Result<Outcome, VaultError> {
-        let r = self.load_request(id)?;
-        let kind = RequestKind::parse(&r.kind).ok_or_else(|| VaultError::Config(format!("request {id}: bad kind")))?;
+    ///
+    /// Completing needs `handle_requests` and the permissions of what the
+    /// kind does, for `data_subject_request`: `reveal` of each field an
+    /// access or portability package holds, `write` of each field a
+    /// rectification changes (and of the record, for a restriction or an
+    /// objection), `delete` for an erasure, `record_consent` for a consent
+    /// withdrawal. By default whoever verified the requester's identity
+    /// cannot also complete an access, portability or erasure request
+    /// (`[separation_of_duties]` in the policy). A customer in the portal
+    /// completes their own objections and consent withdrawals, which need
+    /// no verification.
+    pub fn carry_out(
+        &self,
+        p: &Principal,
+        id: &str,
+        patch: Option<&crate::RecordPatch>,
+    ) -> Result<Outcome, VaultError> {
+        let r = self.request_for(p, id, false)?;
+        let actor = p.actor();
+        let actor = actor.as_str();
+        let portal = p.customer().is_some();
+        let kind = RequestKind::parse(&r.kind).ok_or_else(|| {
+            VaultError::Store(custodia_store::StoreError::Corrupt(format!(
+                "request {id}: kind {:?}",
+                r.kind
+            )))
+        })?;
+        if portal && kind.needs_verification() {
+            return Err(VaultError::Forbidden(
+                "the company carries this request out; the portal only files it".into(),
+            ));
+        }
+        if !portal && self.policy().separation().verifier_cannot_complete.contains(&kind) {
+            if let (Some(by), Some(me)) = (r.verified_by.as_deref(), identity_of(&p.actor())) {
+                if identity_of(by) == Some(me) {
+                    let e = VaultError::SeparationOfDuties(format!(
+                        "{} verified the requester of {}; another person completes this {} request ([separation_of_duties] in the policy)",
+                        me, r.id, r.kind
+                    ));
+                    self.audit_refusal(p, r.customer, Some(&Self::dsr()), &e);
+                    return Err(e);
+                }
+            }
+        }
         // Check the transition before doing anything.
-        let state = RequestState::parse(&r.status).unwrap_or(RequestState::Received);
+        let state = RequestState::parse(&r.status).ok_or_else(|| {
+            VaultError::Store(custodia_store::StoreError::Corrupt(format!(
+                "request {id}: status {:?}",
+                r.status
+            )))
+        })?;
         rights::transition(
             state,
             RequestEvent::Complete,
@@ -763,7 +926,32 @@ impl Vault {
             .store()
             .get(&cid)?
             .ok_or_else(|| VaultError::RequestState(format!("customer {cid} is no longer stored")))?;
+        let attrs = attrs_of(&rec)?;
         let clear = self.decrypt(&rec)?;
+        let dsr = Self::dsr();
+        if !portal {
+            // The parts' own rules, before anything is done.
+            match kind {
+                RequestKind::Access | RequestKind::Portability => {
+                    for def in self.schema().fields() {
+                        if def.classification.is_encrypted() && clear.contains_key(def.name.as_str()) {
+                            self.require(p, Permission::Reveal, Some(def), Some(&attrs), Some(&dsr), Some(cid))?;
+                        }
+                    }
+                }
+                RequestKind::Erasure => {
+                    self.require(p, Permission::Delete, None, Some(&attrs), Some(&dsr), Some(cid))?;
+                }
+                RequestKind::Restriction | RequestKind::Objection => {
+                    self.require(p, Permission::Write, None, Some(&attrs), Some(&dsr), Some(cid))?;
+                }
+                RequestKind::ConsentWithdrawal => {
+                    self.require(p, Permission::RecordConsent, None, Some(&attrs), Some(&dsr), Some(cid))?;
+                }
+                // Checked field by field by the update itself.
+                RequestKind::Rectification => {}
+            }
+        }
         let recipients: Vec<RecipientNotice> = if kind.notifies_recipients() {
             self.recipients_for(&clear)
                 .into_iter()
@@ -792,7 +980,7 @@ impl Vault {
                 let patch = patch.ok_or_else(|| {
                     VaultError::Input("give the corrected values (FIELD=VALUE) to carry out a rectification".into())
                 })?;
-                self.update(actor, &cid.to_string(), patch, None)?;
+                self.update(p, &cid.to_string(), patch, None, &dsr)?;
                 format!("corrected {}", patch.keys().cloned().collect::<Vec<_>>().join(","))
             }
             RequestKind::Erasure => {
@@ -839,7 +1027,7 @@ impl Vault {
                     .collect();
                 let n = inputs.len();
                 if n > 0 {
-                    self.record_consents(actor, &cid.to_string(), &inputs)?;
+                    self.record_consents_for(actor, &rec, &inputs)?;
                 }
                 format!("{n} consents withdrawn")
             }
@@ -903,20 +1091,21 @@ impl Vault {
 
     /// Lift a restriction (GDPR Art. 18(3): tell the customer first) or an
     /// objection.
+    ///
+    /// Needs `handle_requests` and `write` of the record for
+    /// `data_subject_request`.
     pub fn clear_flags(
         &self,
-        actor: &str,
+        p: &Principal,
         customer: &str,
         restriction: bool,
         objection: bool,
     ) -> Result<(), VaultError> {
-        let cid: CustomerId = customer
-            .parse()
-            .map_err(|e: custodia_core::IdError| VaultError::Input(e.to_string()))?;
-        let rec = self
-            .store()
-            .get(&cid)?
-            .ok_or_else(|| VaultError::NotFound(cid.to_string()))?;
+        self.require_admin(p, Permission::HandleRequests)?;
+        let (rec, _) = self.require_record(p, customer, Permission::Write, &Self::dsr())?;
+        let cid = rec.id;
+        let actor = p.actor();
+        let actor = actor.as_str();
         let mut flags = rec.flags;
         if restriction {
             flags &= !FLAG_RESTRICTED;
@@ -930,7 +1119,11 @@ impl Vault {
     /// Everything held about a customer: fields in clear, consents with
     /// signed receipts, purposes with basis, recipients and retention, and
     /// (for access requests) who accessed their data.
-    pub fn access_package(&self, cid: CustomerId, with_access_log: bool) -> Result<serde_json::Value, VaultError> {
+    pub(crate) fn access_package(
+        &self,
+        cid: CustomerId,
+        with_access_log: bool,
+    ) -> Result<serde_json::Value, VaultError> {
         let mut p = self.data_package(cid)?;
         let state = self.notices();
         if let Some(n) = state.current() {
@@ -976,4 +1169,12 @@ fn portability_csv(clear: &BTreeMap<String, String>) -> String {
         let _ = w.write_record([k, v]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Who an audit actor is, as a person or application (`staff:alice`,
+/// `operator:alice` → `alice`; `service:crm/tok_1` → `crm`), for
+/// separation of duties.
+fn identity_of(actor: &str) -> Option<&str> {
+    let (_, rest) = actor.split_once(':')?;
+    Some(rest.split('/').next().unwrap_or(rest)).filter(|s| !s.is_empty())
 }

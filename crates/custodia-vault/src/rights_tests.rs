@@ -4,6 +4,7 @@
 use super::*;
 use crate::retention::{LifecycleInput, RetentionOptions};
 use crate::rights::NewRequest;
+use crate::testkit::*;
 use custodia_core::notice::DEFAULT_NOTICE_TOML;
 use std::path::Path;
 
@@ -43,7 +44,7 @@ fn person() -> RecordInput {
 
 fn request(v: &Vault, id: &str, kind: &str, regime: &str) -> rights::RequestView {
     v.new_request(
-        "staff:wang",
+        &op(),
         &NewRequest {
             customer: id.into(),
             kind: kind.into(),
@@ -56,8 +57,10 @@ fn request(v: &Vault, id: &str, kind: &str, regime: &str) -> rights::RequestView
     .unwrap()
 }
 
+/// A reveal by a caller the policy allows everything (the notice and
+/// consent rules bind every caller alike).
 fn read(v: &Vault, id: &str, purpose: &str) -> Result<CustomerView, VaultError> {
-    v.get("t", id, &v.access(true, Some(purpose), None).unwrap())
+    v.get(&unrestricted(), id, &v.access(Some(purpose), true, None).unwrap())
 }
 
 fn give(purpose: &str) -> consent::ConsentInput {
@@ -77,12 +80,12 @@ fn give(purpose: &str) -> consent::ConsentInput {
 fn requests_follow_the_state_machine_with_clocks() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &person()).unwrap();
+    let c = v.create(&op(), &person(), &cp()).unwrap();
     let id = c.id.to_string();
     // Idempotent intake.
     let first = v
         .new_request(
-            "api",
+            &op(),
             &NewRequest {
                 customer: id.clone(),
                 kind: "access".into(),
@@ -94,7 +97,7 @@ fn requests_follow_the_state_machine_with_clocks() {
         .unwrap();
     let again = v
         .new_request(
-            "api",
+            &op(),
             &NewRequest {
                 customer: id.clone(),
                 kind: "access".into(),
@@ -110,23 +113,23 @@ fn requests_follow_the_state_machine_with_clocks() {
     );
     assert!(first.acknowledgement_due);
     // Not verified yet: cannot be carried out.
-    let e = v.carry_out("staff:wang", &first.id, None).unwrap_err();
+    let e = v.carry_out(&op(), &first.id, None).unwrap_err();
     assert_eq!(e.code(), "request_state");
     assert!(e.to_string().contains("verify"), "{e}");
-    let e = v.verify_request("staff:wang", &first.id, "telepathy").unwrap_err();
+    let e = v.verify_request(&op2(), &first.id, "telepathy").unwrap_err();
     assert_eq!(e.problems()[0].code, "unknown_method");
-    v.acknowledge_request("staff:wang", &first.id).unwrap();
-    let r = v.verify_request("staff:wang", &first.id, "id_document").unwrap();
+    v.acknowledge_request(&op(), &first.id).unwrap();
+    let r = v.verify_request(&op2(), &first.id, "id_document").unwrap();
     assert_eq!(r.status, "verified");
     assert!(!r.acknowledgement_due);
     let r = v
-        .extend_request("staff:wang", &first.id, "we hold records in three systems")
+        .extend_request(&op(), &first.id, "we hold records in three systems")
         .unwrap();
     assert!(r.extended && r.status == "extended");
     assert_eq!((r.due.respond_by - r.due.original_respond_by).num_days(), 45);
-    let e = v.extend_request("staff:wang", &first.id, "again").unwrap_err();
+    let e = v.extend_request(&op(), &first.id, "again").unwrap_err();
     assert!(e.to_string().contains("one extension"), "{e}");
-    let out = v.carry_out("staff:wang", &first.id, None).unwrap();
+    let out = v.carry_out(&op(), &first.id, None).unwrap();
     assert_eq!(out.request.status, "completed");
     let pkg = out.package.unwrap();
     assert_eq!(pkg["fields"]["email"], "lin.xiao@example.cn");
@@ -135,25 +138,25 @@ fn requests_follow_the_state_machine_with_clocks() {
     assert!(log.iter().any(|e| e["action"] == "create"), "{log:?}");
     let hist: Vec<String> = out.request.history.iter().map(|h| h.to.clone()).collect();
     assert_eq!(hist, vec!["received", "received", "verified", "extended", "completed"]);
-    let e = v.deny_request("staff:wang", &first.id, "too late").unwrap_err();
+    let e = v.deny_request(&op(), &first.id, "too late").unwrap_err();
     assert!(e.to_string().contains("already completed"), "{e}");
 
     // PIPL has no extension; a denial needs its reason.
     let p = request(&v, &id, "portability", "pipl");
-    let e = v.extend_request("staff:wang", &p.id, "busy").unwrap_err();
+    let e = v.extend_request(&op(), &p.id, "busy").unwrap_err();
     assert!(e.to_string().contains("PIPL does not allow"), "{e}");
-    let e = v.deny_request("staff:wang", &p.id, " ").unwrap_err();
+    let e = v.deny_request(&op(), &p.id, " ").unwrap_err();
     assert_eq!(e.problems()[0].code, "required");
-    v.verify_request("staff:wang", &p.id, "in_person").unwrap();
-    assert_eq!(v.start_request("staff:wang", &p.id).unwrap().status, "in_progress");
-    assert!(v.start_request("staff:wang", &p.id).is_err(), "already in progress");
-    let out = v.carry_out("staff:wang", &p.id, None).unwrap();
+    v.verify_request(&op2(), &p.id, "in_person").unwrap();
+    assert_eq!(v.start_request(&op(), &p.id).unwrap().status, "in_progress");
+    assert!(v.start_request(&op(), &p.id).is_err(), "already in progress");
+    let out = v.carry_out(&op(), &p.id, None).unwrap();
     assert!(out.csv.unwrap().contains("email,lin.xiao@example.cn"));
 
     // Overdue requests come first in `due`.
     let old = v
         .new_request(
-            "staff:wang",
+            &op(),
             &NewRequest {
                 customer: id.clone(),
                 kind: "access".into(),
@@ -164,11 +167,11 @@ fn requests_follow_the_state_machine_with_clocks() {
         )
         .unwrap();
     assert!(old.overdue && old.days_left.unwrap() < 0);
-    let due = v.requests_due(0).unwrap();
+    let due = v.requests_due(&op(), 0).unwrap();
     assert_eq!(due[0].id, old.id);
     let e = v
         .new_request(
-            "t",
+            &op(),
             &NewRequest {
                 customer: id.clone(),
                 kind: "access".into(),
@@ -180,7 +183,7 @@ fn requests_follow_the_state_machine_with_clocks() {
     assert_eq!(e.problems()[0].code, "future_date");
     assert_eq!(
         v.new_request(
-            "t",
+            &op(),
             &NewRequest {
                 customer: id.clone(),
                 kind: "teleport".into(),
@@ -200,26 +203,29 @@ fn rectification_restriction_objection_and_withdrawal() {
     let v = new_vault(d.path());
     let mut p = person();
     p.consents = vec![give("marketing"), give("risk_control")];
-    let c = v.create("t", &p).unwrap();
+    let c = v.create(&op(), &p, &cp()).unwrap();
     let id = c.id.to_string();
 
     let r = request(&v, &id, "rectification", "gdpr");
-    assert_eq!(v.request_note(&r.id).unwrap().as_deref(), Some("my address changed"));
-    v.verify_request("staff:wang", &r.id, "signed_in_account").unwrap();
-    let e = v.carry_out("staff:wang", &r.id, None).unwrap_err();
+    assert_eq!(
+        v.request_note(&op(), &r.id).unwrap().as_deref(),
+        Some("my address changed")
+    );
+    v.verify_request(&op2(), &r.id, "signed_in_account").unwrap();
+    let e = v.carry_out(&op(), &r.id, None).unwrap_err();
     assert!(e.to_string().contains("corrected values"), "{e}");
     let patch: RecordPatch = [("address".to_string(), Some("北京市海淀区中关村大街27号".to_string()))]
         .into_iter()
         .collect();
-    let out = v.carry_out("staff:wang", &r.id, Some(&patch)).unwrap();
+    let out = v.carry_out(&op(), &r.id, Some(&patch)).unwrap();
     assert_eq!(out.request.status, "completed");
     // GDPR Art. 19: the SMS gateway got the address (customer service), so it must be told.
     assert_eq!(out.request.recipients.len(), 1, "{:?}", out.request.recipients);
     let who = out.request.recipients[0].recipient.clone();
     assert!(who.starts_with("SMS gateway"));
-    let after = v.notify_recipient("staff:wang", &r.id, &who).unwrap();
+    let after = v.notify_recipient(&op(), &r.id, &who).unwrap();
     assert!(after.recipients[0].notified_at.is_some());
-    assert!(v.notify_recipient("staff:wang", &r.id, "Nobody").is_err());
+    assert!(v.notify_recipient(&op(), &r.id, "Nobody").is_err());
     assert_eq!(
         read(&v, &id, "customer_service").unwrap().fields["address"],
         "北京市海淀区中关村大街27号"
@@ -227,13 +233,13 @@ fn rectification_restriction_objection_and_withdrawal() {
 
     // Restriction: only the purposes the notice allows under restriction.
     let r = request(&v, &id, "restriction", "gdpr");
-    v.verify_request("staff:wang", &r.id, "id_document").unwrap();
-    v.carry_out("staff:wang", &r.id, None).unwrap();
+    v.verify_request(&op2(), &r.id, "id_document").unwrap();
+    v.carry_out(&op(), &r.id, None).unwrap();
     let e = read(&v, &id, "customer_service").unwrap_err();
     assert_eq!(e.code(), "processing_stopped");
     assert!(e.to_string().contains("restricted"), "{e}");
     assert!(read(&v, &id, "legal_obligation").is_ok());
-    v.clear_flags("staff:wang", &id, true, false).unwrap();
+    v.clear_flags(&op(), &id, true, false).unwrap();
     assert!(read(&v, &id, "customer_service").is_ok());
 
     // Objection needs no verification; marketing stops.
@@ -243,7 +249,7 @@ fn rectification_restriction_objection_and_withdrawal() {
         r.due.acknowledge_by.is_none(),
         "opt-outs: 15 business days, no acknowledgement step"
     );
-    v.carry_out("staff:wang", &r.id, None).unwrap();
+    v.carry_out(&op(), &r.id, None).unwrap();
     assert_eq!(read(&v, &id, "marketing").unwrap_err().code(), "processing_stopped");
     assert!(
         read(&v, &id, "risk_control").is_ok(),
@@ -252,7 +258,7 @@ fn rectification_restriction_objection_and_withdrawal() {
 
     // Withdrawing every consent.
     let r = request(&v, &id, "consent_withdrawal", "pipl");
-    let out = v.carry_out("staff:wang", &r.id, None).unwrap();
+    let out = v.carry_out(&op(), &r.id, None).unwrap();
     assert!(
         out.request
             .history
@@ -287,19 +293,19 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 fn erasure_requests_shred_certify_and_respect_holds() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &person()).unwrap();
+    let c = v.create(&op(), &person(), &cp()).unwrap();
     let id = c.id.to_string();
     let stored = v.store().get(&c.id).unwrap().unwrap();
     let r = request(&v, &id, "erasure", "gdpr");
-    v.verify_request("staff:wang", &r.id, "id_document").unwrap();
-    let hold = v.set_hold("legal:zhou", &id, "case 2026-17").unwrap();
-    let e = v.carry_out("staff:wang", &r.id, None).unwrap_err();
+    v.verify_request(&op2(), &r.id, "id_document").unwrap();
+    let hold = v.set_hold(&op(), &id, "case 2026-17").unwrap();
+    let e = v.carry_out(&op(), &r.id, None).unwrap_err();
     assert_eq!(e.code(), "legal_hold");
     assert!(e.to_string().contains("case 2026-17"), "{e}");
-    assert_eq!(v.request(&r.id).unwrap().status, "verified", "nothing happened");
+    assert_eq!(v.request(&op(), &r.id).unwrap().status, "verified", "nothing happened");
     assert!(v.store().get(&c.id).unwrap().is_some());
-    v.release_hold("legal:zhou", &id, &hold.id).unwrap();
-    let out = v.carry_out("staff:wang", &r.id, None).unwrap();
+    v.release_hold(&op(), &id, &hold.id).unwrap();
+    let out = v.carry_out(&op(), &r.id, None).unwrap();
     assert_eq!(out.request.status, "completed");
     assert!(!out.request.recipients.is_empty(), "recipients to tell of the erasure");
     let jws = out.certificate.unwrap();
@@ -311,15 +317,15 @@ fn erasure_requests_shred_certify_and_respect_holds() {
     assert!(cert.reason.contains(&r.id));
     assert_eq!(cert.basis, "GDPR Art. 17(1)");
     assert!(erasure::verify_certificate(&jws.replacen('.', ".e30", 1), &key).is_err());
-    assert_eq!(v.get("t", &id, &Access::Masked).unwrap_err().code(), "not_found");
-    let ts = v.tombstones_of(&id).unwrap();
+    assert_eq!(v.get(&op(), &id, &masked()).unwrap_err().code(), "not_found");
+    let ts = v.tombstones_of(&op(), &id).unwrap();
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].request.as_deref(), Some(r.id.as_str()));
-    assert_eq!(v.certificate(&cert.id).unwrap(), jws);
+    assert_eq!(v.certificate(&op(), &cert.id).unwrap(), jws);
     // The request record stays (its note is gone with the key).
-    assert_eq!(v.request_note(&r.id).unwrap(), None);
-    assert!(v.verify_ledger().ok);
-    assert!(v.audit_verify().unwrap().ok);
+    assert_eq!(v.request_note(&op(), &r.id).unwrap(), None);
+    assert!(v.verify_ledger(&op()).unwrap().ok);
+    assert!(v.audit_verify(&op()).unwrap().ok);
     // Not a byte of the wrapped key or the ciphertexts is left on disk.
     drop(v);
     for (path, bytes) in all_files(&d.path().join("data")) {
@@ -340,11 +346,11 @@ fn erasure_requests_shred_certify_and_respect_holds() {
 fn field_erasure_rekeys_the_customer() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &person()).unwrap();
+    let c = v.create(&op(), &person(), &cp()).unwrap();
     let id = c.id.to_string();
     let before = v.store().get(&c.id).unwrap().unwrap();
     let out = v
-        .erase_fields("staff:wang", &id, &["national_id".into()], "no longer needed")
+        .erase_fields(&op(), &id, &["national_id".into()], "no longer needed", &legal())
         .unwrap();
     let after = v.store().get(&c.id).unwrap().unwrap();
     assert_ne!(after.wrapped_dk, before.wrapped_dk, "a new data key");
@@ -353,14 +359,17 @@ fn field_erasure_rekeys_the_customer() {
     assert!(!view.fields.contains_key("national_id"));
     assert_eq!(view.fields["mobile"], "+8613800138000");
     assert!(v
-        .find("t", "national_id", "11010519491231002X", &Access::Masked, 5)
+        .find(&op(), "national_id", "11010519491231002X", &masked(), 5)
         .unwrap()
         .is_empty());
     let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
     let cert = erasure::verify_certificate(&out.certificate_jws, &key).unwrap();
     assert_eq!(cert.subjects[0].fields, vec!["national_id"]);
-    assert!(v.erase_fields("t", &id, &["name".into()], "x").is_err(), "required");
-    assert!(v.erase_fields("t", &id, &["shoe".into()], "x").is_err());
+    assert!(
+        v.erase_fields(&op(), &id, &["name".into()], "x", &legal()).is_err(),
+        "required"
+    );
+    assert!(v.erase_fields(&op(), &id, &["shoe".into()], "x", &legal()).is_err());
 }
 
 /// A customer created at `ms` (as if collected then).
@@ -397,7 +406,7 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
             "{ months = 24, from = \"last_activity\" }",
             "{ days = 400, from = \"collection\" }",
         );
-    v.publish_notice("po", &short).unwrap();
+    v.publish_notice(&op(), &short).unwrap();
     let now = now_ms();
     let fresh = create_at(&v, &person(), now - 5 * DAY);
     let old = create_at(&v, &person(), now - 100 * DAY);
@@ -405,20 +414,23 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
     with_marketing.consents = vec![give("marketing")];
     let marketer = create_at(&v, &with_marketing, now - 100 * DAY);
     let held = create_at(&v, &person(), now - 100 * DAY);
-    v.set_hold("legal", &held.to_string(), "case 9").unwrap();
+    v.set_hold(&op(), &held.to_string(), "case 9").unwrap();
     // A contract that has not ended keeps nothing here: every period runs from collection.
     let mut lc = LifecycleInput {
         reviewed: true,
         ..Default::default()
     };
-    v.set_lifecycle("t", &fresh.to_string(), &lc).unwrap();
+    v.set_lifecycle(&op(), &fresh.to_string(), &lc, &cp()).unwrap();
     lc.reviewed = false;
-    assert!(v.set_lifecycle("t", &fresh.to_string(), &lc).is_err(), "nothing to set");
+    assert!(
+        v.set_lifecycle(&op(), &fresh.to_string(), &lc, &cp()).is_err(),
+        "nothing to set"
+    );
 
     // A dry run destroys nothing; a future run must be a dry run.
     let dry = v
         .retention_run(
-            "t",
+            &op(),
             &RetentionOptions {
                 dry_run: true,
                 as_of: None,
@@ -431,11 +443,11 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
         (1, 1, 1),
         "{dry:?}"
     );
-    assert_eq!(v.counts().unwrap().0, 4);
+    assert_eq!(v.counts(&op()).unwrap().0, 4);
     let future = Some(chrono::Utc::now().date_naive() + chrono::Days::new(1000));
     let preview = v
         .retention_run(
-            "t",
+            &op(),
             &RetentionOptions {
                 dry_run: true,
                 as_of: future,
@@ -446,7 +458,7 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
     assert_eq!(preview.customers_erased, 3, "{preview:?}");
     assert!(v
         .retention_run(
-            "t",
+            &op(),
             &RetentionOptions {
                 dry_run: false,
                 as_of: future
@@ -456,7 +468,7 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
         .is_err());
 
     let r = v
-        .retention_run("system:retention", &RetentionOptions::default(), &NoProgress)
+        .retention_run(&op(), &RetentionOptions::default(), &NoProgress)
         .unwrap();
     assert_eq!(
         (r.scanned, r.customers_erased, r.customers_trimmed, r.held),
@@ -475,32 +487,38 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
     assert_eq!(r.fields_erased.get("national_id"), Some(&1));
     // The certificate covers both.
     let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
-    let cert = erasure::verify_certificate(&v.certificate(&r.certificates[0]).unwrap(), &key).unwrap();
+    let cert = erasure::verify_certificate(&v.certificate(&op(), &r.certificates[0]).unwrap(), &key).unwrap();
     assert_eq!(cert.subjects.len(), 2);
     assert!(cert.reason.starts_with("retention"));
     // A second run finds nothing more.
-    let again = v.retention_run("t", &RetentionOptions::default(), &NoProgress).unwrap();
+    let again = v
+        .retention_run(&op(), &RetentionOptions::default(), &NoProgress)
+        .unwrap();
     assert_eq!((again.customers_erased, again.customers_trimmed), (0, 0));
     // Data-quality review: the fresh customer was reviewed just now; the other two are 100 days old.
-    assert_eq!(v.stale_records(1, 10).unwrap().len(), 2);
+    assert_eq!(v.stale_records(&op(), 1, 10).unwrap().len(), 2);
     assert_eq!(r.stale_for_review, 0, "the run flags after the configured 365 days");
-    assert!(v.audit_verify().unwrap().ok);
+    assert!(v.audit_verify(&op()).unwrap().ok);
 }
 
 #[test]
 fn backups_restore_without_resurrecting_erased_customers() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let keep = v.create("t", &person()).unwrap();
+    let keep = v.create(&op(), &person(), &cp()).unwrap();
     let gone = v
-        .create("t", &input(&[("name", "赵删除"), ("email", "erase.me@example.cn")]))
+        .create(
+            &op(),
+            &input(&[("name", "赵删除"), ("email", "erase.me@example.cn")]),
+            &cp(),
+        )
         .unwrap();
     let file = d.path().join("before.backup");
     let (secret, public) = custodia_crypto::backup::recipient_keypair();
-    let rep = v.backup_create("t", &file, Some(&public), &NoProgress).unwrap();
+    let rep = v.backup_create(&op(), &file, Some(&public), &NoProgress).unwrap();
     assert_eq!(rep.customers, 2);
     assert!(
-        v.backup_create("t", &file, None, &NoProgress).is_err(),
+        v.backup_create(&op(), &file, None, &NoProgress).is_err(),
         "never overwrites"
     );
     // No clear value in the backup file.
@@ -508,14 +526,14 @@ fn backups_restore_without_resurrecting_erased_customers() {
     for needle in ["erase.me@example.cn", "13800138000", "林晓"] {
         assert!(!contains(&bytes, needle.as_bytes()), "{needle}");
     }
-    let ver = v.backup_verify(&file, &NoProgress).unwrap();
+    let ver = v.backup_verify(&op(), &file, &NoProgress).unwrap();
     assert_eq!(ver.bytes, rep.db_bytes);
     // After the backup, one customer is erased.
-    v.erase_customer("staff:wang", &gone.id.to_string(), "GDPR Art. 17(1)")
+    v.erase_customer(&op(), &gone.id.to_string(), "GDPR Art. 17(1)", &legal())
         .unwrap();
     // Restore the older backup: the erasure is replayed.
     let to = DataDir::new(d.path().join("restored"));
-    let rr = v.backup_restore("t", &file, &to, &NoProgress).unwrap();
+    let rr = v.backup_restore(&op(), &file, &to, &NoProgress).unwrap();
     assert_eq!(rr.erasures_replayed, Some(1));
     let restored = Vault::open(&to, &|| unreachable!()).unwrap();
     assert_eq!(
@@ -525,11 +543,11 @@ fn backups_restore_without_resurrecting_erased_customers() {
     );
     assert!(restored.store().get(&gone.id).unwrap().is_none(), "erased stays erased");
     assert!(restored.store().get(&keep.id).unwrap().is_some());
-    assert!(restored.audit_verify().unwrap().ok);
-    assert!(restored.verify_ledger().ok);
+    assert!(restored.audit_verify(&op()).unwrap().ok);
+    assert!(restored.verify_ledger(&op()).unwrap().ok);
     drop(restored);
     // Into an existing directory: refused.
-    assert!(v.backup_restore("t", &file, &to, &NoProgress).is_err());
+    assert!(v.backup_restore(&op(), &file, &to, &NoProgress).is_err());
 
     // The offline recipient can verify and restore without the master secret;
     // opening it later (with the secret) replays the ledger.
@@ -559,10 +577,10 @@ fn backups_restore_without_resurrecting_erased_customers() {
     bad[at] ^= 0x40;
     let badf = d.path().join("bad.backup");
     std::fs::write(&badf, &bad).unwrap();
-    let e = v.backup_verify(&badf, &NoProgress).unwrap_err();
+    let e = v.backup_verify(&op(), &badf, &NoProgress).unwrap_err();
     assert!(e.to_string().contains("failed authentication"), "{e}");
     let to3 = DataDir::new(d.path().join("bad-restore"));
-    assert!(v.backup_restore("t", &badf, &to3, &NoProgress).is_err());
+    assert!(v.backup_restore(&op(), &badf, &to3, &NoProgress).is_err());
     assert!(!to3.db_path().exists(), "no half-restored database");
 }
 
@@ -570,10 +588,10 @@ fn backups_restore_without_resurrecting_erased_customers() {
 fn the_ledger_is_reconciled_and_guarded() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let a = v.create("t", &person()).unwrap();
-    let b = v.create("t", &person()).unwrap();
-    v.erase_customer("t", &a.id.to_string(), "test").unwrap();
-    v.erase_customer("t", &b.id.to_string(), "test").unwrap();
+    let a = v.create(&op(), &person(), &cp()).unwrap();
+    let b = v.create(&op(), &person(), &cp()).unwrap();
+    v.erase_customer(&op(), &a.id.to_string(), "test", &legal()).unwrap();
+    v.erase_customer(&op(), &b.id.to_string(), "test", &legal()).unwrap();
     let ledger = v.dir().ledger_path(v.config());
     drop(v);
     let text = std::fs::read_to_string(&ledger).unwrap();
@@ -586,7 +604,7 @@ fn the_ledger_is_reconciled_and_guarded() {
     std::fs::write(&ledger, &first).unwrap();
     let v = reopen(d.path()).unwrap();
     assert_eq!(std::fs::read_to_string(&ledger).unwrap().lines().count(), 2);
-    assert!(v.verify_ledger().ok);
+    assert!(v.verify_ledger(&op()).unwrap().ok);
     drop(v);
     // An altered ledger refuses to open (erased customers must stay erased).
     let altered = std::fs::read_to_string(&ledger)
@@ -603,7 +621,7 @@ fn backups_are_consistent_while_writers_go_on() {
     let d = tempfile::tempdir().unwrap();
     let v = std::sync::Arc::new(new_vault(d.path()));
     for _ in 0..200 {
-        v.create("t", &person()).unwrap();
+        v.create(&op(), &person(), &cp()).unwrap();
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -611,25 +629,25 @@ fn backups_are_consistent_while_writers_go_on() {
         std::thread::spawn(move || {
             let mut n = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                v.create("writer", &person()).unwrap();
+                v.create(&op(), &person(), &cp()).unwrap();
                 n += 1;
             }
             n
         })
     };
     let file = d.path().join("online.backup");
-    let rep = v.backup_create("t", &file, None, &NoProgress).unwrap();
+    let rep = v.backup_create(&op(), &file, None, &NoProgress).unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(written > 0);
     let to = DataDir::new(d.path().join("copy"));
-    v.backup_restore("t", &file, &to, &NoProgress).unwrap();
+    v.backup_restore(&op(), &file, &to, &NoProgress).unwrap();
     let copy = Vault::open(&to, &|| unreachable!()).unwrap();
-    let (n, _) = copy.counts().unwrap();
+    let (n, _) = copy.counts(&op()).unwrap();
     assert!(n >= 200 && n <= 200 + written, "{n}");
     assert!(rep.customers >= 200);
     // One consistent moment: every customer has its create event, the chain is whole.
-    let report = copy.audit_verify().unwrap();
+    let report = copy.audit_verify(&op()).unwrap();
     assert!(report.ok, "{report:?}");
 }
 
@@ -637,15 +655,22 @@ fn backups_are_consistent_while_writers_go_on() {
 fn scheduled_backups_keep_the_newest() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    assert!(v.scheduled_backup(&NoProgress).unwrap().is_none(), "not configured");
-    v.create("t", &person()).unwrap();
+    assert!(
+        v.scheduled_backup(&crate::authz::Principal::system(crate::authz::Job::Backup), &NoProgress)
+            .unwrap()
+            .is_none(),
+        "not configured"
+    );
+    v.create(&op(), &person(), &cp()).unwrap();
     drop(v);
     let cfg = d.path().join("data/config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap() + "\n[backup]\ndir = \"backups\"\nevery_hours = 6\nkeep = 2\n";
     std::fs::write(&cfg, text).unwrap();
     let v = reopen(d.path()).unwrap();
     for _ in 0..3 {
-        v.scheduled_backup(&NoProgress).unwrap().unwrap();
+        v.scheduled_backup(&crate::authz::Principal::system(crate::authz::Job::Backup), &NoProgress)
+            .unwrap()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let mut files: Vec<_> = std::fs::read_dir(d.path().join("data/backups"))
@@ -655,11 +680,12 @@ fn scheduled_backups_keep_the_newest() {
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
     for f in &files {
-        assert!(v.backup_verify(f, &NoProgress).is_ok());
+        assert!(v.backup_verify(&op(), f, &NoProgress).is_ok());
     }
-    assert!(v
-        .audit_tail(20)
-        .unwrap()
-        .iter()
-        .any(|e| e.event.detail.as_deref().unwrap_or("").contains("old backup")));
+    assert!(v.audit_tail(&op(), 20).unwrap().iter().any(|e| e
+        .event
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .contains("old backup")));
 }

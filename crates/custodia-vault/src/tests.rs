@@ -3,6 +3,7 @@
 use super::*;
 use crate::export::ExportFormat;
 use crate::import::ImportOptions;
+use crate::testkit::*;
 use std::path::Path;
 
 fn new_vault(dir: &Path) -> Vault {
@@ -38,14 +39,14 @@ fn zhang() -> RecordInput {
 }
 
 fn reveal(v: &Vault, purpose: &str) -> Access {
-    v.access(true, Some(purpose), None).unwrap()
+    v.access(Some(purpose), true, None).unwrap()
 }
 
 #[test]
 fn create_read_masked_and_revealed() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     assert_eq!(c.fields["mobile"], "138****8000");
     assert_eq!(c.fields["national_id"], "110105********002X");
     assert_eq!(c.fields["email"], "z***@example.com");
@@ -56,9 +57,11 @@ fn create_read_masked_and_revealed() {
     assert_eq!(c.fields["segment"], "vip");
     assert!(c.revealed.is_empty());
 
-    let got = v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
+    let got = v.get(&op(), &c.id.to_string(), &masked()).unwrap();
     assert_eq!(got.fields, c.fields);
-    let clear = v.get("t", &c.id.to_string(), &reveal(&v, "customer_service")).unwrap();
+    let clear = v
+        .get(&op(), &c.id.to_string(), &reveal(&v, "customer_service"))
+        .unwrap();
     assert_eq!(clear.fields["mobile"], "+8613800138000");
     assert_eq!(clear.fields["email"], "zhang.sanfeng@example.com");
     assert_eq!(clear.purpose.as_ref().unwrap().as_str(), "customer_service");
@@ -66,16 +69,16 @@ fn create_read_masked_and_revealed() {
     // Minimum necessary: reveal only the phone.
     let only = v
         .get(
-            "t",
+            &op(),
             &c.id.to_string(),
-            &v.access(true, Some("customer_service"), Some("mobile")).unwrap(),
+            &v.access(Some("customer_service"), true, Some("mobile")).unwrap(),
         )
         .unwrap();
     assert_eq!(only.fields["mobile"], "+8613800138000");
     assert_eq!(only.fields["email"], "z***@example.com");
     assert_eq!(only.revealed, vec![FieldName::new("mobile").unwrap()]);
 
-    let tail = v.audit_tail(3).unwrap();
+    let tail = v.audit_tail(&op(), 3).unwrap();
     let actions: Vec<_> = tail.iter().map(|e| e.event.action).collect();
     assert_eq!(actions, vec![Action::Read, Action::Reveal, Action::Reveal]);
     assert_eq!(tail[2].event.fields, vec![FieldName::new("mobile").unwrap()]);
@@ -87,13 +90,14 @@ fn bad_records_report_every_problem() {
     let v = new_vault(d.path());
     let err = v
         .create(
-            "t",
+            &op(),
             &input(&[
                 ("mobile", "12"),
                 ("email", "nope"),
                 ("shoe_size", "42"),
                 ("national_id", "110105194912310021"),
             ]),
+            &cp(),
         )
         .unwrap_err();
     let codes: Vec<_> = err
@@ -112,36 +116,37 @@ fn bad_records_report_every_problem() {
         ]
     );
     assert!(!err.to_string().contains("110105194912310021"));
-    assert_eq!(v.counts().unwrap().0, 0);
+    assert_eq!(v.counts(&op()).unwrap().0, 0);
 }
 
 #[test]
 fn purposes_are_checked() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    assert_eq!(v.access(true, None, None).unwrap_err(), VaultError::PurposeRequired);
-    assert_eq!(v.access(true, Some(""), None).unwrap_err(), VaultError::PurposeRequired);
+    assert_eq!(v.access(None, true, None).unwrap_err(), VaultError::PurposeRequired);
+    assert_eq!(v.access(Some(""), true, None).unwrap_err(), VaultError::PurposeRequired);
     assert!(matches!(
-        v.access(true, Some("curiosity"), None).unwrap_err(),
+        v.access(Some("curiosity"), true, None).unwrap_err(),
         VaultError::UnknownPurpose(_)
     ));
     assert_eq!(
-        v.access(true, Some("marketing"), Some("mobile,shoe"))
+        v.access(Some("marketing"), true, Some("mobile,shoe"))
             .unwrap_err()
             .code(),
         "unknown_field"
     );
-    assert_eq!(v.access(false, Some("curiosity"), None).unwrap(), Access::Masked);
+    assert_eq!(v.access(Some("data_subject_request"), false, None).unwrap(), masked());
 }
 
 #[test]
 fn find_uses_normalized_blind_indexes() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     v.create(
-        "t",
+        &op(),
         &input(&[("name", "李四"), ("mobile", "13900139000"), ("email", "li@example.com")]),
+        &cp(),
     )
     .unwrap();
     for (field, value) in [
@@ -151,20 +156,20 @@ fn find_uses_normalized_blind_indexes() {
         ("mobile", "１３８００１３８０００"),
         ("national_id", "11010519491231002x"),
     ] {
-        let found = v.find("t", field, value, &Access::Masked, 10).unwrap();
+        let found = v.find(&op(), field, value, &masked(), 10).unwrap();
         assert_eq!(found.len(), 1, "{field}={value}");
         assert_eq!(found[0].id, c.id);
     }
     assert!(v
-        .find("t", "email", "nobody@example.com", &Access::Masked, 10)
+        .find(&op(), "email", "nobody@example.com", &masked(), 10)
         .unwrap()
         .is_empty());
     assert!(v
-        .find("t", "email", "not an email", &Access::Masked, 10)
+        .find(&op(), "email", "not an email", &masked(), 10)
         .unwrap()
         .is_empty());
     assert_eq!(
-        v.find("t", "name", "张三丰", &Access::Masked, 10).unwrap_err(),
+        v.find(&op(), "name", "张三丰", &masked(), 10).unwrap_err(),
         VaultError::NotSearchable("name".into())
     );
 }
@@ -173,38 +178,36 @@ fn find_uses_normalized_blind_indexes() {
 fn update_is_optimistic_and_reindexes() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     let id = c.id.to_string();
     let mut patch = RecordPatch::new();
     patch.insert("email".into(), Some("new@example.com".into()));
     patch.insert("bank_card".into(), None);
-    let u = v.update("t", &id, &patch, Some(1)).unwrap();
+    let u = v.update(&op(), &id, &patch, Some(1), &cp()).unwrap();
     assert_eq!(u.version, 2);
     assert!(!u.fields.contains_key("bank_card"));
     assert_eq!(
-        v.update("t", &id, &patch, Some(1)).unwrap_err(),
+        v.update(&op(), &id, &patch, Some(1), &cp()).unwrap_err(),
         VaultError::VersionConflict { current: 2 }
     );
     assert!(v
-        .find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10)
+        .find(&op(), "email", "zhang.sanfeng@example.com", &masked(), 10)
         .unwrap()
         .is_empty());
     assert_eq!(
-        v.find("t", "email", "new@example.com", &Access::Masked, 10)
-            .unwrap()
-            .len(),
+        v.find(&op(), "email", "new@example.com", &masked(), 10).unwrap().len(),
         1
     );
-    let clear = v.get("t", &id, &reveal(&v, "customer_service")).unwrap();
+    let clear = v.get(&op(), &id, &reveal(&v, "customer_service")).unwrap();
     assert_eq!(clear.fields["mobile"], "+8613800138000", "unchanged fields survive");
     let mut bad = RecordPatch::new();
     bad.insert("name".into(), None);
     assert_eq!(
-        v.update("t", &id, &bad, None).unwrap_err().problems()[0].code,
+        v.update(&op(), &id, &bad, None, &cp()).unwrap_err().problems()[0].code,
         "required"
     );
     assert!(matches!(
-        v.update("t", "cus_00000000000000000000000000000000", &patch, None),
+        v.update(&op(), "cus_00000000000000000000000000000000", &patch, None, &cp()),
         Err(VaultError::NotFound(_))
     ));
 }
@@ -213,19 +216,22 @@ fn update_is_optimistic_and_reindexes() {
 fn delete_removes_record_and_index() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
-    v.delete("t", &c.id.to_string()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
+    v.delete(&op(), &c.id.to_string(), &legal()).unwrap();
     assert!(matches!(
-        v.get("t", &c.id.to_string(), &Access::Masked),
+        v.get(&op(), &c.id.to_string(), &masked()),
         Err(VaultError::NotFound(_))
     ));
     assert!(v
-        .find("t", "email", "zhang.sanfeng@example.com", &Access::Masked, 10)
+        .find(&op(), "email", "zhang.sanfeng@example.com", &masked(), 10)
         .unwrap()
         .is_empty());
-    assert!(matches!(v.delete("t", &c.id.to_string()), Err(VaultError::NotFound(_))));
     assert!(matches!(
-        v.get("t", "cus_bogus", &Access::Masked),
+        v.delete(&op(), &c.id.to_string(), &legal()),
+        Err(VaultError::NotFound(_))
+    ));
+    assert!(matches!(
+        v.get(&op(), "cus_bogus", &masked()),
         Err(VaultError::Input(_))
     ));
 }
@@ -235,16 +241,19 @@ fn batches_are_bounded_and_independent() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let too_many = vec![zhang(); MAX_BATCH + 1];
-    assert_eq!(v.create_batch("t", &too_many).unwrap_err().code(), "batch_too_large");
+    assert_eq!(
+        v.create_batch(&op(), &too_many, &cp()).unwrap_err().code(),
+        "batch_too_large"
+    );
     let mut with_ext = zhang();
     with_ext.external_id = Some("CRM-1".into());
     let res = v
-        .create_batch("t", &[with_ext.clone(), input(&[("name", "")]), with_ext])
+        .create_batch(&op(), &[with_ext.clone(), input(&[("name", "")]), with_ext], &cp())
         .unwrap();
     assert!(res[0].is_ok());
     assert_eq!(res[1].as_ref().unwrap_err().problems()[0].code, "required");
     assert_eq!(res[2].as_ref().unwrap_err().problems()[0].code, "duplicate_external_id");
-    assert_eq!(v.counts().unwrap().0, 1);
+    assert_eq!(v.counts(&op()).unwrap().0, 1);
 }
 
 const CSV_OK: &str = "external_id,name,mobile,email,national_id\r\nA-1,张三,13800138000,a@example.com,11010519491231002X\r\nA-2,John Smith,+1 650 253 0000,john@example.com,\r\n";
@@ -263,10 +272,10 @@ fn import_with_bom_crlf_rejects_and_idempotence() {
     let mut rejects = Vec::new();
     let r = v
         .import(
-            "t",
+            &op(),
             &csv[..],
             None,
-            &ImportOptions::default(),
+            &ImportOptions::new(cp()),
             Some(&mut rejects),
             &NoProgress,
         )
@@ -287,19 +296,19 @@ fn import_with_bom_crlf_rejects_and_idempotence() {
     let d2 = tempfile::tempdir().unwrap();
     let v2 = new_vault(d2.path());
     let r2 = v2
-        .import("t", lf.as_bytes(), None, &ImportOptions::default(), None, &NoProgress)
+        .import(&op(), lf.as_bytes(), None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     assert_eq!(r2.rejects.iter().map(|x| x.line).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
 
     // Again: nothing new, nothing lost.
     let again = v
-        .import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     assert_eq!(
         (again.rows_read, again.created, again.existing, again.rejected),
         (6, 0, 2, 4)
     );
-    assert_eq!(v.counts().unwrap().0, 2);
+    assert_eq!(v.counts(&op()).unwrap().0, 2);
 }
 
 #[test]
@@ -308,10 +317,10 @@ fn import_refuses_bad_headers_before_writing() {
     let v = new_vault(d.path());
     let e = v
         .import(
-            "t",
+            &op(),
             &b"name,shoe_size\nA,42\n"[..],
             None,
-            &ImportOptions::default(),
+            &ImportOptions::new(cp()),
             None,
             &NoProgress,
         )
@@ -320,10 +329,10 @@ fn import_refuses_bad_headers_before_writing() {
     assert!(e.to_string().contains("shoe_size"));
     let e = v
         .import(
-            "t",
+            &op(),
             &b"mobile\n13800138000\n"[..],
             None,
-            &ImportOptions::default(),
+            &ImportOptions::new(cp()),
             None,
             &NoProgress,
         )
@@ -331,22 +340,29 @@ fn import_refuses_bad_headers_before_writing() {
     assert!(e.to_string().contains("required column(s): name"), "{e}");
     let e = v
         .import(
-            "t",
+            &op(),
             &b"name,name\nA,B\n"[..],
             None,
-            &ImportOptions::default(),
+            &ImportOptions::new(cp()),
             None,
             &NoProgress,
         )
         .unwrap_err();
     assert!(e.to_string().contains("twice"));
-    let mut opts = ImportOptions::default();
+    let mut opts = ImportOptions::new(cp());
     opts.rename.insert("phone".into(), "mobile".into());
     let r = v
-        .import("t", &b"name,phone\nA,13800138000\n"[..], None, &opts, None, &NoProgress)
+        .import(
+            &op(),
+            &b"name,phone\nA,13800138000\n"[..],
+            None,
+            &opts,
+            None,
+            &NoProgress,
+        )
         .unwrap();
     assert_eq!(r.created, 1);
-    assert_eq!(v.counts().unwrap().0, 1);
+    assert_eq!(v.counts(&op()).unwrap().0, 1);
 }
 
 pub(crate) fn all_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -373,13 +389,13 @@ fn no_plaintext_at_rest() {
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 300, 1, 99, |_| {}).unwrap();
     let r = v
-        .import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+        .import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     assert_eq!(r.created, 300);
     // Exercise reads, reveals, searches and updates too.
     let (page, _) = v.store().scan(0, 5).unwrap();
     for rec in &page {
-        v.get("t", &rec.id.to_string(), &reveal(&v, "customer_service"))
+        v.get(&op(), &rec.id.to_string(), &reveal(&v, "customer_service"))
             .unwrap();
     }
     let files = all_bytes(&d.path().join("data"));
@@ -418,20 +434,20 @@ fn rotation_rewraps_everything_and_reads_still_work() {
     let v = new_vault(d.path());
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 2500, 1, 5, |_| {}).unwrap();
-    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+    v.import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
-    let r = v.rotate("t", &NoProgress).unwrap();
+    let r = v.rotate(&op(), &NoProgress).unwrap();
     assert_eq!((r.from, r.to, r.rewrapped, r.resumed), (1, 2, 2500, false));
-    assert_eq!(v.counts().unwrap(), (2500, 0));
+    assert_eq!(v.counts(&op()).unwrap(), (2500, 0));
     let (page, _) = v.store().scan(0, 3000).unwrap();
     assert!(page.iter().all(|c| c.kek_version == 2));
-    v.get("t", &page[1234].id.to_string(), &reveal(&v, "customer_service"))
+    v.get(&op(), &page[1234].id.to_string(), &reveal(&v, "customer_service"))
         .unwrap();
     // New records use the new version; another rotation goes to 3.
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     assert_eq!(v.store().get(&c.id).unwrap().unwrap().kek_version, 2);
-    assert_eq!(v.rotate("t", &NoProgress).unwrap().to, 3);
-    assert!(v.audit_verify().unwrap().ok);
+    assert_eq!(v.rotate(&op(), &NoProgress).unwrap().to, 3);
+    assert!(v.audit_verify(&op()).unwrap().ok);
 }
 
 #[test]
@@ -439,7 +455,7 @@ fn interrupted_rotation_resumes() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     for _ in 0..5 {
-        v.create("t", &input(&[("name", "王五")])).unwrap();
+        v.create(&op(), &input(&[("name", "王五")]), &cp()).unwrap();
     }
     // Simulate a crash right after the new version became current.
     v.store()
@@ -449,7 +465,7 @@ fn interrupted_rotation_resumes() {
         }])
         .unwrap();
     v.refresh_kek().unwrap();
-    let r = v.rotate("t", &NoProgress).unwrap();
+    let r = v.rotate(&op(), &NoProgress).unwrap();
     assert!(r.resumed);
     assert_eq!((r.to, r.rewrapped), (2, 5));
 }
@@ -475,10 +491,10 @@ fn passphrase_master_secret() {
     let pass = || Ok(Zeroizing::new("correct horse battery staple".to_string()));
     let (v, report) = Vault::init(&dir, None, MasterChoice::Passphrase(pass().unwrap()), "t").unwrap();
     assert!(report.key_file.is_none());
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     drop(v);
     let v = Vault::open(&dir, &pass).unwrap();
-    v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
+    v.get(&op(), &c.id.to_string(), &masked()).unwrap();
     drop(v);
     let wrong = || Ok(Zeroizing::new("incorrect horse battery".to_string()));
     assert_eq!(Vault::open(&dir, &wrong).unwrap_err().code(), "wrong_master_secret");
@@ -488,9 +504,9 @@ fn passphrase_master_secret() {
 fn swapped_ciphertexts_do_not_decrypt() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let a = v.create("t", &zhang()).unwrap();
+    let a = v.create(&op(), &zhang(), &cp()).unwrap();
     let b = v
-        .create("t", &input(&[("name", "李四"), ("mobile", "13900139000")]))
+        .create(&op(), &input(&[("name", "李四"), ("mobile", "13900139000")]), &cp())
         .unwrap();
     drop(v);
     let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
@@ -501,21 +517,18 @@ fn swapped_ciphertexts_do_not_decrypt() {
     .unwrap();
     drop(db);
     let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
-    assert_eq!(
-        v.get("t", &b.id.to_string(), &Access::Masked).unwrap_err().code(),
-        "crypto"
-    );
+    assert_eq!(v.get(&op(), &b.id.to_string(), &masked()).unwrap_err().code(), "crypto");
 }
 
 #[test]
 fn audit_verify_names_each_kind_of_tampering() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
     for _ in 0..8 {
-        v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
+        v.get(&op(), &c.id.to_string(), &masked()).unwrap();
     }
-    let report = v.audit_verify().unwrap();
+    let report = v.audit_verify(&op()).unwrap();
     // init, notice v1 published, create, 8 reads
     assert!(report.ok && report.events == 11, "{report:?}");
     drop(v);
@@ -527,7 +540,7 @@ fn audit_verify_names_each_kind_of_tampering() {
     let verify = || {
         Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!())
             .unwrap()
-            .audit_verify()
+            .audit_verify(&op())
             .unwrap()
     };
 
@@ -560,17 +573,30 @@ fn audit_verify_names_each_kind_of_tampering() {
 fn export_masked_and_revealed() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    v.create("t", &zhang()).unwrap();
+    v.create(&op(), &zhang(), &cp()).unwrap();
     let mut out = Vec::new();
     let r = v
-        .export("t", &mut out, ExportFormat::Csv, &Access::Masked, &NoProgress)
+        .export(&op(), &mut out, ExportFormat::Csv, &Access::masked(cp()), &NoProgress)
         .unwrap();
     assert_eq!(r.records, 1);
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("138****8000") && !text.contains("13800138000"), "{text}");
     let mut out = Vec::new();
+    // The steward may not export for legal obligations at all.
+    assert_eq!(
+        v.export(
+            &op(),
+            &mut Vec::new(),
+            ExportFormat::Json,
+            &reveal(&v, "legal_obligation"),
+            &NoProgress
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
     v.export(
-        "t",
+        &unrestricted(),
         &mut out,
         ExportFormat::Json,
         &reveal(&v, "legal_obligation"),
@@ -582,7 +608,7 @@ fn export_masked_and_revealed() {
     // obligations, not the phone number.
     assert_eq!(json[0]["fields"]["national_id"], "11010519491231002X");
     assert!(json[0]["fields"].get("mobile").is_none(), "{json}");
-    let tail = v.audit_tail(2).unwrap();
+    let tail = v.audit_tail(&op(), 2).unwrap();
     assert_eq!(tail[1].event.action, Action::Export);
     assert_eq!(tail[1].event.purpose.as_ref().unwrap().as_str(), "legal_obligation");
     assert!(tail[1].event.detail.as_deref().unwrap().contains("records=1"));
@@ -598,11 +624,11 @@ fn accounts_mfa_training_and_explain() {
     let roles = vec!["cs_agent".to_string()];
     // Password policy, roles and names are checked.
     assert!(v
-        .create_account("t", "li.na", AccountKind::Staff, &roles, Some("short"))
+        .create_account(&op(), "li.na", AccountKind::Staff, &roles, Some("short"))
         .is_err());
     assert!(v
         .create_account(
-            "t",
+            &op(),
             "li.na",
             AccountKind::Staff,
             &["wizard".into()],
@@ -611,7 +637,7 @@ fn accounts_mfa_training_and_explain() {
         .is_err());
     assert!(v
         .create_account(
-            "t",
+            &op(),
             "Li Na",
             AccountKind::Staff,
             &roles,
@@ -620,7 +646,7 @@ fn accounts_mfa_training_and_explain() {
         .is_err());
     let a = v
         .create_account(
-            "t",
+            &op(),
             "li.na",
             AccountKind::Staff,
             &roles,
@@ -630,7 +656,7 @@ fn accounts_mfa_training_and_explain() {
     assert!(a.mfa_required && !a.mfa_enrolled);
     assert!(
         v.create_account(
-            "t",
+            &op(),
             "li.na",
             AccountKind::Staff,
             &roles,
@@ -642,9 +668,12 @@ fn accounts_mfa_training_and_explain() {
 
     let mut rec = zhang();
     rec.fields.insert("department".into(), "service".into());
-    let c = v.create("t", &rec).unwrap();
+    let c = v.create(&op(), &rec, &cp()).unwrap();
     let id = c.id.to_string();
-    let explain = |perm, field, purpose| v.explain("li.na", Some(&id), Some(field), perm, Some(purpose)).unwrap();
+    let explain = |perm, field, purpose| {
+        v.explain(&op(), "li.na", Some(&id), Some(field), perm, Some(purpose))
+            .unwrap()
+    };
 
     // No MFA yet: the role cannot be used at all.
     assert_eq!(
@@ -652,10 +681,10 @@ fn accounts_mfa_training_and_explain() {
         Some(DenyReason::MfaRequired)
     );
 
-    let enr = v.start_mfa("t", "li.na").unwrap();
+    let enr = v.start_mfa(&op(), "li.na").unwrap();
     assert_eq!(enr.recovery_codes.len(), 10);
     assert!(enr.otpauth_uri.starts_with("otpauth://totp/Custodia:li.na?secret="));
-    assert!(v.confirm_mfa("t", "li.na", "not-a-code").is_err());
+    assert!(v.confirm_mfa(&op(), "li.na", "not-a-code").is_err());
     // Derive the current code from the enrolled secret the way an app would.
     let secret_b32 = enr.secret_base32.clone();
     let key = custodia_crypto::totp::base32_decode(&secret_b32).unwrap();
@@ -664,8 +693,8 @@ fn accounts_mfa_training_and_explain() {
         "{:06}",
         custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, step, 6)
     );
-    v.confirm_mfa("t", "li.na", &code).unwrap();
-    assert!(v.account("li.na").unwrap().mfa_enrolled);
+    v.confirm_mfa(&op(), "li.na", &code).unwrap();
+    assert!(v.account(&op(), "li.na").unwrap().mfa_enrolled);
 
     // MFA on, training missing: masked reads yes, reveal no.
     assert!(explain(Permission::ReadMasked, "mobile", "customer_service").allowed);
@@ -675,12 +704,12 @@ fn accounts_mfa_training_and_explain() {
     );
     let today = chrono::Utc::now().date_naive();
     v.record_training(
-        "t",
+        &op(),
         "li.na",
         "privacy_basics",
         today - chrono::Duration::days(400),
         90,
-        today - chrono::Duration::days(35),
+        Some(today - chrono::Duration::days(35)),
     )
     .unwrap();
     assert_eq!(
@@ -689,28 +718,33 @@ fn accounts_mfa_training_and_explain() {
         "expired training does not count"
     );
     v.record_training(
-        "t",
+        &op(),
         "li.na",
         "privacy_basics",
         today,
         95,
-        today + chrono::Duration::days(365),
+        Some(today + chrono::Duration::days(365)),
     )
     .unwrap();
     let decision = explain(Permission::Reveal, "mobile", "customer_service");
     assert!(decision.allowed, "{decision}");
     assert!(!explain(Permission::Reveal, "national_id", "customer_service").allowed);
     assert!(!explain(Permission::Reveal, "mobile", "marketing").allowed);
-    let acct = v.account("li.na").unwrap();
+    let acct = v.account(&op(), "li.na").unwrap();
     assert_eq!(acct.trainings.len(), 2);
     assert_eq!(acct.trainings.iter().filter(|t| t.valid).count(), 1);
 
     // Every change is audited and the chain holds.
-    let kinds: Vec<_> = v.audit_tail(50).unwrap().into_iter().map(|e| e.event.action).collect();
+    let kinds: Vec<_> = v
+        .audit_tail(&op(), 50)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect();
     for k in [Action::Account, Action::Mfa, Action::Training] {
         assert!(kinds.contains(&k), "{k:?}");
     }
-    assert!(v.audit_verify().unwrap().ok);
+    assert!(v.audit_verify(&op()).unwrap().ok);
     // The TOTP seed is not stored in clear.
     let db = std::fs::read(d.path().join("data/custodia.db")).unwrap();
     assert!(memchr::memmem::find(&db, &key).is_none());
@@ -736,8 +770,8 @@ fn custom_schema_gets_a_minimal_policy() {
 fn audit_verify_names_inserted_events() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    let c = v.create("t", &zhang()).unwrap();
-    v.get("t", &c.id.to_string(), &Access::Masked).unwrap();
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
+    v.get(&op(), &c.id.to_string(), &masked()).unwrap();
     drop(v);
     // Someone with database access appends an event that never happened,
     // linked to the real head but without the key to compute its MAC.
@@ -750,7 +784,7 @@ fn audit_verify_names_inserted_events() {
     .unwrap();
     drop(db);
     let v = Vault::open(&DataDir::new(d.path().join("data")), &|| unreachable!()).unwrap();
-    let r = v.audit_verify().unwrap();
+    let r = v.audit_verify(&op()).unwrap();
     assert_eq!(r.problems, vec![audit::ChainProblem::Modified { seq: 5 }]);
     assert_eq!(
         r.problems[0].to_string(),
@@ -765,7 +799,7 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let pw = "correct horse battery staple";
-    v.create_account("t", "li.na", AccountKind::Staff, &["cs_agent".to_string()], Some(pw))
+    v.create_account(&op(), "li.na", AccountKind::Staff, &["cs_agent".to_string()], Some(pw))
         .unwrap();
 
     // Without MFA: signed in, but told to enroll (the role needs it).
@@ -789,7 +823,7 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
     );
 
     // Enroll MFA; from now on a code is needed, each step once.
-    let enr = v.start_mfa("t", "li.na").unwrap();
+    let enr = v.start_mfa(&op(), "li.na").unwrap();
     let key = custodia_crypto::totp::base32_decode(&enr.secret_base32).unwrap();
     let now = chrono::Utc::now().timestamp() as u64;
     let code = |t: u64| {
@@ -798,7 +832,7 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
             custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, t / 30, 6)
         )
     };
-    v.confirm_mfa("t", "li.na", &code(now)).unwrap();
+    v.confirm_mfa(&op(), "li.na", &code(now)).unwrap();
     assert_eq!(
         v.login("li.na", pw, None, "10.0.0.3").unwrap().unwrap_err(),
         LoginError::Invalid
@@ -821,7 +855,7 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
         v.login("li.na", pw, Some(&rc), "10.0.0.4").unwrap().unwrap_err(),
         LoginError::Invalid
     );
-    assert_eq!(v.account("li.na").unwrap().recovery_codes_left, 9);
+    assert_eq!(v.account(&op(), "li.na").unwrap().recovery_codes_left, 9);
 
     // Five failures lock the name, even with the right password afterwards.
     for _ in 0..4 {
@@ -838,24 +872,27 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
             .unwrap_err(),
         LoginError::Locked { .. }
     ));
-    let actions: Vec<_> = v.audit_tail(100).unwrap().into_iter().map(|e| e.event.action).collect();
+    let actions: Vec<_> = v
+        .audit_tail(&op(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event.action)
+        .collect();
     assert!(
         actions.contains(&Action::Lockout) && actions.contains(&Action::Login) && actions.contains(&Action::Logout)
     );
-    assert!(v.audit_verify().unwrap().ok);
+    assert!(v.audit_verify(&op()).unwrap().ok);
 }
 
 #[test]
 fn access_review_report_and_campaign() {
-    use crate::authz::Principal;
     use crate::identity::AccountKind;
-    use custodia_core::policy::Permission;
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    v.create_account("t", "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
+    v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
         .unwrap();
     v.create_account(
-        "t",
+        &op(),
         "wang",
         AccountKind::Staff,
         &["cs_agent".to_string()],
@@ -864,21 +901,13 @@ fn access_review_report_and_campaign() {
     .unwrap();
     let mut rec = zhang();
     rec.fields.insert("department".into(), "service".into());
-    let c = v.create("t", &rec).unwrap();
-    let p = Principal::Service {
-        account: "crm-app".into(),
-        token: "tok_1".into(),
-        roles: vec!["cs_agent".into()],
-        scopes: Permission::ALL.to_vec(),
-    };
+    let c = v.create(&op(), &rec, &cp()).unwrap();
+    let p = service("crm-app", &["cs_agent"]);
     let purpose = v.purpose("customer_service").unwrap();
     for _ in 0..3 {
-        let (_, pending) = v
-            .get_as(&p, &c.id.to_string(), &Access::Masked, Some(&purpose))
-            .unwrap();
-        pending.wait().unwrap();
+        v.get(&p, &c.id.to_string(), &Access::masked(purpose.clone())).unwrap();
     }
-    let r = v.review_report(90).unwrap();
+    let r = v.review_report(&op(), 90).unwrap();
     let g = |acct: &str, grant: usize| {
         r.grants
             .iter()
@@ -900,26 +929,25 @@ fn access_review_report_and_campaign() {
         "services need neither MFA nor training"
     );
 
-    let (id, items) = v.start_review("officer").unwrap();
+    let (id, items) = v.start_review(&op()).unwrap();
     assert_eq!(items.len(), 2);
-    v.decide_review("officer", &id, "wang", "cs_agent", false, Some("left the team"))
+    v.decide_review(&op(), &id, "wang", "cs_agent", false, Some("left the team"))
         .unwrap();
-    assert!(v.account("wang").unwrap().roles.is_empty());
+    assert!(v.account(&op(), "wang").unwrap().roles.is_empty());
     assert!(
-        v.decide_review("officer", &id, "wang", "cs_agent", true, None).is_err(),
+        v.decide_review(&op(), &id, "wang", "cs_agent", true, None).is_err(),
         "decided once"
     );
-    v.decide_review("officer", &id, "crm-app", "cs_agent", true, None)
-        .unwrap();
-    let items = v.review_items(&id).unwrap();
+    v.decide_review(&op(), &id, "crm-app", "cs_agent", true, None).unwrap();
+    let items = v.review_items(&op(), &id).unwrap();
     assert!(items.iter().all(|i| i.decision.is_some()));
-    assert!(v.review_items("rev_nope").is_err());
+    assert!(v.review_items(&op(), "rev_nope").is_err());
     assert!(v
-        .audit_tail(5)
+        .audit_tail(&op(), 5)
         .unwrap()
         .iter()
         .any(|e| e.event.action == Action::Review));
-    assert!(v.audit_verify().unwrap().ok);
+    assert!(v.audit_verify(&op()).unwrap().ok);
 }
 
 #[test]
@@ -928,19 +956,19 @@ fn expired_revoked_and_foreign_tokens_are_refused() {
     use crate::identity::AccountKind;
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
-    v.create_account("t", "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
+    v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
         .unwrap();
     v.create_account(
-        "t",
+        &op(),
         "wang",
         AccountKind::Staff,
         &["cs_agent".to_string()],
         Some("correct horse battery staple"),
     )
     .unwrap();
-    assert!(v.issue_token("t", "wang", &[], 30).is_err(), "staff get no tokens");
-    assert!(v.issue_token("t", "crm-app", &[], 0).is_err());
-    let t = v.issue_token("t", "crm-app", &[], 30).unwrap();
+    assert!(v.issue_token(&op(), "wang", &[], 30).is_err(), "staff get no tokens");
+    assert!(v.issue_token(&op(), "crm-app", &[], 0).is_err());
+    let t = v.issue_token(&op(), "crm-app", &[], 30).unwrap();
     assert!(v.authenticate_token(&t.token).unwrap().is_ok());
     assert_eq!(
         v.authenticate_token("cst_nope").unwrap().unwrap_err(),
@@ -953,14 +981,14 @@ fn expired_revoked_and_foreign_tokens_are_refused() {
         v.authenticate_token(&t.token).unwrap().unwrap_err(),
         TokenRefusal::Expired
     );
-    let t2 = v.issue_token("t", "crm-app", &[], 30).unwrap();
-    v.revoke_token("t", &t2.id).unwrap();
+    let t2 = v.issue_token(&op(), "crm-app", &[], 30).unwrap();
+    v.revoke_token(&op(), &t2.id).unwrap();
     assert_eq!(
         v.authenticate_token(&t2.token).unwrap().unwrap_err(),
         TokenRefusal::Revoked
     );
-    assert!(v.revoke_token("t", "tok_missing").is_err());
-    let t3 = v.issue_token("t", "crm-app", &[], 30).unwrap();
+    assert!(v.revoke_token(&op(), "tok_missing").is_err());
+    let t3 = v.issue_token(&op(), "crm-app", &[], 30).unwrap();
     db.execute("UPDATE accounts SET disabled = 1 WHERE name = 'crm-app'", [])
         .unwrap();
     assert_eq!(
@@ -995,7 +1023,7 @@ fn bulk_load_defers_blind_indexes_and_recovers_them() {
     // An import into the empty vault ends with the indexes in place and searchable.
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 50, 1, 3, |_| {}).unwrap();
-    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+    v.import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     assert_eq!(indexes(), 3);
     let email = String::from_utf8(csv.clone())
@@ -1007,7 +1035,7 @@ fn bulk_load_defers_blind_indexes_and_recovers_them() {
         .nth(4)
         .unwrap()
         .to_owned();
-    assert_eq!(v.find("t", "email", &email, &Access::Masked, 5).unwrap().len(), 1);
+    assert_eq!(v.find(&op(), "email", &email, &masked(), 5).unwrap().len(), 1);
     // A non-empty vault keeps its indexes during imports.
     let r = v.store().apply(vec![custodia_store::Mutation::BeginBulkLoad]).unwrap();
     assert_eq!(r, vec![Ok(custodia_store::Applied::NotFound)]);
@@ -1020,7 +1048,7 @@ fn reads_keep_working_during_rotation() {
     let v = std::sync::Arc::new(new_vault(d.path()));
     let mut csv = Vec::new();
     demo::write_demo_csv(&mut csv, 3000, 1, 8, |_| {}).unwrap();
-    v.import("t", &csv[..], None, &ImportOptions::default(), None, &NoProgress)
+    v.import(&op(), &csv[..], None, &ImportOptions::new(cp()), None, &NoProgress)
         .unwrap();
     let (page, _) = v.store().scan(0, 3000).unwrap();
     let ids: Vec<String> = page.iter().map(|c| c.id.to_string()).collect();
@@ -1030,19 +1058,19 @@ fn reads_keep_working_during_rotation() {
         std::thread::spawn(move || {
             let mut n = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 50 {
-                let access = v.access(true, Some("customer_service"), Some("mobile")).unwrap();
-                v.get("t", &ids[(n * 7919) % ids.len()], &access)
+                let access = v.access(Some("customer_service"), true, Some("mobile")).unwrap();
+                v.get(&op(), &ids[(n * 7919) % ids.len()], &access)
                     .expect("read during rotation");
                 n += 1;
             }
             n
         })
     };
-    let r = v.rotate("t", &NoProgress).unwrap();
+    let r = v.rotate(&op(), &NoProgress).unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let reads = reader.join().unwrap();
     assert_eq!(r.rewrapped, 3000);
     assert!(reads >= 50);
-    assert_eq!(v.counts().unwrap(), (3000, 0));
-    assert!(v.audit_verify().unwrap().ok);
+    assert_eq!(v.counts(&op()).unwrap(), (3000, 0));
+    assert!(v.audit_verify(&op()).unwrap().ok);
 }

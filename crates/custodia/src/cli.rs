@@ -2,7 +2,8 @@
 
 use crate::progress::Bar;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use custodia_server::{auth, tls, Transport};
+use custodia_server::{tls, Transport};
+use custodia_vault::authz::{Job, Principal};
 use custodia_vault::export::ExportFormat;
 use custodia_vault::import::ImportOptions;
 use custodia_vault::{Access, DataDir, MasterChoice, RecordInput, RecordPatch, Vault, VaultError};
@@ -116,11 +117,13 @@ pub enum Cmd {
     Scan(crate::deid_cmd::ScanArgs),
     /// The value behind a vault token (audited; the purpose must cover its field).
     Detokenize(crate::deid_cmd::DetokenizeArgs),
-    /// Counts and key versions of the data directory.
+    /// Counts, key versions and the state of the controls (bootstrap
+    /// token, break-glass tokens, separation of duties).
     Status,
-    /// Benchmarks (results go to docs/BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(crate::bench::BenchCmd),
+    /// Emergency access: a short-lived token allowed everything, opened
+    /// with an administrator's password and authenticator code and a
+    /// reason; loud in the audit log.
+    BreakGlass(BreakGlassArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +147,23 @@ pub struct ServeArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct BreakGlassArgs {
+    /// The administrator who opens it (their password comes from
+    /// CUSTODIA_ADMIN_PASSWORD or a prompt).
+    #[arg(long)]
+    pub admin: String,
+    /// Their current authenticator code (or a recovery code).
+    #[arg(long)]
+    pub code: String,
+    /// Why (recorded in the audit log; no personal data).
+    #[arg(long)]
+    pub reason: String,
+    /// Minutes the token works (at most 60).
+    #[arg(long, default_value_t = 30)]
+    pub minutes: u32,
+}
+
+#[derive(Args, Debug)]
 pub struct InitArgs {
     /// Customer schema (TOML); the default schema when omitted.
     #[arg(long)]
@@ -160,6 +180,9 @@ pub struct InitArgs {
 pub struct ImportArgs {
     /// The CSV file.
     pub file: PathBuf,
+    /// The purpose the records are collected for (e.g. contract_performance).
+    #[arg(long)]
+    pub purpose: String,
     /// Write rejected rows here (line, reason, original columns).
     #[arg(long)]
     pub rejects: Option<PathBuf>,
@@ -179,12 +202,12 @@ pub struct ImportArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RevealArgs {
-    /// Show clear values (needs --purpose).
+    /// Show clear values (of the fields the purpose and your roles allow).
     #[arg(long)]
     pub reveal: bool,
-    /// Declared purpose, from the schema's catalog.
+    /// Declared purpose, from the schema's catalog (every access to customer data declares one).
     #[arg(long)]
-    pub purpose: Option<String>,
+    pub purpose: String,
     /// Reveal only these fields (comma-separated).
     #[arg(long)]
     pub fields: Option<String>,
@@ -200,6 +223,9 @@ pub enum CustomerCmd {
         /// The company's own key.
         #[arg(long)]
         external_id: Option<String>,
+        /// The purpose the record is collected for.
+        #[arg(long)]
+        purpose: String,
     },
     /// Show a customer (masked unless --reveal --purpose).
     Get {
@@ -232,11 +258,17 @@ pub enum CustomerCmd {
         /// Refuse if the record is no longer at this version.
         #[arg(long)]
         if_version: Option<i64>,
+        /// The purpose you change it for.
+        #[arg(long)]
+        purpose: String,
     },
     /// Delete a customer (destroys its data key).
     Delete {
         /// Customer id.
         id: String,
+        /// The purpose you delete it for (e.g. legal_obligation).
+        #[arg(long)]
+        purpose: String,
     },
 }
 
@@ -258,7 +290,7 @@ pub struct ExportArgs {
     pub reveal: RevealArgs,
     /// De-identify under this profile (TOML: per-field rules, quasi-identifiers, k, l)
     /// and write CSV with records in classes smaller than k suppressed.
-    #[arg(long, value_name = "PROFILE", conflicts_with_all = ["reveal", "purpose", "fields", "format"])]
+    #[arg(long, value_name = "PROFILE", conflicts_with_all = ["reveal", "fields", "format"])]
     pub deidentify: Option<PathBuf>,
     /// With --deidentify: write the report (k, l, suppressed, risk) as JSON here.
     #[arg(long, requires = "deidentify")]
@@ -292,7 +324,8 @@ pub enum KeysCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCmd {
-    /// Issue a new bootstrap admin token (the old one stops working) and print it once.
+    /// Issue a new bootstrap token (the old one stops working) and print it
+    /// once; refused once an administrator exists.
     Reset,
     /// Issue an API token for a service account (printed once).
     Issue {
@@ -306,7 +339,7 @@ pub enum TokenCmd {
         #[arg(long, default_value_t = 90)]
         days: u32,
     },
-    /// Switch the bootstrap admin token off (`token reset` switches it back on).
+    /// Switch the bootstrap token off (it also goes off by itself when the first administrator exists).
     DisableBootstrap,
     /// List API tokens (no secrets).
     List,
@@ -341,7 +374,7 @@ pub enum UserCmd {
         /// Login name.
         name: String,
     },
-    /// Start MFA enrollment: prints the QR code, secret and recovery codes once.
+    /// Start MFA enrollment for a staff member: prints the QR code, secret and recovery codes once.
     MfaEnroll {
         /// Login name.
         name: String,
@@ -370,12 +403,12 @@ pub enum TrainingCmd {
         /// Completion date (YYYY-MM-DD); today when omitted.
         #[arg(long)]
         completed: Option<chrono::NaiveDate>,
-        /// Score 0-100.
+        /// Score 0-100 (below the course's pass mark it is recorded but does not count).
         #[arg(long)]
         score: i64,
-        /// Days the training stays valid.
-        #[arg(long, default_value_t = 365)]
-        valid_days: i64,
+        /// Days the training stays valid (default and most: the course's validity in the policy).
+        #[arg(long)]
+        valid_days: Option<i64>,
     },
     /// Import training records from CSV: account,course,completed,score,expires.
     Import {
@@ -480,13 +513,63 @@ pub struct DemoArgs {
     pub start: u64,
 }
 
-/// Who the CLI acts as in the audit log.
-pub fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        // SAFETY: getuid has no preconditions and cannot fail.
-        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
-    format!("cli:{user}")
+/// The local operator the command line acts as: the OS user (by uid, not
+/// an environment variable), or `CUSTODIA_OPERATOR` where the system has no
+/// name for the user (containers running with an arbitrary uid).
+pub fn operator_name() -> Result<String, VaultError> {
+    // SAFETY: getuid has no preconditions; getpwuid returns null or a
+    // pointer to a static record we copy from at once.
+    let name = unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            None
+        } else {
+            std::ffi::CStr::from_ptr((*pw).pw_name).to_str().ok().map(str::to_owned)
+        }
+    };
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => Ok(n),
+        None => std::env::var("CUSTODIA_OPERATOR")
+            .ok()
+            .filter(|n| valid_operator(n))
+            .ok_or_else(|| {
+                VaultError::Config(
+                    "this system has no user name for you: set CUSTODIA_OPERATOR to the name the audit log records"
+                        .into(),
+                )
+            }),
+    }
+}
+
+fn valid_operator(n: &str) -> bool {
+    (1..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+/// Open the data directory and the principal its operator acts as.
+pub fn open_as(dir: &DataDir, operator: &str) -> Result<(Vault, Principal), VaultError> {
+    let v = open(dir)?;
+    let p = v.operator(operator);
+    Ok((v, p))
+}
+
+/// Create a new file readable only by its owner (for personal data and
+/// secrets), whatever the umask; refuses to overwrite.
+pub fn create_private(path: &std::path::Path) -> Result<std::fs::File, VaultError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))
+}
+
+/// Write a new private file (0600) holding `bytes`.
+pub fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut f = create_private(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
 }
 
 fn prompt_passphrase() -> Result<Zeroizing<String>, VaultError> {
@@ -522,10 +605,12 @@ fn parse_pairs(pairs: &[String]) -> Result<Vec<(String, String)>, VaultError> {
 }
 
 fn access(v: &Vault, r: &RevealArgs) -> Result<Access, VaultError> {
-    if !r.reveal && (r.purpose.is_some() || r.fields.is_some()) {
-        return Err(VaultError::Input("--purpose and --fields go with --reveal".into()));
+    if !r.reveal && r.fields.is_some() {
+        return Err(VaultError::Input(
+            "--fields names what to reveal: it goes with --reveal".into(),
+        ));
     }
-    v.access(r.reveal, r.purpose.as_deref(), r.fields.as_deref())
+    v.access(Some(&r.purpose), r.reveal, r.fields.as_deref())
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
@@ -544,14 +629,26 @@ fn init_logging(default: &str) {
         .try_init();
 }
 
-/// Run a command; returns the exit code.
+/// Run a command as this machine's operator; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32, VaultError> {
+    // Commands that never open a data directory need no operator name.
+    let needs_name = !matches!(
+        cli.cmd,
+        Cmd::DemoData(_) | Cmd::Detect(_) | Cmd::Scan(_) | Cmd::Policy(PolicyCmd::Check { .. })
+    );
+    let operator = if needs_name { operator_name()? } else { String::new() };
+    run_as(cli, &operator)
+}
+
+/// Run a command as the local operator `operator` (tests run commands in
+/// process under several operator names).
+pub fn run_as(cli: Cli, operator: &str) -> Result<i32, VaultError> {
     let dir = DataDir::new(&cli.data_dir).with_storage(cli.storage.clone());
-    let actor = actor();
+    let actor = format!("operator:{operator}");
     match cli.cmd {
         Cmd::Serve(a) => {
             init_logging("info");
-            serve(&dir, a)
+            serve(&dir, operator, a)
         }
         Cmd::Init(a) => {
             init_logging("warn");
@@ -586,7 +683,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Import(a) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             let file =
                 std::fs::File::open(&a.file).map_err(|e| VaultError::Io(format!("{}: {e}", a.file.display())))?;
             let size = file.metadata().ok().map(|m| m.len());
@@ -594,20 +691,19 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 chunk: a.chunk,
                 consent_channel: a.consent_channel.clone(),
                 consent_language: a.consent_language.clone(),
-                ..Default::default()
+                ..ImportOptions::new(v.purpose(&a.purpose)?)
             };
             for (k, val) in parse_pairs(&a.map)? {
                 opts.rename.insert(k.to_lowercase(), val);
             }
+            // Rejected rows hold personal data in clear: private, never overwritten.
             let mut rejects_file = match &a.rejects {
-                Some(p) => Some(std::io::BufWriter::new(
-                    std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?,
-                )),
+                Some(path) => Some(std::io::BufWriter::new(create_private(path)?)),
                 None => None,
             };
             let bar = Bar::new("import");
             let report = v.import(
-                &actor,
+                &p,
                 std::io::BufReader::with_capacity(1 << 20, file),
                 size,
                 &opts,
@@ -626,19 +722,23 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Customer(c) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             match c {
-                CustomerCmd::Add { set, external_id } => {
+                CustomerCmd::Add {
+                    set,
+                    external_id,
+                    purpose,
+                } => {
                     let input = RecordInput {
                         external_id,
                         fields: parse_pairs(&set)?.into_iter().collect(),
                         consents: Vec::new(),
                     };
-                    print_json(&v.create(&actor, &input)?)?;
+                    print_json(&v.create(&p, &input, &v.purpose(&purpose)?)?)?;
                 }
                 CustomerCmd::Get { id, reveal } => {
                     let acc = access(&v, &reveal)?;
-                    print_json(&v.get(&actor, &id, &acc)?)?;
+                    print_json(&v.get(&p, &id, &acc)?)?;
                 }
                 CustomerCmd::Find {
                     field,
@@ -647,22 +747,27 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     reveal,
                 } => {
                     let acc = access(&v, &reveal)?;
-                    let found = v.find(&actor, &field, &value, &acc, limit)?;
+                    let found = v.find(&p, &field, &value, &acc, limit)?;
                     print_json(&found)?;
                     if found.is_empty() {
                         return Ok(4);
                     }
                 }
-                CustomerCmd::Update { id, set, if_version } => {
+                CustomerCmd::Update {
+                    id,
+                    set,
+                    if_version,
+                    purpose,
+                } => {
                     let patch: RecordPatch = parse_pairs(&set)?
                         .into_iter()
                         .map(|(k, val)| (k, if val.is_empty() { None } else { Some(val) }))
                         .collect();
-                    print_json(&v.update(&actor, &id, &patch, if_version)?)?;
+                    print_json(&v.update(&p, &id, &patch, if_version, &v.purpose(&purpose)?)?)?;
                 }
-                CustomerCmd::Delete { id } => {
+                CustomerCmd::Delete { id, purpose } => {
                     // Crypto-shredding with a tombstone and a signed certificate.
-                    let erased = v.delete(&actor, &id)?;
+                    let erased = v.delete(&p, &id, &v.purpose(&purpose)?)?;
                     eprintln!("deleted {id}; certificate {}", erased.certificate_id);
                     print_json(&erased)?;
                 }
@@ -671,11 +776,12 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Export(a) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             if let Some(profile) = &a.deidentify {
                 return crate::deid_cmd::export_deidentified(
                     &v,
-                    &actor,
+                    &p,
+                    &v.purpose(&a.reveal.purpose)?,
                     profile,
                     a.output.as_deref(),
                     a.report.as_deref(),
@@ -688,20 +794,15 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             };
             let bar = Bar::new("export");
             let report = match &a.output {
-                Some(p) => {
-                    let f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(p)
-                        .map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
-                    let mut w = std::io::BufWriter::new(f);
-                    let r = v.export(&actor, &mut w, format, &acc, &bar)?;
+                Some(path) => {
+                    let mut w = std::io::BufWriter::new(create_private(path)?);
+                    let r = v.export(&p, &mut w, format, &acc, &bar)?;
                     w.flush()?;
                     r
                 }
                 None => {
                     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-                    let r = v.export(&actor, &mut w, format, &acc, &bar)?;
+                    let r = v.export(&p, &mut w, format, &acc, &bar)?;
                     w.flush()?;
                     r
                 }
@@ -724,10 +825,10 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Audit(a) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             match a {
                 AuditCmd::Verify { json } => {
-                    let r = v.audit_verify()?;
+                    let r = v.audit_verify(&p)?;
                     if json {
                         print_json(&r)?;
                     } else if r.ok {
@@ -745,7 +846,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     Ok(if r.ok { 0 } else { 1 })
                 }
                 AuditCmd::Tail { count, json } => {
-                    for e in v.audit_tail(count)? {
+                    for e in v.audit_tail(&p, count)? {
                         if json {
                             println!(
                                 "{}",
@@ -778,20 +879,20 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Keys(KeysCmd::Rotate) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             let bar = Bar::new("rotate");
-            let r = v.rotate(&actor, &bar)?;
+            let r = v.rotate(&p, &bar)?;
             print_json(&r)?;
             Ok(0)
         }
         Cmd::Token(t) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             match t {
                 TokenCmd::Reset => {
-                    let t = auth::issue_admin_token(&v, &actor)?;
+                    let t = v.issue_bootstrap_token(&p)?;
                     println!("{}", t.as_str());
-                    eprintln!("the previous admin token no longer works; store this one now, it is not shown again");
+                    eprintln!("the previous bootstrap token no longer works; store this one now, it is not shown again. It creates the first administrator only (POST /v1/accounts).");
                 }
                 TokenCmd::Issue { account, scopes, days } => {
                     let scopes = scopes
@@ -801,17 +902,17 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                                 .ok_or_else(|| VaultError::Input(format!("unknown scope {s:?}")))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
-                    let issued = v.issue_token(&actor, &account, &scopes, days)?;
+                    let issued = v.issue_token(&p, &account, &scopes, days)?;
                     print_json(&issued)?;
                     eprintln!("store the token now; only its digest is kept");
                 }
-                TokenCmd::List => print_json(&v.tokens()?)?,
+                TokenCmd::List => print_json(&v.tokens(&p)?)?,
                 TokenCmd::DisableBootstrap => {
-                    auth::disable_admin_token(&v, &actor)?;
-                    println!("the bootstrap admin token no longer works (within 5 seconds on running servers)");
+                    v.disable_bootstrap(&p)?;
+                    println!("the bootstrap token no longer works (within 5 seconds on running servers)");
                 }
                 TokenCmd::Revoke { id } => {
-                    v.revoke_token(&actor, &id)?;
+                    v.revoke_token(&p, &id)?;
                     println!("revoked {id}");
                 }
             }
@@ -819,7 +920,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Migrate(a) => {
             init_logging("warn");
-            migrate(a)
+            migrate(operator, a)
         }
         Cmd::DemoData(a) => {
             let bar = Bar::new("generate");
@@ -830,10 +931,9 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 })
             };
             match &a.output {
-                Some(p) => {
-                    let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?,
-                    );
+                Some(path) => {
+                    // Synthetic, but shaped like personal data: private too.
+                    let mut f = std::io::BufWriter::new(create_private(path)?);
                     write(&mut f)?;
                     f.flush()?;
                 }
@@ -844,12 +944,12 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::User(u) => {
             init_logging("warn");
-            let v = open(&dir)?;
-            user(&v, &actor, u)
+            let (v, p) = open_as(&dir, operator)?;
+            user(&v, &p, u)
         }
         Cmd::Training(TrainingCmd::Import { file }) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             let text = std::fs::read(&file).map_err(|e| VaultError::Io(format!("{}: {e}", file.display())))?;
             let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(&text[..]);
             let header: Vec<String> = rdr
@@ -862,11 +962,11 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             if header != want {
                 return Err(VaultError::Input(format!("the header must be {}", want.join(","))));
             }
-            let (mut read, mut ok, mut rejected) = (0u64, 0u64, Vec::new());
+            let (mut read, mut ok, mut not_passed, mut rejected) = (0u64, 0u64, 0u64, Vec::new());
             for (i, rec) in rdr.records().enumerate() {
                 read += 1;
                 let line = i as u64 + 2;
-                let result = (|| -> Result<(), String> {
+                let result = (|| -> Result<bool, String> {
                     let rec = rec.map_err(|e| e.to_string())?;
                     if rec.len() != 5 {
                         return Err(format!("has {} columns, the header has 5", rec.len()));
@@ -877,16 +977,21 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                     };
                     let score: i64 = rec[3].trim().parse().map_err(|_| "score is not a number".to_string())?;
                     let (completed, expires) = (date(&rec[2], "completed")?, date(&rec[4], "expires")?);
-                    v.record_training(&actor, rec[0].trim(), rec[1].trim(), completed, score, expires)
+                    v.record_training(&p, rec[0].trim(), rec[1].trim(), completed, score, Some(expires))
+                        .map(|t| t.passed)
                         .map_err(|e| e.to_string())
                 })();
                 match result {
-                    Ok(()) => ok += 1,
+                    Ok(true) => ok += 1,
+                    Ok(false) => {
+                        ok += 1;
+                        not_passed += 1;
+                    }
                     Err(reason) => rejected.push(serde_json::json!({"line": line, "reason": reason})),
                 }
             }
             print_json(
-                &serde_json::json!({"rows_read": read, "accepted": ok, "rejected": rejected.len(), "rejects": rejected}),
+                &serde_json::json!({"rows_read": read, "accepted": ok, "below_pass_mark": not_passed, "rejected": rejected.len(), "rejects": rejected}),
             )?;
             Ok(if rejected.is_empty() { 0 } else { 3 })
         }
@@ -898,11 +1003,20 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             valid_days,
         }) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             let completed = completed.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let expires = completed + chrono::Duration::days(valid_days);
-            v.record_training(&actor, &name, &course, completed, score, expires)?;
-            println!("recorded: {name} completed {course} on {completed}, valid until {expires}");
+            let expires = valid_days.map(|d| completed + chrono::Duration::days(d));
+            let t = v.record_training(&p, &name, &course, completed, score, expires)?;
+            if t.passed {
+                println!(
+                    "recorded: {name} passed {course} on {completed}, valid until {}",
+                    t.expires
+                );
+            } else {
+                println!(
+                    "recorded: {name} took {course} on {completed} with score {score}, below the pass mark: it does not count"
+                );
+            }
             Ok(0)
         }
         Cmd::Policy(PolicyCmd::Check { file }) => {
@@ -935,7 +1049,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
             json,
         }) => {
             init_logging("warn");
-            let v = open(&dir)?;
+            let (v, p) = open_as(&dir, operator)?;
             let perm = custodia_core::policy::Permission::parse(&action).ok_or_else(|| {
                 VaultError::Input(format!(
                     "unknown action {action:?}; use one of: {}",
@@ -947,6 +1061,7 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
                 ))
             })?;
             let d = v.explain(
+                &p,
                 &account,
                 customer.as_deref(),
                 field.as_deref(),
@@ -967,54 +1082,62 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Review(r) => {
             init_logging("warn");
-            let v = open(&dir)?;
-            review(&v, &actor, r)
+            let (v, p) = open_as(&dir, operator)?;
+            review(&v, &p, r)
         }
         Cmd::Notice(n) => {
             init_logging("warn");
-            let v = open(&dir)?;
-            crate::privacy_cmd::notice_cmd(&v, &actor, n)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::privacy_cmd::notice_cmd(&v, &p, n)
         }
         Cmd::Consent(c) => {
             init_logging("warn");
-            crate::privacy_cmd::consent_cmd(&dir, &actor, c)
+            crate::privacy_cmd::consent_cmd(&dir, operator, c)
         }
-        Cmd::Portal(p) => {
+        Cmd::Portal(c) => {
             init_logging("warn");
-            let v = open(&dir)?;
-            crate::privacy_cmd::portal_cmd(&v, &actor, p)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::privacy_cmd::portal_cmd(&v, &p, c)
         }
         Cmd::Requests(c) => {
             init_logging("warn");
-            crate::rights_cmd::requests(&open(&dir)?, &actor, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::requests(&v, &p, c)
         }
         Cmd::Erase(a) => {
             init_logging("warn");
-            crate::rights_cmd::erase(&open(&dir)?, &actor, a)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::erase(&v, &p, a)
         }
         Cmd::Hold(c) => {
             init_logging("warn");
-            crate::rights_cmd::hold(&open(&dir)?, &actor, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::hold(&v, &p, c)
         }
         Cmd::Lifecycle(a) => {
             init_logging("warn");
-            crate::rights_cmd::lifecycle(&open(&dir)?, &actor, a)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::lifecycle(&v, &p, a)
         }
         Cmd::Records(c) => {
             init_logging("warn");
-            crate::rights_cmd::records(&open(&dir)?, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::records(&v, &p, c)
         }
         Cmd::Retention(c) => {
             init_logging("warn");
-            crate::rights_cmd::retention(&open(&dir)?, &actor, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::retention(&v, &p, c)
         }
         Cmd::Ledger(c) => {
             init_logging("warn");
-            crate::rights_cmd::ledger(&open(&dir)?, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::ledger(&v, &p, c)
         }
         Cmd::Certificate(c) => {
             init_logging("warn");
-            crate::rights_cmd::certificate(&open(&dir)?, c)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::rights_cmd::certificate(&v, &p, c)
         }
         Cmd::VerifyCertificate { file, public_key } => {
             init_logging("warn");
@@ -1022,27 +1145,43 @@ pub fn run(cli: Cli) -> Result<i32, VaultError> {
         }
         Cmd::Backup(c) => {
             init_logging("warn");
-            crate::rights_cmd::backup_cmd(&dir, &actor, c)
+            crate::rights_cmd::backup_cmd(&dir, operator, c)
         }
         Cmd::Detect(a) => crate::deid_cmd::detect(&a),
         Cmd::Scan(a) => crate::deid_cmd::scan(&a),
         Cmd::Detokenize(a) => {
             init_logging("warn");
-            let v = open(&dir)?;
-            crate::deid_cmd::detokenize(&v, &actor, &a)
+            let (v, p) = open_as(&dir, operator)?;
+            crate::deid_cmd::detokenize(&v, &p, &a)
         }
         Cmd::Status => {
-            let v = open(&dir)?;
-            let (customers, stale) = v.counts()?;
-            let (events, _) = v.store().audit_head()?;
-            print_json(&serde_json::json!({
-                "data_dir": dir.root(), "customers": customers, "kek_version": v.refresh_kek()?,
-                "customers_under_old_kek": stale, "audit_events": events,
-                "notice_version": v.notices().current().map(|n| n.version),
-            }))?;
+            let (v, p) = open_as(&dir, operator)?;
+            print_json(&v.status(&p)?)?;
             Ok(0)
         }
-        Cmd::Bench(b) => crate::bench::run(b),
+        Cmd::BreakGlass(a) => {
+            init_logging("warn");
+            let (v, p) = open_as(&dir, operator)?;
+            let password = match std::env::var("CUSTODIA_ADMIN_PASSWORD") {
+                Ok(pw) => Zeroizing::new(pw),
+                Err(_) if std::io::stdin().is_terminal() => Zeroizing::new(rpassword::prompt_password(format!(
+                    "Password of administrator {}: ",
+                    a.admin
+                ))?),
+                Err(_) => {
+                    return Err(VaultError::Input(
+                        "set CUSTODIA_ADMIN_PASSWORD or run on a terminal to type the administrator's password".into(),
+                    ))
+                }
+            };
+            let t = v.break_glass(&p, &a.admin, &password, &a.code, &a.reason, a.minutes)?;
+            eprintln!(
+                "BREAK-GLASS token {} opened for {} until {}: every use is in the audit log. Revoke it when done: custodia token revoke {}",
+                t.id, t.account, t.expires_at, t.id
+            );
+            println!("{}", t.token.as_str());
+            Ok(0)
+        }
     }
 }
 
@@ -1063,7 +1202,7 @@ fn read_new_password(name: &str) -> Result<Zeroizing<String>, VaultError> {
     Ok(p)
 }
 
-fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
+fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
     use custodia_vault::identity::AccountKind;
     match cmd {
         UserCmd::Add { name, roles, service } => {
@@ -1072,20 +1211,22 @@ fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
             } else {
                 (AccountKind::Staff, Some(read_new_password(&name)?))
             };
-            let a = v.create_account(actor, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?;
+            let a = v.create_account(p, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?;
             print_json(&a)?;
-            if a.mfa_required {
+            if a.mfa_required && kind == AccountKind::Staff {
                 eprintln!("note: these roles can expose personal data; the account cannot use them until `custodia user mfa-enroll {name}` is completed");
             }
         }
         UserCmd::List { json } => {
-            let all = v.accounts()?;
+            let all = v.accounts(p)?;
             if json {
                 print_json(&all)?;
             } else {
                 println!("{:<24} {:<8} {:<6} {:<9} ROLES", "NAME", "KIND", "MFA", "TRAINING");
                 for a in all {
-                    let mfa = if a.mfa_enrolled {
+                    let mfa = if a.kind == "service" {
+                        "n/a"
+                    } else if a.mfa_enrolled {
                         "yes"
                     } else if a.mfa_required {
                         "NEEDED"
@@ -1110,16 +1251,17 @@ fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
                 }
             }
         }
-        UserCmd::Show { name } => print_json(&v.account(&name)?)?,
+        UserCmd::Show { name } => print_json(&v.account(p, &name)?)?,
         UserCmd::MfaEnroll { name, svg } => {
-            let e = v.start_mfa(actor, &name)?;
+            let e = v.start_mfa(p, &name)?;
             let code = qrcode::QrCode::new(e.otpauth_uri.as_bytes()).map_err(|err| VaultError::Io(err.to_string()))?;
             if let Some(path) = svg {
                 let image = code
                     .render::<qrcode::render::svg::Color>()
                     .min_dimensions(240, 240)
                     .build();
-                std::fs::write(&path, image)?;
+                // The QR code holds the TOTP secret.
+                write_private_file(&path, image.as_bytes())?;
                 eprintln!("QR code written to {}", path.display());
             }
             println!(
@@ -1140,17 +1282,17 @@ fn user(v: &Vault, actor: &str, cmd: UserCmd) -> Result<i32, VaultError> {
             println!("Then confirm: custodia user mfa-confirm {name} <code>");
         }
         UserCmd::MfaConfirm { name, code } => {
-            v.confirm_mfa(actor, &name, &code)?;
+            v.confirm_mfa(p, &name, &code)?;
             println!("MFA enrolled for {name}");
         }
     }
     Ok(0)
 }
 
-fn review(v: &Vault, actor: &str, cmd: ReviewCmd) -> Result<i32, VaultError> {
+fn review(v: &Vault, p: &Principal, cmd: ReviewCmd) -> Result<i32, VaultError> {
     match cmd {
         ReviewCmd::Report { unused_days, json } => {
-            let r = v.review_report(unused_days)?;
+            let r = v.review_report(p, unused_days)?;
             if json {
                 print_json(&r)?;
                 return Ok(0);
@@ -1196,7 +1338,7 @@ fn review(v: &Vault, actor: &str, cmd: ReviewCmd) -> Result<i32, VaultError> {
             }
         }
         ReviewCmd::Start => {
-            let (id, items) = v.start_review(actor)?;
+            let (id, items) = v.start_review(p)?;
             println!("{id}");
             eprintln!(
                 "{} role assignments to certify or revoke: custodia review decide {id} ACCOUNT ROLE --certify|--revoke",
@@ -1212,7 +1354,7 @@ fn review(v: &Vault, actor: &str, cmd: ReviewCmd) -> Result<i32, VaultError> {
             note,
         } => {
             debug_assert!(certify != revoke);
-            v.decide_review(actor, &campaign, &account, &role, certify, note.as_deref())?;
+            v.decide_review(p, &campaign, &account, &role, certify, note.as_deref())?;
             println!(
                 "{}: {} {role} of {account}",
                 campaign,
@@ -1220,7 +1362,7 @@ fn review(v: &Vault, actor: &str, cmd: ReviewCmd) -> Result<i32, VaultError> {
             );
         }
         ReviewCmd::Show { campaign } => {
-            for i in v.review_items(&campaign)? {
+            for i in v.review_items(p, &campaign)? {
                 println!(
                     "{:<20} {:<16} {:<8} {}",
                     i.account,
@@ -1267,7 +1409,7 @@ fn spawn_jobs(vault: Arc<Vault>) {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 let now = std::time::Instant::now();
                 if next_ledger.is_some_and(|t| now >= t) {
-                    match vault.sync_erasure_ledger() {
+                    match vault.sync_erasure_ledger(&Principal::system(Job::LedgerSync)) {
                         Ok(0) => {}
                         Ok(n) => tracing::warn!(replayed = n, "erasures replayed from the erasure ledger"),
                         Err(e) => tracing::error!(error = %e, "erasure ledger sync failed"),
@@ -1275,7 +1417,11 @@ fn spawn_jobs(vault: Arc<Vault>) {
                     next_ledger = Some(now + LEDGER_SYNC);
                 }
                 if next_retention.is_some_and(|t| now >= t) {
-                    match vault.retention_run("system:retention", &Default::default(), &custodia_vault::NoProgress) {
+                    match vault.retention_run(
+                        &Principal::system(Job::Retention),
+                        &Default::default(),
+                        &custodia_vault::NoProgress,
+                    ) {
                         Ok(r) => tracing::info!(
                             erased = r.customers_erased,
                             trimmed = r.customers_trimmed,
@@ -1289,7 +1435,7 @@ fn spawn_jobs(vault: Arc<Vault>) {
                         Some(now + std::time::Duration::from_secs(cfg.retention.every_minutes as u64 * 60));
                 }
                 if next_backup.is_some_and(|t| now >= t) {
-                    match vault.scheduled_backup(&custodia_vault::NoProgress) {
+                    match vault.scheduled_backup(&Principal::system(Job::Backup), &custodia_vault::NoProgress) {
                         Ok(Some(r)) => tracing::info!(path = %r.path.display(), bytes = r.db_bytes, "scheduled backup"),
                         Ok(None) => {}
                         Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
@@ -1302,8 +1448,8 @@ fn spawn_jobs(vault: Arc<Vault>) {
         .expect("a thread starts");
 }
 
-/// `custodia migrate`: copy, verify, repoint.
-fn migrate(a: MigrateArgs) -> Result<i32, VaultError> {
+/// `custodia migrate`: copy, verify, repoint. Needs `manage_keys`.
+fn migrate(operator: &str, a: MigrateArgs) -> Result<i32, VaultError> {
     use custodia_store::open::Storage;
     let src = DataDir::new(&a.from);
     if !src.is_initialized() {
@@ -1319,8 +1465,18 @@ fn migrate(a: MigrateArgs) -> Result<i32, VaultError> {
     if !Storage::parse(&a.to, &src.db_path())?.is_postgres() {
         return Err(VaultError::Input("--to must be a postgres:// URL".into()));
     }
-    // The master secret must open the source before anything is copied.
-    drop(open(&src)?);
+    // The master secret must open the source, and its operator hold
+    // manage_keys, before anything is copied.
+    {
+        let (v, p) = open_as(&src, operator)?;
+        v.counts(&p)?;
+        if !v.can(&p, custodia_core::policy::Permission::ManageKeys) {
+            return Err(VaultError::Forbidden(format!(
+                "migrate needs manage_keys; operator {operator} acts with roles [{}]",
+                p.roles().join(", ")
+            )));
+        }
+    }
     let started = std::time::Instant::now();
     let total = custodia_store::migrate::count_rows(&src.db_path())?;
     let bar = Bar::new("migrate");
@@ -1332,7 +1488,7 @@ fn migrate(a: MigrateArgs) -> Result<i32, VaultError> {
     let copied_s = started.elapsed().as_secs_f64();
     // Verify on the target what a server will use: the chain, end to end.
     let target = Vault::open(&src.clone().with_storage(Some(a.to.clone())), &prompt_passphrase)?;
-    let verify = target.audit_verify()?;
+    let verify = target.audit_verify(&target.operator(operator))?;
     let audit_rows = report
         .tables
         .iter()
@@ -1362,8 +1518,8 @@ fn migrate(a: MigrateArgs) -> Result<i32, VaultError> {
     Ok(0)
 }
 
-fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
-    let actor = actor();
+fn serve(dir: &DataDir, operator: &str, a: ServeArgs) -> Result<i32, VaultError> {
+    let actor = format!("operator:{operator}");
     let vault = if dir.is_initialized() {
         open(dir)?
     } else {
@@ -1398,10 +1554,21 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         };
         Transport::Tls(tls::server_config(&cert, &key).map_err(|e| VaultError::Config(e.to_string()))?)
     };
-    let token = if auth::has_admin_token(&vault)? {
-        None
-    } else {
-        Some(auth::issue_admin_token(&vault, &actor)?)
+    // The first server prints the bootstrap token, which creates the first
+    // administrator and nothing else.
+    let p = vault.operator(operator);
+    let token = match vault.bootstrap_status()? {
+        custodia_vault::bootstrap::BootstrapStatus::NeverIssued if !vault.administrator_exists()? => {
+            match vault.issue_bootstrap_token(&p) {
+                Ok(t) => BootstrapLine::New(t),
+                Err(e) => {
+                    eprintln!("warning: no bootstrap token: {e}");
+                    BootstrapLine::Off
+                }
+            }
+        }
+        custodia_vault::bootstrap::BootstrapStatus::Active => BootstrapLine::Earlier,
+        _ => BootstrapLine::Off,
     };
     let vault = Arc::new(vault);
     if !a.no_background_jobs {
@@ -1423,11 +1590,16 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "Custodia is listening on {scheme}://{addr}");
         let _ = match token {
-            Some(t) => writeln!(out, "Admin API token (shown once; store it now): {}", t.as_str()),
-            None => writeln!(
+            BootstrapLine::New(t) => writeln!(
                 out,
-                "Admin API token: issued earlier (run `custodia token reset` to issue a new one)"
+                "Bootstrap token (shown once; it creates the first administrator only, POST /v1/accounts): {}",
+                t.as_str()
             ),
+            BootstrapLine::Earlier => writeln!(
+                out,
+                "Bootstrap token: issued earlier and unused (`custodia token reset` issues a new one)"
+            ),
+            BootstrapLine::Off => writeln!(out, "Staff sign in at {scheme}://{addr}/login"),
         };
         let _ = out.flush();
         drop(out);
@@ -1444,4 +1616,14 @@ fn serve(dir: &DataDir, a: ServeArgs) -> Result<i32, VaultError> {
         Ok::<_, VaultError>(())
     })?;
     Ok(0)
+}
+
+/// What `serve` says about the bootstrap token.
+enum BootstrapLine {
+    /// Issued now (shown once).
+    New(Zeroizing<String>),
+    /// Issued by an earlier start and still unused.
+    Earlier,
+    /// Off: an administrator exists (or it was disabled).
+    Off,
 }

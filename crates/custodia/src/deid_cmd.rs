@@ -291,9 +291,9 @@ pub fn propose_schema(
 }
 
 /// `custodia detokenize`.
-pub fn detokenize(v: &Vault, actor: &str, a: &DetokenizeArgs) -> Result<i32, VaultError> {
+pub fn detokenize(v: &Vault, p: &custodia_vault::authz::Principal, a: &DetokenizeArgs) -> Result<i32, VaultError> {
     let purpose = v.purpose(&a.purpose)?;
-    let value = v.detokenize(actor, None, &a.token, &purpose)?;
+    let value = v.detokenize(p, &a.token, &purpose)?;
     println!("{value}");
     Ok(0)
 }
@@ -301,7 +301,8 @@ pub fn detokenize(v: &Vault, actor: &str, a: &DetokenizeArgs) -> Result<i32, Vau
 /// `custodia export --deidentify PROFILE`.
 pub fn export_deidentified(
     v: &Vault,
-    actor: &str,
+    p: &custodia_vault::authz::Principal,
+    purpose: &custodia_core::Purpose,
     profile_path: &Path,
     output: Option<&Path>,
     report_path: Option<&Path>,
@@ -314,33 +315,29 @@ pub fn export_deidentified(
         .map_err(|e| VaultError::Input(format!("{}: {e}", profile_path.display())))?;
     let bar = crate::progress::Bar::new("deidentify");
     let report = match output {
-        Some(p) => {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(p)
-                .map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
+        Some(path) => {
+            let f = crate::cli::create_private(path)?;
             let mut w = std::io::BufWriter::new(f);
             let r = v
-                .export_deidentified(actor, &mut w, &profile, &bar)
+                .export_deidentified(p, purpose, &mut w, &profile, &bar)
                 .and_then(|r| w.flush().map(|_| r).map_err(VaultError::from));
             if r.is_err() {
                 // A release that failed its checks is not left behind.
                 drop(w);
-                let _ = std::fs::remove_file(p);
+                let _ = std::fs::remove_file(path);
             }
             r?
         }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            let r = v.export_deidentified(actor, &mut w, &profile, &bar)?;
+            let r = v.export_deidentified(p, purpose, &mut w, &profile, &bar)?;
             w.flush()?;
             r
         }
     };
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
-    if let Some(p) = report_path {
-        std::fs::write(p, format!("{json}\n")).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
+    if let Some(path) = report_path {
+        crate::cli::write_private_file(path, format!("{json}\n").as_bytes())?;
     }
     let r = &report.risk;
     eprintln!(

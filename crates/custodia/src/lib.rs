@@ -1,12 +1,9 @@
-//! The `custodia` command: CLI commands, a small HTTPS client used by the
-//! benchmarks and integration tests, and the benchmarks themselves.
+//! The `custodia` command: CLI commands, and a small HTTPS client used by
+//! the benchmarks (crate `custodia-bench`) and the integration tests.
 
-pub mod bench;
-mod bench_deid;
-mod bench_rights;
 pub mod cli;
 pub mod client;
 pub mod deid_cmd;
 pub mod privacy_cmd;
-mod progress;
+pub mod progress;
 pub mod rights_cmd;

@@ -2,7 +2,9 @@
 
 use clap::{Args, Subcommand};
 use custodia_core::notice;
+use custodia_vault::authz::Principal;
 use custodia_vault::consent::{ConsentAction, ConsentInput};
+use custodia_vault::delivery::Channel;
 use custodia_vault::{DataDir, Vault, VaultError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +63,9 @@ pub struct AnswerArgs {
     /// SHA-256 of the exact text shown, when it was not Custodia's own.
     #[arg(long)]
     pub text_sha256: Option<String>,
+    /// The purpose you act for in recording it (e.g. customer_service).
+    #[arg(long = "for", value_name = "PURPOSE")]
+    pub acting_for: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,11 +78,17 @@ pub enum ConsentCmd {
     List {
         /// Customer id.
         customer: String,
+        /// The purpose you read them for (e.g. customer_service).
+        #[arg(long)]
+        purpose: String,
     },
     /// Write a customer's signed receipts (JSON) for them or a third party.
     Receipts {
         /// Customer id.
         customer: String,
+        /// The purpose you read them for (e.g. data_subject_request).
+        #[arg(long)]
+        purpose: String,
         /// Write here instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -104,16 +115,17 @@ pub enum ConsentCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum PortalCmd {
-    /// Issue a single-use, expiring privacy-portal entry code (shown once).
-    Link {
+    /// Send a customer a single-use privacy-portal entry code, to their own
+    /// e-mail (or mobile) on file; the code is never shown here.
+    SendCode {
         /// Customer id.
         customer: String,
-        /// Hours until it expires.
-        #[arg(long, default_value_t = 72)]
-        hours: u32,
-        /// The server's public address, to print the full link.
-        #[arg(long, default_value = "https://127.0.0.1:8443")]
-        base_url: String,
+        /// The purpose you act for (e.g. customer_service).
+        #[arg(long)]
+        purpose: String,
+        /// email (default) or sms.
+        #[arg(long)]
+        channel: Option<String>,
     },
 }
 
@@ -127,14 +139,14 @@ fn read(p: &PathBuf) -> Result<String, VaultError> {
     std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))
 }
 
-pub fn notice_cmd(v: &Vault, actor: &str, cmd: NoticeCmd) -> Result<i32, VaultError> {
+pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, VaultError> {
     match cmd {
         NoticeCmd::Publish { file, dry_run } => {
             let text = read(&file)?;
             let report = if dry_run {
                 v.check_notice(&text)?.1
             } else {
-                v.publish_notice(actor, &text)?
+                v.publish_notice(p, &text)?
             };
             print_json(&report)?;
         }
@@ -188,7 +200,12 @@ pub fn notice_cmd(v: &Vault, actor: &str, cmd: NoticeCmd) -> Result<i32, VaultEr
     Ok(0)
 }
 
-fn answer(a: AnswerArgs, action: ConsentAction) -> ConsentInput {
+fn answer(a: AnswerArgs, action: ConsentAction) -> (String, String, ConsentInput) {
+    let (id, acting_for) = (a.customer.clone(), a.acting_for.clone());
+    (id, acting_for, answer_input(a, action))
+}
+
+fn answer_input(a: AnswerArgs, action: ConsentAction) -> ConsentInput {
     ConsentInput {
         purpose: a.purpose,
         action,
@@ -231,36 +248,38 @@ fn jws_in(text: &str) -> Result<Vec<String>, VaultError> {
     Ok(out)
 }
 
-pub fn consent_cmd(dir: &DataDir, actor: &str, cmd: ConsentCmd) -> Result<i32, VaultError> {
+pub fn consent_cmd(dir: &DataDir, operator: &str, cmd: ConsentCmd) -> Result<i32, VaultError> {
     match cmd {
         ConsentCmd::Give(a) => {
-            let v = crate::cli::open(dir)?;
-            let id = a.customer.clone();
-            print_json(&v.record_consents(actor, &id, &[answer(a, ConsentAction::Give)])?)?;
+            let (v, p) = crate::cli::open_as(dir, operator)?;
+            let (id, acting_for, input) = answer(a, ConsentAction::Give);
+            print_json(&v.record_consents(&p, &id, &[input], &v.purpose(&acting_for)?)?)?;
             Ok(0)
         }
         ConsentCmd::Withdraw(a) => {
-            let v = crate::cli::open(dir)?;
-            let id = a.customer.clone();
-            print_json(&v.record_consents(actor, &id, &[answer(a, ConsentAction::Withdraw)])?)?;
+            let (v, p) = crate::cli::open_as(dir, operator)?;
+            let (id, acting_for, input) = answer(a, ConsentAction::Withdraw);
+            print_json(&v.record_consents(&p, &id, &[input], &v.purpose(&acting_for)?)?)?;
             Ok(0)
         }
-        ConsentCmd::List { customer } => {
-            let v = crate::cli::open(dir)?;
-            print_json(&v.customer_consents(&customer)?)?;
+        ConsentCmd::List { customer, purpose } => {
+            let (v, p) = crate::cli::open_as(dir, operator)?;
+            print_json(&v.customer_consents(&p, &customer, &v.purpose(&purpose)?)?)?;
             Ok(0)
         }
-        ConsentCmd::Receipts { customer, output } => {
-            let v = crate::cli::open(dir)?;
+        ConsentCmd::Receipts {
+            customer,
+            purpose,
+            output,
+        } => {
+            let (v, p) = crate::cli::open_as(dir, operator)?;
             let body = serde_json::json!({
-                "receipts": v.signed_receipts(&customer)?,
+                "receipts": v.signed_receipts(&p, &customer, &v.purpose(&purpose)?)?,
                 "signing_key": v.signing_jwk(),
             });
             let text = serde_json::to_string_pretty(&body).expect("JSON serializes");
             match output {
-                Some(p) => {
-                    std::fs::write(&p, text + "\n").map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?
-                }
+                Some(path) => crate::cli::write_private_file(&path, (text + "\n").as_bytes())?,
                 None => println!("{text}"),
             }
             Ok(0)
@@ -301,8 +320,8 @@ pub fn consent_cmd(dir: &DataDir, actor: &str, cmd: ConsentCmd) -> Result<i32, V
             Ok(0)
         }
         ConsentCmd::Stats { json } => {
-            let v = crate::cli::open(dir)?;
-            let stats = v.consent_stats()?;
+            let (v, p) = crate::cli::open_as(dir, operator)?;
+            let stats = v.consent_stats(&p)?;
             if json {
                 print_json(&stats)?;
             } else {
@@ -319,20 +338,20 @@ pub fn consent_cmd(dir: &DataDir, actor: &str, cmd: ConsentCmd) -> Result<i32, V
     }
 }
 
-pub fn portal_cmd(v: &Vault, actor: &str, cmd: PortalCmd) -> Result<i32, VaultError> {
+pub fn portal_cmd(v: &Vault, p: &Principal, cmd: PortalCmd) -> Result<i32, VaultError> {
     match cmd {
-        PortalCmd::Link {
+        PortalCmd::SendCode {
             customer,
-            hours,
-            base_url,
+            purpose,
+            channel,
         } => {
-            let link = v.issue_portal_link(actor, &customer, hours)?;
-            print_json(&serde_json::json!({
-                "code": link.code.as_str(),
-                "url": format!("{}{}", base_url.trim_end_matches('/'), link.path.as_str()),
-                "customer": link.customer,
-                "expires_at": link.expires_at,
-            }))?;
+            let channel = match channel.as_deref() {
+                None => None,
+                Some(c) => {
+                    Some(Channel::parse(c).ok_or_else(|| VaultError::Input("--channel is email or sms".into()))?)
+                }
+            };
+            print_json(&v.send_portal_code(p, &customer, &v.purpose(&purpose)?, channel)?)?;
             Ok(0)
         }
     }

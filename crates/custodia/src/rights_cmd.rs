@@ -4,6 +4,7 @@
 
 use crate::progress::Bar;
 use clap::{Args, Subcommand};
+use custodia_vault::authz::Principal;
 use custodia_vault::backup::{self, KeySource};
 use custodia_vault::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::rights::NewRequest;
@@ -150,6 +151,9 @@ pub struct EraseArgs {
     /// Why (the rule or article), written into the certificate.
     #[arg(long)]
     pub basis: String,
+    /// The purpose you act for (e.g. legal_obligation, data_subject_request).
+    #[arg(long)]
+    pub purpose: String,
     /// Write the certificate here.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -168,6 +172,9 @@ pub struct LifecycleArgs {
     /// Mark the record reviewed (data-quality review).
     #[arg(long)]
     pub reviewed: bool,
+    /// The purpose you act for (e.g. contract_performance).
+    #[arg(long)]
+    pub purpose: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -308,7 +315,7 @@ fn table(rows: &[custodia_vault::rights::RequestView]) {
     }
 }
 
-pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultError> {
+pub fn requests(v: &Vault, p: &Principal, cmd: RequestsCmd) -> Result<i32, VaultError> {
     match cmd {
         RequestsCmd::New {
             customer,
@@ -319,7 +326,7 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
             received,
             key,
         } => print_json(&v.new_request(
-            actor,
+            p,
             &NewRequest {
                 customer,
                 kind,
@@ -331,7 +338,7 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
             },
         )?)?,
         RequestsCmd::List { json } => {
-            let r = v.open_requests()?;
+            let r = v.open_requests(p)?;
             if json {
                 print_json(&r)?
             } else {
@@ -339,21 +346,21 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
             }
         }
         RequestsCmd::Due { within, json } => {
-            let r = v.requests_due(within)?;
+            let r = v.requests_due(p, within)?;
             if json {
                 print_json(&r)?
             } else {
                 table(&r)
             }
         }
-        RequestsCmd::Show { id } => print_json(&v.request(&id)?)?,
-        RequestsCmd::Note { id } => println!("{}", v.request_note(&id)?.unwrap_or_default()),
-        RequestsCmd::Verify { id, method } => print_json(&v.verify_request(actor, &id, &method)?)?,
-        RequestsCmd::Ack { id } => print_json(&v.acknowledge_request(actor, &id)?)?,
-        RequestsCmd::Start { id } => print_json(&v.start_request(actor, &id)?)?,
-        RequestsCmd::Extend { id, reason } => print_json(&v.extend_request(actor, &id, &reason)?)?,
-        RequestsCmd::Deny { id, reason } => print_json(&v.deny_request(actor, &id, &reason)?)?,
-        RequestsCmd::Notify { id, recipient } => print_json(&v.notify_recipient(actor, &id, &recipient)?)?,
+        RequestsCmd::Show { id } => print_json(&v.request(p, &id)?)?,
+        RequestsCmd::Note { id } => println!("{}", v.request_note(p, &id)?.unwrap_or_default()),
+        RequestsCmd::Verify { id, method } => print_json(&v.verify_request(p, &id, &method)?)?,
+        RequestsCmd::Ack { id } => print_json(&v.acknowledge_request(p, &id)?)?,
+        RequestsCmd::Start { id } => print_json(&v.start_request(p, &id)?)?,
+        RequestsCmd::Extend { id, reason } => print_json(&v.extend_request(p, &id, &reason)?)?,
+        RequestsCmd::Deny { id, reason } => print_json(&v.deny_request(p, &id, &reason)?)?,
+        RequestsCmd::Notify { id, recipient } => print_json(&v.notify_recipient(p, &id, &recipient)?)?,
         RequestsCmd::Complete { id, set, output } => {
             let patch: Option<RecordPatch> = if set.is_empty() {
                 None
@@ -368,8 +375,8 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
                         .collect::<Result<_, _>>()?,
                 )
             };
-            let out = v.carry_out(actor, &id, patch.as_ref())?;
-            if let Some(p) = output {
+            let out = v.carry_out(p, &id, patch.as_ref())?;
+            if let Some(path) = output {
                 let body = if let Some(c) = &out.certificate {
                     c.clone() + "\n"
                 } else if let Some(csv) = &out.csv {
@@ -379,8 +386,11 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
                 } else {
                     return Err(VaultError::Input("this request produces nothing to write".into()));
                 };
-                write_new(&p, body.as_bytes())?;
-                eprintln!("wrote {} (personal data: hand it to the requester only)", p.display());
+                write_new(&path, body.as_bytes())?;
+                eprintln!(
+                    "wrote {} (personal data: hand it to the requester only)",
+                    path.display()
+                );
             }
             print_json(&out.request)?;
         }
@@ -388,41 +398,44 @@ pub fn requests(v: &Vault, actor: &str, cmd: RequestsCmd) -> Result<i32, VaultEr
     Ok(0)
 }
 
-pub fn erase(v: &Vault, actor: &str, a: EraseArgs) -> Result<i32, VaultError> {
+pub fn erase(v: &Vault, p: &Principal, a: EraseArgs) -> Result<i32, VaultError> {
+    let purpose = v.purpose(&a.purpose)?;
     let out = match &a.fields {
         Some(f) => v.erase_fields(
-            actor,
+            p,
             &a.customer,
             &f.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>(),
             &a.basis,
+            &purpose,
         )?,
-        None => v.erase_customer(actor, &a.customer, &a.basis)?,
+        None => v.erase_customer(p, &a.customer, &a.basis, &purpose)?,
     };
-    if let Some(p) = &a.output {
-        write_new(p, (out.certificate_jws.clone() + "\n").as_bytes())?;
+    if let Some(path) = &a.output {
+        write_new(path, (out.certificate_jws.clone() + "\n").as_bytes())?;
     }
     print_json(&out)?;
     Ok(0)
 }
 
-pub fn hold(v: &Vault, actor: &str, cmd: HoldCmd) -> Result<i32, VaultError> {
+pub fn hold(v: &Vault, p: &Principal, cmd: HoldCmd) -> Result<i32, VaultError> {
     match cmd {
-        HoldCmd::Set { customer, reason } => print_json(&v.set_hold(actor, &customer, &reason)?)?,
-        HoldCmd::Release { customer, hold } => print_json(&v.release_hold(actor, &customer, &hold)?)?,
-        HoldCmd::List { customer } => print_json(&v.holds_of(&customer)?)?,
+        HoldCmd::Set { customer, reason } => print_json(&v.set_hold(p, &customer, &reason)?)?,
+        HoldCmd::Release { customer, hold } => print_json(&v.release_hold(p, &customer, &hold)?)?,
+        HoldCmd::List { customer } => print_json(&v.holds_of(p, &customer)?)?,
     }
     Ok(0)
 }
 
-pub fn lifecycle(v: &Vault, actor: &str, a: LifecycleArgs) -> Result<i32, VaultError> {
+pub fn lifecycle(v: &Vault, p: &Principal, a: LifecycleArgs) -> Result<i32, VaultError> {
     let l = v.set_lifecycle(
-        actor,
+        p,
         &a.customer,
         &LifecycleInput {
             contract_end: a.contract_end,
             last_activity: a.last_activity,
             reviewed: a.reviewed,
         },
+        &v.purpose(&a.purpose)?,
     )?;
     let d = |ms: Option<i64>| ms.map(custodia_vault::record::rfc3339);
     print_json(&serde_json::json!({
@@ -432,11 +445,11 @@ pub fn lifecycle(v: &Vault, actor: &str, a: LifecycleArgs) -> Result<i32, VaultE
     Ok(0)
 }
 
-pub fn records(v: &Vault, cmd: RecordsCmd) -> Result<i32, VaultError> {
+pub fn records(v: &Vault, p: &Principal, cmd: RecordsCmd) -> Result<i32, VaultError> {
     match cmd {
         RecordsCmd::Stale { days, limit } => {
             let days = days.unwrap_or(v.config().retention.review_after_days);
-            for id in v.stale_records(days, limit)? {
+            for id in v.stale_records(p, days, limit)? {
                 println!("{id}");
             }
         }
@@ -444,29 +457,29 @@ pub fn records(v: &Vault, cmd: RecordsCmd) -> Result<i32, VaultError> {
     Ok(0)
 }
 
-pub fn retention(v: &Vault, actor: &str, cmd: RetentionCmd) -> Result<i32, VaultError> {
+pub fn retention(v: &Vault, p: &Principal, cmd: RetentionCmd) -> Result<i32, VaultError> {
     match cmd {
         RetentionCmd::Run { dry_run, as_of } => {
             let bar = Bar::new("retention");
-            print_json(&v.retention_run(actor, &RetentionOptions { dry_run, as_of }, &bar)?)?;
+            print_json(&v.retention_run(p, &RetentionOptions { dry_run, as_of }, &bar)?)?;
         }
     }
     Ok(0)
 }
 
-pub fn ledger(v: &Vault, cmd: LedgerCmd) -> Result<i32, VaultError> {
+pub fn ledger(v: &Vault, p: &Principal, cmd: LedgerCmd) -> Result<i32, VaultError> {
     match cmd {
         LedgerCmd::Verify => {
-            let r = v.verify_ledger();
+            let r = v.verify_ledger(p)?;
             print_json(&r)?;
             Ok(if r.ok { 0 } else { 1 })
         }
     }
 }
 
-pub fn certificate(v: &Vault, cmd: CertificateCmd) -> Result<i32, VaultError> {
+pub fn certificate(v: &Vault, p: &Principal, cmd: CertificateCmd) -> Result<i32, VaultError> {
     match cmd {
-        CertificateCmd::Show { id } => println!("{}", v.certificate(&id)?),
+        CertificateCmd::Show { id } => println!("{}", v.certificate(p, &id)?),
     }
     Ok(0)
 }
@@ -496,13 +509,13 @@ pub fn verify_certificate(dir: &DataDir, file: &Path, public_key: Option<&Path>)
     Ok(0)
 }
 
-pub fn backup_cmd(dir: &DataDir, actor: &str, cmd: BackupCmd) -> Result<i32, VaultError> {
+pub fn backup_cmd(dir: &DataDir, operator: &str, cmd: BackupCmd) -> Result<i32, VaultError> {
     match cmd {
         BackupCmd::Create { file, recipient } => {
-            let v = crate::cli::open(dir)?;
+            let (v, p) = crate::cli::open_as(dir, operator)?;
             let r = recipient.as_deref().map(key_arg).transpose()?;
             let bar = Bar::new("backup");
-            print_json(&v.backup_create(actor, &file, r.as_ref(), &bar)?)?;
+            print_json(&v.backup_create(&p, &file, r.as_ref(), &bar)?)?;
         }
         BackupCmd::Verify { file, recipient_key } => {
             let bar = Bar::new("verify");
@@ -511,7 +524,10 @@ pub fn backup_cmd(dir: &DataDir, actor: &str, cmd: BackupCmd) -> Result<i32, Vau
                     let s = secret_file(&k)?;
                     backup::verify(&file, KeySource::Recipient(&s), &bar)?
                 }
-                None => crate::cli::open(dir)?.backup_verify(&file, &bar)?,
+                None => {
+                    let (v, p) = crate::cli::open_as(dir, operator)?;
+                    v.backup_verify(&p, &file, &bar)?
+                }
             };
             print_json(&report)?;
         }
@@ -545,7 +561,10 @@ pub fn backup_cmd(dir: &DataDir, actor: &str, cmd: BackupCmd) -> Result<i32, Vau
                     eprintln!("restored; the first open (with the master secret) replays the erasure ledger");
                     r
                 }
-                None => crate::cli::open(dir)?.backup_restore(actor, &file, &to, &bar)?,
+                None => {
+                    let (v, p) = crate::cli::open_as(dir, operator)?;
+                    v.backup_restore(&p, &file, &to, &bar)?
+                }
             };
             print_json(&report)?;
         }

@@ -9,6 +9,7 @@
 //! granted is denied.
 
 use crate::ids::{FieldName, Purpose};
+use crate::rights::RequestKind;
 use crate::schema::{Classification, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,13 +50,16 @@ pub enum Permission {
     ManageTraining,
     /// Run access reviews.
     ReviewAccess,
-    /// Handle data-subject requests, legal holds and destruction certificates.
+    /// Handle data-subject requests (acknowledge, extend, deny, complete,
+    /// notify recipients), legal holds and destruction certificates.
     HandleRequests,
+    /// Log data-subject requests and verify the requester's identity.
+    VerifyIdentity,
 }
 
 impl Permission {
     /// Every permission, for listings and matrices.
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ReadMasked,
         Permission::Reveal,
         Permission::Write,
@@ -70,6 +74,7 @@ impl Permission {
         Permission::ManageTraining,
         Permission::ReviewAccess,
         Permission::HandleRequests,
+        Permission::VerifyIdentity,
     ];
 
     /// Permissions on customer data (they need a field and a purpose).
@@ -111,6 +116,7 @@ impl Permission {
             Permission::ManageTraining => "manage_training",
             Permission::ReviewAccess => "review_access",
             Permission::HandleRequests => "handle_requests",
+            Permission::VerifyIdentity => "verify_identity",
         }
     }
 
@@ -218,12 +224,51 @@ impl fmt::Display for PolicyError {
     }
 }
 
+/// A training course: what counts as passing it and how long it stays valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Course {
+    /// Identifier used in training records.
+    pub id: String,
+    /// English name.
+    pub name_en: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Lowest score (0-100) that counts as passing.
+    pub pass_mark: i64,
+    /// Days a passed training stays valid.
+    pub valid_days: i64,
+}
+
+/// Pass mark of courses listed by id only (policy files written before
+/// courses had their own tables).
+pub const DEFAULT_PASS_MARK: i64 = 60;
+/// Validity of courses listed by id only.
+pub const DEFAULT_VALID_DAYS: i64 = 365;
+
+/// Which steps of a data-subject request must be done by different people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeparationOfDuties {
+    /// Request kinds whose requester's identity verifier may not also
+    /// complete them (default: access, portability and erasure, the kinds
+    /// that hand out or destroy the whole record).
+    pub verifier_cannot_complete: Vec<RequestKind>,
+}
+
+impl Default for SeparationOfDuties {
+    fn default() -> Self {
+        SeparationOfDuties {
+            verifier_cannot_complete: vec![RequestKind::Access, RequestKind::Portability, RequestKind::Erasure],
+        }
+    }
+}
+
 /// A validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
     roles: Vec<Role>,
-    training_courses: Vec<String>,
+    courses: Vec<Course>,
     training_required_for: Vec<Permission>,
+    separation: SeparationOfDuties,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +278,8 @@ struct RawPolicy {
     #[serde(default)]
     training: Option<RawTraining>,
     #[serde(default)]
+    separation_of_duties: Option<RawSeparation>,
+    #[serde(default)]
     roles: Vec<toml::Spanned<RawRole>>,
 }
 
@@ -240,9 +287,35 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawTraining {
     #[serde(default)]
-    courses: Vec<String>,
+    courses: Vec<toml::Spanned<RawCourse>>,
     #[serde(default)]
     required_for: Vec<toml::Spanned<String>>,
+}
+
+/// A course as written: its id alone (older policy files) or a table.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCourse {
+    Id(String),
+    Table(RawCourseTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCourseTable {
+    id: String,
+    #[serde(default)]
+    name_en: String,
+    #[serde(default)]
+    name_zh: String,
+    pass_mark: i64,
+    valid_days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSeparation {
+    verifier_cannot_complete: Vec<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +340,10 @@ struct RawGrant {
     scope: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     purposes: Vec<toml::Spanned<String>>,
+}
+
+fn valid_course_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
@@ -342,8 +419,11 @@ pub struct Subject<'a> {
     pub roles: &'a [String],
     /// Whether the account has MFA enrolled (and used it for this session).
     pub mfa: bool,
-    /// Courses whose training is currently valid.
+    /// Courses whose training is currently valid (passed, not expired).
     pub valid_courses: &'a [String],
+    /// Training gates do not apply (applications and the local operator,
+    /// who are not people taking courses in this sense).
+    pub trained: bool,
 }
 
 /// What is asked.
@@ -384,14 +464,81 @@ impl Policy {
         if raw.version != 1 {
             err(&mut errors, 0, format!("unsupported policy version {}", raw.version));
         }
-        let mut training_courses = Vec::new();
+        let mut courses: Vec<Course> = Vec::new();
         let mut training_required_for = Vec::new();
         if let Some(t) = raw.training {
-            training_courses = t.courses;
+            for c in t.courses {
+                let at = c.span().start;
+                let course = match c.into_inner() {
+                    RawCourse::Id(id) => Course {
+                        name_en: id.clone(),
+                        name_zh: id.clone(),
+                        id,
+                        pass_mark: DEFAULT_PASS_MARK,
+                        valid_days: DEFAULT_VALID_DAYS,
+                    },
+                    RawCourse::Table(t) => Course {
+                        name_en: if t.name_en.is_empty() { t.id.clone() } else { t.name_en },
+                        name_zh: if t.name_zh.is_empty() { t.id.clone() } else { t.name_zh },
+                        id: t.id,
+                        pass_mark: t.pass_mark,
+                        valid_days: t.valid_days,
+                    },
+                };
+                if !valid_course_id(&course.id) {
+                    err(
+                        &mut errors,
+                        at,
+                        format!("course id {:?} must be 1-64 letters, digits, '_' and '-'", course.id),
+                    );
+                }
+                if !(0..=100).contains(&course.pass_mark) {
+                    err(
+                        &mut errors,
+                        at,
+                        format!("course {:?}: pass_mark must be 0-100", course.id),
+                    );
+                }
+                if !(1..=3660).contains(&course.valid_days) {
+                    err(
+                        &mut errors,
+                        at,
+                        format!("course {:?}: valid_days must be 1-3660", course.id),
+                    );
+                }
+                if courses.iter().any(|c| c.id == course.id) {
+                    err(&mut errors, at, format!("course {:?} is declared twice", course.id));
+                }
+                courses.push(course);
+            }
             for r in t.required_for {
                 match Permission::parse(r.get_ref()) {
                     Some(p) => training_required_for.push(p),
                     None => err(&mut errors, r.span().start, format!("unknown action {:?}", r.get_ref())),
+                }
+            }
+            if !training_required_for.is_empty() && courses.is_empty() {
+                errors.push(PolicyError {
+                    line: 0,
+                    message: "[training] required_for names actions but no course is declared".into(),
+                });
+            }
+        }
+        let mut separation = SeparationOfDuties::default();
+        if let Some(sep) = raw.separation_of_duties {
+            separation.verifier_cannot_complete.clear();
+            for k in sep.verifier_cannot_complete {
+                match RequestKind::parse(k.get_ref()) {
+                    Some(kind) => separation.verifier_cannot_complete.push(kind),
+                    None => err(
+                        &mut errors,
+                        k.span().start,
+                        format!(
+                            "unknown request kind {:?}; kinds: {}",
+                            k.get_ref(),
+                            RequestKind::ALL.map(|k| k.as_str()).join(", ")
+                        ),
+                    ),
                 }
             }
         }
@@ -523,8 +670,45 @@ impl Policy {
         }
         Ok(Policy {
             roles,
-            training_courses,
+            courses,
             training_required_for,
+            separation,
+        })
+    }
+
+    /// The training courses.
+    pub fn courses(&self) -> &[Course] {
+        &self.courses
+    }
+
+    /// A course by id.
+    pub fn course(&self, id: &str) -> Option<&Course> {
+        self.courses.iter().find(|c| c.id == id)
+    }
+
+    /// Which request steps need different people.
+    pub fn separation(&self) -> &SeparationOfDuties {
+        &self.separation
+    }
+
+    /// Whether any grant of `roles` covers `permission`, whatever its
+    /// fields, scope and purposes (e.g. "is this an administrator").
+    pub fn grants(&self, roles: &[String], permission: Permission) -> bool {
+        roles
+            .iter()
+            .filter_map(|r| self.role(r))
+            .any(|role| role.grants.iter().any(|g| g.permissions.contains(&permission)))
+    }
+
+    /// Whether a customer with these internal attributes is within the
+    /// scope of any data grant of `roles`: the customers a caller may know
+    /// to exist. Everyone else is answered "not found", like a customer
+    /// that does not exist.
+    pub fn sees(&self, roles: &[String], attrs: Option<&BTreeMap<String, String>>) -> bool {
+        roles.iter().filter_map(|r| self.role(r)).any(|role| {
+            role.grants
+                .iter()
+                .any(|g| g.permissions.iter().any(|p| p.is_data()) && g.in_scope(attrs))
         })
     }
 
@@ -539,16 +723,33 @@ impl Policy {
     }
 
     /// Courses required for `p`, if any.
-    pub fn courses_for(&self, p: Permission) -> &[String] {
+    pub fn courses_for(&self, p: Permission) -> &[Course] {
         if self.training_required_for.contains(&p) {
-            &self.training_courses
+            &self.courses
         } else {
             &[]
         }
     }
 
+    /// Whether a training with `score` passes `course` (unknown courses
+    /// never count).
+    pub fn passes(&self, course: &str, score: i64) -> bool {
+        self.course(course).is_some_and(|c| score >= c.pass_mark)
+    }
+
     /// Decide a request. Default deny.
     pub fn decide(&self, who: &Subject<'_>, req: &Request<'_>) -> Decision {
+        self.decide_in(who, req, false)
+    }
+
+    /// Decide a request as if the customer were in every grant's scope:
+    /// whether the caller may do this for some customer (e.g. search a
+    /// field at all). `req.attrs` is ignored.
+    pub fn decide_anywhere(&self, who: &Subject<'_>, req: &Request<'_>) -> Decision {
+        self.decide_in(who, req, true)
+    }
+
+    fn decide_in(&self, who: &Subject<'_>, req: &Request<'_>, any_scope: bool) -> Decision {
         let data = req.permission.is_data();
         if data && req.purpose.is_none() {
             return Decision {
@@ -572,7 +773,8 @@ impl Policy {
                         // Record-level data actions (delete, export, record_consent) need a grant on every field.
                         None => g.fields.contains(&FieldSel::Any),
                     };
-                    if !field_ok || !g.in_scope(req.attrs) || !req.purpose.is_some_and(|p| g.purposes.contains(p)) {
+                    let scope_ok = any_scope || g.in_scope(req.attrs);
+                    if !field_ok || !scope_ok || !req.purpose.is_some_and(|p| g.purposes.contains(p)) {
                         continue;
                     }
                 }
@@ -589,17 +791,19 @@ impl Policy {
                     });
                     continue;
                 }
-                if let Some(missing) = self
-                    .courses_for(req.permission)
-                    .iter()
-                    .find(|c| !who.valid_courses.contains(c))
-                {
-                    blocked.get_or_insert(Decision {
-                        allowed: false,
-                        reason: Some(DenyReason::TrainingRequired(missing.clone())),
-                        rule,
-                    });
-                    continue;
+                if !who.trained {
+                    if let Some(missing) = self
+                        .courses_for(req.permission)
+                        .iter()
+                        .find(|c| !who.valid_courses.contains(&c.id))
+                    {
+                        blocked.get_or_insert(Decision {
+                            allowed: false,
+                            reason: Some(DenyReason::TrainingRequired(missing.id.clone())),
+                            rule,
+                        });
+                        continue;
+                    }
                 }
                 return Decision {
                     allowed: true,

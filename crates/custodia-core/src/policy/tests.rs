@@ -326,6 +326,7 @@ fn default_policy_decisions() {
             roles: &rs,
             mfa,
             valid_courses: &courses,
+            trained: false,
         };
         let fdef = field.map(|f| s.field(f).unwrap());
         let a = dept.map(attrs);
@@ -372,6 +373,7 @@ fn explanations_name_the_rule() {
             roles: &rs,
             mfa: true,
             valid_courses: &courses,
+            trained: false,
         },
         &req,
     );
@@ -395,6 +397,7 @@ fn explanations_name_the_rule() {
             roles: &rs,
             mfa: false,
             valid_courses: &courses,
+            trained: false,
         },
         &req,
     );
@@ -450,4 +453,153 @@ id = "a"
     )
     .unwrap_err();
     assert!(e[0].message.contains("needs fields and purposes"), "{e:?}");
+}
+
+#[test]
+fn courses_as_tables_or_plain_ids() {
+    let s = Schema::default_schema();
+    let (_, p) = setup();
+    let c = p.course("privacy_basics").unwrap();
+    assert_eq!((c.pass_mark, c.valid_days), (80, 365));
+    assert!(p.passes("privacy_basics", 80));
+    assert!(!p.passes("privacy_basics", 79));
+    assert!(!p.passes("no_such_course", 100));
+    // Policy files written before courses had tables keep loading.
+    let old = "version = 1\n[training]\ncourses = [\"privacy_basics\", \"aml\"]\nrequired_for = [\"reveal\"]\n";
+    let p = Policy::from_toml(old, &s).unwrap();
+    let c = p.course("aml").unwrap();
+    assert_eq!((c.pass_mark, c.valid_days), (DEFAULT_PASS_MARK, DEFAULT_VALID_DAYS));
+    assert_eq!(p.courses_for(Permission::Reveal).len(), 2);
+    assert!(p.courses_for(Permission::Export).is_empty());
+    // Bad courses are reported with their line.
+    let bad = "version = 1\n[training]\nrequired_for = [\"reveal\"]\n[[training.courses]]\nid = \"x y\"\npass_mark = 101\nvalid_days = 0\n";
+    let errs: Vec<String> = Policy::from_toml(bad, &s)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    for want in [
+        "must be 1-64 letters",
+        "pass_mark must be 0-100",
+        "valid_days must be 1-3660",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(want) && e.starts_with("line ")),
+            "{want}: {errs:?}"
+        );
+    }
+    let none = "version = 1\n[training]\nrequired_for = [\"reveal\"]\n";
+    assert!(Policy::from_toml(none, &s).is_err());
+}
+
+#[test]
+fn separation_of_duties_defaults_and_overrides() {
+    use crate::rights::RequestKind::*;
+    let s = Schema::default_schema();
+    let (_, p) = setup();
+    assert_eq!(
+        p.separation().verifier_cannot_complete,
+        vec![Access, Portability, Erasure]
+    );
+    // Policies without the section get the default.
+    let p = Policy::from_toml("version = 1\n", &s).unwrap();
+    assert_eq!(
+        p.separation().verifier_cannot_complete,
+        vec![Access, Portability, Erasure]
+    );
+    let p = Policy::from_toml(
+        "version = 1\n[separation_of_duties]\nverifier_cannot_complete = []\n",
+        &s,
+    )
+    .unwrap();
+    assert!(p.separation().verifier_cannot_complete.is_empty());
+    let e = Policy::from_toml(
+        "version = 1\n[separation_of_duties]\nverifier_cannot_complete = [\"erasure\", \"nap\"]\n",
+        &s,
+    )
+    .unwrap_err();
+    assert!(e[0].to_string().contains("unknown request kind \"nap\""), "{e:?}");
+}
+
+#[test]
+fn who_sees_which_customers() {
+    let (_, p) = setup();
+    let service = attrs("service");
+    let risk = attrs("risk");
+    // Agents see their departments only; the officer and the steward every
+    // customer; the administrator none.
+    assert!(p.sees(&roles(&["cs_agent"]), Some(&service)));
+    assert!(!p.sees(&roles(&["cs_agent"]), Some(&risk)));
+    assert!(!p.sees(&roles(&["cs_agent"]), None));
+    assert!(p.sees(&roles(&["privacy_officer"]), Some(&risk)));
+    assert!(p.sees(&roles(&["data_steward"]), None));
+    assert!(!p.sees(&roles(&["administrator"]), Some(&service)));
+    assert!(!p.sees(&[], Some(&service)));
+    assert!(p.grants(&roles(&["administrator"]), Permission::ManageAccounts));
+    assert!(!p.grants(&roles(&["administrator"]), Permission::ManagePolicy));
+    assert!(!p.grants(&roles(&["privacy_officer"]), Permission::ManageAccounts));
+    assert!(p.grants(&roles(&["cs_agent"]), Permission::VerifyIdentity));
+    assert!(!p.grants(&roles(&["cs_agent"]), Permission::HandleRequests));
+}
+
+#[test]
+fn default_roles_keep_duties_apart() {
+    let (s, p) = setup();
+    // No built-in role both manages accounts and touches customer data or
+    // the policy; the administrator role never needs MFA for data.
+    for role in p.roles() {
+        let admin = role
+            .grants
+            .iter()
+            .any(|g| g.permissions.contains(&Permission::ManageAccounts));
+        let data = role.grants.iter().any(|g| g.permissions.iter().any(|x| x.is_data()));
+        let policy = role
+            .grants
+            .iter()
+            .any(|g| g.permissions.contains(&Permission::ManagePolicy));
+        assert!(
+            !(admin && (data || policy)),
+            "role {} mixes administration with data or policy",
+            role.id
+        );
+    }
+    // The officer can do every part of every request kind.
+    let officer = roles(&["privacy_officer"]);
+    let dsr = Purpose::new("data_subject_request").unwrap();
+    let courses = roles(&["privacy_basics"]);
+    let who = Subject {
+        roles: &officer,
+        mfa: true,
+        valid_courses: &courses,
+        trained: false,
+    };
+    for f in s.fields() {
+        for perm in [Permission::Reveal, Permission::Write, Permission::Delete] {
+            if perm == Permission::Reveal && f.classification == Classification::Internal {
+                continue;
+            }
+            let d = p.decide(
+                &who,
+                &Request {
+                    permission: perm,
+                    field: Some((&f.name, f.classification)),
+                    attrs: None,
+                    purpose: Some(&dsr),
+                },
+            );
+            assert!(d.allowed, "{perm} of {}: {d}", f.name);
+        }
+    }
+    for perm in [Permission::Delete, Permission::RecordConsent] {
+        let d = p.decide(
+            &who,
+            &Request {
+                permission: perm,
+                field: None,
+                attrs: None,
+                purpose: Some(&dsr),
+            },
+        );
+        assert!(d.allowed, "{perm}: {d}");
+    }
 }

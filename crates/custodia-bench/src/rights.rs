@@ -1,24 +1,24 @@
 //! Benchmarks of destruction and backups: single-customer erasure latency,
 //! retention purge rate, backup and restore throughput.
 
+use crate::bench::io;
 use custodia_core::audit::to_hex;
-use custodia_store::Mutation;
-use custodia_vault::retention::RetentionOptions;
+use custodia_vault::authz::Principal;
+use custodia_vault::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::{DataDir, MasterChoice, NoProgress, RecordInput, Vault, VaultError};
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn io(e: impl std::fmt::Display) -> VaultError {
-    VaultError::Io(e.to_string())
-}
-
-fn fresh_vault(workdir: &Path, name: &str) -> Result<Vault, VaultError> {
+fn fresh_vault(workdir: &Path, name: &str) -> Result<(Vault, Principal), VaultError> {
     std::fs::create_dir_all(workdir)?;
     let dir = DataDir::new(workdir.join(name));
     let _ = std::fs::remove_dir_all(dir.root());
-    Ok(Vault::init(&dir, None, MasterChoice::KeyFile(None), "bench")?.0)
+    let operator = custodia::cli::operator_name()?;
+    let v = Vault::init(&dir, None, MasterChoice::KeyFile(None), &format!("operator:{operator}"))?.0;
+    let p = v.operator(&operator);
+    Ok((v, p))
 }
 
 fn demo_input(rng: &mut rand::rngs::StdRng, i: u64) -> RecordInput {
@@ -34,31 +34,17 @@ fn demo_input(rng: &mut rand::rngs::StdRng, i: u64) -> RecordInput {
     input
 }
 
-/// Insert `n` demo customers as if collected at `at_ms`.
-fn insert_at(v: &Vault, n: u64, at_ms: i64, seed: u64) -> Result<Vec<custodia_core::CustomerId>, VaultError> {
+/// Create `n` demo customers through the public batch create.
+fn insert(v: &Vault, p: &Principal, n: u64, seed: u64) -> Result<Vec<custodia_core::CustomerId>, VaultError> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let validator = v.validator();
-    let notices = v.notices();
+    let purpose = v.purpose("contract_performance")?;
     let mut ids = Vec::with_capacity(n as usize);
     let mut batch = Vec::new();
     for i in 0..n {
-        let s = v.seal_new(
-            &demo_input(&mut rng, seed * 10_000_000 + i),
-            &validator,
-            1,
-            at_ms,
-            &notices,
-            "bench",
-        )?;
-        ids.push(s.customer.id);
-        batch.push(Mutation::Insert {
-            customer: Box::new(s.customer),
-            consents: s.consents,
-            events: Vec::new(),
-        });
-        if batch.len() == 2000 || i + 1 == n {
-            for r in v.store().apply(std::mem::take(&mut batch))? {
-                r?;
+        batch.push(demo_input(&mut rng, seed * 10_000_000 + i));
+        if batch.len() == custodia_vault::MAX_BATCH || i + 1 == n {
+            for r in v.create_batch(p, &std::mem::take(&mut batch), &purpose)? {
+                ids.push(r?.id);
             }
         }
     }
@@ -68,18 +54,19 @@ fn insert_at(v: &Vault, n: u64, at_ms: i64, seed: u64) -> Result<Vec<custodia_co
 /// Erase customers one after another, each durable (and in the ledger)
 /// before the next starts.
 pub fn erase(workdir: &Path, customers: u64) -> Result<(), VaultError> {
-    let v = fresh_vault(workdir, "erase-data")?;
-    let ids = insert_at(&v, customers, custodia_vault::now_ms(), 1)?;
+    let (v, p) = fresh_vault(workdir, "erase-data")?;
+    let ids = insert(&v, &p, customers, 1)?;
+    let purpose = v.purpose("legal_obligation")?;
     // Warm the caches (signer, KEK, statements).
     let mut hist = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).map_err(io)?;
     let started = Instant::now();
     for id in &ids {
         let t = Instant::now();
-        v.erase_customer("bench", &id.to_string(), "benchmark")?;
+        v.erase_customer(&p, &id.to_string(), "benchmark", &purpose)?;
         hist.record(t.elapsed().as_micros() as u64).map_err(io)?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let (left, _) = v.counts()?;
+    let (left, _) = v.counts(&p)?;
     if left != 0 {
         return Err(io(format!("{left} customers were not erased")));
     }
@@ -105,29 +92,54 @@ pub fn erase(workdir: &Path, customers: u64) -> Result<(), VaultError> {
 
 /// Purge `expired` customers whose every purpose expired, among `kept` that stay.
 pub fn retention(workdir: &Path, expired: u64, kept: u64) -> Result<(), VaultError> {
-    let v = fresh_vault(workdir, "retention-data")?;
-    // Every purpose counts one year from collection.
-    let notice = custodia_core::notice::DEFAULT_NOTICE_TOML
-        .replace("version = 1\n", "version = 2\n")
-        .replace(
-            "{ years = 3, from = \"contract_end\" }",
-            "{ years = 1, from = \"collection\" }",
-        )
-        .replace(
-            "{ years = 5, from = \"contract_end\" }",
-            "{ years = 1, from = \"collection\" }",
-        );
-    v.publish_notice("bench", &notice)?;
-    let now = custodia_vault::now_ms();
-    insert_at(&v, expired, now - 2 * 366 * 86_400_000, 2)?;
-    insert_at(&v, kept, now, 3)?;
+    let (v, p) = fresh_vault(workdir, "retention-data")?;
+    // Every purpose keeps data one year after the contract ended.
+    let mut notice = custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1\n", "version = 2\n");
+    for old in [
+        "{ years = 3, from = \"contract_end\" }",
+        "{ years = 5, from = \"contract_end\" }",
+        "{ months = 24, from = \"last_activity\" }",
+        "{ years = 3, from = \"collection\" }",
+        "{ months = 24, from = \"collection\" }",
+    ] {
+        notice = notice.replace(old, "{ years = 1, from = \"contract_end\" }");
+    }
+    v.publish_notice(&p, &notice)?;
+    let ids = insert(&v, &p, expired, 2)?;
+    insert(&v, &p, kept, 3)?;
+    // The expired customers' contracts ended two years ago (set through the
+    // public lifecycle operation, many writers at once).
+    let ended = (chrono::Utc::now().date_naive() - chrono::Duration::days(730)).to_string();
+    let purpose = v.purpose("contract_performance")?;
+    std::thread::scope(|s| {
+        let chunk = ids.len().div_ceil(32).max(1);
+        let handles: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                let (v, p, purpose, ended) = (&v, &p, &purpose, &ended);
+                s.spawn(move || {
+                    for id in part {
+                        let input = LifecycleInput {
+                            contract_end: Some(ended.clone()),
+                            ..Default::default()
+                        };
+                        v.set_lifecycle(p, &id.to_string(), &input, purpose)?;
+                    }
+                    Ok::<_, VaultError>(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|_| Err(io("a lifecycle writer panicked"))))
+    })?;
     let started = Instant::now();
-    let r = v.retention_run("bench", &RetentionOptions::default(), &NoProgress)?;
+    let r = v.retention_run(&p, &RetentionOptions::default(), &NoProgress)?;
     let secs = started.elapsed().as_secs_f64();
     if r.customers_erased != expired {
         return Err(io(format!("erased {} of {expired}", r.customers_erased)));
     }
-    let (left, _) = v.counts()?;
+    let (left, _) = v.counts(&p)?;
     println!(
         "## Retention purge: {expired} expired among {} customers — {}",
         expired + kept,
@@ -142,24 +154,24 @@ pub fn retention(workdir: &Path, expired: u64, kept: u64) -> Result<(), VaultErr
         r.certificates.len(),
         r.customers_erased as f64 / secs
     );
-    println!("{left} customers remain; ledger ok: {}", v.verify_ledger().ok);
+    println!("{left} customers remain; ledger ok: {}", v.verify_ledger(&p)?.ok);
     Ok(())
 }
 
 /// Backup, verify and restore of an existing data directory.
 pub fn backup(workdir: &Path) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
-    let v = crate::cli::open(&dir)?;
+    let (v, p) = crate::bench::open_operator(&dir)?;
     std::fs::create_dir_all(workdir)?;
     let mut tag = [0u8; 4];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut tag);
     let file: PathBuf = workdir.join(format!("bench-{}.backup", to_hex(&tag)));
     let to = DataDir::new(workdir.join(format!("bench-restored-{}", to_hex(&tag))));
-    let b = v.backup_create("bench", &file, None, &NoProgress)?;
-    let ver = v.backup_verify(&file, &NoProgress)?;
-    let r = v.backup_restore("bench", &file, &to, &NoProgress)?;
-    let restored = Vault::open(&to, &|| Err(io("no passphrase")))?;
-    let (count, _) = restored.counts()?;
+    let b = v.backup_create(&p, &file, None, &NoProgress)?;
+    let ver = v.backup_verify(&p, &file, &NoProgress)?;
+    let r = v.backup_restore(&p, &file, &to, &NoProgress)?;
+    let (restored, rp) = crate::bench::open_operator(&to)?;
+    let (count, _) = restored.counts(&rp)?;
     if count != b.customers {
         return Err(io(format!("restored {count} of {} customers", b.customers)));
     }

@@ -3,7 +3,7 @@
 
 use custodia_deid::eval;
 use custodia_vault::export::ExportFormat;
-use custodia_vault::{Access, DataDir, NoProgress, VaultError};
+use custodia_vault::{DataDir, NoProgress, VaultError};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -44,7 +44,8 @@ fn presidio_version(python: &Path) -> String {
 /// A de-identified export of the data directory against a masked export.
 pub fn deid_export(profile: Option<&Path>, workdir: &Path) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
-    let v = crate::cli::open(&dir)?;
+    let (v, p) = crate::bench::open_operator(&dir)?;
+    let purpose = v.purpose("contract_performance")?;
     let text = match profile {
         Some(p) => std::fs::read_to_string(p).map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?,
         None => BENCH_PROFILE.to_owned(),
@@ -56,12 +57,18 @@ pub fn deid_export(profile: Option<&Path>, workdir: &Path) -> Result<(), VaultEr
     let deid_path = workdir.join("bench-deid.csv");
     let t = Instant::now();
     let mut w = std::io::BufWriter::new(std::fs::File::create(&masked_path)?);
-    let masked = v.export("bench", &mut w, ExportFormat::Csv, &Access::Masked, &NoProgress)?;
+    let masked = v.export(
+        &p,
+        &mut w,
+        ExportFormat::Csv,
+        &v.access(Some("contract_performance"), false, None)?,
+        &NoProgress,
+    )?;
     w.flush()?;
     drop(w);
     let masked_s = t.elapsed().as_secs_f64();
     let mut w = std::io::BufWriter::new(std::fs::File::create(&deid_path)?);
-    let r = v.export_deidentified("bench", &mut w, &profile, &NoProgress)?;
+    let r = v.export_deidentified(&p, &purpose, &mut w, &profile, &NoProgress)?;
     w.flush()?;
     drop(w);
     let bytes = std::fs::metadata(&deid_path)?.len();

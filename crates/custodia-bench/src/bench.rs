@@ -14,8 +14,9 @@
 //! plaintext `COPY` of the CSV); `reads --servers N` spreads the load over N
 //! `custodia serve` processes sharing the data directory's storage.
 
-use crate::client::{tls_config, Conn};
 use clap::{Args, Subcommand};
+use custodia::client::{tls_config, Conn};
+use custodia_vault::authz::Principal;
 use custodia_vault::{DataDir, Vault, VaultError};
 use hdrhistogram::Histogram;
 use rusqlite::params;
@@ -126,7 +127,7 @@ pub struct ImportBench {
     #[arg(long)]
     pub nonempty: bool,
     /// Rows per transaction, for both runs.
-    #[arg(long, default_value_t = custodia_vault::import::ImportOptions::default().chunk)]
+    #[arg(long, default_value_t = 2000)]
     pub chunk: usize,
     /// Run on this PostgreSQL database instead (schemas `bench_plain` and
     /// `bench_custodia` are made anew in it); the baseline is then a
@@ -161,8 +162,45 @@ pub struct LookupBench {
     pub queries: usize,
 }
 
-fn io(e: impl std::fmt::Display) -> VaultError {
+pub(crate) fn io(e: impl std::fmt::Display) -> VaultError {
     VaultError::Io(e.to_string())
+}
+
+/// The `custodia` binary: `CUSTODIA_BIN`, or the one beside this benchmark.
+pub(crate) fn custodia_bin() -> Result<PathBuf, VaultError> {
+    if let Ok(p) = std::env::var("CUSTODIA_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe()?;
+    let p = me.with_file_name("custodia");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(io(format!(
+            "no custodia binary beside {} (build it: cargo build --release -p custodia), or set CUSTODIA_BIN",
+            me.display()
+        )))
+    }
+}
+
+/// Open a data directory as this machine's operator.
+pub(crate) fn open_operator(dir: &DataDir) -> Result<(Vault, Principal), VaultError> {
+    custodia::cli::open_as(dir, &custodia::cli::operator_name()?)
+}
+
+/// Every customer id of a data directory, in creation order.
+pub(crate) fn all_ids(v: &Vault, p: &Principal) -> Result<Vec<String>, VaultError> {
+    let purpose = v.purpose("contract_performance")?;
+    let mut ids = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let (page, next) = v.list_customers(p, &purpose, cursor, 10_000)?;
+        if page.is_empty() {
+            return Ok(ids);
+        }
+        ids.extend(page.iter().map(|c| c.to_string()));
+        cursor = next;
+    }
 }
 
 /// Run a child and return (wall seconds, peak RSS in MiB of that child).
@@ -216,20 +254,16 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
         BenchCmd::Policy { decisions } => policy(decisions).map(|_| 0),
-        BenchCmd::Erase { customers, workdir } => crate::bench_rights::erase(&workdir, customers).map(|_| 0),
-        BenchCmd::Retention { expired, kept, workdir } => {
-            crate::bench_rights::retention(&workdir, expired, kept).map(|_| 0)
-        }
-        BenchCmd::Backup { workdir } => crate::bench_rights::backup(&workdir).map(|_| 0),
+        BenchCmd::Erase { customers, workdir } => crate::rights::erase(&workdir, customers).map(|_| 0),
+        BenchCmd::Retention { expired, kept, workdir } => crate::rights::retention(&workdir, expired, kept).map(|_| 0),
+        BenchCmd::Backup { workdir } => crate::rights::backup(&workdir).map(|_| 0),
         BenchCmd::Detect {
             megabytes,
             docs,
             presidio,
             presidio_megabytes,
-        } => crate::bench_deid::detect(megabytes, docs, presidio.as_deref(), presidio_megabytes).map(|_| 0),
-        BenchCmd::DeidExport { profile, workdir } => {
-            crate::bench_deid::deid_export(profile.as_deref(), &workdir).map(|_| 0)
-        }
+        } => crate::deid::detect(megabytes, docs, presidio.as_deref(), presidio_megabytes).map(|_| 0),
+        BenchCmd::DeidExport { profile, workdir } => crate::deid::deid_export(profile.as_deref(), &workdir).map(|_| 0),
     }
 }
 
@@ -308,7 +342,8 @@ fn fresh_schema(url: &str, schema: &str) -> Result<String, VaultError> {
 
 fn import(b: ImportBench) -> Result<(), VaultError> {
     std::fs::create_dir_all(&b.workdir)?;
-    let exe = std::env::current_exe()?;
+    let exe = custodia_bin()?;
+    let me = std::env::current_exe()?;
     let csv = b.workdir.join(format!("customers-{}.csv", b.rows));
     if !csv.exists() {
         eprintln!("generating {} synthetic customers…", b.rows);
@@ -335,19 +370,14 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     let chunk = b.chunk.to_string();
     let (base_s, base_rss) = match &b.postgres {
         None => timed_child(
-            Command::new(&exe)
-                .args(["bench", "baseline-import", "--chunk", &chunk])
+            Command::new(&me)
+                .args(["baseline-import", "--chunk", &chunk])
                 .arg(&csv)
                 .arg(&base_db),
         )?,
         Some(url) => {
             let plain = fresh_schema(url, "bench_plain")?;
-            timed_child(
-                Command::new(&exe)
-                    .args(["bench", "baseline-copy"])
-                    .arg(&csv)
-                    .arg(&plain),
-            )?
+            timed_child(Command::new(&me).args(["baseline-copy"]).arg(&csv).arg(&plain))?
         }
     };
     let mut init = Command::new(&exe);
@@ -363,7 +393,13 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
         let st = Command::new(&exe)
             .arg("--data-dir")
             .arg(&data)
-            .args(["customer", "add", "name=Seed Customer"])
+            .args([
+                "customer",
+                "add",
+                "name=Seed Customer",
+                "--purpose",
+                "contract_performance",
+            ])
             .stdout(Stdio::null())
             .status()?;
         if !st.success() {
@@ -376,10 +412,10 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
             .arg(&data)
             .arg("import")
             .arg(&csv)
-            .args(["--chunk", &chunk]),
+            .args(["--chunk", &chunk, "--purpose", "contract_performance"]),
     )?;
-    let v = custodia_vault::Vault::open(&DataDir::new(&data), &|| Err(io("no passphrase")))?;
-    let (count, _) = v.counts()?;
+    let (v, p) = open_operator(&DataDir::new(&data))?;
+    let (count, _) = v.counts(&p)?;
     if count != b.rows + b.nonempty as u64 {
         return Err(io(format!("imported {count} of {} rows", b.rows)));
     }
@@ -414,33 +450,45 @@ fn free_port() -> Result<u16, VaultError> {
 fn reads(b: ReadsBench) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
     let (ids, token, count) = {
-        let v = crate::cli::open(&dir)?;
-        let (count, _) = v.counts()?;
+        let (v, op) = open_operator(&dir)?;
+        let (count, _) = v.counts(&op)?;
         if count == 0 {
             return Err(io(
-                "the data directory holds no customers; import some first (custodia bench import)",
+                "the data directory holds no customers; import some first (custodia-bench import)",
             ));
         }
-        // Ids spread over the whole table.
-        let step = (count / 20_000).max(1) as i64;
-        let mut ids = Vec::new();
-        let mut cursor = 0;
-        while ids.len() < 20_000 {
-            let (page, next) = v.store().scan(cursor, 1)?;
-            let Some(r) = page.first() else { break };
-            ids.push(r.id.to_string());
-            cursor = next + step - 1;
+        let purpose = v.purpose(b.purpose.as_deref().unwrap_or("customer_service"))?;
+        // The reads go through the whole policy path as a service account
+        // of the role that reads for this purpose; ids are sampled over the
+        // whole table among the customers that role may see.
+        let role = match purpose.as_str() {
+            "customer_service" | "contract_performance" => "cs_agent",
+            "marketing" => "marketing_specialist",
+            "risk_control" => "risk_analyst",
+            _ => "privacy_officer",
+        };
+        let account = format!("bench-{role}-{}", rand::random::<u32>());
+        v.create_account(
+            &op,
+            &account,
+            custodia_vault::identity::AccountKind::Service,
+            &[role.to_owned()],
+            None,
+        )?;
+        let token = v.issue_token(&op, &account, &[], 1)?;
+        let reader = match v.authenticate_token(&token.token)? {
+            Ok(p) => p,
+            Err(r) => return Err(io(format!("the benchmark token was refused: {}", r.code()))),
+        };
+        let all = all_ids(&v, &reader)?;
+        let step = (all.len() / 20_000).max(1);
+        let ids: Vec<String> = all.into_iter().step_by(step).take(20_000).collect();
+        if v.consent_purposes().contains(&purpose) {
+            give_consents(&v, &op, &ids, purpose.as_str())?;
         }
-        if let Some(p) = &b.purpose {
-            let purpose = v.purpose(p)?;
-            if v.consent_purposes().contains(&purpose) {
-                give_consents(&v, &ids, p)?;
-            }
-        }
-        let token = custodia_server::auth::issue_admin_token(&v, "bench")?;
-        (ids, token.to_string(), count)
+        (ids, token.token.to_string(), count)
     };
-    let exe = std::env::current_exe()?;
+    let exe = custodia_bin()?;
     let mut servers = Vec::new();
     let mut targets = Vec::new();
     for k in 0..b.servers.max(1) {
@@ -486,7 +534,10 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         targets.push((addr, cfg));
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let query = std::sync::Arc::new(b.purpose.as_ref().map(|p| format!("?purpose={p}")).unwrap_or_default());
+    let query = std::sync::Arc::new(format!(
+        "?purpose={}",
+        b.purpose.as_deref().unwrap_or("customer_service")
+    ));
     let seconds = b.seconds;
     let connections = b.connections;
     let result = rt.block_on(async move {
@@ -544,7 +595,7 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         b.servers.max(1),
         b.connections,
         b.seconds,
-        b.purpose.as_deref().unwrap_or("none (masked, bootstrap token)"),
+        b.purpose.as_deref().unwrap_or("customer_service"),
         machine()
     );
     println!("| requests | errors | req/s | p50 | p90 | p99 | max |");
@@ -562,7 +613,8 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
 
 /// Give `purpose` consent to every customer in `ids` (many writers at
 /// once, so group commit batches them).
-fn give_consents(v: &Vault, ids: &[String], purpose: &str) -> Result<(), VaultError> {
+fn give_consents(v: &Vault, op: &Principal, ids: &[String], purpose: &str) -> Result<(), VaultError> {
+    let acting_for = v.purpose("customer_service")?;
     let input = custodia_vault::consent::ConsentInput {
         purpose: purpose.to_owned(),
         action: custodia_vault::consent::ConsentAction::Give,
@@ -579,9 +631,10 @@ fn give_consents(v: &Vault, ids: &[String], purpose: &str) -> Result<(), VaultEr
             .chunks(chunk)
             .map(|part| {
                 let input = input.clone();
+                let acting_for = acting_for.clone();
                 s.spawn(move || {
                     for id in part {
-                        v.record_consents("bench", id, std::slice::from_ref(&input))?;
+                        v.record_consents(op, id, std::slice::from_ref(&input), &acting_for)?;
                     }
                     Ok::<_, VaultError>(())
                 })
@@ -595,31 +648,26 @@ fn give_consents(v: &Vault, ids: &[String], purpose: &str) -> Result<(), VaultEr
 
 fn lookup(b: LookupBench) -> Result<(), VaultError> {
     let dir = DataDir::new(std::env::var("CUSTODIA_DATA_DIR").unwrap_or_else(|_| "custodia-data".into()));
-    let v = crate::cli::open(&dir)?;
-    let (count, _) = v.counts()?;
-    let def = v
-        .schema()
-        .field("email")
-        .ok_or_else(|| io("the schema has no email field"))?
-        .clone();
-    // Known emails, decrypted in-process, spread over the table.
-    let step = (count / b.queries as u64).max(1) as i64;
+    let (v, p) = open_operator(&dir)?;
+    let (count, _) = v.counts(&p)?;
+    // Known emails, revealed through the public read, spread over the table.
+    let all = all_ids(&v, &p)?;
+    let step = (all.len() / b.queries.max(1)).max(1);
+    let reveal = v.access(Some("customer_service"), true, Some("email"))?;
     let mut emails = Vec::new();
-    let mut cursor = 0;
-    while emails.len() < b.queries {
-        let (page, next) = v.store().scan(cursor, 1)?;
-        let Some(r) = page.first() else { break };
-        if let Some(e) = v.decrypt(r)?.remove("email") {
+    for id in all.iter().step_by(step).take(b.queries) {
+        if let Some(e) = v.get(&p, id, &reveal)?.fields.remove("email") {
             emails.push(e);
         }
-        cursor = next + step - 1;
     }
+    let masked = v.access(Some("customer_service"), false, None)?;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
     let start = Instant::now();
     for e in &emails {
         let t = Instant::now();
-        let normalized = v.normalize("email", e)?;
-        let found = v.lookup(&def, &normalized)?;
+        // The whole search: policy, blind index, decryption to confirm,
+        // masking, and the durable audit events.
+        let found = v.find(&p, "email", e, &masked, 1)?;
         hist.record(t.elapsed().as_nanos() as u64).expect("in range");
         if found.is_empty() {
             return Err(io("a known email was not found"));
@@ -627,11 +675,11 @@ fn lookup(b: LookupBench) -> Result<(), VaultError> {
     }
     let total = start.elapsed().as_secs_f64();
     println!(
-        "## Blind-index lookup by email, {count} customers, {} lookups — {}",
+        "## Search by email (blind index, policy, masking, durable audit), {count} customers, {} searches — {}",
         emails.len(),
         machine()
     );
-    println!("| lookups/s | p50 | p99 | max |");
+    println!("| searches/s | p50 | p99 | max |");
     println!("|---:|---:|---:|---:|");
     println!(
         "| {:.0} | {:.1} µs | {:.1} µs | {:.1} µs |",
@@ -681,6 +729,7 @@ fn policy(n: usize) -> Result<(), VaultError> {
             roles: &roles[(i / 13) % roles.len()],
             mfa: i % 17 != 0,
             valid_courses: &courses,
+            trained: false,
         };
         let t = Instant::now();
         let d = policy.decide(&who, &req);
