@@ -35,37 +35,25 @@ pub struct DetectInput {
         (status = 422, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Find personal information in text (any authenticated caller; the text is neither stored nor logged).
-pub async fn detect(c: Caller, J(input): J<DetectInput>) -> ApiResult {
-    let lang = c.lang;
-    let kinds = match &input.types {
-        None => None,
-        Some(list) => Some(
-            list.iter()
-                .map(|t| Kind::parse(t).ok_or_else(|| VaultError::Input(format!("unknown type {t:?} in types"))))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Problem::from_vault(&e, lang))?,
-        ),
-    };
-    let min = input.min_score.unwrap_or(0.0);
-    if !(0.0..=1.0).contains(&min) {
-        return Err(Problem::from_vault(
-            &VaultError::Input("min_score must be between 0 and 1".into()),
-            lang,
-        ));
-    }
-    // Detection is pure CPU work: off the async threads.
-    let findings = tokio::task::spawn_blocking(move || {
-        custodia_deid::detect(&input.text)
-            .into_iter()
-            .filter(|f| f.score >= min && kinds.as_ref().is_none_or(|k| k.contains(&f.kind)))
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|_| Problem::from_vault(&VaultError::Io("request worker failed".into()), lang))?;
+pub async fn detect(State(s): State<AppState>, c: Caller, J(input): J<DetectInput>) -> ApiResult {
+    let findings = c
+        .run(&s, move |v, p| {
+            let kinds = match &input.types {
+                None => None,
+                Some(list) => Some(
+                    list.iter()
+                        .map(|t| {
+                            Kind::parse(t).ok_or_else(|| VaultError::Input(format!("unknown type {t:?} in types")))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            v.detect(p, &input.text, kinds.as_deref(), input.min_score.unwrap_or(0.0))
+        })
+        .await?;
     Ok(Json(json!({ "findings": findings })).into_response())
 }
 
-/// A token to open.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetokenizeInput {

@@ -41,7 +41,7 @@ pub async fn publish_notice(State(s): State<AppState>, c: Caller, J(input): J<Pu
     let report = c
         .run(&s, move |v, p| {
             if input.dry_run {
-                v.check_notice(&input.toml).map(|(_, r)| r)
+                v.preview_notice(p, &input.toml)
             } else {
                 v.publish_notice(p, &input.toml)
             }

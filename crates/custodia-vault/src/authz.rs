@@ -729,6 +729,14 @@ impl Vault {
         }
     }
 
+    /// A refusal decided by an operation's own rule (not a policy grant),
+    /// audited like every other.
+    pub(crate) fn forbid(&self, p: &Principal, customer: Option<CustomerId>, msg: impl Into<String>) -> VaultError {
+        let msg = msg.into();
+        self.denial_event(p, customer, None, Vec::new(), format!("forbidden: {msg}"));
+        VaultError::Forbidden(msg)
+    }
+
     /// Require an administration permission (no field, scope or purpose).
     pub(crate) fn require_admin(&self, p: &Principal, permission: Permission) -> Result<(), VaultError> {
         self.require(p, permission, None, None, None, None)

@@ -89,10 +89,11 @@ impl Vault {
     pub fn issue_bootstrap_token(&self, p: &Principal) -> Result<Zeroizing<String>, VaultError> {
         self.require_admin(p, Permission::ManageAccounts)?;
         if self.administrator_exists()? {
-            return Err(VaultError::Forbidden(
+            return Err(self.forbid(
+                p,
+                None,
                 "an administrator exists, so there is no bootstrap token any more; administrators create accounts, \
-                 and `custodia break-glass` covers emergencies"
-                    .into(),
+                 and `custodia break-glass` covers emergencies",
             ));
         }
         let token = new_secret(TOKEN_PREFIX);
@@ -156,7 +157,8 @@ impl Vault {
             let mut e = AuditEvent::new(now, "token:bootstrap", Action::TokenIssue);
             e.outcome = Outcome::Denied;
             e.detail = Some("bootstrap token presented after an administrator exists; switched off".into());
-            self.apply_one(vec![switch_off(), Mutation::Audit(vec![e])])?;
+            // Queued, not awaited: this runs on the server's async threads.
+            drop(self.store().submit(vec![switch_off(), Mutation::Audit(vec![e])]));
             self.forget_bootstrap();
             return Ok(false);
         }
@@ -179,8 +181,10 @@ impl Vault {
         minutes: u32,
     ) -> Result<IssuedToken, VaultError> {
         let Who::Operator { .. } = &p.0 else {
-            return Err(VaultError::Forbidden(
-                "break-glass is opened on the server's command line, with the master key".into(),
+            return Err(self.forbid(
+                p,
+                None,
+                "break-glass is opened on the server's command line, with the master key",
             ));
         };
         let reason = reason.trim();

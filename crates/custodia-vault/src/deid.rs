@@ -233,6 +233,28 @@ impl Vault {
         String::from_utf8(value).map_err(|_| custodia_crypto::CryptoError::Decrypt.into())
     }
 
+    /// Find personal information in text an application or a person sends
+    /// (nothing of it is stored or logged). Staff, service accounts and the
+    /// operator may; the bootstrap token, customers and jobs may not.
+    pub fn detect(
+        &self,
+        p: &Principal,
+        text: &str,
+        kinds: Option<&[custodia_deid::Kind]>,
+        min_score: f32,
+    ) -> Result<Vec<custodia_deid::Finding>, VaultError> {
+        if p.is_bootstrap() || p.customer().is_some() || p.kind() == "system" {
+            return Err(self.forbid(p, None, "detection is for staff, applications and operators"));
+        }
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(VaultError::Input("min_score must be between 0 and 1".into()));
+        }
+        Ok(custodia_deid::detect(text)
+            .into_iter()
+            .filter(|f| f.score >= min_score && kinds.is_none_or(|k| k.contains(&f.kind)))
+            .collect())
+    }
+
     /// Check a profile against the schema and load its hierarchy files
     /// (paths relative to `base`).
     pub fn load_profile(&self, text: &str, base: &std::path::Path) -> Result<Profile, VaultError> {

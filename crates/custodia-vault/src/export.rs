@@ -50,13 +50,21 @@ impl Vault {
         let revealed: Vec<custodia_core::FieldName> = match &access.reveal {
             Reveal::None => Vec::new(),
             Reveal::Fields(f) => f.clone(),
-            Reveal::All => self
-                .schema()
-                .fields()
-                .iter()
-                .filter(|f| f.classification.is_encrypted())
-                .map(|f| f.name.clone())
-                .collect(),
+            // Every personal field the notice lets this purpose see.
+            Reveal::All => {
+                let state = self.notices();
+                let listed: Vec<custodia_core::FieldName> = state
+                    .current()
+                    .and_then(|n| n.purpose(purpose.as_str()))
+                    .map(|pn| pn.fields.clone())
+                    .unwrap_or_default();
+                self.schema()
+                    .fields()
+                    .iter()
+                    .filter(|f| f.classification.is_encrypted() && listed.contains(&f.name))
+                    .map(|f| f.name.clone())
+                    .collect()
+            }
         };
         let mut checks = vec![(Permission::Export, None)];
         for f in &revealed {

@@ -162,13 +162,17 @@ impl Vault {
         let admin_role = self.policy().grants(roles, Permission::ManageAccounts);
         if p.is_bootstrap() {
             if self.administrator_exists()? {
-                return Err(VaultError::Forbidden(
-                    "an administrator exists, so the bootstrap token is off; sign in as an administrator".into(),
+                return Err(self.forbid(
+                    p,
+                    None,
+                    "an administrator exists, so the bootstrap token is off; sign in as an administrator",
                 ));
             }
             if kind != AccountKind::Staff || !admin_role {
-                return Err(VaultError::Forbidden(
-                    "the bootstrap token creates only the first administrator: a staff account with a role that grants manage_accounts (e.g. administrator)".into(),
+                return Err(self.forbid(
+                    p,
+                    None,
+                    "the bootstrap token creates only the first administrator: a staff account with a role that grants manage_accounts (e.g. administrator)",
                 ));
             }
         } else {

@@ -140,9 +140,15 @@ impl Vault {
         Ok(())
     }
 
+    /// What publishing a notice would do (a dry run). Needs `manage_policy`.
+    pub fn preview_notice(&self, p: &crate::authz::Principal, toml_text: &str) -> Result<PublishReport, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ManagePolicy)?;
+        Ok(self.check_notice(toml_text)?.1)
+    }
+
     /// Check a notice without publishing it: the parsed notice and its
     /// difference from the current version.
-    pub fn check_notice(&self, toml_text: &str) -> Result<(Notice, PublishReport), VaultError> {
+    pub(crate) fn check_notice(&self, toml_text: &str) -> Result<(Notice, PublishReport), VaultError> {
         let n = Notice::from_toml(toml_text, self.schema()).map_err(|errs| {
             VaultError::Input(format!(
                 "the notice is not valid: {}",

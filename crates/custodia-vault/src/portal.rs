@@ -436,8 +436,10 @@ impl Vault {
     /// The customer a portal principal is, and their record.
     fn own_record(&self, p: &Principal) -> Result<StoredCustomer, VaultError> {
         let Some(customer) = p.customer() else {
-            return Err(VaultError::Forbidden(
-                "only the customer, signed in to the privacy portal, can do this".into(),
+            return Err(self.forbid(
+                p,
+                None,
+                "only the customer, signed in to the privacy portal, can do this",
             ));
         };
         self.require_customer(p, customer)?;

@@ -569,11 +569,9 @@ impl Vault {
     pub fn verify_request(&self, p: &Principal, id: &str, method: &str) -> Result<RequestView, VaultError> {
         self.request_for(p, id, true)?;
         if p.customer().is_some() && method != "portal_code" {
-            return Err(VaultError::Forbidden(
-                "a customer verifies only by the portal code".into(),
-            ));
+            return Err(self.forbid(p, None, "a customer verifies only by the portal code"));
         }
-        if !p.customer().is_some() && method == "portal_code" {
+        if p.customer().is_none() && method == "portal_code" {
             return Err(problem(
                 "method",
                 "portal_only",
@@ -881,8 +879,10 @@ impl Vault {
             )))
         })?;
         if portal && kind.needs_verification() {
-            return Err(VaultError::Forbidden(
-                "the company carries this request out; the portal only files it".into(),
+            return Err(self.forbid(
+                p,
+                r.customer,
+                "the company carries this request out; the portal only files it",
             ));
         }
         if !portal && self.policy().separation().verifier_cannot_complete.contains(&kind) {

@@ -144,7 +144,7 @@ pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, Vault
         NoticeCmd::Publish { file, dry_run } => {
             let text = read(&file)?;
             let report = if dry_run {
-                v.check_notice(&text)?.1
+                v.preview_notice(p, &text)?
             } else {
                 v.publish_notice(p, &text)?
             };
@@ -292,6 +292,16 @@ pub fn consent_cmd(dir: &DataDir, operator: &str, cmd: ConsentCmd) -> Result<i32
                 match custodia_crypto::jws::verify(jws, &key) {
                     Ok(payload) => {
                         let r: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+                        if r["consentReceiptID"].as_str().is_none() {
+                            // Signed by this key, but not a consent receipt
+                            // (e.g. a destruction certificate).
+                            bad += 1;
+                            println!(
+                                "FAILED\treceipt #{}\tthe signed document is not a consent receipt",
+                                i + 1
+                            );
+                            continue;
+                        }
                         println!(
                             "ok\t{}\t{}\t{}\t{}",
                             r["consentReceiptID"].as_str().unwrap_or("?"),

@@ -2,10 +2,8 @@
 //! processes on one database, over HTTPS; key rotation seen by both; the
 //! database going away and coming back while a server keeps running.
 
-mod common;
-#[path = "common/pg.rs"]
-mod pg;
-use common::*;
+use crate::kit::pg;
+use crate::kit::*;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 use std::path::Path;
@@ -43,17 +41,19 @@ async fn two_servers_share_one_database_and_one_chain() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already holds a vault"), "{}", stderr(&o));
 
+    // A service token made through one directory works on both servers.
+    let token = service_token(&d1, "data_steward");
     let a = Server::start(&d1, &[]);
-    let token = a.token.clone().expect("the first server issues the admin token");
+    assert!(a.token.is_some(), "the first server issues the bootstrap token");
     let b = Server::start(&d2, &[]);
-    assert!(b.token.is_none(), "the second server finds the token in the database");
+    assert!(b.token.is_none(), "the second server finds it in the database");
     let (mut ca, mut cb) = (a.conn().await, b.conn().await);
 
     let r = call(
         &mut ca,
         &token,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=customer_service",
         Some(json!({"external_id": "PG-1", "name": "张三", "mobile": "13800138000", "email": "zhang@example.com"})),
     )
     .await;
@@ -64,7 +64,7 @@ async fn two_servers_share_one_database_and_one_chain() {
         &mut cb,
         &token,
         Method::GET,
-        "/v1/customers?email=zhang@example.com",
+        "/v1/customers?email=zhang@example.com&purpose=customer_service",
         None,
     )
     .await;
@@ -81,7 +81,14 @@ async fn two_servers_share_one_database_and_one_chain() {
             let mut applied = 0;
             let mut conflicts = 0;
             while applied < 10 {
-                let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+                let r = call(
+                    &mut c,
+                    &token,
+                    Method::GET,
+                    &format!("/v1/customers/{id}?purpose=customer_service"),
+                    None,
+                )
+                .await;
                 assert_eq!(r.status, StatusCode::OK);
                 let etag = r.headers["etag"].to_str().unwrap().to_owned();
                 let auth = format!("Bearer {token}");
@@ -89,7 +96,7 @@ async fn two_servers_share_one_database_and_one_chain() {
                 let r = c
                     .send(
                         Method::PATCH,
-                        &format!("/v1/customers/{id}"),
+                        &format!("/v1/customers/{id}?purpose=customer_service"),
                         &[("authorization", &auth), ("if-match", &etag)],
                         Some(body),
                     )
@@ -108,7 +115,14 @@ async fn two_servers_share_one_database_and_one_chain() {
     for t in tasks {
         conflicts += t.await.unwrap();
     }
-    let r = call(&mut cb, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+    let r = call(
+        &mut cb,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?purpose=customer_service"),
+        None,
+    )
+    .await;
     assert_eq!(
         r.headers["etag"].to_str().unwrap().trim_matches('"'),
         "41",
@@ -124,12 +138,19 @@ async fn two_servers_share_one_database_and_one_chain() {
         &mut cb,
         &token,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=customer_service",
         Some(json!({"external_id": "PG-2", "name": "李四", "email": "li@example.com"})),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
-    let r = call(&mut ca, &token, Method::GET, "/v1/customers?email=li@example.com", None).await;
+    let r = call(
+        &mut ca,
+        &token,
+        Method::GET,
+        "/v1/customers?email=li@example.com&purpose=customer_service",
+        None,
+    )
+    .await;
     assert_eq!(
         r.json()[0]["fields"]["email"],
         "l***@example.com",
@@ -168,7 +189,7 @@ async fn create(c: &mut custodia::client::Conn, token: &str, name: &str, email: 
         c,
         token,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=customer_service",
         Some(json!({"name": name, "email": email})),
     )
     .await
@@ -180,13 +201,13 @@ async fn database_outage_fails_fast_and_recovers() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     init_on(&data, &cluster.url());
+    let token = service_token(&data, "data_steward");
     let mut s = Server::start(&data, &[]);
-    let token = s.token.clone().unwrap();
     let mut c = s.conn().await;
     let r = create(&mut c, &token, "王五", "wang@example.com").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/customers/{id}");
+    let path = format!("/v1/customers/{id}?purpose=customer_service");
     assert_eq!(
         call(&mut c, &token, Method::GET, &path, None).await.status,
         StatusCode::OK
@@ -234,14 +255,38 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
     assert!(run(&data, &["demo-data", "500", "--output", csv.to_str().unwrap()])
         .status
         .success());
-    assert!(run(&data, &["import", csv.to_str().unwrap()]).status.success());
+    assert!(run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"]
+    )
+    .status
+    .success());
     let found = run(
         &data,
-        &["customer", "find", "--field", "email", "--value", "wang2@126.com"],
+        &[
+            "customer",
+            "find",
+            "--field",
+            "email",
+            "--value",
+            "wang2@126.com",
+            "--purpose",
+            "customer_service",
+        ],
     );
     let found: serde_json::Value = serde_json::from_str(&stdout(&found)).unwrap();
     let id = found[0]["id"].as_str().unwrap().to_owned();
-    let o = run(&data, &["erase", &id, "--basis", "GDPR Art. 17(1)(a)"]);
+    let o = run(
+        &data,
+        &[
+            "erase",
+            &id,
+            "--basis",
+            "GDPR Art. 17(1)(a)",
+            "--purpose",
+            "legal_obligation",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let before: serde_json::Value = serde_json::from_str(&stdout(&run(&data, &["status"]))).unwrap();
 
@@ -258,11 +303,30 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
     let after: serde_json::Value = serde_json::from_str(&stdout(&run(&data, &["status"]))).unwrap();
     assert_eq!(after["customers"], before["customers"]);
     assert_eq!(pg.query_i64("SELECT count(*) FROM customers"), 499);
-    let o = run(&data, &["customer", "add", "name=钱七", "email=qian@example.com"]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "add",
+            "name=钱七",
+            "email=qian@example.com",
+            "--purpose",
+            "customer_service",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let found = run(
         &data,
-        &["customer", "find", "--field", "email", "--value", "wang2@126.com"],
+        &[
+            "customer",
+            "find",
+            "--field",
+            "email",
+            "--value",
+            "wang2@126.com",
+            "--purpose",
+            "customer_service",
+        ],
     );
     assert_eq!(stdout(&found).trim(), "[]", "the erased customer stays erased");
     let o = run(&data, &["audit", "verify"]);
@@ -294,14 +358,14 @@ async fn tls_to_postgres_is_verified_against_the_given_ca() {
     );
     let data = d.path().join("data");
     init_on(&data, &url);
+    let token = service_token(&data, "data_steward");
     let s = Server::start(&data, &[]);
-    let token = s.token.clone().unwrap();
     let mut c = s.conn().await;
     let r = call(
         &mut c,
         &token,
         Method::GET,
-        "/v1/customers?email=nobody@example.com",
+        "/v1/customers?email=nobody@example.com&purpose=customer_service",
         None,
     )
     .await;
@@ -357,7 +421,17 @@ fn each_servers_ledger_learns_the_others_erasures() {
     let (a, b) = (d.path().join("a"), d.path().join("b"));
     init_on(&a, &pg.url);
     copy_config(&a, &b);
-    let o = run(&a, &["customer", "add", "name=孙八", "email=sun@example.com"]);
+    let o = run(
+        &a,
+        &[
+            "customer",
+            "add",
+            "name=孙八",
+            "email=sun@example.com",
+            "--purpose",
+            "customer_service",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let id = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
         .as_str()
@@ -368,7 +442,17 @@ fn each_servers_ledger_learns_the_others_erasures() {
         Err(custodia_vault::VaultError::Input("no passphrase".into()))
     })
     .unwrap();
-    let o = run(&a, &["erase", &id, "--basis", "GDPR Art. 17(1)(a)"]);
+    let o = run(
+        &a,
+        &[
+            "erase",
+            &id,
+            "--basis",
+            "GDPR Art. 17(1)(a)",
+            "--purpose",
+            "legal_obligation",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let lines = |dir: &Path| {
         std::fs::read_to_string(dir.join("erasure-ledger.jsonl"))
@@ -379,7 +463,10 @@ fn each_servers_ledger_learns_the_others_erasures() {
     assert_eq!(lines(&a), 1);
     assert_eq!(lines(&b), 0, "B has not looked yet");
     assert_eq!(
-        vb.sync_erasure_ledger().unwrap(),
+        vb.sync_erasure_ledger(&custodia_vault::authz::Principal::system(
+            custodia_vault::authz::Job::LedgerSync
+        ))
+        .unwrap(),
         0,
         "nothing to replay: the database has it"
     );

@@ -1,7 +1,7 @@
-//! The HTTPS API, driven over real TLS against the real binary.
+//! The HTTPS API, driven over real TLS against the real binary, by callers
+//! bound to roles.
 
-mod common;
-use common::*;
+use crate::kit::*;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -10,7 +10,11 @@ async fn api_end_to_end() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
-    let token = s.token.clone().expect("first start prints the admin token");
+    let boot = s.token.clone().expect("first start prints the bootstrap token");
+    // The data steward loads, reads, corrects and deletes records; the
+    // privacy officer reads the audit log.
+    let token = service_token(&data, "data_steward");
+    let officer = service_token(&data, "privacy_officer");
     let mut c = s.conn().await;
 
     // Health is open; everything else needs the token.
@@ -50,7 +54,7 @@ async fn api_end_to_end() {
         &mut c,
         &token,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=contract_performance",
         Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123", "email": 5})),
     )
     .await;
@@ -66,7 +70,7 @@ async fn api_end_to_end() {
         &mut c,
         &token,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=contract_performance",
         Some(json!({"name": "张三", "shoe_size": "42", "mobile": "123"})),
     )
     .await;
@@ -82,15 +86,42 @@ async fn api_end_to_end() {
         "values are not echoed"
     );
 
-    let r = call(&mut c, &token, Method::POST, "/v1/customers", Some(json!({"external_id": "CRM-1", "name": "张三丰", "mobile": "+86 138 0013 8000", "email": "Zhang@Example.com", "national_id": "11010519491231002X"}))).await;
+    let r = call(&mut c, &token, Method::POST, "/v1/customers?purpose=contract_performance", Some(json!({"external_id": "CRM-1", "name": "张三丰", "mobile": "+86 138 0013 8000", "email": "Zhang@Example.com", "national_id": "11010519491231002X"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json());
     let id = r.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(r.json()["fields"]["mobile"], "138****8000");
     assert_eq!(r.headers["etag"], "\"1\"");
 
-    // Reads: masked by default, reveal needs a known purpose.
+    // Reads: masked by default, for a declared purpose; reveal needs a known purpose.
     let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("purpose_required"))
+    );
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?purpose=legal_obligation"),
+        None,
+    )
+    .await;
     assert_eq!(r.json()["fields"]["national_id"], "110105********002X");
+    // The steward may not reveal the ID number: the refusal names its grants.
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?reveal=true&purpose=legal_obligation&fields=national_id"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("reveal of national_id for legal_obligation"));
+    assert!(!String::from_utf8_lossy(&r.body).contains("11010519491231002X"));
     let r = call(
         &mut c,
         &token,
@@ -137,18 +168,32 @@ async fn api_end_to_end() {
     assert_eq!(r.json()["fields"]["email"], "z***@example.com");
 
     // Search through blind indexes, with any spelling of the value.
-    let r = call(&mut c, &token, Method::GET, "/v1/customers?mobile=138-0013-8000", None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        "/v1/customers?mobile=138-0013-8000&purpose=customer_service",
+        None,
+    )
+    .await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
     let r = call(
         &mut c,
         &token,
         Method::GET,
-        "/v1/customers?email=ZHANG@example.com&mobile=1",
+        "/v1/customers?email=ZHANG@example.com&mobile=1&purpose=customer_service",
         None,
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = call(&mut c, &token, Method::GET, "/v1/customers?name=x", None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        "/v1/customers?name=x&purpose=customer_service",
+        None,
+    )
+    .await;
     assert_eq!(r.json()["code"], "not_searchable");
 
     // Optimistic update.
@@ -156,7 +201,7 @@ async fn api_end_to_end() {
     let r = c
         .send(
             Method::PATCH,
-            &format!("/v1/customers/{id}"),
+            &format!("/v1/customers/{id}?purpose=customer_service"),
             &[("authorization", &auth), ("if-match", "\"1\"")],
             Some(br#"{"email":"new@example.com"}"#.to_vec()),
         )
@@ -167,7 +212,7 @@ async fn api_end_to_end() {
     let r = c
         .send(
             Method::PATCH,
-            &format!("/v1/customers/{id}"),
+            &format!("/v1/customers/{id}?purpose=customer_service"),
             &[("authorization", &auth), ("if-match", "\"1\"")],
             Some(br#"{"email":"other@example.com"}"#.to_vec()),
         )
@@ -183,7 +228,7 @@ async fn api_end_to_end() {
         &mut c,
         &token,
         Method::POST,
-        "/v1/customers:batch",
+        "/v1/customers:batch?purpose=contract_performance",
         Some(json!({"records": [{"name": "李四"}, {"name": ""}, {"name": "王五", "external_id": "CRM-1"}, 7]})),
     )
     .await;
@@ -197,7 +242,7 @@ async fn api_end_to_end() {
         &mut c,
         &token,
         Method::POST,
-        "/v1/customers:batch",
+        "/v1/customers:batch?purpose=contract_performance",
         Some(json!({ "records": many })),
     )
     .await;
@@ -261,15 +306,73 @@ async fn api_end_to_end() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 
     // Delete, then gone.
-    let r = call(&mut c, &token, Method::DELETE, &format!("/v1/customers/{id}"), None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::DELETE,
+        &format!("/v1/customers/{id}?purpose=legal_obligation"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = call(&mut c, &token, Method::GET, &format!("/v1/customers/{id}"), None).await;
+    let r = call(
+        &mut c,
+        &token,
+        Method::GET,
+        &format!("/v1/customers/{id}?purpose=legal_obligation"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The bootstrap token never reaches customer data; it creates the first
+    // administrator, and is then switched off.
+    let r = call(
+        &mut c,
+        &boot,
+        Method::GET,
+        "/v1/customers?mobile=13800138000&purpose=customer_service",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/customers?purpose=contract_performance",
+        Some(json!({"name": "李雷"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("first administrator"),
+        "{}",
+        r.json()
+    );
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/accounts",
+        Some(json!({"name": "first.admin", "kind": "staff", "roles": ["administrator"], "password": PW})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["roles"], json!(["administrator"]));
+    let r = call(&mut c, &boot, Method::GET, "/v1/session", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "off once an administrator exists");
 
     // The audit log saw all of it and is intact.
     let r = call(&mut c, &token, Method::GET, "/v1/audit/verify", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the steward does not read the audit log"
+    );
+    let r = call(&mut c, &officer, Method::GET, "/v1/audit/verify", None).await;
     assert_eq!(r.json()["ok"], true, "{:?}", r.json());
-    let r = call(&mut c, &token, Method::GET, "/v1/audit?limit=1000", None).await;
+    let r = call(&mut c, &officer, Method::GET, "/v1/audit?limit=1000", None).await;
     let actions: Vec<String> = r
         .json()
         .as_array()
@@ -362,62 +465,10 @@ async fn tls_only_modern_versions_and_plain_http_refused() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("loopback"), "{}", stderr(&o));
 
-    // A restart does not print a new token, and the old one still works.
+    // A restart does not print a new bootstrap token (the unused one still
+    // works until the first administrator exists).
     let s2 = Server::start(&data, &[]);
     assert!(s2.token.is_none());
-}
-
-fn form_encode(pairs: &[(&str, &str)]) -> Vec<u8> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let enc = |s: &str| {
-                s.bytes()
-                    .map(|b| {
-                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                            (b as char).to_string()
-                        } else {
-                            format!("%{b:02X}")
-                        }
-                    })
-                    .collect::<String>()
-            };
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes()
-}
-
-fn cookie_value(r: &custodia::client::Resp, name: &str) -> Option<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap().to_owned())
-        })
-}
-
-async fn sign_in(c: &mut custodia::client::Conn, name: &str, pw: &str, code: &str) -> Option<String> {
-    let page = c.send(Method::GET, "/login", &[], None).await.unwrap();
-    let csrf = cookie_value(&page, "custodia_csrf").unwrap();
-    let cookie = format!("custodia_csrf={csrf}");
-    let body = form_encode(&[("name", name), ("password", pw), ("code", code), ("csrf", &csrf)]);
-    let r = c
-        .send(
-            Method::POST,
-            "/login",
-            &[
-                ("cookie", &cookie),
-                ("content-type", "application/x-www-form-urlencoded"),
-            ],
-            Some(body),
-        )
-        .await
-        .unwrap();
-    cookie_value(&r, "custodia_session").filter(|v| !v.is_empty())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,16 +476,17 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
-    let boot = s.token.clone().unwrap();
-    let pw = "correct horse battery staple";
+    let steward = service_token(&data, "data_steward");
+    let officer = service_token(&data, "privacy_officer");
+    let pw = PW;
     let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut c = s.conn().await;
     let r = call(
         &mut c,
-        &boot,
+        &steward,
         Method::POST,
-        "/v1/customers",
+        "/v1/customers?purpose=customer_service",
         Some(json!({"name": "张三", "mobile": "13800138000", "email": "z@example.com", "department": "service"})),
     )
     .await;
@@ -442,7 +494,7 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     let path = format!("/v1/customers/{id}?purpose=customer_service");
 
     // Signed in without MFA: the data role cannot be used.
-    let sess = sign_in(&mut c, "li.na", pw, "").await.expect("signed in");
+    let sess = sign_in(&mut c, "li.na", pw, "").await.expect("signed in").cookie;
     let cookie = format!("custodia_session={sess}");
     let r = c.send(Method::GET, &path, &[("cookie", &cookie)], None).await.unwrap();
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -478,7 +530,8 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
         .success());
     let sess = sign_in(&mut c, "li.na", pw, &code(step + 1))
         .await
-        .expect("signed in with MFA");
+        .expect("signed in with MFA")
+        .cookie;
     let cookie = format!("custodia_session={sess}");
     let r = c.send(Method::GET, &path, &[("cookie", &cookie)], None).await.unwrap();
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
@@ -496,6 +549,26 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
         "{}",
         r.json()
     );
+    // A score below the pass mark does not count.
+    assert!(run(
+        &data,
+        &[
+            "training",
+            "add",
+            "li.na",
+            "--course",
+            "privacy_basics",
+            "--score",
+            "50"
+        ]
+    )
+    .status
+    .success());
+    let r = c
+        .send(Method::GET, &reveal, &[("cookie", &cookie)], None)
+        .await
+        .unwrap();
+    assert_eq!(r.json()["code"], "training_required");
     assert!(run(
         &data,
         &[
@@ -545,17 +618,11 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
 
     // The audit log names the person.
-    let r = call(&mut c, &boot, Method::GET, "/v1/audit?limit=200", None).await;
+    let r = call(&mut c, &officer, Method::GET, "/v1/audit?limit=200", None).await;
     assert!(r
         .json()
         .as_array()
         .unwrap()
         .iter()
         .any(|e| e["actor"] == "staff:li.na" && e["action"] == "reveal"));
-
-    // Once accounts exist, the bootstrap token can be switched off.
-    assert!(run(&data, &["token", "disable-bootstrap"]).status.success());
-    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
-    let r = call(&mut c, &boot, Method::GET, "/v1/schema", None).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

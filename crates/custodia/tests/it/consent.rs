@@ -1,8 +1,7 @@
 //! Notices, consents, minimization and receipts over real HTTPS against the
 //! real binary.
 
-mod common;
-use common::*;
+use crate::kit::*;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
@@ -28,8 +27,14 @@ async fn call_zh(
 async fn notices_consents_minimization_and_receipts_over_https() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
+    init(&data);
+    add_roles(&data, CAMPAIGN_APP_ROLE);
     let s = Server::start(&data, &[]);
-    let boot = s.token.clone().unwrap();
+    let app = service_token(&data, "campaign_app");
+    let marketer = service_token(&data, "marketing_specialist");
+    let agent = service_token(&data, "cs_agent");
+    let steward = service_token(&data, "data_steward");
+    let officer = service_token(&data, "privacy_officer");
     let mut c = s.conn().await;
 
     // The notice in force is public, with the exact consent texts and their hashes.
@@ -58,7 +63,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
         json!({"name": "陈静", "mobile": "13600136000", "email": "chen.jing@example.cn", "department": "service"});
     let r = call_zh(
         &mut c,
-        &boot,
+        &app,
         Method::POST,
         "/v1/customers?purpose=marketing",
         Some(person.clone()),
@@ -73,7 +78,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     with["consents"] = json!([{"purpose": "marketing", "channel": "web", "language": "zh", "text_sha256": zh_hash}]);
     let r = call(
         &mut c,
-        &boot,
+        &app,
         Method::POST,
         "/v1/customers?purpose=marketing",
         Some(with),
@@ -84,14 +89,14 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     // A malformed consent is named.
     let mut bad = person.clone();
     bad["consents"] = json!([{"purpose": "marketing"}]);
-    let r = call(&mut c, &boot, Method::POST, "/v1/customers", Some(bad)).await;
+    let r = call(&mut c, &app, Method::POST, "/v1/customers?purpose=marketing", Some(bad)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.json()["errors"][0]["code"], "bad_consent");
 
     // Read under marketing works; the receipt carries the hash of the text shown.
     let r = call(
         &mut c,
-        &boot,
+        &marketer,
         Method::GET,
         &format!("/v1/customers/{id}?purpose=marketing"),
         None,
@@ -100,9 +105,9 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.status, StatusCode::OK);
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::GET,
-        &format!("/v1/customers/{id}/consent-receipts"),
+        &format!("/v1/customers/{id}/consent-receipts?purpose=data_subject_request"),
         None,
     )
     .await;
@@ -121,9 +126,9 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     // Withdrawal takes effect on the next request.
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::POST,
-        &format!("/v1/customers/{id}/consents"),
+        &format!("/v1/customers/{id}/consents?purpose=customer_service"),
         Some(
             json!({"consents": [{"purpose": "marketing", "action": "withdraw", "channel": "phone", "language": "zh"}]}),
         ),
@@ -133,7 +138,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.json()[0]["action"], "withdrawn");
     let r = call(
         &mut c,
-        &boot,
+        &marketer,
         Method::GET,
         &format!("/v1/customers/{id}?purpose=marketing"),
         None,
@@ -144,7 +149,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert!(r.json()["detail"].as_str().unwrap().contains("withdrew"));
     let r = call(
         &mut c,
-        &boot,
+        &marketer,
         Method::GET,
         "/v1/customers?email=chen.jing@example.cn&purpose=marketing",
         None,
@@ -157,7 +162,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     );
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::GET,
         "/v1/customers?email=chen.jing@example.cn&purpose=customer_service",
         None,
@@ -166,9 +171,9 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.json().as_array().unwrap().len(), 1);
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::GET,
-        &format!("/v1/customers/{id}/consents"),
+        &format!("/v1/customers/{id}/consents?purpose=data_subject_request"),
         None,
     )
     .await;
@@ -196,7 +201,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     // Purpose limitation names the fields.
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::GET,
         &format!("/v1/customers/{id}?reveal=true&purpose=customer_service&fields=national_id"),
         None,
@@ -215,7 +220,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
         );
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/notices",
         Some(json!({"toml": strict, "dry_run": true})),
@@ -223,11 +228,11 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["changes"][0]["kind"], "field_removed");
-    let r = call(&mut c, &boot, Method::GET, "/v1/notices", None).await;
+    let r = call(&mut c, &officer, Method::GET, "/v1/notices", None).await;
     assert_eq!(r.json().as_array().unwrap().len(), 1, "a dry run publishes nothing");
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/notices",
         Some(json!({"toml": strict})),
@@ -237,7 +242,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.json()["renewal_needed"], json!([]));
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/notices",
         Some(json!({"toml": strict})),
@@ -247,7 +252,7 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.json()["code"], "notice_version");
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/notices",
         Some(json!({"toml": "version = 3"})),
@@ -261,18 +266,32 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(r.json()["changes"][0]["material"], false);
 
     let national = json!({"name": "周明", "national_id": "11010519491231002X", "department": "service"});
-    let r = call_zh(&mut c, &boot, Method::POST, "/v1/customers", Some(national.clone())).await;
+    let r = call_zh(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=contract_performance",
+        Some(national.clone()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let p = r.json();
     assert_eq!(p["code"], "not_necessary");
     assert_eq!(p["errors"][0]["field"], "national_id");
     let mut with = national.clone();
     with["consents"] = json!([{"purpose": "risk_control", "channel": "in_person", "language": "zh", "separate": true}]);
-    let r = call(&mut c, &boot, Method::POST, "/v1/customers", Some(with)).await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=contract_performance",
+        Some(with),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
 
     // Statistics.
-    let r = call(&mut c, &boot, Method::GET, "/v1/reports/consents", None).await;
+    let r = call(&mut c, &officer, Method::GET, "/v1/reports/consents", None).await;
     let stats = r.json();
     let find = |p: &str| {
         stats
@@ -287,39 +306,25 @@ async fn notices_consents_minimization_and_receipts_over_https() {
     assert_eq!(find("risk_control")["given"], 1);
     assert_eq!(find("risk_control")["notice_version"], 2);
 
-    // A portal entry code: the link opens a page with the code filled in.
+    // A portal code goes to the customer's own address: with no mail server
+    // configured, none is made, and no response ever carries one.
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::POST,
-        &format!("/v1/customers/{id}/portal-links"),
-        Some(json!({"hours": 2})),
+        &format!("/v1/customers/{id}/portal-links?purpose=customer_service"),
+        Some(json!({})),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let url = r.json()["url"].as_str().unwrap().to_owned();
-    let code = r.json()["code"].as_str().unwrap().to_owned();
-    assert!(
-        url.starts_with("https://") && url.contains(&format!(":{}/portal/enter?code=", s.addr.port())),
-        "{url}"
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_GATEWAY,
+        "{}",
+        String::from_utf8_lossy(&r.body)
     );
-    let path = &url[url.find("/portal").unwrap()..];
-    let r = c.send(Method::GET, path, &[], None).await.unwrap();
-    assert_eq!(r.status, StatusCode::OK);
-    assert!(String::from_utf8_lossy(&r.body).contains(&code));
-    assert!(r.headers["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("form-action 'self'"));
-    let r = call(
-        &mut c,
-        &boot,
-        Method::POST,
-        &format!("/v1/customers/{id}/portal-links"),
-        Some(json!({"hours": 0})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["code"], "delivery_failed");
+    assert!(r.json()["detail"].as_str().unwrap().contains("no mail server"));
+    assert!(r.json().get("code_value").is_none() && !String::from_utf8_lossy(&r.body).contains("portal/enter?code"));
     // Without a session the portal sends people to the entry page.
     let r = c.send(Method::GET, "/portal", &[], None).await.unwrap();
     assert_eq!(r.status, StatusCode::SEE_OTHER);

@@ -1,11 +1,8 @@
 //! The staff sign-in and MFA enrollment pages in a real headless browser
 //! (Debian's chromium driven through chromedriver).
 
-mod common;
-#[path = "common/webdriver.rs"]
-mod webdriver;
-
-use common::*;
+use crate::kit::webdriver;
+use crate::kit::*;
 
 /// One browser at a time: two headless chromiums starting together on two
 /// cores make chromedriver drop connections.
@@ -38,7 +35,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
-    let pw = "correct horse battery staple";
+    let pw = PW;
     let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
     let base = format!("https://localhost:{}", s.addr.port());
@@ -130,17 +127,9 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
 
-fn service_token(data: &std::path::Path, name: &str, role: &str) -> String {
-    let o = run(data, &["user", "add", name, "--role", role, "--service"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(data, &["token", "issue", "--account", name, "--days", "1"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    j["token"].as_str().unwrap().to_owned()
-}
-
-/// The issue's end-to-end test: a customer opens the portal link, withdraws
-/// a consent, and the staff API refuses that purpose on the next request.
+/// A customer gets their portal code by e-mail (never through staff),
+/// enters the portal, withdraws a consent, and the staff API refuses that
+/// purpose on the next request.
 #[tokio::test(flavor = "multi_thread")]
 async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     use hyper::{Method, StatusCode};
@@ -152,17 +141,25 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
         eprintln!("skipping: chromium/chromedriver not installed");
         return;
     };
+    let Some(smtp) = crate::kit::smtp::Smtp::start() else {
+        return;
+    };
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
+    init(&data);
+    add_roles(&data, CAMPAIGN_APP_ROLE);
+    add_config(&data, &smtp.config());
+    let app = service_token(&data, "campaign_app");
+    let agent = service_token(&data, "cs_agent");
+    let officer = service_token(&data, "privacy_officer");
+    let marketing = service_token_named(&data, "svc-marketing", "marketing_specialist");
     let s = Server::start(&data, &[]);
-    let boot = s.token.clone().unwrap();
-    let marketing = service_token(&data, "svc-marketing", "marketing_specialist");
     let mut c = s.conn().await;
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
 
     let r = call(
         &mut c,
-        &boot,
+        &app,
         Method::POST,
         "/v1/customers?purpose=marketing",
         Some(serde_json::json!({
@@ -187,17 +184,37 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     assert_eq!(r.json()["fields"]["email"], "e***@example.org");
     let _ = staff_read;
 
+    // The agent sends the code; the answer says where it went, never the code.
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::POST,
-        &format!("/v1/customers/{id}/portal-links"),
-        Some(serde_json::json!({"hours": 1})),
+        &format!("/v1/customers/{id}/portal-links?purpose=customer_service"),
+        Some(serde_json::json!({})),
     )
     .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let url = r.json()["url"].as_str().unwrap().replace("127.0.0.1", "localhost");
-
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["to"], "e***@example.org");
+    assert_eq!(r.json()["channel"], "email");
+    let mail = smtp.wait_for(1).remove(0);
+    assert_eq!(mail.to, "emma.brown@example.org");
+    let code = mail
+        .body
+        .split_whitespace()
+        .find(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .expect("the code is in the message")
+        .to_owned();
+    assert!(!String::from_utf8_lossy(&r.body).contains(&code), "never in a response");
+    // The message carries the code and the portal's address, nothing personal.
+    assert!(mail.body.contains("/portal/enter"), "{}", mail.body);
+    for personal in ["Emma", "Brown", "7911"] {
+        assert!(
+            !mail.body.contains(personal),
+            "{personal} in the message: {}",
+            mail.body
+        );
+    }
+    let url = format!("https://localhost:{}/portal/enter?code={code}", s.addr.port());
     // Open the link: the code is filled in; the customer presses the button.
     browser.goto(&format!("{url}&lang=en")).await;
     browser.wait_for("#enter").await;
@@ -287,7 +304,7 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
         );
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/notices",
         Some(serde_json::json!({"toml": v2})),
@@ -316,7 +333,7 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     assert!(browser.text("#error").await.contains("not valid"));
 
     // The privacy officer's consent report (password + TOTP sign-in).
-    let pw = "correct horse battery staple";
+    let pw = PW;
     assert!(add_staff(&data, "po", "privacy_officer", pw).status.success());
     let o = run(&data, &["user", "mfa-enroll", "po"]);
     let secret = stdout(&o)

@@ -1,8 +1,7 @@
 //! Data-subject requests, destruction, retention and backups through the
 //! real binary (and, for the scheduled retention, a real server).
 
-mod common;
-use common::*;
+use crate::kit::*;
 use hyper::{Method, StatusCode};
 
 fn json(o: &std::process::Output) -> serde_json::Value {
@@ -10,7 +9,7 @@ fn json(o: &std::process::Output) -> serde_json::Value {
 }
 
 fn add(data: &std::path::Path, pairs: &[&str]) -> String {
-    let mut args = vec!["customer", "add"];
+    let mut args = vec!["customer", "add", "--purpose", "contract_performance"];
     args.extend_from_slice(pairs);
     let o = run(data, &args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -82,9 +81,39 @@ fn requests_erasure_certificates_holds_and_backups() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).lines().count(), 1);
     assert!(stderr(&o).contains("verify"), "{}", stderr(&o));
+    // Whoever verified the requester does not also carry out the erasure.
     assert!(run(&data, &["requests", "verify", &req, "--method", "id_document"])
         .status
         .success());
+    let o = run(&data, &["requests", "complete", &req]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("error: separation of duties:"), "{}", stderr(&o));
+    // A second person (another operator on the machine) verifies instead.
+    let req2 = {
+        let o = run(
+            &data,
+            &["requests", "new", &gone, "--kind", "erasure", "--regime", "gdpr"],
+        );
+        json(&o)["id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        run(
+            &data,
+            &["requests", "deny", &req, "--reason", "duplicate of a later request"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    let req = req2;
+    assert_eq!(
+        run_as(
+            &data,
+            "second.officer",
+            &["requests", "verify", &req, "--method", "id_document"]
+        ),
+        Ok(0)
+    );
     let o = run(&data, &["hold", "set", &gone, "--reason", "litigation 2026-3"]);
     let hold = json(&o)["id"].as_str().unwrap().to_owned();
     let o = run(&data, &["requests", "complete", &req]);
@@ -126,7 +155,7 @@ fn requests_erasure_certificates_holds_and_backups() {
         "{}",
         stderr(&o)
     );
-    let o = run(&data, &["customer", "get", &gone]);
+    let o = run(&data, &["customer", "get", &gone, "--purpose", "contract_performance"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(run(&data, &["ledger", "verify"]).status.success());
 
@@ -144,8 +173,17 @@ fn requests_erasure_certificates_holds_and_backups() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json(&o)["erasures_replayed"], 1);
-    assert_eq!(run(&to, &["customer", "get", &gone]).status.code(), Some(1));
-    assert!(run(&to, &["customer", "get", &keep]).status.success());
+    assert_eq!(
+        run(&to, &["customer", "get", &gone, "--purpose", "contract_performance"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(
+        run(&to, &["customer", "get", &keep, "--purpose", "contract_performance"])
+            .status
+            .success()
+    );
     assert!(run(&to, &["audit", "verify"]).status.success());
     // The offline recipient restores without the master secret; the first open replays the ledger.
     let to2 = d.path().join("offline");
@@ -164,7 +202,12 @@ fn requests_erasure_certificates_holds_and_backups() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(run(&to2, &["customer", "get", &gone]).status.code(), Some(1));
+    assert_eq!(
+        run(&to2, &["customer", "get", &gone, "--purpose", "contract_performance"])
+            .status
+            .code(),
+        Some(1)
+    );
     // A damaged backup: one line, exit 1.
     let mut bytes = std::fs::read(&file).unwrap();
     let n = bytes.len();
@@ -180,12 +223,26 @@ fn requests_erasure_certificates_holds_and_backups() {
     );
 
     // Retention: a dry run as of far in the future reports, destroys nothing.
-    let o = run(&data, &["lifecycle", &keep, "--contract-end", "2026-01-31"]);
+    let o = run(
+        &data,
+        &[
+            "lifecycle",
+            &keep,
+            "--contract-end",
+            "2026-01-31",
+            "--purpose",
+            "contract_performance",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&data, &["retention", "run", "--dry-run", "--as-of", "2040-01-01"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(json(&o)["customers_erased"], 1);
-    assert!(run(&data, &["customer", "get", &keep]).status.success());
+    assert!(
+        run(&data, &["customer", "get", &keep, "--purpose", "contract_performance"])
+            .status
+            .success()
+    );
     let o = run(&data, &["retention", "run", "--as-of", "2040-01-01"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--dry-run"));
@@ -209,15 +266,33 @@ async fn serve_runs_retention_by_itself() {
     let old = add(&data, &["name=郑老", "mobile=13300133000"]);
     let current = add(&data, &["name=王新", "mobile=13400134000"]);
     // Every collecting purpose of the default notice counts from the contract's end (3 or 5 years).
-    assert!(run(&data, &["lifecycle", &old, "--contract-end", "2015-06-30"])
-        .status
-        .success());
+    assert!(run(
+        &data,
+        &[
+            "lifecycle",
+            &old,
+            "--contract-end",
+            "2015-06-30",
+            "--purpose",
+            "contract_performance"
+        ]
+    )
+    .status
+    .success());
+    let steward = service_token(&data, "data_steward");
+    let officer = service_token(&data, "privacy_officer");
     let s = Server::start(&data, &[]);
-    let boot = s.token.clone().unwrap();
     let mut c = s.conn().await;
     let mut gone = false;
     for _ in 0..100 {
-        let r = call(&mut c, &boot, Method::GET, &format!("/v1/customers/{old}"), None).await;
+        let r = call(
+            &mut c,
+            &steward,
+            Method::GET,
+            &format!("/v1/customers/{old}?purpose=contract_performance"),
+            None,
+        )
+        .await;
         if r.status == StatusCode::NOT_FOUND {
             gone = true;
             break;
@@ -225,9 +300,16 @@ async fn serve_runs_retention_by_itself() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(gone, "the retention job did not erase the expired customer");
-    let r = call(&mut c, &boot, Method::GET, &format!("/v1/customers/{current}"), None).await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::GET,
+        &format!("/v1/customers/{current}?purpose=contract_performance"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = call(&mut c, &boot, Method::GET, "/v1/audit?limit=50", None).await;
+    let r = call(&mut c, &officer, Method::GET, "/v1/audit?limit=50", None).await;
     let log = r.json();
     assert!(
         log.as_array()

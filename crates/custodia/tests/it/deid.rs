@@ -1,8 +1,7 @@
 //! Detection, column scanning, vault tokens and de-identified exports
 //! through the real binary.
 
-mod common;
-use common::*;
+use crate::kit::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -189,7 +188,18 @@ fn notes_tokens_detokenize_and_deidentified_export() {
     let data = d.path().join("data");
     assert!(run(&data, &["init"]).status.success());
     let note = "notes=客户要求以后打 13912345678，或发邮件到 zhao.note@example.com";
-    let o = run(&data, &["customer", "add", "name=赵敏", "mobile=13800138000", note]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "add",
+            "name=赵敏",
+            "mobile=13800138000",
+            note,
+            "--purpose",
+            "customer_service",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let id = json(&o)["id"].as_str().unwrap().to_owned();
     let o = run(
@@ -200,7 +210,7 @@ fn notes_tokens_detokenize_and_deidentified_export() {
             &id,
             "--reveal",
             "--purpose",
-            "customer_service",
+            "data_subject_request",
             "--fields",
             "notes",
         ],
@@ -250,7 +260,12 @@ fn notes_tokens_detokenize_and_deidentified_export() {
     assert!(run(&data, &["demo-data", "300", "-o", demo.to_str().unwrap()])
         .status
         .success());
-    assert!(run(&data, &["import", demo.to_str().unwrap()]).status.success());
+    assert!(run(
+        &data,
+        &["import", demo.to_str().unwrap(), "--purpose", "contract_performance"]
+    )
+    .status
+    .success());
     let profile = d.path().join("profile.toml");
     std::fs::write(&profile, PROFILE).unwrap();
     let out = d.path().join("deid.csv");
@@ -265,6 +280,8 @@ fn notes_tokens_detokenize_and_deidentified_export() {
             out.to_str().unwrap(),
             "--report",
             report.to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -290,6 +307,8 @@ fn notes_tokens_detokenize_and_deidentified_export() {
             profile.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
         ],
     );
     assert!(!o.status.success());
@@ -307,7 +326,16 @@ fn notes_tokens_detokenize_and_deidentified_export() {
     assert!(!o.status.success());
     let bad = d.path().join("bad.toml");
     std::fs::write(&bad, PROFILE.replace("segment = \"keep\"", "shoe_size = \"keep\"")).unwrap();
-    let o = run(&data, &["export", "--deidentify", bad.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &[
+            "export",
+            "--deidentify",
+            bad.to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
+        ],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("shoe_size is not a field"), "{}", stderr(&o));
 
@@ -326,12 +354,25 @@ async fn detect_and_detokenize_over_https() {
     let data = d.path().join("data");
     let s = Server::start(&data, &[]);
     let boot = s.token.clone().unwrap();
+    let agent = service_token(&data, "cs_agent");
+    let steward = service_token(&data, "data_steward");
+    let officer = service_token(&data, "privacy_officer");
     let mut c = s.conn().await;
+    // Detection is for staff and applications, not the bootstrap token.
+    let r = call(
+        &mut c,
+        &boot,
+        Method::POST,
+        "/v1/detect",
+        Some(serde_json::json!({ "text": "x" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     let text = "联系人：王小明，电话 010-6552 9988；card 4111 1111 1111 1111";
     let r = call(
         &mut c,
-        &boot,
+        &agent,
         Method::POST,
         "/v1/detect",
         Some(serde_json::json!({ "text": text })),
@@ -357,7 +398,7 @@ async fn detect_and_detokenize_over_https() {
         (serde_json::json!({ "text": text, "min_score": 2 }), "min_score"),
         (serde_json::json!({ "txt": text }), "unknown field"),
     ] {
-        let r = call(&mut c, &boot, Method::POST, "/v1/detect", Some(body)).await;
+        let r = call(&mut c, &agent, Method::POST, "/v1/detect", Some(body)).await;
         assert!(r.status.is_client_error(), "{}", String::from_utf8_lossy(&r.body));
         let b = String::from_utf8_lossy(&r.body).into_owned();
         assert!(b.contains(want), "{want}: {b}");
@@ -368,14 +409,21 @@ async fn detect_and_detokenize_over_https() {
     }
 
     let body = serde_json::json!({"name": "赵六", "department": "service", "notes": "新邮箱 zhao.liu@example.net"});
-    let r = call(&mut c, &boot, Method::POST, "/v1/customers", Some(body)).await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(body),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::GET,
-        &format!("/v1/customers/{id}?reveal=true&purpose=customer_service&fields=notes"),
+        &format!("/v1/customers/{id}?reveal=true&purpose=data_subject_request&fields=notes"),
         None,
     )
     .await;
@@ -384,7 +432,7 @@ async fn detect_and_detokenize_over_https() {
     let written = notes.trim_start_matches("新邮箱 ").to_owned();
     let r = call(
         &mut c,
-        &boot,
+        &officer,
         Method::POST,
         "/v1/tokens/detokenize?purpose=data_subject_request",
         Some(serde_json::json!({ "token": written })),
@@ -399,7 +447,7 @@ async fn detect_and_detokenize_over_https() {
     ] {
         let r = call(
             &mut c,
-            &boot,
+            &officer,
             Method::POST,
             path,
             Some(serde_json::json!({ "token": written })),

@@ -1,7 +1,7 @@
-//! The command line, as a user runs it.
+//! The command line, as a user runs it: the local operator with the roles
+//! `init` gives it (data steward, privacy officer, administrator).
 
-mod common;
-use common::*;
+use crate::kit::*;
 
 #[test]
 fn cli_workflow() {
@@ -31,7 +31,14 @@ fn cli_workflow() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(data.join("master.key")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
+    // Every access declares a purpose; an import says what the records are collected for.
     let o = run(&data, &["import", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--purpose"), "{}", stderr(&o));
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
@@ -44,7 +51,10 @@ fn cli_workflow() {
     );
 
     // Re-import is idempotent.
-    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"],
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         (report["created"].as_u64(), report["existing"].as_u64()),
@@ -54,21 +64,63 @@ fn cli_workflow() {
     // Find the first row by email, then reveal its phone.
     let text = std::fs::read_to_string(&csv).unwrap();
     let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-    let o = run(&data, &["customer", "find", "--field", "email", "--value", first[4]]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "find",
+            "--field",
+            "email",
+            "--value",
+            first[4],
+            "--purpose",
+            "customer_service",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let found: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let id = found[0]["id"].as_str().unwrap().to_owned();
     assert!(found[0]["fields"]["mobile"].as_str().unwrap().contains("****"));
     let o = run(&data, &["customer", "get", &id, "--reveal"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--purpose <PURPOSE>"), "{}", stderr(&o));
+    let o = run(&data, &["customer", "get", &id, "--reveal", "--purpose", "gossip"]);
     assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown purpose"), "{}", stderr(&o));
     assert!(
-        stderr(&o)
-            .trim()
-            .starts_with("error: this access must declare a purpose"),
-        "{}",
+        stderr(&o).contains("customer_service"),
+        "lists the accepted ones: {}",
         stderr(&o)
     );
     assert_eq!(stderr(&o).lines().count(), 1);
+    // A reveal the operator's roles do not allow is refused in one line, and audited.
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "get",
+            &id,
+            "--reveal",
+            "--purpose",
+            "legal_obligation",
+            "--fields",
+            "national_id",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("reveal of national_id for legal_obligation"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("[operator]"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1);
+    let o = run(&data, &["audit", "tail", "-n", "1", "--json"]);
+    assert!(
+        stdout(&o).contains("access_denied") && stdout(&o).contains("operator:"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(
         &data,
         &[
@@ -88,11 +140,29 @@ fn cli_workflow() {
     // Add, update, delete.
     let o = run(
         &data,
-        &["customer", "add", "name=赵六", "mobile=13912345678", "shoe=44"],
+        &[
+            "customer",
+            "add",
+            "name=赵六",
+            "mobile=13912345678",
+            "shoe=44",
+            "--purpose",
+            "customer_service",
+        ],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("shoe: is not a field"), "{}", stderr(&o));
-    let o = run(&data, &["customer", "add", "name=赵六", "mobile=13912345678"]);
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "add",
+            "name=赵六",
+            "mobile=13912345678",
+            "--purpose",
+            "customer_service",
+        ],
+    );
     let added: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let new_id = added["id"].as_str().unwrap();
     let o = run(
@@ -104,6 +174,8 @@ fn cli_workflow() {
             "email=zhao@example.com",
             "--if-version",
             "1",
+            "--purpose",
+            "customer_service",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -116,20 +188,32 @@ fn cli_workflow() {
             "email=zhao2@example.com",
             "--if-version",
             "1",
+            "--purpose",
+            "customer_service",
         ],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("modified concurrently"));
-    let o = run(&data, &["customer", "delete", new_id]);
-    assert!(o.status.success());
+    let o = run(&data, &["customer", "delete", new_id, "--purpose", "legal_obligation"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // Export masked and revealed.
     let out = d.path().join("export.csv");
-    let o = run(&data, &["export", "--output", out.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &[
+            "export",
+            "--output",
+            out.to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let exported = std::fs::read_to_string(&out).unwrap();
     assert_eq!(exported.lines().count(), 501);
     assert!(!exported.contains(first[2]) || first[2].is_empty());
+    // The steward may export in clear only the fields it may reveal.
     let o = run(
         &data,
         &[
@@ -138,21 +222,41 @@ fn cli_workflow() {
             "json",
             "--reveal",
             "--purpose",
-            "legal_obligation",
+            "contract_performance",
         ],
     );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("reveal of bank_card for contract_performance"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &data,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--reveal",
+            "--purpose",
+            "contract_performance",
+            "--fields",
+            "name,email",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 500);
-    // The notice lists the ID number for legal obligations, not the e-mail.
-    assert!(stdout(&o).contains(first[2]));
-    assert!(!stdout(&o).contains(first[4]), "purpose limitation");
+    // The notice lists the e-mail for the contract, not the ID number.
+    assert!(stdout(&o).contains(first[4]));
+    assert!(!stdout(&o).contains(first[2]), "purpose limitation");
 
     // Rotate keys, then everything still reads; the log is intact.
     let o = run(&data, &["keys", "rotate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!((r["to"].as_u64(), r["rewrapped"].as_u64()), (Some(2), Some(500)));
-    let o = run(&data, &["customer", "get", &id]);
+    let o = run(&data, &["customer", "get", &id, "--purpose", "customer_service"]);
     assert!(o.status.success());
     let o = run(&data, &["audit", "verify"]);
     assert!(o.status.success(), "{}", stdout(&o));
@@ -195,7 +299,14 @@ fn import_rejects_are_reported_and_nothing_is_lost() {
     let rejects = d.path().join("rejects.csv");
     let o = run(
         &data,
-        &["import", csv.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()],
+        &[
+            "import",
+            csv.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
+        ],
     );
     assert_eq!(o.status.code(), Some(3), "rejects give exit code 3: {}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -208,7 +319,10 @@ fn import_rejects_are_reported_and_nothing_is_lost() {
 
     // Unknown columns: refused before anything is written.
     std::fs::write(&csv, "name,favourite_colour\n张三,blue\n").unwrap();
-    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("favourite_colour: is not a field"),
@@ -218,7 +332,15 @@ fn import_rejects_are_reported_and_nothing_is_lost() {
     let o = run(&data, &["status"]);
     let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(s["customers"].as_u64(), Some(1));
-    let o = run(&data, &["import", d.path().join("missing.csv").to_str().unwrap()]);
+    let o = run(
+        &data,
+        &[
+            "import",
+            d.path().join("missing.csv").to_str().unwrap(),
+            "--purpose",
+            "contract_performance",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("missing.csv"));
 }
@@ -235,7 +357,14 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     let mut child = std::process::Command::new(bin())
         .arg("--data-dir")
         .arg(&data)
-        .args(["import", csv.to_str().unwrap(), "--chunk", "500"])
+        .args([
+            "import",
+            csv.to_str().unwrap(),
+            "--chunk",
+            "500",
+            "--purpose",
+            "contract_performance",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -274,7 +403,10 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     assert!(o.status.success(), "{}", stdout(&o));
 
     // Re-running finishes the job without duplicates.
-    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(r["existing"].as_i64(), Some(customers));
@@ -305,6 +437,17 @@ fn accounts_and_policy_commands() {
         "{}",
         stdout(&o)
     );
+    // Service accounts never need MFA, and nothing says they do.
+    let o = run(&data, &["user", "add", "crm-app", "--role", "cs_agent", "--service"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("mfa"), "{}", stderr(&o));
+    let o = run(&data, &["user", "list"]);
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("crm-app"))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains("n/a") && !line.contains("NEEDED"), "{line}");
 
     // Enrollment prints a QR code, the secret and ten recovery codes.
     let svg = d.path().join("qr.svg");
@@ -312,6 +455,8 @@ fn accounts_and_policy_commands() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("otpauth://totp/Custodia:li.na?secret="));
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&svg).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the QR code holds the secret");
     let o = run(&data, &["user", "mfa-confirm", "li.na", "000000"]);
     // A fixed code is (almost always) wrong: refused with a clear message.
     if !o.status.success() {
@@ -331,6 +476,13 @@ fn accounts_and_policy_commands() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // Unknown courses are named with the ones the policy defines.
+    let o = run(
+        &data,
+        &["training", "add", "li.na", "--course", "knitting", "--score", "92"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("privacy_basics"), "{}", stderr(&o));
 
     // Explain: the administrator role sees no personal data; exit 5 on deny.
     assert!(add("root.admin", "administrator", "correct horse battery staple")
@@ -450,6 +602,8 @@ fn notice_consent_and_portal_commands() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     assert!(run(&data, &["init"]).status.success());
+    // These steps are about notices and consent: one operator with every role.
+    set_operator_roles(&data, ALL_ROLES);
     let o = run(
         &data,
         &[
@@ -457,7 +611,10 @@ fn notice_consent_and_portal_commands() {
             "add",
             "name=孙丽",
             "mobile=13500135000",
+            "email=sun.li@example.com",
             "birth_date=1990-02-03",
+            "--purpose",
+            "contract_performance",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -497,6 +654,8 @@ fn notice_consent_and_portal_commands() {
             "paper",
             "--language",
             "zh",
+            "--for",
+            "customer_service",
         ];
         args.extend_from_slice(extra);
         run(&data, &args)
@@ -516,11 +675,11 @@ fn notice_consent_and_portal_commands() {
             "--purpose",
             "marketing",
             "--fields",
-            "mobile",
+            "email",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("+8613500135000"));
+    assert!(stdout(&o).contains("sun.li@example.com"));
     assert!(run(&data, &["notice", "publish", file.to_str().unwrap()])
         .status
         .success());
@@ -534,7 +693,7 @@ fn notice_consent_and_portal_commands() {
             "--purpose",
             "marketing",
             "--fields",
-            "mobile",
+            "email",
         ],
     );
     assert_eq!(o.status.code(), Some(1));
@@ -559,10 +718,12 @@ fn notice_consent_and_portal_commands() {
             "phone",
             "--language",
             "zh",
+            "--for",
+            "customer_service",
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&data, &["consent", "list", &id]);
+    let o = run(&data, &["consent", "list", &id, "--purpose", "customer_service"]);
     let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let state = |p: &str| {
         list["purposes"]
@@ -580,7 +741,15 @@ fn notice_consent_and_portal_commands() {
     let receipts = d.path().join("receipts.json");
     assert!(run(
         &data,
-        &["consent", "receipts", &id, "--output", receipts.to_str().unwrap()]
+        &[
+            "consent",
+            "receipts",
+            &id,
+            "--purpose",
+            "data_subject_request",
+            "--output",
+            receipts.to_str().unwrap()
+        ]
     )
     .status
     .success());
@@ -619,34 +788,45 @@ fn notice_consent_and_portal_commands() {
     // The latest answer per customer counts: marketing was renewed under v2.
     assert!(stdout(&o).contains("marketing\tv2\t1\t0\t0"), "{}", stdout(&o));
     assert!(stdout(&o).contains("risk_control\tv2\t0\t0\t1"), "{}", stdout(&o));
+    // Portal codes go to the customer's own contact: without a mail server
+    // configured there is no code at all, and none is ever printed.
+    let o = run(&data, &["portal", "send-code", &id, "--purpose", "customer_service"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no mail server is configured"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("code"), "{}", stdout(&o));
     let o = run(
         &data,
         &[
             "portal",
-            "link",
-            &id,
-            "--hours",
-            "4",
-            "--base-url",
-            "https://privacy.example.com/",
+            "send-code",
+            "cus_00000000000000000000000000000000",
+            "--purpose",
+            "customer_service",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let link: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert!(link["url"]
-        .as_str()
-        .unwrap()
-        .starts_with("https://privacy.example.com/portal/enter?code="));
-    let o = run(&data, &["portal", "link", "cus_00000000000000000000000000000000"]);
     assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
 
     // Import with a consents column needs to know how they were collected.
     let csv = d.path().join("c.csv");
     std::fs::write(&csv, "name,mobile,locale,consents\n王一,13300133000,zh_CN,marketing\n").unwrap();
-    let o = run(&data, &["import", csv.to_str().unwrap()]);
+    let o = run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "customer_service"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--consent-channel"), "{}", stderr(&o));
-    let o = run(&data, &["import", csv.to_str().unwrap(), "--consent-channel", "paper"]);
+    let o = run(
+        &data,
+        &[
+            "import",
+            csv.to_str().unwrap(),
+            "--consent-channel",
+            "paper",
+            "--purpose",
+            "customer_service",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
