@@ -13,3 +13,4 @@ mod deid;
 mod matrix;
 mod postgres;
 mod rights;
+mod delivery;

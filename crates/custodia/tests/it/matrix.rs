@@ -961,6 +961,36 @@ async fn every_route_and_command_for_every_caller() {
 
     // Every command of the command line, for operators of each role.
     cli_rows(&data, &fx, &mut c, &officer).await;
+
+    // Nobody records their own training, over the API either.
+    let po = staff(&data, "po.self", "privacy_officer", true, false);
+    let sess = po.sign_in(&mut c).await;
+    let body = json!({"account": "po.self", "course": "privacy_basics", "completed": today, "score": 100});
+    let r = sess.send(&mut c, Method::POST, "/v1/training", Some(body)).await;
+    assert_eq!((r.status.as_u16(), r.json()["code"].as_str()), (403, Some("separation_of_duties")));
+    let body = json!({"account": "ann.nomfa", "course": "privacy_basics", "completed": today, "score": 100});
+    let r = sess.send(&mut c, Method::POST, "/v1/training", Some(body)).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", String::from_utf8_lossy(&r.body));
+
+    // The server's background jobs: each its own job, no data.
+    tokio::task::block_in_place(|| {
+        use custodia_vault::authz::{Job, Principal};
+        let v = custodia_vault::Vault::open(&custodia_vault::DataDir::new(&data), &|| unreachable!()).unwrap();
+        let masked = v.access(Some("customer_service"), false, None).unwrap();
+        for job in [Job::Retention, Job::Backup, Job::LedgerSync] {
+            let p = Principal::system(job);
+            assert_eq!(v.get(&p, &fx.x, &masked).unwrap_err().code(), "forbidden", "{job:?}");
+            assert_eq!(v.audit_tail(&p, 1).unwrap_err().code(), "forbidden", "{job:?}");
+            let mut out = Vec::new();
+            let e = v.export(&p, &mut out, custodia_vault::export::ExportFormat::Csv, &masked, &custodia_vault::NoProgress);
+            assert_eq!(e.unwrap_err().code(), "forbidden", "{job:?}");
+            assert!(out.is_empty());
+            assert_eq!(v.sync_erasure_ledger(&p).is_ok(), job == Job::LedgerSync, "{job:?}");
+            assert_eq!(v.scheduled_backup(&p, &custodia_vault::NoProgress).is_ok(), job == Job::Backup, "{job:?}");
+            let dry = custodia_vault::retention::RetentionOptions { dry_run: true, as_of: None };
+            assert_eq!(v.retention_run(&p, &dry, &custodia_vault::NoProgress).is_ok(), job == Job::Retention, "{job:?}");
+        }
+    });
     drop(smtp);
 }
 
