@@ -91,6 +91,30 @@ impl Permission {
         )
     }
 
+    /// Running the system without touching customers' data: accounts,
+    /// tokens, keys and backups. A role made only of these (and
+    /// `read_audit`) is administrative: an account administrator may hand
+    /// it out alone; every other role is granted by whoever reviews access.
+    pub fn is_administration(self) -> bool {
+        matches!(self, Permission::ManageAccounts | Permission::ManageKeys)
+    }
+
+    /// Whether a role granting this needs its holder to sign in with MFA:
+    /// anything that exposes or changes personal data, gives out access,
+    /// or changes the rules (only masked reads, consents, identity checks
+    /// and reading the audit log go without).
+    pub fn needs_mfa(self) -> bool {
+        self.exposes_data()
+            || self.is_administration()
+            || matches!(
+                self,
+                Permission::ManagePolicy
+                    | Permission::ManageTraining
+                    | Permission::ReviewAccess
+                    | Permission::HandleRequests
+            )
+    }
+
     /// Permissions that expose or change personal data in clear.
     pub fn exposes_data(self) -> bool {
         matches!(
@@ -199,8 +223,12 @@ pub struct Role {
     pub name_zh: String,
     /// The grants.
     pub grants: Vec<Grant>,
-    /// Whether the role can expose personal data, and so needs MFA.
+    /// Whether the role can expose personal data or hand out access, and
+    /// so needs MFA ([`Permission::needs_mfa`]).
     pub requires_mfa: bool,
+    /// Whether the role only administers the system
+    /// ([`Permission::is_administration`], plus `read_audit`).
+    pub administrative: bool,
     /// Line of the role in the policy file.
     pub line: usize,
 }
@@ -654,13 +682,20 @@ impl Policy {
                     line,
                 });
             }
-            let requires_mfa = grants.iter().any(|g| g.permissions.iter().any(|p| p.exposes_data()));
+            let requires_mfa = grants.iter().any(|g| g.permissions.iter().any(|p| p.needs_mfa()));
+            let administrative = !grants.is_empty()
+                && grants.iter().all(|g| {
+                    g.permissions
+                        .iter()
+                        .all(|p| p.is_administration() || *p == Permission::ReadAudit)
+                });
             roles.push(Role {
                 id,
                 name_en: role.name_en,
                 name_zh: role.name_zh,
                 grants,
                 requires_mfa,
+                administrative,
                 line: role_line,
             });
         }

@@ -248,10 +248,11 @@ fn default_policy_decisions() {
             None,
             Err(NoGrant),
         ),
-        // The administrator manages accounts and keys and sees no personal data.
+        // The administrator manages accounts and keys (with MFA: they hand
+        // out access) and sees no personal data.
         (
             &["administrator"],
-            false,
+            true,
             false,
             ManageAccounts,
             None,
@@ -262,6 +263,16 @@ fn default_policy_decisions() {
         (
             &["administrator"],
             false,
+            false,
+            ManageAccounts,
+            None,
+            None,
+            None,
+            Err(MfaRequired),
+        ),
+        (
+            &["administrator"],
+            true,
             false,
             ManageKeys,
             None,
@@ -405,11 +416,35 @@ fn explanations_name_the_rule() {
 }
 
 #[test]
-fn role_mfa_requirement_is_derived() {
-    let (_, p) = setup();
-    assert!(p.role("cs_agent").unwrap().requires_mfa);
-    assert!(p.role("privacy_officer").unwrap().requires_mfa);
-    assert!(!p.role("administrator").unwrap().requires_mfa);
+fn role_mfa_and_administrative_are_derived() {
+    let (s, p) = setup();
+    // (role, needs MFA, administrative)
+    let table = [
+        ("cs_agent", true, false),
+        ("risk_analyst", true, false),
+        ("marketing_specialist", true, false),
+        ("data_steward", true, false),
+        ("privacy_officer", true, false),
+        // Accounts and keys hand out access: MFA, though no personal data.
+        ("administrator", true, true),
+    ];
+    for (id, mfa, admin) in table {
+        let r = p.role(id).unwrap_or_else(|| panic!("built-in role {id}"));
+        assert_eq!(r.requires_mfa, mfa, "{id} requires_mfa");
+        assert_eq!(r.administrative, admin, "{id} administrative");
+    }
+    assert_eq!(p.roles().len(), table.len(), "every built-in role is in the table");
+    let custom = |actions: &str| {
+        let toml = format!("version = 1\n[[roles]]\nid = \"r\"\nname_en = \"R\"\nname_zh = \"R\"\n  [[roles.grants]]\n  actions = [{actions}]\n");
+        let p = Policy::from_toml(&toml, &s).unwrap_or_else(|e| panic!("{actions}: {e:?}"));
+        let r = p.role("r").unwrap().clone();
+        (r.requires_mfa, r.administrative)
+    };
+    assert_eq!(custom("\"read_audit\""), (false, true));
+    assert_eq!(custom("\"manage_keys\", \"read_audit\""), (true, true));
+    assert_eq!(custom("\"verify_identity\""), (false, false));
+    assert_eq!(custom("\"manage_training\""), (true, false));
+    assert_eq!(custom("\"review_access\""), (true, false));
 }
 
 #[test]
@@ -546,7 +581,7 @@ fn who_sees_which_customers() {
 fn default_roles_keep_duties_apart() {
     let (s, p) = setup();
     // No built-in role both manages accounts and touches customer data or
-    // the policy; the administrator role never needs MFA for data.
+    // the policy.
     for role in p.roles() {
         let admin = role
             .grants
