@@ -521,3 +521,26 @@ pub async fn create_account(State(s): State<AppState>, c: Caller, J(a): J<Accoun
 pub async fn list_accounts(State(s): State<AppState>, c: Caller) -> ApiResult {
     Ok(Json(c.run(&s, |v, p| v.accounts(p)).await?).into_response())
 }
+
+/// An account's new set of roles.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesInput {
+    /// Every role the account holds afterwards.
+    roles: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/v1/accounts/{name}/roles", tag = "accounts", request_body = RolesInput,
+    params(("name" = String, Path, description = "Login name")),
+    responses((status = 200, description = "The account (no secrets)"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Replace an account's roles: administrative roles need `manage_accounts`,
+/// every other role `review_access` (a privacy officer); never one's own.
+pub async fn set_roles(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+    J(r): J<RolesInput>,
+) -> ApiResult {
+    Ok(Json(c.run(&s, move |v, p| v.set_roles(p, &name, &r.roles)).await?).into_response())
+}

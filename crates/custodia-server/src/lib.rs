@@ -133,6 +133,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         .routes(routes!(api::whoami))
         .routes(routes!(api::record_training))
         .routes(routes!(api::create_account, api::list_accounts))
+        .routes(routes!(api::set_roles))
         .routes(routes!(privacy_api::publish_notice, privacy_api::list_notices))
         .routes(routes!(privacy_api::customer_consents, privacy_api::record_consents))
         .routes(routes!(privacy_api::consent_receipts))

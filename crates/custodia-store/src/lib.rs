@@ -318,7 +318,8 @@ pub enum Mutation {
         /// Events recorded with them.
         events: Vec<AuditEvent>,
     },
-    /// Store a portal credential.
+    /// Store a portal credential (or replace the one with the same digest:
+    /// a contact hold is renewed in place).
     PutPortalToken {
         /// The credential.
         token: PortalTokenRecord,

@@ -49,14 +49,16 @@ pub struct ConsentRecord {
 }
 
 /// A privacy-portal credential: a single-use entry link/code, or the
-/// session it was exchanged for. Only a digest of the secret is kept.
+/// session it was exchanged for. Only a digest of the secret is kept. A
+/// `contact_hold` row is no credential: it records that staff changed a
+/// contact portal codes go to (no code goes there until it expires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalTokenRecord {
     /// SHA-256 of the secret.
     pub digest: Vec<u8>,
     /// Whose portal it opens.
     pub customer: CustomerId,
-    /// `entry` (single use) or `session`.
+    /// `entry` (single use), `session`, or `contact_hold`.
     pub kind: String,
     /// Anti-CSRF token of a session's forms (empty for entries).
     pub csrf: String,

@@ -105,6 +105,10 @@ pub(crate) enum Who {
     Customer {
         /// The customer; nobody else's data is reachable.
         customer: CustomerId,
+        /// Who sent the code the session was opened with (a request filed
+        /// in the portal counts as verified by them, for separation of
+        /// duties).
+        code_from: String,
     },
     /// A background job of the server.
     System(Job),
@@ -169,6 +173,15 @@ impl Principal {
         }
     }
 
+    /// For a customer in the portal: who sent the code their session was
+    /// opened with.
+    pub fn code_from(&self) -> Option<&str> {
+        match &self.0 {
+            Who::Customer { code_from, .. } => Some(code_from),
+            _ => None,
+        }
+    }
+
     /// Short kind name (`staff`, `service`, `operator`, `customer`,
     /// `system`, `bootstrap`, `break_glass`).
     pub fn kind(&self) -> &'static str {
@@ -186,7 +199,7 @@ impl Principal {
     /// The customer, for a customer in the portal.
     pub fn customer(&self) -> Option<CustomerId> {
         match &self.0 {
-            Who::Customer { customer } => Some(*customer),
+            Who::Customer { customer, .. } => Some(*customer),
             _ => None,
         }
     }
@@ -313,6 +326,15 @@ pub(crate) fn attrs_of(rec: &StoredCustomer) -> Result<BTreeMap<String, String>,
         )))
     })
 }
+
+/// What a break-glass token may not do, though it may do everything else:
+/// whatever would outlive it.
+pub const BREAK_GLASS_NEVER: [Permission; 4] = [
+    Permission::ManageAccounts,
+    Permission::ManagePolicy,
+    Permission::ManageTraining,
+    Permission::ReviewAccess,
+];
 
 impl Vault {
     /// The principal of the command line's operator `name`, with the roles
@@ -545,6 +567,10 @@ impl Vault {
             rule: None,
         };
         let subject = match &p.0 {
+            // An emergency opens the data for an hour; it leaves nothing
+            // behind: no accounts, role grants, training records or rule
+            // changes made under it outlive the token.
+            Who::BreakGlass { .. } if BREAK_GLASS_NEVER.contains(&permission) => return deny,
             Who::BreakGlass { .. } => {
                 return Decision {
                     allowed: true,
@@ -597,7 +623,7 @@ impl Vault {
     pub(crate) fn sees(&self, p: &Principal, id: CustomerId, attrs: &BTreeMap<String, String>) -> bool {
         match &p.0 {
             Who::BreakGlass { .. } | Who::System(_) => true,
-            Who::Customer { customer } => *customer == id,
+            Who::Customer { customer, .. } => *customer == id,
             Who::Bootstrap => false,
             Who::Staff { roles, .. } | Who::Operator { roles, .. } => self.policy().sees(roles, Some(attrs)),
             Who::Service { roles, scopes, .. } => {
@@ -725,6 +751,7 @@ impl Vault {
                 " (operator {name} acts with roles [{}] from [operator] in config.toml)",
                 roles.join(", ")
             ),
+            Who::BreakGlass { .. } => " (a break-glass token opens data for an emergency; accounts, role grants, training and policy changes need an ordinary administrator or privacy officer)".into(),
             _ => String::new(),
         }
     }
@@ -768,8 +795,17 @@ impl Vault {
     /// Require that `p` is this customer in the portal.
     pub(crate) fn require_customer(&self, p: &Principal, id: CustomerId) -> Result<(), VaultError> {
         match &p.0 {
-            Who::Customer { customer } if *customer == id => Ok(()),
-            Who::Customer { .. } => Err(VaultError::NotFound(id.to_string())),
+            Who::Customer { customer, .. } if *customer == id => Ok(()),
+            Who::Customer { customer, .. } => {
+                self.denial_event(
+                    p,
+                    Some(*customer),
+                    None,
+                    Vec::new(),
+                    "a portal session reached for another customer".into(),
+                );
+                Err(VaultError::NotFound(id.to_string()))
+            }
             _ => {
                 self.denial_event(
                     p,

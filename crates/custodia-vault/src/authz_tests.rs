@@ -473,3 +473,398 @@ fn the_operator_acts_with_its_configured_roles() {
     assert_eq!(ev.actor, "operator:anyone");
     assert!(ev.detail.unwrap().contains("[operator]"));
 }
+
+fn give(purpose: &str) -> crate::consent::ConsentInput {
+    crate::consent::ConsentInput {
+        purpose: purpose.into(),
+        action: crate::consent::ConsentAction::Give,
+        channel: "phone".into(),
+        language: "zh".into(),
+        separate: false,
+        by: None,
+        text_sha256: None,
+        notice_version: None,
+    }
+}
+
+const PASS: &str = "correct horse battery staple";
+
+#[test]
+fn administrators_hand_out_administrative_roles_and_officers_the_others() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    v.create_account(
+        &op(),
+        "it.admin",
+        AccountKind::Staff,
+        &["administrator".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    let admin = staff("it.admin", &["administrator"], true, false);
+    // An administrator alone gives nobody personal data.
+    for roles in [vec!["cs_agent"], vec!["privacy_officer"], vec!["data_steward"]] {
+        let roles: Vec<String> = roles.into_iter().map(String::from).collect();
+        let e = v
+            .create_account(&admin, "mallory", AccountKind::Staff, &roles, Some(PASS))
+            .unwrap_err();
+        assert_eq!(e.code(), "forbidden", "{roles:?}: {e}");
+        assert!(e.to_string().contains("review_access"), "{e}");
+        assert!(last_event(&v).detail.unwrap().contains("review_access"));
+        let e = v
+            .create_account(&admin, "svc.mallory", AccountKind::Service, &roles, None)
+            .unwrap_err();
+        assert_eq!(e.code(), "forbidden", "{roles:?}: {e}");
+    }
+    assert!(v.account(&op(), "mallory").is_err(), "nothing was created");
+    // Administrative roles are the administrator's to give.
+    v.create_account(&admin, "li.na", AccountKind::Staff, &[], Some(PASS))
+        .unwrap();
+    v.create_account(
+        &admin,
+        "it.two",
+        AccountKind::Staff,
+        &["administrator".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    assert_eq!(
+        v.set_roles(&admin, "li.na", &["cs_agent".into()]).unwrap_err().code(),
+        "forbidden"
+    );
+    // Without MFA an administrator does nothing at all.
+    let no_mfa = staff("it.admin", &["administrator"], false, false);
+    assert_eq!(
+        v.create_account(&no_mfa, "x.y", AccountKind::Staff, &[], Some(PASS))
+            .unwrap_err()
+            .code(),
+        "mfa_required"
+    );
+    // The privacy officer grants data roles to an account that exists, but
+    // creates none, never changes their own, and never gives an
+    // administrator data.
+    v.create_account(
+        &op(),
+        "po.one",
+        AccountKind::Staff,
+        &["privacy_officer".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    let officer = staff("po.one", &["privacy_officer"], true, true);
+    let a = v.set_roles(&officer, "li.na", &["cs_agent".into()]).unwrap();
+    assert_eq!(a.roles, vec!["cs_agent".to_string()]);
+    assert_eq!(
+        v.create_account(&officer, "eve", AccountKind::Staff, &["cs_agent".into()], Some(PASS))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        v.set_roles(&officer, "po.one", &["privacy_officer".into(), "data_steward".into()])
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        v.set_roles(&admin, "it.admin", &[]).unwrap_err().code(),
+        "forbidden",
+        "nobody changes their own roles"
+    );
+    let e = v
+        .set_roles(&op(), "it.two", &["administrator".into(), "data_steward".into()])
+        .unwrap_err();
+    assert_eq!(e.code(), "bad_input");
+    assert!(e.to_string().contains("not both"), "{e}");
+    // An officer cannot make an administrator, nor take the role away.
+    assert_eq!(
+        v.set_roles(&officer, "li.na", &["cs_agent".into(), "administrator".into()])
+            .unwrap_err()
+            .code(),
+        "bad_input"
+    );
+    assert_eq!(v.set_roles(&officer, "it.two", &[]).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        v.set_roles(&officer, "it.two", &["administrator".into()])
+            .unwrap()
+            .roles,
+        vec!["administrator".to_string()],
+        "an unchanged set is no change"
+    );
+    // The change is on the record.
+    let tail = v.audit_tail(&op(), 20).unwrap();
+    assert!(tail.iter().any(|e| e.event.action == Action::Account
+        && e.event.actor == "staff:po.one"
+        && e.event.detail.as_deref() == Some("roles of li.na: [] -> [cs_agent]")));
+}
+
+#[test]
+fn the_bootstrap_administrator_is_an_administrator_only() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let token = v.issue_bootstrap_token(&op()).unwrap();
+    let boot = v.authenticate_bootstrap(&token).unwrap().unwrap();
+    assert_eq!(
+        v.create_account(
+            &boot,
+            "root.admin",
+            AccountKind::Staff,
+            &["administrator".into(), "privacy_officer".into()],
+            Some(PASS)
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+    assert!(v.authenticate_bootstrap(&token).unwrap().is_some(), "still on");
+}
+
+#[test]
+fn break_glass_leaves_nothing_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let id = customer_in(&v, "service").to_string();
+    let bg = crate::authz::Principal(crate::authz::Who::BreakGlass {
+        admin: "it.admin".into(),
+        token: "bg_1".into(),
+    });
+    // It opens the data …
+    assert!(v.get(&bg, &id, &reveal(&v, "security_incident")).is_ok());
+    // … and nothing that would outlive it.
+    for e in [
+        v.create_account(
+            &bg,
+            "backdoor",
+            AccountKind::Staff,
+            &["administrator".into()],
+            Some(PASS),
+        )
+        .unwrap_err(),
+        v.create_account(&bg, "backdoor.svc", AccountKind::Service, &[], None)
+            .unwrap_err(),
+        v.record_training(
+            &bg,
+            "li.na",
+            "privacy_basics",
+            chrono::Utc::now().date_naive(),
+            100,
+            None,
+        )
+        .unwrap_err(),
+        v.start_review(&bg).unwrap_err(),
+    ] {
+        assert_eq!(e.code(), "forbidden", "{e}");
+        assert!(e.to_string().contains("break-glass"), "{e}");
+    }
+    v.create_account(&op(), "svc", AccountKind::Service, &[], None).unwrap();
+    assert_eq!(v.issue_token(&bg, "svc", &[], 30).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        v.set_roles(&bg, "svc", &["data_steward".into()]).unwrap_err().code(),
+        "forbidden"
+    );
+}
+
+#[test]
+fn a_changed_contact_gets_no_portal_code_for_a_while() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let id = customer_in(&v, "service").to_string();
+    let agent = staff("li.na", &["cs_agent"], true, true);
+    let cs = purpose("customer_service");
+    // Before any change the code would go (only the missing mail server stops it).
+    assert_eq!(
+        v.send_portal_code(&agent, &id, &cs, None).unwrap_err().code(),
+        "delivery_failed"
+    );
+    // Writing the same address again changes nothing.
+    v.update(
+        &agent,
+        &id,
+        &[("email".to_string(), Some("zhang@example.com".to_string()))].into(),
+        None,
+        &cs,
+    )
+    .unwrap();
+    assert_eq!(
+        v.send_portal_code(&agent, &id, &cs, None).unwrap_err().code(),
+        "delivery_failed"
+    );
+    v.update(
+        &agent,
+        &id,
+        &[("email".to_string(), Some("mallory@example.net".to_string()))].into(),
+        None,
+        &cs,
+    )
+    .unwrap();
+    let e = v.send_portal_code(&agent, &id, &cs, None).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("e-mail address was changed by staff"), "{e}");
+    assert!(!e.to_string().contains("mallory"), "no contact in the refusal: {e}");
+    assert_eq!(last_event(&v).customer.map(|c| c.to_string()), Some(id.clone()));
+    // The mobile was not changed: that channel is open (no SMS gateway
+    // here, so delivery is what stops it).
+    assert_eq!(
+        v.send_portal_code(&agent, &id, &cs, Some(crate::delivery::Channel::Sms))
+            .unwrap_err()
+            .code(),
+        "delivery_failed"
+    );
+    // An edit of another field sets no hold.
+    let other = customer_in(&v, "service").to_string();
+    v.update(
+        &agent,
+        &other,
+        &[("address".to_string(), Some("北京市朝阳区1号".to_string()))].into(),
+        None,
+        &cs,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        v.send_portal_code(&agent, &other, &cs, None).unwrap_err().code(),
+        "delivery_failed"
+    );
+}
+
+#[test]
+fn a_portal_request_counts_as_verified_by_whoever_sent_the_code() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let id = customer_in(&v, "service");
+    let me = customer_via(id, "staff:po.one");
+    let s = v
+        .portal_request(&me, custodia_core::rights::RequestKind::Access, "")
+        .unwrap();
+    assert_eq!(s.status, "verified");
+    let po_one = staff("po.one", &["privacy_officer"], true, true);
+    let e = v.carry_out(&po_one, &s.id, None).unwrap_err();
+    assert_eq!(e.code(), "separation_of_duties", "{e}");
+    let po_two = staff("po.two", &["privacy_officer"], true, true);
+    assert!(v.carry_out(&po_two, &s.id, None).unwrap().package.is_some());
+}
+
+#[test]
+fn consents_are_given_only_to_purposes_the_caller_takes_consents_for() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let id = customer_in(&v, "service").to_string();
+    // The officer records withdrawals while answering a request, but
+    // gives no consent to marketing in a customer's name.
+    let officer = staff("po.one", &["privacy_officer"], true, true);
+    let e = v
+        .record_consents(&officer, &id, &[give("marketing")], &dsr())
+        .unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("record_consent for marketing"), "{e}");
+    let marketing = |v: &Vault| {
+        v.customer_consents(&op(), &id, &dsr())
+            .unwrap()
+            .purposes
+            .into_iter()
+            .find(|p| p.purpose.as_str() == "marketing")
+            .unwrap()
+            .receipt
+    };
+    assert!(marketing(&v).is_none(), "nothing was recorded");
+    let mut w = give("marketing");
+    w.action = crate::consent::ConsentAction::Withdraw;
+    assert!(v.record_consents(&officer, &id, &[w], &dsr()).is_ok());
+    // An agent takes a marketing consent on the phone.
+    let agent = staff("li.na", &["cs_agent"], true, true);
+    assert!(v
+        .record_consents(&agent, &id, &[give("marketing")], &purpose("customer_service"))
+        .is_ok());
+}
+
+#[test]
+fn a_duplicate_external_id_names_only_a_customer_the_caller_sees() {
+    let d = tempfile::tempdir().unwrap();
+    let v = with_roles(
+        d.path(),
+        "[[roles]]\nid = \"service_clerk\"\n  [[roles.grants]]\n  actions = [\"read_masked\", \"write\"]\n  fields = [\"*\"]\n  scope = { department = [\"service\"] }\n  purposes = [\"contract_performance\"]\n",
+    );
+    let mut input = RecordInput {
+        external_id: Some("CRM-7".into()),
+        fields: [("name", "张三"), ("mobile", "13800138000"), ("department", "risk")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        consents: Vec::new(),
+    };
+    let risk = v.create(&op(), &input, &cp()).unwrap().id;
+    input.fields.insert("department".into(), "service".into());
+    let steward = staff("ds.one", &["data_steward"], true, true);
+    let e = v.create(&steward, &input, &cp()).unwrap_err();
+    assert!(
+        e.to_string().contains(&risk.to_string()),
+        "the steward sees every customer: {e}"
+    );
+    // A clerk who only sees the service department gets a conflict with no id.
+    let clerk = service("crm", &["service_clerk"]);
+    let e = v.create(&clerk, &input, &cp()).unwrap_err();
+    assert_eq!(
+        e.problems().first().map(|p| p.code.as_str()),
+        Some("duplicate_external_id"),
+        "{e}"
+    );
+    assert_eq!(e.problems()[0].code, "duplicate_external_id", "{e}");
+    assert!(!e.to_string().contains(&risk.to_string()), "{e}");
+}
+
+#[test]
+fn lifecycle_dates_schedule_destruction_and_need_delete() {
+    let d = tempfile::tempdir().unwrap();
+    let v = with_roles(
+        d.path(),
+        "[[roles]]\nid = \"editor\"\n  [[roles.grants]]\n  actions = [\"read_masked\", \"write\"]\n  fields = [\"*\"]\n  purposes = [\"contract_performance\"]\n",
+    );
+    let id = customer_in(&v, "service").to_string();
+    let input = crate::retention::LifecycleInput {
+        contract_end: Some("1990-01-01".into()),
+        ..Default::default()
+    };
+    let editor = service("editor", &["editor"]);
+    let e = v.set_lifecycle(&editor, &id, &input, &cp()).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("delete"), "{e}");
+    assert!(v.set_lifecycle(&op(), &id, &input, &cp()).is_ok());
+}
+
+#[test]
+fn a_deidentified_export_keeps_the_reveal_and_consent_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let v = with_roles(
+        d.path(),
+        "[[roles]]\nid = \"analyst\"\n  [[roles.grants]]\n  actions = [\"read_masked\", \"export\"]\n  fields = [\"*\"]\n  purposes = [\"marketing\", \"contract_performance\"]\n  [[roles.grants]]\n  actions = [\"reveal\"]\n  fields = [\"email\"]\n  purposes = [\"marketing\", \"contract_performance\"]\n",
+    );
+    let a = customer_in(&v, "service");
+    let b = customer_in(&v, "service");
+    let _c = customer_in(&v, "service");
+    let analyst = service("bi", &["analyst"]);
+    let run = |profile: &str, pu: &custodia_core::Purpose| {
+        let profile = v.load_profile(profile, d.path()).unwrap();
+        let mut out = Vec::new();
+        v.export_deidentified(&analyst, pu, &mut out, &profile, &NoProgress)
+            .map(|r| (r, String::from_utf8(out).unwrap()))
+    };
+    // A field kept in clear is a reveal: the ID number is not the analyst's.
+    let e = run("k = 2\n[fields]\nmobile = \"keep\"\n", &cp()).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("reveal of mobile"), "{e}");
+    let e = run("k = 2\n[fields]\nmobile = { action = \"mask\", first = 10 }\n", &cp()).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    // And only what the notice lists for the purpose leaves in clear.
+    let e = run("k = 2\n[fields]\nnational_id = \"keep\"\n", &cp()).unwrap_err();
+    assert_eq!(e.code(), "purpose_limitation", "{e}");
+    // Transformed, it may go.
+    let (r, _) = run("k = 2\n[fields]\nnational_id = \"hash\"\n", &cp()).unwrap();
+    assert_eq!(r.risk.released, 3);
+    // Under a consent purpose only the customers who gave it are released.
+    for c in [a, b] {
+        v.record_consents(&op(), &c.to_string(), &[give("marketing")], &cp())
+            .unwrap();
+    }
+    let (r, out) = run("k = 2\n[fields]\nemail = \"keep\"\n", &purpose("marketing")).unwrap();
+    assert_eq!(r.risk.released, 2, "{out}");
+    assert!(out.contains("zhang@example.com"));
+}

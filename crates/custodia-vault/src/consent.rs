@@ -370,8 +370,10 @@ impl Vault {
     /// Record answers (give or withdraw) for an existing customer, given
     /// through staff or an application. Needs `record_consent` of the whole
     /// record for `purpose` (why the caller is acting: e.g. customer
-    /// service taking a call). Every answer is checked first; one bad
-    /// answer refuses them all.
+    /// service taking a call) and, for each consent given, for the purpose
+    /// consented to (so nobody opens a customer to a purpose their roles do
+    /// not take consents for; withdrawing is never harder than that).
+    /// Every answer is checked first; one bad answer refuses them all.
     pub fn record_consents(
         &self,
         p: &Principal,
@@ -379,8 +381,39 @@ impl Vault {
         inputs: &[ConsentInput],
         purpose: &Purpose,
     ) -> Result<Vec<RecordedConsent>, VaultError> {
-        let (rec, _) = self.require_record(p, id, Permission::RecordConsent, purpose)?;
+        let (rec, attrs) = self.require_record(p, id, Permission::RecordConsent, purpose)?;
+        self.require_consent_purposes(p, inputs, &attrs, Some(rec.id))?;
         self.record_consents_for(&p.actor(), &rec, inputs)
+    }
+
+    /// Require `record_consent` for the purpose of every consent given in
+    /// `inputs`, for a customer with `attrs` (refusals audited).
+    pub(crate) fn require_consent_purposes(
+        &self,
+        p: &Principal,
+        inputs: &[ConsentInput],
+        attrs: &BTreeMap<String, String>,
+        customer: Option<CustomerId>,
+    ) -> Result<(), VaultError> {
+        for given in self.given_purposes(inputs) {
+            self.require(p, Permission::RecordConsent, None, Some(attrs), Some(&given), customer)?;
+        }
+        Ok(())
+    }
+
+    /// The purposes consents in `inputs` are given to (those the notice
+    /// knows: anything else is reported with the answer's other problems).
+    pub(crate) fn given_purposes(&self, inputs: &[ConsentInput]) -> Vec<Purpose> {
+        let state = self.notices();
+        let Some(current) = state.current() else {
+            return Vec::new();
+        };
+        inputs
+            .iter()
+            .filter(|i| i.action == ConsentAction::Give)
+            .filter_map(|i| Purpose::new(i.purpose.trim()).ok())
+            .filter(|pu| current.purpose(pu.as_str()).is_some())
+            .collect()
     }
 
     /// Record answers for `rec` on behalf of `actor`, whose right to do so

@@ -652,7 +652,9 @@ fn portal_codes_sessions_consents_requests_and_download() {
     let ctx = v.portal_session(&s.token).unwrap().unwrap();
     assert_eq!(ctx.customer(), c.id);
     assert_eq!(ctx.csrf().len(), 32);
-    assert_eq!(ctx.principal(), me);
+    assert_eq!(ctx.principal().customer(), Some(c.id));
+    // The session remembers who sent the code (separation of duties).
+    assert_eq!(ctx.principal().code_from(), Some("staff:li"));
     assert!(v.portal_session("nope").unwrap().is_none());
 
     let view = v.portal_view(&me, Language::En).unwrap();

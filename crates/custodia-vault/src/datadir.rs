@@ -132,6 +132,10 @@ pub struct PortalConfig {
     pub base_url: String,
     /// Hours an entry code stays valid.
     pub code_hours: u32,
+    /// Hours after staff change a customer's e-mail address or mobile
+    /// number during which no portal code goes to it (whoever can change a
+    /// contact could otherwise send the customer's portal to themselves).
+    pub contact_hold_hours: u32,
 }
 
 impl Default for PortalConfig {
@@ -139,6 +143,7 @@ impl Default for PortalConfig {
         PortalConfig {
             base_url: "https://127.0.0.1:8443".into(),
             code_hours: 72,
+            contact_hold_hours: 72,
         }
     }
 }

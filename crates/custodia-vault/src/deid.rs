@@ -182,11 +182,10 @@ impl Vault {
         Ok((out, tokens))
     }
 
-    /// The value behind a vault token, for `purpose`; every use is audited.
-    /// `caller` is the API principal, checked for the `detokenize`
-    /// permission on the token's field (`None`: the local operator, who
-    /// holds the master key anyway). The purpose must be usable for the
-    /// customer and cover the field, as for a reveal.
+    /// The value behind a vault token, for `purpose`; every use and every
+    /// refusal is audited. Needs `detokenize` of the token's field for the
+    /// customer; the purpose must be usable for the customer and cover the
+    /// field, as for a reveal.
     pub fn detokenize(&self, p: &Principal, token: &str, purpose: &Purpose) -> Result<String, VaultError> {
         let t = token.trim().trim_start_matches("[[").trim_end_matches("]]");
         let t = t.rsplit(' ').next().unwrap_or(t);
@@ -212,13 +211,20 @@ impl Vault {
         let actor = p.actor();
         let actor = actor.as_str();
         let clear = self.decrypt(&rec)?;
-        let allowed = self.gate(rec.id, rec.flags, &clear, purpose)?;
-        if !allowed.iter().any(|f| f.as_str() == vt.field) {
-            return Err(VaultError::PurposeLimitation {
-                purpose: purpose.to_string(),
-                version: self.notices().current().map(|n| n.version).unwrap_or(0),
-                fields: vec![vt.field.clone()],
-            });
+        let allowed = self.gate(rec.id, rec.flags, &clear, purpose).and_then(|allowed| {
+            if allowed.iter().any(|f| f.as_str() == vt.field) {
+                Ok(())
+            } else {
+                Err(VaultError::PurposeLimitation {
+                    purpose: purpose.to_string(),
+                    version: self.notices().current().map(|n| n.version).unwrap_or(0),
+                    fields: vec![vt.field.clone()],
+                })
+            }
+        });
+        if let Err(e) = allowed {
+            self.audit_refusal(p, Some(rec.id), Some(purpose), &e);
+            return Err(e);
         }
         let value = self
             .cipher_for(&rec)?
@@ -368,6 +374,7 @@ impl Vault {
 
     /// One record under the profile: its output cells (when `pass` writes),
     /// its quasi-identifier values and its sensitive value.
+    #[allow(clippy::too_many_arguments)] // one record's inputs, all needed; called from two passes
     fn deid_record(
         &self,
         keys: &Keys,
@@ -376,8 +383,16 @@ impl Vault {
         run: u64,
         today: chrono::NaiveDate,
         pass: Pass,
-    ) -> Result<DeidRow, VaultError> {
+        purpose: &Purpose,
+    ) -> Result<Option<DeidRow>, VaultError> {
         let clear = self.decrypt(rec)?;
+        // A customer the purpose may not be used for now (no consent,
+        // restriction, objection) is not part of the release.
+        match self.gate(rec.id, rec.flags, &clear, purpose) {
+            Ok(_) => {}
+            Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let mut cx = RecordCx {
             keys,
             customer: rec.id,
@@ -409,12 +424,12 @@ impl Vault {
         };
         let qi = p.quasi_identifiers.iter().map(|q| cells[q.as_str()].clone()).collect();
         let sensitive = p.sensitive.as_ref().map(|s| cells[s.as_str()].clone());
-        Ok(DeidRow {
+        Ok(Some(DeidRow {
             cells: out,
             qi,
             sensitive,
             tokens: cx.tokens,
-        })
+        }))
     }
 
     /// Export every customer under a de-identification profile as CSV: a
@@ -422,9 +437,13 @@ impl Vault {
     /// records of classes that reach k (and l), creating vault tokens where
     /// the profile asks.
     ///
-    /// Needs `export` of whole records for `purpose`; customers outside the
-    /// caller's export grants are not part of the release (nor of its
-    /// equivalence classes).
+    /// Needs `export` of whole records for `purpose`, and `reveal` of every
+    /// field the profile keeps in clear (`keep`, or a mask of its own
+    /// width), which must also be a field the notice lists for the
+    /// purpose. Customers outside the caller's grants, and those the
+    /// purpose may not be used for now (no consent, restriction,
+    /// objection), are not part of the release (nor of its equivalence
+    /// classes).
     pub fn export_deidentified(
         &self,
         p: &Principal,
@@ -441,12 +460,62 @@ impl Vault {
         }
         let actor = p.actor();
         let actor = actor.as_str();
+        // Fields that leave in clear are reveals, under the purpose's
+        // notice like any other.
+        let clear_fields: Vec<&custodia_core::FieldDef> = profile
+            .fields
+            .iter()
+            .filter(|(_, r)| {
+                matches!(
+                    r,
+                    Rule::Keep | Rule::Mask { first: Some(_), .. } | Rule::Mask { last: Some(_), .. }
+                )
+            })
+            .filter_map(|(f, _)| self.schema().field(f))
+            .filter(|d| d.classification.is_encrypted())
+            .collect();
+        {
+            let state = self.notices();
+            let current = state.current().ok_or(VaultError::NoNotice)?;
+            let pn = current
+                .purpose(purpose.as_str())
+                .ok_or_else(|| VaultError::PurposeNotInNotice {
+                    purpose: purpose.to_string(),
+                    version: current.version,
+                })?;
+            let outside: Vec<String> = clear_fields
+                .iter()
+                .filter(|d| !pn.fields.contains(&d.name))
+                .map(|d| d.name.to_string())
+                .collect();
+            if !outside.is_empty() {
+                let e = VaultError::PurposeLimitation {
+                    purpose: purpose.to_string(),
+                    version: current.version,
+                    fields: outside,
+                };
+                self.audit_refusal(p, None, Some(purpose), &e);
+                return Err(e);
+            }
+        }
+        for f in &clear_fields {
+            let d = self.decide_anywhere(p, Permission::Reveal, Some(f), Some(purpose));
+            if !d.allowed {
+                let e = self.refusal(p, Permission::Reveal, Some(f), Some(purpose), &d);
+                self.audit_refusal(p, None, Some(purpose), &e);
+                return Err(e);
+            }
+        }
         let may = |r: &StoredCustomer| -> Result<bool, VaultError> {
             let attrs = crate::authz::attrs_of(r)?;
             Ok(self.sees(p, r.id, &attrs)
                 && self
                     .decide(p, Permission::Export, None, Some(&attrs), Some(purpose))
-                    .allowed)
+                    .allowed
+                && clear_fields.iter().all(|f| {
+                    self.decide(p, Permission::Reveal, Some(f), Some(&attrs), Some(purpose))
+                        .allowed
+                }))
         };
         let started = std::time::Instant::now();
         let keys = self.deid_keys();
@@ -472,16 +541,16 @@ impl Vault {
         // Pass 1: classes.
         let mut classes = Classes::default();
         progress.start(total * 2, "records");
-        self.each_page(&may, |page| {
+        self.each_page(&may, |page, scanned| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
-                .map(|r| self.deid_record(&keys, profile, r, run, today, Pass::Measure))
+                .map(|r| self.deid_record(&keys, profile, r, run, today, Pass::Measure, purpose))
                 .collect();
             for r in rows {
-                let row = r?;
+                let Some(row) = r? else { continue };
                 classes.add(row.qi, row.sensitive.as_deref());
             }
-            progress.advance(page.len() as u64);
+            progress.advance(scanned);
             Ok(())
         })?;
         // Pass 2: released records.
@@ -502,22 +571,28 @@ impl Vault {
         let mut w = csv::Writer::from_writer(out);
         w.write_record(profile.output_fields())
             .map_err(|e| VaultError::Io(e.to_string()))?;
-        self.each_page(&may, |page| {
+        self.each_page(&may, |page, scanned| {
             let rows: Vec<Result<_, VaultError>> = page
                 .par_iter()
-                .map(|r| self.deid_record(&keys, profile, r, run, today, pass).map(|x| (r.id, x)))
+                .map(|r| {
+                    self.deid_record(&keys, profile, r, run, today, pass, purpose)
+                        .map(|x| (r.id, x))
+                })
                 .collect();
             let mut muts = Vec::new();
             for r in rows {
                 let (
                     id,
-                    DeidRow {
+                    Some(DeidRow {
                         cells,
                         qi,
                         sensitive,
                         tokens,
-                    },
-                ) = r?;
+                    }),
+                ) = r?
+                else {
+                    continue;
+                };
                 if !classes.keep(&qi, profile.k, profile.l) {
                     continue;
                 }
@@ -537,7 +612,7 @@ impl Vault {
                     r?;
                 }
             }
-            progress.advance(page.len() as u64);
+            progress.advance(scanned);
             Ok(())
         })?;
         w.flush().map_err(|e| VaultError::Io(e.to_string()))?;
@@ -559,12 +634,13 @@ impl Vault {
         })
     }
 
-    /// Visit the records `may` admits, a page at a time. (Progress counts
-    /// every record scanned, admitted or not.)
+    /// Visit the records `may` admits, a page at a time, with the number
+    /// of records scanned for the page (progress counts every record,
+    /// admitted or not).
     fn each_page(
         &self,
         may: &dyn Fn(&StoredCustomer) -> Result<bool, VaultError>,
-        mut f: impl FnMut(&[StoredCustomer]) -> Result<(), VaultError>,
+        mut f: impl FnMut(&[StoredCustomer], u64) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         let mut cursor = 0;
         loop {
@@ -573,13 +649,14 @@ impl Vault {
                 return Ok(());
             }
             cursor = next;
+            let scanned = page.len() as u64;
             let mut admitted = Vec::with_capacity(page.len());
             for r in page {
                 if may(&r)? {
                     admitted.push(r);
                 }
             }
-            f(&admitted)?;
+            f(&admitted, scanned)?;
         }
     }
 }

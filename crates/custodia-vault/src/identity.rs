@@ -147,10 +147,11 @@ impl Vault {
         self.require_admin(p, Permission::ManageAccounts)
     }
 
-    /// Create an account. Needs `manage_accounts`; the bootstrap token may
-    /// create the first administrator (a staff account whose roles grant
-    /// `manage_accounts`), and is switched off by it. Staff accounts need a
-    /// password that passes the policy; roles must exist in the policy.
+    /// Create an account. Needs `manage_accounts`, and for each role what
+    /// [`Vault::set_roles`] needs to grant it; the bootstrap token may
+    /// create the first administrator (a staff account whose roles are all
+    /// administrative and include `manage_accounts`), and is switched off
+    /// by it. Staff accounts need a password that passes the policy.
     pub fn create_account(
         &self,
         p: &Principal,
@@ -168,11 +169,14 @@ impl Vault {
                     "an administrator exists, so the bootstrap token is off; sign in as an administrator",
                 ));
             }
-            if kind != AccountKind::Staff || !admin_role {
+            let only_admin = roles
+                .iter()
+                .all(|r| self.policy().role(r).is_some_and(|r| r.administrative));
+            if kind != AccountKind::Staff || !admin_role || !only_admin {
                 return Err(self.forbid(
                     p,
                     None,
-                    "the bootstrap token creates only the first administrator: a staff account with a role that grants manage_accounts (e.g. administrator)",
+                    "the bootstrap token creates only the first administrator: a staff account whose roles are administrative and grant manage_accounts (e.g. administrator)",
                 ));
             }
         } else {
@@ -185,18 +189,10 @@ impl Vault {
                 "account names are 2-64 characters of a-z, 0-9, '.', '_', '-', '@'",
             ));
         }
-        for r in roles {
-            if self.policy().role(r).is_none() {
-                return Err(input(format!(
-                    "unknown role {r:?}; the policy defines: {}",
-                    self.policy()
-                        .roles()
-                        .iter()
-                        .map(|r| r.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
+        if !p.is_bootstrap() {
+            self.check_role_change(p, name, &[], roles)?;
+        } else {
+            self.known_roles(roles)?;
         }
         let password = match (kind, pass) {
             (AccountKind::Staff, Some(p)) => {
@@ -252,6 +248,117 @@ impl Vault {
         } else {
             self.put_account(rec, true, e)?;
         }
+        self.account_view(self.account_record(name)?)
+    }
+
+    /// Refuse role ids the policy does not define.
+    fn known_roles(&self, roles: &[String]) -> Result<(), VaultError> {
+        for r in roles {
+            if self.policy().role(r).is_none() {
+                return Err(input(format!(
+                    "unknown role {r:?}; the policy defines: {}",
+                    self.policy()
+                        .roles()
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Who may give or take which roles. Administrative roles (accounts,
+    /// keys, the audit log) are an account administrator's to hand out
+    /// (`manage_accounts`); every other role reaches personal data or runs
+    /// a privacy duty, and is granted by whoever reviews access
+    /// (`review_access`), so one administrator alone cannot give anybody
+    /// data. Nobody changes their own roles, and an account holds
+    /// administrative roles or the others, never both (administrators see
+    /// no personal data). Refusals are audited.
+    fn check_role_change(
+        &self,
+        p: &Principal,
+        account: &str,
+        old: &[String],
+        new: &[String],
+    ) -> Result<(), VaultError> {
+        self.known_roles(new)?;
+        let changed: Vec<&String> = old
+            .iter()
+            .filter(|r| !new.contains(r))
+            .chain(new.iter().filter(|r| !old.contains(r)))
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        if p.person() == Some(account) || p.account() == Some(account) {
+            return Err(self.forbid(
+                p,
+                None,
+                "nobody changes their own roles; ask another administrator or privacy officer",
+            ));
+        }
+        let administrative = |r: &String| self.policy().role(r).is_some_and(|r| r.administrative);
+        let (admin, data): (Vec<&String>, Vec<&String>) = new.iter().partition(|r| administrative(r));
+        if !admin.is_empty() && !data.is_empty() {
+            return Err(input(format!(
+                "an account holds administrative roles ({}) or roles that reach personal data or privacy duties ({}), not both: administrators see no personal data",
+                admin.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                data.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if changed.iter().any(|r| administrative(r)) {
+            self.require_admin(p, Permission::ManageAccounts)?;
+        }
+        if let Some(r) = changed.iter().find(|r| !administrative(r)) {
+            let d = self.decide(p, Permission::ReviewAccess, None, None, None);
+            let grant_missing = !d.allowed
+                && !matches!(
+                    d.reason,
+                    Some(custodia_core::policy::DenyReason::MfaRequired)
+                        | Some(custodia_core::policy::DenyReason::TrainingRequired(_))
+                );
+            if grant_missing {
+                return Err(self.forbid(
+                    p,
+                    None,
+                    format!(
+                        "role {r} reaches personal data or privacy duties, so it is granted by someone with review_access (a privacy officer): create the account with administrative roles or none, then have them grant it (PUT /v1/accounts/NAME/roles, custodia user roles)"
+                    ),
+                ));
+            }
+            self.require_admin(p, Permission::ReviewAccess)?;
+        }
+        Ok(())
+    }
+
+    /// Replace an account's roles, under the rules of
+    /// [`Vault::check_role_change`]: `manage_accounts` for administrative
+    /// roles, `review_access` for the others, never one's own.
+    pub fn set_roles(&self, p: &Principal, name: &str, roles: &[String]) -> Result<AccountView, VaultError> {
+        self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
+        let mut a = self.account_record(name)?;
+        let mut wanted: Vec<String> = Vec::new();
+        for r in roles {
+            if !wanted.contains(r) {
+                wanted.push(r.clone());
+            }
+        }
+        self.check_role_change(p, name, &a.roles, &wanted)?;
+        if a.roles == wanted {
+            return self.account_view(a);
+        }
+        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Account);
+        e.detail = Some(format!(
+            "roles of {name}: [{}] -> [{}]",
+            a.roles.join(","),
+            wanted.join(",")
+        ));
+        a.roles = wanted;
+        a.updated_ms = now_ms();
+        self.put_account(a, false, e)?;
         self.account_view(self.account_record(name)?)
     }
 

@@ -394,29 +394,28 @@ impl Vault {
                     .par_iter()
                     .map(|r| match &r.parsed {
                         Err(p) => Err(p.clone()),
-                        Ok(input) => self
-                            .check_new(p, input, purpose)
-                            .map_err(|e| (e, true))
-                            .and_then(|_| {
-                                self.seal_new(input, &validator, kek, now, &notices, actor)
-                                    .map_err(|e| (e, false))
-                            })
-                            .map_err(|(e, policy)| {
-                                if policy
-                                    && matches!(
+                        Ok(input) => {
+                            let problems = |e: VaultError| match e {
+                                VaultError::Invalid(p) => p,
+                                other => vec![problem("row", other.code(), other.to_string())],
+                            };
+                            match self.check_new(p, input, purpose) {
+                                Err(e) => {
+                                    if matches!(
                                         e,
                                         VaultError::Forbidden(_)
                                             | VaultError::MfaRequired(_)
                                             | VaultError::TrainingRequired { .. }
-                                    )
-                                {
-                                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    ) {
+                                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    }
+                                    Err(problems(e))
                                 }
-                                match e {
-                                    VaultError::Invalid(p) => p,
-                                    other => vec![problem("row", other.code(), other.to_string())],
-                                }
-                            }),
+                                Ok(()) => self
+                                    .seal_new(input, &validator, kek, now, &notices, actor)
+                                    .map_err(problems),
+                            }
+                        }
                     })
                     .collect();
                 let mut muts = Vec::with_capacity(rows.len());

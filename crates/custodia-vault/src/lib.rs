@@ -58,6 +58,7 @@ pub mod error;
 pub mod export;
 pub mod identity;
 pub mod import;
+pub mod migrate;
 pub mod notice;
 pub mod portal;
 pub mod progress;

@@ -65,6 +65,7 @@ pub struct PortalSession {
 pub struct PortalContext {
     customer: CustomerId,
     csrf: String,
+    code_from: String,
 }
 
 impl PortalContext {
@@ -82,6 +83,7 @@ impl PortalContext {
     pub fn principal(&self) -> Principal {
         Principal(crate::authz::Who::Customer {
             customer: self.customer,
+            code_from: self.code_from.clone(),
         })
     }
 }
@@ -149,6 +151,15 @@ pub struct PortalView {
 fn digest(s: &str) -> Vec<u8> {
     Sha256::digest(s.as_bytes()).to_vec()
 }
+
+/// The key of a customer's contact hold for one channel (one row per
+/// customer and channel, renewed in place).
+pub(crate) fn hold_digest(customer: CustomerId, channel: Channel) -> Vec<u8> {
+    digest(&format!("contact-hold:{customer}:{}", channel.as_str()))
+}
+
+/// The kind of a contact-hold row (see [`PortalTokenRecord`]).
+pub(crate) const CONTACT_HOLD: &str = "contact_hold";
 
 /// Canonical form of a typed code: upper case, separators dropped, the
 /// letters people confuse with digits mapped as Crockford's base32 does.
@@ -233,6 +244,22 @@ impl Vault {
             ))
         })?;
         let masked_to = field.mask.apply(&to);
+        if let Some(h) = self
+            .store()
+            .portal_token(&hold_digest(cid, channel))?
+            .filter(|h| h.kind == CONTACT_HOLD && h.expires_ms > now_ms())
+        {
+            return Err(self.forbid(
+                p,
+                Some(cid),
+                format!(
+                    "the customer's {} was changed by staff at {}; no portal code goes to it before {} (send by the other channel, or verify the customer another way)",
+                    if channel == Channel::Email { "e-mail address" } else { "mobile number" },
+                    crate::record::rfc3339(h.created_ms),
+                    crate::record::rfc3339(h.expires_ms)
+                ),
+            ));
+        }
         let cfg = self.config();
         // Check the channel is configured before a code exists.
         match channel {
@@ -373,7 +400,9 @@ impl Vault {
             created_ms: now,
             expires_ms: now + PORTAL_SESSION_MS,
             used: false,
-            issued_by: PORTAL_ACTOR.into(),
+            // The session remembers who sent its code (separation of
+            // duties for the requests filed in it).
+            issued_by: t.issued_by.clone(),
         };
         let e = self.portal_event(
             PORTAL_ACTOR,
@@ -416,6 +445,7 @@ impl Vault {
         Ok(Some(PortalContext {
             customer: t.customer,
             csrf: t.csrf,
+            code_from: t.issued_by,
         }))
     }
 

@@ -177,6 +177,13 @@ impl Vault {
             if !d.allowed {
                 return Err(self.refusal(p, Permission::RecordConsent, None, Some(purpose), &d));
             }
+            // Each consent given needs record_consent for its own purpose.
+            for given in self.given_purposes(&input.consents) {
+                let d = self.decide(p, Permission::RecordConsent, None, Some(&attrs), Some(&given));
+                if !d.allowed {
+                    return Err(self.refusal(p, Permission::RecordConsent, None, Some(&given), &d));
+                }
+            }
         }
         self.check_create_purpose(input, purpose)
     }
@@ -282,11 +289,23 @@ impl Vault {
                 Err(e) => Err(e),
                 Ok(Sealed { customer: rec, .. }) => match applied.next().expect("one result per mutation") {
                     Ok(Applied::Done) => self.written_view(p, &rec, purpose),
-                    Ok(Applied::ExternalIdExists(existing)) => Err(VaultError::Invalid(vec![field_problem(
-                        "external_id",
-                        "duplicate_external_id",
-                        format!("belongs to existing customer {existing}"),
-                    )])),
+                    Ok(Applied::ExternalIdExists(existing)) => {
+                        // Only a customer the caller may know of is named.
+                        let known = self
+                            .store()
+                            .get(&existing)?
+                            .and_then(|r| attrs_of(&r).ok().map(|a| self.sees(p, r.id, &a)))
+                            .unwrap_or(false);
+                        Err(VaultError::Invalid(vec![field_problem(
+                            "external_id",
+                            "duplicate_external_id",
+                            if known {
+                                format!("belongs to existing customer {existing}")
+                            } else {
+                                "belongs to an existing customer".to_owned()
+                            },
+                        )]))
+                    }
                     Ok(other) => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
                     Err(e) => Err(e.into()),
                 },
@@ -861,11 +880,21 @@ impl Vault {
             .filter(|(_, v)| v.is_some())
             .map(|(d, _)| &d.name)
             .collect();
+        // Contacts portal codes go to whose value really changes.
+        let contact_changed: Vec<custodia_core::FieldType>;
         {
             let current = self.decrypt(&rec)?;
-            {
-                let p = purpose;
-                let allowed = self.gate(id, rec.flags, &current, p)?;
+            contact_changed = changes
+                .iter()
+                .filter(|(d, v)| {
+                    matches!(
+                        d.kind,
+                        custodia_core::FieldType::Email | custodia_core::FieldType::Phone
+                    ) && current.get(d.name.as_str()) != v.as_ref()
+                })
+                .map(|(d, _)| d.kind)
+                .collect();
+            let limited = self.gate(id, rec.flags, &current, purpose).and_then(|allowed| {
                 let outside: Vec<String> = set
                     .iter()
                     .filter(|f| !allowed.contains(**f))
@@ -876,13 +905,19 @@ impl Vault {
                     })
                     .map(|f| f.to_string())
                     .collect();
-                if !outside.is_empty() {
-                    return Err(VaultError::PurposeLimitation {
-                        purpose: p.to_string(),
+                if outside.is_empty() {
+                    Ok(())
+                } else {
+                    Err(VaultError::PurposeLimitation {
+                        purpose: purpose.to_string(),
                         version: self.notices().current().map(|n| n.version).unwrap_or(0),
                         fields: outside,
-                    });
+                    })
                 }
+            });
+            if let Err(e) = limited {
+                self.audit_refusal(p, Some(id), Some(purpose), &e);
+                return Err(e);
             }
             let notices = self.notices();
             // The customer's consents are looked up only when a field is not
@@ -970,6 +1005,33 @@ impl Vault {
                 tokens,
                 events: Vec::new(),
             });
+        }
+        if p.customer().is_none() {
+            // Staff changed a contact portal codes go to: none goes there
+            // for a while, or whoever may edit contacts could send a
+            // customer's portal to an address of their own.
+            let hours = self.config().portal.contact_hold_hours as i64;
+            for channel in [crate::delivery::Channel::Email, crate::delivery::Channel::Sms] {
+                let kind = match channel {
+                    crate::delivery::Channel::Email => custodia_core::FieldType::Email,
+                    crate::delivery::Channel::Sms => custodia_core::FieldType::Phone,
+                };
+                if hours > 0 && contact_changed.contains(&kind) {
+                    muts.push(Mutation::PutPortalToken {
+                        token: custodia_store::PortalTokenRecord {
+                            digest: crate::portal::hold_digest(id, channel),
+                            customer: id,
+                            kind: crate::portal::CONTACT_HOLD.into(),
+                            csrf: String::new(),
+                            created_ms: now,
+                            expires_ms: now + hours * 3_600_000,
+                            used: false,
+                            issued_by: p.actor(),
+                        },
+                        events: Vec::new(),
+                    });
+                }
+            }
         }
         match self.apply_one(muts)?.into_iter().next() {
             Some(Applied::Done) => self.written_view(

@@ -113,7 +113,8 @@ impl Vault {
     }
 
     /// Set a customer's lifecycle dates (contract end, last activity) or
-    /// mark it reviewed. Needs `write` of the whole record for `purpose`.
+    /// mark it reviewed. Needs `write` and `delete` of the whole record for
+    /// `purpose` (the dates schedule its destruction).
     pub fn set_lifecycle(
         &self,
         p: &Principal,
@@ -121,7 +122,10 @@ impl Vault {
         input: &LifecycleInput,
         purpose: &Purpose,
     ) -> Result<Lifecycle, VaultError> {
-        let (rec, _) = self.require_record(p, customer, Permission::Write, purpose)?;
+        let (rec, attrs) = self.require_record(p, customer, Permission::Write, purpose)?;
+        // The dates decide when retention destroys the record: setting
+        // them is a deletion scheduled, so it needs delete as well.
+        self.require(p, Permission::Delete, None, Some(&attrs), Some(purpose), Some(rec.id))?;
         let cid = rec.id;
         let actor = p.actor();
         let date = |s: &str, what: &str| {

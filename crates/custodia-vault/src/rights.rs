@@ -310,7 +310,10 @@ impl Vault {
         if let Some(customer) = p.customer() {
             return match self.store().request(id)? {
                 Some(r) if r.customer == Some(customer) => Ok(r),
-                _ => Err(unknown()),
+                _ => {
+                    self.audit_refusal(p, Some(customer), None, &unknown());
+                    Err(unknown())
+                }
             };
         }
         self.require_request_role(p, verify_is_enough)?;
@@ -588,17 +591,21 @@ impl Vault {
             ));
         }
         let now = now_ms();
-        let r = self.advance(
-            actor,
-            id,
-            RequestEvent::Verify,
-            &format!("identity verified by {method}"),
-            |r| {
-                r.verified_ms = Some(now);
-                r.verified_by = Some(actor.into());
-                r.verification = Some(method.into());
-            },
-        )?;
+        // A portal code proves the requester holds the contact it went to;
+        // whoever sent it stands behind that, so the request counts as
+        // verified by them (and they may not complete it where the policy
+        // separates the two).
+        let by = p.code_from().unwrap_or(actor).to_owned();
+        let detail = if p.customer().is_some() {
+            format!("identity verified by {method} (sent by {by})")
+        } else {
+            format!("identity verified by {method}")
+        };
+        let r = self.advance(actor, id, RequestEvent::Verify, &detail, |r| {
+            r.verified_ms = Some(now);
+            r.verified_by = Some(by.clone());
+            r.verification = Some(method.into());
+        })?;
         self.request_view_of(&r, true)
     }
 
@@ -768,6 +775,13 @@ impl Vault {
             .cipher_for(&rec)?
             .open_field(&sealed, REQUEST_CODE, &request_field())?
             .unwrap_or_default();
+        // The note is the customer's own words: reading it is a read of
+        // their data, on the record like any other.
+        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Read);
+        e.customer = Some(cid);
+        e.purpose = Some(Self::dsr());
+        e.detail = Some(format!("read the note of request {}", r.id));
+        self.audit(vec![e])?;
         Ok(Some(
             String::from_utf8(pt).map_err(|_| custodia_crypto::CryptoError::Decrypt)?,
         ))

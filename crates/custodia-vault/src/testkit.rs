@@ -51,12 +51,18 @@ pub(crate) fn service(account: &str, roles: &[&str]) -> Principal {
 
 /// A customer in the portal.
 pub(crate) fn customer(id: CustomerId) -> Principal {
-    Principal(Who::Customer { customer: id })
+    Principal(Who::Customer {
+        customer: id,
+        code_from: "staff:agent".into(),
+    })
 }
 
-/// The bootstrap token.
-pub(crate) fn bootstrap() -> Principal {
-    Principal(Who::Bootstrap)
+/// A customer in the portal whose code `from` sent.
+pub(crate) fn customer_via(id: CustomerId, from: &str) -> Principal {
+    Principal(Who::Customer {
+        customer: id,
+        code_from: from.into(),
+    })
 }
 
 /// A purpose of the default catalog.
@@ -87,22 +93,6 @@ pub(crate) fn masked() -> Access {
 /// A reveal of every field the purpose allows.
 pub(crate) fn reveal(v: &Vault, p: &str) -> Access {
     v.access(Some(p), true, None).expect("a purpose of the catalog")
-}
-
-/// An operator holding every role of the default policy (for tests of the
-/// notice and consent rules, not of authorization).
-pub(crate) fn everyone() -> Principal {
-    operator(
-        "everyone",
-        &[
-            "cs_agent",
-            "risk_analyst",
-            "marketing_specialist",
-            "data_steward",
-            "privacy_officer",
-            "administrator",
-        ],
-    )
 }
 
 /// A caller the policy allows everything (break-glass): for tests of the

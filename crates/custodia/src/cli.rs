@@ -374,6 +374,14 @@ pub enum UserCmd {
         /// Login name.
         name: String,
     },
+    /// Replace an account's roles (administrative roles need manage_accounts, the others review_access).
+    Roles {
+        /// Login name.
+        name: String,
+        /// Every role the account holds afterwards (repeatable; none to take all away).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
     /// Start MFA enrollment for a staff member: prints the QR code, secret and recovery codes once.
     MfaEnroll {
         /// Login name.
@@ -1252,6 +1260,7 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
             }
         }
         UserCmd::Show { name } => print_json(&v.account(p, &name)?)?,
+        UserCmd::Roles { name, roles } => print_json(&v.set_roles(p, &name, &roles)?)?,
         UserCmd::MfaEnroll { name, svg } => {
             let e = v.start_mfa(p, &name)?;
             let code = qrcode::QrCode::new(e.otpauth_uri.as_bytes()).map_err(|err| VaultError::Io(err.to_string()))?;
@@ -1450,41 +1459,18 @@ fn spawn_jobs(vault: Arc<Vault>) {
 
 /// `custodia migrate`: copy, verify, repoint. Needs `manage_keys`.
 fn migrate(operator: &str, a: MigrateArgs) -> Result<i32, VaultError> {
-    use custodia_store::open::Storage;
     let src = DataDir::new(&a.from);
     if !src.is_initialized() {
         return Err(VaultError::NotInitialized(src.root().display().to_string()));
     }
-    let config = src.config()?;
-    if src.storage(Some(&config))?.is_postgres() {
-        return Err(VaultError::Input(format!(
-            "{} already keeps its records in PostgreSQL; migrate moves an embedded database",
-            src.root().display()
-        )));
-    }
-    if !Storage::parse(&a.to, &src.db_path())?.is_postgres() {
-        return Err(VaultError::Input("--to must be a postgres:// URL".into()));
-    }
-    // The master secret must open the source, and its operator hold
-    // manage_keys, before anything is copied.
-    {
-        let (v, p) = open_as(&src, operator)?;
-        v.counts(&p)?;
-        if !v.can(&p, custodia_core::policy::Permission::ManageKeys) {
-            return Err(VaultError::Forbidden(format!(
-                "migrate needs manage_keys; operator {operator} acts with roles [{}]",
-                p.roles().join(", ")
-            )));
-        }
-    }
     let started = std::time::Instant::now();
-    let total = custodia_store::migrate::count_rows(&src.db_path())?;
-    let bar = Bar::new("migrate");
-    custodia_vault::Progress::start(&bar, total, "rows");
-    let report = custodia_store::migrate::sqlite_to_postgres(&src.db_path(), &a.to, &|n| {
-        custodia_vault::Progress::advance(&bar, n)
-    })?;
-    custodia_vault::Progress::finish(&bar);
+    let report = {
+        // The master secret must open the source; the vault checks its
+        // operator holds manage_keys before anything is copied.
+        let (v, p) = open_as(&src, operator)?;
+        let bar = Bar::new("migrate");
+        v.migrate_to_postgres(&p, &a.to, &bar)?
+    };
     let copied_s = started.elapsed().as_secs_f64();
     // Verify on the target what a server will use: the chain, end to end.
     let target = Vault::open(&src.clone().with_storage(Some(a.to.clone())), &prompt_passphrase)?;

@@ -156,7 +156,9 @@ fn insert_receipts(c: &mut Conn, receipts: &[ConsentRecord]) -> Result<(), Store
 fn put_portal_token(c: &mut Conn, t: &crate::PortalTokenRecord) -> Result<(), StoreError> {
     c.exec(
         "INSERT INTO portal_tokens (digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (digest) DO UPDATE SET created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
+           used = excluded.used, issued_by = excluded.issued_by",
         &[
             &t.digest,
             &id(&t.customer),

@@ -83,7 +83,9 @@ pub(super) fn insert_receipts(c: &Connection, receipts: &[ConsentRecord]) -> Res
 fn put_portal_token(c: &Connection, t: &PortalTokenRecord) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT INTO portal_tokens (digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (digest) DO UPDATE SET created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
+           used = excluded.used, issued_by = excluded.issued_by",
     )
     .map_err(db_err)?
     .execute(params![

@@ -484,7 +484,8 @@ fn accounts_and_policy_commands() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("privacy_basics"), "{}", stderr(&o));
 
-    // Explain: the administrator role sees no personal data; exit 5 on deny.
+    // Explain: the administrator role sees no personal data, and hands out
+    // access only after MFA; exit 5 on deny.
     assert!(add("root.admin", "administrator", "correct horse battery staple")
         .status
         .success());
@@ -492,12 +493,8 @@ fn accounts_and_policy_commands() {
         &data,
         &["policy", "explain", "--as", "root.admin", "--action", "manage_keys"],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).starts_with("allow by role administrator grant #1"),
-        "{}",
-        stdout(&o)
-    );
+    assert_eq!(o.status.code(), Some(5), "{}", stdout(&o));
+    assert!(stdout(&o).contains("multi-factor"), "{}", stdout(&o));
     let o = run(
         &data,
         &[

@@ -57,7 +57,11 @@ async fn portal_codes_go_by_mail_over_starttls_and_a_wrong_ca_refuses() {
     for personal in ["林晓", "13700137000", "lin.xiao"] {
         assert!(!mail.body.contains(personal), "{personal}: {}", mail.body);
     }
-    assert!(mail.body.contains("https://127.0.0.1:8443/portal/enter"), "{}", mail.body);
+    assert!(
+        mail.body.contains("https://127.0.0.1:8443/portal/enter"),
+        "{}",
+        mail.body
+    );
 
     // The code opens the customer's portal, once.
     let s = Server::start(&data, &[]);
@@ -85,7 +89,11 @@ async fn portal_codes_go_by_mail_over_starttls_and_a_wrong_ca_refuses() {
     std::fs::write(data.join("config.toml"), cfg).unwrap();
     let o = run(&data, &["portal", "send-code", &id, "--purpose", "customer_service"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("could not be reached over STARTTLS"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("could not be reached over STARTTLS"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("lin.xiao"), "no address in errors: {}", stderr(&o));
     assert_eq!(smtp.messages().len(), 1, "nothing was sent");
     let log = stdout(&run(&data, &["audit", "tail", "-n", "3"]));
@@ -114,10 +122,14 @@ async fn enter(c: &mut custodia::client::Conn, code: &str) -> custodia::client::
 struct Gateway {
     port: u16,
     ca: std::path::PathBuf,
-    got: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    got: Received,
     status: Arc<Mutex<u16>>,
     _dir: tempfile::TempDir,
 }
+
+/// What the gateway received: the Authorization header and the JSON body of
+/// each call.
+type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 
 async fn gateway() -> Gateway {
     use http_body_util::BodyExt;
@@ -142,7 +154,7 @@ async fn gateway() -> Gateway {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let got: Arc<Mutex<Vec<(Option<String>, Value)>>> = Arc::default();
+    let got: Received = Arc::default();
     let status = Arc::new(Mutex::new(200u16));
     let (g, st) = (got.clone(), status.clone());
     tokio::spawn(async move {
@@ -160,7 +172,9 @@ async fn gateway() -> Gateway {
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned);
                         let body = req.into_body().collect().await.unwrap().to_bytes();
-                        g.lock().unwrap().push((auth, serde_json::from_slice(&body).unwrap_or_default()));
+                        g.lock()
+                            .unwrap()
+                            .push((auth, serde_json::from_slice(&body).unwrap_or_default()));
                         let code = *st.lock().unwrap();
                         Ok::<_, std::convert::Infallible>(
                             hyper::Response::builder()
@@ -203,14 +217,25 @@ async fn portal_codes_by_text_message_through_an_https_webhook() {
     let send = || {
         run_env(
             &data,
-            &["portal", "send-code", &id, "--purpose", "customer_service", "--channel", "sms"],
+            &[
+                "portal",
+                "send-code",
+                &id,
+                "--purpose",
+                "customer_service",
+                "--channel",
+                "sms",
+            ],
             &[("CUSTODIA_SMS_TOKEN", "gw-secret")],
         )
     };
     let o = tokio::task::block_in_place(send);
     assert!(o.status.success(), "{}", stderr(&o));
     let sent: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!((sent["channel"].as_str(), sent["to"].as_str()), (Some("sms"), Some("137****7000")));
+    assert_eq!(
+        (sent["channel"].as_str(), sent["to"].as_str()),
+        (Some("sms"), Some("137****7000"))
+    );
     let (auth, body) = gw.got.lock().unwrap()[0].clone();
     assert_eq!(auth.as_deref(), Some("Bearer gw-secret"));
     assert_eq!(body["to"], "+8613700137000");
@@ -222,11 +247,26 @@ async fn portal_codes_by_text_message_through_an_https_webhook() {
     *gw.status.lock().unwrap() = 500;
     let o = tokio::task::block_in_place(send);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("SMS gateway refused the message (HTTP 500)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("SMS gateway refused the message (HTTP 500)"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("13700137000"));
     // Without the token in the environment it says which variable to set.
     let o = tokio::task::block_in_place(|| {
-        run(&data, &["portal", "send-code", &id, "--purpose", "customer_service", "--channel", "sms"])
+        run(
+            &data,
+            &[
+                "portal",
+                "send-code",
+                &id,
+                "--purpose",
+                "customer_service",
+                "--channel",
+                "sms",
+            ],
+        )
     });
     assert!(stderr(&o).contains("CUSTODIA_SMS_TOKEN"), "{}", stderr(&o));
 }
@@ -260,7 +300,11 @@ async fn break_glass_needs_an_administrator_and_is_loud() {
     // Not an administrator, or a wrong code: refused, and on the record.
     let o = glass(&agent, agent.code());
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("not an active staff administrator"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not an active staff administrator"),
+        "{}",
+        stderr(&o)
+    );
     let o = glass(&admin, "000000".into());
     assert_eq!(o.status.code(), Some(1));
     let o = glass(&admin, admin.code());
@@ -284,12 +328,16 @@ async fn break_glass_needs_an_administrator_and_is_loud() {
     assert_eq!(who["kind"], "break_glass");
     // Loud: its own event with the reason, every use under breakglass:…,
     // and status lists it.
-    let log = call(&mut c, &officer, Method::GET, "/v1/audit?limit=50", None).await.json();
+    let log = call(&mut c, &officer, Method::GET, "/v1/audit?limit=50", None)
+        .await
+        .json();
     let events = log.as_array().unwrap();
     assert!(events.iter().any(|e| e["action"] == "break_glass"
         && e["outcome"] == "ok"
         && e["detail"].as_str().unwrap().contains("ticket 4711")));
-    assert!(events.iter().any(|e| e["action"] == "break_glass" && e["outcome"] == "denied"));
+    assert!(events
+        .iter()
+        .any(|e| e["action"] == "break_glass" && e["outcome"] == "denied"));
     assert!(events
         .iter()
         .any(|e| e["action"] == "reveal" && e["actor"].as_str().unwrap().starts_with("breakglass:root.admin/")));
@@ -302,4 +350,50 @@ async fn break_glass_needs_an_administrator_and_is_loud() {
     let r = call(&mut c, &token, Method::GET, "/v1/session", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let _ = json!({});
+}
+
+/// The redirect attack: an agent who may edit contacts points a customer's
+/// e-mail at their own mailbox and asks for a portal code. No code goes out
+/// while the change is fresh; the refusal says why, on the record, and
+/// names no address.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contact_just_changed_by_staff_gets_no_portal_code() {
+    let Some(smtp) = Smtp::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    add_config(&data, &smtp.config());
+    let id = add_customer(&data);
+    let agent = service_token(&data, "cs_agent");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &agent,
+        Method::PATCH,
+        &format!("/v1/customers/{id}?purpose=customer_service"),
+        Some(json!({"email": "attacker@evil.example"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        &mut c,
+        &agent,
+        Method::POST,
+        &format!("/v1/customers/{id}/portal-links?purpose=customer_service"),
+        Some(json!({"channel": "email"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(body.contains("was changed by staff"), "{body}");
+    assert!(!body.contains("attacker") && !body.contains("lin.xiao"), "{body}");
+    // The same happens on the command line.
+    let o = run(&data, &["portal", "send-code", &id, "--purpose", "customer_service"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("was changed by staff"), "{}", stderr(&o));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(smtp.messages().is_empty(), "no mail went out");
+    let log = stdout(&run(&data, &["audit", "tail", "-n", "5"]));
+    assert!(log.contains("was changed by staff"), "{log}");
 }

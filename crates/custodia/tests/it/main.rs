@@ -10,7 +10,7 @@ mod browser;
 mod cli;
 mod consent;
 mod deid;
+mod delivery;
 mod matrix;
 mod postgres;
 mod rights;
-mod delivery;

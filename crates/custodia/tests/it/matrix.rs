@@ -180,7 +180,19 @@ async fn fill(c: &mut Conn, fx: &Fx, s: &str, data: &Path) -> String {
     if out.contains("{fresh_name}") {
         out = out.replace("{fresh_name}", &format!("acct-{}", rand::random::<u32>()));
     }
+    if out.contains("{fresh_account}") {
+        out = out.replace("{fresh_account}", &fresh_account(data));
+    }
     out
+}
+
+/// A new service account holding a data role (risk_analyst), for rows that
+/// change roles.
+fn fresh_account(data: &Path) -> String {
+    let name = format!("acct-r{}", rand::random::<u32>());
+    let o = run(data, &["user", "add", &name, "--role", "risk_analyst", "--service"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    name
 }
 
 /// The newest audit events (as the privacy officer reads them).
@@ -260,9 +272,9 @@ async fn every_route_and_command_for_every_caller() {
     assert_eq!(r.status, 400, "an empty update names no fields");
     let r = call(
         &mut c,
-        &officer,
+        &steward,
         Method::POST,
-        &format!("/v1/customers/{x}/consents?purpose=data_subject_request"),
+        &format!("/v1/customers/{x}/consents?purpose=contract_performance"),
         Some(json!({"consents": [{"purpose": "risk_control", "channel": "in_person", "language": "zh", "separate": true}]})),
     )
     .await;
@@ -598,8 +610,16 @@ async fn every_route_and_command_for_every_caller() {
             M::POST,
             "/v1/accounts",
             "/v1/accounts",
-            Some(json!({"name": "{fresh_name}", "kind": "service", "roles": ["cs_agent"]})),
+            Some(json!({"name": "{fresh_name}", "kind": "service", "roles": []})),
             [401, 401, 403, 403, 403, 403, 403, 403, 201, 403, 403, 403, 401],
+        ),
+        // Data roles are the privacy officer's to grant, not the administrator's.
+        row(
+            M::PUT,
+            "/v1/accounts/{name}/roles",
+            "/v1/accounts/{fresh_account}/roles",
+            Some(json!({"roles": ["cs_agent"]})),
+            [401, 401, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403, 401],
         ),
         row(
             M::GET,
@@ -967,7 +987,10 @@ async fn every_route_and_command_for_every_caller() {
     let sess = po.sign_in(&mut c).await;
     let body = json!({"account": "po.self", "course": "privacy_basics", "completed": today, "score": 100});
     let r = sess.send(&mut c, Method::POST, "/v1/training", Some(body)).await;
-    assert_eq!((r.status.as_u16(), r.json()["code"].as_str()), (403, Some("separation_of_duties")));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["code"].as_str()),
+        (403, Some("separation_of_duties"))
+    );
     let body = json!({"account": "ann.nomfa", "course": "privacy_basics", "completed": today, "score": 100});
     let r = sess.send(&mut c, Method::POST, "/v1/training", Some(body)).await;
     assert_eq!(r.status.as_u16(), 201, "{}", String::from_utf8_lossy(&r.body));
@@ -982,13 +1005,30 @@ async fn every_route_and_command_for_every_caller() {
             assert_eq!(v.get(&p, &fx.x, &masked).unwrap_err().code(), "forbidden", "{job:?}");
             assert_eq!(v.audit_tail(&p, 1).unwrap_err().code(), "forbidden", "{job:?}");
             let mut out = Vec::new();
-            let e = v.export(&p, &mut out, custodia_vault::export::ExportFormat::Csv, &masked, &custodia_vault::NoProgress);
+            let e = v.export(
+                &p,
+                &mut out,
+                custodia_vault::export::ExportFormat::Csv,
+                &masked,
+                &custodia_vault::NoProgress,
+            );
             assert_eq!(e.unwrap_err().code(), "forbidden", "{job:?}");
             assert!(out.is_empty());
             assert_eq!(v.sync_erasure_ledger(&p).is_ok(), job == Job::LedgerSync, "{job:?}");
-            assert_eq!(v.scheduled_backup(&p, &custodia_vault::NoProgress).is_ok(), job == Job::Backup, "{job:?}");
-            let dry = custodia_vault::retention::RetentionOptions { dry_run: true, as_of: None };
-            assert_eq!(v.retention_run(&p, &dry, &custodia_vault::NoProgress).is_ok(), job == Job::Retention, "{job:?}");
+            assert_eq!(
+                v.scheduled_backup(&p, &custodia_vault::NoProgress).is_ok(),
+                job == Job::Backup,
+                "{job:?}"
+            );
+            let dry = custodia_vault::retention::RetentionOptions {
+                dry_run: true,
+                as_of: None,
+            };
+            assert_eq!(
+                v.retention_run(&p, &dry, &custodia_vault::NoProgress).is_ok(),
+                job == Job::Retention,
+                "{job:?}"
+            );
         }
     });
     drop(smtp);
@@ -1070,7 +1110,8 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
         ("token revoke", Cli::Run("token revoke tok_000000000000", [1, 1, 1, 1, 1])),
         ("demo-data", Cli::Run("demo-data 2 -o {out}", [0, 0, 0, 0, 0])),
         ("migrate", Cli::Elsewhere("migrate", "postgres::migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target")),
-        ("user add", Cli::Run("user add {name} --role cs_agent --service", [0, 1, 1, 1, 1])),
+        ("user add", Cli::Run("user add {name} --role administrator --service", [0, 1, 1, 1, 1])),
+        ("user roles", Cli::Run("user roles {account} --role cs_agent", [1, 0, 1, 1, 1])),
         ("user list", Cli::Run("user list", [0, 0, 1, 1, 1])),
         ("user show", Cli::Run("user show cy.agent", [0, 0, 1, 1, 1])),
         ("user mfa-enroll", Cli::Run("user mfa-enroll ann.nomfa", [0, 1, 1, 1, 1])),
@@ -1171,6 +1212,9 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
                 .replace("{backup}", backup.to_str().unwrap())
                 .replace("{vtoken}", &fx.vault_token)
                 .replace("{name}", &format!("svc-m{n}"));
+            if line.contains("{account}") {
+                line = line.replace("{account}", &fresh_account(data));
+            }
             if line.contains("{fresh}") {
                 let id = customer(c, &fx.steward, json!({"name": "王五", "department": "service"})).await;
                 line = line.replace("{fresh}", &id);
