@@ -23,6 +23,10 @@ use crate::hierarchy::{Builtin, Hierarchy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The largest privacy budget a `perturb` rule may spend on one value
+/// (ε above ~10 leaves the value recognisable).
+pub const MAX_EPSILON: f64 = 10.0;
+
 /// How to tokenize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenMode {
@@ -197,23 +201,35 @@ fn parse_rule(field: &str, r: RawRule) -> Result<Rule, String> {
             })?)),
             (None, Some(h)) => Rule::Generalize(Gen::Hierarchy {
                 path: h.clone(),
-                level: d.level.ok_or_else(|| need("level"))?,
+                level: match d.level.ok_or_else(|| need("level"))? {
+                    // Level 0 of a hierarchy is the value itself.
+                    0 => return Err(format!("field {field}: level 0 is the value itself; use keep, or a level from 1")),
+                    l => l,
+                },
                 loaded: None,
             }),
             _ => return Err(need("either to = … or hierarchy = … (and level)")),
         },
         "perturb" => {
             let epsilon = d.epsilon.ok_or_else(|| need("epsilon"))?;
-            if epsilon.is_nan() || epsilon <= 0.0 {
-                return Err(format!("field {field}: epsilon must be positive"));
+            // Noise of scale sensitivity/epsilon: a huge epsilon or no
+            // sensitivity adds none, and the value leaves as it is.
+            if !(epsilon > 0.0 && epsilon <= MAX_EPSILON) {
+                return Err(format!(
+                    "field {field}: epsilon must be above 0 and at most {MAX_EPSILON} (larger adds next to no noise; use keep if the value may leave as it is)"
+                ));
             }
-            Rule::Perturb {
-                epsilon,
-                sensitivity: d.sensitivity.unwrap_or(1.0),
+            let sensitivity = d.sensitivity.unwrap_or(1.0);
+            if !(sensitivity.is_finite() && sensitivity > 0.0) {
+                return Err(format!("field {field}: sensitivity must be a positive number"));
             }
+            Rule::Perturb { epsilon, sensitivity }
         }
         "shift_dates" => Rule::ShiftDates {
-            max_days: d.max_days.ok_or_else(|| need("max_days"))?,
+            max_days: match d.max_days.ok_or_else(|| need("max_days"))? {
+                0 => return Err(format!("field {field}: max_days 0 shifts nothing; use keep, or 1 or more")),
+                n => n,
+            },
         },
         other => {
             return Err(format!(
@@ -372,6 +388,22 @@ segment = "keep"
             errs.iter().any(|e| e.contains("cannot use random vault tokens")),
             "{errs:?}"
         );
+        // Parameters that would let the value out unchanged.
+        for (rule, want) in [
+            ("{ action = \"perturb\", epsilon = 1e9 }", "at most 10"),
+            (
+                "{ action = \"perturb\", epsilon = 1.0, sensitivity = 0.0 }",
+                "sensitivity must be",
+            ),
+            ("{ action = \"shift_dates\", max_days = 0 }", "shifts nothing"),
+            (
+                "{ action = \"generalize\", hierarchy = \"h.csv\", level = 0 }",
+                "level 0",
+            ),
+        ] {
+            let errs = Profile::from_toml(&P.replace("email = \"hash\"", &format!("email = {rule}"))).unwrap_err();
+            assert!(errs.iter().any(|e| e.contains(want)), "{rule}: {errs:?}");
+        }
         let ok = P.replace(
             "segment = \"keep\"",
             "segment = { action = \"tokenize\", mode = \"vault_deterministic\" }",

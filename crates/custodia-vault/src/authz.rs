@@ -348,7 +348,10 @@ impl Vault {
 
     /// Issue an API token for a service account. `scopes` limits it to some
     /// permissions (empty: whatever the account's roles allow); it expires
-    /// after `days`. Needs `manage_accounts`.
+    /// after `days`. Needs `manage_accounts`, and for an account holding
+    /// roles that reach personal data also `review_access` (whoever holds
+    /// the token acts with those roles, so an administrator alone may not
+    /// take one).
     pub fn issue_token(
         &self,
         p: &Principal,
@@ -368,6 +371,24 @@ impl Vault {
         }
         if a.disabled {
             return Err(VaultError::Input("the account is disabled".into()));
+        }
+        let data_roles: Vec<&String> = a
+            .roles
+            .iter()
+            .filter(|r| !self.policy().role(r).is_some_and(|r| r.administrative))
+            .collect();
+        if !data_roles.is_empty() {
+            let d = self.decide(p, Permission::ReviewAccess, None, None, None);
+            if !d.allowed {
+                return Err(self.forbid(
+                    p,
+                    None,
+                    format!(
+                        "{account} holds roles that reach personal data ({}), so its token is issued by someone who also holds review_access (the operator of the server, or an administrator together with a privacy officer)",
+                        data_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
         }
         if !(1..=366).contains(&days) {
             return Err(VaultError::Input("a token lives 1 to 366 days".into()));

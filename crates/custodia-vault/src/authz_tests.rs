@@ -868,3 +868,96 @@ fn a_deidentified_export_keeps_the_reveal_and_consent_rules() {
     assert_eq!(r.risk.released, 2, "{out}");
     assert!(out.contains("zhang@example.com"));
 }
+
+#[test]
+fn whoever_set_a_contact_never_sends_it_a_portal_code() {
+    let d = tempfile::tempdir().unwrap();
+    drop(new_vault(d.path()));
+    let dd = DataDir::new(d.path().join("data"));
+    let cfg = std::fs::read_to_string(dd.root().join("config.toml")).unwrap();
+    assert!(cfg.contains("contact_hold_hours = 72"), "{cfg}");
+    std::fs::write(
+        dd.root().join("config.toml"),
+        cfg.replace("contact_hold_hours = 72", "contact_hold_hours = 0"),
+    )
+    .unwrap();
+    let v = Vault::open(&dd, &|| unreachable!()).unwrap();
+    let id = customer_in(&v, "service").to_string();
+    let cs = purpose("customer_service");
+    let mallory = staff("mallory", &["cs_agent"], true, true);
+    v.update(
+        &mallory,
+        &id,
+        &[("email".to_string(), Some("mallory@example.net".to_string()))].into(),
+        None,
+        &cs,
+    )
+    .unwrap();
+    // No hold is configured, but the person who set the address is not
+    // the one to send it a code; someone else may (no mail server here).
+    let e = v.send_portal_code(&mallory, &id, &cs, None).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("you set this contact yourself"), "{e}");
+    let other = staff("li.na", &["cs_agent"], true, true);
+    assert_eq!(
+        v.send_portal_code(&other, &id, &cs, None).unwrap_err().code(),
+        "delivery_failed"
+    );
+}
+
+#[test]
+fn tokens_for_data_roles_are_not_an_administrators_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let admin = operator("it.admin", &["administrator"]);
+    v.create_account(&op(), "crm-app", AccountKind::Service, &["data_steward".into()], None)
+        .unwrap();
+    let e = v.issue_token(&admin, "crm-app", &[], 30).unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    assert!(e.to_string().contains("review_access"), "{e}");
+    assert!(v.issue_token(&op(), "crm-app", &[], 30).is_ok());
+    // A token taken while the account had no data roles does not get them
+    // when a privacy officer grants them later: it is revoked.
+    v.create_account(&admin, "bi-app", AccountKind::Service, &[], None)
+        .unwrap();
+    let t = v.issue_token(&admin, "bi-app", &[], 30).unwrap();
+    assert!(v.authenticate_token(&t.token).unwrap().is_ok());
+    let officer = staff("po.one", &["privacy_officer"], true, true);
+    v.set_roles(&officer, "bi-app", &["risk_analyst".into()]).unwrap();
+    assert!(v.authenticate_token(&t.token).unwrap().is_err(), "revoked by the grant");
+}
+
+#[test]
+fn access_reviews_are_never_of_oneself_and_keep_an_administrator() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    v.create_account(
+        &op(),
+        "it.admin",
+        AccountKind::Staff,
+        &["administrator".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    v.create_account(
+        &op(),
+        "po.one",
+        AccountKind::Staff,
+        &["privacy_officer".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    let (campaign, _) = v.start_review(&op()).unwrap();
+    let me = staff("po.one", &["privacy_officer"], true, true);
+    let e = v
+        .decide_review(&me, &campaign, "po.one", "privacy_officer", true, None)
+        .unwrap_err();
+    assert_eq!(e.code(), "forbidden", "{e}");
+    let e = v
+        .decide_review(&op(), &campaign, "it.admin", "administrator", false, None)
+        .unwrap_err();
+    assert!(e.to_string().contains("last working administrator"), "{e}");
+    assert!(v
+        .decide_review(&op(), &campaign, "po.one", "privacy_officer", true, None)
+        .is_ok());
+}

@@ -438,8 +438,8 @@ impl Vault {
     /// the profile asks.
     ///
     /// Needs `export` of whole records for `purpose`, and `reveal` of every
-    /// field the profile keeps in clear (`keep`, or a mask of its own
-    /// width), which must also be a field the notice lists for the
+    /// field the profile keeps in clear (`keep`, a mask of its own width,
+    /// a prefix), which must also be a field the notice lists for the
     /// purpose. Customers outside the caller's grants, and those the
     /// purpose may not be used for now (no consent, restriction,
     /// objection), are not part of the release (nor of its equivalence
@@ -466,9 +466,14 @@ impl Vault {
             .fields
             .iter()
             .filter(|(_, r)| {
+                // A prefix is part of the value in clear, like a mask of
+                // chosen width.
                 matches!(
                     r,
-                    Rule::Keep | Rule::Mask { first: Some(_), .. } | Rule::Mask { last: Some(_), .. }
+                    Rule::Keep
+                        | Rule::Mask { first: Some(_), .. }
+                        | Rule::Mask { last: Some(_), .. }
+                        | Rule::Generalize(Gen::Builtin(custodia_deid::hierarchy::Builtin::Prefix(_)))
                 )
             })
             .filter_map(|(f, _)| self.schema().field(f))

@@ -334,6 +334,23 @@ impl Vault {
         Ok(())
     }
 
+    /// Whether taking `role` from `account` leaves no working account that
+    /// can manage accounts (the command line's operator could still, but a
+    /// server nobody can administer is a lockout).
+    pub(crate) fn leaves_no_administrator(&self, account: &str, role: &str) -> Result<bool, VaultError> {
+        let accounts = self.store().accounts()?;
+        let admin = |a: &AccountRecord, roles: &[String]| {
+            !a.disabled && self.policy().grants(roles, Permission::ManageAccounts)
+        };
+        let Some(target) = accounts.iter().find(|a| a.name == account) else {
+            return Ok(false);
+        };
+        let after: Vec<String> = target.roles.iter().filter(|r| *r != role).cloned().collect();
+        Ok(admin(target, &target.roles)
+            && !admin(target, &after)
+            && !accounts.iter().any(|a| a.name != account && admin(a, &a.roles)))
+    }
+
     /// Replace an account's roles, under the rules of
     /// [`Vault::check_role_change`]: `manage_accounts` for administrative
     /// roles, `review_access` for the others, never one's own.
@@ -350,15 +367,54 @@ impl Vault {
         if a.roles == wanted {
             return self.account_view(a);
         }
-        let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Account);
+        for r in a.roles.iter().filter(|r| !wanted.contains(r)) {
+            if self.leaves_no_administrator(name, r)? {
+                return Err(input(format!(
+                    "{name} is the last working administrator; create another before taking {r} away"
+                )));
+            }
+        }
+        let now = now_ms();
+        let mut e = AuditEvent::new(now, p.actor(), Action::Account);
         e.detail = Some(format!(
             "roles of {name}: [{}] -> [{}]",
             a.roles.join(","),
             wanted.join(",")
         ));
+        // A token issued before a data role was granted does not carry it:
+        // whoever took it (perhaps an administrator, for an account with no
+        // data roles then) is not the person the grant was meant for.
+        let granted_data = wanted
+            .iter()
+            .any(|r| !a.roles.contains(r) && !self.policy().role(r).is_some_and(|r| r.administrative));
+        let mut muts = Vec::new();
+        if granted_data {
+            for t in self.store().tokens()? {
+                if t.account == name && !t.revoked && t.expires_ms > now {
+                    let mut r = AuditEvent::new(now, p.actor(), Action::TokenIssue);
+                    r.detail = Some(format!("token {} revoked: {name} was granted data roles", t.id));
+                    muts.push(Mutation::RevokeToken {
+                        id: t.id,
+                        events: vec![r],
+                    });
+                }
+            }
+        }
         a.roles = wanted;
-        a.updated_ms = now_ms();
-        self.put_account(a, false, e)?;
+        a.updated_ms = now;
+        muts.insert(
+            0,
+            Mutation::PutAccount {
+                account: Box::new(a),
+                create: false,
+                events: vec![e],
+            },
+        );
+        for r in self.apply_one(muts)? {
+            if !matches!(r, Applied::Done) {
+                return Err(VaultError::Io(format!("unexpected store answer {r:?}")));
+            }
+        }
         self.account_view(self.account_record(name)?)
     }
 

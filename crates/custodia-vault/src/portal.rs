@@ -161,6 +161,75 @@ pub(crate) fn hold_digest(customer: CustomerId, channel: Channel) -> Vec<u8> {
 /// The kind of a contact-hold row (see [`PortalTokenRecord`]).
 pub(crate) const CONTACT_HOLD: &str = "contact_hold";
 
+/// The key of the row naming who last set a customer's contact for one
+/// channel (they never send that contact a portal code).
+pub(crate) fn setter_digest(customer: CustomerId, channel: Channel) -> Vec<u8> {
+    digest(&format!("contact-setter:{customer}:{}", channel.as_str()))
+}
+
+/// The kind of a contact-setter row.
+pub(crate) const CONTACT_SETTER: &str = "contact_setter";
+
+/// How long a setter row lasts (it is replaced by the next change).
+pub(crate) const SETTER_MS: i64 = 10 * 366 * 86_400_000;
+
+/// The person behind an audit actor (`staff:li.na`, `service:crm/tok`,
+/// `operator:root` → `li.na`, `crm`, `root`).
+pub(crate) fn person_of(actor: &str) -> Option<&str> {
+    let (_, rest) = actor.split_once(':')?;
+    Some(rest.split('/').next().unwrap_or(rest)).filter(|s| !s.is_empty())
+}
+
+impl Vault {
+    /// Tell a customer, at the contact they had, that staff changed it (a
+    /// portal code could otherwise go to a contact they never gave). The
+    /// message names no value; a failure is audited, never fatal to the
+    /// change already made.
+    pub(crate) fn notify_contact_change(&self, actor: &str, customer: CustomerId, channel: Channel, old: &str) {
+        let cfg = self.config();
+        let when = crate::record::rfc3339(now_ms());
+        let what_zh = if channel == Channel::Email {
+            "电子邮箱"
+        } else {
+            "手机号码"
+        };
+        let what_en = if channel == Channel::Email {
+            "e-mail address"
+        } else {
+            "mobile number"
+        };
+        let text = format!(
+            "您在我们这里登记的{what_zh}已于 {when} 由工作人员修改。如非您本人要求，请立即联系我们。\n\
+             The {what_en} on your customer record was changed by our staff at {when}. If you did not ask for this, contact us now.\n"
+        );
+        let sent = match channel {
+            Channel::Email => cfg.mail.as_ref().map(|m| {
+                crate::delivery::send_mail(
+                    m,
+                    self.dir(),
+                    old,
+                    "联系方式已修改 / Your contact details changed",
+                    &text,
+                )
+            }),
+            Channel::Sms => cfg
+                .sms
+                .as_ref()
+                .map(|s| crate::delivery::send_sms(s, self.dir(), old, &text)),
+        };
+        let (outcome, detail) = match sent {
+            None => return,
+            Some(Ok(())) => (Outcome::Ok, format!("the previous {what_en} was told of the change")),
+            Some(Err(e)) => (
+                Outcome::Failed,
+                format!("the previous {what_en} could not be told of the change: {e}"),
+            ),
+        };
+        let e = self.portal_event(actor, Some(customer), outcome, detail);
+        drop(self.store().submit(vec![Mutation::Audit(vec![e])]));
+    }
+}
+
 /// Canonical form of a typed code: upper case, separators dropped, the
 /// letters people confuse with digits mapped as Crockford's base32 does.
 pub fn normalize_code(s: &str) -> String {
@@ -259,6 +328,19 @@ impl Vault {
                     crate::record::rfc3339(h.expires_ms)
                 ),
             ));
+        }
+        if let Some(setter) = self
+            .store()
+            .portal_token(&setter_digest(cid, channel))?
+            .filter(|h| h.kind == CONTACT_SETTER && h.expires_ms > now_ms())
+        {
+            if person_of(&setter.issued_by).is_some() && person_of(&setter.issued_by) == person_of(&actor) {
+                return Err(self.forbid(
+                    p,
+                    Some(cid),
+                    "you set this contact yourself, so another person sends it a portal code",
+                ));
+            }
         }
         let cfg = self.config();
         // Check the channel is configured before a code exists.

@@ -880,8 +880,9 @@ impl Vault {
             .filter(|(_, v)| v.is_some())
             .map(|(d, _)| &d.name)
             .collect();
-        // Contacts portal codes go to whose value really changes.
-        let contact_changed: Vec<custodia_core::FieldType>;
+        // Contacts portal codes go to whose value really changes, with the
+        // value they had (to tell the customer there).
+        let contact_changed: Vec<(custodia_core::FieldType, Option<zeroize::Zeroizing<String>>)>;
         {
             let current = self.decrypt(&rec)?;
             contact_changed = changes
@@ -892,7 +893,12 @@ impl Vault {
                         custodia_core::FieldType::Email | custodia_core::FieldType::Phone
                     ) && current.get(d.name.as_str()) != v.as_ref()
                 })
-                .map(|(d, _)| d.kind)
+                .map(|(d, _)| {
+                    (
+                        d.kind,
+                        current.get(d.name.as_str()).cloned().map(zeroize::Zeroizing::new),
+                    )
+                })
                 .collect();
             let limited = self.gate(id, rec.flags, &current, purpose).and_then(|allowed| {
                 let outside: Vec<String> = set
@@ -1006,34 +1012,58 @@ impl Vault {
                 events: Vec::new(),
             });
         }
+        // Staff changed a contact portal codes go to: none goes there for a
+        // while, never one from whoever set it, and the customer is told
+        // at the contact they had; or whoever may edit contacts could send
+        // a customer's portal to an address of their own.
+        let mut notify = Vec::new();
         if p.customer().is_none() {
-            // Staff changed a contact portal codes go to: none goes there
-            // for a while, or whoever may edit contacts could send a
-            // customer's portal to an address of their own.
             let hours = self.config().portal.contact_hold_hours as i64;
             for channel in [crate::delivery::Channel::Email, crate::delivery::Channel::Sms] {
                 let kind = match channel {
                     crate::delivery::Channel::Email => custodia_core::FieldType::Email,
                     crate::delivery::Channel::Sms => custodia_core::FieldType::Phone,
                 };
-                if hours > 0 && contact_changed.contains(&kind) {
-                    muts.push(Mutation::PutPortalToken {
-                        token: custodia_store::PortalTokenRecord {
-                            digest: crate::portal::hold_digest(id, channel),
-                            customer: id,
-                            kind: crate::portal::CONTACT_HOLD.into(),
-                            csrf: String::new(),
-                            created_ms: now,
-                            expires_ms: now + hours * 3_600_000,
-                            used: false,
-                            issued_by: p.actor(),
-                        },
-                        events: Vec::new(),
-                    });
+                let Some((_, old)) = contact_changed.iter().find(|(k, _)| *k == kind) else {
+                    continue;
+                };
+                let row = |digest: Vec<u8>, kind: &str, expires_ms: i64| Mutation::PutPortalToken {
+                    token: custodia_store::PortalTokenRecord {
+                        digest,
+                        customer: id,
+                        kind: kind.into(),
+                        csrf: String::new(),
+                        created_ms: now,
+                        expires_ms,
+                        used: false,
+                        issued_by: p.actor(),
+                    },
+                    events: Vec::new(),
+                };
+                if hours > 0 {
+                    muts.push(row(
+                        crate::portal::hold_digest(id, channel),
+                        crate::portal::CONTACT_HOLD,
+                        now + hours * 3_600_000,
+                    ));
+                }
+                muts.push(row(
+                    crate::portal::setter_digest(id, channel),
+                    crate::portal::CONTACT_SETTER,
+                    now + crate::portal::SETTER_MS,
+                ));
+                if let Some(old) = old {
+                    notify.push((channel, old.clone()));
                 }
             }
         }
-        match self.apply_one(muts)?.into_iter().next() {
+        let applied = self.apply_one(muts)?.into_iter().next();
+        if matches!(applied, Some(Applied::Done)) {
+            for (channel, old) in notify {
+                self.notify_contact_change(&p.actor(), id, channel, &old);
+            }
+        }
+        match applied {
             Some(Applied::Done) => self.written_view(
                 p,
                 &StoredCustomer {

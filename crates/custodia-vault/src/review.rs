@@ -305,6 +305,18 @@ impl Vault {
         if item.decision.is_some() {
             return Err(VaultError::Input("this item is decided already".into()));
         }
+        if p.person() == Some(account) || p.account() == Some(account) {
+            return Err(self.forbid(
+                p,
+                None,
+                "nobody reviews their own access; another reviewer decides this item",
+            ));
+        }
+        if !certify && self.leaves_no_administrator(account, role)? {
+            return Err(VaultError::Input(format!(
+                "{account} is the last working administrator; create another before revoking {role}"
+            )));
+        }
         let decision = if certify { "certify" } else { "revoke" };
         item.decision = Some(decision.into());
         item.decided_by = Some(actor.into());

@@ -392,8 +392,18 @@ async fn a_contact_just_changed_by_staff_gets_no_portal_code() {
     let o = run(&data, &["portal", "send-code", &id, "--purpose", "customer_service"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("was changed by staff"), "{}", stderr(&o));
+    // The one message that went out told the customer, at the address
+    // they had, that staff changed it: no code, no new address.
+    let mail = smtp.wait_for(1).remove(0);
+    assert_eq!(mail.to, "lin.xiao@example.net");
+    assert!(mail.body.contains("changed by our staff"), "{}", mail.body);
+    assert!(
+        !mail.body.contains("attacker") && !mail.body.contains("portal/enter"),
+        "{}",
+        mail.body
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(smtp.messages().is_empty(), "no mail went out");
+    assert_eq!(smtp.messages().len(), 1, "no code went out");
     let log = stdout(&run(&data, &["audit", "tail", "-n", "5"]));
     assert!(log.contains("was changed by staff"), "{log}");
 }

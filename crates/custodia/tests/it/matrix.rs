@@ -1089,6 +1089,13 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
     let text = dir.join("text.txt");
     std::fs::write(&text, "电话 13912345678").unwrap();
     let key = dir.join("rk.key");
+    // A service account with only administrative roles: an administrator
+    // alone may take its token (not one of an account with data roles).
+    let o = run(
+        data,
+        &["user", "add", "svc-ops", "--role", "administrator", "--service"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     //                     admin officer steward agent none
     let rows: Vec<(&str, Cli)> = vec![
         ("serve", Cli::Elsewhere("serve", "every HTTPS test starts `custodia serve`")),
@@ -1104,7 +1111,8 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
         ("audit tail", Cli::Run("audit tail -n 1", [1, 0, 1, 1, 1])),
         ("keys rotate", Cli::Run("keys rotate", [0, 1, 1, 1, 1])),
         ("token reset", Cli::Run("token reset", [1, 1, 1, 1, 1])),
-        ("token issue", Cli::Run("token issue --account svc-cs-agent --days 1", [0, 1, 1, 1, 1])),
+        ("token issue", Cli::Run("token issue --account svc-ops --days 1", [0, 1, 1, 1, 1])),
+        ("token issue", Cli::Run("token issue --account svc-cs-agent --days 1", [1, 1, 1, 1, 1])),
         ("token disable-bootstrap", Cli::Run("token disable-bootstrap", [0, 1, 1, 1, 1])),
         ("token list", Cli::Run("token list", [0, 0, 1, 1, 1])),
         ("token revoke", Cli::Run("token revoke tok_000000000000", [1, 1, 1, 1, 1])),
