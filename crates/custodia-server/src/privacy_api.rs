@@ -235,10 +235,12 @@ pub struct CodeInput {
 #[utoipa::path(post, path = "/v1/customers/{id}/portal-links", tag = "privacy",
     params(("id" = String, Path, description = "Customer id"), PurposeQuery), request_body = CodeInput,
     responses((status = 201, description = "{customer, channel, to (masked), sent_at, expires_at}: a single-use entry code was sent to the customer's own contact; the code is never in a response"),
-        (status = 404, body = crate::docs::ProblemDoc), (status = 502, body = crate::docs::ProblemDoc)),
+        (status = 403, body = crate::docs::ProblemDoc), (status = 404, body = crate::docs::ProblemDoc), (status = 502, body = crate::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Send the customer a privacy-portal entry code (to their own e-mail or
-/// mobile on file; needs `record_consent` for the purpose).
+/// mobile on file; needs `record_consent` for the purpose). Refused (403)
+/// for a contact staff changed within `[portal] contact_hold_hours`, and
+/// to whoever set the contact.
 pub async fn portal_link(
     State(s): State<AppState>,
     c: Caller,

@@ -123,6 +123,14 @@ pub(crate) enum Who {
     },
 }
 
+/// The person behind an audit actor (`staff:li.na`, `service:crm/tok_1`,
+/// `operator:root`, `breakglass:it.admin/tok_2` → `li.na`, `crm`, `root`,
+/// `it.admin`), for separation of duties.
+pub(crate) fn person_of(actor: &str) -> Option<&str> {
+    let (_, rest) = actor.split_once(':')?;
+    Some(rest.split('/').next().unwrap_or(rest)).filter(|s| !s.is_empty())
+}
+
 impl Principal {
     /// The principal of one of the server's background jobs (it can do
     /// that job and nothing else).
@@ -372,11 +380,7 @@ impl Vault {
         if a.disabled {
             return Err(VaultError::Input("the account is disabled".into()));
         }
-        let data_roles: Vec<&String> = a
-            .roles
-            .iter()
-            .filter(|r| !self.policy().role(r).is_some_and(|r| r.administrative))
-            .collect();
+        let data_roles: Vec<&String> = a.roles.iter().filter(|r| !self.policy().is_administrative(r)).collect();
         if !data_roles.is_empty() {
             let d = self.decide(p, Permission::ReviewAccess, None, None, None);
             if !d.allowed {

@@ -38,6 +38,25 @@ impl Channel {
             _ => None,
         }
     }
+
+    /// Both channels.
+    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Sms];
+
+    /// The type of the schema field this channel sends to.
+    pub fn field_type(self) -> custodia_core::FieldType {
+        match self {
+            Channel::Email => custodia_core::FieldType::Email,
+            Channel::Sms => custodia_core::FieldType::Phone,
+        }
+    }
+
+    /// What the contact is called, in English and in Chinese.
+    pub fn contact_name(self) -> (&'static str, &'static str) {
+        match self {
+            Channel::Email => ("e-mail address", "电子邮箱"),
+            Channel::Sms => ("mobile number", "手机号码"),
+        }
+    }
 }
 
 fn delivery(msg: impl Into<String>) -> VaultError {

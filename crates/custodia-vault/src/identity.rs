@@ -131,11 +131,12 @@ impl Vault {
     /// Whether a working administrator account exists (a staff or service
     /// account, not disabled, whose roles grant `manage_accounts`).
     pub fn administrator_exists(&self) -> Result<bool, VaultError> {
-        Ok(self
-            .store()
-            .accounts()?
-            .iter()
-            .any(|a| !a.disabled && self.policy().grants(&a.roles, Permission::ManageAccounts)))
+        Ok(self.store().accounts()?.iter().any(|a| self.administers(a, &a.roles)))
+    }
+
+    /// Whether account `a`, holding `roles`, is a working administrator.
+    fn administers(&self, a: &AccountRecord, roles: &[String]) -> bool {
+        !a.disabled && self.policy().grants(roles, Permission::ManageAccounts)
     }
 
     /// Whether `p` may manage `name`'s own account data (MFA enrollment,
@@ -169,9 +170,7 @@ impl Vault {
                     "an administrator exists, so the bootstrap token is off; sign in as an administrator",
                 ));
             }
-            let only_admin = roles
-                .iter()
-                .all(|r| self.policy().role(r).is_some_and(|r| r.administrative));
+            let only_admin = roles.iter().all(|r| self.policy().is_administrative(r));
             if kind != AccountKind::Staff || !admin_role || !only_admin {
                 return Err(self.forbid(
                     p,
@@ -300,7 +299,7 @@ impl Vault {
                 "nobody changes their own roles; ask another administrator or privacy officer",
             ));
         }
-        let administrative = |r: &String| self.policy().role(r).is_some_and(|r| r.administrative);
+        let administrative = |r: &String| self.policy().is_administrative(r);
         let (admin, data): (Vec<&String>, Vec<&String>) = new.iter().partition(|r| administrative(r));
         if !admin.is_empty() && !data.is_empty() {
             return Err(input(format!(
@@ -339,9 +338,7 @@ impl Vault {
     /// server nobody can administer is a lockout).
     pub(crate) fn leaves_no_administrator(&self, account: &str, role: &str) -> Result<bool, VaultError> {
         let accounts = self.store().accounts()?;
-        let admin = |a: &AccountRecord, roles: &[String]| {
-            !a.disabled && self.policy().grants(roles, Permission::ManageAccounts)
-        };
+        let admin = |a: &AccountRecord, roles: &[String]| self.administers(a, roles);
         let Some(target) = accounts.iter().find(|a| a.name == account) else {
             return Ok(false);
         };
@@ -386,7 +383,7 @@ impl Vault {
         // data roles then) is not the person the grant was meant for.
         let granted_data = wanted
             .iter()
-            .any(|r| !a.roles.contains(r) && !self.policy().role(r).is_some_and(|r| r.administrative));
+            .any(|r| !a.roles.contains(r) && !self.policy().is_administrative(r));
         let mut muts = Vec::new();
         if granted_data {
             for t in self.store().tokens()? {

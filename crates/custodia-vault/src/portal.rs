@@ -7,7 +7,7 @@
 //! 50 random bits (shown once, stored as a SHA-256 digest), usable once,
 //! expiring, with failed attempts throttled per client address.
 
-use crate::authz::Principal;
+use crate::authz::{person_of, Principal};
 use crate::consent::{ConsentAction, ConsentInput, ConsentOverview, RecordedConsent, SignedReceipt};
 use crate::delivery::Channel;
 use crate::{now_ms, Vault, VaultError};
@@ -152,35 +152,69 @@ fn digest(s: &str) -> Vec<u8> {
     Sha256::digest(s.as_bytes()).to_vec()
 }
 
-/// The key of a customer's contact hold for one channel (one row per
-/// customer and channel, renewed in place).
-pub(crate) fn hold_digest(customer: CustomerId, channel: Channel) -> Vec<u8> {
-    digest(&format!("contact-hold:{customer}:{}", channel.as_str()))
-}
+/// A contact-hold row (see [`PortalTokenRecord`]): no code goes to the
+/// contact until it expires.
+const CONTACT_HOLD: &str = "contact_hold";
 
-/// The kind of a contact-hold row (see [`PortalTokenRecord`]).
-pub(crate) const CONTACT_HOLD: &str = "contact_hold";
+/// A contact-setter row: who last set the contact (they never send it a
+/// code); it lasts until the next change replaces it.
+const CONTACT_SETTER: &str = "contact_setter";
 
-/// The key of the row naming who last set a customer's contact for one
-/// channel (they never send that contact a portal code).
-pub(crate) fn setter_digest(customer: CustomerId, channel: Channel) -> Vec<u8> {
-    digest(&format!("contact-setter:{customer}:{}", channel.as_str()))
-}
+/// How long a setter row lasts.
+const SETTER_MS: i64 = 10 * 366 * 86_400_000;
 
-/// The kind of a contact-setter row.
-pub(crate) const CONTACT_SETTER: &str = "contact_setter";
-
-/// How long a setter row lasts (it is replaced by the next change).
-pub(crate) const SETTER_MS: i64 = 10 * 366 * 86_400_000;
-
-/// The person behind an audit actor (`staff:li.na`, `service:crm/tok`,
-/// `operator:root` → `li.na`, `crm`, `root`).
-pub(crate) fn person_of(actor: &str) -> Option<&str> {
-    let (_, rest) = actor.split_once(':')?;
-    Some(rest.split('/').next().unwrap_or(rest)).filter(|s| !s.is_empty())
+/// The key of a contact row: one per kind, customer and channel, renewed
+/// in place.
+fn contact_digest(kind: &str, customer: CustomerId, channel: Channel) -> Vec<u8> {
+    digest(&format!("{kind}:{customer}:{}", channel.as_str()))
 }
 
 impl Vault {
+    /// The rows recording that `p` changed the customer's contact for
+    /// `channel` at `now`: the hold (when `[portal] contact_hold_hours` is
+    /// set) and the setter. Stored with the change.
+    pub(crate) fn contact_change_rows(
+        &self,
+        p: &Principal,
+        customer: CustomerId,
+        channel: Channel,
+        now: i64,
+    ) -> Vec<Mutation> {
+        let hours = self.config().portal.contact_hold_hours as i64;
+        let row = |kind: &str, expires_ms: i64| Mutation::PutPortalToken {
+            token: PortalTokenRecord {
+                digest: contact_digest(kind, customer, channel),
+                customer,
+                kind: kind.into(),
+                csrf: String::new(),
+                created_ms: now,
+                expires_ms,
+                used: false,
+                issued_by: p.actor(),
+            },
+            events: Vec::new(),
+        };
+        let mut rows = Vec::new();
+        if hours > 0 {
+            rows.push(row(CONTACT_HOLD, now + hours * 3_600_000));
+        }
+        rows.push(row(CONTACT_SETTER, now + SETTER_MS));
+        rows
+    }
+
+    /// A live contact row of this kind, customer and channel.
+    fn contact_row(
+        &self,
+        kind: &str,
+        customer: CustomerId,
+        channel: Channel,
+    ) -> Result<Option<PortalTokenRecord>, VaultError> {
+        Ok(self
+            .store()
+            .portal_token(&contact_digest(kind, customer, channel))?
+            .filter(|h| h.kind == kind && h.expires_ms > now_ms()))
+    }
+
     /// Tell a customer, at the contact they had, that staff changed it (a
     /// portal code could otherwise go to a contact they never gave). The
     /// message names no value; a failure is audited, never fatal to the
@@ -188,16 +222,7 @@ impl Vault {
     pub(crate) fn notify_contact_change(&self, actor: &str, customer: CustomerId, channel: Channel, old: &str) {
         let cfg = self.config();
         let when = crate::record::rfc3339(now_ms());
-        let what_zh = if channel == Channel::Email {
-            "电子邮箱"
-        } else {
-            "手机号码"
-        };
-        let what_en = if channel == Channel::Email {
-            "e-mail address"
-        } else {
-            "mobile number"
-        };
+        let (what_en, what_zh) = channel.contact_name();
         let text = format!(
             "您在我们这里登记的{what_zh}已于 {when} 由工作人员修改。如非您本人要求，请立即联系我们。\n\
              The {what_en} on your customer record was changed by our staff at {when}. If you did not ask for this, contact us now.\n"
@@ -298,43 +323,24 @@ impl Vault {
                 .find_map(|f| clear.get(f.name.as_str()).map(|v| (f, v.clone())))
         };
         let channel = channel.unwrap_or(Channel::Email);
-        let (field, to) = match channel {
-            Channel::Email => contact(FieldType::Email),
-            Channel::Sms => contact(FieldType::Phone),
-        }
-        .ok_or_else(|| {
-            VaultError::Delivery(format!(
-                "the customer has no {} on file",
-                if channel == Channel::Email {
-                    "e-mail address"
-                } else {
-                    "mobile number"
-                }
-            ))
-        })?;
+        let (field, to) = contact(channel.field_type())
+            .ok_or_else(|| VaultError::Delivery(format!("the customer has no {} on file", channel.contact_name().0)))?;
         let masked_to = field.mask.apply(&to);
-        if let Some(h) = self
-            .store()
-            .portal_token(&hold_digest(cid, channel))?
-            .filter(|h| h.kind == CONTACT_HOLD && h.expires_ms > now_ms())
-        {
+        if let Some(h) = self.contact_row(CONTACT_HOLD, cid, channel)? {
             return Err(self.forbid(
                 p,
                 Some(cid),
                 format!(
                     "the customer's {} was changed by staff at {}; no portal code goes to it before {} (send by the other channel, or verify the customer another way)",
-                    if channel == Channel::Email { "e-mail address" } else { "mobile number" },
+                    channel.contact_name().0,
                     crate::record::rfc3339(h.created_ms),
                     crate::record::rfc3339(h.expires_ms)
                 ),
             ));
         }
-        if let Some(setter) = self
-            .store()
-            .portal_token(&setter_digest(cid, channel))?
-            .filter(|h| h.kind == CONTACT_SETTER && h.expires_ms > now_ms())
-        {
-            if person_of(&setter.issued_by).is_some() && person_of(&setter.issued_by) == person_of(&actor) {
+        if let Some(setter) = self.contact_row(CONTACT_SETTER, cid, channel)? {
+            let setter = person_of(&setter.issued_by);
+            if setter.is_some() && setter == person_of(&actor) {
                 return Err(self.forbid(
                     p,
                     Some(cid),

@@ -1018,40 +1018,11 @@ impl Vault {
         // a customer's portal to an address of their own.
         let mut notify = Vec::new();
         if p.customer().is_none() {
-            let hours = self.config().portal.contact_hold_hours as i64;
-            for channel in [crate::delivery::Channel::Email, crate::delivery::Channel::Sms] {
-                let kind = match channel {
-                    crate::delivery::Channel::Email => custodia_core::FieldType::Email,
-                    crate::delivery::Channel::Sms => custodia_core::FieldType::Phone,
-                };
-                let Some((_, old)) = contact_changed.iter().find(|(k, _)| *k == kind) else {
+            for channel in crate::delivery::Channel::ALL {
+                let Some((_, old)) = contact_changed.iter().find(|(k, _)| *k == channel.field_type()) else {
                     continue;
                 };
-                let row = |digest: Vec<u8>, kind: &str, expires_ms: i64| Mutation::PutPortalToken {
-                    token: custodia_store::PortalTokenRecord {
-                        digest,
-                        customer: id,
-                        kind: kind.into(),
-                        csrf: String::new(),
-                        created_ms: now,
-                        expires_ms,
-                        used: false,
-                        issued_by: p.actor(),
-                    },
-                    events: Vec::new(),
-                };
-                if hours > 0 {
-                    muts.push(row(
-                        crate::portal::hold_digest(id, channel),
-                        crate::portal::CONTACT_HOLD,
-                        now + hours * 3_600_000,
-                    ));
-                }
-                muts.push(row(
-                    crate::portal::setter_digest(id, channel),
-                    crate::portal::CONTACT_SETTER,
-                    now + crate::portal::SETTER_MS,
-                ));
+                muts.extend(self.contact_change_rows(p, id, channel, now));
                 if let Some(old) = old {
                     notify.push((channel, old.clone()));
                 }

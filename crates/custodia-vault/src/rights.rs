@@ -900,8 +900,8 @@ impl Vault {
             ));
         }
         if !portal && self.policy().separation().verifier_cannot_complete.contains(&kind) {
-            if let (Some(by), Some(me)) = (r.verified_by.as_deref(), identity_of(&p.actor())) {
-                if identity_of(by) == Some(me) {
+            if let (Some(by), Some(me)) = (r.verified_by.as_deref(), crate::authz::person_of(&p.actor())) {
+                if crate::authz::person_of(by) == Some(me) {
                     let e = VaultError::SeparationOfDuties(format!(
                         "{} verified the requester of {}; another person completes this {} request ([separation_of_duties] in the policy)",
                         me, r.id, r.kind
@@ -1183,12 +1183,4 @@ fn portability_csv(clear: &BTreeMap<String, String>) -> String {
         let _ = w.write_record([k, v]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-/// Who an audit actor is, as a person or application (`staff:alice`,
-/// `operator:alice` → `alice`; `service:crm/tok_1` → `crm`), for
-/// separation of duties.
-fn identity_of(actor: &str) -> Option<&str> {
-    let (_, rest) = actor.split_once(':')?;
-    Some(rest.split('/').next().unwrap_or(rest)).filter(|s| !s.is_empty())
 }

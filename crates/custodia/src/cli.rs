@@ -327,7 +327,7 @@ pub enum TokenCmd {
     /// Issue a new bootstrap token (the old one stops working) and print it
     /// once; refused once an administrator exists.
     Reset,
-    /// Issue an API token for a service account (printed once).
+    /// Issue an API token for a service account (printed once). An account with data roles needs review_access as well as manage_accounts.
     Issue {
         /// The service account.
         #[arg(long)]
@@ -1222,7 +1222,7 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
             let a = v.create_account(p, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?;
             print_json(&a)?;
             if a.mfa_required && kind == AccountKind::Staff {
-                eprintln!("note: these roles can expose personal data; the account cannot use them until `custodia user mfa-enroll {name}` is completed");
+                eprintln!("note: these roles show personal data or hand out access, so the account cannot use them until `custodia user mfa-enroll {name}` is completed");
             }
         }
         UserCmd::List { json } => {

@@ -757,6 +757,12 @@ impl Policy {
         self.roles.iter().find(|r| r.id == id)
     }
 
+    /// Whether `id` is an administrative role ([`Role::administrative`]);
+    /// an unknown role is not.
+    pub fn is_administrative(&self, id: &str) -> bool {
+        self.role(id).is_some_and(|r| r.administrative)
+    }
+
     /// Courses required for `p`, if any.
     pub fn courses_for(&self, p: Permission) -> &[Course] {
         if self.training_required_for.contains(&p) {
