@@ -475,6 +475,11 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
             &[role.to_owned()],
             None,
         )?;
+        // A data role waits for a second person: a second operator approves.
+        let second = v.operator("bench-approver");
+        for ap in v.approvals(&op, true)?.into_iter().filter(|a| a.account == account) {
+            v.approve(&second, &ap.id)?;
+        }
         let token = v.issue_token(&op, &account, &[], 1)?;
         let reader = match v.authenticate_token(&token.token)? {
             Ok(p) => p,

@@ -489,9 +489,14 @@ pub struct AccountInput {
     kind: String,
     /// Roles from the policy.
     roles: Vec<String>,
-    /// A staff member's first password (passes the password policy).
+    /// A staff member's first password (passes the password policy), for
+    /// a server without mail. Prefer `email`: the person then gets a setup
+    /// link and chooses the password themselves.
     #[serde(default)]
     password: Option<String>,
+    /// A staff member's e-mail address: a one-time setup link goes there.
+    #[serde(default)]
+    email: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = AccountInput,
@@ -508,7 +513,15 @@ pub async fn create_account(State(s): State<AppState>, c: Caller, J(a): J<Accoun
                 _ => return Err(VaultError::Input("kind is staff or service".into())),
             };
             let password = a.password.map(Zeroizing::new);
-            v.create_account(p, &a.name, kind, &a.roles, password.as_deref().map(String::as_str))
+            match (kind, a.email.as_deref(), password) {
+                (AccountKind::Staff, Some(email), None) => v.invite_staff(p, &a.name, &a.roles, email),
+                (_, Some(_), _) => Err(VaultError::Input(
+                    "give a staff account an e-mail address (it gets a setup link) or a password, not both; service accounts have neither".into(),
+                )),
+                (kind, None, password) => {
+                    v.create_account(p, &a.name, kind, &a.roles, password.as_deref().map(String::as_str))
+                }
+            }
         })
         .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())

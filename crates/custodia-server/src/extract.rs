@@ -109,3 +109,22 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for J<T> {
             })
     }
 }
+
+/// The address a request is counted against (see [`crate::client_ip`]):
+/// the peer, or the forwarded client when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Problem> {
+        let lang = Lang::from_headers(&parts.headers);
+        let peer = parts
+            .extensions
+            .get::<crate::web::ClientAddr>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| Problem::new("internal", "the connection's address is unknown", lang))?;
+        Ok(Client(crate::client_ip(&s.trusted, peer, &parts.headers)))
+    }
+}

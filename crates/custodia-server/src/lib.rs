@@ -6,6 +6,7 @@
 //! Chinese per `Accept-Language`), and an OpenAPI document generated from
 //! the handlers at `/v1/openapi.json`.
 
+pub mod accounts_api;
 pub mod api;
 pub mod deid_api;
 pub mod docs;
@@ -15,6 +16,7 @@ pub mod privacy_api;
 pub mod problem;
 pub mod reports;
 pub mod rights_api;
+pub mod staff_pages;
 pub mod tls;
 pub mod web;
 
@@ -41,6 +43,56 @@ pub struct AppState {
     /// The vault.
     pub vault: Arc<Vault>,
     hsts: bool,
+    /// Password checks (Argon2id) running at once: a flood of sign-ins
+    /// queues here instead of filling the blocking pool every other
+    /// request needs.
+    pub(crate) sign_in: Arc<tokio::sync::Semaphore>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub(crate) trusted: Arc<Vec<ipnet::IpNet>>,
+}
+
+/// Parse `trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
+pub fn parse_proxies(list: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    list.iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("trusted_proxies: {s:?} is not an address or a CIDR range"))
+        })
+        .collect()
+}
+
+/// The address a request is counted against: the peer, or, when the peer
+/// is a trusted proxy, the nearest address in `X-Forwarded-For` that is
+/// not one (a malformed header counts against the proxy itself).
+pub fn client_ip(
+    trusted: &[ipnet::IpNet],
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Option<Vec<std::net::IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<&str>>>()
+        .and_then(|vs| {
+            vs.iter()
+                .flat_map(|v| v.split(','))
+                .map(|h| h.trim().parse().ok())
+                .collect()
+        });
+    let Some(hops) = hops else { return peer };
+    hops.iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// A route of the server: method and path (`{id}` for path parameters).
@@ -95,6 +147,7 @@ pub fn routes(vault: Arc<Vault>) -> Vec<RouteInfo> {
         "/v1/notices/{version}",
         "/v1/notices/{version}/diff",
         "/v1/keys/signing",
+        "/v1/password/forgot",
     ]
     .into();
     let mut out = pages;
@@ -120,7 +173,19 @@ pub fn routes(vault: Arc<Vault>) -> Vec<RouteInfo> {
 }
 
 fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, Vec<RouteInfo>) {
-    let state = AppState { vault, hsts: https };
+    let cfg = vault.config().clone();
+    let trusted = parse_proxies(&cfg.trusted_proxies).unwrap_or_else(|e| {
+        // `serve` refuses to start with such a list; here (tests, route
+        // listing) nothing is believed.
+        tracing::error!("{e}");
+        Vec::new()
+    });
+    let state = AppState {
+        vault,
+        hsts: https,
+        sign_in: Arc::new(tokio::sync::Semaphore::new(cfg.sign_in.concurrent_checks.max(1))),
+        trusted: Arc::new(trusted),
+    };
     let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(api::create_customer))
         .routes(routes!(api::find_customers))
@@ -134,6 +199,17 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         .routes(routes!(api::record_training))
         .routes(routes!(api::create_account, api::list_accounts))
         .routes(routes!(api::set_roles))
+        .routes(routes!(accounts_api::delete_account))
+        .routes(routes!(accounts_api::set_email))
+        .routes(routes!(accounts_api::send_link))
+        .routes(routes!(accounts_api::disable))
+        .routes(routes!(accounts_api::enable))
+        .routes(routes!(accounts_api::unlock))
+        .routes(routes!(accounts_api::reset_mfa))
+        .routes(routes!(accounts_api::list_approvals))
+        .routes(routes!(accounts_api::approve))
+        .routes(routes!(accounts_api::reject))
+        .routes(routes!(accounts_api::change_password))
         .routes(routes!(privacy_api::publish_notice, privacy_api::list_notices))
         .routes(routes!(privacy_api::customer_consents, privacy_api::record_consents))
         .routes(routes!(privacy_api::consent_receipts))
@@ -156,6 +232,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         .routes(routes!(privacy_api::get_notice))
         .routes(routes!(privacy_api::notice_diff))
         .routes(routes!(privacy_api::signing_key))
+        .routes(routes!(accounts_api::forgot_password))
         .split_for_parts();
     spec.merge(open_spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
@@ -166,6 +243,10 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/login" => get web::login_page, post web::login_submit;
         "/account" => get web::account_page;
         "/mfa/enroll" => get web::enroll_page, post web::enroll_submit;
+        "/password/forgot" => get staff_pages::forgot_page, post staff_pages::forgot_submit;
+        "/account/link" => get staff_pages::link_page, post staff_pages::link_submit;
+        "/account/link/mfa" => post staff_pages::link_mfa_submit;
+        "/account/password" => get staff_pages::password_page, post staff_pages::password_submit;
         "/logout" => post web::logout;
         "/reports/consents" => get reports::consents_page;
         "/portal" => get portal::main_page;
@@ -209,6 +290,11 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
 
 async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
+    let source = req
+        .extensions()
+        .get::<web::ClientAddr>()
+        .map(|c| client_ip(&s.trusted, c.0.ip(), req.headers()).to_string())
+        .unwrap_or_else(|| "unknown".into());
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -261,7 +347,18 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
             next.run(req).await
         }
         Err(refusal) => {
-            s.vault.refused_token(refusal);
+            if s.vault.refused_token(refusal, &source) {
+                // Over the limit: slow the sender down (asynchronously) and
+                // say so. A valid token from the same address was let
+                // through above.
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                return Problem::new(
+                    "too_many_requests",
+                    "too many invalid API tokens from this address; wait and retry with a valid one",
+                    lang,
+                )
+                .into_response();
+            }
             Problem::new("unauthorized", "the API token is invalid, expired or revoked", lang).into_response()
         }
     }
@@ -352,7 +449,21 @@ pub async fn bind(addr: SocketAddr, transport: Transport) -> Result<Bound, Serve
 /// Serve until `shutdown` completes.
 pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::Future<Output = ()>) {
     let https = matches!(bound.transport, Transport::Tls(_));
-    let (router, _) = app(vault, https);
+    let (router, _) = app(vault.clone(), https);
+    // Refused API tokens are written as one event per source and window.
+    let flusher = {
+        let vault = vault.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let v = vault.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || v.flush_token_failures(false)).await {
+                    tracing::warn!(error = %e, "could not record refused tokens");
+                }
+            }
+        })
+    };
     let acceptor = match &bound.transport {
         Transport::Tls(cfg) => Some(tokio_rustls::TlsAcceptor::from(cfg.clone())),
         Transport::InsecureHttp => None,
@@ -394,4 +505,6 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
             }
         });
     }
+    flusher.abort();
+    let _ = tokio::task::spawn_blocking(move || vault.flush_token_failures(true)).await;
 }

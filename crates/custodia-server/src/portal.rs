@@ -5,14 +5,11 @@
 //! to `/portal`, every form with the session's anti-CSRF token.
 
 use crate::problem::Lang;
-use crate::web::{
-    blocking_page, cookie, esc, lang_of, page_with, random_hex, set_cookie, sign_out_form, ClientAddr, LangQuery,
-};
+use crate::web::{blocking_page, cookie, esc, lang_of, page_with, random_hex, set_cookie, sign_out_form, LangQuery};
 use crate::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use custodia_core::consent::{ConsentKind, ConsentState};
 use custodia_core::notice::{Change, Language, RecipientRole};
 use custodia_core::rights::RequestKind;
@@ -169,7 +166,7 @@ pub struct EntryForm {
 pub async fn enter_submit(
     State(s): State<AppState>,
     Query(qy): Query<EntryQuery>,
-    Extension(client): Extension<ClientAddr>,
+    client: crate::extract::Client,
     h: HeaderMap,
     form: Result<Form<EntryForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -182,7 +179,7 @@ pub async fn enter_submit(
         return entry_form(lang, "", &fresh, Some(t(lang, "form_expired")), StatusCode::FORBIDDEN);
     }
     let vault = s.vault.clone();
-    let ip = client.0.ip().to_string();
+    let ip = client.0.to_string();
     let code = f.code;
     let result = tokio::task::spawn_blocking(move || vault.portal_enter(&code, &ip)).await;
     match result {

@@ -32,6 +32,18 @@ impl Lang {
 /// Titles per stable code: (code, status, English, Chinese).
 pub const TITLES: &[(&str, u16, &str, &str)] = &[
     ("unauthorized", 401, "Authentication required", "需要身份验证"),
+    (
+        "too_many_requests",
+        429,
+        "Too many failed attempts from this address; wait and retry",
+        "来自该地址的失败尝试过多，请稍后再试",
+    ),
+    (
+        "sign_in_busy",
+        503,
+        "Sign-in is busy; retry in a few seconds",
+        "登录繁忙，请几秒后重试",
+    ),
     ("forbidden", 403, "Not allowed", "无权执行此操作"),
     (
         "mfa_required",
@@ -267,6 +279,10 @@ impl IntoResponse for Problem {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"custodia\""),
             );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()

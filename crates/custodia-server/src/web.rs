@@ -9,8 +9,7 @@ use crate::AppState;
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
-use custodia_vault::session::{LoginError, SESSION_MS};
+use custodia_vault::session::{LoginError, DEVICE_COOKIE, SESSION_MS};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -18,8 +17,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-const SESSION_COOKIE: &str = "custodia_session";
-const CSRF_COOKIE: &str = "custodia_csrf";
+pub(crate) const SESSION_COOKIE: &str = "custodia_session";
+pub(crate) const CSRF_COOKIE: &str = "custodia_csrf";
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The stylesheet.
@@ -51,9 +50,12 @@ const TEXT: &[(&str, &str, &str)] = &[
     ("csrf", "The form expired. Reload the page and try again.", "表单已失效，请刷新页面后重试。"),
     ("bad_code", "That code does not match. Check the authenticator's clock and enter the current code.", "验证码不正确。请检查验证器时间后输入当前验证码。"),
     ("lang_switch", "中文", "English"),
+    ("busy", "Sign-in is busy. Wait a few seconds and try again.", "登录繁忙，请稍等几秒后重试。"),
+    ("forgot", "Forgot your password?", "忘记密码？"),
+    ("change_password", "Change your password", "修改密码"),
 ];
 
-fn t(lang: Lang, key: &str) -> &'static str {
+pub(crate) fn t(lang: Lang, key: &str) -> &'static str {
     TEXT.iter()
         .find(|x| x.0 == key)
         .map(|x| if lang == Lang::Zh { x.2 } else { x.1 })
@@ -79,7 +81,7 @@ pub fn esc(s: &str) -> String {
 /// `?lang=` wins over `Accept-Language`.
 #[derive(Debug, Deserialize, Default)]
 pub struct LangQuery {
-    lang: Option<String>,
+    pub(crate) lang: Option<String>,
 }
 
 pub(crate) fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
@@ -90,7 +92,14 @@ pub(crate) fn lang_of(q: &LangQuery, h: &HeaderMap) -> Lang {
     }
 }
 
-fn page(lang: Lang, title: &str, body: &str, signed_in: bool, csrf: Option<&str>, status: StatusCode) -> Response {
+pub(crate) fn page(
+    lang: Lang,
+    title: &str,
+    body: &str,
+    signed_in: bool,
+    csrf: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let out = match (signed_in, csrf) {
         (true, Some(c)) => sign_out_form("/logout", c, t(lang, "sign_out")),
         _ => String::new(),
@@ -180,7 +189,8 @@ fn login_form(lang: Lang, csrf: &str, error: Option<&str>, status: StatusCode) -
          <label for=\"name\">{}</label><input type=\"text\" id=\"name\" name=\"name\" autocomplete=\"username\" required>\
          <label for=\"password\">{}</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <label for=\"code\">{}</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
-         <p class=\"muted\">{}</p><button type=\"submit\" id=\"submit\">{}</button></form>",
+         <p class=\"muted\">{}</p><button type=\"submit\" id=\"submit\">{}</button></form>\
+         <p><a href=\"/password/forgot{}\" id=\"forgot\">{}</a></p>",
         t(lang, "title_login"),
         esc(csrf),
         t(lang, "name"),
@@ -188,6 +198,8 @@ fn login_form(lang: Lang, csrf: &str, error: Option<&str>, status: StatusCode) -
         t(lang, "code"),
         t(lang, "code_hint"),
         t(lang, "sign_in"),
+        if lang == Lang::Zh { "?lang=zh" } else { "" },
+        t(lang, "forgot"),
     );
     let mut r = page(lang, t(lang, "title_login"), &body, false, None, status);
     set_cookie(
@@ -215,11 +227,20 @@ pub struct LoginForm {
     csrf: String,
 }
 
+/// A permit to run one password check, waiting at most a few seconds:
+/// `None` means sign-in is saturated (the caller answers "busy").
+pub(crate) async fn password_check_permit(s: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.sign_in.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// POST /login
 pub async fn login_submit(
     State(s): State<AppState>,
     q: Query<LangQuery>,
-    Extension(client): Extension<ClientAddr>,
+    client: crate::extract::Client,
     h: HeaderMap,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -231,15 +252,33 @@ pub async fn login_submit(
     if cookie(&h, CSRF_COOKIE).as_deref() != Some(f.csrf.as_str()) {
         return login_form(lang, &fresh, Some(t(lang, "csrf")), StatusCode::FORBIDDEN);
     }
+    // Argon2id work is bounded: a flood of sign-ins waits here, on the
+    // async side, and never fills the blocking pool.
+    let Some(permit) = password_check_permit(&s).await else {
+        let mut r = login_form(lang, &fresh, Some(t(lang, "busy")), StatusCode::SERVICE_UNAVAILABLE);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
     let vault = s.vault.clone();
-    let ip = client.0.ip().to_string();
+    let ip = client.0.to_string();
+    let device = cookie(&h, DEVICE_COOKIE);
     let result = tokio::task::spawn_blocking(move || {
         let code = (!f.code.trim().is_empty()).then_some(f.code.as_str());
-        vault.login(&f.name, &f.password, code, &ip)
+        vault.login(&f.name, &f.password, code, &ip, device.as_deref())
     })
     .await;
-    match result {
-        Ok(Ok(Ok(start))) => {
+    drop(permit);
+    let outcome = match result {
+        Ok(Ok(o)) => o,
+        _ => return login_form(lang, &fresh, Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    // The delay is waited out here, holding no thread and no permit.
+    if !outcome.delay.is_zero() {
+        tokio::time::sleep(outcome.delay).await;
+    }
+    match outcome.result {
+        Ok(start) => {
             let to = if start.must_enroll_mfa {
                 "/mfa/enroll"
             } else {
@@ -256,35 +295,36 @@ pub async fn login_submit(
             );
             set_cookie(
                 &mut r,
+                format!(
+                    "{DEVICE_COOKIE}={}; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+                    start.device.as_str(),
+                    start.device_max_age
+                ),
+            );
+            set_cookie(
+                &mut r,
                 format!("{CSRF_COOKIE}=; Path=/login; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
             );
             r
         }
-        Ok(Ok(Err(e))) => {
-            let msg = match e {
-                LoginError::Invalid => {
-                    if lang == Lang::Zh {
-                        "账号、密码或验证码错误".to_string()
-                    } else {
-                        e.to_string()
-                    }
+        Err(e) => {
+            let msg = match (&e, lang) {
+                (LoginError::Invalid, Lang::Zh) => "账号、密码或验证码错误".to_string(),
+                (LoginError::Locked { minutes }, Lang::Zh) => {
+                    format!("此账号在本地址的失败次数过多，请 {minutes} 分钟后再试，或使用曾登录过的浏览器")
                 }
-                LoginError::Locked { minutes } => {
-                    if lang == Lang::Zh {
-                        format!("失败次数过多，请 {minutes} 分钟后再试")
-                    } else {
-                        e.to_string()
-                    }
-                }
+                (LoginError::CodeLocked { minutes }, Lang::Zh) => format!(
+                    "验证码错误次数过多：此账号的第二因素已锁定 {minutes} 分钟，账号所有者已收到提醒；曾登录过的浏览器仍可使用"
+                ),
+                _ => e.to_string(),
             };
-            let status = if matches!(e, LoginError::Locked { .. }) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
+            let status = if matches!(e, LoginError::Invalid) {
                 StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
             };
             login_form(lang, &fresh, Some(&msg), status)
         }
-        _ => login_form(lang, &fresh, Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
@@ -375,13 +415,14 @@ fn account_page_sync(s: AppState, q: Query<LangQuery>, h: HeaderMap) -> Response
             .join("<br>")
     };
     let body = format!(
-        "<h1>{}</h1><dl><dt>{}</dt><dd id=\"account\">{}</dd><dt>{}</dt><dd>{roles}</dd><dt>{}</dt><dd>{mfa}</dd><dt>{}</dt><dd>{training}</dd></dl>",
+        "<h1>{}</h1><dl><dt>{}</dt><dd id=\"account\">{}</dd><dt>{}</dt><dd>{roles}</dd><dt>{}</dt><dd>{mfa}</dd><dt>{}</dt><dd>{training}</dd></dl><p><a href=\"/account/password\" id=\"change-password\">{}</a></p>",
         t(lang, "title_account"),
         t(lang, "name"),
         esc(&a.name),
         t(lang, "roles"),
         t(lang, "mfa"),
         t(lang, "training"),
+        t(lang, "change_password"),
     );
     page(
         lang,
@@ -431,7 +472,22 @@ fn enroll_form(
         },
         _ => match s.vault.start_mfa(&p, &sess.account) {
             Ok(e) => e,
-            Err(_) => return Redirect::to("/login").into_response(),
+            // Accounts with an address enroll through the link sent there.
+            Err(e) => {
+                let body = format!(
+                    "<h1>{}</h1><p class=\"error\" id=\"error\">{}</p>",
+                    t(lang, "title_enroll"),
+                    esc(&crate::problem::Problem::from_vault(&e, lang).detail)
+                );
+                return page(
+                    lang,
+                    t(lang, "title_enroll"),
+                    &body,
+                    true,
+                    Some(&sess.csrf),
+                    StatusCode::FORBIDDEN,
+                );
+            }
         },
     };
     let qr = qrcode::QrCode::new(e.otpauth_uri.as_bytes())

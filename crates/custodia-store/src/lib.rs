@@ -12,6 +12,7 @@
 //! acknowledged only once durable (fsync), so an acknowledged write survives
 //! a crash and the audit log never disagrees with the data.
 
+pub mod access;
 mod codes;
 pub mod migrate;
 pub mod open;
@@ -23,6 +24,7 @@ pub mod sqlite;
 #[cfg(test)]
 mod conformance;
 
+pub use access::{next_counter, AccountLinkRecord, ApprovalRecord, CounterRecord};
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
 pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone, VaultToken};
 
@@ -117,6 +119,11 @@ pub struct AccountRecord {
     pub created_ms: i64,
     /// Last change, ms.
     pub updated_ms: i64,
+    /// The staff member's e-mail address, sealed (one-time links go there).
+    pub email: Option<Vec<u8>>,
+    /// When the account was deleted: the row stays so its name is never
+    /// reused and the audit trail keeps pointing at one account.
+    pub deleted_ms: Option<i64>,
 }
 
 /// One completed training.
@@ -235,6 +242,78 @@ pub enum Mutation {
     },
     /// Append events that go with no data change (reads, searches, denials).
     Audit(Vec<AuditEvent>),
+    /// Count one failure against `key` (see [`next_counter`]); answers
+    /// [`Applied::Counted`].
+    CountFailure {
+        /// What is counted.
+        key: String,
+        /// Now, ms.
+        now_ms: i64,
+        /// Window length, ms.
+        window_ms: i64,
+        /// Failures in one window that lock (0: never).
+        limit: u32,
+        /// Lock length, ms.
+        lock_ms: i64,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Forget counters: these keys, and every key starting with one of
+    /// the prefixes.
+    ClearCounters {
+        /// Exact keys.
+        keys: Vec<String>,
+        /// Key prefixes.
+        prefixes: Vec<String>,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Store a one-time account link, replacing the account's unused links
+    /// of the same kind.
+    PutAccountLink {
+        /// The link.
+        link: AccountLinkRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Mark a link used if it is unused and unexpired at `now_ms`, and
+    /// store the account as the link leaves it; `NotFound` otherwise.
+    UseAccountLink {
+        /// The link's digest.
+        digest: Vec<u8>,
+        /// Now, ms.
+        now_ms: i64,
+        /// The account afterwards.
+        account: Box<AccountRecord>,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Drop an account's unused links (deletion, MFA reset).
+    DropAccountLinks {
+        /// The account.
+        account: String,
+    },
+    /// Record a change waiting for approval.
+    PutApproval {
+        /// The approval (pending).
+        approval: ApprovalRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Decide a pending approval; `NotFound` if it is no longer pending.
+    DecideApproval {
+        /// The approval with its decision filled in.
+        approval: ApprovalRecord,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Sign an account out everywhere.
+    RevokeSessions {
+        /// The account.
+        account: String,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
     /// Create or replace an account. With `create`, refuse if the name exists.
     PutAccount {
         /// The account.
@@ -455,6 +534,8 @@ pub enum Applied {
     AccountExists,
     /// Creation refused: the key (e.g. a notice version) exists.
     Conflict,
+    /// A failure was counted: the counter now, and whether it just locked.
+    Counted(CounterRecord, bool),
 }
 
 /// The storage contract.
@@ -516,6 +597,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// The session with this digest.
     fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// A failure counter.
+    fn counter(&self, key: &str) -> Result<Option<CounterRecord>, StoreError>;
+
+    /// A one-time account link by digest.
+    fn account_link(&self, digest: &[u8]) -> Result<Option<AccountLinkRecord>, StoreError>;
+
+    /// One approval.
+    fn approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Every approval, newest first.
+    fn approvals(&self) -> Result<Vec<ApprovalRecord>, StoreError>;
 
     /// Items of a campaign (empty if there is no such campaign).
     fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError>;

@@ -37,6 +37,9 @@ const TABLES: &[&str] = &[
     "legal_holds",
     "vault_tokens",
     "lifecycle",
+    "counters",
+    "account_links",
+    "approvals",
 ];
 
 /// Tables with a `bigserial` whose sequence must continue after the copy.

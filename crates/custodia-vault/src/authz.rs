@@ -513,14 +513,6 @@ impl Vault {
         })))
     }
 
-    /// Record a refused API token (the caller is told only "invalid").
-    pub fn refused_token(&self, refusal: TokenRefusal) {
-        let mut e = AuditEvent::new(now_ms(), "anonymous", Action::AccessDenied);
-        e.outcome = Outcome::Denied;
-        e.detail = Some(refusal.code().to_owned());
-        drop(self.store().submit(vec![Mutation::Audit(vec![e])]));
-    }
-
     /// The principal behind a staff session cookie, and the session's CSRF
     /// token.
     pub fn staff_principal(&self, session_token: &str) -> Result<Option<(Principal, String)>, VaultError> {

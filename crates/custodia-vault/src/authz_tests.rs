@@ -208,6 +208,7 @@ fn the_bootstrap_token_only_creates_the_first_administrator() {
         Some("correct horse battery staple"),
     )
     .unwrap();
+    approve_all(&v);
     assert!(v.authenticate_bootstrap(&token).unwrap().is_none());
     assert_eq!(v.bootstrap_status().unwrap(), crate::bootstrap::BootstrapStatus::Off);
     assert_eq!(v.issue_bootstrap_token(&op()).unwrap_err().code(), "forbidden");
@@ -226,6 +227,7 @@ fn an_administrator_made_on_the_command_line_switches_the_bootstrap_token_off() 
         Some("correct horse battery staple"),
     )
     .unwrap();
+    approve_all(&v);
     assert!(v.authenticate_bootstrap(&token).unwrap().is_none());
 }
 
@@ -242,6 +244,7 @@ fn nobody_records_their_own_training_and_failed_scores_do_not_count() {
             Some("correct horse battery staple"),
         )
         .unwrap();
+        approve_all(&v);
     }
     let today = chrono::Utc::now().date_naive();
     let one = staff("po.one", &["privacy_officer"], true, false);
@@ -501,6 +504,7 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
         Some(PASS),
     )
     .unwrap();
+    approve_all(&v);
     let admin = staff("it.admin", &["administrator"], true, false);
     // An administrator alone gives nobody personal data.
     for roles in [vec!["cs_agent"], vec!["privacy_officer"], vec!["data_steward"]] {
@@ -520,6 +524,7 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
     // Administrative roles are the administrator's to give.
     v.create_account(&admin, "li.na", AccountKind::Staff, &[], Some(PASS))
         .unwrap();
+    approve_all(&v);
     v.create_account(
         &admin,
         "it.two",
@@ -528,6 +533,7 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
         Some(PASS),
     )
     .unwrap();
+    approve_all(&v);
     assert_eq!(
         v.set_roles(&admin, "li.na", &["cs_agent".into()]).unwrap_err().code(),
         "forbidden"
@@ -551,9 +557,31 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
         Some(PASS),
     )
     .unwrap();
+    approve_all(&v);
     let officer = staff("po.one", &["privacy_officer"], true, true);
+    // A data grant waits for a second person: not whoever asked, not the
+    // account changed, and someone who could grant it (an administrator
+    // alone holds no review_access).
     let a = v.set_roles(&officer, "li.na", &["cs_agent".into()]).unwrap();
-    assert_eq!(a.roles, vec!["cs_agent".to_string()]);
+    assert!(a.roles.is_empty());
+    assert_eq!(a.pending_approvals.len(), 1);
+    assert_eq!(a.pending_approvals[0].roles, vec!["cs_agent".to_string()]);
+    let id = a.pending_approvals[0].id.clone();
+    assert_eq!(v.approve(&officer, &id).unwrap_err().code(), "separation_of_duties");
+    let target = staff("li.na", &["privacy_officer"], true, true);
+    assert_eq!(v.approve(&target, &id).unwrap_err().code(), "separation_of_duties");
+    assert_eq!(v.approve(&admin, &id).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        v.approve(&service("svc.po", &["privacy_officer"]), &id)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    let done = v.approve(&op2(), &id).unwrap();
+    assert_eq!(done.state, crate::staff::ApprovalState::Approved);
+    assert_eq!(done.decided_by.as_deref(), Some("operator:second"));
+    assert_eq!(v.account(&op(), "li.na").unwrap().roles, vec!["cs_agent".to_string()]);
+    assert!(v.approve(&op(), &id).is_err(), "decided once");
     assert_eq!(
         v.create_account(&officer, "eve", AccountKind::Staff, &["cs_agent".into()], Some(PASS))
             .unwrap_err()
@@ -591,11 +619,15 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
         vec!["administrator".to_string()],
         "an unchanged set is no change"
     );
-    // The change is on the record.
-    let tail = v.audit_tail(&op(), 20).unwrap();
+    // Both people are on the record: who asked, who approved and applied.
+    let tail = v.audit_tail(&op(), 40).unwrap();
     assert!(tail.iter().any(|e| e.event.action == Action::Account
         && e.event.actor == "staff:po.one"
-        && e.event.detail.as_deref() == Some("roles of li.na: [] -> [cs_agent]")));
+        && e.event.detail.as_deref()
+            == Some(&*format!("approval {id} asked for: grant_roles li.na roles=[cs_agent]"))));
+    assert!(tail.iter().any(|e| e.event.action == Action::Account
+        && e.event.actor == "operator:second"
+        && e.event.detail.as_deref() == Some(&*format!("roles of li.na: [] -> [cs_agent] (approval {id})"))));
 }
 
 #[test]
@@ -657,6 +689,7 @@ fn break_glass_leaves_nothing_behind() {
         assert!(e.to_string().contains("break-glass"), "{e}");
     }
     v.create_account(&op(), "svc", AccountKind::Service, &[], None).unwrap();
+    approve_all(&v);
     assert_eq!(v.issue_token(&bg, "svc", &[], 30).unwrap_err().code(), "forbidden");
     assert_eq!(
         v.set_roles(&bg, "svc", &["data_steward".into()]).unwrap_err().code(),
@@ -912,6 +945,7 @@ fn tokens_for_data_roles_are_not_an_administrators_alone() {
     let admin = operator("it.admin", &["administrator"]);
     v.create_account(&op(), "crm-app", AccountKind::Service, &["data_steward".into()], None)
         .unwrap();
+    approve_all(&v);
     let e = v.issue_token(&admin, "crm-app", &[], 30).unwrap_err();
     assert_eq!(e.code(), "forbidden", "{e}");
     assert!(e.to_string().contains("review_access"), "{e}");
@@ -920,10 +954,12 @@ fn tokens_for_data_roles_are_not_an_administrators_alone() {
     // when a privacy officer grants them later: it is revoked.
     v.create_account(&admin, "bi-app", AccountKind::Service, &[], None)
         .unwrap();
+    approve_all(&v);
     let t = v.issue_token(&admin, "bi-app", &[], 30).unwrap();
     assert!(v.authenticate_token(&t.token).unwrap().is_ok());
     let officer = staff("po.one", &["privacy_officer"], true, true);
     v.set_roles(&officer, "bi-app", &["risk_analyst".into()]).unwrap();
+    approve_all(&v);
     assert!(v.authenticate_token(&t.token).unwrap().is_err(), "revoked by the grant");
 }
 
@@ -939,6 +975,7 @@ fn access_reviews_are_never_of_oneself_and_keep_an_administrator() {
         Some(PASS),
     )
     .unwrap();
+    approve_all(&v);
     v.create_account(
         &op(),
         "po.one",
@@ -947,6 +984,7 @@ fn access_reviews_are_never_of_oneself_and_keep_an_administrator() {
         Some(PASS),
     )
     .unwrap();
+    approve_all(&v);
     let (campaign, _) = v.start_review(&op()).unwrap();
     let me = staff("po.one", &["privacy_officer"], true, true);
     let e = v

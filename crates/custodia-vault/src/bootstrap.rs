@@ -206,7 +206,7 @@ impl Vault {
             VaultError::Forbidden(format!("break-glass refused: {why}"))
         };
         let account = self.store().account(admin)?;
-        let Some(a) = account.filter(|a| a.kind == "staff" && !a.disabled) else {
+        let Some(a) = account.filter(|a| a.kind == "staff" && !a.disabled && a.deleted_ms.is_none()) else {
             return Err(refused("not an active staff administrator"));
         };
         if !self.policy().grants(&a.roles, Permission::ManageAccounts) {
@@ -215,7 +215,7 @@ impl Vault {
         if a.mfa_secret.is_none() {
             return Err(refused("the administrator has no second factor enrolled"));
         }
-        match self.login(admin, password, Some(code), "break-glass")? {
+        match self.login(admin, password, Some(code), "break-glass", None)?.result {
             Ok(start) => {
                 // The session only proved the credentials.
                 self.logout(&start.token)?;

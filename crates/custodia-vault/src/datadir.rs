@@ -88,6 +88,65 @@ pub struct Config {
     /// An SMS gateway reached by an HTTPS webhook (portal codes by text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsConfig>,
+    /// Staff sign-in limits.
+    #[serde(default)]
+    pub sign_in: SignInConfig,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR
+    /// ranges, e.g. `["10.0.0.0/8"]`); a request from anywhere else is
+    /// counted against its own address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[sign_in]` of `config.toml`: how failures are counted. Counters live
+/// in the database, so they survive restarts and every server on one
+/// PostgreSQL database shares them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Wrong passwords for one account from one address (or from one
+    /// remembered browser) before that address is shut out of that account
+    /// for `password_lock_minutes`. Other addresses, other accounts and
+    /// the owner's remembered browsers are not affected.
+    pub password_failures: u32,
+    /// Length of that lockout, and of the window failures are counted in.
+    pub password_lock_minutes: u32,
+    /// Wrong second-factor codes after a right password before the second
+    /// factor is locked for `code_lock_minutes` (except in the owner's
+    /// remembered browsers) and the owner is alerted.
+    pub code_failures: u32,
+    /// Length of that lock.
+    pub code_lock_minutes: u32,
+    /// Failed sign-ins from one address (any account) in 15 minutes after
+    /// which each further attempt from it waits `address_delay_ms` first.
+    /// Right credentials still get in.
+    pub address_failures: u32,
+    /// That wait.
+    pub address_delay_ms: u64,
+    /// Days a browser is remembered after a sign-in (the device cookie).
+    pub device_days: u32,
+    /// Password checks (Argon2id) computed at once; further sign-ins queue
+    /// and, after a few seconds, are told to retry.
+    pub concurrent_checks: usize,
+    /// Invalid API tokens from one address in 10 minutes before it is
+    /// answered 429 (a valid token still works).
+    pub token_failures: u32,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        SignInConfig {
+            password_failures: 5,
+            password_lock_minutes: 15,
+            code_failures: 5,
+            code_lock_minutes: 15,
+            address_failures: 50,
+            address_delay_ms: 2000,
+            device_days: 90,
+            concurrent_checks: 2,
+            token_failures: 20,
+        }
+    }
 }
 
 /// `[operator]` of `config.toml`: the roles the command line acts with.
@@ -474,6 +533,8 @@ impl DataDir {
             portal: PortalConfig::default(),
             mail: None,
             sms: None,
+            sign_in: SignInConfig::default(),
+            trusted_proxies: Vec::new(),
         };
         let text = format!(
             "{CONFIG_HEADER}{}",

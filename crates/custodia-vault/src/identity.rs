@@ -75,6 +75,15 @@ pub struct AccountView {
     pub recovery_codes_left: usize,
     /// Trainings, newest first.
     pub trainings: Vec<TrainingView>,
+    /// The e-mail address on file, masked (staff).
+    pub email: Option<String>,
+    /// Whether a password is set (an account set up by link has none
+    /// until its owner chooses one).
+    pub password_set: bool,
+    /// Whether the account was deleted (its name stays taken).
+    pub deleted: bool,
+    /// Changes to it waiting for a second person's approval.
+    pub pending_approvals: Vec<crate::staff::ApprovalView>,
 }
 
 /// What MFA enrollment gives the person (shown once).
@@ -86,6 +95,22 @@ pub struct MfaEnrollment {
     pub secret_base32: String,
     /// One-time recovery codes.
     pub recovery_codes: Vec<String>,
+}
+
+/// Ten one-time recovery codes (`ABCDE-FGHIJ`), shown once.
+pub(crate) fn recovery_codes() -> Vec<String> {
+    (0..10)
+        .map(|_| {
+            let mut b = [0u8; 7];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+            let s = custodia_crypto::totp::base32(&b)[..10].to_owned();
+            format!("{}-{}", &s[..5], &s[5..])
+        })
+        .collect()
+}
+
+fn mask_check(e: &str) -> Result<(), ()> {
+    crate::staff::valid_email_pub(e).then_some(()).ok_or(())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -139,13 +164,27 @@ impl Vault {
         !a.disabled && self.policy().grants(roles, Permission::ManageAccounts)
     }
 
-    /// Whether `p` may manage `name`'s own account data (MFA enrollment,
-    /// reading it): the person themselves, or an account administrator.
-    fn self_or_admin(&self, p: &Principal, name: &str) -> Result<(), VaultError> {
-        if p.account() == Some(name) && matches!(p.0, crate::authz::Who::Staff { .. }) {
-            return Ok(());
+    /// Whether `p` may enroll MFA for `name` in a signed-in session: only
+    /// the person themselves, and only for an account without an e-mail
+    /// address on file (those enroll through a one-time link sent there,
+    /// so that whoever knows the password, an administrator who set it
+    /// included, cannot enroll their own authenticator).
+    fn self_enroll(&self, p: &Principal, name: &str) -> Result<(), VaultError> {
+        if p.account() != Some(name) || !matches!(p.0, crate::authz::Who::Staff { .. }) {
+            return Err(self.forbid(
+                p,
+                None,
+                "MFA is enrolled by the person: send them a link (custodia user send-link NAME --mfa); nobody sees another person's secret",
+            ));
         }
-        self.require_admin(p, Permission::ManageAccounts)
+        if self.live_account(name)?.email.is_some() {
+            return Err(self.forbid(
+                p,
+                None,
+                "this account enrolls MFA through the link sent to its e-mail address; ask an administrator to send one",
+            ));
+        }
+        Ok(())
     }
 
     /// Create an account. Needs `manage_accounts`, and for each role what
@@ -160,6 +199,32 @@ impl Vault {
         kind: AccountKind,
         roles: &[String],
         pass: Option<&str>,
+    ) -> Result<AccountView, VaultError> {
+        self.new_account(p, name, kind, roles, pass, None)
+    }
+
+    /// Create a staff account with an e-mail address instead of a
+    /// password: a one-time setup link goes there, and the person chooses
+    /// their password (and enrolls MFA) themselves, so nobody else ever
+    /// knows it. Otherwise as [`Vault::create_account`].
+    pub fn invite_staff(
+        &self,
+        p: &Principal,
+        name: &str,
+        roles: &[String],
+        email: &str,
+    ) -> Result<AccountView, VaultError> {
+        self.new_account(p, name, AccountKind::Staff, roles, None, Some(email))
+    }
+
+    fn new_account(
+        &self,
+        p: &Principal,
+        name: &str,
+        kind: AccountKind,
+        roles: &[String],
+        pass: Option<&str>,
+        email: Option<&str>,
     ) -> Result<AccountView, VaultError> {
         let admin_role = self.policy().grants(roles, Permission::ManageAccounts);
         if p.is_bootstrap() {
@@ -193,15 +258,57 @@ impl Vault {
         } else {
             self.known_roles(roles)?;
         }
-        let password = match (kind, pass) {
-            (AccountKind::Staff, Some(p)) => {
+        // Roles that wait for a second person are asked for, not granted.
+        let (later, now_roles): (Vec<String>, Vec<String>) = if p.is_bootstrap() {
+            (Vec::new(), roles.to_vec())
+        } else {
+            roles
+                .iter()
+                .cloned()
+                .partition(|r| crate::staff::grant_needs_approval(self, r))
+        };
+        if !later.is_empty() && p.person().is_none() {
+            return Err(self.forbid(
+                p,
+                None,
+                format!(
+                    "roles {} wait for a second person's approval, so a person asks for them (a signed-in administrator or privacy officer, or the operator), not a service token",
+                    later.join(", ")
+                ),
+            ));
+        }
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if email.is_some() && kind == AccountKind::Service {
+            return Err(input("service accounts have no e-mail address"));
+        }
+        if email.is_some() && self.config().mail.is_none() {
+            return Err(VaultError::Delivery(
+                "no mail server is configured, so the setup link could not be sent: add [mail] to config.toml (see README), or create the account with a password and no e-mail address".into(),
+            ));
+        }
+        let password = match (kind, pass, email) {
+            (AccountKind::Staff, Some(_), Some(_)) => {
+                return Err(input(
+                    "an account with an e-mail address gets a setup link and chooses its own password; give one or the other",
+                ))
+            }
+            (AccountKind::Staff, Some(p), None) => {
                 password::check_policy(p, name).map_err(|e| input(e.to_string()))?;
                 Some(password::hash(p))
             }
-            (AccountKind::Staff, None) => return Err(input("a staff account needs a password")),
-            (AccountKind::Service, Some(_)) => return Err(input("service accounts use API tokens, not passwords")),
-            (AccountKind::Service, None) => None,
+            (AccountKind::Staff, None, Some(_)) => None,
+            (AccountKind::Staff, None, None) => {
+                return Err(input("a staff account needs an e-mail address (for its setup link) or a password"))
+            }
+            (AccountKind::Service, Some(_), _) => return Err(input("service accounts use API tokens, not passwords")),
+            (AccountKind::Service, None, _) => None,
         };
+        if let Some(e) = email {
+            if mask_check(e).is_err() {
+                return Err(input("give an e-mail address like name@example.com"));
+            }
+        }
+        let roles = &now_roles;
         let now = now_ms();
         let rec = AccountRecord {
             name: name.to_owned(),
@@ -215,6 +322,8 @@ impl Vault {
             disabled: false,
             created_ms: now,
             updated_ms: now,
+            email: email.map(|e| self.seal_email(name, e)),
+            deleted_ms: None,
         };
         let mut e = AuditEvent::new(now, actor, Action::Account);
         e.detail = Some(format!(
@@ -247,6 +356,22 @@ impl Vault {
         } else {
             self.put_account(rec, true, e)?;
         }
+        if !later.is_empty() {
+            self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later)?;
+        }
+        if email.is_some() {
+            let a = self.account_record(name)?;
+            self.issue_link(&a, crate::staff::LinkKind::Setup, &actor.to_owned()).map_err(|e| {
+                VaultError::Delivery(format!(
+                    "account {name} was created, but its setup link could not be sent ({e}); send it again with `custodia user send-link {name}`"
+                ))
+            })?;
+        }
+        self.account_view(self.account_record(name)?)
+    }
+
+    /// One account as shown.
+    pub(crate) fn account_view_of(&self, name: &str) -> Result<AccountView, VaultError> {
         self.account_view(self.account_record(name)?)
     }
 
@@ -276,7 +401,7 @@ impl Vault {
     /// data. Nobody changes their own roles, and an account holds
     /// administrative roles or the others, never both (administrators see
     /// no personal data). Refusals are audited.
-    fn check_role_change(
+    pub(crate) fn check_role_change(
         &self,
         p: &Principal,
         account: &str,
@@ -350,10 +475,13 @@ impl Vault {
 
     /// Replace an account's roles, under the rules of
     /// [`Vault::check_role_change`]: `manage_accounts` for administrative
-    /// roles, `review_access` for the others, never one's own.
+    /// roles, `review_access` for the others, never one's own. Roles taken
+    /// away go at once; roles that reach personal data or can approve
+    /// (see [`crate::staff::grant_needs_approval`]) wait for a second
+    /// person's approval and are listed under `pending_approvals`.
     pub fn set_roles(&self, p: &Principal, name: &str, roles: &[String]) -> Result<AccountView, VaultError> {
         self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
-        let mut a = self.account_record(name)?;
+        let a = self.live_account(name)?;
         let mut wanted: Vec<String> = Vec::new();
         for r in roles {
             if !wanted.contains(r) {
@@ -364,8 +492,50 @@ impl Vault {
         if a.roles == wanted {
             return self.account_view(a);
         }
+        let (later, _): (Vec<String>, Vec<String>) = wanted
+            .iter()
+            .filter(|r| !a.roles.contains(r))
+            .cloned()
+            .partition(|r| crate::staff::grant_needs_approval(self, r));
+        let now_set: Vec<String> = wanted.iter().filter(|r| !later.contains(r)).cloned().collect();
+        if !later.is_empty() {
+            if p.person().is_none() {
+                return Err(self.forbid(
+                    p,
+                    None,
+                    format!(
+                        "roles {} wait for a second person's approval, so a person asks for them, not a service token",
+                        later.join(", ")
+                    ),
+                ));
+            }
+            let pending = self
+                .store()
+                .approvals()?
+                .into_iter()
+                .any(|x| x.account == name && x.kind == "grant_roles" && x.state == "pending" && x.roles == later);
+            if !pending {
+                self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later)?;
+            }
+        }
+        if a.roles != now_set {
+            self.apply_roles(p, a, now_set, None)?;
+        }
+        self.account_view(self.account_record(name)?)
+    }
+
+    /// Store new roles (checked already): the last administrator stays,
+    /// and a grant of data roles revokes the account's earlier tokens.
+    pub(crate) fn apply_roles(
+        &self,
+        p: &Principal,
+        mut a: AccountRecord,
+        wanted: Vec<String>,
+        approval: Option<&str>,
+    ) -> Result<(), VaultError> {
+        let name = a.name.clone();
         for r in a.roles.iter().filter(|r| !wanted.contains(r)) {
-            if self.leaves_no_administrator(name, r)? {
+            if self.leaves_no_administrator(&name, r)? {
                 return Err(input(format!(
                     "{name} is the last working administrator; create another before taking {r} away"
                 )));
@@ -374,9 +544,10 @@ impl Vault {
         let now = now_ms();
         let mut e = AuditEvent::new(now, p.actor(), Action::Account);
         e.detail = Some(format!(
-            "roles of {name}: [{}] -> [{}]",
+            "roles of {name}: [{}] -> [{}]{}",
             a.roles.join(","),
-            wanted.join(",")
+            wanted.join(","),
+            approval.map(|id| format!(" (approval {id})")).unwrap_or_default()
         ));
         // A token issued before a data role was granted does not carry it:
         // whoever took it (perhaps an administrator, for an account with no
@@ -412,7 +583,7 @@ impl Vault {
                 return Err(VaultError::Io(format!("unexpected store answer {r:?}")));
             }
         }
-        self.account_view(self.account_record(name)?)
+        Ok(())
     }
 
     /// One account with its trainings. Needs `manage_accounts` or
@@ -444,11 +615,24 @@ impl Vault {
                 }
             })
             .collect();
+        let pending_approvals = self
+            .store()
+            .approvals()?
+            .into_iter()
+            .filter(|x| x.account == a.name && x.state == "pending")
+            .map(|x| self.approval_view_pub(x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let email = self.staff_email(&a)?.map(|e| crate::staff::mask_email(&e));
         Ok(AccountView {
-            mfa_required: a
-                .roles
-                .iter()
-                .any(|r| self.policy().role(r).is_some_and(|r| r.requires_mfa)),
+            // Service accounts authenticate with tokens: MFA never applies.
+            mfa_required: a.kind == "staff"
+                && a.roles
+                    .iter()
+                    .any(|r| self.policy().role(r).is_some_and(|r| r.requires_mfa)),
+            email,
+            password_set: a.password.is_some(),
+            deleted: a.deleted_ms.is_some(),
+            pending_approvals,
             mfa_enrolled: a.mfa_secret.is_some(),
             recovery_codes_left: a.recovery.len(),
             name: a.name,
@@ -474,7 +658,7 @@ impl Vault {
     ///
     /// The person themselves (signed in) or an account administrator.
     pub fn start_mfa(&self, p: &Principal, name: &str) -> Result<MfaEnrollment, VaultError> {
-        self.self_or_admin(p, name)?;
+        self.self_enroll(p, name)?;
         let actor = p.actor();
         let actor = actor.as_str();
         let mut a = self.account_record(name)?;
@@ -487,14 +671,7 @@ impl Vault {
             format!("custodia/mfa/{name}").as_bytes(),
             secret.expose(),
         ));
-        let codes: Vec<String> = (0..10)
-            .map(|_| {
-                let mut b = [0u8; 7];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-                let s = custodia_crypto::totp::base32(&b)[..10].to_owned();
-                format!("{}-{}", &s[..5], &s[5..])
-            })
-            .collect();
+        let codes = recovery_codes();
         a.recovery = codes.iter().map(|c| digest_hex(c)).collect();
         a.updated_ms = now_ms();
         let mut e = AuditEvent::new(now_ms(), actor, Action::Mfa);
@@ -510,7 +687,7 @@ impl Vault {
     /// The enrollment still waiting for its first code (URI and base32
     /// secret; recovery codes are not kept in clear and cannot be shown again).
     pub fn pending_mfa(&self, p: &Principal, name: &str) -> Result<Option<(String, String)>, VaultError> {
-        self.self_or_admin(p, name)?;
+        self.self_enroll(p, name)?;
         let a = self.account_record(name)?;
         let Some(pending) = a.mfa_pending else { return Ok(None) };
         let seed = open_secret(&self.mfa_key(), format!("custodia/mfa/{name}").as_bytes(), &pending)?;
@@ -524,7 +701,7 @@ impl Vault {
 
     /// Finish MFA enrollment with a code from the authenticator.
     pub fn confirm_mfa(&self, p: &Principal, name: &str, code: &str) -> Result<(), VaultError> {
-        self.self_or_admin(p, name)?;
+        self.self_enroll(p, name)?;
         let actor = p.actor();
         let actor = actor.as_str();
         let mut a = self.account_record(name)?;

@@ -69,6 +69,7 @@ pub mod review;
 pub mod rights;
 pub mod rotate;
 pub mod session;
+pub mod staff;
 
 pub use datadir::{Config, DataDir, MasterChoice};
 pub use error::{FieldProblem, VaultError};
@@ -102,7 +103,7 @@ pub struct Vault {
     /// Blind indexer per schema field position (None: not searchable).
     blind: Vec<Option<Arc<custodia_crypto::BlindIndexer>>>,
     policy: custodia_core::policy::Policy,
-    throttle: session::Throttle,
+    token_failures: session::TokenFailures,
     notice_state: RwLock<Arc<notice::NoticeState>>,
     notice_checked_ms: AtomicI64,
     config: Config,
@@ -249,7 +250,7 @@ impl Vault {
             bootstrap: bootstrap::BootstrapCache::default(),
             notice_state: RwLock::new(Arc::default()),
             notice_checked_ms: AtomicI64::new(0),
-            throttle: session::Throttle::default(),
+            token_failures: session::TokenFailures::default(),
             blind,
             policy,
             dir,
@@ -281,9 +282,6 @@ impl Vault {
     }
     pub(crate) fn bootstrap_cache(&self) -> &bootstrap::BootstrapCache {
         &self.bootstrap
-    }
-    pub(crate) fn throttle(&self) -> &session::Throttle {
-        &self.throttle
     }
 
     /// The access policy (`policy.toml` in the data directory).

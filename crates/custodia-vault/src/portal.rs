@@ -30,6 +30,10 @@ pub const PORTAL_ACTOR: &str = "customer:portal";
 pub const MAX_ENTRY_HOURS: u32 = 24 * 30;
 /// How long a portal session lasts.
 pub const PORTAL_SESSION_MS: i64 = 30 * 60 * 1000;
+/// Wrong entry codes from one address before it waits.
+const PORTAL_FAILURES: u32 = 5;
+/// How long it waits (and the window failures are counted in).
+const PORTAL_LOCK_MS: i64 = 15 * 60 * 1000;
 
 /// Crockford's base32 alphabet: no I, L, O, U, so codes read aloud well.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -457,7 +461,7 @@ impl Vault {
     pub fn portal_enter(&self, code: &str, client: &str) -> Result<Result<PortalSession, PortalRefusal>, VaultError> {
         let now = now_ms();
         let key = format!("portal:{client}");
-        if let Some(until) = self.throttle().locked_until(&key, now) {
+        if let Some(until) = self.counter_locked(&key, now)? {
             return Ok(Err(PortalRefusal::Locked {
                 minutes: (until - now + 59_999) / 60_000,
             }));
@@ -465,7 +469,13 @@ impl Vault {
         let d = digest(&normalize_code(code));
         let found = self.store().portal_token(&d)?.filter(|t| t.kind == "entry");
         let refuse = |why: &str| -> Result<Result<PortalSession, PortalRefusal>, VaultError> {
-            let (_, locked) = self.throttle().fail(&key, now);
+            let locked = self
+                .count_failures(
+                    vec![(key.clone(), PORTAL_FAILURES, PORTAL_LOCK_MS, PORTAL_LOCK_MS)],
+                    vec![],
+                )?
+                .first()
+                .is_some_and(|c| c.1);
             let detail = format!(
                 "entry refused ({why}) client={client}{}",
                 if locked { "; address locked" } else { "" }
@@ -508,7 +518,11 @@ impl Vault {
             .pop()
         {
             Some(Applied::Done) => {
-                self.throttle().clear(&key);
+                self.apply_one(vec![Mutation::ClearCounters {
+                    keys: vec![key.clone()],
+                    prefixes: vec![],
+                    events: vec![],
+                }])?;
                 Ok(Ok(PortalSession {
                     token,
                     customer: t.customer,

@@ -17,6 +17,10 @@ fn new_vault(dir: &Path) -> Vault {
     .0
 }
 
+fn reopen(dir: &Path) -> Vault {
+    Vault::open(&DataDir::new(dir.join("data")), &|| unreachable!()).unwrap()
+}
+
 fn input(pairs: &[(&str, &str)]) -> RecordInput {
     RecordInput {
         external_id: None,
@@ -653,6 +657,10 @@ fn accounts_mfa_training_and_explain() {
             Some("correct horse battery staple"),
         )
         .unwrap();
+    assert_eq!(a.pending_approvals.len(), 1, "a data role waits for a second person");
+    approve_all(&v);
+    let a = v.account(&op(), "li.na").unwrap();
+    assert_eq!(a.roles, roles);
     assert!(a.mfa_required && !a.mfa_enrolled);
     assert!(
         v.create_account(
@@ -681,10 +689,18 @@ fn accounts_mfa_training_and_explain() {
         Some(DenyReason::MfaRequired)
     );
 
-    let enr = v.start_mfa(&op(), "li.na").unwrap();
+    let enr = v
+        .start_mfa(&crate::testkit::staff("li.na", &["cs_agent"], false, false), "li.na")
+        .unwrap();
     assert_eq!(enr.recovery_codes.len(), 10);
     assert!(enr.otpauth_uri.starts_with("otpauth://totp/Custodia:li.na?secret="));
-    assert!(v.confirm_mfa(&op(), "li.na", "not-a-code").is_err());
+    assert!(v
+        .confirm_mfa(
+            &crate::testkit::staff("li.na", &["cs_agent"], false, false),
+            "li.na",
+            "not-a-code"
+        )
+        .is_err());
     // Derive the current code from the enrolled secret the way an app would.
     let secret_b32 = enr.secret_base32.clone();
     let key = custodia_crypto::totp::base32_decode(&secret_b32).unwrap();
@@ -693,7 +709,12 @@ fn accounts_mfa_training_and_explain() {
         "{:06}",
         custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, step, 6)
     );
-    v.confirm_mfa(&op(), "li.na", &code).unwrap();
+    v.confirm_mfa(
+        &crate::testkit::staff("li.na", &["cs_agent"], false, false),
+        "li.na",
+        &code,
+    )
+    .unwrap();
     assert!(v.account(&op(), "li.na").unwrap().mfa_enrolled);
 
     // MFA on, training missing: masked reads yes, reveal no.
@@ -801,9 +822,10 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
     let pw = "correct horse battery staple";
     v.create_account(&op(), "li.na", AccountKind::Staff, &["cs_agent".to_string()], Some(pw))
         .unwrap();
+    approve_all(&v);
 
     // Without MFA: signed in, but told to enroll (the role needs it).
-    let s = v.login("li.na", pw, None, "10.0.0.1").unwrap().unwrap();
+    let s = signin(&v, "li.na", pw, None, "10.0.0.1").unwrap();
     assert!(s.must_enroll_mfa);
     let sess = v.session(&s.token).unwrap().unwrap();
     assert!(!sess.mfa_ok);
@@ -812,18 +834,18 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
 
     // Unknown name and wrong password: the same answer.
     assert_eq!(
-        v.login("nobody", pw, None, "10.0.0.2").unwrap().unwrap_err(),
+        signin(&v, "nobody", pw, None, "10.0.0.2").unwrap_err(),
         LoginError::Invalid
     );
     assert_eq!(
-        v.login("li.na", "wrong password here", None, "10.0.0.2")
-            .unwrap()
-            .unwrap_err(),
+        signin(&v, "li.na", "wrong password here", None, "10.0.0.2").unwrap_err(),
         LoginError::Invalid
     );
 
     // Enroll MFA; from now on a code is needed, each step once.
-    let enr = v.start_mfa(&op(), "li.na").unwrap();
+    let enr = v
+        .start_mfa(&crate::testkit::staff("li.na", &["cs_agent"], false, false), "li.na")
+        .unwrap();
     let key = custodia_crypto::totp::base32_decode(&enr.secret_base32).unwrap();
     let now = chrono::Utc::now().timestamp() as u64;
     let code = |t: u64| {
@@ -832,56 +854,129 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
             custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, t / 30, 6)
         )
     };
-    v.confirm_mfa(&op(), "li.na", &code(now)).unwrap();
+    v.confirm_mfa(
+        &crate::testkit::staff("li.na", &["cs_agent"], false, false),
+        "li.na",
+        &code(now),
+    )
+    .unwrap();
     assert_eq!(
-        v.login("li.na", pw, None, "10.0.0.3").unwrap().unwrap_err(),
+        signin(&v, "li.na", pw, None, "10.0.0.3").unwrap_err(),
         LoginError::Invalid
     );
     assert_eq!(
-        v.login("li.na", pw, Some(&code(now)), "10.0.0.3").unwrap().unwrap_err(),
+        signin(&v, "li.na", pw, Some(&code(now)), "10.0.0.3").unwrap_err(),
         LoginError::Invalid,
         "replayed step"
     );
-    let ok = v
-        .login("li.na", pw, Some(&code(now + 30)), "10.0.0.3")
-        .unwrap()
-        .unwrap();
+    let ok = signin(&v, "li.na", pw, Some(&code(now + 30)), "10.0.0.3").unwrap();
     assert!(!ok.must_enroll_mfa);
     assert!(v.session(&ok.token).unwrap().unwrap().mfa_ok);
     // A recovery code works once.
     let rc = enr.recovery_codes[0].clone();
-    assert!(v.login("li.na", pw, Some(&rc), "10.0.0.4").unwrap().is_ok());
+    assert!(signin(&v, "li.na", pw, Some(&rc), "10.0.0.4").is_ok());
     assert_eq!(
-        v.login("li.na", pw, Some(&rc), "10.0.0.4").unwrap().unwrap_err(),
+        signin(&v, "li.na", pw, Some(&rc), "10.0.0.4").unwrap_err(),
         LoginError::Invalid
     );
     assert_eq!(v.account(&op(), "li.na").unwrap().recovery_codes_left, 9);
 
-    // Five failures lock the name, even with the right password afterwards.
-    for _ in 0..4 {
+    // Wrong passwords from one address shut that address out of this
+    // account only: the owner signs in from another address, and a
+    // neighbour behind the same address signs in to their own account.
+    v.create_account(&op(), "wang.wu", AccountKind::Staff, &[], Some(pw))
+        .unwrap();
+    approve_all(&v);
+    for _ in 0..5 {
         assert_eq!(
-            v.login("li.na", "nope nope nope", None, "10.0.0.5")
-                .unwrap()
-                .unwrap_err(),
+            signin(&v, "li.na", "nope nope nope", None, "10.0.0.5").unwrap_err(),
             LoginError::Invalid
         );
     }
     assert!(matches!(
-        v.login("li.na", pw, Some(&code(now + 60)), "10.0.0.6")
-            .unwrap()
-            .unwrap_err(),
+        signin(&v, "li.na", pw, Some(&enr.recovery_codes[1]), "10.0.0.5").unwrap_err(),
         LoginError::Locked { .. }
     ));
-    let actions: Vec<_> = v
-        .audit_tail(&op(), 100)
+    assert!(signin(&v, "wang.wu", pw, None, "10.0.0.5").is_ok(), "the neighbour");
+    let owner = signin(&v, "li.na", pw, Some(&enr.recovery_codes[1]), "10.0.0.6").expect("the owner elsewhere");
+    // The owner's browser, remembered by its device cookie, gets in even
+    // from the address that is shut out.
+    let device = owner.device.to_string();
+    let back = v
+        .login("li.na", pw, Some(&enr.recovery_codes[2]), "10.0.0.5", Some(&device))
+        .unwrap();
+    assert!(back.result.is_ok(), "{:?}", back.result.err());
+    // A forged or foreign device cookie is just an unknown browser.
+    let forged = format!("{}0", &device[..device.len() - 1]);
+    assert!(matches!(
+        v.login("li.na", pw, Some(&enr.recovery_codes[3]), "10.0.0.5", Some(&forged))
+            .unwrap()
+            .result,
+        Err(LoginError::Locked { .. })
+    ));
+    // Unlocking clears the address.
+    v.unlock(&op(), "li.na").unwrap();
+    assert!(signin(&v, "li.na", pw, Some(&enr.recovery_codes[3]), "10.0.0.5").is_ok());
+
+    // Wrong codes after a right password lock the second factor (and
+    // alert): even the right code from a new address is refused, while
+    // the owner's remembered browser still works.
+    for i in 0..5 {
+        let r = signin(&v, "li.na", pw, Some("000000"), &format!("10.0.1.{i}")).unwrap_err();
+        assert_eq!(
+            r,
+            if i < 4 {
+                LoginError::Invalid
+            } else {
+                LoginError::CodeLocked { minutes: 15 }
+            }
+        );
+    }
+    assert!(matches!(
+        signin(&v, "li.na", pw, Some(&enr.recovery_codes[4]), "10.0.2.1").unwrap_err(),
+        LoginError::CodeLocked { .. }
+    ));
+    assert!(v
+        .login("li.na", pw, Some(&enr.recovery_codes[4]), "10.0.0.6", Some(&device))
         .unwrap()
-        .into_iter()
-        .map(|e| e.event.action)
-        .collect();
+        .result
+        .is_ok());
+    let tail = v.audit_tail(&op(), 200).unwrap();
+    assert!(tail.iter().any(|e| e.event.action == Action::Lockout
+        && e.event
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("ALERT: second factor of li.na locked"))));
+    // Failures only add a bounded delay per account; never a lock of the account itself.
+    let o = v.login("li.na", "nope nope nope", None, "10.0.3.1", None).unwrap();
+    assert!(o.delay <= std::time::Duration::from_secs(4));
+    let actions: Vec<_> = tail.into_iter().map(|e| e.event.action).collect();
     assert!(
         actions.contains(&Action::Lockout) && actions.contains(&Action::Login) && actions.contains(&Action::Logout)
     );
     assert!(v.audit_verify(&op()).unwrap().ok);
+}
+
+#[test]
+fn sign_in_counters_survive_a_restart() {
+    use crate::identity::AccountKind;
+    use crate::session::LoginError;
+    let d = tempfile::tempdir().unwrap();
+    let pw = "correct horse battery staple";
+    {
+        let v = new_vault(d.path());
+        v.create_account(&op(), "li.na", AccountKind::Staff, &[], Some(pw))
+            .unwrap();
+        approve_all(&v);
+        for _ in 0..5 {
+            let _ = signin(&v, "li.na", "nope nope nope", None, "10.0.0.5");
+        }
+    }
+    let v = reopen(d.path());
+    assert!(matches!(
+        signin(&v, "li.na", pw, None, "10.0.0.5").unwrap_err(),
+        LoginError::Locked { .. }
+    ));
 }
 
 #[test]
@@ -891,6 +986,7 @@ fn access_review_report_and_campaign() {
     let v = new_vault(d.path());
     v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
         .unwrap();
+    approve_all(&v);
     v.create_account(
         &op(),
         "wang",
@@ -899,6 +995,7 @@ fn access_review_report_and_campaign() {
         Some("correct horse battery staple"),
     )
     .unwrap();
+    approve_all(&v);
     let mut rec = zhang();
     rec.fields.insert("department".into(), "service".into());
     let c = v.create(&op(), &rec, &cp()).unwrap();
@@ -958,6 +1055,7 @@ fn expired_revoked_and_foreign_tokens_are_refused() {
     let v = new_vault(d.path());
     v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
         .unwrap();
+    approve_all(&v);
     v.create_account(
         &op(),
         "wang",
@@ -966,6 +1064,7 @@ fn expired_revoked_and_foreign_tokens_are_refused() {
         Some("correct horse battery staple"),
     )
     .unwrap();
+    approve_all(&v);
     assert!(v.issue_token(&op(), "wang", &[], 30).is_err(), "staff get no tokens");
     assert!(v.issue_token(&op(), "crm-app", &[], 0).is_err());
     let t = v.issue_token(&op(), "crm-app", &[], 30).unwrap();
@@ -1073,4 +1172,15 @@ fn reads_keep_working_during_rotation() {
     assert!(reads >= 50);
     assert_eq!(v.counts(&op()).unwrap(), (3000, 0));
     assert!(v.audit_verify(&op()).unwrap().ok);
+}
+
+/// Sign in from `client` with no device cookie.
+fn signin(
+    v: &Vault,
+    name: &str,
+    pw: &str,
+    code: Option<&str>,
+    client: &str,
+) -> Result<crate::session::SessionStart, crate::session::LoginError> {
+    v.login(name, pw, code, client, None).unwrap().result
 }

@@ -352,16 +352,21 @@ pub enum TokenCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum UserCmd {
-    /// Create an account. Staff passwords come from CUSTODIA_NEW_PASSWORD or a prompt.
+    /// Create an account. With --email, staff get a one-time setup link there and choose their own
+    /// password; without, the password comes from CUSTODIA_NEW_PASSWORD or a prompt. Roles that reach
+    /// personal data or can approve wait for a second person (`custodia user approve`).
     Add {
         /// Login name.
         name: String,
         /// Role from the policy (repeatable).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
-        /// A service account (API tokens, no password).
+        /// A service account (API tokens, no password, no MFA).
         #[arg(long)]
         service: bool,
+        /// The staff member's e-mail address (the setup link goes there).
+        #[arg(long, conflicts_with = "service")]
+        email: Option<String>,
     },
     /// List accounts.
     List {
@@ -374,7 +379,8 @@ pub enum UserCmd {
         /// Login name.
         name: String,
     },
-    /// Replace an account's roles (administrative roles need manage_accounts, the others review_access).
+    /// Replace an account's roles (administrative roles need manage_accounts, the others review_access);
+    /// roles taken away go at once, roles that reach personal data or can approve wait for a second person.
     Roles {
         /// Login name.
         name: String,
@@ -382,20 +388,72 @@ pub enum UserCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// Start MFA enrollment for a staff member: prints the QR code, secret and recovery codes once.
-    MfaEnroll {
+    /// Record a staff member's e-mail address (links and alerts go there; the old address is told).
+    Email {
         /// Login name.
         name: String,
-        /// Also write the QR code as SVG here.
-        #[arg(long)]
-        svg: Option<PathBuf>,
+        /// The address.
+        email: String,
     },
-    /// Finish MFA enrollment with the authenticator's current code.
-    MfaConfirm {
+    /// E-mail a staff member a one-time link: set up the account, or (--mfa) enroll MFA again.
+    /// Nobody but the person sees the link, secret or recovery codes.
+    SendLink {
         /// Login name.
         name: String,
-        /// Six-digit code.
-        code: String,
+        /// An MFA enrollment link (after a reset) instead of a setup link.
+        #[arg(long)]
+        mfa: bool,
+    },
+    /// Disable an account: its sessions and tokens stop at once.
+    Disable {
+        /// Login name.
+        name: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Login name.
+        name: String,
+    },
+    /// Clear an account's sign-in counters (addresses shut out, a locked second factor).
+    Unlock {
+        /// Login name.
+        name: String,
+    },
+    /// Delete an account: secrets, address and roles removed, sessions and tokens stopped, the name kept.
+    Delete {
+        /// Login name.
+        name: String,
+    },
+    /// Ask for a staff member's MFA to be reset; once a second person approves, an enrollment link goes
+    /// to their address.
+    ResetMfa {
+        /// Login name.
+        name: String,
+    },
+    /// Changes waiting for a second person's approval (--all: decided ones too).
+    Approvals {
+        /// Also the decided ones.
+        #[arg(long)]
+        all: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending change (someone other than whoever asked and the account changed).
+    Approve {
+        /// Approval id (apr_…).
+        id: String,
+    },
+    /// Reject a pending change, or withdraw your own.
+    Reject {
+        /// Approval id (apr_…).
+        id: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -1213,16 +1271,41 @@ fn read_new_password(name: &str) -> Result<Zeroizing<String>, VaultError> {
 fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
     use custodia_vault::identity::AccountKind;
     match cmd {
-        UserCmd::Add { name, roles, service } => {
+        UserCmd::Add {
+            name,
+            roles,
+            service,
+            email,
+        } => {
             let (kind, pass) = if service {
                 (AccountKind::Service, None)
+            } else if email.is_some() {
+                (AccountKind::Staff, None)
             } else {
                 (AccountKind::Staff, Some(read_new_password(&name)?))
             };
-            let a = v.create_account(p, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?;
+            let a = match &email {
+                Some(e) => v.invite_staff(p, &name, &roles, e)?,
+                None => v.create_account(p, &name, kind, &roles, pass.as_deref().map(|p| p.as_str()))?,
+            };
             print_json(&a)?;
-            if a.mfa_required && kind == AccountKind::Staff {
-                eprintln!("note: these roles show personal data or hand out access, so the account cannot use them until `custodia user mfa-enroll {name}` is completed");
+            for ap in &a.pending_approvals {
+                eprintln!(
+                    "note: roles {} wait for a second person's approval: custodia user approve {}",
+                    ap.roles.join(", "),
+                    ap.id
+                );
+            }
+            if let Some(to) = &a.email {
+                eprintln!("a setup link went to {to}: {name} chooses a password there and, if the roles need it, adds an authenticator");
+            } else if a.mfa_required
+                || a.pending_approvals.iter().any(|x| {
+                    x.roles
+                        .iter()
+                        .any(|r| v.policy().role(r).is_some_and(|r| r.requires_mfa))
+                })
+            {
+                eprintln!("note: these roles need MFA: {name} enrolls it after signing in at /mfa/enroll (record an e-mail address with `custodia user email {name} ADDRESS` to send a link instead)");
             }
         }
         UserCmd::List { json } => {
@@ -1230,7 +1313,10 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
             if json {
                 print_json(&all)?;
             } else {
-                println!("{:<24} {:<8} {:<6} {:<9} ROLES", "NAME", "KIND", "MFA", "TRAINING");
+                println!(
+                    "{:<24} {:<8} {:<6} {:<9} {:<9} ROLES",
+                    "NAME", "KIND", "MFA", "TRAINING", "STATE"
+                );
                 for a in all {
                     let mfa = if a.kind == "service" {
                         "n/a"
@@ -1248,52 +1334,93 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
                     } else {
                         "expired"
                     };
+                    let state = if a.deleted {
+                        "deleted"
+                    } else if a.disabled {
+                        "disabled"
+                    } else if !a.pending_approvals.is_empty() {
+                        "pending"
+                    } else {
+                        "active"
+                    };
                     println!(
-                        "{:<24} {:<8} {:<6} {:<9} {}",
+                        "{:<24} {:<8} {:<6} {:<9} {:<9} {}",
                         a.name,
                         a.kind,
                         mfa,
                         trained,
+                        state,
                         a.roles.join(",")
                     );
                 }
             }
         }
         UserCmd::Show { name } => print_json(&v.account(p, &name)?)?,
-        UserCmd::Roles { name, roles } => print_json(&v.set_roles(p, &name, &roles)?)?,
-        UserCmd::MfaEnroll { name, svg } => {
-            let e = v.start_mfa(p, &name)?;
-            let code = qrcode::QrCode::new(e.otpauth_uri.as_bytes()).map_err(|err| VaultError::Io(err.to_string()))?;
-            if let Some(path) = svg {
-                let image = code
-                    .render::<qrcode::render::svg::Color>()
-                    .min_dimensions(240, 240)
-                    .build();
-                // The QR code holds the TOTP secret.
-                write_private_file(&path, image.as_bytes())?;
-                eprintln!("QR code written to {}", path.display());
+        UserCmd::Roles { name, roles } => {
+            let a = v.set_roles(p, &name, &roles)?;
+            print_json(&a)?;
+            for ap in &a.pending_approvals {
+                eprintln!(
+                    "note: roles {} wait for a second person's approval: custodia user approve {}",
+                    ap.roles.join(", "),
+                    ap.id
+                );
             }
-            println!(
-                "{}",
-                code.render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build()
-            );
-            println!(
-                "Scan the code with an authenticator app, or enter this secret: {}",
-                e.secret_base32
-            );
-            println!("otpauth URI: {}", e.otpauth_uri);
-            println!("Recovery codes (each works once; store them offline now, they are not shown again):");
-            for c in &e.recovery_codes {
-                println!("  {c}");
+        }
+        UserCmd::Email { name, email } => print_json(&v.set_email(p, &name, &email)?)?,
+        UserCmd::SendLink { name, mfa } => {
+            let kind = if mfa {
+                custodia_vault::staff::LinkKind::Mfa
+            } else {
+                custodia_vault::staff::LinkKind::Setup
+            };
+            print_json(&v.send_link(p, &name, kind)?)?;
+        }
+        UserCmd::Disable { name, reason } => print_json(&v.set_disabled(p, &name, true, reason.as_deref())?)?,
+        UserCmd::Enable { name } => print_json(&v.set_disabled(p, &name, false, None)?)?,
+        UserCmd::Unlock { name } => {
+            v.unlock(p, &name)?;
+            println!("sign-in counters of {name} cleared");
+        }
+        UserCmd::Delete { name } => {
+            v.delete_account(p, &name)?;
+            println!("account {name} deleted (the name stays taken; the audit trail keeps it)");
+        }
+        UserCmd::ResetMfa { name } => {
+            let a = v.request_mfa_reset(p, &name)?;
+            print_json(&a)?;
+            eprintln!("waiting for a second person: custodia user approve {}", a.id);
+        }
+        UserCmd::Approvals { all, json } => {
+            let list = v.approvals(p, !all)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                println!(
+                    "{:<22} {:<12} {:<20} {:<10} {:<28} ROLES",
+                    "ID", "KIND", "ACCOUNT", "STATE", "ASKED BY"
+                );
+                for a in list {
+                    println!(
+                        "{:<22} {:<12} {:<20} {:<10} {:<28} {}",
+                        a.id,
+                        serde_json::to_value(a.kind)
+                            .ok()
+                            .and_then(|k| k.as_str().map(String::from))
+                            .unwrap_or_default(),
+                        a.account,
+                        serde_json::to_value(a.state)
+                            .ok()
+                            .and_then(|k| k.as_str().map(String::from))
+                            .unwrap_or_default(),
+                        a.requested_by,
+                        a.roles.join(",")
+                    );
+                }
             }
-            println!("Then confirm: custodia user mfa-confirm {name} <code>");
         }
-        UserCmd::MfaConfirm { name, code } => {
-            v.confirm_mfa(p, &name, &code)?;
-            println!("MFA enrolled for {name}");
-        }
+        UserCmd::Approve { id } => print_json(&v.approve(p, &id)?)?,
+        UserCmd::Reject { id, note } => print_json(&v.reject(p, &id, note.as_deref())?)?,
     }
     Ok(0)
 }
@@ -1517,6 +1644,7 @@ fn serve(dir: &DataDir, operator: &str, a: ServeArgs) -> Result<i32, VaultError>
         v
     };
     let config = dir.config()?;
+    custodia_server::parse_proxies(&config.trusted_proxies).map_err(VaultError::Config)?;
     let listen: SocketAddr = match a.listen {
         Some(l) => l,
         None => config

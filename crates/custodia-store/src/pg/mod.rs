@@ -396,6 +396,10 @@ pub(crate) fn ensure_schema(w: &mut Conn) -> Result<(), StoreError> {
 pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
     w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
     w.batch(schema::MIGRATION_1)?;
+    w.batch(crate::access::SCHEMA_SQL)?;
+    for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
+        w.batch(&format!("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
+    }
     match w.row("SELECT value FROM meta WHERE key = 'layout'", &[])? {
         None => {
             w.exec(
@@ -652,7 +656,7 @@ impl Janitor {
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms";
+    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms, email, deleted_ms";
 const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
 const RECEIPT_COLUMNS: &str =
     "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
@@ -673,7 +677,43 @@ fn read_account(r: &Row) -> Result<AccountRecord, StoreError> {
         disabled: get(r, 8)?,
         created_ms: get(r, 9)?,
         updated_ms: get(r, 10)?,
+        email: get(r, 11)?,
+        deleted_ms: get(r, 12)?,
     })
+}
+
+pub(super) fn read_counter_row(r: &Row) -> Result<crate::CounterRecord, StoreError> {
+    Ok(crate::CounterRecord {
+        key: get(r, 0)?,
+        failures: u32::try_from(get::<i64>(r, 1)?).map_err(|_| StoreError::Corrupt("counter".into()))?,
+        window_start_ms: get(r, 2)?,
+        locked_until_ms: get(r, 3)?,
+    })
+}
+
+fn read_link(r: &Row) -> Result<crate::AccountLinkRecord, StoreError> {
+    Ok(crate::AccountLinkRecord {
+        digest: get(r, 0)?,
+        account: get(r, 1)?,
+        kind: get(r, 2)?,
+        created_ms: get(r, 3)?,
+        expires_ms: get(r, 4)?,
+        used: get(r, 5)?,
+        created_by: get(r, 6)?,
+    })
+}
+
+fn read_approval(r: &Row) -> Result<crate::ApprovalRecord, StoreError> {
+    Ok(crate::access::approval_from(
+        get(r, 0)?,
+        get(r, 1)?,
+        get(r, 2)?,
+        get(r, 3)?,
+        get(r, 4)?,
+        get(r, 5)?,
+        get(r, 6)?,
+        (get(r, 7)?, get(r, 8)?, get(r, 9)?),
+    ))
 }
 
 fn read_token(r: &Row) -> Result<TokenRecord, StoreError> {
@@ -855,6 +895,30 @@ impl Store for PgStore {
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_ms DESC");
         self.many(&sql, &[], read_token)
+    }
+
+    fn counter(&self, key: &str) -> Result<Option<crate::CounterRecord>, StoreError> {
+        self.one(crate::access::COUNTER_GET, &[&key], read_counter_row)
+    }
+
+    fn account_link(&self, digest: &[u8]) -> Result<Option<crate::AccountLinkRecord>, StoreError> {
+        self.one(crate::access::LINK_GET, &[&digest], read_link)
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<crate::ApprovalRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM approvals WHERE id = $1",
+            crate::access::APPROVAL_COLUMNS
+        );
+        self.one(&sql, &[&id], read_approval)
+    }
+
+    fn approvals(&self) -> Result<Vec<crate::ApprovalRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM approvals ORDER BY requested_ms DESC, id",
+            crate::access::APPROVAL_COLUMNS
+        );
+        self.many(&sql, &[], read_approval)
     }
 
     fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {

@@ -274,6 +274,35 @@ fn rekey(c: &mut Conn, codes: &Codes, cu: &StoredCustomer) -> Result<u64, StoreE
     c.exec(&codes.sql.rekey, &p)
 }
 
+/// Insert (refusing an existing name when `create`) or replace an
+/// account; false when creation found the name taken.
+fn put_account(c: &mut Conn, a: &crate::AccountRecord, create: bool) -> Result<bool, StoreError> {
+    let sql = if create {
+        crate::access::ACCOUNT_CREATE
+    } else {
+        crate::access::ACCOUNT_PUT
+    };
+    let n = c.exec(
+        sql,
+        &[
+            &a.name,
+            &a.kind,
+            &a.password,
+            &a.roles.join(","),
+            &a.mfa_secret,
+            &a.mfa_pending,
+            &a.mfa_last_step,
+            &a.recovery.join(","),
+            &a.disabled,
+            &a.created_ms,
+            &a.updated_ms,
+            &a.email,
+            &a.deleted_ms,
+        ],
+    )?;
+    Ok(n > 0)
+}
+
 /// Apply one mutation inside the open transaction.
 fn apply_one(
     c: &mut Conn,
@@ -360,35 +389,103 @@ fn apply_one(
             create,
             events,
         } => {
-            let sql = if *create {
-                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING"
-            } else {
-                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, password = excluded.password, roles = excluded.roles,
-                   mfa_secret = excluded.mfa_secret, mfa_pending = excluded.mfa_pending, mfa_last_step = excluded.mfa_last_step,
-                   recovery = excluded.recovery, disabled = excluded.disabled, updated_ms = excluded.updated_ms"
-            };
-            let n = c.exec(
-                sql,
-                &[
-                    &a.name,
-                    &a.kind,
-                    &a.password,
-                    &a.roles.join(","),
-                    &a.mfa_secret,
-                    &a.mfa_pending,
-                    &a.mfa_last_step,
-                    &a.recovery.join(","),
-                    &a.disabled,
-                    &a.created_ms,
-                    &a.updated_ms,
-                ],
-            )?;
-            if n == 0 {
+            if !put_account(c, a, *create)? {
                 return Ok(Applied::AccountExists);
             }
+            events
+        }
+        Mutation::CountFailure {
+            key,
+            now_ms,
+            window_ms,
+            limit,
+            lock_ms,
+            events,
+        } => {
+            let old = match c.row(crate::access::COUNTER_GET, &[key])? {
+                Some(r) => Some(super::read_counter_row(&r)?),
+                None => None,
+            };
+            let (n, locked) = crate::next_counter(old, key, *now_ms, *window_ms, *limit, *lock_ms);
+            c.exec(
+                crate::access::COUNTER_PUT,
+                &[&n.key, &i64::from(n.failures), &n.window_start_ms, &n.locked_until_ms],
+            )?;
+            c.exec(crate::access::COUNTER_PRUNE, &[&(now_ms - 7 * 86_400_000)])?;
+            append_events(out, head, events, codes, linker);
+            return Ok(Applied::Counted(n, locked));
+        }
+        Mutation::ClearCounters { keys, prefixes, events } => {
+            for k in keys {
+                c.exec(crate::access::COUNTER_DELETE, &[k])?;
+            }
+            for k in prefixes {
+                c.exec(crate::access::COUNTER_DELETE_PREFIX, &[k])?;
+            }
+            events
+        }
+        Mutation::PutAccountLink { link: l, events } => {
+            c.exec(crate::access::LINK_DROP_OLDER, &[&l.account, &l.kind])?;
+            c.exec(
+                crate::access::LINK_INSERT,
+                &[
+                    &l.digest,
+                    &l.account,
+                    &l.kind,
+                    &l.created_ms,
+                    &l.expires_ms,
+                    &l.used,
+                    &l.created_by,
+                ],
+            )?;
+            events
+        }
+        Mutation::UseAccountLink {
+            digest,
+            now_ms,
+            account,
+            events,
+        } => {
+            if c.exec(crate::access::LINK_USE, &[digest, now_ms])? == 0 {
+                return Ok(Applied::NotFound);
+            }
+            put_account(c, account, false)?;
+            events
+        }
+        Mutation::DropAccountLinks { account } => {
+            c.exec(crate::access::LINK_DROP_ACCOUNT, &[account])?;
+            return Ok(Applied::Done);
+        }
+        Mutation::PutApproval { approval: a, events } => {
+            c.exec(
+                crate::access::APPROVAL_INSERT,
+                &[
+                    &a.id,
+                    &a.kind,
+                    &a.account,
+                    &a.roles.join(","),
+                    &a.requested_by,
+                    &a.requested_ms,
+                    &a.state,
+                    &a.decided_by,
+                    &a.decided_ms,
+                    &a.note,
+                ],
+            )?;
+            events
+        }
+        Mutation::DecideApproval { approval: a, events } => {
+            if c.exec(
+                crate::access::APPROVAL_DECIDE,
+                &[&a.state, &a.decided_by, &a.decided_ms, &a.note, &a.id],
+            )? == 0
+            {
+                return Ok(Applied::NotFound);
+            }
+            events
+        }
+        Mutation::RevokeSessions { account, events } => {
+            c.exec(crate::access::SESSIONS_REVOKE, &[account])?;
             events
         }
         Mutation::PutSession { session: x, events } => {

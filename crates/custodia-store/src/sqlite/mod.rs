@@ -201,6 +201,20 @@ impl SqliteStore {
             w.execute_batch(SCHEMA_SQL).map_err(db_err)?;
             w.execute_batch(privacy::SCHEMA_SQL).map_err(db_err)?;
             w.execute_batch(rights::SCHEMA_SQL).map_err(db_err)?;
+            w.execute_batch(crate::access::SCHEMA_SQL).map_err(db_err)?;
+            let account_columns: Vec<String> = w
+                .prepare("SELECT name FROM pragma_table_info('accounts')")
+                .map_err(db_err)?
+                .query_map([], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
+                if !account_columns.iter().any(|c| c == col) {
+                    w.execute_batch(&format!("ALTER TABLE accounts ADD COLUMN {col} {ty};"))
+                        .map_err(db_err)?;
+                }
+            }
             let layout: Option<Vec<u8>> = w
                 .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| r.get(0))
                 .optional()
@@ -567,36 +581,135 @@ fn apply_one(
             create,
             events,
         } => {
-            let sql = if *create {
-                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (name) DO NOTHING"
-            } else {
-                "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, password = excluded.password, roles = excluded.roles,
-                   mfa_secret = excluded.mfa_secret, mfa_pending = excluded.mfa_pending, mfa_last_step = excluded.mfa_last_step,
-                   recovery = excluded.recovery, disabled = excluded.disabled, updated_ms = excluded.updated_ms"
-            };
-            let n = c
-                .prepare_cached(sql)
-                .map_err(db_err)?
-                .execute(params![
-                    a.name,
-                    a.kind,
-                    a.password,
-                    a.roles.join(","),
-                    a.mfa_secret,
-                    a.mfa_pending,
-                    a.mfa_last_step,
-                    a.recovery.join(","),
-                    a.disabled,
-                    a.created_ms,
-                    a.updated_ms
-                ])
-                .map_err(db_err)?;
-            if n == 0 {
+            if !put_account(c, a, *create)? {
                 return Ok(Applied::AccountExists);
             }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::CountFailure {
+            key,
+            now_ms,
+            window_ms,
+            limit,
+            lock_ms,
+            events,
+        } => {
+            let old = c
+                .prepare_cached(crate::access::COUNTER_GET)
+                .map_err(db_err)?
+                .query_row([key], read_counter)
+                .optional()
+                .map_err(db_err)?;
+            let (n, locked) = crate::next_counter(old, key, *now_ms, *window_ms, *limit, *lock_ms);
+            c.prepare_cached(crate::access::COUNTER_PUT)
+                .map_err(db_err)?
+                .execute(params![n.key, n.failures, n.window_start_ms, n.locked_until_ms])
+                .map_err(db_err)?;
+            c.prepare_cached(crate::access::COUNTER_PRUNE)
+                .map_err(db_err)?
+                .execute([now_ms - 7 * 86_400_000])
+                .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Counted(n, locked))
+        }
+        Mutation::ClearCounters { keys, prefixes, events } => {
+            for k in keys {
+                c.prepare_cached(crate::access::COUNTER_DELETE)
+                    .map_err(db_err)?
+                    .execute([k])
+                    .map_err(db_err)?;
+            }
+            for k in prefixes {
+                c.prepare_cached(crate::access::COUNTER_DELETE_PREFIX)
+                    .map_err(db_err)?
+                    .execute([k])
+                    .map_err(db_err)?;
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::PutAccountLink { link: l, events } => {
+            c.prepare_cached(crate::access::LINK_DROP_OLDER)
+                .map_err(db_err)?
+                .execute(params![l.account, l.kind])
+                .map_err(db_err)?;
+            c.prepare_cached(crate::access::LINK_INSERT)
+                .map_err(db_err)?
+                .execute(params![
+                    l.digest,
+                    l.account,
+                    l.kind,
+                    l.created_ms,
+                    l.expires_ms,
+                    l.used,
+                    l.created_by
+                ])
+                .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::UseAccountLink {
+            digest,
+            now_ms,
+            account,
+            events,
+        } => {
+            let n = c
+                .prepare_cached(crate::access::LINK_USE)
+                .map_err(db_err)?
+                .execute(params![digest, now_ms])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(Applied::NotFound);
+            }
+            put_account(c, account, false)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::DropAccountLinks { account } => {
+            c.prepare_cached(crate::access::LINK_DROP_ACCOUNT)
+                .map_err(db_err)?
+                .execute([account])
+                .map_err(db_err)?;
+            Ok(Applied::Done)
+        }
+        Mutation::PutApproval { approval: a, events } => {
+            c.prepare_cached(crate::access::APPROVAL_INSERT)
+                .map_err(db_err)?
+                .execute(params![
+                    a.id,
+                    a.kind,
+                    a.account,
+                    a.roles.join(","),
+                    a.requested_by,
+                    a.requested_ms,
+                    a.state,
+                    a.decided_by,
+                    a.decided_ms,
+                    a.note
+                ])
+                .map_err(db_err)?;
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::DecideApproval { approval: a, events } => {
+            let n = c
+                .prepare_cached(crate::access::APPROVAL_DECIDE)
+                .map_err(db_err)?
+                .execute(params![a.state, a.decided_by, a.decided_ms, a.note, a.id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(Applied::NotFound);
+            }
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::RevokeSessions { account, events } => {
+            c.prepare_cached(crate::access::SESSIONS_REVOKE)
+                .map_err(db_err)?
+                .execute([account])
+                .map_err(db_err)?;
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
@@ -1163,6 +1276,52 @@ impl Store for SqliteStore {
         })
     }
 
+    fn counter(&self, key: &str) -> Result<Option<crate::CounterRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(crate::access::COUNTER_GET)
+                .map_err(db_err)?
+                .query_row([key], read_counter)
+                .optional()
+                .map_err(db_err)
+        })
+    }
+
+    fn account_link(&self, digest: &[u8]) -> Result<Option<crate::AccountLinkRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(crate::access::LINK_GET)
+                .map_err(db_err)?
+                .query_row([digest], read_link)
+                .optional()
+                .map_err(db_err)
+        })
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<crate::ApprovalRecord>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM approvals WHERE id = $1",
+                crate::access::APPROVAL_COLUMNS
+            ))
+            .map_err(db_err)?
+            .query_row([id], read_approval)
+            .optional()
+            .map_err(db_err)
+        })
+    }
+
+    fn approvals(&self) -> Result<Vec<crate::ApprovalRecord>, StoreError> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM approvals ORDER BY requested_ms DESC, id",
+                    crate::access::APPROVAL_COLUMNS
+                ))
+                .map_err(db_err)?;
+            let rows = st.query_map([], read_approval).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
     fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
         self.with_reader(|c| {
             c.prepare_cached(
@@ -1332,7 +1491,71 @@ impl Store for SqliteStore {
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms";
+    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms, email, deleted_ms";
+
+/// Insert (refusing an existing name when `create`) or replace an
+/// account; false when creation found the name taken.
+fn put_account(c: &Connection, a: &AccountRecord, create: bool) -> Result<bool, StoreError> {
+    let sql = if create {
+        crate::access::ACCOUNT_CREATE
+    } else {
+        crate::access::ACCOUNT_PUT
+    };
+    let n = c
+        .prepare_cached(sql)
+        .map_err(db_err)?
+        .execute(params![
+            a.name,
+            a.kind,
+            a.password,
+            a.roles.join(","),
+            a.mfa_secret,
+            a.mfa_pending,
+            a.mfa_last_step,
+            a.recovery.join(","),
+            a.disabled,
+            a.created_ms,
+            a.updated_ms,
+            a.email,
+            a.deleted_ms
+        ])
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
+fn read_counter(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::CounterRecord> {
+    Ok(crate::CounterRecord {
+        key: r.get(0)?,
+        failures: r.get(1)?,
+        window_start_ms: r.get(2)?,
+        locked_until_ms: r.get(3)?,
+    })
+}
+
+fn read_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::AccountLinkRecord> {
+    Ok(crate::AccountLinkRecord {
+        digest: r.get(0)?,
+        account: r.get(1)?,
+        kind: r.get(2)?,
+        created_ms: r.get(3)?,
+        expires_ms: r.get(4)?,
+        used: r.get(5)?,
+        created_by: r.get(6)?,
+    })
+}
+
+fn read_approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ApprovalRecord> {
+    Ok(crate::access::approval_from(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        (r.get(7)?, r.get(8)?, r.get(9)?),
+    ))
+}
 
 const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
 
@@ -1361,6 +1584,8 @@ fn read_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRecord> {
         disabled: r.get(8)?,
         created_ms: r.get(9)?,
         updated_ms: r.get(10)?,
+        email: r.get(11)?,
+        deleted_ms: r.get(12)?,
     })
 }
 
