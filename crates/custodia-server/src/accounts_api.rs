@@ -237,10 +237,10 @@ pub async fn forgot_password(
 ) -> ApiResult {
     let ip = client.0.to_string();
     let vault = s.vault.clone();
-    tokio::task::spawn_blocking(move || vault.forgot_password(&b.name, &ip))
-        .await
-        .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
-        .map_err(|e| Problem::from_vault(&e, lang))?;
+    // Not awaited: the answer must not take longer when a mail goes out
+    // (that would tell which accounts exist).
+    let _ = lang;
+    drop(tokio::task::spawn_blocking(move || vault.forgot_password(&b.name, &ip)));
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"status": "if the account exists and has an e-mail address on file, a link is on its way"})),

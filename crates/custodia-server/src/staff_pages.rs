@@ -126,7 +126,9 @@ pub async fn forgot_submit(
     };
     let ip = client.0.to_string();
     let vault = s.vault.clone();
-    let _ = tokio::task::spawn_blocking(move || vault.forgot_password(&f.name, &ip)).await;
+    // Not awaited: the answer must not take longer when a mail goes out
+    // (that would tell which accounts exist).
+    drop(tokio::task::spawn_blocking(move || vault.forgot_password(&f.name, &ip)));
     let body = format!(
         "<h1>{}</h1><p id=\"sent\">{}</p><p><a href=\"/login\">{}</a></p>",
         t(lang, "title_forgot"),

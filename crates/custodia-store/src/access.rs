@@ -7,8 +7,6 @@
 //! SQLite's numeric affinity, which keeps blobs as blobs and stores
 //! booleans as 0/1).
 
-use crate::codes::split_list;
-
 /// The tables (both stores create them at open; `IF NOT EXISTS` makes it
 /// safe on an existing database).
 pub(crate) const SCHEMA_SQL: &str = "
@@ -38,8 +36,10 @@ CREATE TABLE IF NOT EXISTS approvals (
     state        text NOT NULL,
     decided_by   text,
     decided_ms   bigint,
-    note         text
+    note         text,
+    payload      bytea
 );
+CREATE INDEX IF NOT EXISTS counters_window ON counters (window_start_ms);
 ";
 
 /// Columns added to `accounts` after the first layout: (name, type).
@@ -55,6 +55,14 @@ pub(crate) const ACCOUNT_PUT: &str = "INSERT INTO accounts (name, kind, password
        mfa_secret = excluded.mfa_secret, mfa_pending = excluded.mfa_pending, mfa_last_step = excluded.mfa_last_step,
        recovery = excluded.recovery, disabled = excluded.disabled, updated_ms = excluded.updated_ms,
        email = excluded.email, deleted_ms = excluded.deleted_ms";
+
+/// Replace an account only if nobody changed it since it was read (a
+/// sign-in must not write back a row an administrator just disabled).
+pub(crate) const ACCOUNT_PUT_IF: &str = "UPDATE accounts SET kind = $1, password = $2, roles = $3, mfa_secret = $4,
+     mfa_pending = $5, mfa_last_step = $6, recovery = $7, disabled = $8, updated_ms = $9, email = $10, deleted_ms = $11
+     WHERE name = $12 AND updated_ms = $13";
+pub(crate) const LINK_USABLE: &str =
+    "SELECT digest FROM account_links WHERE digest = $1 AND NOT used AND expires_ms > $2";
 
 pub(crate) const COUNTER_GET: &str =
     "SELECT key, failures, window_start_ms, locked_until_ms FROM counters WHERE key = $1";
@@ -79,14 +87,20 @@ pub(crate) const LINK_USE: &str =
 pub(crate) const LINK_DROP_ACCOUNT: &str = "DELETE FROM account_links WHERE account = $1 AND NOT used";
 
 pub(crate) const APPROVAL_COLUMNS: &str =
-    "id, kind, account, roles, requested_by, requested_ms, state, decided_by, decided_ms, note";
+    "id, kind, account, roles, requested_by, requested_ms, state, decided_by, decided_ms, note, payload";
 pub(crate) const APPROVAL_INSERT: &str =
-    "INSERT INTO approvals (id, kind, account, roles, requested_by, requested_ms, state, decided_by, decided_ms, note)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    "INSERT INTO approvals (id, kind, account, roles, requested_by, requested_ms, state, decided_by, decided_ms, note, payload)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub(crate) const APPROVAL_DECIDE: &str = "UPDATE approvals SET state = $1, decided_by = $2, decided_ms = $3, note = $4
      WHERE id = $5 AND state = 'pending'";
 
 pub(crate) const SESSIONS_REVOKE: &str = "UPDATE sessions SET revoked = true WHERE account = $1";
+
+/// Whether this counted failure also prunes old counters: one in 64, so
+/// a flood of failures does not scan the table on every write.
+pub(crate) fn prune_now() -> bool {
+    rand::random::<u8>() < 4
+}
 
 /// A failure counter (sign-in, second factor, portal codes), shared by
 /// every server on the same database and kept across restarts.
@@ -177,32 +191,9 @@ pub struct ApprovalRecord {
     pub decided_ms: Option<i64>,
     /// The decider's note.
     pub note: Option<String>,
-}
-
-/// Row values of an approval in [`APPROVAL_COLUMNS`] order, for the
-/// store's row readers.
-pub(crate) fn approval_from(
-    id: String,
-    kind: String,
-    account: String,
-    roles: String,
-    requested_by: String,
-    requested_ms: i64,
-    state: String,
-    decided: (Option<String>, Option<i64>, Option<String>),
-) -> ApprovalRecord {
-    ApprovalRecord {
-        id,
-        kind,
-        account,
-        roles: split_list(roles),
-        requested_by,
-        requested_ms,
-        state,
-        decided_by: decided.0,
-        decided_ms: decided.1,
-        note: decided.2,
-    }
+    /// What the change carries beyond roles, sealed by the vault (a new
+    /// e-mail address).
+    pub payload: Option<Vec<u8>>,
 }
 
 #[cfg(test)]

@@ -184,7 +184,145 @@ conformance!(
     field_erasure_rekeys_and_flags_lifecycle_snapshot,
     concurrent_updates_of_one_customer_lose_nothing,
     a_batch_of_inserts_skips_taken_external_ids_in_order,
+    counters_links_and_approvals_hold_their_conditions,
 );
+
+/// Sign-in counters count and lock; an account write conditioned on its
+/// last change refuses a stale row; a link is used once and only with an
+/// unchanged account; an approval is decided once.
+pub(super) fn counters_links_and_approvals_hold_their_conditions<B: Backend>(b: &B) {
+    let s = b.open();
+    let one = |m: Mutation| s.apply(vec![m]).unwrap().pop().unwrap().unwrap();
+    let count = |now: i64| match one(Mutation::CountFailure {
+        key: "pw:li.na:203.0.113.9".into(),
+        now_ms: now,
+        window_ms: 1000,
+        limit: 3,
+        lock_ms: 500,
+        events: vec![],
+    }) {
+        Applied::Counted(c, locked) => (c, locked),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(count(10).0.failures, 1);
+    assert!(!count(11).1);
+    let (c, locked) = count(12);
+    assert!(locked && c.locked_until_ms == 512 && c.failures == 3);
+    assert_eq!(s.counter("pw:li.na:203.0.113.9").unwrap().unwrap(), c);
+    one(Mutation::ClearCounters {
+        keys: vec![],
+        prefixes: vec!["pw:li.na:".into()],
+        events: vec![],
+    });
+    assert!(s.counter("pw:li.na:203.0.113.9").unwrap().is_none());
+
+    let acct = AccountRecord {
+        name: "li.na".into(),
+        kind: "staff".into(),
+        password: None,
+        roles: vec![],
+        mfa_secret: None,
+        mfa_pending: None,
+        mfa_last_step: None,
+        recovery: vec![],
+        disabled: false,
+        created_ms: 1,
+        updated_ms: 1,
+        email: Some(vec![1, 2, 3]),
+        deleted_ms: None,
+    };
+    assert_eq!(
+        one(Mutation::PutAccount {
+            account: Box::new(acct.clone()),
+            create: true,
+            events: vec![]
+        }),
+        Applied::Done
+    );
+    // An administrator disables it (updated at 2)...
+    let mut disabled = acct.clone();
+    disabled.disabled = true;
+    disabled.updated_ms = 2;
+    one(Mutation::PutAccount {
+        account: Box::new(disabled),
+        create: false,
+        events: vec![],
+    });
+    // ...so a sign-in that read it at 1 cannot write it back enabled.
+    let mut stale = acct.clone();
+    stale.updated_ms = 3;
+    assert_eq!(
+        one(Mutation::PutAccountIf {
+            account: Box::new(stale.clone()),
+            expect_updated_ms: 1,
+            events: vec![]
+        }),
+        Applied::NotFound
+    );
+    assert!(s.account("li.na").unwrap().unwrap().disabled);
+    assert_eq!(s.account("li.na").unwrap().unwrap().email, Some(vec![1, 2, 3]));
+
+    let link = AccountLinkRecord {
+        digest: vec![9; 32],
+        account: "li.na".into(),
+        kind: "setup".into(),
+        created_ms: 1,
+        expires_ms: 1000,
+        used: false,
+        created_by: "operator:root".into(),
+    };
+    one(Mutation::PutAccountLink {
+        link: link.clone(),
+        events: vec![],
+    });
+    let use_at = |expect: i64, now: i64| {
+        one(Mutation::UseAccountLink {
+            digest: vec![9; 32],
+            now_ms: now,
+            account: Box::new(stale.clone()),
+            expect_updated_ms: expect,
+            events: vec![],
+        })
+    };
+    assert_eq!(use_at(1, 5), Applied::NotFound, "the account changed since it was read");
+    assert!(!s.account_link(&[9; 32]).unwrap().unwrap().used, "nothing was used");
+    assert_eq!(use_at(2, 5000), Applied::NotFound, "expired");
+    assert_eq!(use_at(2, 5), Applied::Done);
+    assert_eq!(use_at(3, 6), Applied::NotFound, "used once");
+    assert!(!s.account("li.na").unwrap().unwrap().disabled);
+
+    let ap = ApprovalRecord {
+        id: "apr_1".into(),
+        kind: "grant_roles".into(),
+        account: "li.na".into(),
+        roles: vec!["cs_agent".into()],
+        requested_by: "staff:po".into(),
+        requested_ms: 1,
+        state: "pending".into(),
+        decided_by: None,
+        decided_ms: None,
+        note: None,
+        payload: Some(vec![7, 7]),
+    };
+    one(Mutation::PutApproval {
+        approval: ap.clone(),
+        events: vec![],
+    });
+    let mut decided = ap.clone();
+    decided.state = "approved".into();
+    decided.decided_by = Some("operator:second".into());
+    decided.decided_ms = Some(2);
+    let decide = || {
+        one(Mutation::DecideApproval {
+            approval: decided.clone(),
+            events: vec![],
+        })
+    };
+    assert_eq!(decide(), Applied::Done);
+    assert_eq!(decide(), Applied::NotFound, "decided once");
+    assert_eq!(s.approval("apr_1").unwrap().unwrap(), decided);
+    assert_eq!(s.approvals().unwrap(), vec![decided.clone()]);
+}
 
 /// Many inserts in one call (an import chunk): taken external ids, also
 /// one taken earlier in the same batch, are reported with the existing id

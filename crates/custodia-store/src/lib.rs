@@ -277,7 +277,8 @@ pub enum Mutation {
         events: Vec<AuditEvent>,
     },
     /// Mark a link used if it is unused and unexpired at `now_ms`, and
-    /// store the account as the link leaves it; `NotFound` otherwise.
+    /// store the account as the link leaves it, if the account is still at
+    /// `expect_updated_ms`; `NotFound` (and nothing changed) otherwise.
     UseAccountLink {
         /// The link's digest.
         digest: Vec<u8>,
@@ -285,6 +286,18 @@ pub enum Mutation {
         now_ms: i64,
         /// The account afterwards.
         account: Box<AccountRecord>,
+        /// The account's `updated_ms` when it was read.
+        expect_updated_ms: i64,
+        /// Events recorded with it.
+        events: Vec<AuditEvent>,
+    },
+    /// Replace an account if it is still at `expect_updated_ms`;
+    /// `NotFound` if someone changed it meanwhile.
+    PutAccountIf {
+        /// The account afterwards.
+        account: Box<AccountRecord>,
+        /// Its `updated_ms` when it was read.
+        expect_updated_ms: i64,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },

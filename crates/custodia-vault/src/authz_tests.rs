@@ -999,3 +999,111 @@ fn access_reviews_are_never_of_oneself_and_keep_an_administrator() {
         .decide_review(&op(), &campaign, "po.one", "privacy_officer", true, None)
         .is_ok());
 }
+
+#[test]
+fn an_accounts_life_keeps_its_rules_for_every_caller() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    const PASS: &str = "correct horse battery staple";
+    v.create_account(
+        &op(),
+        "it.admin",
+        AccountKind::Staff,
+        &["administrator".into()],
+        Some(PASS),
+    )
+    .unwrap();
+    approve_all(&v);
+    v.create_account(&op(), "li.na", AccountKind::Staff, &["cs_agent".into()], Some(PASS))
+        .unwrap();
+    approve_all(&v);
+    let admin = staff("it.admin", &["administrator"], true, false);
+    let agent = staff("li.na", &["cs_agent"], true, true);
+    // Only account administrators run the lifecycle; never on themselves.
+    for e in [
+        v.set_disabled(&agent, "it.admin", true, None).unwrap_err(),
+        v.unlock(&agent, "it.admin").unwrap_err(),
+        v.delete_account(&agent, "it.admin").unwrap_err(),
+        v.request_mfa_reset(&agent, "it.admin").unwrap_err(),
+        v.set_email(&agent, "it.admin", "x@example.com").unwrap_err(),
+        v.approvals(&agent, true).unwrap_err(),
+    ] {
+        assert_eq!(e.code(), "forbidden", "{e}");
+    }
+    assert_eq!(
+        v.set_disabled(&admin, "it.admin", true, None).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(v.delete_account(&admin, "it.admin").unwrap_err().code(), "forbidden");
+    // The last working administrator stays.
+    let e = v.delete_account(&op(), "it.admin").unwrap_err();
+    assert!(e.to_string().contains("last working administrator"), "{e}");
+    let e = v.set_disabled(&op(), "it.admin", true, None).unwrap_err();
+    assert!(e.to_string().contains("last working administrator"), "{e}");
+    // Nobody enrolls another person's MFA; an account with an address
+    // enrolls only through its link.
+    assert_eq!(v.start_mfa(&admin, "li.na").unwrap_err().code(), "forbidden");
+    assert!(v.start_mfa(&agent, "li.na").is_ok());
+    // An address change waits for a second person too (and a token never asks).
+    let a = v.set_email(&admin, "li.na", "li.na@example.com").unwrap();
+    assert_eq!(a.email, None);
+    assert_eq!(a.pending_approvals[0].email.as_deref(), Some("l***@example.com"));
+    assert_eq!(
+        v.set_email(&service("svc.admin", &["administrator"]), "li.na", "evil@example.com")
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    approve_all(&v);
+    assert_eq!(
+        v.account(&op(), "li.na").unwrap().email.as_deref(),
+        Some("l***@example.com")
+    );
+    assert_eq!(v.start_mfa(&agent, "li.na").unwrap_err().code(), "forbidden");
+    // Links need a mail server; a password link is the person's to ask for.
+    assert_eq!(
+        v.send_link(&admin, "li.na", crate::staff::LinkKind::Setup)
+            .unwrap_err()
+            .code(),
+        "delivery_failed"
+    );
+    assert_eq!(
+        v.send_link(&admin, "li.na", crate::staff::LinkKind::Password)
+            .unwrap_err()
+            .code(),
+        "bad_input"
+    );
+    // Asking for a forgotten password says nothing either way.
+    v.forgot_password("li.na", "10.0.0.1").unwrap();
+    v.forgot_password("nobody", "10.0.0.1").unwrap();
+    assert_eq!(v.link_info("0".repeat(64).as_str()).unwrap_err().code(), "forbidden");
+    // An MFA reset waits for someone other than whoever asked.
+    let ap = v.request_mfa_reset(&admin, "li.na").unwrap();
+    assert_eq!(v.request_mfa_reset(&admin, "li.na").unwrap_err().code(), "bad_input");
+    assert_eq!(v.approve(&admin, &ap.id).unwrap_err().code(), "separation_of_duties");
+    assert_eq!(v.approve(&agent, &ap.id).unwrap_err().code(), "forbidden");
+    let withdrawn = v.reject(&admin, &ap.id, Some("asked by mistake")).unwrap();
+    assert_eq!(withdrawn.state, crate::staff::ApprovalState::Cancelled);
+    let ap = v.request_mfa_reset(&admin, "li.na").unwrap();
+    let refused = v.reject(&op2(), &ap.id, None).unwrap();
+    assert_eq!(refused.state, crate::staff::ApprovalState::Rejected);
+    // Disabled accounts neither sign in nor keep sessions; deleted names stay taken.
+    let s = v.login("li.na", PASS, None, "10.0.0.2", None).unwrap().result.unwrap();
+    v.set_disabled(&admin, "li.na", true, Some("left")).unwrap();
+    assert!(v.session(&s.token).unwrap().is_none());
+    assert!(v.login("li.na", PASS, None, "10.0.0.2", None).unwrap().result.is_err());
+    v.set_disabled(&admin, "li.na", false, None).unwrap();
+    assert!(v.login("li.na", PASS, None, "10.0.0.2", None).unwrap().result.is_ok());
+    v.delete_account(&admin, "li.na").unwrap();
+    assert!(v.account(&op(), "li.na").unwrap().deleted);
+    assert!(v.login("li.na", PASS, None, "10.0.0.2", None).unwrap().result.is_err());
+    let e = v
+        .create_account(&op(), "li.na", AccountKind::Staff, &[], Some(PASS))
+        .unwrap_err();
+    assert!(e.to_string().contains("exists"), "{e}");
+    assert_eq!(
+        v.set_disabled(&admin, "li.na", false, None).unwrap_err().code(),
+        "not_found"
+    );
+    assert!(v.audit_verify(&op()).unwrap().ok);
+}

@@ -272,7 +272,7 @@ impl Vault {
                 p,
                 None,
                 format!(
-                    "roles {} wait for a second person's approval, so a person asks for them (a signed-in administrator or privacy officer, or the operator), not a service token",
+                    "roles {} wait for a second person's approval, so a person asks for them (a signed-in administrator or privacy officer, or the operator), not an API token",
                     later.join(", ")
                 ),
             ));
@@ -357,11 +357,11 @@ impl Vault {
             self.put_account(rec, true, e)?;
         }
         if !later.is_empty() {
-            self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later)?;
+            self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later, None)?;
         }
         if email.is_some() {
             let a = self.account_record(name)?;
-            self.issue_link(&a, crate::staff::LinkKind::Setup, &actor.to_owned()).map_err(|e| {
+            self.issue_link(&a, crate::staff::LinkKind::Setup, actor).map_err(|e| {
                 VaultError::Delivery(format!(
                     "account {name} was created, but its setup link could not be sent ({e}); send it again with `custodia user send-link {name}`"
                 ))
@@ -498,24 +498,24 @@ impl Vault {
             .cloned()
             .partition(|r| crate::staff::grant_needs_approval(self, r));
         let now_set: Vec<String> = wanted.iter().filter(|r| !later.contains(r)).cloned().collect();
+        if !later.is_empty() && p.person().is_none() {
+            return Err(self.forbid(
+                p,
+                None,
+                format!(
+                    "roles {} wait for a second person's approval, so a person asks for them, not an API token",
+                    later.join(", ")
+                ),
+            ));
+        }
         if !later.is_empty() {
-            if p.person().is_none() {
-                return Err(self.forbid(
-                    p,
-                    None,
-                    format!(
-                        "roles {} wait for a second person's approval, so a person asks for them, not a service token",
-                        later.join(", ")
-                    ),
-                ));
-            }
             let pending = self
                 .store()
                 .approvals()?
                 .into_iter()
                 .any(|x| x.account == name && x.kind == "grant_roles" && x.state == "pending" && x.roles == later);
             if !pending {
-                self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later)?;
+                self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later, None)?;
             }
         }
         if a.roles != now_set {

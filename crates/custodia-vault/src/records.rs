@@ -1121,6 +1121,30 @@ impl Vault {
         if !break_glass.is_empty() {
             warnings.push(format!("{} break-glass token(s) are open", break_glass.len()));
         }
+        let accounts = self.store().accounts()?;
+        let no_address: Vec<&str> = accounts
+            .iter()
+            .filter(|a| a.kind == "staff" && a.deleted_ms.is_none() && !a.disabled && a.email.is_none())
+            .map(|a| a.name.as_str())
+            .collect();
+        if !no_address.is_empty() {
+            warnings.push(format!(
+                "{} staff account(s) have no e-mail address on file ({}): their first password was set by whoever created them and they enroll MFA on their own after signing in; record an address (custodia user email NAME ADDRESS) so links reach the person",
+                no_address.len(),
+                no_address.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let pending = self
+            .store()
+            .approvals()?
+            .into_iter()
+            .filter(|a| a.state == "pending")
+            .count();
+        if pending > 0 {
+            warnings.push(format!(
+                "{pending} change(s) wait for a second person's approval (custodia user approvals)"
+            ));
+        }
         let bootstrap = self.bootstrap_status()?;
         if bootstrap == crate::bootstrap::BootstrapStatus::Active {
             warnings

@@ -111,7 +111,23 @@ pub(crate) fn random_hex(n: usize) -> String {
 fn key_pw(name: &str, from: &From) -> String {
     match from {
         From::Device(d) => format!("pwdev:{name}:{d}"),
-        From::Address(a) => format!("pw:{name}:{a}"),
+        From::Address(a) => format!("pw:{name}:{}", address_key(a)),
+    }
+}
+
+/// The address an attempt is counted against: IPv4 as is, IPv6 by its /64
+/// (one subscriber usually holds a whole /64, so single addresses would
+/// give an attacker endless fresh counters).
+pub(crate) fn address_key(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => client.to_owned(),
     }
 }
 fn key_code(name: &str, from: &From) -> String {
@@ -124,7 +140,7 @@ fn key_account(name: &str) -> String {
     format!("acct:{name}")
 }
 fn key_address(client: &str) -> String {
-    format!("addr:{client}")
+    format!("addr:{}", address_key(client))
 }
 
 /// Every counter of one account (for unlocking).
@@ -315,6 +331,7 @@ impl Vault {
                 Some(h) => password::verify(pass, h).map_err(|_| "wrong_password"),
             },
         };
+        let read_ms = account.as_ref().map_or(0, |a| a.updated_ms);
         let mut account = match (verdict, account) {
             (Ok(rehash), Some(mut a)) => {
                 if let Some(h) = rehash {
@@ -438,12 +455,32 @@ impl Vault {
         if mfa_ok {
             clear.push(key_code(&name, &from));
         }
-        self.apply_one(vec![
-            Mutation::PutAccount {
+        // Only if nobody disabled, deleted or changed the account while its
+        // password was checked: the row read then is not written back over
+        // an administrator's change.
+        match self
+            .apply_one(vec![Mutation::PutAccountIf {
                 account: Box::new(account),
-                create: false,
+                expect_updated_ms: read_ms,
                 events: vec![],
-            },
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => {}
+            _ => {
+                self.audit(vec![self.login_event(
+                    &name,
+                    client,
+                    Outcome::Denied,
+                    "refused: the account changed during sign-in".into(),
+                )])?;
+                return Ok(LoginOutcome {
+                    result: Err(LoginError::Invalid),
+                    delay: Duration::ZERO,
+                });
+            }
+        }
+        self.apply_one(vec![
             Mutation::ClearCounters {
                 keys: clear,
                 prefixes: vec![],
@@ -696,6 +733,11 @@ mod tests {
             assert!(pre.iter().any(|p| k.starts_with(p)), "{k}");
         }
         assert!(account_counter_keys("li.na").contains(&key_code("li.na", &a)));
+        // IPv6 addresses count by their /64.
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
         // A prefix of one account never covers another whose name extends it.
         assert!(!key_pw("li.nan", &a).starts_with(&pre[0]));
     }

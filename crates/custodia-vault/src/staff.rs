@@ -70,6 +70,8 @@ pub enum ApprovalKind {
     GrantRoles,
     /// Remove the account's second factor and send it an enrollment link.
     ResetMfa,
+    /// Record a new e-mail address (where links go).
+    SetEmail,
 }
 
 impl ApprovalKind {
@@ -77,12 +79,14 @@ impl ApprovalKind {
         match self {
             ApprovalKind::GrantRoles => "grant_roles",
             ApprovalKind::ResetMfa => "reset_mfa",
+            ApprovalKind::SetEmail => "set_email",
         }
     }
     fn parse(s: &str) -> Result<ApprovalKind, VaultError> {
         match s {
             "grant_roles" => Ok(ApprovalKind::GrantRoles),
             "reset_mfa" => Ok(ApprovalKind::ResetMfa),
+            "set_email" => Ok(ApprovalKind::SetEmail),
             other => Err(VaultError::Io(format!("stored approval kind {other:?} is unknown"))),
         }
     }
@@ -133,6 +137,10 @@ pub struct ApprovalView {
     pub account: String,
     /// Roles to add (grants).
     pub roles: Vec<String>,
+    /// Where the account's links go (masked): the new address of an
+    /// address change, the one on file otherwise, so the approver sees who
+    /// would receive them.
+    pub email: Option<String>,
     /// Who asked.
     pub requested_by: String,
     /// When (RFC 3339).
@@ -282,10 +290,11 @@ impl Vault {
         Ok(())
     }
 
-    /// Record a staff member's e-mail address (where their one-time links
-    /// and alerts go). Needs `manage_accounts`; a previous address is told
-    /// of the change, so an address swapped to catch a link does not go
-    /// unnoticed.
+    /// Ask to record a staff member's e-mail address (where their one-time
+    /// links and alerts go). Needs `manage_accounts`, and a second person's
+    /// approval: whoever could point an account's address at their own
+    /// mailbox could send themselves its links. On approval the account's
+    /// outstanding links stop working and a previous address is told.
     pub fn set_email(
         &self,
         p: &Principal,
@@ -298,42 +307,56 @@ impl Vault {
         if !valid_email(email) {
             return Err(input("give an e-mail address like name@example.com"));
         }
-        let mut a = self.live_account(name)?;
+        let a = self.live_account(name)?;
         if a.kind != "staff" {
             return Err(input("service accounts have no e-mail address"));
         }
+        self.request_approval(
+            p,
+            ApprovalKind::SetEmail,
+            name,
+            vec![],
+            Some(self.seal_email(name, email)),
+        )?;
+        self.account_view_of(name)
+    }
+
+    /// Apply an approved address change.
+    fn apply_email(&self, p: &Principal, mut a: AccountRecord, sealed: Vec<u8>, id: &str) -> Result<(), VaultError> {
         let old = self.staff_email(&a)?;
-        a.email = Some(self.seal_email(name, email));
+        a.email = Some(sealed);
+        let new = self.staff_email(&a)?.unwrap_or_default();
         a.updated_ms = now_ms();
+        let name = a.name.clone();
         let e = self.staff_event(
             p,
             Action::Account,
-            format!("e-mail address of {name} set to {}", mask_email(email)),
+            format!("e-mail address of {name} set to {} (approval {id})", mask_email(&new)),
         );
-        self.apply_one(vec![Mutation::PutAccount {
-            account: Box::new(a),
-            create: false,
-            events: vec![e],
-        }])?;
+        self.apply_one(vec![
+            Mutation::PutAccount {
+                account: Box::new(a),
+                create: false,
+                events: vec![e],
+            },
+            Mutation::DropAccountLinks { account: name.clone() },
+        ])?;
         if let (Some(old), Some(mail)) = (old, self.config().mail.as_ref()) {
-            if old != email {
+            if old != new {
                 let _ = crate::delivery::send_mail(
                     mail,
                     self.dir(),
                     &old,
                     "Custodia: 邮箱已更改 / your e-mail address was changed",
                     &format!(
-                        "您的 Custodia 账号 {name} 的邮箱已被 {} 更改为 {}。如非您所知，请联系管理员。\n\n\
-                         The e-mail address of your Custodia account {name} was changed to {} by {}. If you did not expect this, tell your administrator.\n",
-                        p.actor(),
-                        mask_email(email),
-                        mask_email(email),
-                        p.actor()
+                        "您的 Custodia 账号 {name} 的邮箱已更改为 {m}。如非您所知，请立即联系管理员。\n\n\
+                         The e-mail address of your Custodia account {name} was changed to {m}. If you did not expect this, tell your administrator now.\n",
+                        m = mask_email(&new)
                     ),
                 );
             }
         }
-        self.account_view_of(name)
+        Ok(())
     }
 
     /// Send a staff member a one-time link to their own address: `setup`
@@ -462,6 +485,8 @@ impl Vault {
                     self.audit(vec![f])?;
                 }
             }
+            // Over the limit: counted, not written one by one.
+            (_, true) => {}
             _ => {
                 e.outcome = Outcome::Denied;
                 e.detail = Some(format!(
@@ -499,7 +524,9 @@ impl Vault {
         Ok(LinkInfo {
             account: a.name.clone(),
             kind,
-            asks_current_password: kind == LinkKind::Mfa && a.password.is_some(),
+            // Whoever set the address cannot use a link to an account that has a
+            // password without knowing it.
+            asks_current_password: matches!(kind, LinkKind::Mfa | LinkKind::Setup) && a.password.is_some(),
             asks_new_password: kind == LinkKind::Password || (kind == LinkKind::Setup && a.password.is_none()),
             asks_code: kind == LinkKind::Password && a.mfa_secret.is_some(),
         })
@@ -523,29 +550,41 @@ impl Vault {
         client: &str,
     ) -> Result<LinkStep, VaultError> {
         let (l, kind, mut a) = self.link_of(secret)?;
+        let read_ms = a.updated_ms;
         let info = self.link_info(secret)?;
         let name = a.name.clone();
         let now = now_ms();
         let actor = format!("staff:{name}");
+        let kpw = format!("pw:{name}:{}", crate::session::address_key(client));
         if info.asks_current_password {
+            if let Some(until) = self.counter_locked(&kpw, now)? {
+                return Err(VaultError::Forbidden(format!(
+                    "too many wrong passwords from here; try again after {}",
+                    crate::record::rfc3339(until)
+                )));
+            }
             let ok = password::verify(current_password.unwrap_or(""), a.password.as_deref().unwrap_or("")).is_ok();
             if !ok {
                 let mut e = AuditEvent::new(now, &actor, Action::Login);
                 e.outcome = Outcome::Denied;
                 e.detail = Some(format!("{} link: wrong password client={client}", kind.as_str()));
                 self.count_failures(
-                    vec![(
-                        format!("pw:{name}:{client}"),
-                        self.config().sign_in.password_failures,
-                        900_000,
-                        900_000,
-                    )],
+                    vec![(kpw.clone(), self.config().sign_in.password_failures, 900_000, 900_000)],
                     vec![e],
                 )?;
                 return Err(VaultError::Forbidden("the password is wrong".into()));
             }
         }
+        let kcode = format!("code:{name}");
         if info.asks_code {
+            // A locked second factor stays locked for links too, whatever
+            // the code.
+            if let Some(until) = self.counter_locked(&kcode, now)? {
+                return Err(VaultError::Forbidden(format!(
+                    "the second factor is locked until {}",
+                    crate::record::rfc3339(until)
+                )));
+            }
             let ok = match (a.mfa_secret.clone(), code.map(str::trim).filter(|c| !c.is_empty())) {
                 (Some(sealed), Some(code)) => {
                     let secret = self.totp_of(&name, &sealed)?;
@@ -578,19 +617,28 @@ impl Vault {
                 e.detail = Some(format!("password link: wrong code client={client}"));
                 let c = self.config().sign_in.clone();
                 let lock = i64::from(c.code_lock_minutes.max(1)) * 60_000;
-                let kcode = format!("code:{name}");
-                if let Some(until) = self
-                    .store()
-                    .counter(&kcode)?
-                    .filter(|c| c.locked_until_ms > now)
-                    .map(|c| c.locked_until_ms)
-                {
-                    return Err(VaultError::Forbidden(format!(
-                        "the second factor is locked until {}",
-                        crate::record::rfc3339(until)
-                    )));
+                let locked = self
+                    .count_failures(vec![(kcode.clone(), c.code_failures, lock, lock)], vec![e])?
+                    .first()
+                    .is_some_and(|x| x.1);
+                if locked {
+                    let mut al = AuditEvent::new(now, "system", Action::Lockout);
+                    al.outcome = Outcome::Denied;
+                    al.detail = Some(format!(
+                        "ALERT: second factor of {name} locked for {} minutes after wrong codes on a password link (last from {client})",
+                        c.code_lock_minutes
+                    ));
+                    self.audit(vec![al])?;
+                    self.apply_one(vec![Mutation::DropAccountLinks { account: name.clone() }])?;
+                    self.alert_staff(
+                        &a,
+                        "Custodia: 第二因素已锁定 / your second factor was locked",
+                        &format!(
+                            "有人使用发往您邮箱的重设密码链接并多次输入错误验证码（最近一次来自 {client}）。链接已作废，第二因素已锁定。\n\n\
+                             Someone used the password link sent to your address with wrong codes (last from {client}). The link was cancelled and your second factor is locked.\n"
+                        ),
+                    );
                 }
-                self.count_failures(vec![(kcode, c.code_failures, lock, lock)], vec![e])?;
                 return Err(VaultError::Forbidden(
                     "a code from your authenticator (or a recovery code) is needed to choose a new password".into(),
                 ));
@@ -616,11 +664,17 @@ impl Vault {
             ));
             let mut e = AuditEvent::new(now, &actor, Action::Mfa);
             e.detail = Some(format!("{} link: enrollment started client={client}", kind.as_str()));
-            self.apply_one(vec![Mutation::PutAccount {
-                account: Box::new(a),
-                create: false,
-                events: vec![e],
-            }])?;
+            match self
+                .apply_one(vec![Mutation::PutAccountIf {
+                    account: Box::new(a),
+                    expect_updated_ms: read_ms,
+                    events: vec![e],
+                }])?
+                .pop()
+            {
+                Some(Applied::Done) => {}
+                _ => return Err(invalid_link()),
+            }
             return Ok(LinkStep::Enroll {
                 otpauth_uri: secret.otpauth_uri("Custodia", &name),
                 secret_base32: secret.base32(),
@@ -630,7 +684,7 @@ impl Vault {
         e.detail = Some(format!("{} link used: password chosen client={client}", kind.as_str()));
         let mut rs = AuditEvent::new(now, &actor, Action::Logout);
         rs.detail = Some("every session signed out: the password changed".into());
-        self.use_link(l, a, vec![e])?;
+        self.use_link(l, a, read_ms, vec![e])?;
         self.apply_one(vec![Mutation::RevokeSessions {
             account: name,
             events: vec![rs],
@@ -638,12 +692,19 @@ impl Vault {
         Ok(LinkStep::Done)
     }
 
-    fn use_link(&self, l: AccountLinkRecord, a: AccountRecord, events: Vec<AuditEvent>) -> Result<(), VaultError> {
+    fn use_link(
+        &self,
+        l: AccountLinkRecord,
+        a: AccountRecord,
+        read_ms: i64,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), VaultError> {
         match self
             .apply_one(vec![Mutation::UseAccountLink {
                 digest: l.digest,
                 now_ms: now_ms(),
                 account: Box::new(a),
+                expect_updated_ms: read_ms,
                 events,
             }])?
             .pop()
@@ -657,6 +718,7 @@ impl Vault {
     /// code. Returns the recovery codes (shown once, to the person).
     pub fn link_confirm_mfa(&self, secret: &str, code: &str, client: &str) -> Result<Vec<String>, VaultError> {
         let (l, kind, mut a) = self.link_of(secret)?;
+        let read_ms = a.updated_ms;
         let name = a.name.clone();
         let pending = a
             .mfa_pending
@@ -679,7 +741,7 @@ impl Vault {
         a.updated_ms = now_ms();
         let mut e = AuditEvent::new(now_ms(), format!("staff:{name}"), Action::Mfa);
         e.detail = Some(format!("{} link used: MFA enrolled client={client}", kind.as_str()));
-        self.use_link(l, a, vec![e])?;
+        self.use_link(l, a, read_ms, vec![e])?;
         Ok(codes)
     }
 
@@ -697,11 +759,24 @@ impl Vault {
             return Err(self.forbid(p, None, "only a signed-in staff member changes their own password"));
         };
         let mut a = self.live_account(account)?;
+        let read_ms = a.updated_ms;
+        // A stolen session must not become a way to guess the password.
+        let key = format!("pwchange:{account}");
+        if let Some(until) = self.counter_locked(&key, now_ms())? {
+            return Err(VaultError::Forbidden(format!(
+                "too many wrong current passwords; try again after {}",
+                crate::record::rfc3339(until)
+            )));
+        }
         if password::verify(current, a.password.as_deref().unwrap_or("")).is_err() {
             let mut e = AuditEvent::new(now_ms(), p.actor(), Action::Account);
             e.outcome = Outcome::Denied;
             e.detail = Some("password change refused: the current password is wrong".into());
-            self.audit(vec![e])?;
+            let lock = i64::from(self.config().sign_in.password_lock_minutes.max(1)) * 60_000;
+            self.count_failures(
+                vec![(key, self.config().sign_in.password_failures, lock, lock)],
+                vec![e],
+            )?;
             return Err(VaultError::Forbidden("the current password is wrong".into()));
         }
         password::check_policy(new, account).map_err(|e| input(e.to_string()))?;
@@ -709,17 +784,25 @@ impl Vault {
         a.updated_ms = now_ms();
         let e = self.staff_event(p, Action::Account, format!("{account} changed their password"));
         let keep = keep_session.and_then(|t| self.store().session(&crate::session::digest(t)).ok().flatten());
-        let mut muts = vec![
-            Mutation::PutAccount {
+        match self
+            .apply_one(vec![Mutation::PutAccountIf {
                 account: Box::new(a.clone()),
-                create: false,
+                expect_updated_ms: read_ms,
                 events: vec![e],
-            },
-            Mutation::RevokeSessions {
-                account: account.clone(),
-                events: vec![],
-            },
-        ];
+            }])?
+            .pop()
+        {
+            Some(Applied::Done) => {}
+            _ => {
+                return Err(VaultError::Forbidden(
+                    "the account changed meanwhile; sign in again".into(),
+                ))
+            }
+        }
+        let mut muts = vec![Mutation::RevokeSessions {
+            account: account.clone(),
+            events: vec![],
+        }];
         if let Some(mut s) = keep {
             s.revoked = false;
             muts.push(Mutation::PutSession {
@@ -895,12 +978,15 @@ impl Vault {
         kind: ApprovalKind,
         account: &str,
         roles: Vec<String>,
+        payload: Option<Vec<u8>>,
     ) -> Result<ApprovalView, VaultError> {
+        // The first of two people is a person too: a service token's
+        // holder could otherwise ask and approve as two names.
         if p.person().is_none() {
             return Err(self.forbid(
                 p,
                 None,
-                "this change waits for a second person's approval, so it is asked for by a person (a signed-in administrator or privacy officer, or the operator), not by a service token",
+                "this change waits for a second person's approval, so a person asks for it (a signed-in administrator or privacy officer, or the operator), not an API token",
             ));
         }
         let now = now_ms();
@@ -915,6 +1001,7 @@ impl Vault {
             decided_by: None,
             decided_ms: None,
             note: None,
+            payload,
         };
         let e = self.staff_event(
             p,
@@ -934,7 +1021,7 @@ impl Vault {
             approval: ap.clone(),
             events: vec![e],
         }])?;
-        approval_view(ap)
+        self.approval_view_pub(ap)
     }
 
     /// Reset a staff member's second factor: after a second person
@@ -961,7 +1048,7 @@ impl Vault {
         {
             return Err(input(format!("an MFA reset of {name} is already waiting for approval")));
         }
-        self.request_approval(p, ApprovalKind::ResetMfa, name, vec![])
+        self.request_approval(p, ApprovalKind::ResetMfa, name, vec![], None)
     }
 
     /// Approvals, newest first. Needs `manage_accounts` or `review_access`.
@@ -971,7 +1058,7 @@ impl Vault {
             .approvals()?
             .into_iter()
             .filter(|a| !pending_only || a.state == "pending")
-            .map(approval_view)
+            .map(|a| self.approval_view_pub(a))
             .collect()
     }
 
@@ -1040,6 +1127,27 @@ impl Vault {
                     _ => return Err(input(format!("approval {id} was decided a moment ago"))),
                 }
                 self.apply_roles(p, a, wanted, Some(id))?;
+            }
+            ApprovalKind::SetEmail => {
+                self.require_admin(p, Permission::ManageAccounts)?;
+                let sealed = ap
+                    .payload
+                    .clone()
+                    .ok_or_else(|| VaultError::Io(format!("approval {id} carries no address")))?;
+                match self
+                    .apply_one(vec![self.decided(
+                        ap.clone(),
+                        ApprovalState::Approved,
+                        p,
+                        None,
+                        vec![e],
+                    )])?
+                    .pop()
+                {
+                    Some(Applied::Done) => {}
+                    _ => return Err(input(format!("approval {id} was decided a moment ago"))),
+                }
+                self.apply_email(p, a, sealed, id)?;
             }
             ApprovalKind::ResetMfa => {
                 self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
@@ -1121,13 +1229,30 @@ impl Vault {
 }
 
 impl Vault {
+    /// An approval as shown, with the address its links would reach.
     pub(crate) fn approval_view_pub(&self, a: ApprovalRecord) -> Result<ApprovalView, VaultError> {
-        approval_view(a)
+        let email = match &a.payload {
+            Some(sealed) => open_secret(
+                &self.email_key(),
+                format!("custodia/email/{}", a.account).as_bytes(),
+                sealed,
+            )
+            .ok()
+            .map(|c| mask_email(&String::from_utf8_lossy(&c))),
+            None => match self.store().account(&a.account)? {
+                Some(acc) => self.staff_email(&acc)?.map(|e| mask_email(&e)),
+                None => None,
+            },
+        };
+        let mut v = approval_view(a)?;
+        v.email = email;
+        Ok(v)
     }
 }
 
 fn approval_view(a: ApprovalRecord) -> Result<ApprovalView, VaultError> {
     Ok(ApprovalView {
+        email: None,
         kind: ApprovalKind::parse(&a.kind)?,
         state: ApprovalState::parse(&a.state)?,
         requested_at: crate::record::rfc3339(a.requested_ms),
@@ -1172,7 +1297,7 @@ mod tests {
         for k in [LinkKind::Setup, LinkKind::Password, LinkKind::Mfa] {
             assert_eq!(LinkKind::parse(k.as_str()).unwrap(), k);
         }
-        for k in [ApprovalKind::GrantRoles, ApprovalKind::ResetMfa] {
+        for k in [ApprovalKind::GrantRoles, ApprovalKind::ResetMfa, ApprovalKind::SetEmail] {
             assert_eq!(ApprovalKind::parse(k.as_str()).unwrap(), k);
         }
         for s in [

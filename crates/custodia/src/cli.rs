@@ -1298,12 +1298,13 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
             }
             if let Some(to) = &a.email {
                 eprintln!("a setup link went to {to}: {name} chooses a password there and, if the roles need it, adds an authenticator");
-            } else if a.mfa_required
-                || a.pending_approvals.iter().any(|x| {
-                    x.roles
-                        .iter()
-                        .any(|r| v.policy().role(r).is_some_and(|r| r.requires_mfa))
-                })
+            } else if kind == AccountKind::Staff
+                && (a.mfa_required
+                    || a.pending_approvals.iter().any(|x| {
+                        x.roles
+                            .iter()
+                            .any(|r| v.policy().role(r).is_some_and(|r| r.requires_mfa))
+                    }))
             {
                 eprintln!("note: these roles need MFA: {name} enrolls it after signing in at /mfa/enroll (record an e-mail address with `custodia user email {name} ADDRESS` to send a link instead)");
             }

@@ -704,16 +704,19 @@ fn read_link(r: &Row) -> Result<crate::AccountLinkRecord, StoreError> {
 }
 
 fn read_approval(r: &Row) -> Result<crate::ApprovalRecord, StoreError> {
-    Ok(crate::access::approval_from(
-        get(r, 0)?,
-        get(r, 1)?,
-        get(r, 2)?,
-        get(r, 3)?,
-        get(r, 4)?,
-        get(r, 5)?,
-        get(r, 6)?,
-        (get(r, 7)?, get(r, 8)?, get(r, 9)?),
-    ))
+    Ok(crate::ApprovalRecord {
+        id: get(r, 0)?,
+        kind: get(r, 1)?,
+        account: get(r, 2)?,
+        roles: split_list(get(r, 3)?),
+        requested_by: get(r, 4)?,
+        requested_ms: get(r, 5)?,
+        state: get(r, 6)?,
+        decided_by: get(r, 7)?,
+        decided_ms: get(r, 8)?,
+        note: get(r, 9)?,
+        payload: get(r, 10)?,
+    })
 }
 
 fn read_token(r: &Row) -> Result<TokenRecord, StoreError> {

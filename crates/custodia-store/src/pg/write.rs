@@ -303,6 +303,28 @@ fn put_account(c: &mut Conn, a: &crate::AccountRecord, create: bool) -> Result<b
     Ok(n > 0)
 }
 
+fn put_account_if(c: &mut Conn, a: &crate::AccountRecord, expect: i64) -> Result<bool, StoreError> {
+    let n = c.exec(
+        crate::access::ACCOUNT_PUT_IF,
+        &[
+            &a.kind,
+            &a.password,
+            &a.roles.join(","),
+            &a.mfa_secret,
+            &a.mfa_pending,
+            &a.mfa_last_step,
+            &a.recovery.join(","),
+            &a.disabled,
+            &a.updated_ms,
+            &a.email,
+            &a.deleted_ms,
+            &a.name,
+            &expect,
+        ],
+    )?;
+    Ok(n > 0)
+}
+
 /// Apply one mutation inside the open transaction.
 fn apply_one(
     c: &mut Conn,
@@ -411,7 +433,9 @@ fn apply_one(
                 crate::access::COUNTER_PUT,
                 &[&n.key, &i64::from(n.failures), &n.window_start_ms, &n.locked_until_ms],
             )?;
-            c.exec(crate::access::COUNTER_PRUNE, &[&(now_ms - 7 * 86_400_000)])?;
+            if crate::access::prune_now() {
+                c.exec(crate::access::COUNTER_PRUNE, &[&(now_ms - 7 * 86_400_000)])?;
+            }
             append_events(out, head, events, codes, linker);
             return Ok(Applied::Counted(n, locked));
         }
@@ -444,12 +468,24 @@ fn apply_one(
             digest,
             now_ms,
             account,
+            expect_updated_ms,
             events,
         } => {
-            if c.exec(crate::access::LINK_USE, &[digest, now_ms])? == 0 {
+            let usable = c.row(crate::access::LINK_USABLE, &[digest, now_ms])?.is_some();
+            if !usable || !put_account_if(c, account, *expect_updated_ms)? {
                 return Ok(Applied::NotFound);
             }
-            put_account(c, account, false)?;
+            c.exec(crate::access::LINK_USE, &[digest, now_ms])?;
+            events
+        }
+        Mutation::PutAccountIf {
+            account,
+            expect_updated_ms,
+            events,
+        } => {
+            if !put_account_if(c, account, *expect_updated_ms)? {
+                return Ok(Applied::NotFound);
+            }
             events
         }
         Mutation::DropAccountLinks { account } => {
@@ -470,6 +506,7 @@ fn apply_one(
                     &a.decided_by,
                     &a.decided_ms,
                     &a.note,
+                    &a.payload,
                 ],
             )?;
             events

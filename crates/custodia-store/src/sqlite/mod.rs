@@ -606,10 +606,12 @@ fn apply_one(
                 .map_err(db_err)?
                 .execute(params![n.key, n.failures, n.window_start_ms, n.locked_until_ms])
                 .map_err(db_err)?;
-            c.prepare_cached(crate::access::COUNTER_PRUNE)
-                .map_err(db_err)?
-                .execute([now_ms - 7 * 86_400_000])
-                .map_err(db_err)?;
+            if crate::access::prune_now() {
+                c.prepare_cached(crate::access::COUNTER_PRUNE)
+                    .map_err(db_err)?
+                    .execute([now_ms - 7 * 86_400_000])
+                    .map_err(db_err)?;
+            }
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Counted(n, locked))
         }
@@ -653,17 +655,34 @@ fn apply_one(
             digest,
             now_ms,
             account,
+            expect_updated_ms,
             events,
         } => {
-            let n = c
-                .prepare_cached(crate::access::LINK_USE)
+            let usable = c
+                .prepare_cached(crate::access::LINK_USABLE)
+                .map_err(db_err)?
+                .query_row(params![digest, now_ms], |_| Ok(()))
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            if !usable || !put_account_if(c, account, *expect_updated_ms)? {
+                return Ok(Applied::NotFound);
+            }
+            c.prepare_cached(crate::access::LINK_USE)
                 .map_err(db_err)?
                 .execute(params![digest, now_ms])
                 .map_err(db_err)?;
-            if n == 0 {
+            append_events(c, head, events, codes, linker)?;
+            Ok(Applied::Done)
+        }
+        Mutation::PutAccountIf {
+            account,
+            expect_updated_ms,
+            events,
+        } => {
+            if !put_account_if(c, account, *expect_updated_ms)? {
                 return Ok(Applied::NotFound);
             }
-            put_account(c, account, false)?;
             append_events(c, head, events, codes, linker)?;
             Ok(Applied::Done)
         }
@@ -687,7 +706,8 @@ fn apply_one(
                     a.state,
                     a.decided_by,
                     a.decided_ms,
-                    a.note
+                    a.note,
+                    a.payload
                 ])
                 .map_err(db_err)?;
             append_events(c, head, events, codes, linker)?;
@@ -1523,6 +1543,29 @@ fn put_account(c: &Connection, a: &AccountRecord, create: bool) -> Result<bool, 
     Ok(n > 0)
 }
 
+fn put_account_if(c: &Connection, a: &AccountRecord, expect: i64) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached(crate::access::ACCOUNT_PUT_IF)
+        .map_err(db_err)?
+        .execute(params![
+            a.kind,
+            a.password,
+            a.roles.join(","),
+            a.mfa_secret,
+            a.mfa_pending,
+            a.mfa_last_step,
+            a.recovery.join(","),
+            a.disabled,
+            a.updated_ms,
+            a.email,
+            a.deleted_ms,
+            a.name,
+            expect
+        ])
+        .map_err(db_err)?;
+    Ok(n > 0)
+}
+
 fn read_counter(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::CounterRecord> {
     Ok(crate::CounterRecord {
         key: r.get(0)?,
@@ -1545,16 +1588,19 @@ fn read_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::AccountLinkRecord
 }
 
 fn read_approval(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::ApprovalRecord> {
-    Ok(crate::access::approval_from(
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        (r.get(7)?, r.get(8)?, r.get(9)?),
-    ))
+    Ok(crate::ApprovalRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        account: r.get(2)?,
+        roles: split_list(r.get(3)?),
+        requested_by: r.get(4)?,
+        requested_ms: r.get(5)?,
+        state: r.get(6)?,
+        decided_by: r.get(7)?,
+        decided_ms: r.get(8)?,
+        note: r.get(9)?,
+        payload: r.get(10)?,
+    })
 }
 
 const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";

@@ -481,6 +481,7 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     let pw = PW;
     let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
+    approve_all(&data);
     let mut c = s.conn().await;
     let r = call(
         &mut c,
@@ -505,15 +506,9 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
     );
     assert!(sign_in(&mut c, "li.na", "wrong password!!", "").await.is_none());
 
-    // Enroll MFA from the CLI, sign in with a code: masked reads work.
-    let o = run(&data, &["user", "mfa-enroll", "li.na"]);
-    let secret = stdout(&o)
-        .lines()
-        .find_map(|l| l.strip_prefix("Scan the code with an authenticator app, or enter this secret: "))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let key = custodia_crypto::totp::base32_decode(&secret).unwrap();
+    // Enroll MFA (the person, signed in at /mfa/enroll), sign in with a
+    // code: masked reads work.
+    let key = enroll_mfa(&data, "li.na");
     let step = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -525,9 +520,6 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
             custodia_crypto::totp::hotp(custodia_crypto::totp::Algorithm::Sha1, &key, s, 6)
         )
     };
-    assert!(run(&data, &["user", "mfa-confirm", "li.na", &code(step)])
-        .status
-        .success());
     let sess = sign_in(&mut c, "li.na", pw, &code(step + 1))
         .await
         .expect("signed in with MFA")

@@ -38,6 +38,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     let pw = PW;
     let o = add_staff(&data, "li.na", "cs_agent", pw);
     assert!(o.status.success(), "{}", stderr(&o));
+    approve_all(&data);
     let base = format!("https://localhost:{}", s.addr.port());
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
 
@@ -335,16 +336,8 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     // The privacy officer's consent report (password + TOTP sign-in).
     let pw = PW;
     assert!(add_staff(&data, "po", "privacy_officer", pw).status.success());
-    let o = run(&data, &["user", "mfa-enroll", "po"]);
-    let secret = stdout(&o)
-        .lines()
-        .find_map(|l| l.strip_prefix("Scan the code with an authenticator app, or enter this secret: "))
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert!(run(&data, &["user", "mfa-confirm", "po", &totp_now(&secret, 0)])
-        .status
-        .success());
+    approve_all(&data);
+    let secret = custodia_crypto::totp::base32(&enroll_mfa(&data, "po"));
     browser
         .goto(&format!("https://localhost:{}/login?lang=en", s.addr.port()))
         .await;

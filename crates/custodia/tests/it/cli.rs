@@ -428,7 +428,29 @@ fn accounts_and_policy_commands() {
     assert!(stderr(&o).contains("commonly used"), "{}", stderr(&o));
     let o = add("li.na", "cs_agent", "correct horse battery staple");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("mfa-enroll"));
+    // A data role waits for a second person; the operator who asked
+    // cannot approve it, another can.
+    assert!(stderr(&o).contains("second person's approval"), "{}", stderr(&o));
+    let o = run(&data, &["user", "list"]);
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("li.na") && l.contains("pending")),
+        "{}",
+        stdout(&o)
+    );
+    let list = run_json(&data, &["user", "approvals", "--json"]);
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let o = run(&data, &["user", "approve", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("separation of duties"), "{}", stderr(&o));
+    approve_all(&data);
+    let o = run(&data, &["user", "approvals", "--all"]);
+    assert!(
+        stdout(&o).contains(&id) && stdout(&o).contains("approved"),
+        "{}",
+        stdout(&o)
+    );
     let o = add("wang", "wizard", "correct horse battery staple");
     assert!(stderr(&o).contains("unknown role \"wizard\""), "{}", stderr(&o));
     let o = run(&data, &["user", "list"]);
@@ -449,19 +471,12 @@ fn accounts_and_policy_commands() {
         .to_owned();
     assert!(line.contains("n/a") && !line.contains("NEEDED"), "{line}");
 
-    // Enrollment prints a QR code, the secret and ten recovery codes.
-    let svg = d.path().join("qr.svg");
-    let o = run(&data, &["user", "mfa-enroll", "li.na", "--svg", svg.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("otpauth://totp/Custodia:li.na?secret="));
-    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&svg).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o600, "the QR code holds the secret");
-    let o = run(&data, &["user", "mfa-confirm", "li.na", "000000"]);
-    // A fixed code is (almost always) wrong: refused with a clear message.
-    if !o.status.success() {
-        assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
-    }
+    // Nobody enrolls MFA for someone else: the command line sends the
+    // person a link (here no mail server is configured, so it says so).
+    let o = run(&data, &["user", "send-link", "li.na", "--mfa"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no mail server is configured"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("otpauth"), "{}", stdout(&o));
 
     let o = run(
         &data,
@@ -489,6 +504,7 @@ fn accounts_and_policy_commands() {
     assert!(add("root.admin", "administrator", "correct horse battery staple")
         .status
         .success());
+    approve_all(&data);
     let o = run(
         &data,
         &["policy", "explain", "--as", "root.admin", "--action", "manage_keys"],
@@ -588,7 +604,7 @@ fn accounts_and_policy_commands() {
 
     // The audit log recorded it all and holds.
     let o = run(&data, &["audit", "tail", "-n", "50"]);
-    for a in ["account", "mfa", "training", "review"] {
+    for a in ["account", "approval", "training", "review"] {
         assert!(stdout(&o).contains(a), "{a}: {}", stdout(&o));
     }
     assert!(run(&data, &["audit", "verify"]).status.success());

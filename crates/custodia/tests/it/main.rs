@@ -14,3 +14,4 @@ mod delivery;
 mod matrix;
 mod postgres;
 mod rights;
+mod signin;

@@ -74,10 +74,45 @@ pub fn service_token(dir: &Path, role: &str) -> String {
     service_token_named(dir, &format!("svc-{}", role.replace('_', "-")), role)
 }
 
+/// The second person who approves what the tests' operator asks for.
+pub const APPROVER: &str = "second.approver";
+
+/// Approve every pending change as [`APPROVER`], the way a company's
+/// second administrator or privacy officer would.
+pub fn approve_all(dir: &Path) {
+    approve_matching(dir, None)
+}
+
+/// Approve the pending changes to one account.
+pub fn approve_for(dir: &Path, account: &str) {
+    approve_matching(dir, Some(account))
+}
+
+fn approve_matching(dir: &Path, account: Option<&str>) {
+    let list = run_json(dir, &["user", "approvals", "--json"]);
+    for a in list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| account.is_none_or(|n| a["account"] == n))
+    {
+        let id = a["id"].as_str().unwrap().to_owned();
+        // The command line takes the operator from the OS user; a second
+        // person is a second operator name, run in this process (on a
+        // thread of its own: the vault blocks, async tests must not).
+        let d = dir.to_owned();
+        let r = std::thread::spawn(move || run_as(&d, APPROVER, &["user", "approve", &id]))
+            .join()
+            .unwrap();
+        assert_eq!(r, Ok(0), "approve {}", a["id"]);
+    }
+}
+
 /// A service account `name` with `role` and an API token for it.
 pub fn service_token_named(dir: &Path, name: &str, role: &str) -> String {
     let o = run(dir, &["user", "add", name, "--role", role, "--service"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    approve_for(dir, name);
     let j = run_json(dir, &["token", "issue", "--account", name, "--days", "1"]);
     j["token"].as_str().unwrap().to_owned()
 }
@@ -88,20 +123,8 @@ pub fn service_token_named(dir: &Path, name: &str, role: &str) -> String {
 pub fn staff(dir: &Path, name: &str, role: &str, mfa: bool, trained: bool) -> Staff {
     let o = add_staff(dir, name, role, PW);
     assert!(o.status.success(), "{}", stderr(&o));
-    let key = mfa.then(|| {
-        let o = run(dir, &["user", "mfa-enroll", name]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let secret = stdout(&o)
-            .lines()
-            .find_map(|l| l.strip_prefix("Scan the code with an authenticator app, or enter this secret: "))
-            .expect("the secret is printed")
-            .trim()
-            .to_owned();
-        let key = custodia_crypto::totp::base32_decode(&secret).unwrap();
-        let o = run(dir, &["user", "mfa-confirm", name, &totp(&key, 0)]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        key
-    });
+    approve_for(dir, name);
+    let key = mfa.then(|| enroll_mfa(dir, name));
     if trained {
         let o = run(
             dir,
@@ -115,6 +138,69 @@ pub fn staff(dir: &Path, name: &str, role: &str, mfa: bool, trained: bool) -> St
         // The code used to confirm enrollment is spent; sign-ins use later ones.
         next_step: std::cell::Cell::new(1),
     }
+}
+
+/// Enroll MFA the way a staff member without an e-mail address on file
+/// does: sign in with the password, open /mfa/enroll, confirm a code. Runs
+/// its own short-lived server (and runtime, on a thread of its own, so it
+/// works from sync and async tests alike). Returns the TOTP key.
+pub fn enroll_mfa(dir: &Path, name: &str) -> Vec<u8> {
+    enroll_mfa_with_codes(dir, name).0
+}
+
+/// [`enroll_mfa`], also returning the ten recovery codes the page showed.
+pub fn enroll_mfa_with_codes(dir: &Path, name: &str) -> (Vec<u8>, Vec<String>) {
+    let dir = dir.to_owned();
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::start(&dir, &["--no-background-jobs"]);
+            let mut c = server.conn().await;
+            let s = sign_in(&mut c, &name, PW, "")
+                .await
+                .expect("signs in with the password");
+            let cookie = format!("custodia_session={}", s.cookie);
+            let page = c
+                .send(Method::GET, "/mfa/enroll", &[("cookie", &cookie)], None)
+                .await
+                .unwrap();
+            let html = String::from_utf8_lossy(&page.body).into_owned();
+            let secret = html
+                .split("id=\"secret\">")
+                .nth(1)
+                .and_then(|r| r.split('<').next())
+                .unwrap_or_else(|| panic!("no secret on the enrollment page: {html}"))
+                .to_owned();
+            let key = custodia_crypto::totp::base32_decode(&secret).unwrap();
+            let codes: Vec<String> = html
+                .split("<li>")
+                .skip(1)
+                .filter_map(|x| x.split("</li>").next())
+                .map(str::to_owned)
+                .collect();
+            let body = form_encode(&[("code", &totp(&key, 0)), ("csrf", &s.csrf)]);
+            let r = c
+                .send(
+                    Method::POST,
+                    "/mfa/enroll",
+                    &[
+                        ("cookie", &cookie),
+                        ("content-type", "application/x-www-form-urlencoded"),
+                    ],
+                    Some(body),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 303, "enrollment confirmed: {:?}", r.body);
+            (key, codes)
+        })
+    })
+    .join()
+    .expect("enrollment")
 }
 
 /// The TOTP code `offset` steps from now.
@@ -354,6 +440,18 @@ pub fn add_config(dir: &Path, toml: &str) {
     text.push('\n');
     text.push_str(toml);
     std::fs::write(&p, text).unwrap();
+}
+
+/// Set `[table] key = value` in the data directory's config.toml.
+pub fn set_config(dir: &Path, table: &str, key: &str, value: toml::Value) {
+    let p = dir.join("config.toml");
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    doc.entry(table)
+        .or_insert_with(|| toml::Value::Table(Default::default()))
+        .as_table_mut()
+        .unwrap()
+        .insert(key.into(), value);
+    std::fs::write(&p, toml::to_string_pretty(&doc).unwrap()).unwrap();
 }
 
 /// Give the command line's operators these roles (`[operator] roles`).
