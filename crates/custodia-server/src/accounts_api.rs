@@ -203,8 +203,14 @@ pub struct PasswordInput {
     responses((status = 204, description = "Changed; every other session ended"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
     security(("bearer" = [])))]
 /// A signed-in staff member changes their own password.
-pub async fn change_password(State(s): State<AppState>, c: Caller, h: HeaderMap, J(b): J<PasswordInput>) -> ApiResult {
-    let Some(_permit) = crate::web::password_check_permit(&s).await else {
+pub async fn change_password(
+    State(s): State<AppState>,
+    c: Caller,
+    client: Client,
+    h: HeaderMap,
+    J(b): J<PasswordInput>,
+) -> ApiResult {
+    let Some(_permit) = crate::web::password_check_permit(&s, client.0).await else {
         return Err(Problem::new(
             "sign_in_busy",
             "password checks are busy; retry in a few seconds",

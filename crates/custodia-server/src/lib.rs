@@ -47,6 +47,8 @@ pub struct AppState {
     /// queues here instead of filling the blocking pool every other
     /// request needs.
     pub(crate) sign_in: Arc<tokio::sync::Semaphore>,
+    /// One turn at a time per address in front of `sign_in`.
+    pub(crate) sign_in_turns: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub(crate) trusted: Arc<Vec<ipnet::IpNet>>,
 }
@@ -181,6 +183,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         vault,
         hsts: https,
         sign_in: Arc::new(tokio::sync::Semaphore::new(cfg.sign_in.concurrent_checks.max(1))),
+        sign_in_turns: Arc::default(),
         trusted: Arc::new(trusted),
     };
     let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())

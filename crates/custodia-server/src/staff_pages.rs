@@ -281,7 +281,7 @@ pub async fn link_submit(
         );
         return page(lang, t(lang, "title_link"), &body, false, None, StatusCode::FORBIDDEN);
     };
-    let Some(permit) = password_check_permit(&s).await else {
+    let Some(permit) = password_check_permit(&s, client.0).await else {
         let body = format!("<h1>{}</h1>{}", t(lang, "title_link"), error_p(Some(t(lang, "busy"))));
         return page(
             lang,
@@ -457,11 +457,12 @@ pub struct PasswordForm {
 pub async fn password_submit(
     State(s): State<AppState>,
     q: Query<LangQuery>,
+    client: Client,
     h: HeaderMap,
     form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = lang_of(&q, &h);
-    let Some(permit) = password_check_permit(&s).await else {
+    let Some(permit) = password_check_permit(&s, client.0).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, t(lang, "busy")).into_response();
     };
     let r = blocking_page(move || {

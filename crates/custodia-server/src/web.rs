@@ -229,11 +229,40 @@ pub struct LoginForm {
 
 /// A permit to run one password check, waiting at most a few seconds:
 /// `None` means sign-in is saturated (the caller answers "busy").
-pub(crate) async fn password_check_permit(s: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    tokio::time::timeout(std::time::Duration::from_secs(5), s.sign_in.clone().acquire_owned())
+///
+/// Attempts from one address (IPv6: one /64) take turns first, so a single
+/// client flooding sign-in holds at most one of the shared permits and
+/// everyone else still gets the others.
+pub(crate) async fn password_check_permit(s: &AppState, client: std::net::IpAddr) -> Option<PasswordPermit> {
+    let key = custodia_vault::session::address_key(&client.to_string());
+    let turn = {
+        let mut m = s.sign_in_turns.lock().expect("sign-in turns");
+        // Forget addresses nobody waits on (bounded by requests in flight).
+        m.retain(|_, sem| std::sync::Arc::strong_count(sem) > 1);
+        m.entry(key)
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1)))
+            .clone()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let own = tokio::time::timeout_at(deadline, turn.acquire_owned())
         .await
         .ok()?
-        .ok()
+        .ok()?;
+    let shared = tokio::time::timeout_at(deadline, s.sign_in.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()?;
+    Some(PasswordPermit {
+        _own: own,
+        _shared: shared,
+    })
+}
+
+/// The right to run one password check: this address's turn and one of
+/// the shared permits (released together when dropped).
+pub(crate) struct PasswordPermit {
+    _own: tokio::sync::OwnedSemaphorePermit,
+    _shared: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// POST /login
@@ -254,7 +283,7 @@ pub async fn login_submit(
     }
     // Argon2id work is bounded: a flood of sign-ins waits here, on the
     // async side, and never fills the blocking pool.
-    let Some(permit) = password_check_permit(&s).await else {
+    let Some(permit) = password_check_permit(&s, client.0).await else {
         let mut r = login_form(lang, &fresh, Some(t(lang, "busy")), StatusCode::SERVICE_UNAVAILABLE);
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

@@ -118,7 +118,7 @@ fn key_pw(name: &str, from: &From) -> String {
 /// The address an attempt is counted against: IPv4 as is, IPv6 by its /64
 /// (one subscriber usually holds a whole /64, so single addresses would
 /// give an attacker endless fresh counters).
-pub(crate) fn address_key(client: &str) -> String {
+pub fn address_key(client: &str) -> String {
     match client.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
