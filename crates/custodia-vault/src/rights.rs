@@ -192,6 +192,25 @@ fn date_of(ms: i64) -> chrono::NaiveDate {
         .unwrap_or_default()
 }
 
+/// A stored value that does not parse: the database holds something this
+/// build did not write. Refused, never read as a default.
+fn corrupt(id: &str, what: &str, raw: &str) -> VaultError {
+    VaultError::Store(custodia_store::StoreError::Corrupt(format!(
+        "request {id}: stored {what} {:?} is not one this build knows",
+        raw.chars().take(32).collect::<String>()
+    )))
+}
+
+fn stored_regime_kind(r: &RequestRecord) -> Result<(Regime, RequestKind), VaultError> {
+    let regime = Regime::parse(&r.regime).ok_or_else(|| corrupt(&r.id, "regime", &r.regime))?;
+    let kind = RequestKind::parse(&r.kind).ok_or_else(|| corrupt(&r.id, "kind", &r.kind))?;
+    Ok((regime, kind))
+}
+
+fn stored_state(r: &RequestRecord) -> Result<RequestState, VaultError> {
+    RequestState::parse(&r.status).ok_or_else(|| corrupt(&r.id, "status", &r.status))
+}
+
 fn rfc(ms: Option<i64>) -> Option<String> {
     ms.map(crate::record::rfc3339)
 }
@@ -217,25 +236,25 @@ impl Vault {
         }
     }
 
-    /// The deadlines of a stored request.
-    pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Schedule {
-        let regime = Regime::parse(&r.regime).unwrap_or(Regime::Pipl);
-        let kind = RequestKind::parse(&r.kind).unwrap_or(RequestKind::Access);
-        clock::schedule(
+    /// The deadlines of a stored request (a stored regime or kind that does
+    /// not parse is an error, never a default clock).
+    pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Result<Schedule, VaultError> {
+        let (regime, kind) = stored_regime_kind(r)?;
+        Ok(clock::schedule(
             regime,
             kind,
             date_of(r.created_ms),
             r.extended,
             self.clock_config(),
             calendars(),
-        )
+        ))
     }
 
     /// A stored request as shown (`history` loads the log).
     pub(crate) fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
-        let due = self.schedule_of(r);
+        let due = self.schedule_of(r)?;
         let today = chrono::Utc::now().date_naive();
-        let state = RequestState::parse(&r.status).unwrap_or(RequestState::Received);
+        let state = stored_state(r)?;
         let open = !state.is_final();
         let left = clock::days_left(today, due.respond_by);
         let recipients = self
@@ -625,7 +644,7 @@ impl Vault {
         let actor = p.actor();
         let actor = actor.as_str();
         let r = self.load_request(id)?;
-        if RequestState::parse(&r.status).is_some_and(RequestState::is_final) {
+        if stored_state(&r)?.is_final() {
             return Err(VaultError::RequestState(format!(
                 "request {id} is already {}",
                 r.status
@@ -677,8 +696,7 @@ impl Vault {
             ));
         }
         let r = self.load_request(id)?;
-        let regime = Regime::parse(&r.regime).unwrap_or(Regime::Pipl);
-        let kind = RequestKind::parse(&r.kind).unwrap_or(RequestKind::Access);
+        let (regime, kind) = stored_regime_kind(&r)?;
         if !clock::extendable(regime, kind) {
             return Err(VaultError::RequestState(format!(
                 "{} does not allow extending a {} request",
@@ -686,7 +704,7 @@ impl Vault {
                 r.kind
             )));
         }
-        let due = self.schedule_of(&r);
+        let due = self.schedule_of(&r)?;
         let today = chrono::Utc::now().date_naive();
         if let Some(by) = due.extension_notice_by {
             if today > by {

@@ -689,3 +689,28 @@ fn scheduled_backups_keep_the_newest() {
         .unwrap_or("")
         .contains("old backup")));
 }
+
+#[test]
+fn a_stored_request_value_this_build_does_not_know_is_refused_not_defaulted() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create(&op(), &person(), &cp()).unwrap();
+    let r = request(&v, &c.id.to_string(), "access", "gdpr");
+    // What a newer build (or a hand edit) might have written.
+    let db = rusqlite::Connection::open(d.path().join("data/custodia.db")).unwrap();
+    for (field, value) in [("regime", "mars"), ("kind", "teleport"), ("status", "Received")] {
+        db.execute(
+            &format!("UPDATE requests SET {field} = ?1 WHERE id = ?2"),
+            rusqlite::params![value, r.id],
+        )
+        .unwrap();
+        let e = v.request(&op(), &r.id).unwrap_err();
+        assert!(e.to_string().contains(&format!("stored {field} \"{value}\"")), "{e}");
+        db.execute(
+            "UPDATE requests SET regime = 'gdpr', kind = 'access', status = 'received' WHERE id = ?1",
+            [&r.id],
+        )
+        .unwrap();
+        assert!(v.request(&op(), &r.id).is_ok());
+    }
+}
