@@ -237,29 +237,28 @@ pub struct LinkForm {
     code: Option<String>,
 }
 
-fn enroll_page(lang: Lang, secret: &str, uri: &str, base32: &str, csrf: &str, error: Option<&str>) -> Response {
-    let qr = qrcode::QrCode::new(uri.as_bytes())
-        .map(|c| {
-            c.render::<qrcode::render::svg::Color>()
-                .min_dimensions(220, 220)
-                .build()
-        })
-        .unwrap_or_default();
-    let qr = qr.trim_start_matches("<?xml version=\"1.0\" standalone=\"yes\"?>");
-    let body = format!(
-        "<h1>{}</h1>{}<p>{}</p><div class=\"qr\" id=\"qr\">{qr}</div><p>{}: <span class=\"secret\" id=\"secret\">{}</span></p>\
-         <form method=\"post\" action=\"/account/link/mfa\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"t\" value=\"{}\">\
+/// The form that confirms an enrollment with the authenticator's code.
+fn code_form(lang: Lang, secret: &str, csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/account/link/mfa\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"t\" value=\"{}\">\
          <label for=\"code\">{}</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
          <button type=\"submit\" id=\"confirm\">{}</button></form>",
-        t(lang, "title_link"),
-        error_p(error),
-        t(lang, "enroll_intro"),
-        t(lang, "secret"),
-        esc(base32),
         esc(csrf),
         esc(secret),
         t(lang, "code"),
         t(lang, "confirm"),
+    )
+}
+
+fn enroll_page(lang: Lang, secret: &str, uri: &str, base32: &str, csrf: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><p>{}</p><div class=\"qr\" id=\"qr\">{}</div><p>{}: <span class=\"secret\" id=\"secret\">{}</span></p>{}",
+        t(lang, "title_link"),
+        t(lang, "enroll_intro"),
+        crate::web::qr_svg(uri),
+        t(lang, "secret"),
+        esc(base32),
+        code_form(lang, secret, csrf),
     );
     open_page(lang, t(lang, "title_link"), &body, csrf, StatusCode::OK)
 }
@@ -330,7 +329,7 @@ pub async fn link_submit(
             Ok(LinkStep::Enroll {
                 otpauth_uri,
                 secret_base32,
-            }) => enroll_page(lang, &f.t, &otpauth_uri, &secret_base32, &random_hex(), None),
+            }) => enroll_page(lang, &f.t, &otpauth_uri, &secret_base32, &random_hex()),
             Err(e @ custodia_vault::VaultError::Input(_)) => link_form(
                 lang,
                 &f.t,
@@ -398,15 +397,10 @@ pub async fn link_mfa_submit(
         Err(e) => {
             let csrf = random_hex();
             let body = format!(
-                "<h1>{}</h1>{}<form method=\"post\" action=\"/account/link/mfa\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"t\" value=\"{}\">\
-                 <label for=\"code\">{}</label><input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
-                 <button type=\"submit\" id=\"confirm\">{}</button></form>",
+                "<h1>{}</h1>{}{}",
                 t(lang, "title_link"),
                 error_p(Some(&vault_message(&e, lang))),
-                esc(&csrf),
-                esc(&f.t),
-                t(lang, "code"),
-                t(lang, "confirm")
+                code_form(lang, &f.t, &csrf)
             );
             open_page(lang, t(lang, "title_link"), &body, &csrf, StatusCode::UNPROCESSABLE_ENTITY)
         }

@@ -463,6 +463,20 @@ fn account_page_sync(s: AppState, q: Query<LangQuery>, h: HeaderMap) -> Response
     )
 }
 
+/// The QR code of an `otpauth://` URI as inline SVG (shown to the person
+/// enrolling, never stored).
+pub(crate) fn qr_svg(uri: &str) -> String {
+    let svg = qrcode::QrCode::new(uri.as_bytes())
+        .map(|c| {
+            c.render::<qrcode::render::svg::Color>()
+                .min_dimensions(220, 220)
+                .build()
+        })
+        .unwrap_or_default();
+    svg.trim_start_matches("<?xml version=\"1.0\" standalone=\"yes\"?>")
+        .to_owned()
+}
+
 /// GET /mfa/enroll
 pub async fn enroll_page(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
     blocking_page(move || {
@@ -519,14 +533,7 @@ fn enroll_form(
             }
         },
     };
-    let qr = qrcode::QrCode::new(e.otpauth_uri.as_bytes())
-        .map(|c| {
-            c.render::<qrcode::render::svg::Color>()
-                .min_dimensions(220, 220)
-                .build()
-        })
-        .unwrap_or_default();
-    let qr = qr.trim_start_matches("<?xml version=\"1.0\" standalone=\"yes\"?>");
+    let qr = qr_svg(&e.otpauth_uri);
     let err = error
         .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();

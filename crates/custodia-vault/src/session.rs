@@ -403,18 +403,8 @@ impl Vault {
                     delay: Duration::ZERO,
                 });
             };
-            let secret = self.totp_of(&name, &sealed)?;
-            let last = account.mfa_last_step.map(|s| s as u64);
-            if let Some(step) = secret.verify(code, chrono::Utc::now().timestamp() as u64, last) {
-                account.mfa_last_step = Some(step as i64);
-            } else {
-                let d = custodia_core::audit::to_hex(&Sha256::digest(code.to_uppercase().as_bytes()));
-                match account.recovery.iter().position(|r| *r == d) {
-                    Some(i) => {
-                        account.recovery.remove(i);
-                    }
-                    None => return self.code_failed(&account, client, &kcode, code_lock_ms),
-                }
+            if !self.second_factor(&mut account, &sealed, code)? {
+                return self.code_failed(&account, client, &kcode, code_lock_ms);
             }
             mfa_ok = true;
         }
@@ -500,6 +490,26 @@ impl Vault {
                 device_max_age: i64::from(cfg.device_days) * 86_400,
             }),
             delay: Duration::ZERO,
+        })
+    }
+
+    /// Check a TOTP code (each time step once) or an unused recovery code
+    /// (spent) against the account's sealed secret; the account records
+    /// what was used, for the caller to store.
+    pub(crate) fn second_factor(&self, a: &mut AccountRecord, sealed: &[u8], code: &str) -> Result<bool, VaultError> {
+        let secret = self.totp_of(&a.name, sealed)?;
+        let last = a.mfa_last_step.map(|s| s as u64);
+        if let Some(step) = secret.verify(code, chrono::Utc::now().timestamp() as u64, last) {
+            a.mfa_last_step = Some(step as i64);
+            return Ok(true);
+        }
+        let d = custodia_core::audit::to_hex(&Sha256::digest(code.to_uppercase().as_bytes()));
+        Ok(match a.recovery.iter().position(|r| *r == d) {
+            Some(i) => {
+                a.recovery.remove(i);
+                true
+            }
+            None => false,
         })
     }
 

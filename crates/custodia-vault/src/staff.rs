@@ -586,29 +586,7 @@ impl Vault {
                 )));
             }
             let ok = match (a.mfa_secret.clone(), code.map(str::trim).filter(|c| !c.is_empty())) {
-                (Some(sealed), Some(code)) => {
-                    let secret = self.totp_of(&name, &sealed)?;
-                    match secret.verify(
-                        code,
-                        chrono::Utc::now().timestamp() as u64,
-                        a.mfa_last_step.map(|s| s as u64),
-                    ) {
-                        Some(step) => {
-                            a.mfa_last_step = Some(step as i64);
-                            true
-                        }
-                        None => {
-                            let d = custodia_core::audit::to_hex(&Sha256::digest(code.to_uppercase().as_bytes()));
-                            match a.recovery.iter().position(|r| *r == d) {
-                                Some(i) => {
-                                    a.recovery.remove(i);
-                                    true
-                                }
-                                None => false,
-                            }
-                        }
-                    }
-                }
+                (Some(sealed), Some(code)) => self.second_factor(&mut a, &sealed, code)?,
                 _ => false,
             };
             if !ok {
@@ -971,6 +949,23 @@ impl Vault {
         Mutation::DecideApproval { approval: ap, events }
     }
 
+    /// Decide a pending approval, refusing if someone decided it a moment
+    /// before (the store decides each approval once).
+    fn decide_once(
+        &self,
+        ap: ApprovalRecord,
+        state: ApprovalState,
+        p: &Principal,
+        note: Option<&str>,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), VaultError> {
+        let id = ap.id.clone();
+        match self.apply_one(vec![self.decided(ap, state, p, note, events)])?.pop() {
+            Some(Applied::Done) => Ok(()),
+            _ => Err(input(format!("approval {id} was decided a moment ago"))),
+        }
+    }
+
     /// Ask for a change that waits for a second person.
     pub(crate) fn request_approval(
         &self,
@@ -1113,19 +1108,7 @@ impl Vault {
                     }
                 }
                 self.check_role_change(p, &a.name, &a.roles, &wanted)?;
-                match self
-                    .apply_one(vec![self.decided(
-                        ap.clone(),
-                        ApprovalState::Approved,
-                        p,
-                        None,
-                        vec![e],
-                    )])?
-                    .pop()
-                {
-                    Some(Applied::Done) => {}
-                    _ => return Err(input(format!("approval {id} was decided a moment ago"))),
-                }
+                self.decide_once(ap.clone(), ApprovalState::Approved, p, None, vec![e])?;
                 self.apply_roles(p, a, wanted, Some(id))?;
             }
             ApprovalKind::SetEmail => {
@@ -1134,36 +1117,12 @@ impl Vault {
                     .payload
                     .clone()
                     .ok_or_else(|| VaultError::Io(format!("approval {id} carries no address")))?;
-                match self
-                    .apply_one(vec![self.decided(
-                        ap.clone(),
-                        ApprovalState::Approved,
-                        p,
-                        None,
-                        vec![e],
-                    )])?
-                    .pop()
-                {
-                    Some(Applied::Done) => {}
-                    _ => return Err(input(format!("approval {id} was decided a moment ago"))),
-                }
+                self.decide_once(ap.clone(), ApprovalState::Approved, p, None, vec![e])?;
                 self.apply_email(p, a, sealed, id)?;
             }
             ApprovalKind::ResetMfa => {
                 self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
-                match self
-                    .apply_one(vec![self.decided(
-                        ap.clone(),
-                        ApprovalState::Approved,
-                        p,
-                        None,
-                        vec![e],
-                    )])?
-                    .pop()
-                {
-                    Some(Applied::Done) => {}
-                    _ => return Err(input(format!("approval {id} was decided a moment ago"))),
-                }
+                self.decide_once(ap.clone(), ApprovalState::Approved, p, None, vec![e])?;
                 let mut a = a;
                 a.mfa_secret = None;
                 a.mfa_pending = None;
@@ -1216,10 +1175,7 @@ impl Vault {
             Action::Account,
             format!("approval {id} {}: {} {}", state.as_str(), ap.kind, ap.account),
         );
-        match self.apply_one(vec![self.decided(ap, state, p, note, vec![e])])?.pop() {
-            Some(Applied::Done) => {}
-            _ => return Err(input(format!("approval {id} was decided a moment ago"))),
-        }
+        self.decide_once(ap, state, p, note, vec![e])?;
         approval_view(
             self.store()
                 .approval(id)?
