@@ -388,7 +388,8 @@ pub enum UserCmd {
         #[arg(long = "role")]
         roles: Vec<String>,
     },
-    /// Record a staff member's e-mail address (links and alerts go there; the old address is told).
+    /// Ask to record a staff member's e-mail address (links and alerts go there): a second person
+    /// approves; then the old links stop and the old address is told.
     Email {
         /// Login name.
         name: String,
