@@ -37,36 +37,39 @@ impl FieldCodes {
         self.list.iter().map(|(c, _)| format!("bi_{c}")).collect()
     }
 
-    /// The customer statements over these columns, with `ph(n)` writing
-    /// placeholder `n` in the dialect (`?n` or `$n`).
-    pub(crate) fn statements(&self, base_columns: &str, ph: fn(usize) -> String) -> Statements {
+    /// The customer statements over these columns. Parameters are `$N` in
+    /// order of first appearance (see [`crate::sql`]): content first, then
+    /// the blind values, then the row's id and expected version.
+    pub(crate) fn statements(&self, base_columns: &str) -> Statements {
         let bi = self.columns();
         let cols: String = bi.iter().map(|b| format!(", {b}")).collect();
         let set = |first: usize| -> String {
             bi.iter()
                 .enumerate()
-                .map(|(i, b)| format!(", {b} = {}", ph(first + i)))
+                .map(|(i, b)| format!(", {b} = ${}", first + i))
                 .collect()
         };
-        let head: Vec<String> = (1..=10).map(ph).collect();
-        let (p1, p2, p3, p4, p5, p6, p7, p8) = (ph(1), ph(2), ph(3), ph(4), ph(5), ph(6), ph(7), ph(8));
+        let n = bi.len();
         Statements {
             select: format!("{base_columns}{cols}"),
             insert: format!(
                 "INSERT INTO customers (id, external_id, version, kek_version, dk_version, wrapped_dk, sealed, attrs, \
-                 created_ms, updated_ms{cols}) VALUES ({}{}) ON CONFLICT (external_id) DO NOTHING",
-                head.join(", "),
-                (0..bi.len()).map(|i| format!(", {}", ph(11 + i))).collect::<String>()
+                 created_ms, updated_ms{cols}) VALUES ({}) ON CONFLICT (external_id) DO NOTHING",
+                (1..=10 + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             ),
             update: format!(
-                "UPDATE customers SET version = version + 1, dk_version = {p3}, sealed = {p4}, attrs = {p5}, \
-                 updated_ms = {p6}{} WHERE id = {p1} AND version = {p2}",
-                set(7)
+                "UPDATE customers SET version = version + 1, dk_version = $1, sealed = $2, attrs = $3, \
+                 updated_ms = $4{} WHERE id = ${} AND version = ${}",
+                set(5),
+                5 + n,
+                6 + n
             ),
             rekey: format!(
-                "UPDATE customers SET version = version + 1, dk_version = {p3}, sealed = {p4}, attrs = {p5}, \
-                 updated_ms = {p6}, kek_version = {p7}, wrapped_dk = {p8}{} WHERE id = {p1} AND version = {p2}",
-                set(9)
+                "UPDATE customers SET version = version + 1, dk_version = $1, sealed = $2, attrs = $3, \
+                 updated_ms = $4, kek_version = $5, wrapped_dk = $6{} WHERE id = ${} AND version = ${}",
+                set(7),
+                7 + n,
+                8 + n
             ),
         }
     }
@@ -121,7 +124,7 @@ pub(crate) const BASE_COLUMNS: &str =
 #[derive(Debug, Default)]
 pub(crate) struct Codes {
     fields: FieldCodes,
-    /// The statements, in the store's dialect.
+    /// The statements over the customers table.
     pub(crate) sql: Statements,
 }
 
@@ -133,11 +136,10 @@ impl std::ops::Deref for Codes {
 }
 
 impl Codes {
-    /// From the searchable fields and every field; `ph(n)` writes
-    /// placeholder `n` in the store's dialect.
-    pub(crate) fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>, ph: fn(usize) -> String) -> Codes {
+    /// From the searchable fields and every field.
+    pub(crate) fn build(list: Vec<(i64, FieldName)>, all: Vec<(i64, FieldName)>) -> Codes {
         let fields = FieldCodes::new(list, all);
-        let sql = fields.statements(BASE_COLUMNS, ph);
+        let sql = fields.statements(BASE_COLUMNS);
         Codes { fields, sql }
     }
 }

@@ -14,19 +14,28 @@
 
 pub mod access;
 mod codes;
+pub mod customers;
 pub mod migrate;
 pub mod open;
 pub mod pg;
 pub mod privacy;
 pub mod rights;
+pub mod sql;
 pub mod sqlite;
+mod write;
 
 #[cfg(test)]
 mod conformance;
 
-pub use access::{next_counter, AccountLinkRecord, ApprovalRecord, CounterRecord};
-pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, RequestRecord};
-pub use rights::{CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, Tombstone, VaultToken};
+pub use access::{
+    next_counter, AccessStore, AccountLinkRecord, AccountRecord, ApprovalRecord, CounterRecord, ReviewItem,
+    SessionRecord, TokenRecord, TrainingRecord,
+};
+pub use customers::CustomerStore;
+pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};
+pub use rights::{
+    CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, RightsStore, Tombstone, VaultToken,
+};
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};
 use custodia_core::{CustomerId, FieldName};
@@ -93,112 +102,6 @@ pub struct StoredCustomer {
 pub const FLAG_RESTRICTED: u32 = 1;
 /// The customer objected / opted out of sale or sharing (GDPR Art. 21; CCPA §1798.120).
 pub const FLAG_OPTED_OUT: u32 = 2;
-
-/// A staff or service account (identity data of employees, not customers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountRecord {
-    /// Login name.
-    pub name: String,
-    /// `staff` or `service`.
-    pub kind: String,
-    /// Argon2id PHC string (staff), `None` for service accounts.
-    pub password: Option<String>,
-    /// Assigned role ids.
-    pub roles: Vec<String>,
-    /// Sealed TOTP secret once MFA is confirmed.
-    pub mfa_secret: Option<Vec<u8>>,
-    /// Sealed TOTP secret awaiting its first code.
-    pub mfa_pending: Option<Vec<u8>>,
-    /// Last accepted TOTP time step (replay protection).
-    pub mfa_last_step: Option<i64>,
-    /// SHA-256 (hex) of each unused recovery code.
-    pub recovery: Vec<String>,
-    /// Disabled accounts cannot log in.
-    pub disabled: bool,
-    /// Creation time, ms.
-    pub created_ms: i64,
-    /// Last change, ms.
-    pub updated_ms: i64,
-    /// The staff member's e-mail address, sealed (one-time links go there).
-    pub email: Option<Vec<u8>>,
-    /// When the account was deleted: the row stays so its name is never
-    /// reused and the audit trail keeps pointing at one account.
-    pub deleted_ms: Option<i64>,
-}
-
-/// One completed training.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrainingRecord {
-    /// Account name.
-    pub account: String,
-    /// Course id.
-    pub course: String,
-    /// Completion date (YYYY-MM-DD).
-    pub completed: String,
-    /// Score (0-100).
-    pub score: i64,
-    /// Expiry date (YYYY-MM-DD).
-    pub expires: String,
-    /// Who recorded it.
-    pub recorded_by: String,
-}
-
-/// An API token of a service account (only its SHA-256 is kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    /// Public identifier (shown in listings and audit events).
-    pub id: String,
-    /// The account it acts as.
-    pub account: String,
-    /// SHA-256 of the token.
-    pub digest: Vec<u8>,
-    /// Permissions the token may use (a subset of the account's roles').
-    pub scopes: Vec<String>,
-    /// Expiry, ms since the epoch.
-    pub expires_ms: i64,
-    /// Revoked tokens never authenticate again.
-    pub revoked: bool,
-    /// Creation time, ms.
-    pub created_ms: i64,
-}
-
-/// A staff member's signed-in session (only a digest of its id is kept).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// SHA-256 of the session id.
-    pub digest: Vec<u8>,
-    /// Account.
-    pub account: String,
-    /// Whether the second factor was verified in this session.
-    pub mfa_ok: bool,
-    /// Anti-CSRF token for the session's forms.
-    pub csrf: String,
-    /// Creation time, ms.
-    pub created_ms: i64,
-    /// Expiry, ms.
-    pub expires_ms: i64,
-    /// Revoked (signed out).
-    pub revoked: bool,
-}
-
-/// One item of an access-review campaign: an account's role to certify or revoke.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReviewItem {
-    /// Campaign id.
-    pub campaign: String,
-    /// Account.
-    pub account: String,
-    /// Role.
-    pub role: String,
-    /// `certify`, `revoke`, or `None` while open.
-    pub decision: Option<String>,
-    /// Reviewer.
-    pub decided_by: Option<String>,
-    /// Decision time, ms.
-    pub decided_ms: Option<i64>,
-    /// Reviewer's note.
-    pub note: Option<String>,
-}
 
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
@@ -562,138 +465,23 @@ pub trait Store: Send + Sync + 'static {
     /// commits (imports).
     fn submit(&self, muts: Vec<Mutation>) -> Pending;
 
-    /// One record by id.
-    fn get(&self, id: &CustomerId) -> Result<Option<StoredCustomer>, StoreError>;
+    /// Run `f` on a reading connection. The reads of every concern
+    /// ([`CustomerStore`], [`AccessStore`], [`PrivacyStore`],
+    /// [`RightsStore`]) are written once on top of it.
+    #[doc(hidden)]
+    fn read(&self, f: &mut dyn FnMut(&mut sql::Db<'_>) -> Result<(), StoreError>) -> Result<(), StoreError>;
 
-    /// Records with blind-index entry `hash` for `field`.
-    fn find_blind(&self, field: &FieldName, hash: i64) -> Result<Vec<StoredCustomer>, StoreError>;
-
-    /// Up to `limit` records in creation order after cursor `after`
-    /// (0 for the start); returns the records and the next cursor.
-    fn scan(&self, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError>;
-
-    /// Up to `limit` records wrapped under a KEK older than `kek_version`,
-    /// after cursor `after`.
-    fn scan_kek_below(
-        &self,
-        kek_version: u32,
-        after: i64,
-        limit: usize,
-    ) -> Result<(Vec<StoredCustomer>, i64), StoreError>;
-
-    /// Number of records, and number wrapped under a KEK older than `kek`.
-    fn counts(&self, kek: u32) -> Result<(u64, u64), StoreError>;
-
-    /// Audit events with `seq >= from`, at most `limit`.
+    /// Up to `limit` audit events from sequence number `from`, in order.
     fn audit_range(&self, from: u64, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
 
-    /// The last audit event's sequence number and MAC (0 and zeros if none).
+    /// The audit log's last sequence number and MAC (0 and zeros when empty).
     fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError>;
 
-    /// A metadata entry.
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// One account.
-    fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError>;
-
-    /// Every account, by name.
-    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
-
-    /// Trainings of one account (all accounts when `None`), newest first.
-    fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError>;
-
-    /// The token with this SHA-256 digest.
-    fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError>;
-
-    /// Every token, newest first.
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
-
-    /// The session with this digest.
-    fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
-
-    /// A failure counter.
-    fn counter(&self, key: &str) -> Result<Option<CounterRecord>, StoreError>;
-
-    /// A one-time account link by digest.
-    fn account_link(&self, digest: &[u8]) -> Result<Option<AccountLinkRecord>, StoreError>;
-
-    /// One approval.
-    fn approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
-
-    /// Every approval, newest first.
-    fn approvals(&self) -> Result<Vec<ApprovalRecord>, StoreError>;
-
-    /// Items of a campaign (empty if there is no such campaign).
-    fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError>;
-
-    /// Every published notice, oldest first.
-    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError>;
-
-    /// A customer's consent receipts, oldest first.
-    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError>;
-
-    /// One consent receipt by id.
-    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
-
-    /// The latest answer of every (customer, purpose), counted by purpose,
-    /// notice version and answer.
-    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError>;
-
-    /// A portal credential by digest.
-    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError>;
-
-    /// A customer's requests, oldest first.
-    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError>;
-
-    /// One request.
-    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
-
-    /// The request with this idempotency key.
-    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError>;
-
-    /// Every request not yet completed or denied, oldest first.
-    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
-
-    /// Requests received before `before_ms` that finished (for pruning after
-    /// the keeping period), oldest first.
-    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError>;
-
-    /// A request's history, oldest first.
-    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError>;
-
-    /// Recipients to tell about a request.
-    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
-
-    /// Every erasure tombstone, oldest first.
-    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
-
-    /// A destruction certificate.
-    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError>;
-
-    /// A customer's legal holds (released ones included), oldest first.
-    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError>;
-
-    /// A customer's lifecycle dates and flags.
-    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError>;
-
-    /// Every customer's lifecycle row (for retention runs).
-    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError>;
-
-    /// Customers with an active legal hold.
-    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError>;
-
-    /// Customers with at least one consent receipt.
-    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError>;
-
-    /// Audit events about one customer, oldest first, at most `limit`
-    /// (a full scan of the log: for access requests, not hot paths).
+    /// Up to `limit` audit events about `customer`, oldest first.
     fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
 
-    /// A vault token.
-    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError>;
-
     /// Write a consistent copy of the whole database to `dest` (a new
-    /// file) while writers continue; returns its size in bytes.
+    /// file); returns its size. Stores that cannot say so.
     fn snapshot(&self, dest: &std::path::Path) -> Result<u64, StoreError>;
 }
 
@@ -720,3 +508,8 @@ impl Pending {
 /// Computes the audit chain MAC of an event from its predecessor's MAC and
 /// its canonical bytes (implemented with the master secret's chain key).
 pub type ChainLinker = std::sync::Arc<dyn Fn(&[u8; 32], &[u8]) -> [u8; 32] + Send + Sync>;
+
+/// The store traits, for `use custodia_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{AccessStore, CustomerStore, PrivacyStore, RightsStore, Store};
+}

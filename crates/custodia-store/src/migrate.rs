@@ -129,7 +129,7 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
             ))?;
         }
         let (list, _) = pg::field_codes(&mut t)?;
-        pg::create_blind_indexes(&mut t, &list)?;
+        crate::customers::end_bulk_load(&mut t, &list)?;
         Ok(report)
     })();
     let _ = s.execute_batch("COMMIT");

@@ -3,6 +3,8 @@
 //! data: customers appear by id, request details are sealed by the vault
 //! under the customer's data key.
 
+use crate::sql::{args, read, Row, Sql};
+use crate::{Applied, Store, StoreError};
 use custodia_core::CustomerId;
 
 /// One published version of the privacy notice (immutable once stored).
@@ -123,4 +125,208 @@ pub struct ConsentTally {
     pub given: bool,
     /// How many customers.
     pub customers: u64,
+}
+
+const RECEIPT_COLUMNS: &str =
+    "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
+
+fn read_receipt(mut r: Row) -> Result<ConsentRecord, StoreError> {
+    Ok(ConsentRecord {
+        id: r.text(0)?,
+        customer: r.customer(1)?,
+        purpose: r.text(2)?,
+        notice_version: r.u32(3)?,
+        given: r.bool(4)?,
+        ts_ms: r.int(5)?,
+        channel: r.text(6)?,
+        collector: r.text(7)?,
+        text_sha256: r.text(8)?,
+        kinds: r.list(9)?,
+        given_by: r.text(10)?,
+        language: r.text(11)?,
+    })
+}
+
+/// Reading notices, consent receipts and portal credentials (every store).
+pub trait PrivacyStore {
+    /// Every published notice, oldest first.
+    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError>;
+    /// A customer's consent receipts in the order given.
+    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// One receipt by id.
+    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+    /// The receipts in force (each customer's latest per purpose), counted
+    /// by purpose, notice version and answer.
+    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError>;
+    /// A portal credential by the SHA-256 of its secret.
+    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError>;
+}
+
+impl<S: Store + ?Sized> PrivacyStore for S {
+    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT version, toml, published_ms, published_by FROM notices ORDER BY version",
+                &[],
+                |mut r| {
+                    Ok(NoticeRecord {
+                        version: r.u32(0)?,
+                        toml: r.text(1)?,
+                        published_ms: r.int(2)?,
+                        published_by: r.text(3)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE customer = $1 ORDER BY seq");
+        read(self, |db| db.many(&sql, &args![customer], read_receipt))
+    }
+
+    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE id = $1");
+        read(self, |db| db.one(&sql, &args![id], read_receipt))
+    }
+
+    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT r.purpose, r.notice_version, r.given, count(*) FROM consent_receipts r
+                 JOIN (SELECT max(seq) AS seq FROM consent_receipts GROUP BY customer, purpose) l ON l.seq = r.seq
+                 GROUP BY r.purpose, r.notice_version, r.given ORDER BY r.purpose, r.notice_version, r.given DESC",
+                &[],
+                |mut r| {
+                    Ok(ConsentTally {
+                        purpose: r.text(0)?,
+                        notice_version: r.u32(1)?,
+                        given: r.bool(2)?,
+                        customers: r.int(3)? as u64,
+                    })
+                },
+            )
+        })
+    }
+
+    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError> {
+        read(self, |db| {
+            db.one(
+                "SELECT digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by FROM portal_tokens
+                 WHERE digest = $1",
+                &args![digest],
+                |mut r| {
+                    Ok(PortalTokenRecord {
+                        digest: r.bytes(0)?,
+                        customer: r.customer(1)?,
+                        kind: r.text(2)?,
+                        csrf: r.text(3)?,
+                        created_ms: r.int(4)?,
+                        expires_ms: r.int(5)?,
+                        used: r.bool(6)?,
+                        issued_by: r.text(7)?,
+                    })
+                },
+            )
+        })
+    }
+}
+
+/// Record consent receipts (with a new customer, or for an existing one).
+pub(crate) fn insert_receipts(tx: &mut dyn Sql, receipts: &[ConsentRecord]) -> Result<(), StoreError> {
+    for r in receipts {
+        tx.exec(
+            "INSERT INTO consent_receipts (id, customer, purpose, notice_version, given, ts_ms, channel, collector,
+                text_sha256, kinds, given_by, language)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &args![
+                r.id,
+                r.customer,
+                r.purpose,
+                r.notice_version,
+                r.given,
+                r.ts_ms,
+                r.channel,
+                r.collector,
+                r.text_sha256,
+                r.kinds.join(","),
+                r.given_by,
+                r.language
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Publish a notice version (Conflict when the version exists).
+pub(crate) fn put_notice(tx: &mut dyn Sql, n: &NoticeRecord) -> Result<Applied, StoreError> {
+    let inserted = tx.exec(
+        "INSERT INTO notices (version, toml, published_ms, published_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (version) DO NOTHING",
+        &args![n.version, n.toml, n.published_ms, n.published_by],
+    )?;
+    Ok(if inserted == 0 {
+        Applied::Conflict
+    } else {
+        Applied::Done
+    })
+}
+
+/// Receipts for an existing customer.
+pub(crate) fn put_consents(
+    tx: &mut dyn Sql,
+    customer: &CustomerId,
+    receipts: &[ConsentRecord],
+) -> Result<Applied, StoreError> {
+    if !crate::customers::exists(tx, customer)? {
+        return Ok(Applied::NotFound);
+    }
+    insert_receipts(tx, receipts)?;
+    Ok(Applied::Done)
+}
+
+pub(crate) fn put_portal_token(tx: &mut dyn Sql, t: &PortalTokenRecord) -> Result<Applied, StoreError> {
+    tx.exec(
+        "INSERT INTO portal_tokens (digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (digest) DO UPDATE SET created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
+           used = excluded.used, issued_by = excluded.issued_by",
+        &args![
+            t.digest,
+            t.customer,
+            t.kind,
+            t.csrf,
+            t.created_ms,
+            t.expires_ms,
+            t.used,
+            t.issued_by
+        ],
+    )?;
+    // Credentials a day past their expiry are of no use to anyone.
+    tx.exec(
+        "DELETE FROM portal_tokens WHERE expires_ms < $1",
+        &args![t.created_ms - 86_400_000],
+    )?;
+    Ok(Applied::Done)
+}
+
+/// Use a portal credential once (NotFound when used or expired), and
+/// issue the next one with it.
+pub(crate) fn use_portal_token(
+    tx: &mut dyn Sql,
+    digest: &[u8],
+    now_ms: i64,
+    then: Option<&PortalTokenRecord>,
+) -> Result<Applied, StoreError> {
+    let n = tx.exec(
+        "UPDATE portal_tokens SET used = true WHERE digest = $1 AND NOT used AND expires_ms > $2",
+        &args![digest, now_ms],
+    )?;
+    if n == 0 {
+        return Ok(Applied::NotFound);
+    }
+    if let Some(t) = then {
+        put_portal_token(tx, t)?;
+    }
+    Ok(Applied::Done)
 }

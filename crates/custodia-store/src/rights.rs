@@ -3,6 +3,8 @@
 //! certificates, legal holds and per-customer lifecycle dates. None holds
 //! clear personal data.
 
+use crate::sql::{args, read, Row, Sql};
+use crate::{Applied, RequestRecord, Store, StoreError, StoredCustomer};
 use custodia_core::CustomerId;
 
 /// One step in a request's history.
@@ -114,4 +116,497 @@ pub struct VaultToken {
     pub sealed: Vec<u8>,
     /// Created, ms.
     pub created_ms: i64,
+}
+
+/// What a full erasure clears besides the customer's row, each statement
+/// taking the customer's id. The list is the one place that knows which
+/// tables hold a customer's data; a table with a `customer` column is
+/// either here or in [`KEPT_AFTER_ERASURE`] (a test checks it).
+pub(crate) const ERASURE_CASCADE: &[&str] = &[
+    "DELETE FROM portal_tokens WHERE customer = $1",
+    "UPDATE requests SET detail = NULL WHERE customer = $1 AND detail IS NOT NULL",
+    "DELETE FROM lifecycle WHERE customer = $1",
+    "DELETE FROM vault_tokens WHERE customer = $1",
+];
+
+/// Tables that keep a customer's id after erasure, and why: none of them
+/// holds the person's data, only the proof of what was done.
+#[cfg(test)]
+pub(crate) const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
+    ("audit", "the chained log is evidence and holds no field values"),
+    ("consent_receipts", "proof of what was consented to, under which notice"),
+    (
+        "requests",
+        "the request's history stays; its sealed detail is cleared above",
+    ),
+    ("tombstones", "the erasure ledger itself"),
+    ("legal_holds", "a hold's record outlives the data it held"),
+];
+
+fn status_of(tx: &mut dyn Sql, id: &str) -> Result<Option<String>, StoreError> {
+    tx.first("SELECT status FROM requests WHERE id = $1", &args![id])?
+        .map(|mut r| r.text(0))
+        .transpose()
+}
+
+fn put_request_row(tx: &mut dyn Sql, r: &RequestRecord) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO requests (id, customer, kind, status, channel, regime, created_ms, updated_ms, verified_ms, verified_by,
+            verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_ms = excluded.updated_ms,
+            verified_ms = excluded.verified_ms, verified_by = excluded.verified_by, verification = excluded.verification,
+            acknowledged_ms = excluded.acknowledged_ms, extended = excluded.extended, reason = excluded.reason,
+            completed_ms = excluded.completed_ms",
+        &args![
+            r.id,
+            r.customer,
+            r.kind,
+            r.status,
+            r.channel,
+            r.regime,
+            r.created_ms,
+            r.updated_ms,
+            r.verified_ms,
+            r.verified_by,
+            r.verification,
+            r.acknowledged_ms,
+            r.extended,
+            r.reason,
+            r.completed_ms,
+            r.idem_key,
+            r.detail
+        ],
+    )?;
+    Ok(())
+}
+
+fn append_log(tx: &mut dyn Sql, request: &str, log: &[RequestLogEntry]) -> Result<(), StoreError> {
+    for l in log {
+        tx.exec(
+            "INSERT INTO request_log (request, ts_ms, actor, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6)",
+            &args![request, l.ts_ms, l.actor, l.from_status, l.to_status, l.note],
+        )?;
+    }
+    Ok(())
+}
+
+/// Create a request (`expect` None: Conflict when its id or idempotency key
+/// exists) or move it on from status `expect` (Conflict when it moved
+/// since, NotFound when it does not exist), with its log and recipients.
+pub(crate) fn put_request(
+    tx: &mut dyn Sql,
+    request: &RequestRecord,
+    expect: Option<&str>,
+    log: &[RequestLogEntry],
+    recipients: &[RecipientNotice],
+) -> Result<Applied, StoreError> {
+    match (expect, status_of(tx, &request.id)?.as_deref()) {
+        (Some(want), Some(now)) if want != now => return Ok(Applied::Conflict),
+        (Some(_), None) => return Ok(Applied::NotFound),
+        (None, Some(_)) => return Ok(Applied::Conflict),
+        _ => {}
+    }
+    if let (None, Some(key)) = (expect, &request.idem_key) {
+        if tx.any("SELECT 1 FROM requests WHERE idem_key = $1", &args![key])? {
+            return Ok(Applied::Conflict);
+        }
+    }
+    put_request_row(tx, request)?;
+    append_log(tx, &request.id, log)?;
+    for r in recipients {
+        tx.exec(
+            "INSERT INTO request_recipients (request, recipient, notified_ms, notified_by) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (request, recipient) DO UPDATE SET notified_ms = excluded.notified_ms,
+               notified_by = excluded.notified_by",
+            &args![request.id, r.recipient, r.notified_ms, r.notified_by],
+        )?;
+    }
+    Ok(Applied::Done)
+}
+
+pub(crate) fn put_tombstone(tx: &mut dyn Sql, t: &Tombstone) -> Result<Applied, StoreError> {
+    tx.exec(
+        "INSERT INTO tombstones (id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+        &args![
+            t.id,
+            t.customer,
+            t.erased_ms,
+            t.fields.join(","),
+            t.request,
+            t.basis,
+            t.certificate,
+            t.key_sha256,
+            t.actor
+        ],
+    )?;
+    Ok(Applied::Done)
+}
+
+pub(crate) fn put_certificate(tx: &mut dyn Sql, c: &CertificateRecord) -> Result<Applied, StoreError> {
+    tx.exec(
+        "INSERT INTO certificates (id, jws, created_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        &args![c.id, c.jws, c.created_ms],
+    )?;
+    Ok(Applied::Done)
+}
+
+/// What an erasure writes (see [`crate::Mutation::Erase`]).
+pub(crate) struct Erasure<'a> {
+    pub(crate) tombstone: &'a Tombstone,
+    pub(crate) certificate: Option<&'a CertificateRecord>,
+    pub(crate) rekeyed: Option<&'a StoredCustomer>,
+    pub(crate) request: Option<&'a (RequestRecord, RequestLogEntry)>,
+    pub(crate) replay: bool,
+}
+
+/// Erase a customer, in full (the row and [`ERASURE_CASCADE`]) or some
+/// fields (the re-keyed row without them, and their vault tokens); then the
+/// ledger entry, the certificate and the request it completes. A legal
+/// hold refuses it (Conflict) except when a restore replays the ledger.
+pub(crate) fn erase(tx: &mut dyn Sql, codes: &crate::codes::Codes, e: Erasure<'_>) -> Result<Applied, StoreError> {
+    let customer = &e.tombstone.customer;
+    if !e.replay
+        && tx.any(
+            "SELECT 1 FROM legal_holds WHERE customer = $1 AND released_ms IS NULL",
+            &args![customer],
+        )?
+    {
+        return Ok(Applied::Conflict);
+    }
+    match e.rekeyed {
+        None => {
+            if tx.exec("DELETE FROM customers WHERE id = $1", &args![customer])? == 0 {
+                return Ok(Applied::NotFound);
+            }
+            for sql in ERASURE_CASCADE {
+                tx.exec(sql, &args![customer])?;
+            }
+        }
+        Some(cu) => {
+            if !crate::customers::rekey(tx, codes, cu)? {
+                return Ok(Applied::NotFound);
+            }
+            for f in &e.tombstone.fields {
+                tx.exec(
+                    "DELETE FROM vault_tokens WHERE customer = $1 AND field = $2",
+                    &args![customer, f],
+                )?;
+            }
+        }
+    }
+    put_tombstone(tx, e.tombstone)?;
+    if let Some(cert) = e.certificate {
+        put_certificate(tx, cert)?;
+    }
+    if let Some((r, l)) = e.request {
+        put_request_row(tx, r)?;
+        append_log(tx, &r.id, std::slice::from_ref(l))?;
+    }
+    Ok(Applied::Done)
+}
+
+/// Replace a customer's vault tokens for the `replace` fields with `tokens`.
+pub(crate) fn put_vault_tokens(
+    tx: &mut dyn Sql,
+    customer: &CustomerId,
+    replace: &[String],
+    tokens: &[VaultToken],
+) -> Result<Applied, StoreError> {
+    if !crate::customers::exists(tx, customer)? {
+        return Ok(Applied::NotFound);
+    }
+    for f in replace {
+        tx.exec(
+            "DELETE FROM vault_tokens WHERE customer = $1 AND field = $2",
+            &args![customer, f],
+        )?;
+    }
+    for t in tokens {
+        tx.exec(
+            "INSERT INTO vault_tokens (token, customer, field, kind, sealed, created_ms) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (token) DO NOTHING",
+            &args![t.token, customer, t.field, t.kind, t.sealed, t.created_ms],
+        )?;
+    }
+    Ok(Applied::Done)
+}
+
+pub(crate) fn put_hold(tx: &mut dyn Sql, h: &HoldRecord) -> Result<Applied, StoreError> {
+    tx.exec(
+        "INSERT INTO legal_holds (id, customer, reason, set_by, set_ms, released_ms, released_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET released_ms = excluded.released_ms, released_by = excluded.released_by",
+        &args![
+            h.id,
+            h.customer,
+            h.reason,
+            h.set_by,
+            h.set_ms,
+            h.released_ms,
+            h.released_by
+        ],
+    )?;
+    Ok(Applied::Done)
+}
+
+pub(crate) fn put_lifecycle(tx: &mut dyn Sql, l: &Lifecycle) -> Result<Applied, StoreError> {
+    let Some(customer) = l.customer else {
+        return Ok(Applied::NotFound);
+    };
+    if !crate::customers::exists(tx, &customer)? {
+        return Ok(Applied::NotFound);
+    }
+    tx.exec(
+        "INSERT INTO lifecycle (customer, contract_end_ms, last_activity_ms, reviewed_ms)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (customer) DO UPDATE SET contract_end_ms = excluded.contract_end_ms,
+            last_activity_ms = excluded.last_activity_ms, reviewed_ms = excluded.reviewed_ms",
+        &args![customer, l.contract_end_ms, l.last_activity_ms, l.reviewed_ms],
+    )?;
+    Ok(Applied::Done)
+}
+
+const REQUEST_COLUMNS: &str = "id, customer, kind, status, channel, regime, created_ms, updated_ms, verified_ms, \
+     verified_by, verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail";
+const LIFECYCLE_COLUMNS: &str = "customer, contract_end_ms, last_activity_ms, reviewed_ms";
+
+fn read_request(mut r: Row) -> Result<RequestRecord, StoreError> {
+    Ok(RequestRecord {
+        id: r.text(0)?,
+        customer: r.opt_customer(1)?,
+        kind: r.text(2)?,
+        status: r.text(3)?,
+        channel: r.text(4)?,
+        regime: r.text(5)?,
+        created_ms: r.int(6)?,
+        updated_ms: r.int(7)?,
+        verified_ms: r.opt_int(8)?,
+        verified_by: r.opt_text(9)?,
+        verification: r.opt_text(10)?,
+        acknowledged_ms: r.opt_int(11)?,
+        extended: r.bool(12)?,
+        reason: r.opt_text(13)?,
+        completed_ms: r.opt_int(14)?,
+        idem_key: r.opt_text(15)?,
+        detail: r.opt_bytes(16)?,
+    })
+}
+
+fn read_lifecycle(mut r: Row) -> Result<Lifecycle, StoreError> {
+    Ok(Lifecycle {
+        customer: Some(r.customer(0)?),
+        contract_end_ms: r.opt_int(1)?,
+        last_activity_ms: r.opt_int(2)?,
+        reviewed_ms: r.opt_int(3)?,
+    })
+}
+
+/// Reading requests, the erasure ledger, certificates, holds, lifecycle
+/// dates and vault tokens (every store).
+pub trait RightsStore {
+    /// A customer's requests, oldest first.
+    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError>;
+    /// One request.
+    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
+    /// The request created with this idempotency key.
+    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError>;
+    /// Requests neither completed nor denied, oldest first.
+    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Completed or denied requests created before `before_ms`.
+    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError>;
+    /// A request's history.
+    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError>;
+    /// The recipients a request's outcome is to be passed on to.
+    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
+    /// The erasure ledger, oldest first.
+    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
+    /// A destruction certificate.
+    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    /// A customer's legal holds.
+    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError>;
+    /// A customer's lifecycle dates.
+    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError>;
+    /// Every customer's lifecycle dates.
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError>;
+    /// Customers under an unreleased hold.
+    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError>;
+    /// Customers with at least one consent receipt.
+    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError>;
+    /// A vault token.
+    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError>;
+}
+
+impl<S: Store + ?Sized> RightsStore for S {
+    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE customer = $1 ORDER BY created_ms, id");
+        read(self, |db| db.many(&sql, &args![customer], read_request))
+    }
+
+    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        read(self, |db| db.one(&sql, &args![id], read_request))
+    }
+
+    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idem_key = $1");
+        read(self, |db| db.one(&sql, &args![key], read_request))
+    }
+
+    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN ('completed', 'denied') ORDER BY created_ms, id"
+        );
+        read(self, |db| db.many(&sql, &[], read_request))
+    }
+
+    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ('completed', 'denied') AND created_ms < $1
+             ORDER BY created_ms, id"
+        );
+        read(self, |db| db.many(&sql, &args![before_ms], read_request))
+    }
+
+    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT ts_ms, actor, from_status, to_status, note FROM request_log WHERE request = $1 ORDER BY seq",
+                &args![id],
+                |mut r| {
+                    Ok(RequestLogEntry {
+                        ts_ms: r.int(0)?,
+                        actor: r.text(1)?,
+                        from_status: r.text(2)?,
+                        to_status: r.text(3)?,
+                        note: r.text(4)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT recipient, notified_ms, notified_by FROM request_recipients WHERE request = $1 ORDER BY recipient",
+                &args![id],
+                |mut r| {
+                    Ok(RecipientNotice {
+                        recipient: r.text(0)?,
+                        notified_ms: r.opt_int(1)?,
+                        notified_by: r.opt_text(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor FROM tombstones
+                 ORDER BY erased_ms, id",
+                &[],
+                |mut r| {
+                    Ok(Tombstone {
+                        id: r.text(0)?,
+                        customer: r.customer(1)?,
+                        erased_ms: r.int(2)?,
+                        fields: r.list(3)?,
+                        request: r.opt_text(4)?,
+                        basis: r.text(5)?,
+                        certificate: r.text(6)?,
+                        key_sha256: r.text(7)?,
+                        actor: r.text(8)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        read(self, |db| {
+            db.one(
+                "SELECT id, jws, created_ms FROM certificates WHERE id = $1",
+                &args![id],
+                |mut r| {
+                    Ok(CertificateRecord {
+                        id: r.text(0)?,
+                        jws: r.text(1)?,
+                        created_ms: r.int(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT id, customer, reason, set_by, set_ms, released_ms, released_by FROM legal_holds
+                 WHERE customer = $1 ORDER BY set_ms, id",
+                &args![customer],
+                |mut r| {
+                    Ok(HoldRecord {
+                        id: r.text(0)?,
+                        customer: r.customer(1)?,
+                        reason: r.text(2)?,
+                        set_by: r.text(3)?,
+                        set_ms: r.int(4)?,
+                        released_ms: r.opt_int(5)?,
+                        released_by: r.opt_text(6)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError> {
+        let sql = format!("SELECT {LIFECYCLE_COLUMNS} FROM lifecycle WHERE customer = $1");
+        read(self, |db| db.one(&sql, &args![customer], read_lifecycle))
+    }
+
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError> {
+        let sql = format!("SELECT {LIFECYCLE_COLUMNS} FROM lifecycle");
+        read(self, |db| db.many(&sql, &[], read_lifecycle))
+    }
+
+    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT DISTINCT customer FROM legal_holds WHERE released_ms IS NULL",
+                &[],
+                |mut r| r.customer(0),
+            )
+        })
+    }
+
+    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError> {
+        read(self, |db| {
+            db.many("SELECT DISTINCT customer FROM consent_receipts", &[], |mut r| {
+                r.customer(0)
+            })
+        })
+    }
+
+    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError> {
+        read(self, |db| {
+            db.one(
+                "SELECT token, customer, field, kind, sealed, created_ms FROM vault_tokens WHERE token = $1",
+                &args![token],
+                |mut r| {
+                    Ok(VaultToken {
+                        token: r.text(0)?,
+                        customer: r.customer(1)?,
+                        field: r.text(2)?,
+                        kind: r.text(3)?,
+                        sealed: r.bytes(4)?,
+                        created_ms: r.int(5)?,
+                    })
+                },
+            )
+        })
+    }
 }

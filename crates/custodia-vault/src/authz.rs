@@ -27,6 +27,7 @@ use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::{Decision, DenyReason, Permission, Request, Subject};
 use custodia_core::{CustomerId, FieldDef, Purpose};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, StoredCustomer, TokenRecord};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -10,6 +10,7 @@ use crate::progress::Progress;
 use crate::{now_ms, DataDir, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_crypto::backup::{self, BackupError, BackupKey, BackupReader, BackupWriter, RecipientWrap};
+use custodia_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

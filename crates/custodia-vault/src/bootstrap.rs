@@ -20,6 +20,7 @@ use crate::authz::{digest, new_secret, new_token_id, IssuedToken, Principal, Who
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
+use custodia_store::prelude::*;
 use custodia_store::{Mutation, TokenRecord};
 use zeroize::Zeroizing;
 

@@ -19,6 +19,7 @@ use custodia_core::notice::{Language, Notice};
 use custodia_core::policy::Permission;
 use custodia_core::{Classification, CustomerId, FieldName, Purpose};
 use custodia_crypto::jws::DocumentSigner;
+use custodia_store::prelude::*;
 use custodia_store::{Applied, ConsentRecord, Mutation, StoredCustomer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

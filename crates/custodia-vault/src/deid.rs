@@ -18,6 +18,7 @@ use custodia_deid::ff1::{Alphabet, Ff1};
 use custodia_deid::kanon::{Classes, Risk};
 use custodia_deid::ops;
 use custodia_deid::profile::{Gen, Profile, Rule, TokenMode};
+use custodia_store::prelude::*;
 use custodia_store::{Mutation, StoredCustomer, VaultToken};
 use rand::SeedableRng;
 use rayon::prelude::*;

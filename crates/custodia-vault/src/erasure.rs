@@ -22,6 +22,7 @@ use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_crypto::{AuditChain, DataKey};
+use custodia_store::prelude::*;
 use custodia_store::{
     Applied, CertificateRecord, HoldRecord, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, StoredCustomer,
     Tombstone,

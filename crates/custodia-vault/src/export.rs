@@ -6,6 +6,7 @@ use crate::record::CustomerView;
 use crate::{now_ms, Access, Reveal, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
+use custodia_store::prelude::*;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::Write;

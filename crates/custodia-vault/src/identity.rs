@@ -13,6 +13,7 @@ use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::{Decision, Permission, Request, Subject};
 use custodia_crypto::totp::TotpSecret;
 use custodia_crypto::{open_secret, password, seal_secret};
+use custodia_store::prelude::*;
 use custodia_store::{AccountRecord, Applied, Mutation, TrainingRecord};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -80,6 +80,7 @@ pub use records::{Access, Reveal, MAX_BATCH, MAX_SEARCH};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::{CustomerId, FieldName, Schema};
 use custodia_crypto::{KeyRing, MasterSecret};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, Store};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};

@@ -6,6 +6,7 @@ use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::notice::{self, Change, Notice};
 use custodia_core::Purpose;
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, NoticeRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -17,6 +17,7 @@ use custodia_core::policy::Permission;
 use custodia_core::rights::RequestKind;
 use custodia_core::FieldType;
 use custodia_core::{CustomerId, FieldName, Purpose};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, PortalTokenRecord, RequestRecord, StoredCustomer};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

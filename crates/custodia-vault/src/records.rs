@@ -18,6 +18,7 @@ use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_core::{Classification, CustomerId, FieldName, Purpose, Validator};
 use custodia_crypto::{DataKey, FieldCipher, WrappedKey};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, StoredCustomer};
 use std::collections::BTreeMap;
 

@@ -13,6 +13,7 @@ use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_core::retention::{self, Facts};
 use custodia_core::{CustomerId, FieldName, Purpose};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Lifecycle, Mutation, StoredCustomer};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -5,6 +5,7 @@
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, ReviewItem};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

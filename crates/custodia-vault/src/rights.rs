@@ -17,6 +17,7 @@ use custodia_core::rights::calendar::Calendars;
 use custodia_core::rights::clock::{self, ClockConfig, Schedule};
 use custodia_core::rights::{self, RequestEvent, RequestFacts, RequestKind, RequestState};
 use custodia_core::{CustomerId, FieldName, Purpose};
+use custodia_store::prelude::*;
 use custodia_store::{
     Applied, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, FLAG_OPTED_OUT, FLAG_RESTRICTED,
 };

@@ -12,6 +12,7 @@ use crate::progress::Progress;
 use crate::{now_ms, Vault, VaultError, META_KEK};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_crypto::WrappedKey;
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation};
 use rayon::prelude::*;
 use serde::Serialize;

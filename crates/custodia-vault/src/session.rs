@@ -24,6 +24,7 @@ use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_crypto::totp::TotpSecret;
 use custodia_crypto::{open_secret, password};
+use custodia_store::prelude::*;
 use custodia_store::{AccountRecord, Applied, CounterRecord, Mutation, SessionRecord};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

@@ -16,6 +16,7 @@ use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
 use custodia_crypto::totp::TotpSecret;
 use custodia_crypto::{open_secret, password, seal_secret};
+use custodia_store::prelude::*;
 use custodia_store::{AccountLinkRecord, AccountRecord, Applied, ApprovalRecord, Mutation};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

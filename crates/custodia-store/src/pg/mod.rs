@@ -21,6 +21,7 @@
 //!   goes away makes calls fail fast with [`StoreError::Unavailable`] and a
 //!   database that comes back is used again without a restart.
 
+mod dialect;
 mod pool;
 mod read;
 mod schema;
@@ -29,12 +30,9 @@ mod write;
 
 pub(crate) use target::Target;
 
-use crate::codes::{split_list, Codes, FieldCodes};
-use crate::{
-    AccountRecord, Applied, CertificateRecord, ChainLinker, ConsentRecord, ConsentTally, HoldRecord, Lifecycle,
-    Mutation, NoticeRecord, Pending, PortalTokenRecord, RecipientNotice, RequestLogEntry, RequestRecord, ReviewItem,
-    SessionRecord, Store, StoreError, StoredCustomer, TokenRecord, Tombstone, TrainingRecord, VaultToken,
-};
+use crate::codes::{Codes, FieldCodes};
+use crate::sql::Db;
+use crate::{Applied, ChainLinker, Mutation, Pending, Store, StoreError};
 use custodia_core::audit::{Action, AuditEvent, ChainedEvent, Outcome};
 use custodia_core::{CustomerId, FieldName};
 use postgres::types::{FromSql, ToSql};
@@ -284,10 +282,7 @@ impl PgStore {
         }
     }
 
-    fn with_reader<T: Send>(
-        &self,
-        f: impl Fn(&mut ReadConn) -> Result<T, StoreError> + Send + Sync,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, mut f: impl FnMut(&mut ReadConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
         {
             let (mut conn, reused) = self.readers.take(&self.target)?;
             let mut out = f(&mut conn);
@@ -308,29 +303,6 @@ impl PgStore {
             self.readers.give(conn, broken);
             out
         }
-    }
-
-    fn select(&self, tail: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<StoredCustomer>, StoreError> {
-        let sql = format!("SELECT {} FROM customers {tail}", self.codes.sql.select);
-        self.with_reader(|c| c.rows(&sql, p)?.iter().map(|r| read_customer(r, &self.codes)).collect())
-    }
-
-    fn scan_where(&self, cond: &str, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
-        let sql = format!(
-            "SELECT {} FROM customers WHERE seq > $1 {cond} ORDER BY seq LIMIT $2",
-            self.codes.sql.select
-        );
-        let limit = limit as i64;
-        self.with_reader(|c| {
-            let rows = c.rows(&sql, &[&after, &limit])?;
-            let mut last = after;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                last = get(r, 0)?;
-                out.push(read_customer(r, &self.codes)?);
-            }
-            Ok((out, last))
-        })
     }
 
     /// Run SQL returning one integer on a read connection (diagnostics and tests).
@@ -441,8 +413,8 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
         }
     }
     // Also rebuilds indexes a bulk load dropped before a crash.
-    create_blind_indexes(w, &list)?;
-    Ok(Codes::build(list, all, |n| format!("${n}")))
+    crate::customers::end_bulk_load(w, &list)?;
+    Ok(Codes::build(list, all))
 }
 
 type CodeList = Vec<(i64, FieldName)>;
@@ -466,15 +438,6 @@ pub(crate) fn field_codes(w: &mut Conn) -> Result<(CodeList, CodeList), StoreErr
     Ok((list, all))
 }
 
-pub(crate) fn create_blind_indexes(c: &mut Conn, list: &[(i64, FieldName)]) -> Result<(), StoreError> {
-    for (code, _) in list {
-        c.batch(&format!(
-            "CREATE INDEX IF NOT EXISTS customers_bi_{code} ON customers (bi_{code}) WHERE bi_{code} IS NOT NULL"
-        ))?;
-    }
-    Ok(())
-}
-
 fn no_row(what: &str) -> StoreError {
     StoreError::Database(format!("PostgreSQL returned no row for {what}"))
 }
@@ -483,11 +446,6 @@ fn no_row(what: &str) -> StoreError {
 pub(crate) fn get<'a, T: FromSql<'a>>(r: &'a Row, i: usize) -> Result<T, StoreError> {
     r.try_get(i)
         .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
-}
-
-fn get_u32(r: &Row, i: usize) -> Result<u32, StoreError> {
-    let v: i64 = get(r, i)?;
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {i}: {v} is out of range")))
 }
 
 pub(crate) fn customer_id(b: Vec<u8>) -> Result<CustomerId, StoreError> {
@@ -499,29 +457,6 @@ pub(crate) fn customer_id(b: Vec<u8>) -> Result<CustomerId, StoreError> {
 
 fn opt_customer_id(b: Option<Vec<u8>>) -> Result<Option<CustomerId>, StoreError> {
     b.map(customer_id).transpose()
-}
-
-fn read_customer(r: &Row, codes: &Codes) -> Result<StoredCustomer, StoreError> {
-    let mut blind = Vec::new();
-    for (i, (_, name)) in codes.list.iter().enumerate() {
-        if let Some(h) = get::<Option<i64>>(r, 12 + i)? {
-            blind.push((name.clone(), h));
-        }
-    }
-    Ok(StoredCustomer {
-        id: customer_id(get(r, 1)?)?,
-        external_id: get(r, 2)?,
-        version: get(r, 3)?,
-        kek_version: get_u32(r, 4)?,
-        dk_version: get_u32(r, 5)?,
-        wrapped_dk: get(r, 6)?,
-        sealed: get(r, 7)?,
-        attrs: get(r, 8)?,
-        blind,
-        created_ms: get(r, 9)?,
-        updated_ms: get(r, 10)?,
-        flags: get_u32(r, 11)?,
-    })
 }
 
 const EVENT_COLUMNS: &str =
@@ -655,151 +590,14 @@ impl Janitor {
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms, email, deleted_ms";
-const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
-const RECEIPT_COLUMNS: &str =
-    "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
-const REQUEST_COLUMNS: &str =
-    "id, customer, kind, status, channel, regime, created_ms, updated_ms, verified_ms, verified_by,
-    verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail";
-
-fn read_account(r: &Row) -> Result<AccountRecord, StoreError> {
-    Ok(AccountRecord {
-        name: get(r, 0)?,
-        kind: get(r, 1)?,
-        password: get(r, 2)?,
-        roles: split_list(get(r, 3)?),
-        mfa_secret: get(r, 4)?,
-        mfa_pending: get(r, 5)?,
-        mfa_last_step: get(r, 6)?,
-        recovery: split_list(get(r, 7)?),
-        disabled: get(r, 8)?,
-        created_ms: get(r, 9)?,
-        updated_ms: get(r, 10)?,
-        email: get(r, 11)?,
-        deleted_ms: get(r, 12)?,
-    })
-}
-
-pub(super) fn read_counter_row(r: &Row) -> Result<crate::CounterRecord, StoreError> {
-    Ok(crate::CounterRecord {
-        key: get(r, 0)?,
-        failures: u32::try_from(get::<i64>(r, 1)?).map_err(|_| StoreError::Corrupt("counter".into()))?,
-        window_start_ms: get(r, 2)?,
-        locked_until_ms: get(r, 3)?,
-    })
-}
-
-fn read_link(r: &Row) -> Result<crate::AccountLinkRecord, StoreError> {
-    Ok(crate::AccountLinkRecord {
-        digest: get(r, 0)?,
-        account: get(r, 1)?,
-        kind: get(r, 2)?,
-        created_ms: get(r, 3)?,
-        expires_ms: get(r, 4)?,
-        used: get(r, 5)?,
-        created_by: get(r, 6)?,
-    })
-}
-
-fn read_approval(r: &Row) -> Result<crate::ApprovalRecord, StoreError> {
-    Ok(crate::ApprovalRecord {
-        id: get(r, 0)?,
-        kind: get(r, 1)?,
-        account: get(r, 2)?,
-        roles: split_list(get(r, 3)?),
-        requested_by: get(r, 4)?,
-        requested_ms: get(r, 5)?,
-        state: get(r, 6)?,
-        decided_by: get(r, 7)?,
-        decided_ms: get(r, 8)?,
-        note: get(r, 9)?,
-        payload: get(r, 10)?,
-    })
-}
-
-fn read_token(r: &Row) -> Result<TokenRecord, StoreError> {
-    Ok(TokenRecord {
-        id: get(r, 0)?,
-        account: get(r, 1)?,
-        digest: get(r, 2)?,
-        scopes: split_list(get(r, 3)?),
-        expires_ms: get(r, 4)?,
-        revoked: get(r, 5)?,
-        created_ms: get(r, 6)?,
-    })
-}
-
-fn read_receipt(r: &Row) -> Result<ConsentRecord, StoreError> {
-    Ok(ConsentRecord {
-        id: get(r, 0)?,
-        customer: customer_id(get(r, 1)?)?,
-        purpose: get(r, 2)?,
-        notice_version: get_u32(r, 3)?,
-        given: get(r, 4)?,
-        ts_ms: get(r, 5)?,
-        channel: get(r, 6)?,
-        collector: get(r, 7)?,
-        text_sha256: get(r, 8)?,
-        kinds: split_list(get(r, 9)?),
-        given_by: get(r, 10)?,
-        language: get(r, 11)?,
-    })
-}
-
-fn read_request(r: &Row) -> Result<RequestRecord, StoreError> {
-    Ok(RequestRecord {
-        id: get(r, 0)?,
-        customer: opt_customer_id(get(r, 1)?)?,
-        kind: get(r, 2)?,
-        status: get(r, 3)?,
-        channel: get(r, 4)?,
-        regime: get(r, 5)?,
-        created_ms: get(r, 6)?,
-        updated_ms: get(r, 7)?,
-        verified_ms: get(r, 8)?,
-        verified_by: get(r, 9)?,
-        verification: get(r, 10)?,
-        acknowledged_ms: get(r, 11)?,
-        extended: get(r, 12)?,
-        reason: get(r, 13)?,
-        completed_ms: get(r, 14)?,
-        idem_key: get(r, 15)?,
-        detail: get(r, 16)?,
-    })
-}
-
-fn read_lifecycle(r: &Row) -> Result<Lifecycle, StoreError> {
-    Ok(Lifecycle {
-        customer: Some(customer_id(get(r, 0)?)?),
-        contract_end_ms: get(r, 1)?,
-        last_activity_ms: get(r, 2)?,
-        reviewed_ms: get(r, 3)?,
-    })
-}
-
-fn read_ids(rows: Vec<Row>) -> Result<Vec<CustomerId>, StoreError> {
-    rows.iter().map(|r| customer_id(get(r, 0)?)).collect()
-}
-
 impl PgStore {
-    fn many<T: Send>(
+    fn many<T>(
         &self,
         sql: &str,
         p: &[&(dyn ToSql + Sync)],
-        f: impl Fn(&Row) -> Result<T, StoreError> + Send + Sync,
+        f: impl Fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         self.with_reader(|c| c.rows(sql, p)?.iter().map(&f).collect())
-    }
-
-    fn one<T: Send>(
-        &self,
-        sql: &str,
-        p: &[&(dyn ToSql + Sync)],
-        f: impl Fn(&Row) -> Result<T, StoreError> + Send + Sync,
-    ) -> Result<Option<T>, StoreError> {
-        self.with_reader(|c| c.row(sql, p)?.as_ref().map(&f).transpose())
     }
 }
 
@@ -817,35 +615,12 @@ impl Store for PgStore {
         Pending(rx)
     }
 
-    fn get(&self, id: &CustomerId) -> Result<Option<StoredCustomer>, StoreError> {
-        Ok(self.select("WHERE id = $1", &[&id.as_bytes().as_slice()])?.pop())
-    }
-
-    fn find_blind(&self, field: &FieldName, hash: i64) -> Result<Vec<StoredCustomer>, StoreError> {
-        let Some(code) = self.codes.by_name.get(field.as_str()) else {
-            return Ok(Vec::new());
-        };
-        self.select(&format!("WHERE bi_{code} = $1"), &[&hash])
-    }
-
-    fn scan(&self, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
-        self.scan_where("", after, limit)
-    }
-
-    fn scan_kek_below(&self, kek: u32, after: i64, limit: usize) -> Result<(Vec<StoredCustomer>, i64), StoreError> {
-        self.scan_where(&format!("AND kek_version < {kek}"), after, limit)
-    }
-
-    fn counts(&self, kek: u32) -> Result<(u64, u64), StoreError> {
-        let kek = i64::from(kek);
+    fn read(&self, f: &mut dyn FnMut(&mut Db<'_>) -> Result<(), StoreError>) -> Result<(), StoreError> {
         self.with_reader(|c| {
-            let r = c
-                .row(
-                    "SELECT count(*), coalesce(sum(CASE WHEN kek_version < $1 THEN 1 ELSE 0 END), 0)::bigint FROM customers",
-                    &[&kek],
-                )?
-                .ok_or_else(|| no_row("counts"))?;
-            Ok((get::<i64>(&r, 0)? as u64, get::<i64>(&r, 1)? as u64))
+            f(&mut Db {
+                sql: c,
+                codes: &self.codes,
+            })
         })
     }
 
@@ -858,335 +633,11 @@ impl Store for PgStore {
         self.with_reader(|c| write::read_head(c).map(|h| (h.seq, h.mac)))
     }
 
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.one("SELECT value FROM meta WHERE key = $1", &[&key], |r| get(r, 0))
-    }
-
-    fn account(&self, name: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1");
-        self.one(&sql, &[&name], read_account)
-    }
-
-    fn accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name");
-        self.many(&sql, &[], read_account)
-    }
-
-    fn trainings(&self, account: Option<&str>) -> Result<Vec<TrainingRecord>, StoreError> {
-        self.many(
-            "SELECT account, course, completed, score, expires, recorded_by FROM training
-             WHERE $1::text IS NULL OR account = $1 ORDER BY account, completed DESC",
-            &[&account],
-            |r| {
-                Ok(TrainingRecord {
-                    account: get(r, 0)?,
-                    course: get(r, 1)?,
-                    completed: get(r, 2)?,
-                    score: get(r, 3)?,
-                    expires: get(r, 4)?,
-                    recorded_by: get(r, 5)?,
-                })
-            },
-        )
-    }
-
-    fn token_by_digest(&self, digest: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE digest = $1");
-        self.one(&sql, &[&digest], read_token)
-    }
-
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_ms DESC");
-        self.many(&sql, &[], read_token)
-    }
-
-    fn counter(&self, key: &str) -> Result<Option<crate::CounterRecord>, StoreError> {
-        self.one(crate::access::COUNTER_GET, &[&key], read_counter_row)
-    }
-
-    fn account_link(&self, digest: &[u8]) -> Result<Option<crate::AccountLinkRecord>, StoreError> {
-        self.one(crate::access::LINK_GET, &[&digest], read_link)
-    }
-
-    fn approval(&self, id: &str) -> Result<Option<crate::ApprovalRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM approvals WHERE id = $1",
-            crate::access::APPROVAL_COLUMNS
-        );
-        self.one(&sql, &[&id], read_approval)
-    }
-
-    fn approvals(&self) -> Result<Vec<crate::ApprovalRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM approvals ORDER BY requested_ms DESC, id",
-            crate::access::APPROVAL_COLUMNS
-        );
-        self.many(&sql, &[], read_approval)
-    }
-
-    fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        self.one(
-            "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked FROM sessions WHERE digest = $1",
-            &[&digest],
-            |r| {
-                Ok(SessionRecord {
-                    digest: get(r, 0)?,
-                    account: get(r, 1)?,
-                    mfa_ok: get(r, 2)?,
-                    csrf: get(r, 3)?,
-                    created_ms: get(r, 4)?,
-                    expires_ms: get(r, 5)?,
-                    revoked: get(r, 6)?,
-                })
-            },
-        )
-    }
-
-    fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError> {
-        self.many(
-            "SELECT campaign, account, role, decision, decided_by, decided_ms, note FROM review_items
-             WHERE campaign = $1 ORDER BY account, role",
-            &[&campaign],
-            |r| {
-                Ok(ReviewItem {
-                    campaign: get(r, 0)?,
-                    account: get(r, 1)?,
-                    role: get(r, 2)?,
-                    decision: get(r, 3)?,
-                    decided_by: get(r, 4)?,
-                    decided_ms: get(r, 5)?,
-                    note: get(r, 6)?,
-                })
-            },
-        )
-    }
-
-    fn notices(&self) -> Result<Vec<NoticeRecord>, StoreError> {
-        self.many(
-            "SELECT version, toml, published_ms, published_by FROM notices ORDER BY version",
-            &[],
-            |r| {
-                Ok(NoticeRecord {
-                    version: get_u32(r, 0)?,
-                    toml: get(r, 1)?,
-                    published_ms: get(r, 2)?,
-                    published_by: get(r, 3)?,
-                })
-            },
-        )
-    }
-
-    fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
-        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE customer = $1 ORDER BY seq");
-        self.many(&sql, &[&customer.as_bytes().as_slice()], read_receipt)
-    }
-
-    fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE id = $1");
-        self.one(&sql, &[&id], read_receipt)
-    }
-
-    fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError> {
-        // The latest receipt of each (customer, purpose) is the one in force.
-        self.many(
-            "SELECT r.purpose, r.notice_version, r.given, count(*) FROM consent_receipts r
-             JOIN (SELECT max(seq) AS seq FROM consent_receipts GROUP BY customer, purpose) l ON l.seq = r.seq
-             GROUP BY r.purpose, r.notice_version, r.given ORDER BY r.purpose, r.notice_version, r.given DESC",
-            &[],
-            |r| {
-                Ok(ConsentTally {
-                    purpose: get(r, 0)?,
-                    notice_version: get_u32(r, 1)?,
-                    given: get(r, 2)?,
-                    customers: get::<i64>(r, 3)? as u64,
-                })
-            },
-        )
-    }
-
-    fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError> {
-        self.one(
-            "SELECT digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by FROM portal_tokens WHERE digest = $1",
-            &[&digest],
-            |r| {
-                Ok(PortalTokenRecord {
-                    digest: get(r, 0)?,
-                    customer: customer_id(get(r, 1)?)?,
-                    kind: get(r, 2)?,
-                    csrf: get(r, 3)?,
-                    created_ms: get(r, 4)?,
-                    expires_ms: get(r, 5)?,
-                    used: get(r, 6)?,
-                    issued_by: get(r, 7)?,
-                })
-            },
-        )
-    }
-
-    fn requests(&self, customer: &CustomerId) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE customer = $1 ORDER BY created_ms, id");
-        self.many(&sql, &[&customer.as_bytes().as_slice()], read_request)
-    }
-
-    fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
-        self.one(&sql, &[&id], read_request)
-    }
-
-    fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idem_key = $1");
-        self.one(&sql, &[&key], read_request)
-    }
-
-    fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN ('completed', 'denied') ORDER BY created_ms, id"
-        );
-        self.many(&sql, &[], read_request)
-    }
-
-    fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status IN ('completed', 'denied') AND created_ms < $1 ORDER BY created_ms, id"
-        );
-        self.many(&sql, &[&before_ms], read_request)
-    }
-
-    fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError> {
-        self.many(
-            "SELECT ts_ms, actor, from_status, to_status, note FROM request_log WHERE request = $1 ORDER BY seq",
-            &[&id],
-            |r| {
-                Ok(RequestLogEntry {
-                    ts_ms: get(r, 0)?,
-                    actor: get(r, 1)?,
-                    from_status: get(r, 2)?,
-                    to_status: get(r, 3)?,
-                    note: get(r, 4)?,
-                })
-            },
-        )
-    }
-
-    fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError> {
-        self.many(
-            "SELECT recipient, notified_ms, notified_by FROM request_recipients WHERE request = $1 ORDER BY recipient",
-            &[&id],
-            |r| {
-                Ok(RecipientNotice {
-                    recipient: get(r, 0)?,
-                    notified_ms: get(r, 1)?,
-                    notified_by: get(r, 2)?,
-                })
-            },
-        )
-    }
-
-    fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
-        self.many(
-            "SELECT id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor FROM tombstones
-             ORDER BY erased_ms, id",
-            &[],
-            |r| {
-                Ok(Tombstone {
-                    id: get(r, 0)?,
-                    customer: customer_id(get(r, 1)?)?,
-                    erased_ms: get(r, 2)?,
-                    fields: split_list(get(r, 3)?),
-                    request: get(r, 4)?,
-                    basis: get(r, 5)?,
-                    certificate: get(r, 6)?,
-                    key_sha256: get(r, 7)?,
-                    actor: get(r, 8)?,
-                })
-            },
-        )
-    }
-
-    fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        self.one(
-            "SELECT id, jws, created_ms FROM certificates WHERE id = $1",
-            &[&id],
-            |r| {
-                Ok(CertificateRecord {
-                    id: get(r, 0)?,
-                    jws: get(r, 1)?,
-                    created_ms: get(r, 2)?,
-                })
-            },
-        )
-    }
-
-    fn holds(&self, customer: &CustomerId) -> Result<Vec<HoldRecord>, StoreError> {
-        self.many(
-            "SELECT id, customer, reason, set_by, set_ms, released_ms, released_by FROM legal_holds WHERE customer = $1
-             ORDER BY set_ms, id",
-            &[&customer.as_bytes().as_slice()],
-            |r| {
-                Ok(HoldRecord {
-                    id: get(r, 0)?,
-                    customer: customer_id(get(r, 1)?)?,
-                    reason: get(r, 2)?,
-                    set_by: get(r, 3)?,
-                    set_ms: get(r, 4)?,
-                    released_ms: get(r, 5)?,
-                    released_by: get(r, 6)?,
-                })
-            },
-        )
-    }
-
-    fn lifecycle(&self, customer: &CustomerId) -> Result<Option<Lifecycle>, StoreError> {
-        self.one(
-            "SELECT customer, contract_end_ms, last_activity_ms, reviewed_ms FROM lifecycle WHERE customer = $1",
-            &[&customer.as_bytes().as_slice()],
-            read_lifecycle,
-        )
-    }
-
-    fn lifecycles(&self) -> Result<Vec<Lifecycle>, StoreError> {
-        self.many(
-            "SELECT customer, contract_end_ms, last_activity_ms, reviewed_ms FROM lifecycle",
-            &[],
-            read_lifecycle,
-        )
-    }
-
-    fn held_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
-        self.with_reader(|c| {
-            read_ids(c.rows(
-                "SELECT DISTINCT customer FROM legal_holds WHERE released_ms IS NULL",
-                &[],
-            )?)
-        })
-    }
-
-    fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError> {
-        self.with_reader(|c| read_ids(c.rows("SELECT DISTINCT customer FROM consent_receipts", &[])?))
-    }
-
     fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM audit WHERE customer = $1 ORDER BY seq LIMIT $2");
         self.many(&sql, &[&customer.as_bytes().as_slice(), &(limit as i64)], |r| {
             read_event(r, &self.codes)
         })
-    }
-
-    fn vault_token(&self, token: &str) -> Result<Option<VaultToken>, StoreError> {
-        self.one(
-            "SELECT token, customer, field, kind, sealed, created_ms FROM vault_tokens WHERE token = $1",
-            &[&token],
-            |r| {
-                Ok(VaultToken {
-                    token: get(r, 0)?,
-                    customer: customer_id(get(r, 1)?)?,
-                    field: get(r, 2)?,
-                    kind: get(r, 3)?,
-                    sealed: get(r, 4)?,
-                    created_ms: get(r, 5)?,
-                })
-            },
-        )
     }
 
     fn snapshot(&self, _dest: &std::path::Path) -> Result<u64, StoreError> {

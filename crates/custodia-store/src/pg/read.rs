@@ -106,6 +106,12 @@ impl ReadConn {
         Ok(s)
     }
 
+    /// Run a statement (reads only use it for diagnostics).
+    pub(crate) fn exec(&mut self, sql: &str, p: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let st = self.statement(sql)?;
+        wait(self.client.execute(&st, p)).map_err(pg_err)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.client.is_closed()
     }

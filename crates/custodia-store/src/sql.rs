@@ -1,0 +1,372 @@
+//! One body of SQL for both stores.
+//!
+//! Every statement that SQLite and PostgreSQL both understand is written
+//! once, in the concern modules ([`crate::customers`], [`crate::access`],
+//! [`crate::privacy`], [`crate::rights`]), against the small [`Sql`]
+//! interface here. The two stores implement it for their connections and
+//! keep only what really differs: how the audit chain is appended, the
+//! bulk insert PostgreSQL does with arrays, setup and snapshots.
+//!
+//! The shared dialect:
+//! * parameters are `$1`, `$2`, … numbered in order of first appearance
+//!   (SQLite numbers `$N` names that way; the SQLite side checks it, so a
+//!   statement written out of order fails instead of binding wrongly);
+//! * `true`/`false`, `NOT x`, `CAST(… AS text)`, `CASE`, `ON CONFLICT … DO`
+//!   mean the same in both;
+//! * values cross as five kinds ([`Arg`] in, [`Value`] out), and each side
+//!   converts to the column's own type (PostgreSQL `int4`, `int8`, `bool`
+//!   from an integer or a boolean), so no statement needs a cast for it.
+
+use crate::StoreError;
+use custodia_core::CustomerId;
+use std::sync::Arc;
+
+/// A statement parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arg<'a> {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// What can be bound as a parameter.
+pub(crate) trait ToArg {
+    fn arg(&self) -> Arg<'_>;
+}
+
+impl ToArg for i64 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(*self)
+    }
+}
+impl ToArg for u32 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(i64::from(*self))
+    }
+}
+impl ToArg for bool {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bool(*self)
+    }
+}
+impl ToArg for str {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+impl ToArg for String {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+impl ToArg for [u8] {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+impl ToArg for Vec<u8> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bytes(self)
+    }
+}
+impl ToArg for CustomerId {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Bytes(self.as_bytes())
+    }
+}
+impl<T: ToArg> ToArg for Option<T> {
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            None => Arg::Null,
+            Some(v) => v.arg(),
+        }
+    }
+}
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn arg(&self) -> Arg<'_> {
+        (**self).arg()
+    }
+}
+impl<T: ToArg + ?Sized> ToArg for Box<T> {
+    fn arg(&self) -> Arg<'_> {
+        (**self).arg()
+    }
+}
+
+/// The parameters of a statement: `args![a, b, c]`.
+macro_rules! args {
+    ($($e:expr),* $(,)?) => {
+        [$($crate::sql::ToArg::arg(&$e)),*]
+    };
+}
+pub(crate) use args;
+
+/// A column value as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Bool(_) => "a boolean",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
+        }
+    }
+}
+
+/// One row of a result. Each column is read once (reading moves the value
+/// out); a value of the wrong kind is an error naming the column.
+#[derive(Debug)]
+pub(crate) struct Row {
+    names: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    pub(crate) fn new(names: Arc<[String]>, values: Vec<Value>) -> Row {
+        Row { names, values }
+    }
+
+    fn take(&mut self, i: usize) -> Result<Value, StoreError> {
+        match self.values.get_mut(i) {
+            Some(v) => Ok(std::mem::replace(v, Value::Null)),
+            None => Err(StoreError::Database(format!("a result has no column {i}"))),
+        }
+    }
+
+    fn wrong(&self, i: usize, want: &str, got: &Value) -> StoreError {
+        let name = self.names.get(i).map(String::as_str).unwrap_or("?");
+        StoreError::Corrupt(format!("column {name}: expected {want}, found {}", got.kind()))
+    }
+
+    /// An integer column that may be NULL.
+    pub(crate) fn opt_int(&mut self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.take(i)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(v)),
+            Value::Bool(b) => Ok(Some(i64::from(b))),
+            other => Err(self.wrong(i, "an integer", &other)),
+        }
+    }
+
+    /// An integer column.
+    pub(crate) fn int(&mut self, i: usize) -> Result<i64, StoreError> {
+        self.opt_int(i)?
+            .ok_or_else(|| self.wrong(i, "an integer", &Value::Null))
+    }
+
+    /// An integer column that fits in 32 bits, unsigned.
+    pub(crate) fn u32(&mut self, i: usize) -> Result<u32, StoreError> {
+        let v = self.int(i)?;
+        u32::try_from(v).map_err(|_| self.wrong(i, "a 32-bit count", &Value::Int(v)))
+    }
+
+    /// A boolean column (SQLite keeps booleans as 0 and 1).
+    pub(crate) fn bool(&mut self, i: usize) -> Result<bool, StoreError> {
+        match self.take(i)? {
+            Value::Bool(b) => Ok(b),
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            other => Err(self.wrong(i, "a boolean", &other)),
+        }
+    }
+
+    /// A text column that may be NULL.
+    pub(crate) fn opt_text(&mut self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.take(i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s)),
+            other => Err(self.wrong(i, "text", &other)),
+        }
+    }
+
+    /// A text column.
+    pub(crate) fn text(&mut self, i: usize) -> Result<String, StoreError> {
+        self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text", &Value::Null))
+    }
+
+    /// A comma-separated list kept as text.
+    pub(crate) fn list(&mut self, i: usize) -> Result<Vec<String>, StoreError> {
+        Ok(crate::codes::split_list(self.text(i)?))
+    }
+
+    /// A bytes column that may be NULL.
+    pub(crate) fn opt_bytes(&mut self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.take(i)? {
+            Value::Null => Ok(None),
+            Value::Bytes(b) => Ok(Some(b)),
+            other => Err(self.wrong(i, "bytes", &other)),
+        }
+    }
+
+    /// A bytes column.
+    pub(crate) fn bytes(&mut self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.opt_bytes(i)?.ok_or_else(|| self.wrong(i, "bytes", &Value::Null))
+    }
+
+    /// A customer id that may be NULL (16 bytes).
+    pub(crate) fn opt_customer(&mut self, i: usize) -> Result<Option<CustomerId>, StoreError> {
+        match self.opt_bytes(i)? {
+            None => Ok(None),
+            Some(b) => {
+                let a: [u8; 16] = b.try_into().map_err(|b: Vec<u8>| {
+                    let name = self.names.get(i).map(String::as_str).unwrap_or("?");
+                    StoreError::Corrupt(format!("column {name}: a customer id of {} bytes, not 16", b.len()))
+                })?;
+                Ok(Some(CustomerId::from_bytes(a)))
+            }
+        }
+    }
+
+    /// A customer id (16 bytes).
+    pub(crate) fn customer(&mut self, i: usize) -> Result<CustomerId, StoreError> {
+        self.opt_customer(i)?
+            .ok_or_else(|| self.wrong(i, "a customer id", &Value::Null))
+    }
+}
+
+/// A connection in either dialect, inside the store's transaction when it
+/// writes.
+pub(crate) trait Sql {
+    /// Run a statement; the number of rows it changed.
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError>;
+    /// Run a query; every row.
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
+    /// Run statements without parameters (DDL).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+
+    /// The first row, if any.
+    fn first(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, args)?.into_iter().next())
+    }
+
+    /// Whether the query returns a row.
+    fn any(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<bool, StoreError> {
+        Ok(!self.query(sql, args)?.is_empty())
+    }
+}
+
+/// A reading connection with the database's field codes, handed to the
+/// shared reads by [`crate::Store::read`].
+pub struct Db<'a> {
+    pub(crate) sql: &'a mut dyn Sql,
+    pub(crate) codes: &'a crate::codes::Codes,
+}
+
+impl Db<'_> {
+    /// The first row of `sql`, mapped by `f`.
+    pub(crate) fn one<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: impl FnOnce(Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.sql.first(sql, args)?.map(f).transpose()
+    }
+
+    /// Every row of `sql`, mapped by `f`.
+    pub(crate) fn many<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: impl FnMut(Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.sql.query(sql, args)?.into_iter().map(f).collect()
+    }
+}
+
+/// Run `f` on a reading connection of `store` and return what it returns.
+pub(crate) fn read<S: crate::Store + ?Sized, T>(
+    store: &S,
+    mut f: impl FnMut(&mut Db<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut out = None;
+    store.read(&mut |db| {
+        out = Some(f(db)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StoreError::Database("a read returned nothing".into()))
+}
+
+/// The `$N` parameter names of a statement, in order of first appearance,
+/// are `$1`, `$2`, …: SQLite binds `$N` by first appearance, PostgreSQL by
+/// number, and only then do the two agree.
+pub(crate) fn parameters_in_order<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Result<(), StoreError> {
+    for (i, name) in names.enumerate() {
+        if name
+            .and_then(|n| n.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            != Some(i + 1)
+        {
+            return Err(StoreError::Database(format!(
+                "statement parameter {} is {:?}, not ${}: shared statements number parameters in order",
+                i + 1,
+                name.unwrap_or_default(),
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_name_the_column_that_does_not_parse() {
+        let names: Arc<[String]> = vec!["status".to_owned(), "n".to_owned()].into();
+        let mut r = Row::new(names.clone(), vec![Value::Int(3), Value::Text("x".into())]);
+        let e = r.text(0).unwrap_err().to_string();
+        assert!(e.contains("column status") && e.contains("expected text"), "{e}");
+        let e = r.int(1).unwrap_err().to_string();
+        assert!(e.contains("column n"), "{e}");
+        let mut r = Row::new(names.clone(), vec![Value::Int(2), Value::Bytes(vec![1; 15])]);
+        assert!(r.bool(0).is_err(), "2 is not a boolean");
+        assert!(r.customer(1).unwrap_err().to_string().contains("15 bytes"));
+        let mut r = Row::new(names, vec![Value::Int(1), Value::Null]);
+        assert!(r.bool(0).unwrap());
+        assert!(r.text(1).is_err(), "NULL where a value is required");
+    }
+
+    #[test]
+    fn parameters_must_be_numbered_in_order_of_appearance() {
+        assert!(parameters_in_order(["$1", "$2", "$3"].map(Some).into_iter()).is_ok());
+        assert!(parameters_in_order(["$2", "$1"].map(Some).into_iter()).is_err());
+        assert!(parameters_in_order([Some("?1")].into_iter()).is_err());
+        assert!(parameters_in_order([None].into_iter()).is_err());
+    }
+
+    #[test]
+    fn args_take_every_stored_kind() {
+        let id = CustomerId::from_bytes([7; 16]);
+        let none: Option<String> = None;
+        let (y, b) = ("y".to_owned(), vec![1u8, 2]);
+        let a = args![5i64, 7u32, true, "x", y, b, id, none, Some(3i64)];
+        assert_eq!(
+            a,
+            [
+                Arg::Int(5),
+                Arg::Int(7),
+                Arg::Bool(true),
+                Arg::Text("x"),
+                Arg::Text("y"),
+                Arg::Bytes(&[1, 2]),
+                Arg::Bytes(&[7; 16]),
+                Arg::Null,
+                Arg::Int(3)
+            ]
+        );
+    }
+}
