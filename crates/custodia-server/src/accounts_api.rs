@@ -210,14 +210,14 @@ pub async fn change_password(
     h: HeaderMap,
     J(b): J<PasswordInput>,
 ) -> ApiResult {
-    let Some(_permit) = crate::web::password_check_permit(&s, client.0).await else {
+    let Some(_permit) = crate::pages::staff::password_check_permit(&s, client.0).await else {
         return Err(Problem::new(
             "sign_in_busy",
             "password checks are busy; retry in a few seconds",
             c.lang,
         ));
     };
-    let token = crate::web::session_cookie(&h);
+    let token = crate::pages::session_cookie(&h);
     let (current, new) = (Zeroizing::new(b.current), Zeroizing::new(b.new));
     c.run(&s, move |v, p| v.change_password(p, &current, &new, token.as_deref()))
         .await?;

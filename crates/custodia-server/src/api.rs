@@ -422,7 +422,7 @@ pub async fn whoami(State(s): State<AppState>, c: Caller, headers: HeaderMap) ->
             "scopes": p.scopes().unwrap_or_default().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
         }),
         "staff" => {
-            let csrf = crate::web::session_cookie(&headers)
+            let csrf = crate::pages::session_cookie(&headers)
                 .and_then(|c| s.vault.staff_principal(&c).ok().flatten())
                 .map(|(_, csrf)| csrf);
             json!({

@@ -28,7 +28,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = crate::problem::lang_from_headers(&parts.headers);
         match parts.extensions.get::<Principal>() {
             Some(p) => Ok(Caller { p: p.clone(), lang }),
             // Only routes behind the authentication layer take a Caller.
@@ -67,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lng {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Lng(Lang::from_headers(&parts.headers)))
+        Ok(Lng(crate::problem::lang_from_headers(&parts.headers)))
     }
 }
 
@@ -79,7 +79,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Q<T
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Problem> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = crate::problem::lang_from_headers(&parts.headers);
         axum::extract::Query::<T>::from_request_parts(parts, s)
             .await
             .map(|q| Q(q.0))
@@ -95,7 +95,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for J<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, s: &S) -> Result<Self, Problem> {
-        let lang = Lang::from_headers(req.headers());
+        let lang = crate::problem::lang_from_headers(req.headers());
         axum::Json::<T>::from_request(req, s)
             .await
             .map(|j| J(j.0))
@@ -119,10 +119,10 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Problem> {
-        let lang = Lang::from_headers(&parts.headers);
+        let lang = crate::problem::lang_from_headers(&parts.headers);
         let peer = parts
             .extensions
-            .get::<crate::web::ClientAddr>()
+            .get::<crate::pages::ClientAddr>()
             .map(|c| c.0.ip())
             .ok_or_else(|| Problem::new("internal", "the connection's address is unknown", lang))?;
         Ok(Client(crate::client_ip(&s.trusted, peer, &parts.headers)))

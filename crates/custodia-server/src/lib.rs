@@ -11,14 +11,11 @@ pub mod api;
 pub mod deid_api;
 pub mod docs;
 pub mod extract;
-pub mod portal;
+pub mod pages;
 pub mod privacy_api;
 pub mod problem;
-pub mod reports;
 pub mod rights_api;
-pub mod staff_pages;
 pub mod tls;
-pub mod web;
 
 use crate::problem::{Lang, Problem};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -239,23 +236,23 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
     let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
     let protected = protected.layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let (router, table) = pages!(Router::new().merge(protected).merge(open);
-        "/" => get web::root;
-        "/login" => get web::login_page, post web::login_submit;
-        "/account" => get web::account_page;
-        "/mfa/enroll" => get web::enroll_page, post web::enroll_submit;
-        "/password/forgot" => get staff_pages::forgot_page, post staff_pages::forgot_submit;
-        "/account/link" => get staff_pages::link_page, post staff_pages::link_submit;
-        "/account/link/mfa" => post staff_pages::link_mfa_submit;
-        "/account/password" => get staff_pages::password_page, post staff_pages::password_submit;
-        "/logout" => post web::logout;
-        "/reports/consents" => get reports::consents_page;
-        "/portal" => get portal::main_page;
-        "/portal/enter" => get portal::enter_page, post portal::enter_submit;
-        "/portal/consent" => post portal::consent_submit;
-        "/portal/request" => post portal::request_submit;
-        "/portal/data.json" => get portal::download;
-        "/portal/logout" => post portal::logout;
-        "/static/custodia.css" => get web::css;
+        "/" => get pages::root;
+        "/login" => get pages::staff::login_page, post pages::staff::login_submit;
+        "/account" => get pages::staff::account_page;
+        "/mfa/enroll" => get pages::staff::enroll_page, post pages::staff::enroll_submit;
+        "/password/forgot" => get pages::links::forgot_page, post pages::links::forgot_submit;
+        "/account/link" => get pages::links::link_page, post pages::links::link_submit;
+        "/account/link/mfa" => post pages::links::link_mfa_submit;
+        "/account/password" => get pages::links::password_page, post pages::links::password_submit;
+        "/logout" => post pages::staff::logout;
+        "/reports/consents" => get pages::reports::consents_page;
+        "/portal" => get pages::portal::main_page;
+        "/portal/enter" => get pages::portal::enter_page, post pages::portal::enter_submit;
+        "/portal/consent" => post pages::portal::consent_submit;
+        "/portal/request" => post pages::portal::request_submit;
+        "/portal/data.json" => get pages::portal::download;
+        "/portal/logout" => post pages::portal::logout;
+        "/static/custodia.css" => get pages::css;
     );
     let router = router
         .route(
@@ -266,13 +263,13 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
             }),
         )
         .fallback(|h: axum::http::HeaderMap| async move {
-            Problem::new("not_found", "no such endpoint", Lang::from_headers(&h))
+            Problem::new("not_found", "no such endpoint", crate::problem::lang_from_headers(&h))
         })
         .method_not_allowed_fallback(|h: axum::http::HeaderMap| async move {
             Problem::new(
                 "method_not_allowed",
                 "this endpoint does not take that method",
-                Lang::from_headers(&h),
+                crate::problem::lang_from_headers(&h),
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -289,10 +286,10 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
 }
 
 async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let lang = Lang::from_headers(req.headers());
+    let lang = crate::problem::lang_from_headers(req.headers());
     let source = req
         .extensions()
-        .get::<web::ClientAddr>()
+        .get::<pages::ClientAddr>()
         .map(|c| client_ip(&s.trusted, c.0.ip(), req.headers()).to_string())
         .unwrap_or_else(|| "unknown".into());
     let presented = req
@@ -304,7 +301,7 @@ async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -
     let Some(token) = presented else {
         // People: a session cookie, plus the session's CSRF token on anything
         // that changes state (SameSite=Strict already stops cross-site sends).
-        if let Some(cookie) = web::session_cookie(req.headers()) {
+        if let Some(cookie) = pages::session_cookie(req.headers()) {
             match s.vault.staff_principal(&cookie) {
                 Ok(Some((p, csrf))) => {
                     let safe = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
@@ -409,6 +406,9 @@ pub enum ServeError {
     /// TLS setup failed.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A page-text catalog does not load (a build with a broken catalog).
+    #[error("{0}")]
+    Texts(String),
 }
 
 /// How to serve.
@@ -434,6 +434,8 @@ impl Bound {
 
 /// Bind `addr` for `transport`.
 pub async fn bind(addr: SocketAddr, transport: Transport) -> Result<Bound, ServeError> {
+    // Every page reads the catalogs: refuse to start without them.
+    pages::i18n::check().map_err(|e| ServeError::Texts(e.to_string()))?;
     if matches!(transport, Transport::InsecureHttp) && !addr.ip().is_loopback() {
         return Err(ServeError::InsecureNotLoopback(addr));
     }
@@ -484,7 +486,7 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
         let _ = tcp.set_nodelay(true);
         let router =
             tower::ServiceExt::map_request(router.clone(), move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(web::ClientAddr(peer));
+                req.extensions_mut().insert(pages::ClientAddr(peer));
                 req
             });
         let acceptor = acceptor.clone();

@@ -5,27 +5,21 @@ use axum::response::{IntoResponse, Response};
 use custodia_vault::{FieldProblem, VaultError};
 use serde::Serialize;
 
-/// Language of the texts a person reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    /// English.
-    En,
-    /// Simplified Chinese.
-    Zh,
-}
+/// Language of the texts a person reads (the one language type, shared
+/// with notices and consent texts).
+pub use custodia_core::notice::Language as Lang;
 
-impl Lang {
-    /// Pick from an `Accept-Language` header: Chinese if it comes first.
-    pub fn from_headers(h: &HeaderMap) -> Lang {
-        let v = h
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if v.trim_start().to_ascii_lowercase().starts_with("zh") {
-            Lang::Zh
-        } else {
-            Lang::En
-        }
+/// The language an `Accept-Language` header asks for: Chinese if it comes
+/// first, else English.
+pub fn lang_from_headers(h: &HeaderMap) -> Lang {
+    let v = h
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if v.trim_start().to_ascii_lowercase().starts_with("zh") {
+        Lang::Zh
+    } else {
+        Lang::En
     }
 }
 

@@ -217,7 +217,8 @@ impl Language {
         }
     }
 
-    fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+    /// `en` or `zh`, whichever is this language's.
+    pub fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
         match self {
             Language::En => en,
             Language::Zh => zh,

@@ -48,7 +48,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     browser.type_into("#password", "not the password").await;
     browser.click("#submit").await;
     browser.wait_for("#error").await;
-    assert_eq!(browser.text("#error").await, "the name, password or code is wrong");
+    assert_eq!(browser.text("#error").await, "The name, password or code is wrong.");
 
     // Right password, no MFA yet: sent to enrollment.
     browser.type_into("#name", "li.na").await;
