@@ -16,7 +16,7 @@
 
 use clap::{Args, Subcommand};
 use custodia::client::{tls_config, Conn};
-use custodia_vault::authz::Principal;
+use custodia_vault::access::authz::Principal;
 use custodia_vault::{DataDir, Vault, VaultError};
 use hdrhistogram::Histogram;
 use rusqlite::params;
@@ -471,7 +471,7 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
         v.create_account(
             &op,
             &account,
-            custodia_vault::identity::AccountKind::Service,
+            custodia_vault::access::identity::AccountKind::Service,
             &[role.to_owned()],
             None,
         )?;
@@ -620,9 +620,9 @@ fn reads(b: ReadsBench) -> Result<(), VaultError> {
 /// once, so group commit batches them).
 fn give_consents(v: &Vault, op: &Principal, ids: &[String], purpose: &str) -> Result<(), VaultError> {
     let acting_for = v.purpose("customer_service")?;
-    let input = custodia_vault::consent::ConsentInput {
+    let input = custodia_vault::privacy::consent::ConsentInput {
         purpose: purpose.to_owned(),
-        action: custodia_vault::consent::ConsentAction::Give,
+        action: custodia_vault::privacy::consent::ConsentAction::Give,
         channel: "web".into(),
         language: "en".into(),
         separate: true,

@@ -2,7 +2,7 @@
 //! quality on the project's labeled corpus, and de-identified exports.
 
 use custodia_deid::eval;
-use custodia_vault::export::ExportFormat;
+use custodia_vault::records::export::ExportFormat;
 use custodia_vault::{DataDir, NoProgress, VaultError};
 use std::io::Write;
 use std::path::Path;

@@ -3,8 +3,8 @@
 
 use crate::bench::io;
 use custodia_core::audit::to_hex;
-use custodia_vault::authz::Principal;
-use custodia_vault::retention::{LifecycleInput, RetentionOptions};
+use custodia_vault::access::authz::Principal;
+use custodia_vault::rights::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::{DataDir, MasterChoice, NoProgress, RecordInput, Vault, VaultError};
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
@@ -22,9 +22,9 @@ fn fresh_vault(workdir: &Path, name: &str) -> Result<(Vault, Principal), VaultEr
 }
 
 fn demo_input(rng: &mut rand::rngs::StdRng, i: u64) -> RecordInput {
-    let row = custodia_vault::demo::demo_row(rng, i);
+    let row = custodia_vault::operations::demo::demo_row(rng, i);
     let mut input = RecordInput::default();
-    for (name, value) in custodia_vault::demo::DEMO_HEADER.iter().zip(row) {
+    for (name, value) in custodia_vault::operations::demo::DEMO_HEADER.iter().zip(row) {
         if *name == "external_id" {
             input.external_id = Some(value);
         } else if !value.is_empty() {

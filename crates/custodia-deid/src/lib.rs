@@ -1,7 +1,7 @@
 //! # custodia-deid
 //!
 //! De-identification without I/O: find personal information in free text
-//! ([`detect`]), transform values ([`ops`]: masking, redaction, labels,
+//! ([`detect`](mod@detect)), transform values ([`ops`]: masking, redaction, labels,
 //! keyed hashes, consistent realistic substitutes, Laplace perturbation,
 //! date shifting, generalization through ARX-style hierarchies, FF1
 //! format-preserving tokens), and measure what a de-identified table still

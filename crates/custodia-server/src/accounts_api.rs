@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use custodia_vault::staff::LinkKind;
+use custodia_vault::access::staff::LinkKind;
 use custodia_vault::VaultError;
 use serde::Deserialize;
 use serde_json::json;

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custodia_core::policy::Permission;
-use custodia_vault::identity::AccountKind;
+use custodia_vault::access::identity::AccountKind;
 use custodia_vault::{CustomerView, FieldProblem, RecordInput, RecordPatch, VaultError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

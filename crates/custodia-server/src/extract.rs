@@ -12,7 +12,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use custodia_vault::authz::Principal;
+use custodia_vault::access::authz::Principal;
 use custodia_vault::{Vault, VaultError};
 
 /// The authenticated caller of a handler.

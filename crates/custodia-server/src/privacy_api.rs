@@ -11,8 +11,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use custodia_core::notice::{self, Notice};
-use custodia_vault::consent::ConsentInput;
-use custodia_vault::delivery::Channel;
+use custodia_vault::privacy::consent::ConsentInput;
+use custodia_vault::privacy::delivery::Channel;
 use custodia_vault::{Vault, VaultError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -64,7 +64,7 @@ pub async fn list_notices(State(s): State<AppState>, _c: Caller) -> ApiResult {
             json!({
                 "version": r.version,
                 "effective": n.effective,
-                "published_at": custodia_vault::record::rfc3339(r.published_ms),
+                "published_at": custodia_vault::records::input::rfc3339(r.published_ms),
                 "published_by": r.published_by,
             })
         })
@@ -104,8 +104,8 @@ pub async fn get_notice(State(s): State<AppState>, Lng(lang): Lng, Path(version)
                 p.id.to_string(),
                 json!({
                     "en": en, "zh": zh,
-                    "en_sha256": custodia_vault::consent::text_digest(&en),
-                    "zh_sha256": custodia_vault::consent::text_digest(&zh),
+                    "en_sha256": custodia_vault::privacy::consent::text_digest(&en),
+                    "zh_sha256": custodia_vault::privacy::consent::text_digest(&zh),
                 }),
             )
         })

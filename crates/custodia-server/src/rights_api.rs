@@ -12,8 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use custodia_vault::retention::{LifecycleInput, RetentionOptions};
-use custodia_vault::rights::NewRequest;
+use custodia_vault::rights::requests::NewRequest;
+use custodia_vault::rights::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::{RecordPatch, VaultError};
 use serde::Deserialize;
 use serde_json::json;
@@ -162,7 +162,7 @@ pub async fn set_lifecycle(
             v.set_lifecycle(p, &id, &b, &v.required_purpose(q.purpose.as_deref())?)
         })
         .await?;
-    let d = |ms: Option<i64>| ms.map(custodia_vault::record::rfc3339);
+    let d = |ms: Option<i64>| ms.map(custodia_vault::records::input::rfc3339);
     Ok(Json(json!({"customer": l.customer, "contract_end": d(l.contract_end_ms), "last_activity": d(l.last_activity_ms), "reviewed": d(l.reviewed_ms)})).into_response())
 }
 
@@ -246,7 +246,7 @@ pub async fn certificate(State(s): State<AppState>, c: Caller, Path(id): Path<St
     let out = c
         .run(&s, move |v, p| {
             let jws = v.certificate(p, &id)?;
-            let cert = custodia_vault::erasure::verify_certificate(&jws, &v.signing_public_key())?;
+            let cert = custodia_vault::rights::erasure::verify_certificate(&jws, &v.signing_public_key())?;
             Ok(json!({"id": id, "jws": jws, "certificate": cert}))
         })
         .await?;

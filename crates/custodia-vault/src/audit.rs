@@ -75,7 +75,7 @@ const MAX_PROBLEMS: usize = 1000;
 
 impl Vault {
     /// Check every event's MAC and its link to its predecessor.
-    pub fn audit_verify(&self, p: &crate::authz::Principal) -> Result<VerifyReport, VaultError> {
+    pub fn audit_verify(&self, p: &crate::access::authz::Principal) -> Result<VerifyReport, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ReadAudit)?;
         let chain = self.keys().audit_chain();
         let mut problems = Vec::new();
@@ -130,7 +130,7 @@ impl Vault {
     }
 
     /// The last `n` events, oldest first.
-    pub fn audit_tail(&self, p: &crate::authz::Principal, n: usize) -> Result<Vec<ChainedEvent>, VaultError> {
+    pub fn audit_tail(&self, p: &crate::access::authz::Principal, n: usize) -> Result<Vec<ChainedEvent>, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ReadAudit)?;
         let (head, _) = self.store().audit_head()?;
         let from = head.saturating_sub(n as u64).saturating_add(1);

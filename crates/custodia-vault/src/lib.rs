@@ -6,7 +6,7 @@
 //! changes in a store. The HTTPS server and the command line are thin
 //! shells around it.
 //!
-//! Every operation takes its caller (a [`authz::Principal`]) and decides
+//! Every operation takes its caller (a [`access::authz::Principal`]) and decides
 //! itself — authorization, purpose, consent, training, MFA and separation
 //! of duties — for every caller alike. The store, the key ring and the
 //! decrypting helpers are private to this crate, so no shell can go around
@@ -44,44 +44,29 @@
 //!   appends an audit event, durable before the call returns; refusals are
 //!   audited too.
 
+pub mod access;
 pub mod audit;
-pub mod authz;
-pub mod backup;
-pub mod bootstrap;
-pub mod consent;
 pub mod datadir;
-pub mod deid;
-pub mod delivery;
-pub mod demo;
-pub mod erasure;
 pub mod error;
-pub mod export;
-pub mod identity;
-pub mod import;
-pub mod migrate;
-pub mod notice;
-pub mod portal;
+pub mod operations;
+pub mod privacy;
 pub mod progress;
-pub mod record;
 pub mod records;
-pub mod retention;
-pub mod review;
 pub mod rights;
-pub mod rotate;
-pub mod session;
-pub mod staff;
-
 pub use datadir::{Config, DataDir, MasterChoice};
 pub use error::{FieldProblem, VaultError};
 pub use progress::{NoProgress, Progress};
-pub use record::{CustomerView, RecordInput, RecordPatch};
+pub use records::input::{CustomerView, RecordInput, RecordPatch};
 pub use records::{Access, Reveal, MAX_BATCH, MAX_SEARCH};
 
+use access::session;
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::{CustomerId, FieldName, Schema};
 use custodia_crypto::{KeyRing, MasterSecret};
 use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, Store};
+use operations::bootstrap;
+use privacy::notice;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
@@ -410,14 +395,6 @@ pub fn denied(e: &VaultError) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod authz_tests;
-#[cfg(test)]
-mod consent_tests;
-#[cfg(test)]
-mod deid_tests;
-#[cfg(test)]
-mod rights_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Principals and purposes for the vault's own tests. Each test acts as a
 //! principal with roles from the default policy, as a real caller would.
 
-use crate::authz::{Principal, Who};
+use crate::access::authz::{Principal, Who};
 use crate::{Access, Vault};
 use custodia_core::{CustomerId, Purpose};
 

@@ -1,8 +1,9 @@
 //! Vault tests against a real SQLite data directory.
 
 use super::*;
-use crate::export::ExportFormat;
-use crate::import::ImportOptions;
+use crate::operations::demo;
+use crate::records::export::ExportFormat;
+use crate::records::import::ImportOptions;
 use crate::testkit::*;
 use std::path::Path;
 
@@ -620,7 +621,7 @@ fn export_masked_and_revealed() {
 
 #[test]
 fn accounts_mfa_training_and_explain() {
-    use crate::identity::AccountKind;
+    use crate::access::identity::AccountKind;
     use custodia_core::policy::{DenyReason, Permission};
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
@@ -815,8 +816,8 @@ fn audit_verify_names_inserted_events() {
 
 #[test]
 fn sign_in_throttling_mfa_and_recovery_codes() {
-    use crate::identity::AccountKind;
-    use crate::session::LoginError;
+    use crate::access::identity::AccountKind;
+    use crate::access::session::LoginError;
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let pw = "correct horse battery staple";
@@ -959,8 +960,8 @@ fn sign_in_throttling_mfa_and_recovery_codes() {
 
 #[test]
 fn sign_in_counters_survive_a_restart() {
-    use crate::identity::AccountKind;
-    use crate::session::LoginError;
+    use crate::access::identity::AccountKind;
+    use crate::access::session::LoginError;
     let d = tempfile::tempdir().unwrap();
     let pw = "correct horse battery staple";
     {
@@ -981,7 +982,7 @@ fn sign_in_counters_survive_a_restart() {
 
 #[test]
 fn access_review_report_and_campaign() {
-    use crate::identity::AccountKind;
+    use crate::access::identity::AccountKind;
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
@@ -1049,8 +1050,8 @@ fn access_review_report_and_campaign() {
 
 #[test]
 fn expired_revoked_and_foreign_tokens_are_refused() {
-    use crate::authz::TokenRefusal;
-    use crate::identity::AccountKind;
+    use crate::access::authz::TokenRefusal;
+    use crate::access::identity::AccountKind;
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     v.create_account(&op(), "crm-app", AccountKind::Service, &["cs_agent".to_string()], None)
@@ -1181,6 +1182,6 @@ fn signin(
     pw: &str,
     code: Option<&str>,
     client: &str,
-) -> Result<crate::session::SessionStart, crate::session::LoginError> {
+) -> Result<crate::access::session::SessionStart, crate::access::session::LoginError> {
     v.login(name, pw, code, client, None).unwrap().result
 }

@@ -3,9 +3,9 @@
 use crate::progress::Bar;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use custodia_server::{tls, Transport};
-use custodia_vault::authz::{Job, Principal};
-use custodia_vault::export::ExportFormat;
-use custodia_vault::import::ImportOptions;
+use custodia_vault::access::authz::{Job, Principal};
+use custodia_vault::records::export::ExportFormat;
+use custodia_vault::records::import::ImportOptions;
 use custodia_vault::{Access, DataDir, MasterChoice, RecordInput, RecordPatch, Vault, VaultError};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -557,7 +557,7 @@ pub struct MigrateArgs {
     /// The data directory whose embedded database is moved.
     #[arg(long)]
     pub from: PathBuf,
-    /// The empty PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
+    /// The empty PostgreSQL database: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
     #[arg(long, hide_env_values = true)]
     pub to: String,
     /// Leave config.toml as it is (by default its `storage` is set to the target).
@@ -921,7 +921,7 @@ pub fn run_as(cli: Cli, operator: &str) -> Result<i32, VaultError> {
                             );
                         } else {
                             let ev = &e.event;
-                            let ts = custodia_vault::record::rfc3339(ev.ts_ms);
+                            let ts = custodia_vault::records::input::rfc3339(ev.ts_ms);
                             let who = ev.customer.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
                             let fields = ev.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
                             println!(
@@ -993,7 +993,7 @@ pub fn run_as(cli: Cli, operator: &str) -> Result<i32, VaultError> {
             let bar = Bar::new("generate");
             custodia_vault::Progress::start(&bar, a.count, "records");
             let write = |w: &mut dyn Write| {
-                custodia_vault::demo::write_demo_csv(w, a.count, a.start, a.seed, |n| {
+                custodia_vault::operations::demo::write_demo_csv(w, a.count, a.start, a.seed, |n| {
                     custodia_vault::Progress::advance(&bar, n)
                 })
             };
@@ -1270,7 +1270,7 @@ fn read_new_password(name: &str) -> Result<Zeroizing<String>, VaultError> {
 }
 
 fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
-    use custodia_vault::identity::AccountKind;
+    use custodia_vault::access::identity::AccountKind;
     match cmd {
         UserCmd::Add {
             name,
@@ -1372,9 +1372,9 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
         UserCmd::Email { name, email } => print_json(&v.set_email(p, &name, &email)?)?,
         UserCmd::SendLink { name, mfa } => {
             let kind = if mfa {
-                custodia_vault::staff::LinkKind::Mfa
+                custodia_vault::access::staff::LinkKind::Mfa
             } else {
-                custodia_vault::staff::LinkKind::Setup
+                custodia_vault::access::staff::LinkKind::Setup
             };
             print_json(&v.send_link(p, &name, kind)?)?;
         }
@@ -1674,7 +1674,7 @@ fn serve(dir: &DataDir, operator: &str, a: ServeArgs) -> Result<i32, VaultError>
     // administrator and nothing else.
     let p = vault.operator(operator);
     let token = match vault.bootstrap_status()? {
-        custodia_vault::bootstrap::BootstrapStatus::NeverIssued if !vault.administrator_exists()? => {
+        custodia_vault::operations::bootstrap::BootstrapStatus::NeverIssued if !vault.administrator_exists()? => {
             match vault.issue_bootstrap_token(&p) {
                 Ok(t) => BootstrapLine::New(t),
                 Err(e) => {
@@ -1683,7 +1683,7 @@ fn serve(dir: &DataDir, operator: &str, a: ServeArgs) -> Result<i32, VaultError>
                 }
             }
         }
-        custodia_vault::bootstrap::BootstrapStatus::Active => BootstrapLine::Earlier,
+        custodia_vault::operations::bootstrap::BootstrapStatus::Active => BootstrapLine::Earlier,
         _ => BootstrapLine::Off,
     };
     let vault = Arc::new(vault);

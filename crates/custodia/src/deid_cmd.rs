@@ -291,7 +291,11 @@ pub fn propose_schema(
 }
 
 /// `custodia detokenize`.
-pub fn detokenize(v: &Vault, p: &custodia_vault::authz::Principal, a: &DetokenizeArgs) -> Result<i32, VaultError> {
+pub fn detokenize(
+    v: &Vault,
+    p: &custodia_vault::access::authz::Principal,
+    a: &DetokenizeArgs,
+) -> Result<i32, VaultError> {
     let purpose = v.purpose(&a.purpose)?;
     let value = v.detokenize(p, &a.token, &purpose)?;
     println!("{value}");
@@ -301,7 +305,7 @@ pub fn detokenize(v: &Vault, p: &custodia_vault::authz::Principal, a: &Detokeniz
 /// `custodia export --deidentify PROFILE`.
 pub fn export_deidentified(
     v: &Vault,
-    p: &custodia_vault::authz::Principal,
+    p: &custodia_vault::access::authz::Principal,
     purpose: &custodia_core::Purpose,
     profile_path: &Path,
     output: Option<&Path>,

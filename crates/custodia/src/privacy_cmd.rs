@@ -2,9 +2,9 @@
 
 use clap::{Args, Subcommand};
 use custodia_core::notice;
-use custodia_vault::authz::Principal;
-use custodia_vault::consent::{ConsentAction, ConsentInput};
-use custodia_vault::delivery::Channel;
+use custodia_vault::access::authz::Principal;
+use custodia_vault::privacy::consent::{ConsentAction, ConsentInput};
+use custodia_vault::privacy::delivery::Channel;
 use custodia_vault::{DataDir, Vault, VaultError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -170,7 +170,7 @@ pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, Vault
                     "v{}\teffective {}\tpublished {} by {}",
                     r.version,
                     n.effective,
-                    custodia_vault::record::rfc3339(r.published_ms),
+                    custodia_vault::records::input::rfc3339(r.published_ms),
                     r.published_by
                 );
             }

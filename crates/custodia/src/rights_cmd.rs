@@ -4,10 +4,10 @@
 
 use crate::progress::Bar;
 use clap::{Args, Subcommand};
-use custodia_vault::authz::Principal;
-use custodia_vault::backup::{self, KeySource};
-use custodia_vault::retention::{LifecycleInput, RetentionOptions};
-use custodia_vault::rights::NewRequest;
+use custodia_vault::access::authz::Principal;
+use custodia_vault::operations::backup::{self, KeySource};
+use custodia_vault::rights::requests::NewRequest;
+use custodia_vault::rights::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::{DataDir, RecordPatch, Vault, VaultError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -298,7 +298,7 @@ fn secret_file(p: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, VaultError> {
     Ok(zeroize::Zeroizing::new(key_arg(text.trim())?))
 }
 
-fn table(rows: &[custodia_vault::rights::RequestView]) {
+fn table(rows: &[custodia_vault::rights::requests::RequestView]) {
     println!("id\tkind\tregime\tstatus\treceived\tdue\tdays_left");
     for r in rows {
         println!(
@@ -437,7 +437,7 @@ pub fn lifecycle(v: &Vault, p: &Principal, a: LifecycleArgs) -> Result<i32, Vaul
         },
         &v.purpose(&a.purpose)?,
     )?;
-    let d = |ms: Option<i64>| ms.map(custodia_vault::record::rfc3339);
+    let d = |ms: Option<i64>| ms.map(custodia_vault::records::input::rfc3339);
     print_json(&serde_json::json!({
         "customer": l.customer, "contract_end": d(l.contract_end_ms),
         "last_activity": d(l.last_activity_ms), "reviewed": d(l.reviewed_ms),
@@ -496,7 +496,7 @@ pub fn verify_certificate(dir: &DataDir, file: &Path, public_key: Option<&Path>)
     let key = custodia_crypto::jws::public_key_from_jwk(&jwk)
         .ok_or_else(|| VaultError::Input("the key is not an Ed25519 JWK".into()))?;
     let jws = std::fs::read_to_string(file).map_err(|e| VaultError::Io(format!("{}: {e}", file.display())))?;
-    let c = custodia_vault::erasure::verify_certificate(jws.trim(), &key)?;
+    let c = custodia_vault::rights::erasure::verify_certificate(jws.trim(), &key)?;
     println!(
         "valid: certificate {} issued {} by {} for {} subject(s); {}",
         c.id,

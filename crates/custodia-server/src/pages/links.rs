@@ -18,7 +18,7 @@ use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use custodia_vault::staff::{LinkInfo, LinkKind, LinkStep};
+use custodia_vault::access::staff::{LinkInfo, LinkKind, LinkStep};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 

@@ -215,14 +215,14 @@ pub async fn css() -> Response {
 }
 
 /// The staff session a request carries, with its cookie's value.
-pub(crate) fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::session::Session)> {
+pub(crate) fn session_of(s: &AppState, h: &HeaderMap) -> Option<(String, custodia_vault::access::session::Session)> {
     let token = cookie(h, SESSION_COOKIE)?;
     let sess = s.vault.session(&token).ok()??;
     Some((token, sess))
 }
 
 /// The staff principal of a session (what every page acts as).
-pub(crate) fn principal_of(s: &AppState, token: &str) -> Option<custodia_vault::authz::Principal> {
+pub(crate) fn principal_of(s: &AppState, token: &str) -> Option<custodia_vault::access::authz::Principal> {
     s.vault.staff_principal(token).ok()?.map(|(p, _)| p)
 }
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use custodia_core::consent::{ConsentKind, ConsentState};
 use custodia_core::notice::{Change, RecipientRole};
 use custodia_core::rights::RequestKind;
-use custodia_vault::portal::{PortalContext, PortalRefusal, PORTAL_SESSION_MS};
+use custodia_vault::privacy::portal::{PortalContext, PortalRefusal, PORTAL_SESSION_MS};
 use serde::Deserialize;
 
 const COOKIE: &str = "custodia_portal";
@@ -321,7 +321,7 @@ fn render_main(
     s: &AppState,
     lang: Lang,
     ctx: &PortalContext,
-    view: &custodia_vault::portal::PortalView,
+    view: &custodia_vault::privacy::portal::PortalView,
     qy: &MainQuery,
 ) -> Response {
     let t = text(lang);

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use custodia_vault::consent::ConsentStat;
+use custodia_vault::privacy::consent::ConsentStat;
 
 /// One stacked horizontal bar per purpose and version, its label above it
 /// so long (Chinese or English) names never clip. The template escapes

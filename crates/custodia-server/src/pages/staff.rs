@@ -13,7 +13,7 @@ use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use custodia_vault::session::{LoginError, DEVICE_COOKIE, SESSION_MS};
+use custodia_vault::access::session::{LoginError, DEVICE_COOKIE, SESSION_MS};
 use serde::Deserialize;
 
 /// A signed-in staff page's frame.
@@ -74,7 +74,7 @@ pub struct LoginForm {
 /// client flooding sign-in holds at most one of the shared permits and
 /// everyone else still gets the others.
 pub(crate) async fn password_check_permit(s: &AppState, client: std::net::IpAddr) -> Option<PasswordPermit> {
-    let key = custodia_vault::session::address_key(&client.to_string());
+    let key = custodia_vault::access::session::address_key(&client.to_string());
     let turn = {
         let mut m = s.sign_in_turns.lock().expect("sign-in turns");
         // Forget addresses nobody waits on (bounded by requests in flight).
@@ -289,7 +289,7 @@ fn enroll_form(
     s: &AppState,
     lang: Lang,
     token: &str,
-    sess: &custodia_vault::session::Session,
+    sess: &custodia_vault::access::session::Session,
     error: Option<&str>,
 ) -> Response {
     let Some(p) = principal_of(s, token) else {
@@ -306,7 +306,7 @@ fn enroll_form(
     let layout = || staff_layout(lang, &t.staff.title_enroll, &sess.csrf);
     // After a wrong code, keep the secret the person already scanned.
     let e = match (error, s.vault.pending_mfa(&p, &sess.account)) {
-        (Some(_), Ok(Some((uri, secret)))) => custodia_vault::identity::MfaEnrollment {
+        (Some(_), Ok(Some((uri, secret)))) => custodia_vault::access::identity::MfaEnrollment {
             otpauth_uri: uri,
             secret_base32: secret,
             recovery_codes: Vec::new(),

@@ -1138,7 +1138,7 @@ async fn every_route_and_command_for_every_caller() {
 
     // The server's background jobs: each its own job, no data.
     tokio::task::block_in_place(|| {
-        use custodia_vault::authz::{Job, Principal};
+        use custodia_vault::access::authz::{Job, Principal};
         let v = custodia_vault::Vault::open(&custodia_vault::DataDir::new(&data), &|| unreachable!()).unwrap();
         let masked = v.access(Some("customer_service"), false, None).unwrap();
         for job in [Job::Retention, Job::Backup, Job::LedgerSync] {
@@ -1149,7 +1149,7 @@ async fn every_route_and_command_for_every_caller() {
             let e = v.export(
                 &p,
                 &mut out,
-                custodia_vault::export::ExportFormat::Csv,
+                custodia_vault::records::export::ExportFormat::Csv,
                 &masked,
                 &custodia_vault::NoProgress,
             );
@@ -1161,7 +1161,7 @@ async fn every_route_and_command_for_every_caller() {
                 job == Job::Backup,
                 "{job:?}"
             );
-            let dry = custodia_vault::retention::RetentionOptions {
+            let dry = custodia_vault::rights::retention::RetentionOptions {
                 dry_run: true,
                 as_of: None,
             };

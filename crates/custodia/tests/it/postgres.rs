@@ -467,8 +467,8 @@ fn each_servers_ledger_learns_the_others_erasures() {
     assert_eq!(lines(&a), 1);
     assert_eq!(lines(&b), 0, "B has not looked yet");
     assert_eq!(
-        vb.sync_erasure_ledger(&custodia_vault::authz::Principal::system(
-            custodia_vault::authz::Job::LedgerSync
+        vb.sync_erasure_ledger(&custodia_vault::access::authz::Principal::system(
+            custodia_vault::access::authz::Job::LedgerSync
         ))
         .unwrap(),
         0,

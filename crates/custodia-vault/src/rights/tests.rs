@@ -1,10 +1,12 @@
 //! Requests, erasure, retention, the erasure ledger and backups against a
 //! real SQLite data directory.
 
-use super::*;
-use crate::retention::{LifecycleInput, RetentionOptions};
-use crate::rights::NewRequest;
+use crate::rights::requests::NewRequest;
+use crate::rights::retention::{LifecycleInput, RetentionOptions};
 use crate::testkit::*;
+use crate::*;
+use crate::privacy::consent;
+use crate::rights::erasure;
 use custodia_core::notice::DEFAULT_NOTICE_TOML;
 use std::path::Path;
 
@@ -42,7 +44,7 @@ fn person() -> RecordInput {
     ])
 }
 
-fn request(v: &Vault, id: &str, kind: &str, regime: &str) -> rights::RequestView {
+fn request(v: &Vault, id: &str, kind: &str, regime: &str) -> crate::rights::requests::RequestView {
     v.new_request(
         &op(),
         &NewRequest {
@@ -551,15 +553,20 @@ fn backups_restore_without_resurrecting_erased_customers() {
 
     // The offline recipient can verify and restore without the master secret;
     // opening it later (with the secret) replays the ledger.
-    let ver = crate::backup::verify(&file, crate::backup::KeySource::Recipient(&secret), &NoProgress).unwrap();
+    let ver = crate::operations::backup::verify(
+        &file,
+        crate::operations::backup::KeySource::Recipient(&secret),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(ver.header.id, rep.id);
     let to2 = DataDir::new(d.path().join("offline"));
     let ledger = v.dir().ledger_path(v.config());
     let key_file = v.dir().root().join("master.key");
-    crate::backup::restore_files(
+    crate::operations::backup::restore_files(
         &file,
         &to2,
-        crate::backup::KeySource::Recipient(&secret),
+        crate::operations::backup::KeySource::Recipient(&secret),
         Some(&ledger),
         Some(&key_file),
         &NoProgress,
@@ -569,7 +576,12 @@ fn backups_restore_without_resurrecting_erased_customers() {
     assert_eq!(offline.erasures_replayed_at_open(), 1);
     assert!(offline.store().get(&gone.id).unwrap().is_none());
     let (other, _) = custodia_crypto::backup::recipient_keypair();
-    assert!(crate::backup::verify(&file, crate::backup::KeySource::Recipient(&other), &NoProgress).is_err());
+    assert!(crate::operations::backup::verify(
+        &file,
+        crate::operations::backup::KeySource::Recipient(&other),
+        &NoProgress
+    )
+    .is_err());
 
     // A damaged backup fails verification and restore.
     let mut bad = std::fs::read(&file).unwrap();
@@ -656,9 +668,12 @@ fn scheduled_backups_keep_the_newest() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     assert!(
-        v.scheduled_backup(&crate::authz::Principal::system(crate::authz::Job::Backup), &NoProgress)
-            .unwrap()
-            .is_none(),
+        v.scheduled_backup(
+            &crate::access::authz::Principal::system(crate::access::authz::Job::Backup),
+            &NoProgress
+        )
+        .unwrap()
+        .is_none(),
         "not configured"
     );
     v.create(&op(), &person(), &cp()).unwrap();
@@ -668,9 +683,12 @@ fn scheduled_backups_keep_the_newest() {
     std::fs::write(&cfg, text).unwrap();
     let v = reopen(d.path()).unwrap();
     for _ in 0..3 {
-        v.scheduled_backup(&crate::authz::Principal::system(crate::authz::Job::Backup), &NoProgress)
-            .unwrap()
-            .unwrap();
+        v.scheduled_backup(
+            &crate::access::authz::Principal::system(crate::access::authz::Job::Backup),
+            &NoProgress,
+        )
+        .unwrap()
+        .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let mut files: Vec<_> = std::fs::read_dir(d.path().join("data/backups"))

@@ -4,7 +4,7 @@
 //! is in the audit log (so it is part of what is copied), and refusals
 //! are audited.
 
-use crate::authz::Principal;
+use crate::access::authz::Principal;
 use crate::progress::Progress;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};

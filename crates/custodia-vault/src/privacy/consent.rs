@@ -6,9 +6,9 @@
 //! notice change is material) live in `custodia-core`; this module applies
 //! them to stored records.
 
-use crate::authz::Principal;
+use crate::access::authz::Principal;
 use crate::error::FieldProblem;
-use crate::notice::NoticeState;
+use crate::privacy::notice::NoticeState;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::consent::receipt::{PiiController, Receipt, ReceiptPurpose, ReceiptService, RECEIPT_VERSION};
@@ -676,7 +676,7 @@ impl Vault {
                 citations: req.citations(),
                 state: st,
                 receipt: r.map(|r| r.id.clone()),
-                answered_at: r.map(|r| crate::record::rfc3339(r.ts_ms)),
+                answered_at: r.map(|r| crate::records::input::rfc3339(r.ts_ms)),
                 notice_version: r.map(|r| r.notice_version),
             });
         }

@@ -142,7 +142,11 @@ impl Vault {
     }
 
     /// What publishing a notice would do (a dry run). Needs `manage_policy`.
-    pub fn preview_notice(&self, p: &crate::authz::Principal, toml_text: &str) -> Result<PublishReport, VaultError> {
+    pub fn preview_notice(
+        &self,
+        p: &crate::access::authz::Principal,
+        toml_text: &str,
+    ) -> Result<PublishReport, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ManagePolicy)?;
         Ok(self.check_notice(toml_text)?.1)
     }
@@ -181,7 +185,11 @@ impl Vault {
 
     /// Publish a new notice version. Versions are immutable and must
     /// increase; the report says which consents now need renewal.
-    pub fn publish_notice(&self, p: &crate::authz::Principal, toml_text: &str) -> Result<PublishReport, VaultError> {
+    pub fn publish_notice(
+        &self,
+        p: &crate::access::authz::Principal,
+        toml_text: &str,
+    ) -> Result<PublishReport, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ManagePolicy)?;
         self.publish_notice_as(&p.actor(), toml_text)
     }

@@ -16,7 +16,7 @@
 //! the issue as its own `break_glass` event naming the reason; `status` and
 //! the access review list break-glass tokens.
 
-use crate::authz::{digest, new_secret, new_token_id, IssuedToken, Principal, Who, BREAK_GLASS_SCOPE};
+use crate::access::authz::{digest, new_secret, new_token_id, IssuedToken, Principal, Who, BREAK_GLASS_SCOPE};
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
@@ -249,7 +249,7 @@ impl Vault {
             token,
             account: admin.to_owned(),
             scopes: vec![BREAK_GLASS_SCOPE.into()],
-            expires_at: crate::record::rfc3339(rec.expires_ms),
+            expires_at: crate::records::input::rfc3339(rec.expires_ms),
         })
     }
 }

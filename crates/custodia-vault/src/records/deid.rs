@@ -4,7 +4,7 @@
 //! profile with k-anonymity, l-diversity and a re-identification risk
 //! report.
 
-use crate::authz::Principal;
+use crate::access::authz::Principal;
 use crate::error::FieldProblem;
 use crate::progress::Progress;
 use crate::{now_ms, Vault, VaultError};
@@ -193,7 +193,7 @@ impl Vault {
         let unknown = || VaultError::NotFound(format!("token {:?}", t.chars().take(40).collect::<String>()));
         let vt = self.store().vault_token(t)?.ok_or_else(unknown)?;
         let rec = self.store().get(&vt.customer)?.ok_or_else(unknown)?;
-        let attrs = crate::authz::attrs_of(&rec)?;
+        let attrs = crate::access::authz::attrs_of(&rec)?;
         // A token of a customer outside the caller's scope is as unknown as
         // one that was never issued.
         if !self.sees(p, rec.id, &attrs) {
@@ -513,7 +513,7 @@ impl Vault {
             }
         }
         let may = |r: &StoredCustomer| -> Result<bool, VaultError> {
-            let attrs = crate::authz::attrs_of(r)?;
+            let attrs = crate::access::authz::attrs_of(r)?;
             Ok(self.sees(p, r.id, &attrs)
                 && self
                     .decide(p, Permission::Export, None, Some(&attrs), Some(purpose))

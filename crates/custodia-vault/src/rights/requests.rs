@@ -6,7 +6,7 @@
 //! two operators (or a retry after a crash) never apply a step twice; an
 //! intake carrying an idempotency key returns the existing request.
 
-use crate::authz::{attrs_of, Principal};
+use crate::access::authz::{attrs_of, Principal};
 use crate::error::FieldProblem;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
@@ -213,7 +213,7 @@ fn stored_state(r: &RequestRecord) -> Result<RequestState, VaultError> {
 }
 
 fn rfc(ms: Option<i64>) -> Option<String> {
-    ms.map(crate::record::rfc3339)
+    ms.map(crate::records::input::rfc3339)
 }
 
 /// Channels a request may come through.
@@ -273,7 +273,7 @@ impl Vault {
                 .request_log(&r.id)?
                 .into_iter()
                 .map(|l| HistoryView {
-                    at: crate::record::rfc3339(l.ts_ms),
+                    at: crate::records::input::rfc3339(l.ts_ms),
                     actor: l.actor,
                     from: l.from_status,
                     to: l.to_status,
@@ -290,7 +290,7 @@ impl Vault {
             status: r.status.clone(),
             regime: r.regime.clone(),
             channel: r.channel.clone(),
-            received_at: crate::record::rfc3339(r.created_ms),
+            received_at: crate::records::input::rfc3339(r.created_ms),
             verified_at: rfc(r.verified_ms),
             verification: r.verification.clone(),
             acknowledged_at: rfc(r.acknowledged_ms),
@@ -919,8 +919,8 @@ impl Vault {
             ));
         }
         if !portal && self.policy().separation().verifier_cannot_complete.contains(&kind) {
-            if let (Some(by), Some(me)) = (r.verified_by.as_deref(), crate::authz::person_of(&p.actor())) {
-                if crate::authz::person_of(by) == Some(me) {
+            if let (Some(by), Some(me)) = (r.verified_by.as_deref(), crate::access::authz::person_of(&p.actor())) {
+                if crate::access::authz::person_of(by) == Some(me) {
                     let e = VaultError::SeparationOfDuties(format!(
                         "{} verified the requester of {}; another person completes this {} request ([separation_of_duties] in the policy)",
                         me, r.id, r.kind
@@ -1038,13 +1038,13 @@ impl Vault {
             }
             RequestKind::ConsentWithdrawal => {
                 let overview = self.consent_overview(cid, &clear)?;
-                let inputs: Vec<crate::consent::ConsentInput> = overview
+                let inputs: Vec<crate::privacy::consent::ConsentInput> = overview
                     .purposes
                     .iter()
                     .filter(|p| p.state == custodia_core::consent::ConsentState::Active)
-                    .map(|p| crate::consent::ConsentInput {
+                    .map(|p| crate::privacy::consent::ConsentInput {
                         purpose: p.purpose.to_string(),
-                        action: crate::consent::ConsentAction::Withdraw,
+                        action: crate::privacy::consent::ConsentAction::Withdraw,
                         channel: match r.channel.as_str() {
                             "portal" | "api" | "email" => "web".into(),
                             "phone" => "phone".into(),
@@ -1181,7 +1181,7 @@ impl Vault {
                 .into_iter()
                 .map(|e| {
                     serde_json::json!({
-                        "at": crate::record::rfc3339(e.event.ts_ms),
+                        "at": crate::records::input::rfc3339(e.event.ts_ms),
                         "who": e.event.actor,
                         "action": e.event.action.as_str(),
                         "purpose": e.event.purpose,

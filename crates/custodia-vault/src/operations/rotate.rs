@@ -34,7 +34,11 @@ const PAGE: usize = 1000;
 
 impl Vault {
     /// Rotate the key-encryption key (or finish an interrupted rotation).
-    pub fn rotate(&self, p: &crate::authz::Principal, progress: &dyn Progress) -> Result<RotateReport, VaultError> {
+    pub fn rotate(
+        &self,
+        p: &crate::access::authz::Principal,
+        progress: &dyn Progress,
+    ) -> Result<RotateReport, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ManageKeys)?;
         let actor = p.actor();
         let actor = actor.as_str();

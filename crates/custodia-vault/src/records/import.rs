@@ -10,7 +10,7 @@
 
 use crate::error::{FieldProblem, VaultError};
 use crate::progress::Progress;
-use crate::record::RecordInput;
+use crate::records::input::RecordInput;
 use crate::{now_ms, unknown_field, Vault};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_store::{Applied, Mutation, Pending};
@@ -200,14 +200,14 @@ fn parse_consents(
     cell: &str,
     opts: &ImportOptions,
     locale: Option<&str>,
-) -> Result<Vec<crate::consent::ConsentInput>, FieldProblem> {
+) -> Result<Vec<crate::privacy::consent::ConsentInput>, FieldProblem> {
     let mut out = Vec::new();
     for entry in cell.split(';').map(str::trim).filter(|e| !e.is_empty()) {
         let mut parts = entry.split('+').map(str::trim);
         let purpose = parts.next().unwrap_or_default().to_owned();
-        let mut input = crate::consent::ConsentInput {
+        let mut input = crate::privacy::consent::ConsentInput {
             purpose,
-            action: crate::consent::ConsentAction::Give,
+            action: crate::privacy::consent::ConsentAction::Give,
             channel: opts.consent_channel.clone().unwrap_or_default(),
             language: locale
                 .or(opts.consent_language.as_deref())
@@ -298,7 +298,7 @@ impl Vault {
     /// as one aggregated event.
     pub fn import(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         input: impl Read,
         total_bytes: Option<u64>,
         opts: &ImportOptions,

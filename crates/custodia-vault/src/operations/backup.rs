@@ -335,7 +335,7 @@ impl Vault {
     /// file), optionally also openable by an offline recipient's key.
     pub fn backup_create(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         path: &Path,
         recipient: Option<&[u8; 32]>,
         progress: &dyn Progress,
@@ -432,7 +432,7 @@ impl Vault {
             format: "custodia-backup".into(),
             version: 1,
             id: id.to_owned(),
-            created_at: crate::record::rfc3339(now_ms()),
+            created_at: crate::records::input::rfc3339(now_ms()),
             customers,
             audit_events,
             db_bytes,
@@ -469,7 +469,7 @@ impl Vault {
     /// Verify a backup with this directory's master secret.
     pub fn backup_verify(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         path: &Path,
         progress: &dyn Progress,
     ) -> Result<VerifyReport, VaultError> {
@@ -484,7 +484,7 @@ impl Vault {
     /// anyone can read the restored data.
     pub fn backup_restore(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         path: &Path,
         to: &DataDir,
         progress: &dyn Progress,
@@ -527,10 +527,10 @@ impl Vault {
     /// beyond `keep`. Returns `None` when backups are not configured.
     pub fn scheduled_backup(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         progress: &dyn Progress,
     ) -> Result<Option<BackupReport>, VaultError> {
-        self.require_job(p, crate::authz::Job::Backup)?;
+        self.require_job(p, crate::access::authz::Job::Backup)?;
         let Some(cfg) = self.config().backup.clone() else {
             return Ok(None);
         };

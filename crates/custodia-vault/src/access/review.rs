@@ -88,7 +88,11 @@ fn account_of(actor: &str) -> Option<&str> {
 
 impl Vault {
     /// Build the access-review report, flagging grants unused for `unused_days`.
-    pub fn review_report(&self, p: &crate::authz::Principal, unused_days: i64) -> Result<ReviewReport, VaultError> {
+    pub fn review_report(
+        &self,
+        p: &crate::access::authz::Principal,
+        unused_days: i64,
+    ) -> Result<ReviewReport, VaultError> {
         self.require_any_admin(
             p,
             &[
@@ -221,7 +225,7 @@ impl Vault {
                                 .join("; ")
                         },
                         purposes: g.purposes.iter().map(|p| p.to_string()).collect(),
-                        last_use: last.map(crate::record::rfc3339),
+                        last_use: last.map(crate::records::input::rfc3339),
                         uses,
                         unused_permissions,
                         unused_purposes,
@@ -231,7 +235,7 @@ impl Vault {
             }
         }
         Ok(ReviewReport {
-            generated_at: crate::record::rfc3339(now),
+            generated_at: crate::records::input::rfc3339(now),
             unused_days,
             grants,
             accounts: findings,
@@ -239,7 +243,7 @@ impl Vault {
     }
 
     /// Open a review campaign over every (account, role) assignment.
-    pub fn start_review(&self, p: &crate::authz::Principal) -> Result<(String, Vec<ReviewItem>), VaultError> {
+    pub fn start_review(&self, p: &crate::access::authz::Principal) -> Result<(String, Vec<ReviewItem>), VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
         let actor = p.actor();
         let actor = actor.as_str();
@@ -283,7 +287,7 @@ impl Vault {
     /// removes the role from the account in the same transaction.
     pub fn decide_review(
         &self,
-        p: &crate::authz::Principal,
+        p: &crate::access::authz::Principal,
         campaign: &str,
         account: &str,
         role: &str,
@@ -356,7 +360,11 @@ impl Vault {
     }
 
     /// The items of a campaign.
-    pub fn review_items(&self, p: &crate::authz::Principal, campaign: &str) -> Result<Vec<ReviewItem>, VaultError> {
+    pub fn review_items(
+        &self,
+        p: &crate::access::authz::Principal,
+        campaign: &str,
+    ) -> Result<Vec<ReviewItem>, VaultError> {
         self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
         let items = self.store().review_items(campaign)?;
         if items.is_empty() {

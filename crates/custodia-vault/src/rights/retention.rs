@@ -6,7 +6,7 @@
 //! records not reviewed for the configured time are flagged for a
 //! data-quality review (定期审查和更新客户信息).
 
-use crate::authz::{attrs_of, Job, Principal};
+use crate::access::authz::{attrs_of, Job, Principal};
 use crate::progress::Progress;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
@@ -97,7 +97,7 @@ impl Vault {
     fn finish_retention_batch(
         &self,
         actor: &str,
-        submitted: crate::erasure::SubmittedErasure,
+        submitted: crate::rights::erasure::SubmittedErasure,
         reason: &str,
         report: &mut RetentionReport,
     ) -> Result<(), VaultError> {
@@ -310,7 +310,7 @@ impl Vault {
                     };
                     if with_consents.contains(&rec.id) {
                         let receipts = self.store().consents(&rec.id)?;
-                        for (purpose, r) in crate::consent::latest(&receipts) {
+                        for (purpose, r) in crate::privacy::consent::latest(&receipts) {
                             if let Ok(p) = Purpose::new(purpose) {
                                 facts.consents.insert(p, (r.given, day(r.ts_ms)));
                             }

@@ -6,7 +6,7 @@
 //! from the master secret and bound to the account name, recovery codes are
 //! stored as SHA-256 digests, and every change is audited.
 
-use crate::authz::Principal;
+use crate::access::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use chrono::NaiveDate;
 use custodia_core::audit::{Action, AuditEvent};
@@ -84,7 +84,7 @@ pub struct AccountView {
     /// Whether the account was deleted (its name stays taken).
     pub deleted: bool,
     /// Changes to it waiting for a second person's approval.
-    pub pending_approvals: Vec<crate::staff::ApprovalView>,
+    pub pending_approvals: Vec<crate::access::staff::ApprovalView>,
 }
 
 /// What MFA enrollment gives the person (shown once).
@@ -111,7 +111,7 @@ pub(crate) fn recovery_codes() -> Vec<String> {
 }
 
 fn mask_check(e: &str) -> Result<(), ()> {
-    crate::staff::valid_email_pub(e).then_some(()).ok_or(())
+    crate::access::staff::valid_email_pub(e).then_some(()).ok_or(())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -171,7 +171,7 @@ impl Vault {
     /// so that whoever knows the password, an administrator who set it
     /// included, cannot enroll their own authenticator).
     fn self_enroll(&self, p: &Principal, name: &str) -> Result<(), VaultError> {
-        if p.account() != Some(name) || !matches!(p.0, crate::authz::Who::Staff { .. }) {
+        if p.account() != Some(name) || !matches!(p.0, crate::access::authz::Who::Staff { .. }) {
             return Err(self.forbid(
                 p,
                 None,
@@ -266,7 +266,7 @@ impl Vault {
             roles
                 .iter()
                 .cloned()
-                .partition(|r| crate::staff::grant_needs_approval(self, r))
+                .partition(|r| crate::access::staff::grant_needs_approval(self, r))
         };
         if !later.is_empty() && p.person().is_none() {
             return Err(self.forbid(
@@ -344,7 +344,7 @@ impl Vault {
                         create: true,
                         events: vec![e],
                     },
-                    crate::bootstrap::switch_off(),
+                    crate::operations::bootstrap::switch_off(),
                     Mutation::Audit(vec![off]),
                 ])?
                 .first()
@@ -358,11 +358,11 @@ impl Vault {
             self.put_account(rec, true, e)?;
         }
         if !later.is_empty() {
-            self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later, None)?;
+            self.request_approval(p, crate::access::staff::ApprovalKind::GrantRoles, name, later, None)?;
         }
         if email.is_some() {
             let a = self.account_record(name)?;
-            self.issue_link(&a, crate::staff::LinkKind::Setup, actor).map_err(|e| {
+            self.issue_link(&a, crate::access::staff::LinkKind::Setup, actor).map_err(|e| {
                 VaultError::Delivery(format!(
                     "account {name} was created, but its setup link could not be sent ({e}); send it again with `custodia user send-link {name}`"
                 ))
@@ -475,10 +475,10 @@ impl Vault {
     }
 
     /// Replace an account's roles, under the rules of
-    /// [`Vault::check_role_change`]: `manage_accounts` for administrative
+    /// `check_role_change`: `manage_accounts` for administrative
     /// roles, `review_access` for the others, never one's own. Roles taken
     /// away go at once; roles that reach personal data or can approve
-    /// (see [`crate::staff::grant_needs_approval`]) wait for a second
+    /// (see `access::staff::grant_needs_approval`) wait for a second
     /// person's approval and are listed under `pending_approvals`.
     pub fn set_roles(&self, p: &Principal, name: &str, roles: &[String]) -> Result<AccountView, VaultError> {
         self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
@@ -497,7 +497,7 @@ impl Vault {
             .iter()
             .filter(|r| !a.roles.contains(r))
             .cloned()
-            .partition(|r| crate::staff::grant_needs_approval(self, r));
+            .partition(|r| crate::access::staff::grant_needs_approval(self, r));
         let now_set: Vec<String> = wanted.iter().filter(|r| !later.contains(r)).cloned().collect();
         if !later.is_empty() && p.person().is_none() {
             return Err(self.forbid(
@@ -516,7 +516,7 @@ impl Vault {
                 .into_iter()
                 .any(|x| x.account == name && x.kind == "grant_roles" && x.state == "pending" && x.roles == later);
             if !pending {
-                self.request_approval(p, crate::staff::ApprovalKind::GrantRoles, name, later, None)?;
+                self.request_approval(p, crate::access::staff::ApprovalKind::GrantRoles, name, later, None)?;
             }
         }
         if a.roles != now_set {
@@ -590,7 +590,7 @@ impl Vault {
     /// One account with its trainings. Needs `manage_accounts` or
     /// `review_access`, or to be that person.
     pub fn account(&self, p: &Principal, name: &str) -> Result<AccountView, VaultError> {
-        if p.account() != Some(name) || !matches!(p.0, crate::authz::Who::Staff { .. }) {
+        if p.account() != Some(name) || !matches!(p.0, crate::access::authz::Who::Staff { .. }) {
             self.require_any_admin(p, &[Permission::ManageAccounts, Permission::ReviewAccess])?;
         }
         let a = self.account_record(name)?;
@@ -623,7 +623,7 @@ impl Vault {
             .filter(|x| x.account == a.name && x.state == "pending")
             .map(|x| self.approval_view_pub(x))
             .collect::<Result<Vec<_>, _>>()?;
-        let email = self.staff_email(&a)?.map(|e| crate::staff::mask_email(&e));
+        let email = self.staff_email(&a)?.map(|e| crate::access::staff::mask_email(&e));
         Ok(AccountView {
             // Service accounts authenticate with tokens: MFA never applies.
             mfa_required: a.kind == "staff"

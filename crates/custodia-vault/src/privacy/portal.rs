@@ -7,9 +7,9 @@
 //! 50 random bits (shown once, stored as a SHA-256 digest), usable once,
 //! expiring, with failed attempts throttled per client address.
 
-use crate::authz::{person_of, Principal};
-use crate::consent::{ConsentAction, ConsentInput, ConsentOverview, RecordedConsent, SignedReceipt};
-use crate::delivery::Channel;
+use crate::access::authz::{person_of, Principal};
+use crate::privacy::consent::{ConsentAction, ConsentInput, ConsentOverview, RecordedConsent, SignedReceipt};
+use crate::privacy::delivery::Channel;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::notice::{self, Change, Language, Notice};
@@ -86,7 +86,7 @@ impl PortalContext {
 
     /// The caller the portal acts as: this customer, nobody else.
     pub fn principal(&self) -> Principal {
-        Principal(crate::authz::Who::Customer {
+        Principal(crate::access::authz::Who::Customer {
             customer: self.customer,
             code_from: self.code_from.clone(),
         })
@@ -128,7 +128,7 @@ impl From<&RequestRecord> for RequestSummary {
             kind: r.kind.clone(),
             status: r.status.clone(),
             channel: r.channel.clone(),
-            received_at: crate::record::rfc3339(r.created_ms),
+            received_at: crate::records::input::rfc3339(r.created_ms),
         }
     }
 }
@@ -226,7 +226,7 @@ impl Vault {
     /// change already made.
     pub(crate) fn notify_contact_change(&self, actor: &str, customer: CustomerId, channel: Channel, old: &str) {
         let cfg = self.config();
-        let when = crate::record::rfc3339(now_ms());
+        let when = crate::records::input::rfc3339(now_ms());
         let (what_en, what_zh) = channel.contact_name();
         let text = format!(
             "您在我们这里登记的{what_zh}已于 {when} 由工作人员修改。如非您本人要求，请立即联系我们。\n\
@@ -234,7 +234,7 @@ impl Vault {
         );
         let sent = match channel {
             Channel::Email => cfg.mail.as_ref().map(|m| {
-                crate::delivery::send_mail(
+                crate::privacy::delivery::send_mail(
                     m,
                     self.dir(),
                     old,
@@ -245,7 +245,7 @@ impl Vault {
             Channel::Sms => cfg
                 .sms
                 .as_ref()
-                .map(|s| crate::delivery::send_sms(s, self.dir(), old, &text)),
+                .map(|s| crate::privacy::delivery::send_sms(s, self.dir(), old, &text)),
         };
         let (outcome, detail) = match sent {
             None => return,
@@ -338,8 +338,8 @@ impl Vault {
                 format!(
                     "the customer's {} was changed by staff at {}; no portal code goes to it before {} (send by the other channel, or verify the customer another way)",
                     channel.contact_name().0,
-                    crate::record::rfc3339(h.created_ms),
-                    crate::record::rfc3339(h.expires_ms)
+                    crate::records::input::rfc3339(h.created_ms),
+                    crate::records::input::rfc3339(h.expires_ms)
                 ),
             ));
         }
@@ -378,7 +378,7 @@ impl Vault {
                 channel.as_str()
             ),
         )?;
-        let expires_at = crate::record::rfc3339(expires_ms);
+        let expires_at = crate::records::input::rfc3339(expires_ms);
         let base = cfg.portal.base_url.trim_end_matches('/');
         let text = format!(
             "您的个人信息保护门户验证码 / Your privacy portal code:\n\n    {code}\n\n\
@@ -388,14 +388,16 @@ impl Vault {
             code = code.as_str()
         );
         let sent = match channel {
-            Channel::Email => crate::delivery::send_mail(
+            Channel::Email => crate::privacy::delivery::send_mail(
                 cfg.mail.as_ref().expect("checked above"),
                 self.dir(),
                 &to,
                 "个人信息保护门户验证码 / Your privacy portal code",
                 &text,
             ),
-            Channel::Sms => crate::delivery::send_sms(cfg.sms.as_ref().expect("checked above"), self.dir(), &to, &text),
+            Channel::Sms => {
+                crate::privacy::delivery::send_sms(cfg.sms.as_ref().expect("checked above"), self.dir(), &to, &text)
+            }
         };
         if let Err(err) = sent {
             // A code that never arrived must not stay usable.
@@ -417,7 +419,7 @@ impl Vault {
             customer: cid,
             channel,
             to: masked_to,
-            sent_at: crate::record::rfc3339(now_ms()),
+            sent_at: crate::records::input::rfc3339(now_ms()),
             expires_at,
         })
     }
@@ -668,8 +670,8 @@ impl Vault {
         Ok(serde_json::json!({
             "customer": customer,
             "external_id": rec.external_id,
-            "created_at": crate::record::rfc3339(rec.created_ms),
-            "updated_at": crate::record::rfc3339(rec.updated_ms),
+            "created_at": crate::records::input::rfc3339(rec.created_ms),
+            "updated_at": crate::records::input::rfc3339(rec.updated_ms),
             "fields": clear,
             "consents": consents,
             "receipts": receipts,
@@ -704,7 +706,7 @@ impl Vault {
         let customer = self.own_record(p)?.id;
         let v = self.new_request(
             p,
-            &crate::rights::NewRequest {
+            &crate::rights::requests::NewRequest {
                 customer: customer.to_string(),
                 kind: kind.as_str().into(),
                 channel: Some("portal".into()),

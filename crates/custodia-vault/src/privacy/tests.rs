@@ -1,11 +1,12 @@
 //! Notices, consents, minimization, receipts and the portal against a real
 //! SQLite data directory.
 
-use super::*;
-use crate::consent::{ConsentAction, ConsentInput};
-use crate::import::ImportOptions;
-use crate::portal::PortalRefusal;
+use crate::privacy::consent::{ConsentAction, ConsentInput};
+use crate::privacy::portal::PortalRefusal;
+use crate::records::import::ImportOptions;
 use crate::testkit::*;
+use crate::*;
+use crate::privacy::consent;
 use custodia_core::notice::{Language, DEFAULT_NOTICE_TOML};
 use custodia_core::rights::RequestKind;
 use std::path::Path;
@@ -526,7 +527,7 @@ fn searches_and_exports_leave_out_customers_without_consent() {
         .export(
             &unrestricted(),
             &mut out,
-            crate::export::ExportFormat::Csv,
+            crate::records::export::ExportFormat::Csv,
             &v.access(Some("marketing"), true, None).unwrap(),
             &NoProgress,
         )

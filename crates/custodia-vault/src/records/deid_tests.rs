@@ -1,10 +1,11 @@
 //! Free-text scanning, vault tokens and de-identified exports against a
 //! real SQLite data directory.
 
-use super::*;
-use crate::authz::Principal;
-use crate::import::ImportOptions;
+use crate::access::authz::Principal;
+use crate::records::import::ImportOptions;
 use crate::testkit::*;
+use crate::*;
+use crate::operations::demo;
 use custodia_core::schema::ScanAction;
 use std::collections::HashMap;
 use std::path::Path;
@@ -282,9 +283,9 @@ fn imported_notes_are_tokenized_and_no_value_is_on_disk() {
     want.sort();
     assert_eq!(opened, want);
     drop(v);
-    for (name, bytes) in super::tests::all_bytes(&d.path().join("data")) {
+    for (name, bytes) in crate::tests::all_bytes(&d.path().join("data")) {
         for s in &secrets {
-            assert!(!super::tests::contains(&bytes, s.as_bytes()), "{s} found in {name}");
+            assert!(!crate::tests::contains(&bytes, s.as_bytes()), "{s} found in {name}");
         }
     }
 }

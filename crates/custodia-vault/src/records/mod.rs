@@ -8,12 +8,19 @@
 //! declared purpose, and the purpose must be usable for the customer under
 //! the notice in force (consent, restriction, objection).
 
-use crate::authz::{attrs_of, Principal};
+pub mod deid;
+pub mod export;
+pub mod import;
+pub mod input;
+
+#[cfg(test)]
+mod deid_tests;
+
+use crate::access::authz::{attrs_of, Principal};
 use crate::error::FieldProblem;
-use crate::record::rfc3339;
-use crate::{
-    check_external_id, notice, now_ms, unknown_field, CustomerView, RecordInput, RecordPatch, Vault, VaultError,
-};
+use crate::privacy::notice;
+use crate::records::input::rfc3339;
+use crate::{check_external_id, now_ms, unknown_field, CustomerView, RecordInput, RecordPatch, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_core::{Classification, CustomerId, FieldName, Purpose, Validator};
@@ -1019,7 +1026,7 @@ impl Vault {
         // a customer's portal to an address of their own.
         let mut notify = Vec::new();
         if p.customer().is_none() {
-            for channel in crate::delivery::Channel::ALL {
+            for channel in crate::privacy::delivery::Channel::ALL {
                 let Some((_, old)) = contact_changed.iter().find(|(k, _)| *k == channel.field_type()) else {
                     continue;
                 };
@@ -1068,7 +1075,7 @@ pub struct Status {
     /// The notice version in force.
     pub notice_version: Option<u32>,
     /// Where the bootstrap token stands.
-    pub bootstrap_token: crate::bootstrap::BootstrapStatus,
+    pub bootstrap_token: crate::operations::bootstrap::BootstrapStatus,
     /// Break-glass tokens that still work.
     pub break_glass_tokens_active: Vec<String>,
     /// Request kinds whose verifier may not also complete them; empty
@@ -1101,7 +1108,9 @@ impl Vault {
             .tokens()?
             .into_iter()
             .filter(|t| {
-                !t.revoked && t.expires_ms > now && t.scopes.iter().any(|s| s == crate::authz::BREAK_GLASS_SCOPE)
+                !t.revoked
+                    && t.expires_ms > now
+                    && t.scopes.iter().any(|s| s == crate::access::authz::BREAK_GLASS_SCOPE)
             })
             .map(|t| t.id)
             .collect();
@@ -1147,7 +1156,7 @@ impl Vault {
             ));
         }
         let bootstrap = self.bootstrap_status()?;
-        if bootstrap == crate::bootstrap::BootstrapStatus::Active {
+        if bootstrap == crate::operations::bootstrap::BootstrapStatus::Active {
             warnings
                 .push("no administrator exists yet: create one with the bootstrap token (POST /v1/accounts)".into());
         }

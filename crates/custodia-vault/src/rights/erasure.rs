@@ -16,7 +16,7 @@
 //! entries the database lacks are replayed (a restored backup), tombstones
 //! the ledger lacks are appended (a crash between commit and append).
 
-use crate::authz::Principal;
+use crate::access::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
@@ -127,8 +127,8 @@ impl From<&HoldRecord> for HoldView {
             customer: h.customer,
             reason: h.reason.clone(),
             set_by: h.set_by.clone(),
-            set_at: crate::record::rfc3339(h.set_ms),
-            released_at: h.released_ms.map(crate::record::rfc3339),
+            set_at: crate::records::input::rfc3339(h.set_ms),
+            released_at: h.released_ms.map(crate::records::input::rfc3339),
         }
     }
 }
@@ -290,7 +290,7 @@ impl Vault {
     }
 
     /// Check the whole ledger.
-    pub fn verify_ledger(&self, p: &crate::authz::Principal) -> Result<LedgerReport, VaultError> {
+    pub fn verify_ledger(&self, p: &crate::access::authz::Principal) -> Result<LedgerReport, VaultError> {
         self.require_any_admin(
             p,
             &[
@@ -356,8 +356,8 @@ impl Vault {
     /// agreement now (it happens at every open; servers sharing a
     /// PostgreSQL database also run it periodically, so each ledger learns
     /// of the others' erasures). Returns how many entries were replayed.
-    pub fn sync_erasure_ledger(&self, p: &crate::authz::Principal) -> Result<usize, VaultError> {
-        self.require_job(p, crate::authz::Job::LedgerSync)?;
+    pub fn sync_erasure_ledger(&self, p: &crate::access::authz::Principal) -> Result<usize, VaultError> {
+        self.require_job(p, crate::access::authz::Job::LedgerSync)?;
         self.reconcile_ledger()
     }
 
@@ -479,7 +479,7 @@ impl Vault {
             kind: "custodia-destruction-certificate".into(),
             version: 1,
             id: id.into(),
-            issued_at: crate::record::rfc3339(now),
+            issued_at: crate::records::input::rfc3339(now),
             issuer,
             subjects: ts
                 .iter()

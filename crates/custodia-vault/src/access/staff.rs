@@ -10,7 +10,7 @@
 //! the account's name, which is never reused (deleted accounts keep their
 //! row, emptied of secrets).
 
-use crate::authz::{person_of, Principal, Who};
+use crate::access::authz::{person_of, Principal, Who};
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
@@ -301,7 +301,7 @@ impl Vault {
         p: &Principal,
         name: &str,
         email: &str,
-    ) -> Result<crate::identity::AccountView, VaultError> {
+    ) -> Result<crate::access::identity::AccountView, VaultError> {
         self.require_admin(p, Permission::ManageAccounts)?;
         self.not_self(p, name, "changes the e-mail address of")?;
         let email = email.trim();
@@ -344,7 +344,7 @@ impl Vault {
         ])?;
         if let (Some(old), Some(mail)) = (old, self.config().mail.as_ref()) {
             if old != new {
-                let _ = crate::delivery::send_mail(
+                let _ = crate::privacy::delivery::send_mail(
                     mail,
                     self.dir(),
                     &old,
@@ -403,10 +403,10 @@ impl Vault {
                 a.name, a.name
             ))
         })?;
-        let secret = Zeroizing::new(crate::session::random_hex(32));
+        let secret = Zeroizing::new(crate::access::session::random_hex(32));
         let now = now_ms();
         let link = AccountLinkRecord {
-            digest: crate::session::digest(&secret),
+            digest: crate::access::session::digest(&secret),
             account: a.name.clone(),
             kind: kind.as_str().into(),
             created_ms: now,
@@ -414,7 +414,7 @@ impl Vault {
             used: false,
             created_by: by.to_owned(),
         };
-        let expires_at = crate::record::rfc3339(link.expires_ms);
+        let expires_at = crate::records::input::rfc3339(link.expires_ms);
         let masked = mask_email(&to);
         let mut e = AuditEvent::new(now, by, Action::Account);
         e.detail = Some(format!(
@@ -441,7 +441,8 @@ impl Vault {
              Open this link to {en}. It works once and expires at {expires_at}.\n\n    {url}\n\n\
              如非本人操作，请忽略本邮件并告知管理员。 If you did not expect this, ignore it and tell your administrator.\n",
         );
-        if let Err(err) = crate::delivery::send_mail(&mail, self.dir(), &to, &format!("Custodia: {en}"), &text) {
+        if let Err(err) = crate::privacy::delivery::send_mail(&mail, self.dir(), &to, &format!("Custodia: {en}"), &text)
+        {
             // A link that never arrived must not stay usable.
             self.apply_one(vec![Mutation::DropAccountLinks {
                 account: a.name.clone(),
@@ -507,7 +508,7 @@ impl Vault {
     fn link_of(&self, secret: &str) -> Result<(AccountLinkRecord, LinkKind, AccountRecord), VaultError> {
         let l = self
             .store()
-            .account_link(&crate::session::digest(secret.trim()))?
+            .account_link(&crate::access::session::digest(secret.trim()))?
             .filter(|l| !l.used && l.expires_ms > now_ms())
             .ok_or_else(invalid_link)?;
         let kind = LinkKind::parse(&l.kind)?;
@@ -556,12 +557,12 @@ impl Vault {
         let name = a.name.clone();
         let now = now_ms();
         let actor = format!("staff:{name}");
-        let kpw = format!("pw:{name}:{}", crate::session::address_key(client));
+        let kpw = format!("pw:{name}:{}", crate::access::session::address_key(client));
         if info.asks_current_password {
             if let Some(until) = self.counter_locked(&kpw, now)? {
                 return Err(VaultError::Forbidden(format!(
                     "too many wrong passwords from here; try again after {}",
-                    crate::record::rfc3339(until)
+                    crate::records::input::rfc3339(until)
                 )));
             }
             let ok = password::verify(current_password.unwrap_or(""), a.password.as_deref().unwrap_or("")).is_ok();
@@ -583,7 +584,7 @@ impl Vault {
             if let Some(until) = self.counter_locked(&kcode, now)? {
                 return Err(VaultError::Forbidden(format!(
                     "the second factor is locked until {}",
-                    crate::record::rfc3339(until)
+                    crate::records::input::rfc3339(until)
                 )));
             }
             let ok = match (a.mfa_secret.clone(), code.map(str::trim).filter(|c| !c.is_empty())) {
@@ -709,7 +710,7 @@ impl Vault {
             .ok_or_else(|| {
                 input("the code does not match; check the authenticator's clock and try the current code")
             })?;
-        let codes = crate::identity::recovery_codes();
+        let codes = crate::access::identity::recovery_codes();
         a.recovery = codes
             .iter()
             .map(|c| custodia_core::audit::to_hex(&Sha256::digest(c.as_bytes())))
@@ -744,7 +745,7 @@ impl Vault {
         if let Some(until) = self.counter_locked(&key, now_ms())? {
             return Err(VaultError::Forbidden(format!(
                 "too many wrong current passwords; try again after {}",
-                crate::record::rfc3339(until)
+                crate::records::input::rfc3339(until)
             )));
         }
         if password::verify(current, a.password.as_deref().unwrap_or("")).is_err() {
@@ -762,7 +763,7 @@ impl Vault {
         a.password = Some(password::hash(new));
         a.updated_ms = now_ms();
         let e = self.staff_event(p, Action::Account, format!("{account} changed their password"));
-        let keep = keep_session.and_then(|t| self.store().session(&crate::session::digest(t)).ok().flatten());
+        let keep = keep_session.and_then(|t| self.store().session(&crate::access::session::digest(t)).ok().flatten());
         match self
             .apply_one(vec![Mutation::PutAccountIf {
                 account: Box::new(a.clone()),
@@ -810,7 +811,7 @@ impl Vault {
         name: &str,
         disabled: bool,
         reason: Option<&str>,
-    ) -> Result<crate::identity::AccountView, VaultError> {
+    ) -> Result<crate::access::identity::AccountView, VaultError> {
         self.require_admin(p, Permission::ManageAccounts)?;
         self.not_self(p, name, if disabled { "disables" } else { "enables" })?;
         let mut a = self.live_account(name)?;
@@ -862,8 +863,8 @@ impl Vault {
             format!("sign-in counters of {name} cleared (unlocked)"),
         );
         self.apply_one(vec![Mutation::ClearCounters {
-            keys: crate::session::account_counter_keys(name),
-            prefixes: crate::session::account_counter_prefixes(name),
+            keys: crate::access::session::account_counter_keys(name),
+            prefixes: crate::access::session::account_counter_prefixes(name),
             events: vec![e],
         }])?;
         Ok(())
@@ -913,8 +914,8 @@ impl Vault {
                 account: name.to_owned(),
             },
             Mutation::ClearCounters {
-                keys: crate::session::account_counter_keys(name),
-                prefixes: crate::session::account_counter_prefixes(name),
+                keys: crate::access::session::account_counter_keys(name),
+                prefixes: crate::access::session::account_counter_prefixes(name),
                 events: vec![],
             },
         ];
@@ -987,7 +988,7 @@ impl Vault {
         }
         let now = now_ms();
         let ap = ApprovalRecord {
-            id: format!("apr_{}", crate::session::random_hex(8)),
+            id: format!("apr_{}", crate::access::session::random_hex(8)),
             kind: kind.as_str().into(),
             account: account.to_owned(),
             roles: roles.clone(),
@@ -1212,8 +1213,8 @@ fn approval_view(a: ApprovalRecord) -> Result<ApprovalView, VaultError> {
         email: None,
         kind: ApprovalKind::parse(&a.kind)?,
         state: ApprovalState::parse(&a.state)?,
-        requested_at: crate::record::rfc3339(a.requested_ms),
-        decided_at: a.decided_ms.map(crate::record::rfc3339),
+        requested_at: crate::records::input::rfc3339(a.requested_ms),
+        decided_at: a.decided_ms.map(crate::records::input::rfc3339),
         id: a.id,
         account: a.account,
         roles: a.roles,

@@ -1,8 +1,8 @@
 //! Streaming export to CSV or JSON, masked unless revealed for a purpose.
 
-use crate::authz::{attrs_of, Principal};
+use crate::access::authz::{attrs_of, Principal};
 use crate::progress::Progress;
-use crate::record::CustomerView;
+use crate::records::input::CustomerView;
 use crate::{now_ms, Access, Reveal, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;

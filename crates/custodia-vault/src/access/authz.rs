@@ -146,7 +146,7 @@ impl Principal {
             Who::Service { account, token, .. } => format!("service:{account}/{token}"),
             Who::Staff { account, .. } => format!("staff:{account}"),
             Who::Operator { name, .. } => format!("operator:{name}"),
-            Who::Customer { .. } => crate::portal::PORTAL_ACTOR.into(),
+            Who::Customer { .. } => crate::privacy::portal::PORTAL_ACTOR.into(),
             Who::System(job) => format!("system:{}", job.as_str()),
             Who::BreakGlass { admin, token } => format!("breakglass:{admin}/{token}"),
         }
@@ -429,7 +429,7 @@ impl Vault {
             token,
             account: account.to_owned(),
             scopes,
-            expires_at: crate::record::rfc3339(rec.expires_ms),
+            expires_at: crate::records::input::rfc3339(rec.expires_ms),
         })
     }
 
@@ -461,7 +461,7 @@ impl Vault {
                 id: t.id,
                 account: t.account,
                 scopes: t.scopes,
-                expires_at: crate::record::rfc3339(t.expires_ms),
+                expires_at: crate::records::input::rfc3339(t.expires_ms),
                 revoked: t.revoked,
             })
             .collect())

@@ -14,7 +14,7 @@ pub struct RecordInput {
     pub fields: BTreeMap<String, String>,
     /// Consents the customer gave with this record (each becomes a receipt).
     #[serde(default)]
-    pub consents: Vec<crate::consent::ConsentInput>,
+    pub consents: Vec<crate::privacy::consent::ConsentInput>,
 }
 
 /// Changes to a record: a value sets the field, `None` removes it.

@@ -593,7 +593,7 @@ impl Vault {
             return;
         };
         let Ok(Some(to)) = self.staff_email(a) else { return };
-        if let Err(err) = crate::delivery::send_mail(mail, self.dir(), &to, subject, text) {
+        if let Err(err) = crate::privacy::delivery::send_mail(mail, self.dir(), &to, subject, text) {
             let mut e = AuditEvent::new(now_ms(), "system", Action::Account);
             e.outcome = Outcome::Failed;
             e.detail = Some(format!("could not e-mail {}: {err}", a.name));
@@ -651,7 +651,7 @@ impl Vault {
     /// window is audited at once; later ones are counted and written as one
     /// event when the window closes ([`Vault::flush_token_failures`]).
     /// Returns whether the source is over its limit (answer 429).
-    pub fn refused_token(&self, refusal: crate::authz::TokenRefusal, source: &str) -> bool {
+    pub fn refused_token(&self, refusal: crate::access::authz::TokenRefusal, source: &str) -> bool {
         let now = now_ms();
         let limit = u64::from(self.config().sign_in.token_failures.max(1));
         let (first, count) = {
@@ -701,8 +701,8 @@ impl Vault {
                 e.outcome = Outcome::Denied;
                 e.detail = Some(format!(
                     "{n} invalid API tokens from {src} between {} and {}",
-                    crate::record::rfc3339(*start),
-                    crate::record::rfc3339(now.min(start + TOKEN_WINDOW_MS))
+                    crate::records::input::rfc3339(*start),
+                    crate::records::input::rfc3339(now.min(start + TOKEN_WINDOW_MS))
                 ));
                 e
             })

@@ -1,10 +1,10 @@
 //! Every operation checks its caller: the composite paths and the
 //! privilege paths, decided inside the vault for every kind of principal.
 
-use super::*;
-use crate::identity::AccountKind;
-use crate::rights::NewRequest;
+use crate::access::identity::AccountKind;
+use crate::rights::requests::NewRequest;
 use crate::testkit::*;
+use crate::*;
 use custodia_core::audit::Action;
 use std::path::Path;
 
@@ -210,7 +210,10 @@ fn the_bootstrap_token_only_creates_the_first_administrator() {
     .unwrap();
     approve_all(&v);
     assert!(v.authenticate_bootstrap(&token).unwrap().is_none());
-    assert_eq!(v.bootstrap_status().unwrap(), crate::bootstrap::BootstrapStatus::Off);
+    assert_eq!(
+        v.bootstrap_status().unwrap(),
+        crate::operations::bootstrap::BootstrapStatus::Off
+    );
     assert_eq!(v.issue_bootstrap_token(&op()).unwrap_err().code(), "forbidden");
 }
 
@@ -447,7 +450,7 @@ fn jobs_do_their_job_only() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let id = customer_in(&v, "service").to_string();
-    let job = crate::authz::Principal::system(crate::authz::Job::Retention);
+    let job = crate::access::authz::Principal::system(crate::access::authz::Job::Retention);
     assert!(v.retention_run(&job, &Default::default(), &NoProgress).is_ok());
     assert_eq!(v.get(&job, &id, &masked()).unwrap_err().code(), "forbidden");
     assert_eq!(v.scheduled_backup(&job, &NoProgress).unwrap_err().code(), "forbidden");
@@ -477,10 +480,10 @@ fn the_operator_acts_with_its_configured_roles() {
     assert!(ev.detail.unwrap().contains("[operator]"));
 }
 
-fn give(purpose: &str) -> crate::consent::ConsentInput {
-    crate::consent::ConsentInput {
+fn give(purpose: &str) -> crate::privacy::consent::ConsentInput {
+    crate::privacy::consent::ConsentInput {
         purpose: purpose.into(),
-        action: crate::consent::ConsentAction::Give,
+        action: crate::privacy::consent::ConsentAction::Give,
         channel: "phone".into(),
         language: "zh".into(),
         separate: false,
@@ -578,7 +581,7 @@ fn administrators_hand_out_administrative_roles_and_officers_the_others() {
         "forbidden"
     );
     let done = v.approve(&op2(), &id).unwrap();
-    assert_eq!(done.state, crate::staff::ApprovalState::Approved);
+    assert_eq!(done.state, crate::access::staff::ApprovalState::Approved);
     assert_eq!(done.decided_by.as_deref(), Some("operator:second"));
     assert_eq!(v.account(&op(), "li.na").unwrap().roles, vec!["cs_agent".to_string()]);
     assert!(v.approve(&op(), &id).is_err(), "decided once");
@@ -656,7 +659,7 @@ fn break_glass_leaves_nothing_behind() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let id = customer_in(&v, "service").to_string();
-    let bg = crate::authz::Principal(crate::authz::Who::BreakGlass {
+    let bg = crate::access::authz::Principal(crate::access::authz::Who::BreakGlass {
         admin: "it.admin".into(),
         token: "bg_1".into(),
     });
@@ -738,7 +741,7 @@ fn a_changed_contact_gets_no_portal_code_for_a_while() {
     // The mobile was not changed: that channel is open (no SMS gateway
     // here, so delivery is what stops it).
     assert_eq!(
-        v.send_portal_code(&agent, &id, &cs, Some(crate::delivery::Channel::Sms))
+        v.send_portal_code(&agent, &id, &cs, Some(crate::privacy::delivery::Channel::Sms))
             .unwrap_err()
             .code(),
         "delivery_failed"
@@ -800,7 +803,7 @@ fn consents_are_given_only_to_purposes_the_caller_takes_consents_for() {
     };
     assert!(marketing(&v).is_none(), "nothing was recorded");
     let mut w = give("marketing");
-    w.action = crate::consent::ConsentAction::Withdraw;
+    w.action = crate::privacy::consent::ConsentAction::Withdraw;
     assert!(v.record_consents(&officer, &id, &[w], &dsr()).is_ok());
     // An agent takes a marketing consent on the phone.
     let agent = staff("li.na", &["cs_agent"], true, true);
@@ -852,7 +855,7 @@ fn lifecycle_dates_schedule_destruction_and_need_delete() {
         "[[roles]]\nid = \"editor\"\n  [[roles.grants]]\n  actions = [\"read_masked\", \"write\"]\n  fields = [\"*\"]\n  purposes = [\"contract_performance\"]\n",
     );
     let id = customer_in(&v, "service").to_string();
-    let input = crate::retention::LifecycleInput {
+    let input = crate::rights::retention::LifecycleInput {
         contract_end: Some("1990-01-01".into()),
         ..Default::default()
     };
@@ -1062,13 +1065,13 @@ fn an_accounts_life_keeps_its_rules_for_every_caller() {
     assert_eq!(v.start_mfa(&agent, "li.na").unwrap_err().code(), "forbidden");
     // Links need a mail server; a password link is the person's to ask for.
     assert_eq!(
-        v.send_link(&admin, "li.na", crate::staff::LinkKind::Setup)
+        v.send_link(&admin, "li.na", crate::access::staff::LinkKind::Setup)
             .unwrap_err()
             .code(),
         "delivery_failed"
     );
     assert_eq!(
-        v.send_link(&admin, "li.na", crate::staff::LinkKind::Password)
+        v.send_link(&admin, "li.na", crate::access::staff::LinkKind::Password)
             .unwrap_err()
             .code(),
         "bad_input"
@@ -1083,10 +1086,10 @@ fn an_accounts_life_keeps_its_rules_for_every_caller() {
     assert_eq!(v.approve(&admin, &ap.id).unwrap_err().code(), "separation_of_duties");
     assert_eq!(v.approve(&agent, &ap.id).unwrap_err().code(), "forbidden");
     let withdrawn = v.reject(&admin, &ap.id, Some("asked by mistake")).unwrap();
-    assert_eq!(withdrawn.state, crate::staff::ApprovalState::Cancelled);
+    assert_eq!(withdrawn.state, crate::access::staff::ApprovalState::Cancelled);
     let ap = v.request_mfa_reset(&admin, "li.na").unwrap();
     let refused = v.reject(&op2(), &ap.id, None).unwrap();
-    assert_eq!(refused.state, crate::staff::ApprovalState::Rejected);
+    assert_eq!(refused.state, crate::access::staff::ApprovalState::Rejected);
     // Disabled accounts neither sign in nor keep sessions; deleted names stay taken.
     let s = v.login("li.na", PASS, None, "10.0.0.2", None).unwrap().result.unwrap();
     v.set_disabled(&admin, "li.na", true, Some("left")).unwrap();
