@@ -2,7 +2,7 @@
 //!
 //! Every statement that SQLite and PostgreSQL both understand is written
 //! once, in the concern modules ([`crate::customers`], [`crate::access`],
-//! [`crate::privacy`], [`crate::rights`]), against the small [`Sql`]
+//! [`crate::privacy`], [`crate::rights`]), against the small `Sql`
 //! interface here. The two stores implement it for their connections and
 //! keep only what really differs: how the audit chain is appended, the
 //! bulk insert PostgreSQL does with arrays, setup and snapshots.
@@ -13,7 +13,7 @@
 //!   statement written out of order fails instead of binding wrongly);
 //! * `true`/`false`, `NOT x`, `CAST(… AS text)`, `CASE`, `ON CONFLICT … DO`
 //!   mean the same in both;
-//! * values cross as five kinds ([`Arg`] in, [`Value`] out), and each side
+//! * values cross as five kinds (`Arg` in, `Value` out), and each side
 //!   converts to the column's own type (PostgreSQL `int4`, `int8`, `bool`
 //!   from an integer or a boolean), so no statement needs a cast for it.
 

@@ -575,7 +575,7 @@ pub struct DemoArgs {
     /// Random seed (same seed, same data).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// First customer number (external ids are CRM-<number>).
+    /// First customer number (external ids are `CRM-<number>`).
     #[arg(long, default_value_t = 1)]
     pub start: u64,
 }
