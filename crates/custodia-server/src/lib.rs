@@ -6,15 +6,10 @@
 //! Chinese per `Accept-Language`), and an OpenAPI document generated from
 //! the handlers at `/v1/openapi.json`.
 
-pub mod accounts_api;
 pub mod api;
-pub mod deid_api;
-pub mod docs;
 pub mod extract;
 pub mod pages;
-pub mod privacy_api;
 pub mod problem;
-pub mod rights_api;
 pub mod tls;
 
 use crate::problem::{Lang, Problem};
@@ -27,9 +22,6 @@ use custodia_vault::Vault;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Largest request body accepted (a full batch of 1000 records fits).
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -128,7 +120,7 @@ macro_rules! pages {
 
 /// Build the application: routes, authentication, limits, headers.
 pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi) {
-    let (router, spec, _) = build(vault, https);
+    let (router, spec, _, _) = build(vault, https);
     (router, spec)
 }
 
@@ -137,15 +129,8 @@ pub fn app(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi)
 /// table they are built from. The authorization matrix test needs a row
 /// for each.
 pub fn routes(vault: Arc<Vault>) -> Vec<RouteInfo> {
-    let (_, spec, pages) = build(vault, true);
-    let open: std::collections::BTreeSet<&str> = [
-        "/v1/health",
-        "/v1/notices/{version}",
-        "/v1/notices/{version}/diff",
-        "/v1/keys/signing",
-        "/v1/password/forgot",
-    ]
-    .into();
+    let (_, spec, pages, open_paths) = build(vault, true);
+    let open: std::collections::BTreeSet<&str> = open_paths.iter().map(String::as_str).collect();
     let mut out = pages;
     for (path, item) in &spec.paths.paths {
         let ops = serde_json::to_value(item).expect("a path item serializes");
@@ -168,7 +153,8 @@ pub fn routes(vault: Arc<Vault>) -> Vec<RouteInfo> {
     out
 }
 
-fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, Vec<RouteInfo>) {
+/// The router, its OpenAPI document, the pages' routes and the open API paths.
+fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, Vec<RouteInfo>, Vec<String>) {
     let cfg = vault.config().clone();
     let trusted = parse_proxies(&cfg.trusted_proxies).unwrap_or_else(|e| {
         // `serve` refuses to start with such a list; here (tests, route
@@ -183,54 +169,9 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         sign_in_turns: Arc::default(),
         trusted: Arc::new(trusted),
     };
-    let (protected, mut spec) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
-        .routes(routes!(api::create_customer))
-        .routes(routes!(api::find_customers))
-        .routes(routes!(api::create_batch))
-        .routes(routes!(api::get_customer, api::update_customer, api::delete_customer))
-        .routes(routes!(api::audit_tail))
-        .routes(routes!(api::audit_verify))
-        .routes(routes!(api::schema))
-        .routes(routes!(api::policy_explain))
-        .routes(routes!(api::whoami))
-        .routes(routes!(api::record_training))
-        .routes(routes!(api::create_account, api::list_accounts))
-        .routes(routes!(api::set_roles))
-        .routes(routes!(accounts_api::delete_account))
-        .routes(routes!(accounts_api::set_email))
-        .routes(routes!(accounts_api::send_link))
-        .routes(routes!(accounts_api::disable))
-        .routes(routes!(accounts_api::enable))
-        .routes(routes!(accounts_api::unlock))
-        .routes(routes!(accounts_api::reset_mfa))
-        .routes(routes!(accounts_api::list_approvals))
-        .routes(routes!(accounts_api::approve))
-        .routes(routes!(accounts_api::reject))
-        .routes(routes!(accounts_api::change_password))
-        .routes(routes!(privacy_api::publish_notice, privacy_api::list_notices))
-        .routes(routes!(privacy_api::customer_consents, privacy_api::record_consents))
-        .routes(routes!(privacy_api::consent_receipts))
-        .routes(routes!(privacy_api::portal_link))
-        .routes(routes!(privacy_api::consent_report))
-        .routes(routes!(rights_api::new_request, rights_api::list_requests))
-        .routes(routes!(rights_api::get_request))
-        .routes(routes!(rights_api::request_step))
-        .routes(routes!(rights_api::list_holds, rights_api::set_hold))
-        .routes(routes!(rights_api::release_hold))
-        .routes(routes!(rights_api::set_lifecycle))
-        .routes(routes!(rights_api::erase))
-        .routes(routes!(rights_api::retention_run))
-        .routes(routes!(rights_api::certificate))
-        .routes(routes!(deid_api::detect))
-        .routes(routes!(deid_api::detokenize))
-        .split_for_parts();
-    let (open, open_spec) = OpenApiRouter::new()
-        .routes(routes!(api::health))
-        .routes(routes!(privacy_api::get_notice))
-        .routes(routes!(privacy_api::notice_diff))
-        .routes(routes!(privacy_api::signing_key))
-        .routes(routes!(accounts_api::forgot_password))
-        .split_for_parts();
+    let (protected, mut spec) = api::protected().split_for_parts();
+    let (open, open_spec) = api::open().split_for_parts();
+    let open_paths: Vec<String> = open_spec.paths.paths.keys().cloned().collect();
     spec.merge(open_spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
@@ -282,7 +223,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
             },
         ))
         .with_state(state);
-    (router, spec, table)
+    (router, spec, table, open_paths)
 }
 
 async fn authenticate(State(s): State<AppState>, mut req: Request, next: Next) -> Response {

@@ -1,12 +1,12 @@
 //! Notices, consents, minimization, receipts and the portal against a real
 //! SQLite data directory.
 
+use crate::privacy::consent;
 use crate::privacy::consent::{ConsentAction, ConsentInput};
 use crate::privacy::portal::PortalRefusal;
 use crate::records::import::ImportOptions;
 use crate::testkit::*;
 use crate::*;
-use crate::privacy::consent;
 use custodia_core::notice::{Language, DEFAULT_NOTICE_TOML};
 use custodia_core::rights::RequestKind;
 use std::path::Path;

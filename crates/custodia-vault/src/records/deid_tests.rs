@@ -2,10 +2,10 @@
 //! real SQLite data directory.
 
 use crate::access::authz::Principal;
+use crate::operations::demo;
 use crate::records::import::ImportOptions;
 use crate::testkit::*;
 use crate::*;
-use crate::operations::demo;
 use custodia_core::schema::ScanAction;
 use std::collections::HashMap;
 use std::path::Path;

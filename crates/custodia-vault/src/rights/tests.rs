@@ -1,12 +1,12 @@
 //! Requests, erasure, retention, the erasure ledger and backups against a
 //! real SQLite data directory.
 
+use crate::privacy::consent;
+use crate::rights::erasure;
 use crate::rights::requests::NewRequest;
 use crate::rights::retention::{LifecycleInput, RetentionOptions};
 use crate::testkit::*;
 use crate::*;
-use crate::privacy::consent;
-use crate::rights::erasure;
 use custodia_core::notice::DEFAULT_NOTICE_TOML;
 use std::path::Path;
 

@@ -4,25 +4,25 @@
 //! separation of duties; the permissions a completion needs) is the
 //! vault's.
 
-use crate::api::PurposeQuery;
+use super::records::PurposeQuery;
 use crate::extract::{Caller, J, Q};
-use crate::problem::Problem;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use custodia_vault::rights::requests::NewRequest;
 use custodia_vault::rights::retention::{LifecycleInput, RetentionOptions};
 use custodia_vault::{RecordPatch, VaultError};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-type ApiResult = Result<Response, Problem>;
+use super::ApiResult;
 
 #[utoipa::path(post, path = "/v1/requests", tag = "rights", params(PurposeQuery),
     request_body(content = Object, description = "{customer, kind: access|portability|rectification|erasure|restriction|objection|consent_withdrawal, regime?: pipl|gdpr|ccpa, channel?, note?, received_at?, idempotency_key?}"),
-    responses((status = 201, description = "The request with its deadlines (an idempotency key already used returns the first request)"), (status = 422, body = crate::docs::ProblemDoc)),
+    responses((status = 201, description = "The request with its deadlines (an idempotency key already used returns the first request)"), (status = 422, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Receive a data-subject request (needs `handle_requests`, or `record_consent` on the customer).
 pub async fn new_request(State(s): State<AppState>, c: Caller, J(input): J<NewRequest>) -> ApiResult {
@@ -39,7 +39,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/v1/requests", tag = "rights", params(ListQuery),
-    responses((status = 200, description = "Open requests with deadlines, days left, overdue flags"), (status = 403, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "Open requests with deadlines, days left, overdue flags"), (status = 403, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Open requests, or those due soon (needs `handle_requests`).
 pub async fn list_requests(State(s): State<AppState>, c: Caller, Q(q): Q<ListQuery>) -> ApiResult {
@@ -53,7 +53,7 @@ pub async fn list_requests(State(s): State<AppState>, c: Caller, Q(q): Q<ListQue
 }
 
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "rights", params(("id" = String, Path, description = "Request id")),
-    responses((status = 200, description = "The request, deadlines, recipients and history"), (status = 404, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "The request, deadlines, recipients and history"), (status = 404, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// One request (needs `handle_requests`).
 pub async fn get_request(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
@@ -82,7 +82,7 @@ pub struct StepInput {
 #[utoipa::path(post, path = "/v1/requests/{id}/{step}", tag = "rights",
     params(("id" = String, Path, description = "Request id"), ("step" = String, Path, description = "verify | acknowledge | start | extend | deny | complete | notify")),
     request_body = StepInput,
-    responses((status = 200, description = "The request after the step; `complete` also returns the package (access, portability), CSV (portability) or destruction certificate (erasure)"), (status = 409, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "The request after the step; `complete` also returns the package (access, portability), CSV (portability) or destruction certificate (erasure)"), (status = 409, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Move a request on (needs `handle_requests`).
 pub async fn request_step(
@@ -139,7 +139,7 @@ pub async fn set_hold(State(s): State<AppState>, c: Caller, Path(id): Path<Strin
 
 #[utoipa::path(delete, path = "/v1/customers/{id}/holds/{hold}", tag = "rights",
     params(("id" = String, Path, description = "Customer id"), ("hold" = String, Path, description = "Hold id")),
-    responses((status = 200, description = "The released hold"), (status = 404, body = crate::docs::ProblemDoc)), security(("bearer" = [])))]
+    responses((status = 200, description = "The released hold"), (status = 404, body = super::docs::ProblemDoc)), security(("bearer" = [])))]
 /// Release a legal hold (needs `handle_requests`).
 pub async fn release_hold(State(s): State<AppState>, c: Caller, Path((id, hold)): Path<(String, String)>) -> ApiResult {
     Ok(Json(c.run(&s, move |v, p| v.release_hold(p, &id, &hold)).await?).into_response())
@@ -179,7 +179,7 @@ pub struct EraseInput {
 
 #[utoipa::path(post, path = "/v1/customers/{id}/erase", tag = "rights", params(("id" = String, Path, description = "Customer id"), PurposeQuery),
     request_body = EraseInput,
-    responses((status = 200, description = "{tombstones, certificate_id, certificate_jws}"), (status = 409, body = crate::docs::ProblemDoc)), security(("bearer" = [])))]
+    responses((status = 200, description = "{tombstones, certificate_id, certificate_jws}"), (status = 409, body = super::docs::ProblemDoc)), security(("bearer" = [])))]
 /// Erase a customer or some fields by crypto-shredding, with a signed
 /// destruction certificate (needs `delete`; refused under legal hold).
 pub async fn erase(
@@ -240,7 +240,7 @@ pub async fn retention_run(State(s): State<AppState>, c: Caller, J(b): J<Retenti
 }
 
 #[utoipa::path(get, path = "/v1/certificates/{id}", tag = "rights", params(("id" = String, Path, description = "Certificate id (dc_…)")),
-    responses((status = 200, description = "{id, jws, certificate}: verify the JWS with /v1/keys/signing"), (status = 404, body = crate::docs::ProblemDoc)), security(("bearer" = [])))]
+    responses((status = 200, description = "{id, jws, certificate}: verify the JWS with /v1/keys/signing"), (status = 404, body = super::docs::ProblemDoc)), security(("bearer" = [])))]
 /// A destruction certificate (needs `handle_requests` or `read_audit`).
 pub async fn certificate(State(s): State<AppState>, c: Caller, Path(id): Path<String>) -> ApiResult {
     let out = c
@@ -251,4 +251,18 @@ pub async fn certificate(State(s): State<AppState>, c: Caller, Path(id): Path<St
         })
         .await?;
     Ok(Json(out).into_response())
+}
+
+/// This concern's routes behind authentication.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(new_request, list_requests))
+        .routes(routes!(get_request))
+        .routes(routes!(request_step))
+        .routes(routes!(list_holds, set_hold))
+        .routes(routes!(release_hold))
+        .routes(routes!(set_lifecycle))
+        .routes(routes!(erase))
+        .routes(routes!(retention_run))
+        .routes(routes!(certificate))
 }

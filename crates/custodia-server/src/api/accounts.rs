@@ -1,24 +1,26 @@
-//! The `/v1` handlers for an account's life after creation: e-mail on
-//! file, one-time links, disable/enable, unlock, delete, MFA reset, the
-//! approvals that wait for a second person, one's own password, and the
-//! open "forgot password" endpoint. Each is one expression; the vault
+//! `/v1` staff accounts: create and list, roles, training records, and an
+//! account's life after creation: e-mail on file, one-time links,
+//! disable/enable, unlock, delete, MFA reset, the approvals that wait for a
+//! second person, one's own password, and the open "forgot password"
+//! endpoint. Each is one expression; the vault
 //! decides who may.
 
-use crate::docs::*;
+use super::docs::*;
+use super::ApiResult;
 use crate::extract::{Caller, Client, Lng, J, Q};
 use crate::problem::Problem;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
+use custodia_vault::access::identity::AccountKind;
 use custodia_vault::access::staff::LinkKind;
 use custodia_vault::VaultError;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use zeroize::Zeroizing;
-
-type ApiResult = Result<Response, Problem>;
 
 #[utoipa::path(delete, path = "/v1/accounts/{name}", tag = "accounts",
     params(("name" = String, Path, description = "Login name")),
@@ -252,4 +254,150 @@ pub async fn forgot_password(
         Json(json!({"status": "if the account exists and has an e-mail address on file, a link is on its way"})),
     )
         .into_response())
+}
+
+/// A completed training, entered by whoever holds `manage_training`
+/// (never for themselves).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingInput {
+    /// Staff account.
+    account: String,
+    /// Course id from the policy, e.g. `privacy_basics`.
+    course: String,
+    /// Completion date, YYYY-MM-DD.
+    completed: String,
+    /// Score 0-100 (below the course's pass mark it is recorded but does not count).
+    score: i64,
+    /// Expiry date, YYYY-MM-DD (default and latest: the course's validity).
+    #[serde(default)]
+    expires: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/training", tag = "meta", request_body = TrainingInput,
+    responses((status = 201, description = "Recorded"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Record a staff member's completed training (needs `manage_training`).
+pub async fn record_training(State(s): State<AppState>, c: Caller, J(t): J<TrainingInput>) -> ApiResult {
+    let view = c
+        .run(&s, move |v, p| {
+            let date = |s: &str, what: &str| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| VaultError::Input(format!("{what} is not a date written YYYY-MM-DD")))
+            };
+            let expires = t.expires.as_deref().map(|e| date(e, "expires")).transpose()?;
+            v.record_training(
+                p,
+                &t.account,
+                &t.course,
+                date(&t.completed, "completed")?,
+                t.score,
+                expires,
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountInput {
+    /// Login name (2-64 of a-z, 0-9, `.`, `_`, `-`, `@`).
+    name: String,
+    /// `staff` (a person: password, then MFA) or `service` (an application: API tokens).
+    kind: String,
+    /// Roles from the policy.
+    roles: Vec<String>,
+    /// A staff member's first password (passes the password policy), for
+    /// a server without mail. Prefer `email`: the person then gets a setup
+    /// link and chooses the password themselves.
+    #[serde(default)]
+    password: Option<String>,
+    /// A staff member's e-mail address: a one-time setup link goes there.
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = AccountInput,
+    responses((status = 201, description = "The account (no secrets)"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Create an account (needs `manage_accounts`; the bootstrap token creates
+/// the first administrator, and is switched off by it).
+pub async fn create_account(State(s): State<AppState>, c: Caller, J(a): J<AccountInput>) -> ApiResult {
+    let view = c
+        .run(&s, move |v, p| {
+            let kind = match a.kind.as_str() {
+                "staff" => AccountKind::Staff,
+                "service" => AccountKind::Service,
+                _ => return Err(VaultError::Input("kind is staff or service".into())),
+            };
+            let password = a.password.map(Zeroizing::new);
+            match (kind, a.email.as_deref(), password) {
+                (AccountKind::Staff, Some(email), None) => v.invite_staff(p, &a.name, &a.roles, email),
+                (_, Some(_), _) => Err(VaultError::Input(
+                    "give a staff account an e-mail address (it gets a setup link) or a password, not both; service accounts have neither".into(),
+                )),
+                (kind, None, password) => {
+                    v.create_account(p, &a.name, kind, &a.roles, password.as_deref().map(String::as_str))
+                }
+            }
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
+    responses((status = 200, description = "Every account: name, kind, roles, MFA, trainings (no secrets)"), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// List accounts (needs `manage_accounts` or `review_access`).
+pub async fn list_accounts(State(s): State<AppState>, c: Caller) -> ApiResult {
+    Ok(Json(c.run(&s, |v, p| v.accounts(p)).await?).into_response())
+}
+
+/// An account's new set of roles.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesInput {
+    /// Every role the account holds afterwards.
+    roles: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/v1/accounts/{name}/roles", tag = "accounts", request_body = RolesInput,
+    params(("name" = String, Path, description = "Login name")),
+    responses((status = 200, description = "The account (no secrets)"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// Replace an account's roles: administrative roles need `manage_accounts`,
+/// every other role `review_access` (a privacy officer); never one's own.
+pub async fn set_roles(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+    J(r): J<RolesInput>,
+) -> ApiResult {
+    Ok(Json(c.run(&s, move |v, p| v.set_roles(p, &name, &r.roles)).await?).into_response())
+}
+
+/// This concern's routes behind authentication.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record_training))
+        .routes(routes!(create_account, list_accounts))
+        .routes(routes!(set_roles))
+        .routes(routes!(delete_account))
+        .routes(routes!(set_email))
+        .routes(routes!(send_link))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+        .routes(routes!(unlock))
+        .routes(routes!(reset_mfa))
+        .routes(routes!(list_approvals))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(change_password))
+}
+
+/// This concern's open routes (no authentication).
+pub(crate) fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(forgot_password))
 }

@@ -2,19 +2,19 @@
 //! an application sends (nothing of it is stored or logged) and audited
 //! detokenization of vault tokens.
 
-use crate::api::PurposeQuery;
+use super::records::PurposeQuery;
 use crate::extract::{Caller, J, Q};
-use crate::problem::Problem;
 use crate::AppState;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use custodia_deid::Kind;
 use custodia_vault::VaultError;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-type ApiResult = Result<Response, Problem>;
+use super::ApiResult;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,7 @@ pub struct DetectInput {
 #[utoipa::path(post, path = "/v1/detect", tag = "deidentification",
     request_body = DetectInput,
     responses((status = 200, description = "{findings: [{type, start, end, byte_start, byte_end, text, score, evidence}]} with offsets in characters and bytes of the text sent"),
-        (status = 422, body = crate::docs::ProblemDoc)),
+        (status = 422, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Find personal information in text (any authenticated caller; the text is neither stored nor logged).
 pub async fn detect(State(s): State<AppState>, c: Caller, J(input): J<DetectInput>) -> ApiResult {
@@ -64,8 +64,8 @@ pub struct DetokenizeInput {
 /// The declared purpose (required).
 #[utoipa::path(post, path = "/v1/tokens/detokenize", tag = "deidentification",
     params(PurposeQuery), request_body = DetokenizeInput,
-    responses((status = 200, description = "{value}"), (status = 403, body = crate::docs::ProblemDoc),
-        (status = 404, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "{value}"), (status = 403, body = super::docs::ProblemDoc),
+        (status = 404, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// The value behind a vault token (needs `detokenize` for the token's field and a purpose that covers it; audited).
 pub async fn detokenize(
@@ -85,4 +85,9 @@ pub async fn detokenize(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(r)
+}
+
+/// This concern's routes behind authentication.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(detect)).routes(routes!(detokenize))
 }

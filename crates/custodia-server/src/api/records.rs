@@ -1,25 +1,23 @@
-//! The `/v1` handlers for customer records, the audit log, accounts and
-//! meta endpoints. Each is one expression: extract, call the vault's
-//! caller-bound operation on a blocking thread, shape the answer. The
-//! vault decides every authorization; errors become problem details.
+//! `/v1` customer records: create (one or a batch), read with a purpose
+//! and reveals, search by blind index, update with optimistic versions,
+//! erase. Each handler is one expression: extract, call the vault's
+//! caller-bound operation on a blocking thread, shape the answer.
 
-use crate::docs::*;
-use crate::extract::{Caller, Lng, J, Q};
+use super::docs::*;
+use crate::extract::{Caller, J, Q};
 use crate::problem::Problem;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use custodia_core::policy::Permission;
-use custodia_vault::access::identity::AccountKind;
 use custodia_vault::{CustomerView, FieldProblem, RecordInput, RecordPatch, VaultError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use zeroize::Zeroizing;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-type ApiResult = Result<Response, Problem>;
+use super::ApiResult;
 
 fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
@@ -312,248 +310,11 @@ pub async fn delete_customer(
     Ok(r)
 }
 
-/// How many events to show.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct TailQuery {
-    /// Most recent events to return (default 50, at most 1000).
-    limit: Option<usize>,
-}
-
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(TailQuery),
-    responses((status = 200, description = "Recent events, oldest first", body = [AuditEventDoc])),
-    security(("bearer" = [])))]
-/// The most recent audit events.
-pub async fn audit_tail(State(s): State<AppState>, c: Caller, Q(q): Q<TailQuery>) -> ApiResult {
-    let events = c
-        .run(&s, move |v, p| v.audit_tail(p, q.limit.unwrap_or(50).clamp(1, 1000)))
-        .await?;
-    Ok(Json(events).into_response())
-}
-
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
-    responses((status = 200, description = "Chain verification report: {events, ok, problems}")),
-    security(("bearer" = [])))]
-/// Verify the whole audit chain.
-pub async fn audit_verify(State(s): State<AppState>, c: Caller) -> ApiResult {
-    Ok(Json(c.run(&s, |v, p| v.audit_verify(p)).await?).into_response())
-}
-
-#[utoipa::path(get, path = "/v1/schema", tag = "meta",
-    responses((status = 200, description = "The customer schema's fields and the purpose catalog")),
-    security(("bearer" = [])))]
-/// The customer schema and purpose catalog.
-pub async fn schema(State(s): State<AppState>, _c: Caller) -> ApiResult {
-    let sc = s.vault.schema();
-    Ok(
-        Json(json!({"fields": sc.fields(), "purposes": sc.purposes(), "default_region": sc.default_region()}))
-            .into_response(),
-    )
-}
-
-#[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, description = "The server is up and its storage answers"), (status = 503, body = ProblemDoc)))]
-/// Liveness and storage check (no authentication).
-pub async fn health(State(s): State<AppState>, Lng(lang): Lng) -> ApiResult {
-    let vault = s.vault.clone();
-    tokio::task::spawn_blocking(move || vault.health())
-        .await
-        .unwrap_or_else(|_| Err(VaultError::Io("request worker failed".into())))
-        .map_err(|e| Problem::from_vault(&e, lang))?;
-    Ok(Json(json!({"status": "ok"})).into_response())
-}
-
-/// What to explain.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ExplainQuery {
-    /// The account whose request is explained.
-    account: String,
-    /// Action, e.g. `reveal`.
-    action: String,
-    /// Field, for data actions.
-    field: Option<String>,
-    /// Customer id, for scoped grants.
-    customer: Option<String>,
-    /// Declared purpose.
-    purpose: Option<String>,
-}
-
-#[utoipa::path(get, path = "/v1/policy/explain", tag = "meta", params(ExplainQuery),
-    responses((status = 200, description = "The decision and the rule that made it: {allowed, reason, rule, explanation}"), (status = 403, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// How the access policy decides a request by an account (needs `review_access` or `manage_policy`).
-pub async fn policy_explain(State(s): State<AppState>, c: Caller, Q(q): Q<ExplainQuery>) -> ApiResult {
-    let d = c
-        .run(&s, move |v, p| {
-            let perm = Permission::parse(&q.action).ok_or_else(|| {
-                VaultError::Input(format!(
-                    "unknown action {:?}",
-                    q.action.chars().take(32).collect::<String>()
-                ))
-            })?;
-            v.explain(
-                p,
-                &q.account,
-                q.customer.as_deref(),
-                q.field.as_deref(),
-                perm,
-                q.purpose.as_deref(),
-            )
-        })
-        .await?;
-    Ok(Json(json!({
-        "allowed": d.allowed,
-        "reason": d.reason.as_ref().map(|r| format!("{r:?}")),
-        "rule": d.rule.as_ref().map(|r| json!({"role": r.role, "grant": r.grant, "line": r.line})),
-        "explanation": d.to_string(),
-    }))
-    .into_response())
-}
-
-#[utoipa::path(get, path = "/v1/session", tag = "meta",
-    responses((status = 200, description = "Who the caller is: {actor, kind, roles, mfa, csrf_token (sessions only)}"), (status = 401, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// Who is calling; for signed-in staff, also the CSRF token to send with changes.
-pub async fn whoami(State(s): State<AppState>, c: Caller, headers: HeaderMap) -> ApiResult {
-    let p = &c.p;
-    let body = match p.kind() {
-        "service" => json!({
-            "actor": p.actor(), "kind": "service", "account": p.account(), "roles": p.roles(),
-            "scopes": p.scopes().unwrap_or_default().iter().map(|x| x.as_str()).collect::<Vec<_>>(),
-        }),
-        "staff" => {
-            let csrf = crate::pages::session_cookie(&headers)
-                .and_then(|c| s.vault.staff_principal(&c).ok().flatten())
-                .map(|(_, csrf)| csrf);
-            json!({
-                "actor": p.actor(), "kind": "staff", "account": p.account(), "roles": p.roles(),
-                "mfa": p.mfa(), "valid_training": p.courses(), "csrf_token": csrf,
-            })
-        }
-        "break_glass" => json!({"actor": p.actor(), "kind": p.kind(), "account": p.account()}),
-        _ => json!({"actor": p.actor(), "kind": p.kind()}),
-    };
-    Ok(Json(body).into_response())
-}
-
-/// A completed training, entered by whoever holds `manage_training`
-/// (never for themselves).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingInput {
-    /// Staff account.
-    account: String,
-    /// Course id from the policy, e.g. `privacy_basics`.
-    course: String,
-    /// Completion date, YYYY-MM-DD.
-    completed: String,
-    /// Score 0-100 (below the course's pass mark it is recorded but does not count).
-    score: i64,
-    /// Expiry date, YYYY-MM-DD (default and latest: the course's validity).
-    #[serde(default)]
-    expires: Option<String>,
-}
-
-#[utoipa::path(post, path = "/v1/training", tag = "meta", request_body = TrainingInput,
-    responses((status = 201, description = "Recorded"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// Record a staff member's completed training (needs `manage_training`).
-pub async fn record_training(State(s): State<AppState>, c: Caller, J(t): J<TrainingInput>) -> ApiResult {
-    let view = c
-        .run(&s, move |v, p| {
-            let date = |s: &str, what: &str| {
-                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| VaultError::Input(format!("{what} is not a date written YYYY-MM-DD")))
-            };
-            let expires = t.expires.as_deref().map(|e| date(e, "expires")).transpose()?;
-            v.record_training(
-                p,
-                &t.account,
-                &t.course,
-                date(&t.completed, "completed")?,
-                t.score,
-                expires,
-            )
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(view)).into_response())
-}
-
-/// A new account.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountInput {
-    /// Login name (2-64 of a-z, 0-9, `.`, `_`, `-`, `@`).
-    name: String,
-    /// `staff` (a person: password, then MFA) or `service` (an application: API tokens).
-    kind: String,
-    /// Roles from the policy.
-    roles: Vec<String>,
-    /// A staff member's first password (passes the password policy), for
-    /// a server without mail. Prefer `email`: the person then gets a setup
-    /// link and chooses the password themselves.
-    #[serde(default)]
-    password: Option<String>,
-    /// A staff member's e-mail address: a one-time setup link goes there.
-    #[serde(default)]
-    email: Option<String>,
-}
-
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = AccountInput,
-    responses((status = 201, description = "The account (no secrets)"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// Create an account (needs `manage_accounts`; the bootstrap token creates
-/// the first administrator, and is switched off by it).
-pub async fn create_account(State(s): State<AppState>, c: Caller, J(a): J<AccountInput>) -> ApiResult {
-    let view = c
-        .run(&s, move |v, p| {
-            let kind = match a.kind.as_str() {
-                "staff" => AccountKind::Staff,
-                "service" => AccountKind::Service,
-                _ => return Err(VaultError::Input("kind is staff or service".into())),
-            };
-            let password = a.password.map(Zeroizing::new);
-            match (kind, a.email.as_deref(), password) {
-                (AccountKind::Staff, Some(email), None) => v.invite_staff(p, &a.name, &a.roles, email),
-                (_, Some(_), _) => Err(VaultError::Input(
-                    "give a staff account an e-mail address (it gets a setup link) or a password, not both; service accounts have neither".into(),
-                )),
-                (kind, None, password) => {
-                    v.create_account(p, &a.name, kind, &a.roles, password.as_deref().map(String::as_str))
-                }
-            }
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(view)).into_response())
-}
-
-#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
-    responses((status = 200, description = "Every account: name, kind, roles, MFA, trainings (no secrets)"), (status = 403, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// List accounts (needs `manage_accounts` or `review_access`).
-pub async fn list_accounts(State(s): State<AppState>, c: Caller) -> ApiResult {
-    Ok(Json(c.run(&s, |v, p| v.accounts(p)).await?).into_response())
-}
-
-/// An account's new set of roles.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RolesInput {
-    /// Every role the account holds afterwards.
-    roles: Vec<String>,
-}
-
-#[utoipa::path(put, path = "/v1/accounts/{name}/roles", tag = "accounts", request_body = RolesInput,
-    params(("name" = String, Path, description = "Login name")),
-    responses((status = 200, description = "The account (no secrets)"), (status = 400, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
-    security(("bearer" = [])))]
-/// Replace an account's roles: administrative roles need `manage_accounts`,
-/// every other role `review_access` (a privacy officer); never one's own.
-pub async fn set_roles(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(name): Path<String>,
-    J(r): J<RolesInput>,
-) -> ApiResult {
-    Ok(Json(c.run(&s, move |v, p| v.set_roles(p, &name, &r.roles)).await?).into_response())
+/// This concern's routes behind authentication.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer))
+        .routes(routes!(find_customers))
+        .routes(routes!(create_batch))
+        .routes(routes!(get_customer, update_customer, delete_customer))
 }

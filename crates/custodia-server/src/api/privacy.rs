@@ -2,13 +2,13 @@
 //! consents and signed receipts, portal codes sent to customers, consent
 //! statistics and the receipt-signing key.
 
-use crate::api::PurposeQuery;
+use super::records::PurposeQuery;
 use crate::extract::{Caller, Lng, J, Q};
 use crate::problem::{Lang, Problem};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use custodia_core::notice::{self, Notice};
 use custodia_vault::privacy::consent::ConsentInput;
@@ -17,8 +17,9 @@ use custodia_vault::{Vault, VaultError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-type ApiResult = Result<Response, Problem>;
+use super::ApiResult;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +32,7 @@ pub struct PublishInput {
 }
 
 #[utoipa::path(post, path = "/v1/notices", tag = "privacy", request_body = PublishInput,
-    responses((status = 201, description = "Published: {version, previous, changes, material, renewal_needed}"), (status = 200, description = "Dry run: what publishing would do"), (status = 400, body = crate::docs::ProblemDoc), (status = 409, body = crate::docs::ProblemDoc)),
+    responses((status = 201, description = "Published: {version, previous, changes, material, renewal_needed}"), (status = 200, description = "Dry run: what publishing would do"), (status = 400, body = super::docs::ProblemDoc), (status = 409, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Publish a privacy-notice version (needs `manage_policy`). A material
 /// change suspends the affected consent-based purposes until each customer
@@ -88,7 +89,7 @@ fn no_notice(version: &str, lang: Lang) -> Problem {
 
 #[utoipa::path(get, path = "/v1/notices/{version}", tag = "privacy",
     params(("version" = String, Path, description = "A version number, or `current`")),
-    responses((status = 200, description = "The notice: purposes with legal basis, fields, retention, recipients, transfers; and the exact consent texts per purpose in en and zh"), (status = 404, body = crate::docs::ProblemDoc)))]
+    responses((status = 200, description = "The notice: purposes with legal basis, fields, retention, recipients, transfers; and the exact consent texts per purpose in en and zh"), (status = 404, body = super::docs::ProblemDoc)))]
 /// Read a notice version (public: no authentication).
 pub async fn get_notice(State(s): State<AppState>, Lng(lang): Lng, Path(version): Path<String>) -> ApiResult {
     let n = notice_at(&s.vault, &version).ok_or_else(|| no_notice(&version, lang))?;
@@ -124,7 +125,7 @@ pub struct DiffQuery {
 
 #[utoipa::path(get, path = "/v1/notices/{version}/diff", tag = "privacy",
     params(("version" = String, Path, description = "The newer version, or `current`"), DiffQuery),
-    responses((status = 200, description = "[{kind, purpose, …, material}]"), (status = 404, body = crate::docs::ProblemDoc)))]
+    responses((status = 200, description = "[{kind, purpose, …, material}]"), (status = 404, body = super::docs::ProblemDoc)))]
 /// What changed between two notice versions (public).
 pub async fn notice_diff(
     State(s): State<AppState>,
@@ -157,7 +158,7 @@ pub async fn signing_key(State(s): State<AppState>) -> ApiResult {
 
 #[utoipa::path(get, path = "/v1/customers/{id}/consents", tag = "privacy",
     params(("id" = String, Path, description = "Customer id"), PurposeQuery),
-    responses((status = 200, description = "Per purpose of the current notice: basis, required kinds, state, receipt in force"), (status = 404, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "Per purpose of the current notice: basis, required kinds, state, receipt in force"), (status = 404, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// A customer's consents under the current notice.
 pub async fn customer_consents(
@@ -184,7 +185,7 @@ pub struct ConsentsBody {
 
 #[utoipa::path(post, path = "/v1/customers/{id}/consents", tag = "privacy",
     params(("id" = String, Path, description = "Customer id"), PurposeQuery), request_body = ConsentsBody,
-    responses((status = 201, description = "Receipts written: [{receipt, purpose, action, kinds, notice_version, text_sha256}]"), (status = 422, body = crate::docs::ProblemDoc)),
+    responses((status = 201, description = "Receipts written: [{receipt, purpose, action, kinds, notice_version, text_sha256}]"), (status = 422, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Record consents given or withdrawn (needs `record_consent`). Takes
 /// effect on the next request.
@@ -235,7 +236,7 @@ pub struct CodeInput {
 #[utoipa::path(post, path = "/v1/customers/{id}/portal-links", tag = "privacy",
     params(("id" = String, Path, description = "Customer id"), PurposeQuery), request_body = CodeInput,
     responses((status = 201, description = "{customer, channel, to (masked), sent_at, expires_at}: a single-use entry code was sent to the customer's own contact; the code is never in a response"),
-        (status = 403, body = crate::docs::ProblemDoc), (status = 404, body = crate::docs::ProblemDoc), (status = 502, body = crate::docs::ProblemDoc)),
+        (status = 403, body = super::docs::ProblemDoc), (status = 404, body = super::docs::ProblemDoc), (status = 502, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Send the customer a privacy-portal entry code (to their own e-mail or
 /// mobile on file; needs `record_consent` for the purpose). Refused (403)
@@ -263,9 +264,27 @@ pub async fn portal_link(
 }
 
 #[utoipa::path(get, path = "/v1/reports/consents", tag = "privacy",
-    responses((status = 200, description = "[{purpose, notice_version, given, withdrawn, pending_renewal}]"), (status = 403, body = crate::docs::ProblemDoc)),
+    responses((status = 200, description = "[{purpose, notice_version, given, withdrawn, pending_renewal}]"), (status = 403, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
 /// Consent statistics per purpose and notice version (needs `read_audit` or `manage_policy`).
 pub async fn consent_report(State(s): State<AppState>, c: Caller) -> ApiResult {
     Ok(Json(c.run(&s, |v, p| v.consent_stats(p)).await?).into_response())
+}
+
+/// This concern's routes behind authentication.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish_notice, list_notices))
+        .routes(routes!(customer_consents, record_consents))
+        .routes(routes!(consent_receipts))
+        .routes(routes!(portal_link))
+        .routes(routes!(consent_report))
+}
+
+/// This concern's open routes (no authentication).
+pub(crate) fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_notice))
+        .routes(routes!(notice_diff))
+        .routes(routes!(signing_key))
 }
