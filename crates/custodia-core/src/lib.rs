@@ -8,6 +8,7 @@
 //! deterministic and cheap to test; the outer crates (crypto, storage, vault,
 //! server, CLI) depend on it, never the other way round.
 
+pub mod accounts;
 pub mod audit;
 pub mod consent;
 pub mod ids;

@@ -5,6 +5,7 @@
 
 use crate::sql::{args, read, Db, Row, Sql};
 use crate::{Applied, Store, StoreError};
+pub use custodia_core::accounts::{AccountKind, ApprovalKind, ApprovalState, LinkKind};
 
 /// The tables (both stores create them at open; `IF NOT EXISTS` makes it
 /// safe on an existing database).
@@ -104,8 +105,8 @@ pub(crate) fn prune_now() -> bool {
 pub struct AccountRecord {
     /// Login name.
     pub name: String,
-    /// `staff` or `service`.
-    pub kind: String,
+    /// A person or an application.
+    pub kind: AccountKind,
     /// Argon2id PHC string (staff), `None` for service accounts.
     pub password: Option<String>,
     /// Assigned role ids.
@@ -258,8 +259,8 @@ pub struct AccountLinkRecord {
     pub digest: Vec<u8>,
     /// The account.
     pub account: String,
-    /// `setup`, `password` or `mfa`.
-    pub kind: String,
+    /// What the link lets its holder do.
+    pub kind: LinkKind,
     /// Creation, ms.
     pub created_ms: i64,
     /// Expiry, ms.
@@ -276,8 +277,8 @@ pub struct AccountLinkRecord {
 pub struct ApprovalRecord {
     /// Id (`apr_…`).
     pub id: String,
-    /// `grant_roles` or `reset_mfa`.
-    pub kind: String,
+    /// What the change does.
+    pub kind: ApprovalKind,
     /// The account changed.
     pub account: String,
     /// For `grant_roles`: the roles to add.
@@ -286,8 +287,8 @@ pub struct ApprovalRecord {
     pub requested_by: String,
     /// When, ms.
     pub requested_ms: i64,
-    /// `pending`, `approved`, `rejected` or `cancelled`.
-    pub state: String,
+    /// Where it stands.
+    pub state: ApprovalState,
     /// Who decided.
     pub decided_by: Option<String>,
     /// When, ms.
@@ -308,7 +309,7 @@ const LINK_COLUMNS: &str = "digest, account, kind, created_ms, expires_ms, used,
 fn read_account(mut r: Row) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
         name: r.text(0)?,
-        kind: r.text(1)?,
+        kind: r.parsed(1, AccountKind::parse)?,
         password: r.opt_text(2)?,
         roles: r.list(3)?,
         mfa_secret: r.opt_bytes(4)?,
@@ -348,7 +349,7 @@ fn read_link(mut r: Row) -> Result<AccountLinkRecord, StoreError> {
     Ok(AccountLinkRecord {
         digest: r.bytes(0)?,
         account: r.text(1)?,
-        kind: r.text(2)?,
+        kind: r.parsed(2, LinkKind::parse)?,
         created_ms: r.int(3)?,
         expires_ms: r.int(4)?,
         used: r.bool(5)?,
@@ -359,12 +360,12 @@ fn read_link(mut r: Row) -> Result<AccountLinkRecord, StoreError> {
 fn read_approval(mut r: Row) -> Result<ApprovalRecord, StoreError> {
     Ok(ApprovalRecord {
         id: r.text(0)?,
-        kind: r.text(1)?,
+        kind: r.parsed(1, ApprovalKind::parse)?,
         account: r.text(2)?,
         roles: r.list(3)?,
         requested_by: r.text(4)?,
         requested_ms: r.int(5)?,
-        state: r.text(6)?,
+        state: r.parsed(6, ApprovalState::parse)?,
         decided_by: r.opt_text(7)?,
         decided_ms: r.opt_int(8)?,
         note: r.opt_text(9)?,

@@ -218,7 +218,7 @@ pub(super) fn counters_links_and_approvals_hold_their_conditions<B: Backend>(b: 
 
     let acct = AccountRecord {
         name: "li.na".into(),
-        kind: "staff".into(),
+        kind: crate::AccountKind::Staff,
         password: None,
         roles: vec![],
         mfa_secret: None,
@@ -265,7 +265,7 @@ pub(super) fn counters_links_and_approvals_hold_their_conditions<B: Backend>(b: 
     let link = AccountLinkRecord {
         digest: vec![9; 32],
         account: "li.na".into(),
-        kind: "setup".into(),
+        kind: crate::LinkKind::Setup,
         created_ms: 1,
         expires_ms: 1000,
         used: false,
@@ -293,12 +293,12 @@ pub(super) fn counters_links_and_approvals_hold_their_conditions<B: Backend>(b: 
 
     let ap = ApprovalRecord {
         id: "apr_1".into(),
-        kind: "grant_roles".into(),
+        kind: crate::ApprovalKind::GrantRoles,
         account: "li.na".into(),
         roles: vec!["cs_agent".into()],
         requested_by: "staff:po".into(),
         requested_ms: 1,
-        state: "pending".into(),
+        state: crate::ApprovalState::Pending,
         decided_by: None,
         decided_ms: None,
         note: None,
@@ -309,7 +309,7 @@ pub(super) fn counters_links_and_approvals_hold_their_conditions<B: Backend>(b: 
         events: vec![],
     });
     let mut decided = ap.clone();
-    decided.state = "approved".into();
+    decided.state = crate::ApprovalState::Approved;
     decided.decided_by = Some("operator:second".into());
     decided.decided_ms = Some(2);
     let decide = || {

@@ -28,8 +28,8 @@ mod write;
 mod conformance;
 
 pub use access::{
-    next_counter, AccessStore, AccountLinkRecord, AccountRecord, ApprovalRecord, CounterRecord, ReviewItem,
-    SessionRecord, TokenRecord, TrainingRecord,
+    next_counter, AccessStore, AccountKind, AccountLinkRecord, AccountRecord, ApprovalKind, ApprovalRecord,
+    ApprovalState, CounterRecord, LinkKind, ReviewItem, SessionRecord, TokenRecord, TrainingRecord,
 };
 pub use customers::CustomerStore;
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};

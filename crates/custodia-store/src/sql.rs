@@ -84,6 +84,23 @@ impl<T: ToArg> ToArg for Option<T> {
         }
     }
 }
+/// Enums stored by their stable name.
+macro_rules! named {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn arg(&self) -> Arg<'_> {
+                Arg::Text(self.as_str())
+            }
+        }
+    )*};
+}
+named!(
+    custodia_core::accounts::AccountKind,
+    custodia_core::accounts::LinkKind,
+    custodia_core::accounts::ApprovalKind,
+    custodia_core::accounts::ApprovalState
+);
+
 impl<T: ToArg + ?Sized> ToArg for &T {
     fn arg(&self) -> Arg<'_> {
         (**self).arg()
@@ -194,6 +211,17 @@ impl Row {
     /// A text column.
     pub(crate) fn text(&mut self, i: usize) -> Result<String, StoreError> {
         self.opt_text(i)?.ok_or_else(|| self.wrong(i, "text", &Value::Null))
+    }
+
+    /// A text column holding one of an enum's stable names: a name this
+    /// build does not know is an error naming the column and the value,
+    /// never a default.
+    pub(crate) fn parsed<T>(&mut self, i: usize, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
+        let s = self.text(i)?;
+        parse(&s).ok_or_else(|| {
+            let name = self.names.get(i).map(String::as_str).unwrap_or("?");
+            StoreError::Corrupt(format!("column {name}: {s:?} is not a value this build knows"))
+        })
     }
 
     /// A comma-separated list kept as text.
@@ -335,6 +363,19 @@ mod tests {
         let mut r = Row::new(names.clone(), vec![Value::Int(2), Value::Bytes(vec![1; 15])]);
         assert!(r.bool(0).is_err(), "2 is not a boolean");
         assert!(r.customer(1).unwrap_err().to_string().contains("15 bytes"));
+        let mut r = Row::new(
+            names.clone(),
+            vec![Value::Text("robot".into()), Value::Text("staff".into())],
+        );
+        let e = r
+            .parsed(0, custodia_core::accounts::AccountKind::parse)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column status") && e.contains("\"robot\""), "{e}");
+        assert_eq!(
+            r.parsed(1, custodia_core::accounts::AccountKind::parse).unwrap(),
+            custodia_core::accounts::AccountKind::Staff
+        );
         let mut r = Row::new(names, vec![Value::Int(1), Value::Null]);
         assert!(r.bool(0).unwrap());
         assert!(r.text(1).is_err(), "NULL where a value is required");

@@ -1320,7 +1320,7 @@ fn user(v: &Vault, p: &Principal, cmd: UserCmd) -> Result<i32, VaultError> {
                     "NAME", "KIND", "MFA", "TRAINING", "STATE"
                 );
                 for a in all {
-                    let mfa = if a.kind == "service" {
+                    let mfa = if a.kind == custodia_core::accounts::AccountKind::Service {
                         "n/a"
                     } else if a.mfa_enrolled {
                         "yes"

@@ -729,4 +729,22 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_stored_kind_this_build_does_not_know_is_an_error_naming_it() {
+        use crate::AccessStore;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path, &[], Arc::new(|_: &[u8; 32], _: &[u8]| [0u8; 32])).unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "INSERT INTO accounts (name, kind, roles, recovery, disabled, created_ms, updated_ms)
+             VALUES ('x', 'robot', '', '', 0, 1, 1)",
+            [],
+        )
+        .unwrap();
+        let e = store.account("x").unwrap_err().to_string();
+        assert!(e.contains("column kind") && e.contains("robot"), "{e}");
+        assert!(store.accounts().is_err(), "a listing does not skip the row either");
+    }
 }

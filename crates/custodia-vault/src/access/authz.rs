@@ -24,6 +24,7 @@
 //!   password and code); allowed everything, and loud in the audit log.
 
 use crate::{now_ms, Vault, VaultError};
+use custodia_core::accounts::AccountKind;
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::{Decision, DenyReason, Permission, Request, Subject};
 use custodia_core::{CustomerId, FieldDef, Purpose};
@@ -373,7 +374,7 @@ impl Vault {
             .store()
             .account(account)?
             .ok_or_else(|| VaultError::NotFound(format!("account {account:?}")))?;
-        if a.kind != "service" {
+        if a.kind != AccountKind::Service {
             return Err(VaultError::Input(
                 "API tokens are for service accounts; staff sign in with password and MFA".into(),
             ));
@@ -488,7 +489,7 @@ impl Vault {
         if t.scopes.iter().any(|s| s == BREAK_GLASS_SCOPE) {
             // Only a staff administrator can hold one (checked at issue;
             // checked again here in case the account changed since).
-            if a.kind != "staff" || !self.policy().grants(&a.roles, Permission::ManageAccounts) {
+            if a.kind != AccountKind::Staff || !self.policy().grants(&a.roles, Permission::ManageAccounts) {
                 return Ok(Err(TokenRefusal::AccountDisabled));
             }
             return Ok(Ok(Principal(Who::BreakGlass {
@@ -496,7 +497,7 @@ impl Vault {
                 token: t.id,
             })));
         }
-        if a.kind != "service" {
+        if a.kind != AccountKind::Service {
             return Ok(Err(TokenRefusal::AccountDisabled));
         }
         let scopes = if t.scopes.is_empty() {

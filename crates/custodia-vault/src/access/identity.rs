@@ -9,6 +9,7 @@
 use crate::access::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use chrono::NaiveDate;
+use custodia_core::accounts::{ApprovalKind, ApprovalState};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::{Decision, Permission, Request, Subject};
 use custodia_crypto::totp::TotpSecret;
@@ -19,24 +20,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Staff (people, password + MFA) or service (applications, API tokens).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    /// A person.
-    Staff,
-    /// An application.
-    Service,
-}
-
-impl AccountKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Staff => "staff",
-            AccountKind::Service => "service",
-        }
-    }
-}
+pub use custodia_core::accounts::AccountKind;
 
 /// A training as shown.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +47,7 @@ pub struct AccountView {
     /// Login name.
     pub name: String,
     /// Staff or service.
-    pub kind: String,
+    pub kind: AccountKind,
     /// Roles.
     pub roles: Vec<String>,
     /// Whether MFA is enrolled.
@@ -313,7 +297,7 @@ impl Vault {
         let now = now_ms();
         let rec = AccountRecord {
             name: name.to_owned(),
-            kind: kind.as_str().to_owned(),
+            kind,
             password,
             roles: roles.to_vec(),
             mfa_secret: None,
@@ -510,11 +494,12 @@ impl Vault {
             ));
         }
         if !later.is_empty() {
-            let pending = self
-                .store()
-                .approvals()?
-                .into_iter()
-                .any(|x| x.account == name && x.kind == "grant_roles" && x.state == "pending" && x.roles == later);
+            let pending = self.store().approvals()?.into_iter().any(|x| {
+                x.account == name
+                    && x.kind == ApprovalKind::GrantRoles
+                    && x.state == ApprovalState::Pending
+                    && x.roles == later
+            });
             if !pending {
                 self.request_approval(p, crate::access::staff::ApprovalKind::GrantRoles, name, later, None)?;
             }
@@ -620,13 +605,13 @@ impl Vault {
             .store()
             .approvals()?
             .into_iter()
-            .filter(|x| x.account == a.name && x.state == "pending")
+            .filter(|x| x.account == a.name && x.state == ApprovalState::Pending)
             .map(|x| self.approval_view_pub(x))
             .collect::<Result<Vec<_>, _>>()?;
         let email = self.staff_email(&a)?.map(|e| crate::access::staff::mask_email(&e));
         Ok(AccountView {
             // Service accounts authenticate with tokens: MFA never applies.
-            mfa_required: a.kind == "staff"
+            mfa_required: a.kind == AccountKind::Staff
                 && a.roles
                     .iter()
                     .any(|r| self.policy().role(r).is_some_and(|r| r.requires_mfa)),
@@ -663,7 +648,7 @@ impl Vault {
         let actor = p.actor();
         let actor = actor.as_str();
         let mut a = self.account_record(name)?;
-        if a.kind != "staff" {
+        if a.kind != AccountKind::Staff {
             return Err(input("MFA is for staff accounts"));
         }
         let secret = TotpSecret::generate();
@@ -863,9 +848,9 @@ impl Vault {
         let purpose = purpose.map(|p| self.purpose(p)).transpose()?;
         let subject = Subject {
             roles: &a.roles,
-            mfa: a.mfa_secret.is_some() || a.kind == "service",
+            mfa: a.mfa_secret.is_some() || a.kind == AccountKind::Service,
             valid_courses: &courses,
-            trained: a.kind == "service",
+            trained: a.kind == AccountKind::Service,
         };
         let req = Request {
             permission,

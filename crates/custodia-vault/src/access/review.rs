@@ -3,6 +3,7 @@
 //! reviewer certifies or revokes every role assignment.
 
 use crate::{now_ms, Vault, VaultError};
+use custodia_core::accounts::AccountKind;
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_store::prelude::*;
@@ -155,10 +156,10 @@ impl Vault {
                 .roles
                 .iter()
                 .any(|r| self.policy().role(r).is_some_and(|r| r.requires_mfa));
-            if a.kind == "staff" && needs_mfa && a.mfa_secret.is_none() {
+            if a.kind == AccountKind::Staff && needs_mfa && a.mfa_secret.is_none() {
                 flags.push("mfa_missing".to_owned());
             }
-            if a.kind == "staff" {
+            if a.kind == AccountKind::Staff {
                 let valid: BTreeSet<String> = self.valid_courses(&a.name)?.into_iter().collect();
                 let required: BTreeSet<&String> = Permission::ALL
                     .iter()

@@ -21,6 +21,7 @@
 //!   them and servers sharing a PostgreSQL database share them.
 
 use crate::{now_ms, Vault, VaultError};
+use custodia_core::accounts::AccountKind;
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_crypto::totp::TotpSecret;
 use custodia_crypto::{open_secret, password};
@@ -295,7 +296,7 @@ impl Vault {
         let account = self
             .store()
             .account(&name)?
-            .filter(|a| a.kind == "staff" && !a.disabled && a.deleted_ms.is_none());
+            .filter(|a| a.kind == AccountKind::Staff && !a.disabled && a.deleted_ms.is_none());
         let from = match account.as_ref().and_then(|a| self.device_of(a, device)) {
             Some(d) => From::Device(d),
             None => From::Address(client.to_owned()),

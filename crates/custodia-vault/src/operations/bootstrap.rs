@@ -18,6 +18,7 @@
 
 use crate::access::authz::{digest, new_secret, new_token_id, IssuedToken, Principal, Who, BREAK_GLASS_SCOPE};
 use crate::{now_ms, Vault, VaultError};
+use custodia_core::accounts::AccountKind;
 use custodia_core::audit::{Action, AuditEvent, Outcome};
 use custodia_core::policy::Permission;
 use custodia_store::prelude::*;
@@ -207,7 +208,7 @@ impl Vault {
             VaultError::Forbidden(format!("break-glass refused: {why}"))
         };
         let account = self.store().account(admin)?;
-        let Some(a) = account.filter(|a| a.kind == "staff" && !a.disabled && a.deleted_ms.is_none()) else {
+        let Some(a) = account.filter(|a| a.kind == AccountKind::Staff && !a.disabled && a.deleted_ms.is_none()) else {
             return Err(refused("not an active staff administrator"));
         };
         if !self.policy().grants(&a.roles, Permission::ManageAccounts) {

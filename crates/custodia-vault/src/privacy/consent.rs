@@ -711,7 +711,12 @@ impl Vault {
         let n = state
             .version(r.notice_version)
             .ok_or_else(|| VaultError::Config(format!("notice version {} is missing", r.notice_version)))?;
-        let lang = Language::parse(&r.language).unwrap_or(Language::En);
+        let lang = Language::parse(&r.language).ok_or_else(|| {
+            VaultError::Store(custodia_store::StoreError::Corrupt(format!(
+                "consent receipt {}: language {:?} is not one this build knows",
+                r.id, r.language
+            )))
+        })?;
         let pn = n.purpose(&r.purpose);
         let def = self.schema().purpose(&r.purpose);
         let fields: Vec<&FieldName> = pn.map(|p| p.fields.iter().collect()).unwrap_or_default();

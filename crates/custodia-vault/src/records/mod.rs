@@ -21,6 +21,7 @@ use crate::error::FieldProblem;
 use crate::privacy::notice;
 use crate::records::input::rfc3339;
 use crate::{check_external_id, now_ms, unknown_field, CustomerView, RecordInput, RecordPatch, Vault, VaultError};
+use custodia_core::accounts::{AccountKind, ApprovalState};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
 use custodia_core::{Classification, CustomerId, FieldName, Purpose, Validator};
@@ -1134,7 +1135,7 @@ impl Vault {
         let accounts = self.store().accounts()?;
         let no_address: Vec<&str> = accounts
             .iter()
-            .filter(|a| a.kind == "staff" && a.deleted_ms.is_none() && !a.disabled && a.email.is_none())
+            .filter(|a| a.kind == AccountKind::Staff && a.deleted_ms.is_none() && !a.disabled && a.email.is_none())
             .map(|a| a.name.as_str())
             .collect();
         if !no_address.is_empty() {
@@ -1148,7 +1149,7 @@ impl Vault {
             .store()
             .approvals()?
             .into_iter()
-            .filter(|a| a.state == "pending")
+            .filter(|a| a.state == ApprovalState::Pending)
             .count();
         if pending > 0 {
             warnings.push(format!(
