@@ -3,7 +3,4 @@
 
 pub mod cli;
 pub mod client;
-pub mod deid_cmd;
-pub mod privacy_cmd;
 pub mod progress;
-pub mod rights_cmd;
