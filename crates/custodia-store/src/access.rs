@@ -3,7 +3,7 @@
 //! records, the statements and the reads, written once for both stores
 //! (see [`crate::sql`] for the shared dialect).
 
-use crate::sql::{args, read, Db, Row, Sql};
+use crate::sql::{args, read, Arg, Db, Row, Sql};
 use crate::{Applied, Store, StoreError};
 pub use custodia_core::accounts::{AccountKind, ApprovalKind, ApprovalState, LinkKind};
 
@@ -58,9 +58,13 @@ pub(crate) const ACCOUNT_PUT: &str = "INSERT INTO accounts (name, kind, password
 
 /// Replace an account only if nobody changed it since it was read (a
 /// sign-in must not write back a row an administrator just disabled).
-pub(crate) const ACCOUNT_PUT_IF: &str = "UPDATE accounts SET kind = $1, password = $2, roles = $3, mfa_secret = $4,
-     mfa_pending = $5, mfa_last_step = $6, recovery = $7, disabled = $8, updated_ms = $9, email = $10, deleted_ms = $11
-     WHERE name = $12 AND updated_ms = $13";
+/// Replace an account only if nobody changed it since it was read (a
+/// sign-in must not write back a row an administrator just disabled). The
+/// same parameters as [`ACCOUNT_PUT`], then the expected `updated_ms`.
+pub(crate) const ACCOUNT_PUT_IF: &str = "UPDATE accounts SET kind = $2, password = $3, roles = $4, mfa_secret = $5,
+     mfa_pending = $6, mfa_last_step = $7, recovery = $8, disabled = $9, created_ms = $10, updated_ms = $11,
+     email = $12, deleted_ms = $13
+     WHERE name = $1 AND updated_ms = $14";
 pub(crate) const LINK_USABLE: &str =
     "SELECT digest FROM account_links WHERE digest = $1 AND NOT used AND expires_ms > $2";
 
@@ -501,51 +505,31 @@ impl<S: Store + ?Sized> AccessStore for S {
     }
 }
 
+/// An account's columns in the order of [`ACCOUNT_CREATE`], [`ACCOUNT_PUT`]
+/// and [`ACCOUNT_PUT_IF`] (`roles` and `recovery` joined by the caller).
+fn account_args<'a>(a: &'a AccountRecord, roles: &'a str, recovery: &'a str) -> Vec<Arg<'a>> {
+    let mut v = args![a.name, a.kind, a.password].to_vec();
+    v.push(Arg::Text(roles));
+    v.extend(args![a.mfa_secret, a.mfa_pending, a.mfa_last_step]);
+    v.push(Arg::Text(recovery));
+    v.extend(args![a.disabled, a.created_ms, a.updated_ms, a.email, a.deleted_ms]);
+    v
+}
+
 /// Insert (refusing an existing name when `create`) or replace an account.
 pub(crate) fn put_account(tx: &mut dyn Sql, a: &AccountRecord, create: bool) -> Result<Applied, StoreError> {
     let sql = if create { ACCOUNT_CREATE } else { ACCOUNT_PUT };
-    let n = tx.exec(
-        sql,
-        &args![
-            a.name,
-            a.kind,
-            a.password,
-            a.roles.join(","),
-            a.mfa_secret,
-            a.mfa_pending,
-            a.mfa_last_step,
-            a.recovery.join(","),
-            a.disabled,
-            a.created_ms,
-            a.updated_ms,
-            a.email,
-            a.deleted_ms
-        ],
-    )?;
+    let (roles, recovery) = (a.roles.join(","), a.recovery.join(","));
+    let n = tx.exec(sql, &account_args(a, &roles, &recovery))?;
     Ok(if n > 0 { Applied::Done } else { Applied::AccountExists })
 }
 
 /// Replace an account only if nobody changed it since it was read.
 pub(crate) fn put_account_if(tx: &mut dyn Sql, a: &AccountRecord, expect: i64) -> Result<bool, StoreError> {
-    let n = tx.exec(
-        ACCOUNT_PUT_IF,
-        &args![
-            a.kind,
-            a.password,
-            a.roles.join(","),
-            a.mfa_secret,
-            a.mfa_pending,
-            a.mfa_last_step,
-            a.recovery.join(","),
-            a.disabled,
-            a.updated_ms,
-            a.email,
-            a.deleted_ms,
-            a.name,
-            expect
-        ],
-    )?;
-    Ok(n > 0)
+    let (roles, recovery) = (a.roles.join(","), a.recovery.join(","));
+    let mut p = account_args(a, &roles, &recovery);
+    p.push(Arg::Int(expect));
+    Ok(tx.exec(ACCOUNT_PUT_IF, &p)? > 0)
 }
 
 /// One more failure on a counter; the counter and whether it just locked.

@@ -37,9 +37,9 @@ impl FieldCodes {
         self.list.iter().map(|(c, _)| format!("bi_{c}")).collect()
     }
 
-    /// The customer statements over these columns. Parameters are `$N` in
-    /// order of first appearance (see [`crate::sql`]): content first, then
-    /// the blind values, then the row's id and expected version.
+    /// The customer statements over these columns. Parameters (`$N`, see
+    /// [`crate::sql`]) are content first, then the blind values, then the
+    /// row's id and expected version.
     pub(crate) fn statements(&self, base_columns: &str) -> Statements {
         let bi = self.columns();
         let cols: String = bi.iter().map(|b| format!(", {b}")).collect();

@@ -8,9 +8,9 @@
 //! bulk insert PostgreSQL does with arrays, setup and snapshots.
 //!
 //! The shared dialect:
-//! * parameters are `$1`, `$2`, … numbered in order of first appearance
-//!   (SQLite numbers `$N` names that way; the SQLite side checks it, so a
-//!   statement written out of order fails instead of binding wrongly);
+//! * parameters are `$1`, `$2`, … (PostgreSQL binds them by number; the
+//!   SQLite side binds each `$N` name to argument N, and refuses a
+//!   statement whose names and arguments do not match);
 //! * `true`/`false`, `NOT x`, `CAST(… AS text)`, `CASE`, `ON CONFLICT … DO`
 //!   mean the same in both;
 //! * values cross as five kinds (`Arg` in, `Value` out), and each side
@@ -327,25 +327,39 @@ pub(crate) fn read<S: crate::Store + ?Sized, T>(
     out.ok_or_else(|| StoreError::Database("a read returned nothing".into()))
 }
 
-/// The `$N` parameter names of a statement, in order of first appearance,
-/// are `$1`, `$2`, …: SQLite binds `$N` by first appearance, PostgreSQL by
-/// number, and only then do the two agree.
-pub(crate) fn parameters_in_order<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Result<(), StoreError> {
+/// Where each of a statement's parameters takes its value from: the
+/// argument numbered by its `$N` name (SQLite numbers `$N` names by first
+/// appearance, so the adapter binds them by name; PostgreSQL binds by
+/// number). A parameter named otherwise, a number past the arguments, or
+/// an argument no parameter uses is an error, never a wrong binding.
+pub(crate) fn parameter_slots<'a>(
+    names: impl Iterator<Item = Option<&'a str>>,
+    args: usize,
+) -> Result<Vec<usize>, StoreError> {
+    let mut used = vec![false; args];
+    let mut slots = Vec::new();
     for (i, name) in names.enumerate() {
-        if name
+        let k = name
             .and_then(|n| n.strip_prefix('$'))
             .and_then(|n| n.parse::<usize>().ok())
-            != Some(i + 1)
-        {
-            return Err(StoreError::Database(format!(
-                "statement parameter {} is {:?}, not ${}: shared statements number parameters in order",
-                i + 1,
-                name.unwrap_or_default(),
-                i + 1
-            )));
-        }
+            .filter(|k| (1..=args).contains(k))
+            .ok_or_else(|| {
+                StoreError::Database(format!(
+                    "statement parameter {} is {:?}, not one of $1 to ${args}",
+                    i + 1,
+                    name.unwrap_or_default()
+                ))
+            })?;
+        used[k - 1] = true;
+        slots.push(k - 1);
     }
-    Ok(())
+    if let Some(k) = used.iter().position(|u| !u) {
+        return Err(StoreError::Database(format!(
+            "a statement was given ${} but does not use it",
+            k + 1
+        )));
+    }
+    Ok(slots)
 }
 
 #[cfg(test)]
@@ -382,11 +396,23 @@ mod tests {
     }
 
     #[test]
-    fn parameters_must_be_numbered_in_order_of_appearance() {
-        assert!(parameters_in_order(["$1", "$2", "$3"].map(Some).into_iter()).is_ok());
-        assert!(parameters_in_order(["$2", "$1"].map(Some).into_iter()).is_err());
-        assert!(parameters_in_order([Some("?1")].into_iter()).is_err());
-        assert!(parameters_in_order([None].into_iter()).is_err());
+    fn parameters_bind_by_their_number_and_every_argument_is_used() {
+        assert_eq!(
+            parameter_slots(["$1", "$2", "$3"].map(Some).into_iter(), 3).unwrap(),
+            [0, 1, 2]
+        );
+        assert_eq!(parameter_slots(["$2", "$1"].map(Some).into_iter(), 2).unwrap(), [1, 0]);
+        assert!(
+            parameter_slots(["$1", "$3"].map(Some).into_iter(), 2).is_err(),
+            "past the arguments"
+        );
+        assert!(
+            parameter_slots(["$1"].map(Some).into_iter(), 2).is_err(),
+            "an argument unused"
+        );
+        assert!(parameter_slots([Some("?1")].into_iter(), 1).is_err());
+        assert!(parameter_slots([Some(":name")].into_iter(), 1).is_err());
+        assert!(parameter_slots([None].into_iter(), 1).is_err());
     }
 
     #[test]

@@ -256,14 +256,14 @@ impl rusqlite::ToSql for Arg<'_> {
     }
 }
 
-/// The statement numbers its parameters in order and takes `n` of them.
-fn check_parameters(st: &rusqlite::Statement<'_>, n: usize) -> Result<(), StoreError> {
-    let count = st.parameter_count();
-    crate::sql::parameters_in_order((1..=count).map(|i| st.parameter_name(i)))?;
-    if count != n {
-        return Err(StoreError::Database(format!(
-            "a statement takes {count} parameters and was given {n}"
-        )));
+/// Bind `args` to the statement's `$N` parameters by number.
+fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> Result<(), StoreError> {
+    let slots = {
+        let st: &rusqlite::Statement<'_> = st;
+        crate::sql::parameter_slots((1..=st.parameter_count()).map(|i| st.parameter_name(i)), args.len())?
+    };
+    for (i, k) in slots.into_iter().enumerate() {
+        st.raw_bind_parameter(i + 1, args[k]).map_err(db_err)?;
     }
     Ok(())
 }
@@ -284,18 +284,16 @@ fn value(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
 impl Sql for Lite<'_> {
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         let mut st = self.0.prepare_cached(sql).map_err(db_err)?;
-        check_parameters(&st, args.len())?;
-        st.execute(rusqlite::params_from_iter(args.iter()))
-            .map(|n| n as u64)
-            .map_err(db_err)
+        bind(&mut st, args)?;
+        st.raw_execute().map(|n| n as u64).map_err(db_err)
     }
 
     fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
         let mut st = self.0.prepare_cached(sql).map_err(db_err)?;
-        check_parameters(&st, args.len())?;
+        bind(&mut st, args)?;
         let names: Arc<[String]> = st.column_names().into_iter().map(str::to_owned).collect();
         let n = names.len();
-        let mut rows = st.query(rusqlite::params_from_iter(args.iter())).map_err(db_err)?;
+        let mut rows = st.raw_query();
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(db_err)? {
             let mut values = Vec::with_capacity(n);
