@@ -7,41 +7,6 @@ use crate::sql::{args, read, Arg, Db, Row, Sql};
 use crate::{Applied, Store, StoreError};
 pub use custodia_core::accounts::{AccountKind, ApprovalKind, ApprovalState, LinkKind};
 
-/// The tables (both stores create them at open; `IF NOT EXISTS` makes it
-/// safe on an existing database).
-pub(crate) const SCHEMA_SQL: &str = "
-CREATE TABLE IF NOT EXISTS counters (
-    key             text PRIMARY KEY,
-    failures        bigint NOT NULL,
-    window_start_ms bigint NOT NULL,
-    locked_until_ms bigint NOT NULL
-);
-CREATE TABLE IF NOT EXISTS account_links (
-    digest     bytea PRIMARY KEY,
-    account    text NOT NULL,
-    kind       text NOT NULL,
-    created_ms bigint NOT NULL,
-    expires_ms bigint NOT NULL,
-    used       boolean NOT NULL,
-    created_by text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS account_links_account ON account_links (account, kind);
-CREATE TABLE IF NOT EXISTS approvals (
-    id           text PRIMARY KEY,
-    kind         text NOT NULL,
-    account      text NOT NULL,
-    roles        text NOT NULL,
-    requested_by text NOT NULL,
-    requested_ms bigint NOT NULL,
-    state        text NOT NULL,
-    decided_by   text,
-    decided_ms   bigint,
-    note         text,
-    payload      bytea
-);
-CREATE INDEX IF NOT EXISTS counters_window ON counters (window_start_ms);
-";
-
 /// Columns added to `accounts` after the first layout: (name, type).
 pub(crate) const ACCOUNT_ADDED_COLUMNS: &[(&str, &str)] = &[("email", "bytea"), ("deleted_ms", "bigint")];
 

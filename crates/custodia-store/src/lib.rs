@@ -20,6 +20,7 @@ pub mod open;
 pub mod pg;
 pub mod privacy;
 pub mod rights;
+mod schema;
 pub mod sql;
 pub mod sqlite;
 mod write;

@@ -14,41 +14,6 @@ use postgres::types::{ToSql, Type};
 use rusqlite::types::Value;
 use std::path::Path;
 
-/// The tables in copy order (field codes first: customers' columns depend on them).
-const TABLES: &[&str] = &[
-    "field_codes",
-    "meta",
-    "customers",
-    "accounts",
-    "training",
-    "api_tokens",
-    "sessions",
-    "review_campaigns",
-    "review_items",
-    "audit",
-    "notices",
-    "consent_receipts",
-    "portal_tokens",
-    "requests",
-    "request_log",
-    "request_recipients",
-    "tombstones",
-    "certificates",
-    "legal_holds",
-    "vault_tokens",
-    "lifecycle",
-    "counters",
-    "account_links",
-    "approvals",
-];
-
-/// Tables with a `bigserial` whose sequence must continue after the copy.
-const SERIALS: &[(&str, &str)] = &[
-    ("customers", "seq"),
-    ("consent_receipts", "seq"),
-    ("request_log", "seq"),
-];
-
 /// What a migration copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrateReport {
@@ -66,7 +31,7 @@ fn sq(e: rusqlite::Error) -> StoreError {
 pub fn count_rows(src: &Path) -> Result<u64, StoreError> {
     let c = open_source(src)?;
     let mut n = 0u64;
-    for t in TABLES {
+    for t in crate::schema::tables() {
         n += c
             .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
             .map_err(sq)? as u64;
@@ -97,8 +62,8 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
         // Tables and the layout record, no field codes yet: they come from the source.
         pg::setup_in_transaction(&mut t, &[])?;
         let mut report = MigrateReport::default();
-        for table in TABLES {
-            if *table == "customers" {
+        for table in crate::schema::tables() {
+            if table == "customers" {
                 // One blind-index column per searchable field, as in the source.
                 let (list, _) = pg::field_codes(&mut t)?;
                 for (code, _) in &list {
@@ -114,7 +79,7 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
                 0,
             )?;
             // The target's own layout record is one more row of meta.
-            let want = n + u64::from(*table == "meta");
+            let want = n + u64::from(table == "meta");
             if copied as u64 != want {
                 return Err(StoreError::Database(format!(
                     "{table}: copied {copied} rows of {n}; nothing was committed"
@@ -123,7 +88,7 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
             report.tables.push((table.to_string(), n));
             report.rows += n;
         }
-        for (table, col) in SERIALS {
+        for (table, col) in crate::schema::serials() {
             t.batch(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', '{col}'), coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
             ))?;
@@ -150,7 +115,7 @@ fn refuse_non_empty(t: &mut Conn) -> Result<(), StoreError> {
     let tables: i64 = pg::get(
         &t.row(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
-            &[&TABLES.to_vec()],
+            &[&crate::schema::tables()],
         )?
         .ok_or_else(|| StoreError::Database("no count".into()))?,
         0,

@@ -367,8 +367,8 @@ pub(crate) fn ensure_schema(w: &mut Conn) -> Result<(), StoreError> {
 /// the caller's transaction and under the setup lock.
 pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -> Result<Codes, StoreError> {
     w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
-    w.batch(schema::MIGRATION_1)?;
-    w.batch(crate::access::SCHEMA_SQL)?;
+    w.batch(crate::schema::TABLES)?;
+    w.batch(schema::AUDIT)?;
     for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
         w.batch(&format!("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
     }

@@ -98,10 +98,9 @@ impl SqliteStore {
         let w = open_conn(path, 64 * 1024)?;
         w.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let setup = (|| -> Result<Codes, StoreError> {
-            w.execute_batch(schema::MAIN_SQL).map_err(db_err)?;
-            w.execute_batch(schema::PRIVACY_SQL).map_err(db_err)?;
-            w.execute_batch(schema::RIGHTS_SQL).map_err(db_err)?;
-            w.execute_batch(crate::access::SCHEMA_SQL).map_err(db_err)?;
+            w.execute_batch(&crate::schema::for_sqlite(crate::schema::TABLES))
+                .map_err(db_err)?;
+            w.execute_batch(schema::AUDIT).map_err(db_err)?;
             let account_columns: Vec<String> = w
                 .prepare("SELECT name FROM pragma_table_info('accounts')")
                 .map_err(db_err)?
@@ -111,8 +110,10 @@ impl SqliteStore {
                 .map_err(db_err)?;
             for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
                 if !account_columns.iter().any(|c| c == col) {
-                    w.execute_batch(&format!("ALTER TABLE accounts ADD COLUMN {col} {ty};"))
-                        .map_err(db_err)?;
+                    w.execute_batch(&crate::schema::for_sqlite(&format!(
+                        "ALTER TABLE accounts ADD COLUMN {col} {ty};"
+                    )))
+                    .map_err(db_err)?;
                 }
             }
             let layout: Option<Vec<u8>> = w
