@@ -65,7 +65,7 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
         for table in crate::schema::tables() {
             if table == "customers" {
                 // One blind-index column per searchable field, as in the source.
-                let (list, _) = pg::field_codes(&mut t)?;
+                let (list, _) = crate::schema::field_codes(&mut t)?;
                 for (code, _) in &list {
                     t.batch(&format!(
                         "ALTER TABLE customers ADD COLUMN IF NOT EXISTS bi_{code} bigint"
@@ -93,7 +93,7 @@ pub fn sqlite_to_postgres(src: &Path, url: &str, advance: &dyn Fn(u64)) -> Resul
                 "SELECT setval(pg_get_serial_sequence('{table}', '{col}'), coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
             ))?;
         }
-        let (list, _) = pg::field_codes(&mut t)?;
+        let (list, _) = crate::schema::field_codes(&mut t)?;
         crate::customers::end_bulk_load(&mut t, &list)?;
         Ok(report)
     })();

@@ -8,6 +8,70 @@
 //! column added after the first layout goes in an `ADDED_COLUMNS` list and
 //! is added at open.
 
+use crate::sql::{args, Sql};
+use crate::StoreError;
+use custodia_core::FieldName;
+
+/// The table layout this build writes (`meta.layout`).
+pub const LAYOUT_VERSION: i64 = 1;
+
+/// Record the layout version in a new database, or refuse one whose
+/// recorded layout this build does not know.
+pub(crate) fn check_layout(tx: &mut dyn Sql) -> Result<(), StoreError> {
+    match tx.first("SELECT value FROM meta WHERE key = 'layout'", &[])? {
+        None => {
+            let v = LAYOUT_VERSION.to_string().into_bytes();
+            tx.exec("INSERT INTO meta (key, value) VALUES ('layout', $1)", &args![v])?;
+            Ok(())
+        }
+        Some(mut r) => {
+            let found = String::from_utf8(r.bytes(0)?)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| StoreError::Corrupt("meta.layout is not a number".into()))?;
+            if found != LAYOUT_VERSION {
+                return Err(StoreError::Layout {
+                    found,
+                    known: LAYOUT_VERSION,
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Fields with their codes: (the searchable ones, all of them).
+pub(crate) type FieldList = (Vec<(i64, FieldName)>, Vec<(i64, FieldName)>);
+
+/// Give every field of the schema a code (the next free one; a field keeps
+/// the code it has), then read them all.
+pub(crate) fn register_fields(tx: &mut dyn Sql, fields: &[(FieldName, bool)]) -> Result<FieldList, StoreError> {
+    for (f, searchable) in fields {
+        // `WHERE true`: SQLite reads an upsert after a bare SELECT as a join.
+        tx.exec(
+            "INSERT INTO field_codes (code, name, searchable)
+             SELECT coalesce(max(code), 0) + 1, $1, $2 FROM field_codes WHERE true ON CONFLICT (name) DO NOTHING",
+            &args![f.as_str(), *searchable],
+        )?;
+    }
+    field_codes(tx)
+}
+
+/// The fields' codes as recorded.
+pub(crate) fn field_codes(tx: &mut dyn Sql) -> Result<FieldList, StoreError> {
+    let (mut list, mut all) = (Vec::new(), Vec::new());
+    for mut r in tx.query("SELECT code, name, searchable FROM field_codes ORDER BY code", &[])? {
+        let code = r.int(0)?;
+        let name = r.text(1)?;
+        let f = FieldName::new(&name).map_err(|e| StoreError::Corrupt(format!("field code {code}: {e}")))?;
+        if r.bool(2)? {
+            list.push((code, f.clone()));
+        }
+        all.push((code, f));
+    }
+    Ok((list, all))
+}
+
 /// Every table but the audit log's (the stores add theirs).
 pub(crate) const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (

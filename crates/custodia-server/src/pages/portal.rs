@@ -432,6 +432,44 @@ fn render_main(
     render(&page, StatusCode::OK)
 }
 
+/// A portal form: each carries the session's anti-CSRF token.
+trait PortalForm {
+    fn csrf(&self) -> &str;
+}
+
+/// The session of a portal form post, with the form: or the answer when
+/// there is no session (back to the entry page) or the form's token is
+/// not the session's (refused).
+fn posted<F: PortalForm>(
+    s: &AppState,
+    h: &HeaderMap,
+    lang: Lang,
+    form: Result<Form<F>, axum::extract::rejection::FormRejection>,
+) -> Result<(String, PortalContext, F), Box<Response>> {
+    let Some((token, ctx)) = context(s, h) else {
+        return Err(Box::new(
+            Redirect::to(&format!("/portal/enter{}", q(lang))).into_response(),
+        ));
+    };
+    match form {
+        Ok(Form(f)) if f.csrf() == ctx.csrf() => Ok((token, ctx, f)),
+        _ => Err(Box::new(
+            (StatusCode::FORBIDDEN, text(lang).portal.form_expired.clone()).into_response(),
+        )),
+    }
+}
+
+macro_rules! portal_forms {
+    ($($t:ty),*) => {$(
+        impl PortalForm for $t {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+portal_forms!(ConsentForm, RequestForm, CsrfForm);
+
 /// A consent toggle.
 #[derive(Deserialize)]
 pub struct ConsentForm {
@@ -473,11 +511,9 @@ pub async fn consent_submit(
 ) -> Response {
     blocking_page(move || {
         let lang = lang_of(&lq, &h);
-        let Some((_, ctx)) = context(&s, &h) else {
-            return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
-        };
-        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf()) else {
-            return (StatusCode::FORBIDDEN, text(lang).portal.form_expired.clone()).into_response();
+        let (_, ctx, f) = match posted(&s, &h, lang, form) {
+            Ok(x) => x,
+            Err(r) => return *r,
         };
         let give = match f.action.as_str() {
             "give" => true,
@@ -525,11 +561,9 @@ pub async fn request_submit(
 ) -> Response {
     blocking_page(move || {
         let lang = lang_of(&lq, &h);
-        let Some((_, ctx)) = context(&s, &h) else {
-            return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
-        };
-        let Some(Form(f)) = form.ok().filter(|f| f.csrf == ctx.csrf()) else {
-            return (StatusCode::FORBIDDEN, text(lang).portal.form_expired.clone()).into_response();
+        let (_, ctx, f) = match posted(&s, &h, lang, form) {
+            Ok(x) => x,
+            Err(r) => return *r,
         };
         let Some(kind) = RequestKind::parse(&f.kind) else {
             return back(lang, None, Some("unknown request".into()));
@@ -590,12 +624,10 @@ pub async fn logout(
 ) -> Response {
     blocking_page(move || {
         let lang = lang_of(&lq, &h);
-        let Some((token, ctx)) = context(&s, &h) else {
-            return Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
+        let (token, _, _) = match posted(&s, &h, lang, form) {
+            Ok(x) => x,
+            Err(r) => return *r,
         };
-        if form.ok().map(|Form(f)| f.csrf) != Some(ctx.csrf().to_owned()) {
-            return (StatusCode::FORBIDDEN, text(lang).portal.form_expired.clone()).into_response();
-        }
         let _ = s.vault.portal_sign_out(&token);
         let mut r = Redirect::to(&format!("/portal/enter{}", q(lang))).into_response();
         set_cookie(

@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The table layout this build writes (see `schema.rs`).
-pub const LAYOUT_VERSION: i64 = 1;
+pub const LAYOUT_VERSION: i64 = crate::schema::LAYOUT_VERSION;
 
 /// Advisory lock key every write transaction takes first ("custodia" in ASCII).
 pub const CHAIN_LOCK: i64 = 0x6375_7374_6f64_6961;
@@ -372,32 +372,8 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
     for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
         w.batch(&format!("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
     }
-    match w.row("SELECT value FROM meta WHERE key = 'layout'", &[])? {
-        None => {
-            w.exec(
-                "INSERT INTO meta (key, value) VALUES ('layout', $1)",
-                &[&LAYOUT_VERSION.to_string().into_bytes()],
-            )?;
-        }
-        Some(r) => {
-            let v: Vec<u8> = get(&r, 0)?;
-            let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
-            if found != LAYOUT_VERSION {
-                return Err(StoreError::Layout {
-                    found,
-                    known: LAYOUT_VERSION,
-                });
-            }
-        }
-    }
-    for (f, searchable) in fields {
-        w.exec(
-            "INSERT INTO field_codes (code, name, searchable)
-             SELECT coalesce(max(code), 0) + 1, $1, $2 FROM field_codes ON CONFLICT (name) DO NOTHING",
-            &[&f.as_str(), searchable],
-        )?;
-    }
-    let (list, all) = field_codes(w)?;
+    crate::schema::check_layout(w)?;
+    let (list, all) = crate::schema::register_fields(w, fields)?;
     let existing: Vec<String> = w
         .rows(
             "SELECT column_name::text FROM information_schema.columns
@@ -415,27 +391,6 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
     // Also rebuilds indexes a bulk load dropped before a crash.
     crate::customers::end_bulk_load(w, &list)?;
     Ok(Codes::build(list, all))
-}
-
-type CodeList = Vec<(i64, FieldName)>;
-
-/// The searchable fields' codes and every field's code.
-pub(crate) fn field_codes(w: &mut Conn) -> Result<(CodeList, CodeList), StoreError> {
-    let mut list = Vec::new();
-    let mut all = Vec::new();
-    for r in w.rows(
-        "SELECT code::bigint, name, searchable FROM field_codes ORDER BY code",
-        &[],
-    )? {
-        let code: i64 = get(&r, 0)?;
-        let name: String = get(&r, 1)?;
-        let fname = FieldName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if get::<bool>(&r, 2)? {
-            list.push((code, fname.clone()));
-        }
-        all.push((code, fname));
-    }
-    Ok((list, all))
 }
 
 fn no_row(what: &str) -> StoreError {

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
-pub const LAYOUT_VERSION: i64 = 1;
+pub const LAYOUT_VERSION: i64 = crate::schema::LAYOUT_VERSION;
 
 /// Most mutations committed in one transaction.
 const GROUP_LIMIT: usize = 4096;
@@ -116,54 +116,8 @@ impl SqliteStore {
                     .map_err(db_err)?;
                 }
             }
-            let layout: Option<Vec<u8>> = w
-                .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| r.get(0))
-                .optional()
-                .map_err(db_err)?;
-            match layout {
-                None => {
-                    w.execute(
-                        "INSERT INTO meta (key, value) VALUES ('layout', ?1)",
-                        [LAYOUT_VERSION.to_string().into_bytes()],
-                    )
-                    .map_err(db_err)?;
-                }
-                Some(v) => {
-                    let found = String::from_utf8_lossy(&v).parse::<i64>().unwrap_or(-1);
-                    if found != LAYOUT_VERSION {
-                        return Err(StoreError::Layout {
-                            found,
-                            known: LAYOUT_VERSION,
-                        });
-                    }
-                }
-            }
-            for (f, searchable) in fields {
-                w.execute(
-                    "INSERT OR IGNORE INTO field_codes (name, searchable) VALUES (?1, ?2)",
-                    params![f.as_str(), searchable],
-                )
-                .map_err(db_err)?;
-            }
-            let mut list = Vec::new();
-            let mut all = Vec::new();
-            let mut st = w
-                .prepare("SELECT code, name, searchable FROM field_codes ORDER BY code")
-                .map_err(db_err)?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
-                })
-                .map_err(db_err)?;
-            for row in rows {
-                let (code, name, searchable) = row.map_err(db_err)?;
-                let fname = FieldName::new(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if searchable {
-                    list.push((code, fname.clone()));
-                }
-                all.push((code, fname));
-            }
-            drop(st);
+            crate::schema::check_layout(&mut Lite(&w))?;
+            let (list, all) = crate::schema::register_fields(&mut Lite(&w), fields)?;
             let existing: Vec<String> = w
                 .prepare("SELECT name FROM pragma_table_info('customers')")
                 .map_err(db_err)?
