@@ -12,6 +12,9 @@ pub mod pages;
 pub mod problem;
 pub mod tls;
 
+#[cfg(test)]
+mod tests;
+
 use crate::problem::{Lang, Problem};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};

@@ -1,0 +1,124 @@
+//! The server's own tests: the router in process (no TLS, no sockets),
+//! over a real vault in a temporary data directory. The integration tests
+//! (`custodia/tests/it`) drive the real binary over HTTPS.
+
+use crate::app;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use custodia_vault::{DataDir, MasterChoice, Vault};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn vault(dir: &std::path::Path) -> Arc<Vault> {
+    let (v, _) = Vault::init(&DataDir::new(dir), None, MasterChoice::KeyFile(None), "operator:test").unwrap();
+    Arc::new(v)
+}
+
+async fn get(router: &axum::Router, uri: &str, lang: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let req = Request::get(uri)
+        .header(header::ACCEPT_LANGUAGE, lang)
+        .extension(crate::pages::ClientAddr("127.0.0.1:5000".parse().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    let r = router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = r.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// Run `f` on a runtime like the server's, over a router whose vault was
+/// opened outside it (opening waits for the store, which a runtime thread
+/// must not).
+fn with_app<F: std::future::Future<Output = ()>>(f: impl FnOnce(axum::Router, utoipa::openapi::OpenApi) -> F) {
+    let d = tempfile::tempdir().unwrap();
+    let v = vault(d.path());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (router, spec) = rt.block_on(async { app(v, true) });
+    rt.block_on(f(router, spec));
+}
+
+#[test]
+fn open_pages_render_in_both_languages_under_the_page_policy() {
+    with_app(|router, _| async move {
+        for (uri, en, zh) in [
+            ("/login", "Sign in to Custodia", "登录 Custodia"),
+            ("/password/forgot", "Forgot your password", "忘记密码"),
+            ("/portal/enter", "Your privacy portal", "个人信息隐私门户"),
+        ] {
+            for (lang, want, html_lang) in [("en", en, "en"), ("zh-CN,zh;q=0.9", zh, "zh-CN")] {
+                let (status, h, body) = get(&router, uri, lang).await;
+                assert_eq!(status, StatusCode::OK, "{uri} {lang}");
+                assert!(body.contains(want), "{uri} {lang}: {body}");
+                assert!(body.contains(&format!("<html lang=\"{html_lang}\">")), "{uri}");
+                assert!(
+                    !body.contains("{{") && !body.contains("{%"),
+                    "{uri}: template syntax left"
+                );
+                let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+                assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe"), "{csp}");
+                assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
+                assert!(h.get(header::STRICT_TRANSPORT_SECURITY).is_some(), "HSTS on HTTPS");
+            }
+        }
+        // `?lang=` wins over the header.
+        let (_, _, body) = get(&router, "/login?lang=zh", "en").await;
+        assert!(body.contains("登录 Custodia"));
+    });
+}
+
+#[test]
+fn what_a_page_echoes_is_escaped_and_signed_in_pages_send_strangers_to_sign_in() {
+    with_app(|router, _| async move {
+        // The portal's entry page fills in the code from the link: escaped.
+        let (status, _, body) = get(&router, "/portal/enter?code=%22%3E%3Cscript%3Ex%3C/script%3E", "en").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("<script>x"), "{body}");
+        assert!(body.contains("&#34;&#62;&#60;script&#62;"), "{body}");
+        for uri in ["/account", "/mfa/enroll", "/account/password", "/reports/consents"] {
+            let (status, h, _) = get(&router, uri, "en").await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{uri}");
+            assert_eq!(h[header::LOCATION], "/login", "{uri}");
+        }
+        let (status, h, _) = get(&router, "/portal", "en").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(h[header::LOCATION].to_str().unwrap().starts_with("/portal/enter"));
+    });
+}
+
+#[test]
+fn the_api_answers_problems_in_the_callers_language() {
+    with_app(|router, spec| async move {
+        let (status, h, body) = get(&router, "/v1/customers/x", "zh").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(h[header::CONTENT_TYPE], "application/problem+json");
+        let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(p["code"], "unauthorized");
+        assert_eq!(p["title"], "需要身份验证");
+        let (status, _, body) = get(&router, "/v1/no-such-thing", "en").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("not_found"));
+        let (status, _, body) = get(&router, "/v1/health", "en").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Every concern's routes are in the document, open and protected.
+        for path in [
+            "/v1/customers",
+            "/v1/accounts",
+            "/v1/notices",
+            "/v1/requests",
+            "/v1/detect",
+            "/v1/audit",
+            "/v1/health",
+        ] {
+            assert!(spec.paths.paths.contains_key(path), "{path}");
+        }
+    });
+}
