@@ -363,13 +363,9 @@ impl Vault {
                     if raw.trim().is_empty() {
                         continue;
                     }
-                    match validator.check(def, raw) {
+                    match checked(validator, def, raw) {
                         Ok(v) => clear.push((i, def, v)),
-                        Err(e) => problems.push(FieldProblem {
-                            field: name.clone(),
-                            code: e.code().into(),
-                            message: e.to_string(),
-                        }),
+                        Err(p) => problems.push(p),
                     }
                 }
             }
@@ -428,36 +424,10 @@ impl Vault {
         let dk = DataKey::generate();
         let cipher = dk.cipher(id, 1);
         let wrapped = self.keys().kek(kek)?.wrap(&id, &dk);
-        // Free text: personal information found in it is redacted,
-        // tokenized or refused, as the schema says.
-        let mut tokens = Vec::new();
-        let mut scan_problems = Vec::new();
-        for (_, def, v) in clear.iter_mut() {
-            if let Some(action) = def.scan {
-                match self.scan_free_text(id, &cipher, &def.name, action, v, now) {
-                    Ok((text, t)) => {
-                        *v = text;
-                        tokens.extend(t);
-                    }
-                    Err(p) => scan_problems.push(p),
-                }
-            }
-        }
-        if !scan_problems.is_empty() {
-            return Err(VaultError::Invalid(scan_problems));
-        }
-        let mut sealed = Vec::new();
-        let mut attrs = BTreeMap::new();
-        let mut blind = Vec::new();
+        let tokens = self.scan_values(id, &cipher, clear.iter_mut().map(|(_, d, v)| (*d, v)), now)?;
+        let mut placed = Placed::default();
         for (i, def, v) in &clear {
-            if let Some(b) = self.blind_at(*i) {
-                blind.push((def.name.clone(), b.index(v)));
-            }
-            if def.classification.is_encrypted() {
-                sealed.push((*i as u8, &def.name, v.as_bytes()));
-            } else {
-                attrs.insert(def.name.as_str(), v.as_str());
-            }
+            self.place(&mut placed, *i, def, v);
         }
         let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
         Ok(Sealed {
@@ -468,9 +438,9 @@ impl Vault {
                 kek_version: kek,
                 dk_version: 1,
                 wrapped_dk: wrapped.0,
-                sealed: cipher.seal_record(&sealed),
-                attrs: serde_json::to_string(&attrs).expect("string map serializes"),
-                blind,
+                sealed: placed.seal(&cipher, self.schema().fields()),
+                attrs: serde_json::to_string(&placed.attrs).expect("string map serializes"),
+                blind: placed.blind,
                 created_ms: now,
                 updated_ms: now,
                 flags: 0,
@@ -844,13 +814,9 @@ impl Vault {
                         message: "is required and cannot be removed".into(),
                     }),
                     None | Some("") => changes.push((def, None)),
-                    Some(raw) => match validator.check(def, raw) {
+                    Some(raw) => match checked(&validator, def, raw) {
                         Ok(v) => changes.push((def, Some(v))),
-                        Err(e) => problems.push(FieldProblem {
-                            field: name.clone(),
-                            code: e.code().into(),
-                            message: e.to_string(),
-                        }),
+                        Err(p) => problems.push(p),
                     },
                 },
             }
@@ -950,59 +916,39 @@ impl Vault {
         // format in custodia-crypto), so the current values are opened first.
         let cipher = self.cipher_for(&rec)?;
         let fields = self.schema().fields();
-        let mut values: BTreeMap<u8, Vec<u8>> = cipher
-            .open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))?
-            .into_iter()
-            .collect();
-        let mut attrs = old_attrs;
-        let mut blind = rec.blind.clone();
+        let mut placed = Placed {
+            sealed: cipher
+                .open_record(&rec.sealed, &|c| fields.get(c as usize).map(|f| &f.name))?
+                .into_iter()
+                .collect(),
+            attrs: old_attrs,
+            blind: rec.blind.clone(),
+        };
         // Free text is scanned as on creation; the field's earlier tokens
         // go with its earlier text.
         let now = now_ms();
-        let mut tokens = Vec::new();
-        let mut rescanned = Vec::new();
-        let mut scan_problems = Vec::new();
-        for (def, value) in changes.iter_mut() {
-            let Some(action) = def.scan else { continue };
-            rescanned.push(def.name.to_string());
-            if let Some(v) = value.as_mut() {
-                match self.scan_free_text(id, &cipher, &def.name, action, v, now) {
-                    Ok((text, t)) => {
-                        *v = text;
-                        tokens.extend(t);
-                    }
-                    Err(p) => scan_problems.push(p),
-                }
-            }
-        }
-        if !scan_problems.is_empty() {
-            return Err(VaultError::Invalid(scan_problems));
-        }
+        let rescanned: Vec<String> = changes
+            .iter()
+            .filter(|(d, _)| d.scan.is_some())
+            .map(|(d, _)| d.name.to_string())
+            .collect();
+        let tokens = self.scan_values(
+            id,
+            &cipher,
+            changes.iter_mut().filter_map(|(d, v)| v.as_mut().map(|v| (*d, v))),
+            now,
+        )?;
         for (def, value) in &changes {
             let code = self.schema().index_of(def.name.as_str()).expect("a schema field");
-            values.remove(&(code as u8));
-            attrs.remove(def.name.as_str());
-            blind.retain(|(n, _)| n != &def.name);
+            placed.remove(code, def);
             if let Some(v) = value {
-                if let Some(b) = self.blind_at(code) {
-                    blind.push((def.name.clone(), b.index(v)));
-                }
-                if def.classification.is_encrypted() {
-                    values.insert(code as u8, v.as_bytes().to_vec());
-                } else {
-                    attrs.insert(def.name.to_string(), v.clone());
-                }
+                self.place(&mut placed, code, def, v);
             }
         }
-        let items: Vec<(u8, &FieldName, &[u8])> = values
-            .iter()
-            .map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice()))
-            .collect();
-        let sealed = cipher.seal_record(&items);
         let updated = StoredCustomer {
-            sealed,
-            attrs: serde_json::to_string(&attrs).expect("string map serializes"),
-            blind,
+            sealed: placed.seal(&cipher, fields),
+            attrs: serde_json::to_string(&placed.attrs).expect("string map serializes"),
+            blind: placed.blind,
             updated_ms: now,
             ..rec.clone()
         };
@@ -1055,6 +1001,89 @@ impl Vault {
             Some(Applied::VersionConflict(current)) => Err(VaultError::VersionConflict { current }),
             Some(Applied::NotFound) => Err(VaultError::NotFound(id.to_string())),
             other => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+        }
+    }
+}
+
+/// One value checked and normalized by its field's definition: the first
+/// step of the write pipeline that creation, batches, imports and updates
+/// share (check → scan free text → blind-index → seal).
+fn checked(validator: &Validator, def: &custodia_core::FieldDef, raw: &str) -> Result<String, FieldProblem> {
+    validator.check(def, raw).map_err(|e| FieldProblem {
+        field: def.name.to_string(),
+        code: e.code().into(),
+        message: e.to_string(),
+    })
+}
+
+/// A record's values where they are stored: personal and sensitive ones
+/// sealed (by field code), internal ones in clear, searchable ones also
+/// blind-indexed.
+#[derive(Default)]
+struct Placed {
+    sealed: BTreeMap<u8, Vec<u8>>,
+    attrs: BTreeMap<String, String>,
+    blind: Vec<(FieldName, i64)>,
+}
+
+impl Placed {
+    /// Forget field `code`'s value (before it is set again or removed).
+    fn remove(&mut self, code: usize, def: &custodia_core::FieldDef) {
+        self.sealed.remove(&(code as u8));
+        self.attrs.remove(def.name.as_str());
+        self.blind.retain(|(n, _)| n != &def.name);
+    }
+
+    /// The sealed values as one record ciphertext.
+    fn seal(&self, cipher: &FieldCipher, fields: &[custodia_core::FieldDef]) -> Vec<u8> {
+        let items: Vec<(u8, &FieldName, &[u8])> = self
+            .sealed
+            .iter()
+            .map(|(c, v)| (*c, &fields[*c as usize].name, v.as_slice()))
+            .collect();
+        cipher.seal_record(&items)
+    }
+}
+
+impl Vault {
+    /// Scan free-text values as the schema says (personal information in
+    /// them redacted, tokenized or refused); the tokens made, or every
+    /// refusal at once.
+    fn scan_values<'a>(
+        &self,
+        id: CustomerId,
+        cipher: &FieldCipher,
+        values: impl Iterator<Item = (&'a custodia_core::FieldDef, &'a mut String)>,
+        now: i64,
+    ) -> Result<Vec<custodia_store::VaultToken>, VaultError> {
+        let mut tokens = Vec::new();
+        let mut problems = Vec::new();
+        for (def, v) in values {
+            let Some(action) = def.scan else { continue };
+            match self.scan_free_text(id, cipher, &def.name, action, v, now) {
+                Ok((text, t)) => {
+                    *v = text;
+                    tokens.extend(t);
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        if problems.is_empty() {
+            Ok(tokens)
+        } else {
+            Err(VaultError::Invalid(problems))
+        }
+    }
+
+    /// Put field `code`'s checked value where it is stored.
+    fn place(&self, placed: &mut Placed, code: usize, def: &custodia_core::FieldDef, v: &str) {
+        if let Some(b) = self.blind_at(code) {
+            placed.blind.push((def.name.clone(), b.index(v)));
+        }
+        if def.classification.is_encrypted() {
+            placed.sealed.insert(code as u8, v.as_bytes().to_vec());
+        } else {
+            placed.attrs.insert(def.name.to_string(), v.to_owned());
         }
     }
 }
