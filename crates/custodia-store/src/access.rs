@@ -275,7 +275,7 @@ const ACCOUNT_COLUMNS: &str =
 const TOKEN_COLUMNS: &str = "id, account, digest, scopes, expires_ms, revoked, created_ms";
 const LINK_COLUMNS: &str = "digest, account, kind, created_ms, expires_ms, used, created_by";
 
-fn read_account(mut r: Row) -> Result<AccountRecord, StoreError> {
+fn read_account(r: &mut Row) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
         name: r.text(0)?,
         kind: r.parsed(1, AccountKind::parse)?,
@@ -293,7 +293,7 @@ fn read_account(mut r: Row) -> Result<AccountRecord, StoreError> {
     })
 }
 
-fn read_token(mut r: Row) -> Result<TokenRecord, StoreError> {
+fn read_token(r: &mut Row) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         id: r.text(0)?,
         account: r.text(1)?,
@@ -305,7 +305,7 @@ fn read_token(mut r: Row) -> Result<TokenRecord, StoreError> {
     })
 }
 
-fn read_counter(mut r: Row) -> Result<CounterRecord, StoreError> {
+fn read_counter(r: &mut Row) -> Result<CounterRecord, StoreError> {
     Ok(CounterRecord {
         key: r.text(0)?,
         failures: r.u32(1)?,
@@ -314,7 +314,7 @@ fn read_counter(mut r: Row) -> Result<CounterRecord, StoreError> {
     })
 }
 
-fn read_link(mut r: Row) -> Result<AccountLinkRecord, StoreError> {
+fn read_link(r: &mut Row) -> Result<AccountLinkRecord, StoreError> {
     Ok(AccountLinkRecord {
         digest: r.bytes(0)?,
         account: r.text(1)?,
@@ -326,7 +326,7 @@ fn read_link(mut r: Row) -> Result<AccountLinkRecord, StoreError> {
     })
 }
 
-fn read_approval(mut r: Row) -> Result<ApprovalRecord, StoreError> {
+fn read_approval(r: &mut Row) -> Result<ApprovalRecord, StoreError> {
     Ok(ApprovalRecord {
         id: r.text(0)?,
         kind: r.parsed(1, ApprovalKind::parse)?,
@@ -385,7 +385,7 @@ impl<S: Store + ?Sized> AccessStore for S {
                 "SELECT account, course, completed, score, expires, recorded_by FROM training
                  WHERE CAST($1 AS text) IS NULL OR account = $1 ORDER BY account, completed DESC",
                 &args![account],
-                |mut r| {
+                |r| {
                     Ok(TrainingRecord {
                         account: r.text(0)?,
                         course: r.text(1)?,
@@ -414,7 +414,7 @@ impl<S: Store + ?Sized> AccessStore for S {
             db.one(
                 "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked FROM sessions WHERE digest = $1",
                 &args![digest],
-                |mut r| {
+                |r| {
                     Ok(SessionRecord {
                         digest: r.bytes(0)?,
                         account: r.text(1)?,
@@ -454,7 +454,7 @@ impl<S: Store + ?Sized> AccessStore for S {
                 "SELECT campaign, account, role, decision, decided_by, decided_ms, note FROM review_items
                  WHERE campaign = $1 ORDER BY account, role",
                 &args![campaign],
-                |mut r| {
+                |r| {
                     Ok(ReviewItem {
                         campaign: r.text(0)?,
                         account: r.text(1)?,
@@ -506,7 +506,7 @@ pub(crate) fn count_failure(
     limit: u32,
     lock_ms: i64,
 ) -> Result<Applied, StoreError> {
-    let old = tx.first(COUNTER_GET, &args![key])?.map(read_counter).transpose()?;
+    let old = tx.one(COUNTER_GET, &args![key], read_counter)?;
     let (n, locked) = next_counter(old, key, now_ms, window_ms, limit, lock_ms);
     tx.exec(
         COUNTER_PUT,

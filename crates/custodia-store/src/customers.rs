@@ -7,7 +7,7 @@ use crate::{Applied, Store, StoreError, StoredCustomer};
 use custodia_core::{CustomerId, FieldName};
 
 /// A customer row (`codes.sql.select` columns) as stored.
-pub(crate) fn read_customer(mut r: Row, codes: &Codes) -> Result<StoredCustomer, StoreError> {
+pub(crate) fn read_customer(r: &mut Row, codes: &Codes) -> Result<StoredCustomer, StoreError> {
     let mut blind = Vec::new();
     for (i, (_, name)) in codes.list.iter().enumerate() {
         if let Some(h) = r.opt_int(12 + i)? {
@@ -53,15 +53,16 @@ fn scan_where(
     let sql = format!("SELECT {} FROM customers {tail}", db.codes.sql.select);
     let codes = db.codes;
     let mut last = after;
-    let rows = match kek {
-        None => db.sql.query(&sql, &args![after, limit])?,
-        Some(k) => db.sql.query(&sql, &args![after, k, limit])?,
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for mut r in rows {
+    let mut out = Vec::new();
+    let mut each = |r: &mut Row| {
         last = r.int(0)?;
         out.push(read_customer(r, codes)?);
-    }
+        Ok(())
+    };
+    match kek {
+        None => db.sql.each(&sql, &args![after, limit], &mut each)?,
+        Some(k) => db.sql.each(&sql, &args![after, k, limit], &mut each)?,
+    };
     Ok((out, last))
 }
 
@@ -107,20 +108,18 @@ impl<S: Store + ?Sized> CustomerStore for S {
 
     fn counts(&self, kek: u32) -> Result<(u64, u64), StoreError> {
         read(self, |db| {
-            let mut r = db
-                .sql
-                .first(
-                    "SELECT count(*), coalesce(sum(CASE WHEN kek_version < $1 THEN 1 ELSE 0 END), 0) FROM customers",
-                    &args![kek],
-                )?
-                .ok_or_else(|| StoreError::Database("count returned no row".into()))?;
-            Ok((r.int(0)? as u64, r.int(1)? as u64))
+            db.one(
+                "SELECT count(*), coalesce(sum(CASE WHEN kek_version < $1 THEN 1 ELSE 0 END), 0) FROM customers",
+                &args![kek],
+                |r| Ok((r.int(0)? as u64, r.int(1)? as u64)),
+            )?
+            .ok_or_else(|| StoreError::Database("count returned no row".into()))
         })
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         read(self, |db| {
-            db.one("SELECT value FROM meta WHERE key = $1", &args![key], |mut r| r.bytes(0))
+            db.one("SELECT value FROM meta WHERE key = $1", &args![key], |r| r.bytes(0))
         })
     }
 }
@@ -152,13 +151,14 @@ pub(crate) fn insert(tx: &mut dyn Sql, codes: &Codes, cu: &StoredCustomer) -> Re
     if tx.exec(&codes.sql.insert, &with_blind(&head, &blind, &[]))? > 0 {
         return Ok(Applied::Done);
     }
-    let mut r = tx
-        .first(
+    let id = tx
+        .one(
             "SELECT id FROM customers WHERE external_id = $1",
             &args![cu.external_id],
+            |r| r.customer(0),
         )?
         .ok_or_else(|| StoreError::Database("insert skipped but no record has its external id".into()))?;
-    Ok(Applied::ExternalIdExists(r.customer(0)?))
+    Ok(Applied::ExternalIdExists(id))
 }
 
 /// Replace a customer's content if its version is still `cu.version`.
@@ -169,9 +169,11 @@ pub(crate) fn update(tx: &mut dyn Sql, codes: &Codes, cu: &StoredCustomer) -> Re
         return Ok(Applied::Done);
     }
     Ok(
-        match tx.first("SELECT version FROM customers WHERE id = $1", &args![cu.id])? {
+        match tx.one("SELECT version FROM customers WHERE id = $1", &args![cu.id], |r| {
+            r.int(0)
+        })? {
             None => Applied::NotFound,
-            Some(mut r) => Applied::VersionConflict(r.int(0)?),
+            Some(v) => Applied::VersionConflict(v),
         },
     )
 }

@@ -130,7 +130,7 @@ pub struct ConsentTally {
 const RECEIPT_COLUMNS: &str =
     "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
 
-fn read_receipt(mut r: Row) -> Result<ConsentRecord, StoreError> {
+fn read_receipt(r: &mut Row) -> Result<ConsentRecord, StoreError> {
     Ok(ConsentRecord {
         id: r.text(0)?,
         customer: r.customer(1)?,
@@ -168,7 +168,7 @@ impl<S: Store + ?Sized> PrivacyStore for S {
             db.many(
                 "SELECT version, toml, published_ms, published_by FROM notices ORDER BY version",
                 &[],
-                |mut r| {
+                |r| {
                     Ok(NoticeRecord {
                         version: r.u32(0)?,
                         toml: r.text(1)?,
@@ -197,7 +197,7 @@ impl<S: Store + ?Sized> PrivacyStore for S {
                  JOIN (SELECT max(seq) AS seq FROM consent_receipts GROUP BY customer, purpose) l ON l.seq = r.seq
                  GROUP BY r.purpose, r.notice_version, r.given ORDER BY r.purpose, r.notice_version, r.given DESC",
                 &[],
-                |mut r| {
+                |r| {
                     Ok(ConsentTally {
                         purpose: r.text(0)?,
                         notice_version: r.u32(1)?,
@@ -215,7 +215,7 @@ impl<S: Store + ?Sized> PrivacyStore for S {
                 "SELECT digest, customer, kind, csrf, created_ms, expires_ms, used, issued_by FROM portal_tokens
                  WHERE digest = $1",
                 &args![digest],
-                |mut r| {
+                |r| {
                     Ok(PortalTokenRecord {
                         digest: r.bytes(0)?,
                         customer: r.customer(1)?,

@@ -144,9 +144,7 @@ pub(crate) const KEPT_AFTER_ERASURE: &[(&str, &str)] = &[
 ];
 
 fn status_of(tx: &mut dyn Sql, id: &str) -> Result<Option<String>, StoreError> {
-    tx.first("SELECT status FROM requests WHERE id = $1", &args![id])?
-        .map(|mut r| r.text(0))
-        .transpose()
+    tx.one("SELECT status FROM requests WHERE id = $1", &args![id], |r| r.text(0))
 }
 
 fn put_request_row(tx: &mut dyn Sql, r: &RequestRecord) -> Result<(), StoreError> {
@@ -372,7 +370,7 @@ const REQUEST_COLUMNS: &str = "id, customer, kind, status, channel, regime, crea
      verified_by, verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail";
 const LIFECYCLE_COLUMNS: &str = "customer, contract_end_ms, last_activity_ms, reviewed_ms";
 
-fn read_request(mut r: Row) -> Result<RequestRecord, StoreError> {
+fn read_request(r: &mut Row) -> Result<RequestRecord, StoreError> {
     Ok(RequestRecord {
         id: r.text(0)?,
         customer: r.opt_customer(1)?,
@@ -394,7 +392,7 @@ fn read_request(mut r: Row) -> Result<RequestRecord, StoreError> {
     })
 }
 
-fn read_lifecycle(mut r: Row) -> Result<Lifecycle, StoreError> {
+fn read_lifecycle(r: &mut Row) -> Result<Lifecycle, StoreError> {
     Ok(Lifecycle {
         customer: Some(r.customer(0)?),
         contract_end_ms: r.opt_int(1)?,
@@ -474,7 +472,7 @@ impl<S: Store + ?Sized> RightsStore for S {
             db.many(
                 "SELECT ts_ms, actor, from_status, to_status, note FROM request_log WHERE request = $1 ORDER BY seq",
                 &args![id],
-                |mut r| {
+                |r| {
                     Ok(RequestLogEntry {
                         ts_ms: r.int(0)?,
                         actor: r.text(1)?,
@@ -492,7 +490,7 @@ impl<S: Store + ?Sized> RightsStore for S {
             db.many(
                 "SELECT recipient, notified_ms, notified_by FROM request_recipients WHERE request = $1 ORDER BY recipient",
                 &args![id],
-                |mut r| {
+                |r| {
                     Ok(RecipientNotice {
                         recipient: r.text(0)?,
                         notified_ms: r.opt_int(1)?,
@@ -509,7 +507,7 @@ impl<S: Store + ?Sized> RightsStore for S {
                 "SELECT id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor FROM tombstones
                  ORDER BY erased_ms, id",
                 &[],
-                |mut r| {
+                |r| {
                     Ok(Tombstone {
                         id: r.text(0)?,
                         customer: r.customer(1)?,
@@ -531,7 +529,7 @@ impl<S: Store + ?Sized> RightsStore for S {
             db.one(
                 "SELECT id, jws, created_ms FROM certificates WHERE id = $1",
                 &args![id],
-                |mut r| {
+                |r| {
                     Ok(CertificateRecord {
                         id: r.text(0)?,
                         jws: r.text(1)?,
@@ -548,7 +546,7 @@ impl<S: Store + ?Sized> RightsStore for S {
                 "SELECT id, customer, reason, set_by, set_ms, released_ms, released_by FROM legal_holds
                  WHERE customer = $1 ORDER BY set_ms, id",
                 &args![customer],
-                |mut r| {
+                |r| {
                     Ok(HoldRecord {
                         id: r.text(0)?,
                         customer: r.customer(1)?,
@@ -578,16 +576,14 @@ impl<S: Store + ?Sized> RightsStore for S {
             db.many(
                 "SELECT DISTINCT customer FROM legal_holds WHERE released_ms IS NULL",
                 &[],
-                |mut r| r.customer(0),
+                |r| r.customer(0),
             )
         })
     }
 
     fn customers_with_consents(&self) -> Result<Vec<CustomerId>, StoreError> {
         read(self, |db| {
-            db.many("SELECT DISTINCT customer FROM consent_receipts", &[], |mut r| {
-                r.customer(0)
-            })
+            db.many("SELECT DISTINCT customer FROM consent_receipts", &[], |r| r.customer(0))
         })
     }
 
@@ -596,7 +592,7 @@ impl<S: Store + ?Sized> RightsStore for S {
             db.one(
                 "SELECT token, customer, field, kind, sealed, created_ms FROM vault_tokens WHERE token = $1",
                 &args![token],
-                |mut r| {
+                |r| {
                     Ok(VaultToken {
                         token: r.text(0)?,
                         customer: r.customer(1)?,

@@ -18,14 +18,14 @@ pub const LAYOUT_VERSION: i64 = 1;
 /// Record the layout version in a new database, or refuse one whose
 /// recorded layout this build does not know.
 pub(crate) fn check_layout(tx: &mut dyn Sql) -> Result<(), StoreError> {
-    match tx.first("SELECT value FROM meta WHERE key = 'layout'", &[])? {
+    match tx.one("SELECT value FROM meta WHERE key = 'layout'", &[], |r| r.bytes(0))? {
         None => {
             let v = LAYOUT_VERSION.to_string().into_bytes();
             tx.exec("INSERT INTO meta (key, value) VALUES ('layout', $1)", &args![v])?;
             Ok(())
         }
-        Some(mut r) => {
-            let found = String::from_utf8(r.bytes(0)?)
+        Some(v) => {
+            let found = String::from_utf8(v)
                 .ok()
                 .and_then(|v| v.parse::<i64>().ok())
                 .ok_or_else(|| StoreError::Corrupt("meta.layout is not a number".into()))?;
@@ -60,11 +60,14 @@ pub(crate) fn register_fields(tx: &mut dyn Sql, fields: &[(FieldName, bool)]) ->
 /// The fields' codes as recorded.
 pub(crate) fn field_codes(tx: &mut dyn Sql) -> Result<FieldList, StoreError> {
     let (mut list, mut all) = (Vec::new(), Vec::new());
-    for mut r in tx.query("SELECT code, name, searchable FROM field_codes ORDER BY code", &[])? {
-        let code = r.int(0)?;
-        let name = r.text(1)?;
+    let rows = tx.many(
+        "SELECT code, name, searchable FROM field_codes ORDER BY code",
+        &[],
+        |r| Ok((r.int(0)?, r.text(1)?, r.bool(2)?)),
+    )?;
+    for (code, name, searchable) in rows {
         let f = FieldName::new(&name).map_err(|e| StoreError::Corrupt(format!("field code {code}: {e}")))?;
-        if r.bool(2)? {
+        if searchable {
             list.push((code, f.clone()));
         }
         all.push((code, f));

@@ -146,13 +146,24 @@ impl Value {
 /// out); a value of the wrong kind is an error naming the column.
 #[derive(Debug)]
 pub(crate) struct Row {
-    names: Arc<[String]>,
+    /// The result's column names joined by ',', shared by its rows (one
+    /// allocation a query; only an error reads them).
+    names: Arc<str>,
     values: Vec<Value>,
 }
 
 impl Row {
-    pub(crate) fn new(names: Arc<[String]>, values: Vec<Value>) -> Row {
+    pub(crate) fn new(names: Arc<str>, values: Vec<Value>) -> Row {
         Row { names, values }
+    }
+
+    /// The values, to refill for the next row.
+    pub(crate) fn values_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.values
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.names.split(',').nth(i).unwrap_or("?")
     }
 
     fn take(&mut self, i: usize) -> Result<Value, StoreError> {
@@ -163,8 +174,11 @@ impl Row {
     }
 
     fn wrong(&self, i: usize, want: &str, got: &Value) -> StoreError {
-        let name = self.names.get(i).map(String::as_str).unwrap_or("?");
-        StoreError::Corrupt(format!("column {name}: expected {want}, found {}", got.kind()))
+        StoreError::Corrupt(format!(
+            "column {}: expected {want}, found {}",
+            self.name(i),
+            got.kind()
+        ))
     }
 
     /// An integer column that may be NULL.
@@ -219,8 +233,10 @@ impl Row {
     pub(crate) fn parsed<T>(&mut self, i: usize, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, StoreError> {
         let s = self.text(i)?;
         parse(&s).ok_or_else(|| {
-            let name = self.names.get(i).map(String::as_str).unwrap_or("?");
-            StoreError::Corrupt(format!("column {name}: {s:?} is not a value this build knows"))
+            StoreError::Corrupt(format!(
+                "column {}: {s:?} is not a value this build knows",
+                self.name(i)
+            ))
         })
     }
 
@@ -249,8 +265,11 @@ impl Row {
             None => Ok(None),
             Some(b) => {
                 let a: [u8; 16] = b.try_into().map_err(|b: Vec<u8>| {
-                    let name = self.names.get(i).map(String::as_str).unwrap_or("?");
-                    StoreError::Corrupt(format!("column {name}: a customer id of {} bytes, not 16", b.len()))
+                    StoreError::Corrupt(format!(
+                        "column {}: a customer id of {} bytes, not 16",
+                        self.name(i),
+                        b.len()
+                    ))
                 })?;
                 Ok(Some(CustomerId::from_bytes(a)))
             }
@@ -269,19 +288,55 @@ impl Row {
 pub(crate) trait Sql {
     /// Run a statement; the number of rows it changed.
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError>;
-    /// Run a query; every row.
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
+    /// Run a query and hand each row to `f` in turn (one [`Row`] refilled
+    /// for every row, so a long scan allocates no row of its own).
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&mut Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Run statements without parameters (DDL).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
 
-    /// The first row, if any.
-    fn first(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>, StoreError> {
-        Ok(self.query(sql, args)?.into_iter().next())
+impl dyn Sql + '_ {
+    /// The first row, mapped by `f`, if any.
+    pub(crate) fn one<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: impl FnOnce(&mut Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.each(sql, args, &mut |r| {
+            if let Some(f) = f.take() {
+                out = Some(f(r)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every row, each mapped by `f`.
+    pub(crate) fn many<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&mut Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.each(sql, args, &mut |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Whether the query returns a row.
-    fn any(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<bool, StoreError> {
-        Ok(!self.query(sql, args)?.is_empty())
+    pub(crate) fn any(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<bool, StoreError> {
+        Ok(self.one(sql, args, |_| Ok(()))?.is_some())
     }
 }
 
@@ -298,9 +353,9 @@ impl Db<'_> {
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
-        f: impl FnOnce(Row) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Row) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        self.sql.first(sql, args)?.map(f).transpose()
+        self.sql.one(sql, args, f)
     }
 
     /// Every row of `sql`, mapped by `f`.
@@ -308,9 +363,9 @@ impl Db<'_> {
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
-        f: impl FnMut(Row) -> Result<T, StoreError>,
+        f: impl FnMut(&mut Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        self.sql.query(sql, args)?.into_iter().map(f).collect()
+        self.sql.many(sql, args, f)
     }
 }
 
@@ -327,17 +382,21 @@ pub(crate) fn read<S: crate::Store + ?Sized, T>(
     out.ok_or_else(|| StoreError::Database("a read returned nothing".into()))
 }
 
-/// Where each of a statement's parameters takes its value from: the
-/// argument numbered by its `$N` name (SQLite numbers `$N` names by first
-/// appearance, so the adapter binds them by name; PostgreSQL binds by
-/// number). A parameter named otherwise, a number past the arguments, or
-/// an argument no parameter uses is an error, never a wrong binding.
-pub(crate) fn parameter_slots<'a>(
+/// Bind each of a statement's parameters to the argument its `$N` name
+/// numbers (SQLite numbers `$N` names by first appearance, so the adapter
+/// binds them by name; PostgreSQL binds by number): `bind(i, k)` binds
+/// parameter `i` (from 1) to argument `k` (from 0). A parameter named
+/// otherwise, a number past the arguments, or an argument no parameter uses
+/// is an error, never a wrong binding.
+pub(crate) fn bind_by_number<'a>(
     names: impl Iterator<Item = Option<&'a str>>,
     args: usize,
-) -> Result<Vec<usize>, StoreError> {
-    let mut used = vec![false; args];
-    let mut slots = Vec::new();
+    mut bind: impl FnMut(usize, usize) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if args > 128 {
+        return Err(StoreError::Database(format!("a statement with {args} parameters")));
+    }
+    let mut used = 0u128;
     for (i, name) in names.enumerate() {
         let k = name
             .and_then(|n| n.strip_prefix('$'))
@@ -350,16 +409,17 @@ pub(crate) fn parameter_slots<'a>(
                     name.unwrap_or_default()
                 ))
             })?;
-        used[k - 1] = true;
-        slots.push(k - 1);
+        used |= 1 << (k - 1);
+        bind(i + 1, k - 1)?;
     }
-    if let Some(k) = used.iter().position(|u| !u) {
+    let all = if args == 128 { u128::MAX } else { (1u128 << args) - 1 };
+    if used != all {
         return Err(StoreError::Database(format!(
             "a statement was given ${} but does not use it",
-            k + 1
+            (!used & all).trailing_zeros() + 1
         )));
     }
-    Ok(slots)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -368,7 +428,7 @@ mod tests {
 
     #[test]
     fn rows_name_the_column_that_does_not_parse() {
-        let names: Arc<[String]> = vec!["status".to_owned(), "n".to_owned()].into();
+        let names: Arc<str> = "status,n".into();
         let mut r = Row::new(names.clone(), vec![Value::Int(3), Value::Text("x".into())]);
         let e = r.text(0).unwrap_err().to_string();
         assert!(e.contains("column status") && e.contains("expected text"), "{e}");
@@ -397,22 +457,23 @@ mod tests {
 
     #[test]
     fn parameters_bind_by_their_number_and_every_argument_is_used() {
-        assert_eq!(
-            parameter_slots(["$1", "$2", "$3"].map(Some).into_iter(), 3).unwrap(),
-            [0, 1, 2]
-        );
-        assert_eq!(parameter_slots(["$2", "$1"].map(Some).into_iter(), 2).unwrap(), [1, 0]);
-        assert!(
-            parameter_slots(["$1", "$3"].map(Some).into_iter(), 2).is_err(),
-            "past the arguments"
-        );
-        assert!(
-            parameter_slots(["$1"].map(Some).into_iter(), 2).is_err(),
-            "an argument unused"
-        );
-        assert!(parameter_slots([Some("?1")].into_iter(), 1).is_err());
-        assert!(parameter_slots([Some(":name")].into_iter(), 1).is_err());
-        assert!(parameter_slots([None].into_iter(), 1).is_err());
+        let slots = |names: &[&str], n: usize| -> Result<Vec<(usize, usize)>, StoreError> {
+            let mut out = Vec::new();
+            bind_by_number(names.iter().map(|s| Some(*s)), n, |i, k| {
+                out.push((i, k));
+                Ok(())
+            })
+            .map(|_| out)
+        };
+        assert_eq!(slots(&["$1", "$2", "$3"], 3).unwrap(), [(1, 0), (2, 1), (3, 2)]);
+        assert_eq!(slots(&["$2", "$1"], 2).unwrap(), [(1, 1), (2, 0)]);
+        assert!(slots(&["$1", "$3"], 2).is_err(), "past the arguments");
+        let e = slots(&["$1"], 2).unwrap_err().to_string();
+        assert!(e.contains("$2"), "an argument unused: {e}");
+        assert!(slots(&["?1"], 1).is_err());
+        assert!(slots(&[":name"], 1).is_err());
+        assert!(bind_by_number([None].into_iter(), 1, |_, _| Ok(())).is_err());
+        assert!(slots(&[], 0).unwrap().is_empty());
     }
 
     #[test]

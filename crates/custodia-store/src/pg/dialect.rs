@@ -8,7 +8,6 @@ use crate::sql::{Arg, Row, Sql, Value};
 use crate::StoreError;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use std::error::Error;
-use std::sync::Arc;
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -47,9 +46,9 @@ fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
-/// A row, each column by its declared type.
-fn row(r: &postgres::Row, names: &Arc<[String]>) -> Result<Row, StoreError> {
-    let mut values = Vec::with_capacity(r.len());
+/// Fill `values` with a row's columns, each by its declared type.
+fn fill(r: &postgres::Row, values: &mut Vec<Value>) -> Result<(), StoreError> {
+    values.clear();
     for (i, col) in r.columns().iter().enumerate() {
         let bad = |e: postgres::Error| StoreError::Corrupt(format!("column {}: {e}", col.name()));
         let v = match *col.type_() {
@@ -76,23 +75,34 @@ fn row(r: &postgres::Row, names: &Arc<[String]>) -> Result<Row, StoreError> {
         };
         values.push(v.unwrap_or(Value::Null));
     }
-    Ok(Row::new(names.clone(), values))
+    Ok(())
 }
 
-fn rows(found: Vec<postgres::Row>) -> Result<Vec<Row>, StoreError> {
+/// Hand each of `found` to `f`, in one refilled [`Row`].
+fn each(found: Vec<postgres::Row>, f: &mut dyn FnMut(&mut Row) -> Result<(), StoreError>) -> Result<(), StoreError> {
     let Some(first) = found.first() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
-    let names: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
-    found.iter().map(|r| row(r, &names)).collect()
+    let names: Vec<&str> = first.columns().iter().map(|c| c.name()).collect();
+    let mut row = Row::new(names.join(",").into(), Vec::with_capacity(names.len()));
+    for r in &found {
+        fill(r, row.values_mut())?;
+        f(&mut row)?;
+    }
+    Ok(())
 }
 
 impl Sql for Conn {
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         Conn::exec(self, sql, &params(args))
     }
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
-        rows(Conn::rows(self, sql, &params(args))?)
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&mut Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        each(Conn::rows(self, sql, &params(args))?, f)
     }
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         Conn::batch(self, sql)
@@ -103,8 +113,13 @@ impl Sql for ReadConn {
     fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         ReadConn::exec(self, sql, &params(args))
     }
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
-        rows(Query::rows(self, sql, &params(args))?)
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&mut Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        each(Query::rows(self, sql, &params(args))?, f)
     }
     fn batch(&mut self, _sql: &str) -> Result<(), StoreError> {
         Err(StoreError::Database("read connections do not change the layout".into()))

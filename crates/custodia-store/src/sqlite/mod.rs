@@ -213,12 +213,18 @@ impl rusqlite::ToSql for Arg<'_> {
 
 /// Bind `args` to the statement's `$N` parameters by number.
 fn bind(st: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> Result<(), StoreError> {
-    let slots = {
-        let st: &rusqlite::Statement<'_> = st;
-        crate::sql::parameter_slots((1..=st.parameter_count()).map(|i| st.parameter_name(i)), args.len())?
-    };
-    for (i, k) in slots.into_iter().enumerate() {
-        st.raw_bind_parameter(i + 1, args[k]).map_err(db_err)?;
+    let count = st.parameter_count();
+    // Names first (they borrow the statement), then the values.
+    let mut slots = [0usize; 64];
+    if count > slots.len() {
+        return Err(StoreError::Database(format!("a statement with {count} parameters")));
+    }
+    crate::sql::bind_by_number((1..=count).map(|i| st.parameter_name(i)), args.len(), |i, k| {
+        slots[i - 1] = k;
+        Ok(())
+    })?;
+    for (i, k) in slots[..count].iter().enumerate() {
+        st.raw_bind_parameter(i + 1, args[*k]).map_err(db_err)?;
     }
     Ok(())
 }
@@ -243,21 +249,27 @@ impl Sql for Lite<'_> {
         st.raw_execute().map(|n| n as u64).map_err(db_err)
     }
 
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+    fn each(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&mut Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut st = self.0.prepare_cached(sql).map_err(db_err)?;
         bind(&mut st, args)?;
-        let names: Arc<[String]> = st.column_names().into_iter().map(str::to_owned).collect();
-        let n = names.len();
+        let n = st.column_count();
+        let names: Arc<str> = st.column_names().join(",").into();
+        let mut row = Row::new(names, Vec::with_capacity(n));
         let mut rows = st.raw_query();
-        let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(db_err)? {
-            let mut values = Vec::with_capacity(n);
+            let values = row.values_mut();
+            values.clear();
             for i in 0..n {
                 values.push(value(r.get_ref(i).map_err(db_err)?)?);
             }
-            out.push(Row::new(names.clone(), values));
+            f(&mut row)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
