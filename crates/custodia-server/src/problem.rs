@@ -166,6 +166,12 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
         "Processing is restricted or objected to for this customer",
         "该个人已限制或拒绝此项处理",
     ),
+    (
+        "erased_before",
+        409,
+        "This person was erased before",
+        "该个人的信息此前已被删除",
+    ),
     ("internal", 500, "Internal error", "内部错误"),
 ];
 
@@ -253,6 +259,15 @@ impl Problem {
             VaultError::PurposeNotInNotice { purpose, .. } => {
                 p.extensions.insert("purpose".into(), purpose.clone().into());
             }
+            VaultError::ErasedBefore {
+                matched,
+                tombstone,
+                certificate,
+            } => {
+                p.extensions.insert("matched".into(), matched.clone().into());
+                p.extensions.insert("tombstone".into(), tombstone.clone().into());
+                p.extensions.insert("certificate".into(), certificate.clone().into());
+            }
             _ => {}
         }
         p
@@ -321,6 +336,7 @@ mod tests {
             "request_state",
             "legal_hold",
             "processing_stopped",
+            "erased_before",
         ] {
             assert!(TITLES.iter().any(|t| t.0 == code), "{code}");
         }

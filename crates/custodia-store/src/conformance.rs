@@ -6,6 +6,7 @@
 
 use crate::*;
 use custodia_core::audit::{Action, AuditEvent};
+use custodia_core::rights::SuppressionKind;
 use custodia_core::{CustomerId, FieldName};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -921,6 +922,7 @@ fn tomb(id: &str, c: CustomerId, fields: &[&str]) -> Tombstone {
         certificate: "dc_1".into(),
         key_sha256: "00".into(),
         actor: "t".into(),
+        suppress: vec![],
     }
 }
 
@@ -991,7 +993,20 @@ pub(super) fn erasure_respects_holds_and_leaves_a_tombstone<B: Backend>(b: &B) {
         },
     );
     assert!(s.held_customers().unwrap().is_empty());
-    assert_eq!(erase(tomb("er_1", a.id, &[]), false), Applied::Done);
+    let listed = Suppression {
+        kind: SuppressionKind::ExternalId,
+        digest: vec![7; 16],
+    };
+    let mut er1 = tomb("er_1", a.id, &[]);
+    er1.suppress = vec![listed.clone()];
+    assert_eq!(erase(er1, false), Applied::Done);
+    let hit = s.suppressed(&[7; 16]).unwrap().expect("listed");
+    assert_eq!(
+        (hit.kind, hit.tombstone.as_str(), hit.certificate.as_str()),
+        (SuppressionKind::ExternalId, "er_1", "dc_1")
+    );
+    assert!(s.suppressed(&[8; 16]).unwrap().is_none());
+    assert_eq!(s.tombstones().unwrap()[0].suppress, vec![listed.clone()]);
     assert!(s.get(&a.id).unwrap().is_none());
     assert!(s.find_blind(&f("email"), 77).unwrap().is_empty());
     assert!(s.portal_token(b"tok").unwrap().is_none());
@@ -1000,10 +1015,18 @@ pub(super) fn erasure_respects_holds_and_leaves_a_tombstone<B: Backend>(b: &B) {
     assert_eq!(erase(tomb("er_2", a.id, &[]), true), Applied::NotFound);
     // A tombstone alone (replay into a database that never held the customer).
     let ghost = CustomerId::new();
+    let mut er3 = tomb("er_3", ghost, &[]);
+    er3.suppress = vec![
+        listed.clone(),
+        Suppression {
+            kind: SuppressionKind::Mobile,
+            digest: vec![9; 16],
+        },
+    ];
     one(
         &s,
         Mutation::PutTombstone {
-            tombstone: tomb("er_3", ghost, &[]),
+            tombstone: er3,
             events: vec![],
         },
     );
@@ -1015,6 +1038,15 @@ pub(super) fn erasure_respects_holds_and_leaves_a_tombstone<B: Backend>(b: &B) {
         },
     );
     assert_eq!(s.tombstones().unwrap().len(), 2);
+    // The first erasure of an identifier keeps its entry.
+    assert_eq!(s.suppressed(&[7; 16]).unwrap().unwrap().tombstone, "er_1");
+    let mut list = s.suppression_list().unwrap();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        (list[1].1.kind, list[1].1.tombstone.as_str()),
+        (SuppressionKind::Mobile, "er_3")
+    );
 }
 
 pub(super) fn field_erasure_rekeys_and_flags_lifecycle_snapshot<B: Backend>(b: &B) {

@@ -35,7 +35,8 @@ pub use access::{
 pub use customers::CustomerStore;
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};
 pub use rights::{
-    CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, RightsStore, Tombstone, VaultToken,
+    CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, RightsStore, Suppression,
+    SuppressionHit, Tombstone, VaultToken,
 };
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};

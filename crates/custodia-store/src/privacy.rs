@@ -155,8 +155,9 @@ pub trait PrivacyStore {
     fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError>;
     /// One receipt by id.
     fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError>;
-    /// The receipts in force (each customer's latest per purpose), counted
-    /// by purpose, notice version and answer.
+    /// The receipts in force (each customer's latest per purpose) of the
+    /// customers still stored, counted by purpose, notice version and
+    /// answer (an erased customer's receipts stay as proof, uncounted).
     fn consent_tallies(&self) -> Result<Vec<ConsentTally>, StoreError>;
     /// A portal credential by the SHA-256 of its secret.
     fn portal_token(&self, digest: &[u8]) -> Result<Option<PortalTokenRecord>, StoreError>;
@@ -195,6 +196,7 @@ impl<S: Store + ?Sized> PrivacyStore for S {
             db.many(
                 "SELECT r.purpose, r.notice_version, r.given, count(*) FROM consent_receipts r
                  JOIN (SELECT max(seq) AS seq FROM consent_receipts GROUP BY customer, purpose) l ON l.seq = r.seq
+                 JOIN customers c ON c.id = r.customer
                  GROUP BY r.purpose, r.notice_version, r.given ORDER BY r.purpose, r.notice_version, r.given DESC",
                 &[],
                 |r| {

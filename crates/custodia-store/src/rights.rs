@@ -5,6 +5,7 @@
 
 use crate::sql::{args, read, Row, Sql};
 use crate::{Applied, RequestRecord, Store, StoreError, StoredCustomer};
+use custodia_core::rights::SuppressionKind;
 use custodia_core::CustomerId;
 
 /// One step in a request's history.
@@ -55,6 +56,33 @@ pub struct Tombstone {
     pub key_sha256: String,
     /// Who.
     pub actor: String,
+    /// The suppression list's entries this erasure adds (whole-customer
+    /// erasures only): keyed hashes of the person's identifiers.
+    pub suppress: Vec<Suppression>,
+}
+
+/// One entry of the suppression list of erased people: a keyed hash
+/// (HMAC-SHA256 under a key derived from the master secret, truncated to
+/// 16 bytes) of one identifier; never the identifier itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Suppression {
+    /// Which identifier.
+    pub kind: SuppressionKind,
+    /// The keyed hash.
+    pub digest: Vec<u8>,
+}
+
+/// What a suppression-list match names: the erasure it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppressionHit {
+    /// Which identifier matched.
+    pub kind: SuppressionKind,
+    /// The erasure's tombstone.
+    pub tombstone: String,
+    /// Its destruction certificate.
+    pub certificate: String,
+    /// When the person was erased, ms.
+    pub erased_ms: i64,
 }
 
 /// A signed destruction certificate.
@@ -239,7 +267,29 @@ pub(crate) fn put_tombstone(tx: &mut dyn Sql, t: &Tombstone) -> Result<Applied, 
             t.actor
         ],
     )?;
+    for s in &t.suppress {
+        // A second erasure of the same identifier keeps the first entry.
+        tx.exec(
+            "INSERT INTO suppressions (digest, kind, tombstone) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+            &args![s.digest, s.kind.as_str(), t.id],
+        )?;
+    }
     Ok(Applied::Done)
+}
+
+fn read_kind(r: &mut Row, i: usize) -> Result<SuppressionKind, StoreError> {
+    r.parsed(i, SuppressionKind::parse)
+}
+
+const HIT_COLUMNS: &str = "s.kind, s.tombstone, t.certificate, t.erased_ms";
+
+fn read_hit(r: &mut Row) -> Result<SuppressionHit, StoreError> {
+    Ok(SuppressionHit {
+        kind: read_kind(r, 0)?,
+        tombstone: r.text(1)?,
+        certificate: r.text(2)?,
+        erased_ms: r.int(3)?,
+    })
 }
 
 pub(crate) fn put_certificate(tx: &mut dyn Sql, c: &CertificateRecord) -> Result<Applied, StoreError> {
@@ -420,6 +470,10 @@ pub trait RightsStore {
     fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
     /// The erasure ledger, oldest first.
     fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
+    /// The suppression list's entry with this keyed hash.
+    fn suppressed(&self, digest: &[u8]) -> Result<Option<SuppressionHit>, StoreError>;
+    /// The whole suppression list (for an import to look rows up in).
+    fn suppression_list(&self) -> Result<Vec<(Vec<u8>, SuppressionHit)>, StoreError>;
     /// A destruction certificate.
     fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError>;
     /// A customer's legal holds.
@@ -503,13 +557,31 @@ impl<S: Store + ?Sized> RightsStore for S {
 
     fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
         read(self, |db| {
+            let mut suppress: std::collections::HashMap<String, Vec<Suppression>> = Default::default();
+            for (tombstone, s) in db.many(
+                "SELECT tombstone, kind, digest FROM suppressions ORDER BY tombstone, kind, digest",
+                &[],
+                |r| {
+                    Ok((
+                        r.text(0)?,
+                        Suppression {
+                            kind: read_kind(r, 1)?,
+                            digest: r.bytes(2)?,
+                        },
+                    ))
+                },
+            )? {
+                suppress.entry(tombstone).or_default().push(s);
+            }
             db.many(
                 "SELECT id, customer, erased_ms, fields, request, basis, certificate, key_sha256, actor FROM tombstones
                  ORDER BY erased_ms, id",
                 &[],
                 |r| {
+                    let id = r.text(0)?;
                     Ok(Tombstone {
-                        id: r.text(0)?,
+                        suppress: suppress.remove(&id).unwrap_or_default(),
+                        id,
                         customer: r.customer(1)?,
                         erased_ms: r.int(2)?,
                         fields: r.list(3)?,
@@ -522,6 +594,18 @@ impl<S: Store + ?Sized> RightsStore for S {
                 },
             )
         })
+    }
+
+    fn suppressed(&self, digest: &[u8]) -> Result<Option<SuppressionHit>, StoreError> {
+        let sql = format!(
+            "SELECT {HIT_COLUMNS} FROM suppressions s JOIN tombstones t ON t.id = s.tombstone WHERE s.digest = $1"
+        );
+        read(self, |db| db.one(&sql, &args![digest], read_hit))
+    }
+
+    fn suppression_list(&self) -> Result<Vec<(Vec<u8>, SuppressionHit)>, StoreError> {
+        let sql = format!("SELECT {HIT_COLUMNS}, s.digest FROM suppressions s JOIN tombstones t ON t.id = s.tombstone");
+        read(self, |db| db.many(&sql, &[], |r| Ok((r.bytes(4)?, read_hit(r)?))))
     }
 
     fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {

@@ -238,6 +238,11 @@ CREATE TABLE IF NOT EXISTS tombstones (
     key_sha256  text NOT NULL,
     actor       text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS suppressions (
+    digest    bytea PRIMARY KEY,
+    kind      text NOT NULL,
+    tombstone text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS certificates (
     id         text PRIMARY KEY,
     jws        text NOT NULL,

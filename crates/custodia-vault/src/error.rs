@@ -150,6 +150,17 @@ pub enum VaultError {
         /// Restricted, or objected.
         why: String,
     },
+    /// The person was erased before: an identifier of the new record is on
+    /// the suppression list of erased people.
+    #[error("this person was erased before (matched on {}; tombstone {tombstone}, destruction certificate {certificate}); to collect them again, a caller allowed to readmit_erased states the new collection basis (new_collection_basis)", .matched.join(", "))]
+    ErasedBefore {
+        /// The identifiers that matched (`external_id`, `id_document`).
+        matched: Vec<String>,
+        /// The erasure's tombstone.
+        tombstone: String,
+        /// Its destruction certificate.
+        certificate: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -192,6 +203,7 @@ impl VaultError {
             VaultError::RequestState(_) => "request_state",
             VaultError::LegalHold { .. } => "legal_hold",
             VaultError::ProcessingStopped { .. } => "processing_stopped",
+            VaultError::ErasedBefore { .. } => "erased_before",
             VaultError::Io(_) => "io",
             VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => {
                 "storage_unavailable"

@@ -27,6 +27,7 @@ fn input(pairs: &[(&str, &str)]) -> RecordInput {
         external_id: None,
         fields: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         consents: Vec::new(),
+        new_collection_basis: None,
     }
 }
 

@@ -55,11 +55,16 @@ pub enum Permission {
     HandleRequests,
     /// Log data-subject requests and verify the requester's identity.
     VerifyIdentity,
+    /// Create a record of a person on the suppression list of erased
+    /// people, stating the new collection basis (e.g. they signed up again).
+    ReadmitErased,
+    /// Scan text for personal information (`POST /v1/detect`).
+    Detect,
 }
 
 impl Permission {
     /// Every permission, for listings and matrices.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ReadMasked,
         Permission::Reveal,
         Permission::Write,
@@ -75,6 +80,8 @@ impl Permission {
         Permission::ReviewAccess,
         Permission::HandleRequests,
         Permission::VerifyIdentity,
+        Permission::ReadmitErased,
+        Permission::Detect,
     ];
 
     /// Permissions on customer data (they need a field and a purpose).
@@ -88,6 +95,7 @@ impl Permission {
                 | Permission::Export
                 | Permission::RecordConsent
                 | Permission::Detokenize
+                | Permission::ReadmitErased
         )
     }
 
@@ -119,7 +127,12 @@ impl Permission {
     pub fn exposes_data(self) -> bool {
         matches!(
             self,
-            Permission::Reveal | Permission::Write | Permission::Delete | Permission::Export | Permission::Detokenize
+            Permission::Reveal
+                | Permission::Write
+                | Permission::Delete
+                | Permission::Export
+                | Permission::Detokenize
+                | Permission::ReadmitErased
         )
     }
 
@@ -141,6 +154,8 @@ impl Permission {
             Permission::ReviewAccess => "review_access",
             Permission::HandleRequests => "handle_requests",
             Permission::VerifyIdentity => "verify_identity",
+            Permission::ReadmitErased => "readmit_erased",
+            Permission::Detect => "detect",
         }
     }
 

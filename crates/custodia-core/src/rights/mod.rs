@@ -242,6 +242,57 @@ pub fn transition(state: RequestState, event: RequestEvent, f: RequestFacts) -> 
     }
 }
 
+/// What an entry of the suppression list of erased people stands for: a
+/// keyed hash of one identifier the erased person had. Imports and creates
+/// look new records up in it, so a nightly sync from an old system cannot
+/// bring an erased person back (the ledger keeps them erased in this
+/// database; this keeps them from being collected again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionKind {
+    /// The company's own key of the record (the CRM id).
+    ExternalId,
+    /// The number of an identity document.
+    IdDocument,
+    /// A mobile number: only a warning on a match, because numbers are
+    /// reassigned to other people.
+    Mobile,
+}
+
+impl SuppressionKind {
+    /// Every kind.
+    pub const ALL: [SuppressionKind; 3] = [
+        SuppressionKind::ExternalId,
+        SuppressionKind::IdDocument,
+        SuppressionKind::Mobile,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionKind::ExternalId => "external_id",
+            SuppressionKind::IdDocument => "id_document",
+            SuppressionKind::Mobile => "mobile",
+        }
+    }
+
+    /// Parse a snake_case name.
+    pub fn parse(s: &str) -> Option<SuppressionKind> {
+        SuppressionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether a match refuses the new record (else it is a warning).
+    pub fn refuses(self) -> bool {
+        self != SuppressionKind::Mobile
+    }
+}
+
+impl std::fmt::Display for SuppressionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +346,9 @@ mod tests {
         }
         assert_eq!(RequestState::parse("in_progress"), Some(RequestState::InProgress));
         assert_eq!(RequestKind::parse("nope"), None);
+        for k in SuppressionKind::ALL {
+            assert_eq!(SuppressionKind::parse(k.as_str()), Some(k));
+        }
+        assert!(SuppressionKind::IdDocument.refuses() && !SuppressionKind::Mobile.refuses());
     }
 }

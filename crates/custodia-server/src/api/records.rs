@@ -52,6 +52,7 @@ fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> 
                 }),
             },
             Value::String(s) if k == "external_id" => input.external_id = Some(s),
+            Value::String(s) if k == "new_collection_basis" => input.new_collection_basis = Some(s),
             Value::String(s) => {
                 input.fields.insert(k, s);
             }

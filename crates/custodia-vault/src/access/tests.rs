@@ -42,6 +42,7 @@ fn customer_in(v: &Vault, dept: &str) -> CustomerId {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
         consents: Vec::new(),
+        new_collection_basis: None,
     };
     v.create(&op(), &input, &cp()).unwrap().id
 }
@@ -826,6 +827,7 @@ fn a_duplicate_external_id_names_only_a_customer_the_caller_sees() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         consents: Vec::new(),
+        new_collection_basis: None,
     };
     let risk = v.create(&op(), &input, &cp()).unwrap().id;
     input.fields.insert("department".into(), "service".into());

@@ -34,6 +34,7 @@ fn with_notes(notes: &str) -> RecordInput {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
         consents: Vec::new(),
+        new_collection_basis: None,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::progress::Progress;
 use crate::records::input::RecordInput;
 use crate::{now_ms, unknown_field, Vault};
 use custodia_core::audit::{Action, AuditEvent};
+use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, Pending};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -53,6 +54,10 @@ impl ImportOptions {
 /// `purpose[+separate][+guardian]` entries separated by `;`.
 pub const CONSENTS_COLUMN: &str = "consents";
 
+/// The column stating, for a row of a person erased before, why they are
+/// collected again (needs `readmit_erased`; empty for every other row).
+pub const BASIS_COLUMN: &str = "new_collection_basis";
+
 /// One rejected row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Reject {
@@ -86,6 +91,12 @@ pub struct ImportReport {
     pub rejected: u64,
     /// The first rejects (all of them go to the rejects file).
     pub rejects: Vec<Reject>,
+    /// Rows created with a warning (e.g. a mobile number an erased person
+    /// had).
+    pub warned: u64,
+    /// The first warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Reject>,
 }
 
 impl ImportReport {
@@ -166,7 +177,11 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
             return Err(VaultError::Input(format!("header column {} has no name", i + 1)));
         }
         let name = opts.rename.get(&h).cloned().unwrap_or(h);
-        if name != "external_id" && name != CONSENTS_COLUMN && vault.schema().field(&name).is_none() {
+        if name != "external_id"
+            && name != CONSENTS_COLUMN
+            && name != BASIS_COLUMN
+            && vault.schema().field(&name).is_none()
+        {
             unknown.push(name.clone());
         }
         if !seen.insert(name.clone()) {
@@ -268,6 +283,7 @@ fn parse_row(names: &[String], rec: &csv::ByteRecord, opts: &ImportOptions) -> R
             Ok(v) if v.trim().is_empty() => {}
             Ok(v) if name == "external_id" => input.external_id = Some(v.to_owned()),
             Ok(v) if name == CONSENTS_COLUMN => consents = Some(v),
+            Ok(v) if name == BASIS_COLUMN => input.new_collection_basis = Some(v.to_owned()),
             Ok(v) => {
                 input.fields.insert(name.clone(), v.to_owned());
             }
@@ -354,6 +370,10 @@ impl Vault {
         let mut pending: Option<(Pending, usize)> = None;
         let mut last_byte = 0u64;
         let validator = self.validator();
+        // The suppression list of erased people, looked up in memory (one
+        // read, where a lookup per row would be a round trip each).
+        let erased: std::collections::HashMap<Vec<u8>, custodia_store::SuppressionHit> =
+            self.store().suppression_list()?.into_iter().collect();
         let chunk = opts.chunk.clamp(1, 50_000);
         let refused = std::sync::atomic::AtomicU64::new(0);
         let result = (|| -> Result<(), VaultError> {
@@ -411,9 +431,19 @@ impl Vault {
                                     }
                                     Err(problems(e))
                                 }
-                                Ok(()) => self
-                                    .seal_new(input, &validator, kek, now, &notices, actor)
-                                    .map_err(problems),
+                                Ok(()) => {
+                                    let s = self
+                                        .seal_new(input, &validator, kek, now, &notices, actor)
+                                        .map_err(problems)?;
+                                    let hits: Vec<_> = s
+                                        .suppress
+                                        .iter()
+                                        .filter_map(|e| erased.get(&e.digest).cloned())
+                                        .collect();
+                                    let (warnings, readmitted) =
+                                        self.erased_before(p, input, purpose, &hits).map_err(problems)?;
+                                    Ok((s, warnings, readmitted))
+                                }
                             }
                         }
                     })
@@ -422,13 +452,28 @@ impl Vault {
                 let mut token_muts = Vec::new();
                 for (row, s) in rows.iter().zip(sealed) {
                     match s {
-                        Ok(sealed) => {
+                        Ok((sealed, warnings, readmitted)) => {
                             let mut e = AuditEvent::new(now, actor, Action::Create);
                             e.customer = Some(sealed.customer.id);
                             e.fields = sealed.fields;
                             e.purpose = Some(purpose.clone());
-                            e.detail = Some("import".into());
+                            e.detail = Some(match &readmitted {
+                                Some(r) => format!("import; {r}"),
+                                None => "import".into(),
+                            });
                             let mut events = vec![e];
+                            if !warnings.is_empty() {
+                                report.warned += 1;
+                                if report.warnings.len() < REPORT_REJECTS {
+                                    report.warnings.push(Reject {
+                                        line: row.line,
+                                        problems: warnings
+                                            .into_iter()
+                                            .map(|w| problem("mobile", "erased_before_warning", w))
+                                            .collect(),
+                                    });
+                                }
+                            }
                             events.extend(self.consent_events(actor, &sealed.consents));
                             let id = sealed.customer.id;
                             muts.push(Mutation::Insert {

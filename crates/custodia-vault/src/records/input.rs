@@ -15,6 +15,10 @@ pub struct RecordInput {
     /// Consents the customer gave with this record (each becomes a receipt).
     #[serde(default)]
     pub consents: Vec<crate::privacy::consent::ConsentInput>,
+    /// Why a person on the suppression list of erased people is collected
+    /// again (e.g. "signed up again on 2026-12-01"); needs `readmit_erased`.
+    #[serde(default)]
+    pub new_collection_basis: Option<String>,
 }
 
 /// Changes to a record: a value sets the field, `None` removes it.
@@ -42,6 +46,10 @@ pub struct CustomerView {
     /// The purpose declared for the reveal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Purpose>,
+    /// What the writer should look at (e.g. a mobile number that an erased
+    /// person had); never personal data.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Milliseconds since the epoch as RFC 3339.

@@ -82,6 +82,8 @@ pub(crate) struct Sealed {
     pub consents: Vec<custodia_store::ConsentRecord>,
     /// Vault tokens for personal information found in its free text.
     pub tokens: Vec<custodia_store::VaultToken>,
+    /// Its identifiers as the suppression list of erased people keys them.
+    pub suppress: Vec<custodia_store::Suppression>,
 }
 
 fn field_problem(field: &str, code: &str, message: impl Into<String>) -> FieldProblem {
@@ -161,18 +163,24 @@ impl Vault {
         e
     }
 
+    /// The internal attributes a new record will have (the scope its
+    /// grants are decided in).
+    fn input_attrs(&self, input: &RecordInput) -> BTreeMap<String, String> {
+        input
+            .fields
+            .iter()
+            .filter(|(k, _)| self.schema().field(k).is_some_and(|f| !f.classification.is_encrypted()))
+            .map(|(k, v)| (k.clone(), v.trim().to_owned()))
+            .collect()
+    }
+
     /// Whether `p` may create `input` for `purpose`: `write` of every
     /// field it sets within the new record's scope, `record_consent` when
     /// consents come with it, and a purpose the notice describes (with its
     /// consent, when it rests on one). Pure: nothing is audited, so bulk
     /// callers can aggregate refusals.
     pub(crate) fn check_new(&self, p: &Principal, input: &RecordInput, purpose: &Purpose) -> Result<(), VaultError> {
-        let attrs: BTreeMap<String, String> = input
-            .fields
-            .iter()
-            .filter(|(k, _)| self.schema().field(k).is_some_and(|f| !f.classification.is_encrypted()))
-            .map(|(k, v)| (k.clone(), v.trim().to_owned()))
-            .collect();
+        let attrs = self.input_attrs(input);
         for name in input.fields.keys() {
             if let Some(def) = self.schema().field(name) {
                 let d = self.decide(p, Permission::Write, Some(def), Some(&attrs), Some(purpose));
@@ -242,7 +250,8 @@ impl Vault {
         let kek = self.current_kek()?;
         let now = now_ms();
         let notices = self.notices();
-        let sealed: Vec<Result<Sealed, VaultError>> = inputs
+        type Checked = (Sealed, Vec<String>, Option<String>);
+        let sealed: Vec<Result<Checked, VaultError>> = inputs
             .iter()
             .map(|i| {
                 self.check_new(p, i, purpose).inspect_err(|e| {
@@ -253,15 +262,29 @@ impl Vault {
                         self.audit_refusal(p, None, Some(purpose), e);
                     }
                 })?;
-                self.seal_new(i, &validator, kek, now, &notices, &actor)
+                let s = self.seal_new(i, &validator, kek, now, &notices, &actor)?;
+                let hits = s
+                    .suppress
+                    .iter()
+                    .map(|e| self.store().suppressed(&e.digest))
+                    .filter_map(Result::transpose)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let (warnings, readmitted) = self.erased_before(p, i, purpose, &hits)?;
+                Ok((s, warnings, readmitted))
             })
             .collect();
         let mut muts = Vec::new();
-        for s in sealed.iter().flatten() {
+        for (s, _, readmitted) in sealed.iter().flatten() {
             let mut e = self.event(&actor, Action::Create, Some(s.customer.id));
             e.fields = s.fields.clone();
             e.purpose = Some(purpose.clone());
             let mut events = vec![e];
+            events.extend(readmitted.iter().map(|r| {
+                let mut e = self.event(&actor, Action::Create, Some(s.customer.id));
+                e.purpose = Some(purpose.clone());
+                e.detail = Some(r.clone());
+                e
+            }));
             events.extend(self.consent_events(&actor, &s.consents));
             muts.push(Mutation::Insert {
                 customer: Box::new(s.customer.clone()),
@@ -274,6 +297,7 @@ impl Vault {
         let token_muts: Vec<Mutation> = sealed
             .iter()
             .flatten()
+            .map(|(s, _, _)| s)
             .filter(|s| !s.tokens.is_empty())
             .map(|s| Mutation::PutVaultTokens {
                 customer: s.customer.id,
@@ -296,31 +320,102 @@ impl Vault {
         for s in sealed {
             out.push(match s {
                 Err(e) => Err(e),
-                Ok(Sealed { customer: rec, .. }) => match applied.next().expect("one result per mutation") {
-                    Ok(Applied::Done) => self.written_view(p, &rec, purpose),
-                    Ok(Applied::ExternalIdExists(existing)) => {
-                        // Only a customer the caller may know of is named.
-                        let known = self
-                            .store()
-                            .get(&existing)?
-                            .and_then(|r| attrs_of(&r).ok().map(|a| self.sees(p, r.id, &a)))
-                            .unwrap_or(false);
-                        Err(VaultError::Invalid(vec![field_problem(
-                            "external_id",
-                            "duplicate_external_id",
-                            if known {
-                                format!("belongs to existing customer {existing}")
-                            } else {
-                                "belongs to an existing customer".to_owned()
-                            },
-                        )]))
+                Ok((Sealed { customer: rec, .. }, warnings, _)) => {
+                    match applied.next().expect("one result per mutation") {
+                        Ok(Applied::Done) => self.written_view(p, &rec, purpose).map(|mut v| {
+                            v.warnings = warnings;
+                            v
+                        }),
+                        Ok(Applied::ExternalIdExists(existing)) => {
+                            // Only a customer the caller may know of is named.
+                            let known = self
+                                .store()
+                                .get(&existing)?
+                                .and_then(|r| attrs_of(&r).ok().map(|a| self.sees(p, r.id, &a)))
+                                .unwrap_or(false);
+                            Err(VaultError::Invalid(vec![field_problem(
+                                "external_id",
+                                "duplicate_external_id",
+                                if known {
+                                    format!("belongs to existing customer {existing}")
+                                } else {
+                                    "belongs to an existing customer".to_owned()
+                                },
+                            )]))
+                        }
+                        Ok(other) => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
+                        Err(e) => Err(e.into()),
                     }
-                    Ok(other) => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),
-                    Err(e) => Err(e.into()),
-                },
+                }
             });
         }
         Ok(out)
+    }
+
+    /// Decide a new record whose identifiers matched the suppression list
+    /// of erased people (`hits`): a match on an external id or identity
+    /// document refuses it, unless the input states a new collection basis
+    /// and the caller may `readmit_erased` for the purpose; a match on a
+    /// mobile number alone is a warning (numbers are reassigned). Returns
+    /// the warnings and, for a readmission, the audit detail to record.
+    pub(crate) fn erased_before(
+        &self,
+        p: &Principal,
+        input: &RecordInput,
+        purpose: &Purpose,
+        hits: &[custodia_store::SuppressionHit],
+    ) -> Result<(Vec<String>, Option<String>), VaultError> {
+        let refusing: Vec<&custodia_store::SuppressionHit> = hits.iter().filter(|h| h.kind.refuses()).collect();
+        let warnings = hits
+            .iter()
+            .filter(|h| !h.kind.refuses())
+            .map(|h| {
+                format!(
+                    "{} matches that of a person erased before (tombstone {}); numbers are reassigned, so the record was created: check it is not the same person",
+                    h.kind, h.tombstone
+                )
+            })
+            .collect();
+        let Some(first) = refusing.first() else {
+            return Ok((warnings, None));
+        };
+        let mut matched: Vec<String> = refusing.iter().map(|h| h.kind.as_str().to_owned()).collect();
+        matched.dedup();
+        let basis = input
+            .new_collection_basis
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty());
+        let Some(basis) = basis else {
+            return Err(VaultError::ErasedBefore {
+                matched,
+                tombstone: first.tombstone.clone(),
+                certificate: first.certificate.clone(),
+            });
+        };
+        if basis.chars().count() > 500 {
+            return Err(VaultError::Invalid(vec![field_problem(
+                "new_collection_basis",
+                "too_long",
+                "is longer than 500 characters",
+            )]));
+        }
+        let attrs = self.input_attrs(input);
+        let d = self.decide(p, Permission::ReadmitErased, None, Some(&attrs), Some(purpose));
+        if !d.allowed {
+            let e = self.refusal(p, Permission::ReadmitErased, None, Some(purpose), &d);
+            self.audit_refusal(p, None, Some(purpose), &e);
+            return Err(e);
+        }
+        Ok((
+            warnings,
+            Some(format!(
+                "readmitted a person erased before (matched on {}; tombstone {}, certificate {}); new collection basis: {basis}",
+                matched.join(", "),
+                first.tombstone,
+                first.certificate
+            )),
+        ))
     }
 
     /// What a writer gets back: the record masked, without the fields the
@@ -430,6 +525,10 @@ impl Vault {
             self.place(&mut placed, *i, def, v);
         }
         let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
+        let suppress = self.suppression_entries(
+            external_id.as_deref(),
+            clear.iter().map(|(_, d, v)| (&d.name, v.as_str())),
+        );
         Ok(Sealed {
             customer: StoredCustomer {
                 id,
@@ -448,6 +547,7 @@ impl Vault {
             fields: names,
             consents: receipts,
             tokens,
+            suppress,
         })
     }
 
@@ -503,6 +603,7 @@ impl Vault {
             fields,
             revealed,
             purpose: purpose.filter(|_| !matches!(reveal, Reveal::None)).cloned(),
+            warnings: Vec::new(),
         }
     }
 

@@ -20,12 +20,14 @@ use crate::access::authz::Principal;
 use crate::{now_ms, Vault, VaultError};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
+use custodia_core::rights::SuppressionKind;
+use custodia_core::FieldType;
 use custodia_core::{CustomerId, FieldName, Purpose};
 use custodia_crypto::{AuditChain, DataKey};
 use custodia_store::prelude::*;
 use custodia_store::{
     Applied, CertificateRecord, HoldRecord, Mutation, RecipientNotice, RequestLogEntry, RequestRecord, StoredCustomer,
-    Tombstone,
+    Suppression, Tombstone,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -52,7 +54,15 @@ pub struct CertificateSubject {
     pub tombstone: String,
     /// SHA-256 of the wrapped data key destroyed.
     pub key_sha256: String,
+    /// The identifiers put on the suppression list, by kind (as keyed
+    /// hashes, never in clear).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
+
+/// What certificates say of the suppression list.
+pub const SUPPRESSION_STATEMENT: &str =
+    "the erased person's external id and identity-document and mobile numbers are kept only as keyed hashes (HMAC-SHA256 under a key derived from the master secret) on a suppression list, so that an import or sync from another system cannot collect them again unnoticed; no clear value is kept";
 
 /// A destruction certificate (the payload of its JWS).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +88,10 @@ pub struct DestructionCertificate {
     pub basis: String,
     /// Who.
     pub by: String,
+    /// What the suppression list keeps of the erased people, when it
+    /// keeps anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<String>,
 }
 
 /// What an erasure did.
@@ -148,6 +162,10 @@ struct LedgerLine {
     certificate: String,
     key_sha256: String,
     actor: String,
+    /// Suppression-list entries, `kind:hex` (absent from lines written
+    /// before the list existed, so their MACs still match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    suppress: Vec<String>,
     #[serde(default)]
     prev: String,
     #[serde(default)]
@@ -167,6 +185,11 @@ impl LedgerLine {
             certificate: t.certificate.clone(),
             key_sha256: t.key_sha256.clone(),
             actor: t.actor.clone(),
+            suppress: t
+                .suppress
+                .iter()
+                .map(|s| format!("{}:{}", s.kind, custodia_core::audit::to_hex(&s.digest)))
+                .collect(),
             prev: String::new(),
             mac: String::new(),
         }
@@ -186,6 +209,17 @@ impl LedgerLine {
             certificate: self.certificate.clone(),
             key_sha256: self.key_sha256.clone(),
             actor: self.actor.clone(),
+            suppress: self
+                .suppress
+                .iter()
+                .map(|e| {
+                    let (kind, hex) = e.split_once(':').ok_or("a suppression entry is not kind:hex")?;
+                    Ok(Suppression {
+                        kind: SuppressionKind::parse(kind).ok_or("a suppression entry of an unknown kind")?,
+                        digest: from_hex(hex).ok_or("a suppression entry's digest is not hex")?,
+                    })
+                })
+                .collect::<Result<_, &str>>()?,
         })
     }
 
@@ -196,6 +230,16 @@ impl LedgerLine {
         c.mac = String::new();
         serde_json::to_vec(&c).expect("a ledger line serializes")
     }
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -489,12 +533,23 @@ impl Vault {
                     fields: t.fields.clone(),
                     tombstone: t.id.clone(),
                     key_sha256: t.key_sha256.clone(),
+                    suppressed: t
+                        .suppress
+                        .iter()
+                        .map(|s| s.kind.as_str().to_owned())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
                 })
                 .collect(),
             method: METHOD.into(),
             reason: reason.into(),
             basis: basis.into(),
             by: by.into(),
+            suppression: ts
+                .iter()
+                .any(|t| !t.suppress.is_empty())
+                .then(|| SUPPRESSION_STATEMENT.to_owned()),
         };
         let payload = serde_json::to_vec(&cert).expect("a certificate serializes");
         CertificateRecord {
@@ -542,6 +597,62 @@ impl Vault {
             updated_ms: now_ms(),
             ..rec.clone()
         })
+    }
+
+    /// The suppression list's keyed hash of one identifier.
+    pub(crate) fn suppression_digest(&self, kind: SuppressionKind, normalized: &str) -> Vec<u8> {
+        // A key of its own: "\0" is in no field name, so no blind index shares it.
+        let tag = self
+            .keys()
+            .blind("\0suppression-list")
+            .tag(&format!("{}\0{normalized}", kind.as_str()));
+        tag[..16].to_vec()
+    }
+
+    /// The suppression list's entries for a person with these values
+    /// (normalized, by field): the external id, identity documents and
+    /// phone numbers.
+    pub(crate) fn suppression_entries<'v>(
+        &self,
+        external_id: Option<&str>,
+        values: impl IntoIterator<Item = (&'v FieldName, &'v str)>,
+    ) -> Vec<Suppression> {
+        let mut out: Vec<Suppression> = external_id
+            .map(|e| Suppression {
+                kind: SuppressionKind::ExternalId,
+                digest: self.suppression_digest(SuppressionKind::ExternalId, e),
+            })
+            .into_iter()
+            .collect();
+        for (name, v) in values {
+            let kind = match self.schema().field(name.as_str()).map(|d| d.kind) {
+                Some(FieldType::CnNationalId) => SuppressionKind::IdDocument,
+                Some(FieldType::Phone) => SuppressionKind::Mobile,
+                _ => continue,
+            };
+            out.push(Suppression {
+                kind,
+                digest: self.suppression_digest(kind, v),
+            });
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// What erasing `fields` of `rec` (all of it when empty) puts on the
+    /// suppression list: nothing for a field erasure, the person's
+    /// identifiers for a whole-customer one.
+    fn suppression_of(&self, rec: &StoredCustomer, fields: &[FieldName]) -> Result<Vec<Suppression>, VaultError> {
+        if !fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let clear = self.decrypt(rec)?;
+        let named: Vec<(FieldName, &str)> = clear
+            .iter()
+            .filter_map(|(k, v)| FieldName::new(k).ok().map(|n| (n, v.as_str())))
+            .collect();
+        Ok(self.suppression_entries(rec.external_id.as_deref(), named.iter().map(|(n, v)| (n, *v))))
     }
 
     fn hold_error(&self, cid: CustomerId) -> VaultError {
@@ -705,6 +816,7 @@ impl Vault {
             certificate: cert_id.clone(),
             key_sha256: key_digest(&rec.wrapped_dk),
             actor: actor.into(),
+            suppress: self.suppression_of(rec, fields)?,
         };
         let cert = self.sign_certificate(&cert_id, std::slice::from_ref(&t), reason, basis, actor);
         let rekeyed = if fields.is_empty() {
@@ -781,6 +893,7 @@ impl Vault {
                 certificate: cert_id.clone(),
                 key_sha256: key_digest(&rec.wrapped_dk),
                 actor: actor.into(),
+                suppress: self.suppression_of(rec, fields)?,
             };
             let rekeyed = if fields.is_empty() {
                 None

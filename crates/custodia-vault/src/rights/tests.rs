@@ -29,7 +29,7 @@ fn input(pairs: &[(&str, &str)]) -> RecordInput {
     RecordInput {
         external_id: None,
         fields: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        consents: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -508,13 +508,10 @@ fn backups_restore_without_resurrecting_erased_customers() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());
     let keep = v.create(&op(), &person(), &cp()).unwrap();
-    let gone = v
-        .create(
-            &op(),
-            &input(&[("name", "赵删除"), ("email", "erase.me@example.cn")]),
-            &cp(),
-        )
-        .unwrap();
+    let mut gone = input(&[("name", "赵删除"), ("email", "erase.me@example.cn")]);
+    gone.external_id = Some("CRM-000000001".into());
+    let again = gone.clone();
+    let gone = v.create(&op(), &gone, &cp()).unwrap();
     let file = d.path().join("before.backup");
     let (secret, public) = custodia_crypto::backup::recipient_keypair();
     let rep = v.backup_create(&op(), &file, Some(&public), &NoProgress).unwrap();
@@ -544,6 +541,11 @@ fn backups_restore_without_resurrecting_erased_customers() {
         "replayed once, at the first open"
     );
     assert!(restored.store().get(&gone.id).unwrap().is_none(), "erased stays erased");
+    assert_eq!(
+        restored.create(&op(), &again, &cp()).unwrap_err().code(),
+        "erased_before",
+        "the suppression list comes back with the ledger"
+    );
     assert!(restored.store().get(&keep.id).unwrap().is_some());
     assert!(restored.audit_verify(&op()).unwrap().ok);
     assert!(restored.verify_ledger(&op()).unwrap().ok);
@@ -575,6 +577,10 @@ fn backups_restore_without_resurrecting_erased_customers() {
     let offline = Vault::open(&to2, &|| unreachable!()).unwrap();
     assert_eq!(offline.erasures_replayed_at_open(), 1);
     assert!(offline.store().get(&gone.id).unwrap().is_none());
+    assert_eq!(
+        offline.create(&op(), &again, &cp()).unwrap_err().code(),
+        "erased_before"
+    );
     let (other, _) = custodia_crypto::backup::recipient_keypair();
     assert!(crate::operations::backup::verify(
         &file,
@@ -731,4 +737,138 @@ fn a_stored_request_value_this_build_does_not_know_is_refused_not_defaulted() {
         .unwrap();
         assert!(v.request(&op(), &r.id).is_ok());
     }
+}
+
+#[test]
+fn erased_people_stay_erased_when_collected_again() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let mut p1 = person();
+    p1.external_id = Some("CRM-000000001".into());
+    let c = v.create(&op(), &p1, &cp()).unwrap();
+    let out = v
+        .erase_customer(&op(), &c.id.to_string(), "PIPL Art. 47", &legal())
+        .unwrap();
+    let key = custodia_crypto::jws::public_key_from_jwk(&v.signing_jwk()).unwrap();
+    let cert = erasure::verify_certificate(&out.certificate_jws, &key).unwrap();
+    assert_eq!(
+        cert.subjects[0].suppressed,
+        vec!["external_id", "id_document", "mobile"]
+    );
+    assert!(cert.suppression.as_deref().unwrap().contains("keyed hashes"));
+
+    // The same external id, the same identity document under another id:
+    // refused, naming the erasure.
+    let e = v.create(&op(), &p1, &cp()).unwrap_err();
+    assert_eq!(e.code(), "erased_before");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&out.certificate_id) && msg.contains(&out.tombstones[0]),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("CRM-000000001") && !msg.contains("11010519491231002X"),
+        "{msg}"
+    );
+    let mut p2 = person();
+    p2.external_id = Some("NEW-7".into());
+    p2.fields.insert("mobile".into(), "13900139000".into());
+    match v.create(&op(), &p2, &cp()).unwrap_err() {
+        VaultError::ErasedBefore { matched, .. } => assert_eq!(matched, vec!["id_document"]),
+        other => panic!("{other:?}"),
+    }
+    // A mobile number alone: created, with a warning.
+    let m = v
+        .create(
+            &op(),
+            &input(&[
+                ("name", "新用户"),
+                ("mobile", "138 0013 8000"),
+                ("department", "service"),
+            ]),
+            &cp(),
+        )
+        .unwrap();
+    assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+    assert!(m.warnings[0].contains("mobile") && m.warnings[0].contains(&out.tombstones[0]));
+
+    // A batch: each record decided alone.
+    let res = v
+        .create_batch(
+            &op(),
+            &[p1.clone(), input(&[("name", "王五"), ("department", "service")])],
+            &cp(),
+        )
+        .unwrap();
+    assert_eq!(res[0].as_ref().unwrap_err().code(), "erased_before");
+    assert!(res[1].is_ok());
+
+    // A new collection basis: needs readmit_erased.
+    let mut back = p1.clone();
+    back.new_collection_basis = Some("signed up again at the branch on 2026-12-01".into());
+    // The privacy officer may write any field for data_subject_request,
+    // but not readmit.
+    let po = crate::testkit::staff("po", &["privacy_officer"], true, true);
+    let e = v.create(&po, &back, &dsr()).unwrap_err();
+    assert!(
+        e.code() == "forbidden" && e.to_string().contains("readmit_erased"),
+        "{e}"
+    );
+    let readmitted = v.create(&op(), &back, &cp()).unwrap();
+    let events = v.audit_tail(&op(), 5).unwrap();
+    assert!(
+        events.iter().any(|e| e.event.customer == Some(readmitted.id)
+            && e.event
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("readmitted") && d.contains("signed up again"))),
+        "{events:?}"
+    );
+
+    // Import: the same CSV again is refused row by row, naming the certificate.
+    let d2 = tempfile::tempdir().unwrap();
+    let w = new_vault(d2.path());
+    let csv = "external_id,name,national_id,mobile,department\nCRM-1,张三,11010519491231002X,13800138000,service\nCRM-2,李四,,13900139000,service\n";
+    let opts = crate::records::import::ImportOptions::new(cp());
+    let first = w.import(&op(), csv.as_bytes(), None, &opts, None, &NoProgress).unwrap();
+    assert_eq!(first.created, 2);
+    let zs = w
+        .find(&op(), "national_id", "11010519491231002X", &masked(), 10)
+        .unwrap();
+    w.erase_customer(&op(), &zs[0].id.to_string(), "PIPL Art. 47", &legal())
+        .unwrap();
+    let mut rejects = Vec::new();
+    let again = w
+        .import(&op(), csv.as_bytes(), None, &opts, Some(&mut rejects), &NoProgress)
+        .unwrap();
+    assert_eq!((again.created, again.existing, again.rejected), (0, 1, 1), "{again:?}");
+    assert_eq!(again.rows_read, again.accepted() + again.rejected);
+    assert_eq!(again.rejects[0].line, 2);
+    assert_eq!(again.rejects[0].problems[0].code, "erased_before");
+    let rejects = String::from_utf8(rejects).unwrap();
+    assert!(rejects.contains("destruction certificate dc_"), "{rejects}");
+    // With a basis column, the permitted caller readmits the row.
+    let csv2 = "external_id,name,national_id,department,new_collection_basis\nCRM-1,张三,11010519491231002X,service,signed a new contract\n";
+    let back = w
+        .import(&op(), csv2.as_bytes(), None, &opts, None, &NoProgress)
+        .unwrap();
+    assert_eq!(back.created, 1, "{back:?}");
+
+    // Consent statistics count only the customers still stored.
+    let d3 = tempfile::tempdir().unwrap();
+    let x = new_vault(d3.path());
+    let mut with_consent = person();
+    with_consent.consents = vec![give("marketing")];
+    let cc = x.create(&op(), &with_consent, &cp()).unwrap();
+    let counted = |x: &Vault| -> u64 {
+        x.consent_stats(&op())
+            .unwrap()
+            .iter()
+            .map(|s| s.given + s.pending_renewal + s.withdrawn)
+            .sum()
+    };
+    assert_eq!(counted(&x), 1);
+    x.erase_customer(&op(), &cc.id.to_string(), "PIPL Art. 47", &legal())
+        .unwrap();
+    assert_eq!(counted(&x), 0, "an erased customer is not counted");
 }

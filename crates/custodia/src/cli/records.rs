@@ -53,6 +53,10 @@ pub enum CustomerCmd {
         /// The purpose the record is collected for.
         #[arg(long)]
         purpose: String,
+        /// For a person erased before: why they are collected again (e.g.
+        /// "signed up again on 2026-12-01"); needs readmit_erased.
+        #[arg(long, value_name = "TEXT")]
+        new_collection_basis: Option<String>,
     },
     /// Show a customer (masked unless --reveal --purpose).
     Get {
@@ -160,6 +164,8 @@ pub(super) fn import(dir: &DataDir, operator: &str, a: ImportArgs) -> Result<i32
         "rows_read": report.rows_read, "accepted": report.accepted(), "created": report.created,
         "existing": report.existing, "rejected": report.rejected,
         "rejects": report.rejects.iter().map(|r| serde_json::json!({"line": r.line, "reason": r.reason()})).collect::<Vec<_>>(),
+        "warned": report.warned,
+        "warnings": report.warnings.iter().map(|r| serde_json::json!({"line": r.line, "warning": r.reason()})).collect::<Vec<_>>(),
     }))?;
     Ok(if report.rejected > 0 { 3 } else { 0 })
 }
@@ -173,11 +179,13 @@ pub(super) fn customer(dir: &DataDir, operator: &str, c: CustomerCmd) -> Result<
             set,
             external_id,
             purpose,
+            new_collection_basis,
         } => {
             let input = RecordInput {
                 external_id,
                 fields: parse_pairs(&set)?.into_iter().collect(),
                 consents: Vec::new(),
+                new_collection_basis,
             };
             print_json(&v.create(&p, &input, &v.purpose(&purpose)?)?)?;
         }

@@ -324,6 +324,23 @@ async fn api_end_to_end() {
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Erased people stay erased: the same person sent again is refused,
+    // naming the erasure (and never the identifiers).
+    let r = call(
+        &mut c,
+        &token,
+        Method::POST,
+        "/v1/customers?purpose=contract_performance",
+        Some(json!({"external_id": "CRM-1", "name": "张三丰"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.json());
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+    let j = r.json();
+    assert_eq!(j["code"], "erased_before");
+    assert_eq!(j["matched"], json!(["external_id"]));
+    assert!(j["certificate"].as_str().unwrap().starts_with("dc_"), "{j}");
+    assert!(!String::from_utf8_lossy(&r.body).contains("CRM-1"), "{}", r.json());
 
     // The bootstrap token never reaches customer data; it creates the first
     // administrator, and is then switched off.
