@@ -246,9 +246,42 @@ pub fn to_hex(b: &[u8]) -> String {
     s
 }
 
+/// Lowercase or uppercase hex to bytes; `None` for anything else (odd
+/// length, a non-hex character, non-ASCII text).
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            // from_str_radix alone would take a sign ("+1").
+            s.get(i..i + 2)
+                .filter(|d| d.bytes().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn hex_round_trips_and_never_panics(b in proptest::collection::vec(proptest::num::u8::ANY, 0..40), junk in "\\PC{0,12}") {
+            proptest::prop_assert_eq!(from_hex(&to_hex(&b)), Some(b.clone()));
+            proptest::prop_assert_eq!(from_hex(&to_hex(&b).to_uppercase()), Some(b));
+            let _ = from_hex(&junk);
+        }
+    }
+
+    #[test]
+    fn hex_refuses_what_is_not_hex() {
+        for bad in ["0", "zz", "é0", "0é", "+1", " 01"] {
+            assert_eq!(from_hex(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn canonical_encoding_separates_fields() {

@@ -121,15 +121,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, VaultError> {
-    if !s.len().is_multiple_of(2) {
-        return Err(VaultError::Input("bad hex in the backup header".into()));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| VaultError::Input("bad hex in the backup header".into()))
-        })
-        .collect()
+    custodia_core::audit::from_hex(s).ok_or_else(|| VaultError::Input("bad hex in the backup header".into()))
 }
 
 fn unhex32(s: &str) -> Result<[u8; 32], VaultError> {

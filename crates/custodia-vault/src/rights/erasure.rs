@@ -216,7 +216,7 @@ impl LedgerLine {
                     let (kind, hex) = e.split_once(':').ok_or("a suppression entry is not kind:hex")?;
                     Ok(Suppression {
                         kind: SuppressionKind::parse(kind).ok_or("a suppression entry of an unknown kind")?,
-                        digest: from_hex(hex).ok_or("a suppression entry's digest is not hex")?,
+                        digest: custodia_core::audit::from_hex(hex).ok_or("a suppression entry's digest is not hex")?,
                     })
                 })
                 .collect::<Result<_, &str>>()?,
@@ -230,16 +230,6 @@ impl LedgerLine {
         c.mac = String::new();
         serde_json::to_vec(&c).expect("a ledger line serializes")
     }
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
