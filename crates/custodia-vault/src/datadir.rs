@@ -603,3 +603,22 @@ pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<(), VaultEr
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(())
 }
+
+/// Why a new file could not be created, in words a person acts on.
+pub fn new_file_error(path: &Path, e: std::io::Error) -> VaultError {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    VaultError::Io(match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!(
+                "{} exists already; choose a new file name (nothing is overwritten)",
+                path.display()
+            )
+        }
+        std::io::ErrorKind::NotFound if parent.is_some_and(|p| !p.exists()) => format!(
+            "{}: the folder {} does not exist; create it first (mkdir -p) or choose another",
+            path.display(),
+            parent.map(|p| p.display().to_string()).unwrap_or_default()
+        ),
+        _ => format!("{}: {e}", path.display()),
+    })
+}

@@ -60,8 +60,13 @@ pub enum VaultError {
     #[error("this access must declare a purpose from the catalog (?purpose=…, or --purpose …)")]
     PurposeRequired,
     /// The purpose is not in the catalog.
-    #[error("unknown purpose {0:?}; the catalog lists the accepted purposes")]
-    UnknownPurpose(String),
+    #[error("unknown purpose {given:?}; the catalog lists: {}", .accepted.join(", "))]
+    UnknownPurpose {
+        /// What was given (cut to 64 characters).
+        given: String,
+        /// The catalog's purposes.
+        accepted: Vec<String>,
+    },
     /// Search on a field that has no index.
     #[error("field {0:?} is not searchable")]
     NotSearchable(String),
@@ -187,7 +192,7 @@ impl VaultError {
             VaultError::TrainingRequired { .. } => "training_required",
             VaultError::SeparationOfDuties(_) => "separation_of_duties",
             VaultError::PurposeRequired => "purpose_required",
-            VaultError::UnknownPurpose(_) => "unknown_purpose",
+            VaultError::UnknownPurpose { .. } => "unknown_purpose",
             VaultError::NotSearchable(_) => "not_searchable",
             VaultError::BatchTooLarge { .. } => "batch_too_large",
             VaultError::Input(_) => "bad_input",

@@ -390,7 +390,7 @@ pub(crate) fn parse_customer(id: &str) -> Result<CustomerId, VaultError> {
 /// Whether an outcome counts as a denial (for audit details).
 pub fn denied(e: &VaultError) -> Outcome {
     match e {
-        VaultError::PurposeRequired | VaultError::UnknownPurpose(_) => Outcome::Denied,
+        VaultError::PurposeRequired | VaultError::UnknownPurpose { .. } => Outcome::Denied,
         _ => Outcome::Failed,
     }
 }

@@ -133,7 +133,7 @@ fn purposes_are_checked() {
     assert_eq!(v.access(Some(""), true, None).unwrap_err(), VaultError::PurposeRequired);
     assert!(matches!(
         v.access(Some("curiosity"), true, None).unwrap_err(),
-        VaultError::UnknownPurpose(_)
+        VaultError::UnknownPurpose { .. }
     ));
     assert_eq!(
         v.access(Some("marketing"), true, Some("mobile,shoe"))

@@ -19,6 +19,16 @@ fn main() {
         eprintln!("error: internal error at {at} (a bug; please report it)");
     }));
     let args = custodia::cli::Cli::parse();
+    if !matches!(args.cmd, custodia::cli::Cmd::Serve(_)) {
+        // A command piped into `head` ends quietly when the pipe closes, as
+        // Unix tools do. Not for `serve`: a client closing its socket must
+        // not end the server.
+        // SAFETY: setting a signal's disposition to the default, before any
+        // thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let code = match custodia::cli::run(args) {
         Ok(code) => code,
         Err(e) => {

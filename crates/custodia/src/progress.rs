@@ -31,11 +31,15 @@ impl Progress for Bar {
         let template = if unit == "bytes" {
             "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
         } else {
-            "{prefix:>10} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}"
+            "{prefix:>10} [{bar:30}] {human_pos}/{human_len} {rate} ETA {eta}"
         };
         self.0.set_style(
             ProgressStyle::with_template(template)
                 .expect("valid template")
+                // Whole records a second, grouped: "109,645/s", not "109645.3027/s".
+                .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", indicatif::HumanCount(s.per_sec() as u64));
+                })
                 .progress_chars("=> "),
         );
     }

@@ -90,6 +90,24 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Parse a list of names; the refusal names the first unknown one and
+    /// lists the accepted names.
+    pub fn parse_all<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Kind>, String> {
+        names
+            .into_iter()
+            .map(str::trim)
+            .map(|t| {
+                Kind::parse(t).ok_or_else(|| {
+                    format!(
+                        "unknown type {:?}; the types are: {}",
+                        t.chars().take(32).collect::<String>(),
+                        Kind::ALL.map(Kind::as_str).join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Whether a checksum or structural check validates it.
     pub fn checksummed(self) -> bool {
         matches!(self, Kind::CnId | Kind::BankCard | Kind::Iban)

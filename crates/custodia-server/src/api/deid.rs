@@ -41,11 +41,8 @@ pub async fn detect(State(s): State<AppState>, c: Caller, J(input): J<DetectInpu
             let kinds = match &input.types {
                 None => None,
                 Some(list) => Some(
-                    list.iter()
-                        .map(|t| {
-                            Kind::parse(t).ok_or_else(|| VaultError::Input(format!("unknown type {t:?} in types")))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
+                    Kind::parse_all(list.iter().map(String::as_str))
+                        .map_err(|e| VaultError::Input(format!("types: {e}")))?,
                 ),
             };
             v.detect(p, &input.text, kinds.as_deref(), input.min_score.unwrap_or(0.0))

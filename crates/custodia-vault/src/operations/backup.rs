@@ -354,7 +354,7 @@ impl Vault {
             .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))?;
+            .map_err(|e| crate::datadir::new_file_error(path, e))?;
         let tmp = self.dir().root().join(format!(".snapshot-{id}.db"));
         let result = self.backup_into(actor, &id, &tmp, &mut out, recipient, progress);
         let _ = std::fs::remove_file(&tmp);

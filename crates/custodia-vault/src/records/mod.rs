@@ -105,16 +105,10 @@ impl Vault {
     pub fn purpose(&self, p: &str) -> Result<Purpose, VaultError> {
         match self.schema().purpose(p) {
             Some(d) => Ok(d.id.clone()),
-            None => Err(VaultError::UnknownPurpose(format!(
-                "{}\"; the catalog lists: {}",
-                p.chars().take(64).collect::<String>(),
-                self.schema()
-                    .purposes()
-                    .iter()
-                    .map(|d| d.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+            None => Err(VaultError::UnknownPurpose {
+                given: p.chars().take(64).collect(),
+                accepted: self.schema().purposes().iter().map(|d| d.id.to_string()).collect(),
+            }),
         }
     }
 

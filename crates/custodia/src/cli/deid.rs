@@ -54,12 +54,7 @@ const BLOCK: usize = 1 << 20;
 pub fn detect(a: &DetectArgs) -> Result<i32, VaultError> {
     let kinds = match &a.types {
         None => None,
-        Some(list) => Some(
-            list.split(',')
-                .map(str::trim)
-                .map(|t| Kind::parse(t).ok_or_else(|| VaultError::Input(format!("unknown type {t:?} in --types"))))
-                .collect::<Result<Vec<Kind>, _>>()?,
-        ),
+        Some(list) => Some(Kind::parse_all(list.split(',')).map_err(|e| VaultError::Input(format!("--types: {e}")))?),
     };
     let (name, input): (String, Box<dyn Read>) = match a.file.as_deref() {
         None => ("standard input".into(), Box::new(std::io::stdin().lock())),

@@ -33,7 +33,13 @@ use zeroize::Zeroizing;
 #[command(name = "custodia", version, about, long_about = None)]
 pub struct Cli {
     /// The data directory (created by `init` or the first `serve`).
-    #[arg(long, global = true, env = "CUSTODIA_DATA_DIR", default_value = "custodia-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODIA_DATA_DIR",
+        default_value = "custodia-data",
+        hide_env_values = true
+    )]
     pub data_dir: PathBuf,
     /// Where records live, overriding `storage` in config.toml: a
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` URL shared by several
@@ -189,7 +195,7 @@ pub fn create_private(path: &std::path::Path) -> Result<std::fs::File, VaultErro
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| VaultError::Io(format!("{}: {e}", path.display())))
+        .map_err(|e| custodia_vault::datadir::new_file_error(path, e))
 }
 
 /// Write a new private file (0600) holding `bytes`.

@@ -287,10 +287,20 @@ pub(super) fn demo(a: DemoArgs) -> Result<i32, VaultError> {
             let mut f = std::io::BufWriter::new(create_private(path)?);
             write(&mut f)?;
             f.flush()?;
+            custodia_vault::Progress::finish(&bar);
+            eprintln!(
+                "wrote {} synthetic customers (seed {}) to {}; import them with `custodia import {} --purpose contract_performance`",
+                a.count,
+                a.seed,
+                path.display(),
+                path.display()
+            );
         }
-        None => write(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+        None => {
+            write(&mut std::io::BufWriter::new(std::io::stdout().lock()))?;
+            custodia_vault::Progress::finish(&bar);
+        }
     }
-    custodia_vault::Progress::finish(&bar);
     Ok(0)
 }
 

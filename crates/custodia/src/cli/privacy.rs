@@ -149,6 +149,30 @@ pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, Vault
                 v.publish_notice(p, &text)?
             };
             print_json(&report)?;
+            if dry_run {
+                eprintln!(
+                    "dry run: version {} was checked and would be published; nothing changed",
+                    report.version
+                );
+            } else {
+                eprintln!(
+                    "published version {}{}",
+                    report.version,
+                    if report.renewal_needed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; consents to {} must be renewed",
+                            report
+                                .renewal_needed
+                                .iter()
+                                .map(|p| p.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                );
+            }
         }
         NoticeCmd::Show { version, toml } => {
             let state = v.notices();

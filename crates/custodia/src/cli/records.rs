@@ -203,6 +203,7 @@ pub(super) fn customer(dir: &DataDir, operator: &str, c: CustomerCmd) -> Result<
             let found = v.find(&p, &field, &value, &acc, limit)?;
             print_json(&found)?;
             if found.is_empty() {
+                eprintln!("no customer has {field} equal to that value (among those your roles let you see)");
                 return Ok(4);
             }
         }

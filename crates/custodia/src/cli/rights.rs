@@ -268,16 +268,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), VaultError> {
 }
 
 fn write_new(p: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(p)
-        .map_err(|e| VaultError::Io(format!("{}: {e}", p.display())))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    crate::cli::write_private_file(p, bytes)
 }
 
 fn key_arg(s: &str) -> Result<[u8; 32], VaultError> {
@@ -529,7 +520,26 @@ pub fn backup_cmd(dir: &DataDir, operator: &str, cmd: BackupCmd) -> Result<i32, 
                     v.backup_verify(&p, &file, &bar)?
                 }
             };
-            print_json(&report)?;
+            // The configuration files by name, size and digest: their text
+            // is in the backup, not for the terminal.
+            let h = &report.header;
+            let files: serde_json::Map<String, serde_json::Value> = h
+                .files
+                .iter()
+                .map(|(name, text)| {
+                    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+                    (
+                        name.clone(),
+                        serde_json::json!({"bytes": text.len(), "sha256": custodia_core::audit::to_hex(&digest)}),
+                    )
+                })
+                .collect();
+            print_json(&serde_json::json!({
+                "valid": true, "id": h.id, "created_at": h.created_at, "customers": h.customers,
+                "audit_events": h.audit_events, "db_bytes": h.db_bytes, "files": files,
+                "offline_recipient": h.recipient.is_some(), "chunks": report.chunks, "bytes": report.bytes,
+                "seconds": report.seconds, "mb_per_s": report.mb_per_s,
+            }))?;
         }
         BackupCmd::Restore {
             file,

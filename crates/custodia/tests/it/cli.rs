@@ -843,3 +843,226 @@ fn notice_consent_and_portal_commands() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
+
+/// Run under umask 022, as a default shell would.
+fn run_umask(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("CUSTODIA_DATA_DIR")
+        .output()
+        .expect("custodia runs");
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{args:?}: {}",
+        stderr(&o)
+    );
+    o
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+}
+
+#[test]
+fn every_file_with_personal_data_or_secrets_is_private_whatever_the_umask() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let f = |name: &str| d.path().join(name).to_str().unwrap().to_owned();
+    run_umask(&data, &["init"]);
+    run_umask(&data, &["demo-data", "30", "--seed", "3", "--output", &f("demo.csv")]);
+    // A bad row, so the rejects file holds something.
+    let mut csv = std::fs::read_to_string(f("demo.csv")).unwrap();
+    csv.push_str("CRM-999999,张坏\n");
+    std::fs::write(f("demo.csv"), csv).unwrap();
+    let o = run_umask(
+        &data,
+        &[
+            "import",
+            &f("demo.csv"),
+            "--purpose",
+            "contract_performance",
+            "--rejects",
+            &f("rejects.csv"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "a row was rejected: {}", stdout(&o));
+    run_umask(
+        &data,
+        &[
+            "export",
+            "--purpose",
+            "contract_performance",
+            "--reveal",
+            "--fields",
+            "name,mobile",
+            "-o",
+            &f("export.csv"),
+        ],
+    );
+    let id = {
+        let o = run_umask(
+            &data,
+            &["export", "--purpose", "contract_performance", "--format", "json"],
+        );
+        let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        all[0]["id"].as_str().unwrap().to_owned()
+    };
+    run_umask(
+        &data,
+        &[
+            "consent",
+            "receipts",
+            &id,
+            "--purpose",
+            "data_subject_request",
+            "-o",
+            &f("receipts.json"),
+        ],
+    );
+    let o = run_umask(&data, &["backup", "keygen", "--out", &f("recipient.key")]);
+    let public = stdout(&o).trim().to_owned();
+    run_umask(&data, &["backup", "create", &f("b.backup"), "--recipient", &public]);
+    // An access request's package, carried out by a second officer.
+    let o = run_umask(&data, &["requests", "new", &id, "--kind", "access", "--regime", "pipl"]);
+    let req: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let req = req["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run_as(
+            &data,
+            "second.officer",
+            &["requests", "verify", &req, "--method", "id_document"]
+        ),
+        Ok(0)
+    );
+    run_umask(&data, &["requests", "complete", &req, "-o", &f("package.json")]);
+    run_umask(
+        &data,
+        &[
+            "erase",
+            &id,
+            "--basis",
+            "PIPL Art. 47",
+            "--purpose",
+            "legal_obligation",
+            "-o",
+            &f("cert.jws"),
+        ],
+    );
+    for name in [
+        "demo.csv",
+        "rejects.csv",
+        "export.csv",
+        "receipts.json",
+        "recipient.key",
+        "b.backup",
+        "package.json",
+        "cert.jws",
+    ] {
+        let p = d.path().join(name);
+        assert!(std::fs::metadata(&p).unwrap().len() > 0, "{name} is empty");
+        assert_eq!(mode(&p), 0o600, "{name}");
+    }
+    // And everything the data directory holds.
+    let mut stack = vec![data.clone()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        assert_eq!(mode(&dir) & 0o077, 0, "{} is open to others", dir.display());
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+    }
+    assert!(files >= 4, "{files}");
+}
+
+#[test]
+fn the_command_line_says_what_it_did_and_what_is_wrong() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let f = |name: &str| d.path().join(name).to_str().unwrap().to_owned();
+    assert!(run(&data, &["init"]).status.success());
+    // demo-data says what it wrote; help shows no stray "=".
+    let o = run(&data, &["demo-data", "40", "--output", &f("demo.csv")]);
+    assert!(stderr(&o).contains("wrote 40 synthetic customers"), "{}", stderr(&o));
+    let o = run(&data, &["export", "--help"]);
+    assert!(stdout(&o).contains("[env: CUSTODIA_DATA_DIR]"), "{}", stdout(&o));
+    assert!(
+        run(&data, &["import", &f("demo.csv"), "--purpose", "contract_performance"])
+            .status
+            .success()
+    );
+    // No match: exit 4 and a sentence.
+    let o = run(
+        &data,
+        &[
+            "customer",
+            "find",
+            "--field",
+            "email",
+            "--value",
+            "nobody@example.com",
+            "--purpose",
+            "customer_service",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("no customer has email"), "{}", stderr(&o));
+    // Unknown values: the accepted ones are listed, once.
+    let o = run(&data, &["export", "--purpose", "nope"]);
+    assert_eq!(stderr(&o).trim(), "error: unknown purpose \"nope\"; the catalog lists: customer_service, contract_performance, marketing, risk_control, legal_obligation, data_subject_request, security_incident");
+    let o = run(&data, &["detect", "--types", "shoe_size", &f("demo.csv")]);
+    assert!(stderr(&o).contains("the types are: cn_id, cn_mobile"), "{}", stderr(&o));
+    // A backup into a folder that does not exist: said plainly.
+    let o = run(&data, &["backup", "create", &f("no/such/dir/b.backup")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("does not exist; create it first"), "{}", stderr(&o));
+    // backup verify summarizes the configuration files instead of printing them.
+    let o = run(&data, &["backup", "create", &f("b.backup")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&data, &["backup", "verify", &f("b.backup")]);
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["valid"], true);
+    assert!(j["files"]["config.toml"]["sha256"].as_str().unwrap().len() == 64, "{j}");
+    assert!(!stdout(&o).contains("[operator]"), "no config text: {}", stdout(&o));
+    // A dry run and a publication say which they were.
+    let notice = d.path().join("notice.toml");
+    std::fs::write(
+        &notice,
+        custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1", "version = 2"),
+    )
+    .unwrap();
+    let o = run(&data, &["notice", "publish", notice.to_str().unwrap(), "--dry-run"]);
+    assert!(stderr(&o).contains("dry run: version 2"), "{}", stderr(&o));
+    let o = run(&data, &["notice", "publish", notice.to_str().unwrap()]);
+    assert!(stderr(&o).starts_with("published version 2"), "{}", stderr(&o));
+    // Output piped into a reader that stops early (far more than a pipe
+    // holds) ends quietly.
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" --data-dir \"$1\" demo-data 200000 | head -n 1")
+        .arg(bin())
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("Broken pipe"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("error"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
