@@ -333,6 +333,66 @@ async fn security_headers(State(s): State<AppState>, req: Request, next: Next) -
     r
 }
 
+/// Open connections, by address and in all.
+struct ConnLimits {
+    per_address: usize,
+    total: usize,
+    trusted: Vec<ipnet::IpNet>,
+    open: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
+}
+
+/// One admitted connection; its place is given back when dropped.
+struct ConnSlot {
+    limits: Arc<ConnLimits>,
+    ip: std::net::IpAddr,
+}
+
+impl ConnLimits {
+    fn new(cfg: &custodia_vault::datadir::HttpConfig, trusted: Vec<ipnet::IpNet>) -> ConnLimits {
+        ConnLimits {
+            per_address: cfg.max_connections_per_address,
+            total: cfg.max_connections.max(1),
+            trusted,
+            open: Default::default(),
+        }
+    }
+
+    /// A place for a connection from `ip`, or None when it or everyone
+    /// holds as many as allowed.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ConnSlot> {
+        let mut g = self.open.lock().expect("connection table");
+        let (total, by_ip) = &mut *g;
+        if *total >= self.total {
+            return None;
+        }
+        let counted = self.per_address > 0 && !self.trusted.iter().any(|n| n.contains(&ip));
+        let n = by_ip.entry(ip).or_insert(0);
+        if counted && *n >= self.per_address {
+            return None;
+        }
+        *n += 1;
+        *total += 1;
+        Some(ConnSlot {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut g = self.limits.open.lock().expect("connection table");
+        let (total, by_ip) = &mut *g;
+        *total -= 1;
+        if let Some(n) = by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -414,6 +474,13 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
         Transport::Tls(cfg) => Some(tokio_rustls::TlsAcceptor::from(cfg.clone())),
         Transport::InsecureHttp => None,
     };
+    let http = vault.config().http.clone();
+    let header_timeout = std::time::Duration::from_millis(http.header_read_timeout_ms.max(1));
+    let handshake_timeout = std::time::Duration::from_millis(http.handshake_timeout_ms.max(1));
+    let limits = Arc::new(ConnLimits::new(
+        &http,
+        parse_proxies(&vault.config().trusted_proxies).unwrap_or_default(),
+    ));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -427,6 +494,11 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
                 }
             },
         };
+        let Some(slot) = limits.admit(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: too many open from this address");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let router =
             tower::ServiceExt::map_request(router.clone(), move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -435,10 +507,17 @@ pub async fn serve(bound: Bound, vault: Arc<Vault>, shutdown: impl std::future::
             });
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper_util::service::TowerToHyperService::new(router);
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // The timer makes the header timeout real (without one, hyper's
+            // default never fires): half-sent headers and idle kept-alive
+            // connections are closed.
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
             match acceptor {
-                Some(a) => match tokio::time::timeout(std::time::Duration::from_secs(10), a.accept(tcp)).await {
+                Some(a) => match tokio::time::timeout(handshake_timeout, a.accept(tcp)).await {
                     Ok(Ok(tls)) => {
                         let _ = builder.serve_connection(TokioIo::new(tls), service).await;
                     }

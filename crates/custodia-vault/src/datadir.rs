@@ -96,6 +96,38 @@ pub struct Config {
     /// counted against its own address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
+    /// Connection limits and timeouts of `serve`.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// `[http]` of `config.toml`: what one client may hold of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A connection is closed when a request's headers have not all
+    /// arrived this long after it became ready for one: half-sent headers,
+    /// and kept-alive connections with no request under way.
+    pub header_read_timeout_ms: u64,
+    /// The TLS handshake must finish within this.
+    pub handshake_timeout_ms: u64,
+    /// Connections open at once from one address (a trusted proxy's are not
+    /// counted: it carries many clients); further ones are closed at once.
+    /// 0: no limit.
+    pub max_connections_per_address: usize,
+    /// Connections open at once in all.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
+            handshake_timeout_ms: 10_000,
+            max_connections_per_address: 128,
+            max_connections: 4096,
+        }
+    }
 }
 
 /// `[sign_in]` of `config.toml`: how failures are counted. Counters live
@@ -535,6 +567,7 @@ impl DataDir {
             sms: None,
             sign_in: SignInConfig::default(),
             trusted_proxies: Vec::new(),
+            http: HttpConfig::default(),
         };
         let text = format!(
             "{CONFIG_HEADER}{}",

@@ -635,3 +635,102 @@ async fn staff_sessions_use_the_api_under_mfa_training_and_csrf() {
         .iter()
         .any(|e| e["actor"] == "staff:li.na" && e["action"] == "reveal"));
 }
+
+/// A TLS stream to the server, for writing raw bytes.
+async fn raw_tls(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cfg = custodia::client::tls_config(
+        &s.dir.join("tls/cert.pem"),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.unwrap()
+}
+
+/// Whether the server closed the stream within `within`.
+async fn closed<S: tokio::io::AsyncRead + Unpin>(s: &mut S, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_greedy_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    for (k, v) in [
+        ("header_read_timeout_ms", 800),
+        ("handshake_timeout_ms", 800),
+        ("max_connections_per_address", 6),
+    ] {
+        set_config(&data, "http", k, toml::Value::Integer(v));
+    }
+    let s = Server::start(&data, &[]);
+    // Six clients send half their headers and stop.
+    let mut slow = Vec::new();
+    for _ in 0..6 {
+        let mut t = raw_tls(&s).await;
+        t.write_all(b"GET /v1/health HTTP/1.1\r\nhost: localhost\r\nx-half: ")
+            .await
+            .unwrap();
+        t.flush().await.unwrap();
+        slow.push(t);
+    }
+    // A seventh connection from the same address is closed at once.
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    assert!(
+        closed(&mut tcp, std::time::Duration::from_millis(500)).await,
+        "over the per-address limit"
+    );
+    // The half-sent ones are closed after the header timeout.
+    let started = std::time::Instant::now();
+    for t in &mut slow {
+        assert!(
+            closed(t, std::time::Duration::from_secs(3)).await,
+            "a half-sent request stays open"
+        );
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    drop(slow);
+    // A kept-alive connection with nothing under way is closed too.
+    let mut idle = s.conn().await;
+    assert_eq!(
+        idle.send(Method::GET, "/v1/health", &[], None).await.unwrap().status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        idle.send(Method::GET, "/v1/health", &[], None).await.is_err(),
+        "an idle connection stays open"
+    );
+    // The server still answers; its places were given back.
+    let mut c = s.conn().await;
+    assert_eq!(
+        c.send(Method::GET, "/v1/health", &[], None).await.unwrap().status,
+        StatusCode::OK
+    );
+    // What hyper answers itself (a request it cannot parse, before any
+    // handler runs) is an empty 400 and the connection is closed: there is
+    // no content for the security headers to protect.
+    let mut t = raw_tls(&s).await;
+    t.write_all(b"GET /v1/health HTTP/1.1\r\nhost: localhost\r\nbad header\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), t.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(
+        text.contains("content-length: 0") || text.ends_with("\r\n\r\n"),
+        "{text}"
+    );
+}
