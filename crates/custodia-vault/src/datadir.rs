@@ -99,6 +99,49 @@ pub struct Config {
     /// Connection limits and timeouts of `serve`.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The company's time zone, as an offset from UTC (`"+08:00"`): a
+    /// privacy notice takes effect at midnight of its effective date here.
+    #[serde(default)]
+    pub utc_offset: UtcOffset,
+}
+
+/// A fixed offset from UTC, written `+08:00` / `-05:00` in `config.toml`
+/// (a zone with summer time gives its standard offset: a notice then
+/// takes effect at most an hour off midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcOffset(pub chrono::FixedOffset);
+
+impl Default for UtcOffset {
+    fn default() -> Self {
+        UtcOffset(chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is an offset"))
+    }
+}
+
+impl UtcOffset {
+    /// Midnight at the start of `date` here, in ms since the epoch.
+    pub fn midnight_ms(&self, date: chrono::NaiveDate) -> i64 {
+        let local = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        (local - chrono::Duration::seconds(self.0.local_minus_utc() as i64))
+            .and_utc()
+            .timestamp_millis()
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.trim().parse::<chrono::FixedOffset>().map(UtcOffset).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "utc_offset {text:?} is not an offset written like +08:00 or -05:00"
+            ))
+        })
+    }
 }
 
 /// `[http]` of `config.toml`: what one client may hold of the server.
@@ -568,6 +611,7 @@ impl DataDir {
             sign_in: SignInConfig::default(),
             trusted_proxies: Vec::new(),
             http: HttpConfig::default(),
+            utc_offset: UtcOffset::default(),
         };
         let text = format!(
             "{CONFIG_HEADER}{}",

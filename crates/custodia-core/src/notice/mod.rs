@@ -352,6 +352,11 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 impl Notice {
+    /// The date this version takes effect (validated when read).
+    pub fn effective_date(&self) -> Option<chrono::NaiveDate> {
+        chrono::NaiveDate::parse_from_str(&self.effective, "%Y-%m-%d").ok()
+    }
+
     /// Parse and check a notice against the schema.
     pub fn from_toml(text: &str, schema: &Schema) -> Result<Notice, Vec<PolicyError>> {
         let n: Notice = toml::from_str(text).map_err(|e| {

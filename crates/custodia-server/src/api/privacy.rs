@@ -53,7 +53,7 @@ pub async fn publish_notice(State(s): State<AppState>, c: Caller, J(input): J<Pu
 }
 
 #[utoipa::path(get, path = "/v1/notices", tag = "privacy",
-    responses((status = 200, description = "Published versions, oldest first: [{version, effective, published_at, published_by}]")),
+    responses((status = 200, description = "Published versions, oldest first: [{version, effective, takes_effect, status (in_force, superseded, upcoming), published_at, published_by}]")),
     security(("bearer" = [])))]
 /// The published notice versions.
 pub async fn list_notices(State(s): State<AppState>, _c: Caller) -> ApiResult {
@@ -61,10 +61,14 @@ pub async fn list_notices(State(s): State<AppState>, _c: Caller) -> ApiResult {
     let list: Vec<Value> = state
         .history
         .iter()
-        .map(|(r, n)| {
+        .enumerate()
+        .map(|(i, (r, n))| {
+            let status = state.status(i);
             json!({
                 "version": r.version,
                 "effective": n.effective,
+                "takes_effect": custodia_vault::records::input::rfc3339(state.effective_ms[i]),
+                "status": status,
                 "published_at": custodia_vault::records::input::rfc3339(r.published_ms),
                 "published_by": r.published_by,
             })

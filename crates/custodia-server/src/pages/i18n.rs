@@ -50,7 +50,8 @@ catalog! {
     }
     portal: Portal {
         title_enter, enter_intro, code, enter, bad_code, locked, form_expired, title, notice, version, effective,
-        purpose, basis, info, kept, shared, none, changes, changes_from, needs_consent, consents, consents_intro,
+        purpose, basis, info, kept, shared, none, changes, changes_from, needs_consent, upcoming, upcoming_intro,
+        consents, consents_intro,
         state_active, state_never_given, state_withdrawn, state_renewal_needed, state_kind_missing, state_not_needed, give, withdraw,
         guardian, guardian_note, separate_note, saved, data, data_intro, download, requests, requests_intro, kind,
         note, send, your_requests, status_received, status_verified, status_in_progress, status_extended,

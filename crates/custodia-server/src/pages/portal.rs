@@ -310,6 +310,8 @@ struct MainPage {
     accepted_version: u32,
     /// (what changed, whether it needs consent again)
     changes: Vec<(String, bool)>,
+    /// A version not yet in force: (introduction, its changes).
+    upcoming: Option<(String, Vec<(String, bool)>)>,
     consents: Vec<ConsentBox>,
     /// (value, name)
     kinds: Vec<(&'static str, &'static str)>,
@@ -373,16 +375,30 @@ fn render_main(
             }
         })
         .collect();
-    let changes = view
-        .changes_since
-        .iter()
-        .map(|c| {
-            let needs = c.material()
-                && c.purpose()
-                    .is_some_and(|p| n.purpose(p.as_str()).is_some_and(|x| x.basis.needs_consent()));
-            (change_text(c, lang, s), needs)
-        })
-        .collect();
+    let listed =
+        |changes: &[custodia_core::notice::Change], n: &custodia_core::notice::Notice| -> Vec<(String, bool)> {
+            changes
+                .iter()
+                .map(|c| {
+                    let needs = c.material()
+                        && c.purpose()
+                            .is_some_and(|p| n.purpose(p.as_str()).is_some_and(|x| x.basis.needs_consent()));
+                    (change_text(c, lang, s), needs)
+                })
+                .collect()
+        };
+    let changes = listed(&view.changes_since, n);
+    // The date as the notice states it (the instant is its midnight in the
+    // company's time zone).
+    let upcoming = view.upcoming.as_ref().map(|(next, _, changes)| {
+        (
+            super::i18n::fill(
+                &t.portal.upcoming_intro,
+                &[("version", &next.version.to_string()), ("date", &next.effective)],
+            ),
+            listed(changes, next),
+        )
+    });
     let consents = view
         .consents
         .purposes
@@ -413,6 +429,7 @@ fn render_main(
         },
         accepted_version: view.accepted_version.unwrap_or(0),
         changes,
+        upcoming,
         consents,
         kinds: RequestKind::ALL
             .iter()

@@ -15,11 +15,20 @@ use std::sync::Arc;
 
 const META_NOTICE: &str = "notice_current";
 
-/// The notices as published, and what follows from them.
+/// The notices as published, and what follows from them at one moment: a
+/// version published with a future `effective` date is upcoming until
+/// midnight of that date in the company's time zone, and only then in
+/// force (its consents to renew are counted from then).
 #[derive(Debug, Default)]
 pub struct NoticeState {
     /// Every version, oldest first, with its publication record.
     pub history: Vec<(NoticeRecord, Arc<Notice>)>,
+    /// When each version of `history` took or takes effect, ms: its
+    /// effective date's midnight, or its publication if that is later.
+    pub effective_ms: Vec<i64>,
+    /// How many versions of `history` are in force or were (the rest are
+    /// upcoming).
+    pub in_force: usize,
     /// Per purpose of the current version: the version that last changed it
     /// materially (consents given under older versions need renewal).
     pub floors: BTreeMap<Purpose, u32>,
@@ -30,9 +39,69 @@ pub struct NoticeState {
 }
 
 impl NoticeState {
+    /// The state of `history` at `now_ms`, effective dates read in `offset`.
+    pub fn at(
+        history: Vec<(NoticeRecord, Arc<Notice>)>,
+        offset: crate::datadir::UtcOffset,
+        now_ms: i64,
+    ) -> NoticeState {
+        let effective_ms: Vec<i64> = history
+            .iter()
+            .map(|(r, n)| {
+                n.effective_date()
+                    .map(|d| offset.midnight_ms(d))
+                    .unwrap_or(r.published_ms)
+                    .max(r.published_ms)
+            })
+            .collect();
+        // The first version is in force from its publication whatever its
+        // date says: processing needs some notice.
+        let in_force = effective_ms
+            .iter()
+            .enumerate()
+            .take_while(|(i, &ms)| *i == 0 || ms <= now_ms)
+            .count();
+        let plain: Vec<Notice> = history[..in_force].iter().map(|(_, n)| Notice::clone(n)).collect();
+        let necessary_base = plain
+            .last()
+            .map(|n| n.necessary_fields(|_| false).into_iter().cloned().collect())
+            .unwrap_or_default();
+        NoticeState {
+            floors: notice::renewal_floors(&plain),
+            history,
+            effective_ms,
+            in_force,
+            necessary_base,
+        }
+    }
+
     /// The version in force, if any is published.
     pub fn current(&self) -> Option<&Arc<Notice>> {
+        self.history[..self.in_force].last().map(|(_, n)| n)
+    }
+
+    /// The newest version published, in force or upcoming.
+    pub fn latest(&self) -> Option<&Arc<Notice>> {
         self.history.last().map(|(_, n)| n)
+    }
+
+    /// The next version to take effect, and when (ms).
+    pub fn upcoming(&self) -> Option<(&Arc<Notice>, i64)> {
+        self.history
+            .get(self.in_force)
+            .map(|(_, n)| (n, self.effective_ms[self.in_force]))
+    }
+
+    /// Where the `i`th version of `history` stands: `in_force`,
+    /// `superseded` or `upcoming`.
+    pub fn status(&self, i: usize) -> &'static str {
+        if i + 1 == self.in_force {
+            "in_force"
+        } else if i < self.in_force {
+            "superseded"
+        } else {
+            "upcoming"
+        }
     }
 
     /// A version by number.
@@ -44,8 +113,10 @@ impl NoticeState {
     pub fn in_force_at(&self, ms: i64) -> Option<&Arc<Notice>> {
         self.history
             .iter()
+            .zip(&self.effective_ms)
             .rev()
-            .find(|(r, _)| r.published_ms <= ms)
+            .find(|(_, &at)| at <= ms)
+            .map(|(h, _)| h)
             .or(self.history.first())
             .map(|(_, n)| n)
     }
@@ -68,20 +139,37 @@ pub struct PublishReport {
     /// Whether each change is material, in the same order.
     pub material: Vec<bool>,
     /// Consent-based purposes whose consents must be renewed: processing
-    /// under them stops for each customer until they consent again.
+    /// under them stops for each customer until they consent again, from
+    /// the moment the version takes effect.
     pub renewal_needed: Vec<Purpose>,
+    /// When the version takes effect (RFC 3339): midnight of its effective
+    /// date in the company's time zone, or at once.
+    pub takes_effect: String,
+    /// Whether it is in force as soon as it is published (else it is
+    /// upcoming until `takes_effect`).
+    pub immediate: bool,
 }
 
 impl Vault {
     /// The notice state (refreshed from the store at most every 2 s, so a
     /// version published by another process takes effect quickly).
     pub fn notices(&self) -> Arc<NoticeState> {
-        if now_ms() - self.notice_checked_ms.load(Ordering::Relaxed) > 2000 {
+        let now = now_ms();
+        if now - self.notice_checked_ms.load(Ordering::Relaxed) > 2000 {
             if let Err(e) = self.refresh_notices() {
                 tracing::warn!(error = %e, "could not refresh the privacy notices");
             }
         }
-        self.notice_state.read().expect("notice state").clone()
+        let state = self.notice_state.read().expect("notice state").clone();
+        match state.upcoming() {
+            // An upcoming version's date came: it is in force from now.
+            Some((_, at)) if at <= now => {
+                let next = Arc::new(NoticeState::at(state.history.clone(), self.config().utc_offset, now));
+                *self.notice_state.write().expect("notice state") = next.clone();
+                next
+            }
+            _ => state,
+        }
     }
 
     /// Re-read the published notices if another process published one.
@@ -109,16 +197,7 @@ impl Vault {
             })?;
             history.push((r, Arc::new(n)));
         }
-        let plain: Vec<Notice> = history.iter().map(|(_, n)| Notice::clone(n)).collect();
-        let necessary_base = history
-            .last()
-            .map(|(_, n)| n.necessary_fields(|_| false).into_iter().cloned().collect())
-            .unwrap_or_default();
-        let state = NoticeState {
-            floors: notice::renewal_floors(&plain),
-            history,
-            necessary_base,
-        };
+        let state = NoticeState::at(history, self.config().utc_offset, now_ms());
         *self.notice_state.write().expect("notice state") = Arc::new(state);
         Ok(())
     }
@@ -129,7 +208,7 @@ impl Vault {
     /// refused).
     pub(crate) fn ensure_default_notice(&self, actor: &str) -> Result<(), VaultError> {
         self.refresh_notices()?;
-        if self.notices().current().is_some() {
+        if self.notices().latest().is_some() {
             return Ok(());
         }
         if Notice::from_toml(notice::DEFAULT_NOTICE_TOML, self.schema()).is_ok() {
@@ -162,7 +241,8 @@ impl Vault {
         })?;
         self.refresh_notices()?;
         let state = self.notices();
-        let prev = state.current();
+        // Against the newest version, even one not yet in force.
+        let prev = state.latest();
         if let Some(p) = prev {
             if n.version <= p.version {
                 return Err(VaultError::NoticeVersion(format!(
@@ -173,12 +253,28 @@ impl Vault {
         }
         let changes = prev.map(|p| notice::diff(p, &n)).unwrap_or_default();
         let renewal = notice::renewal_needed(&changes, &n).into_iter().collect();
+        let now = now_ms();
+        let at = n
+            .effective_date()
+            .map(|d| self.config().utc_offset.midnight_ms(d))
+            .unwrap_or(now)
+            .max(now);
+        if let (Some(p), Some(&latest_at)) = (prev, state.effective_ms.last()) {
+            if at < latest_at {
+                return Err(VaultError::NoticeVersion(format!(
+                    "version {} would take effect on {}, before version {} (effective {}); versions take effect in order: date it {} or later",
+                    n.version, n.effective, p.version, p.effective, p.effective
+                )));
+            }
+        }
         let report = PublishReport {
             version: n.version,
             previous: prev.map(|p| p.version),
             material: changes.iter().map(Change::material).collect(),
             changes,
             renewal_needed: renewal,
+            takes_effect: crate::records::input::rfc3339(at),
+            immediate: at <= now || prev.is_none(),
         };
         Ok((n, report))
     }

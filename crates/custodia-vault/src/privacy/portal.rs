@@ -151,6 +151,9 @@ pub struct PortalView {
     pub texts: BTreeMap<Purpose, Vec<String>>,
     /// The customer's requests.
     pub requests: Vec<RequestSummary>,
+    /// A version published to take effect later: it, when (RFC 3339), and
+    /// what it changes from the version in force.
+    pub upcoming: Option<(Arc<Notice>, String, Vec<Change>)>,
 }
 
 fn digest(s: &str) -> Vec<u8> {
@@ -616,6 +619,9 @@ impl Vault {
         e.customer = Some(customer);
         e.detail = Some("privacy portal: notice and consents".into());
         self.audit(vec![e])?;
+        let upcoming = state
+            .upcoming()
+            .map(|(n, at)| (n.clone(), crate::records::input::rfc3339(at), notice::diff(&current, n)));
         Ok(PortalView {
             customer,
             notice: current,
@@ -624,6 +630,7 @@ impl Vault {
             consents,
             texts,
             requests: self.requests_of(customer)?,
+            upcoming,
         })
     }
 

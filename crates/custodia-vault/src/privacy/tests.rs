@@ -3,6 +3,7 @@
 
 use crate::privacy::consent;
 use crate::privacy::consent::{ConsentAction, ConsentInput};
+use crate::privacy::notice::NoticeState;
 use crate::privacy::portal::PortalRefusal;
 use crate::records::import::ImportOptions;
 use crate::testkit::*;
@@ -807,5 +808,104 @@ fn a_custom_schema_without_a_notice_fails_closed() {
         .unwrap_err()
         .code(),
         "not_found"
+    );
+}
+
+#[test]
+fn a_notice_takes_effect_at_midnight_of_its_date_in_the_company_time_zone() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create(&op(), &adult(), &cp()).unwrap();
+    let id = c.id.to_string();
+    v.record_consents(&op(), &id, &[give("marketing")], &purpose("customer_service"))
+        .unwrap();
+    // Version 2 changes marketing materially, from 2099-01-01.
+    let future = notice_v(2, |t| {
+        t.replace("effective = \"2026-01-01\"", "effective = \"2099-01-01\"")
+            .replace(
+                "fields = [\"name\", \"mobile\", \"email\"]\nretention = { months = 24",
+                "fields = [\"name\", \"mobile\", \"email\", \"address\"]\nretention = { months = 24",
+            )
+    });
+    let r = v.publish_notice(&op(), &future).unwrap();
+    assert!(!r.immediate);
+    assert_eq!(r.takes_effect, "2098-12-31T16:00:00.000Z", "midnight at +08:00");
+    assert_eq!(r.renewal_needed, vec![purpose("marketing")]);
+    // Until then version 1 is in force: the consent given under it holds.
+    assert!(read(&v, &id, "marketing").is_ok(), "consent suspended early");
+    let state = v.notices();
+    assert_eq!(state.current().unwrap().version, 1);
+    assert_eq!((state.status(0), state.status(1)), ("in_force", "upcoming"));
+    assert_eq!(state.upcoming().unwrap().0.version, 2);
+    let stats = v.consent_stats(&op()).unwrap();
+    assert!(stats.iter().all(|s| s.pending_renewal == 0), "{stats:?}");
+    // The portal shows it as upcoming, with what it changes.
+    let pv = v
+        .portal_view(&customer(c.id), custodia_core::notice::Language::En)
+        .unwrap();
+    assert_eq!(pv.notice.version, 1);
+    let (next, _, changes) = pv.upcoming.as_ref().expect("upcoming");
+    assert_eq!(next.version, 2);
+    assert!(changes.iter().any(|c| c.material()), "{changes:?}");
+    // The next version must be newer than the upcoming one.
+    assert_eq!(v.publish_notice(&op(), &future).unwrap_err().code(), "notice_version");
+    // At that midnight, not a millisecond before, version 2 is in force and
+    // renewal is counted from it.
+    let at = state.effective_ms[1];
+    let before = NoticeState::at(state.history.clone(), crate::datadir::UtcOffset::default(), at - 1);
+    let after = NoticeState::at(state.history.clone(), crate::datadir::UtcOffset::default(), at);
+    assert_eq!(
+        (before.current().unwrap().version, before.floor(&purpose("marketing"))),
+        (1, 1)
+    );
+    assert_eq!(
+        (after.current().unwrap().version, after.floor(&purpose("marketing"))),
+        (2, 2)
+    );
+    assert!(after.upcoming().is_none());
+    // Another offset moves the instant.
+    let utc = crate::datadir::UtcOffset(chrono::FixedOffset::east_opt(0).unwrap());
+    assert_eq!(
+        NoticeState::at(state.history.clone(), utc, at)
+            .current()
+            .unwrap()
+            .version,
+        1,
+        "in UTC it is still 2098-12-31"
+    );
+    // Versions take effect in order: one dated before the upcoming one is refused.
+    let early = notice_v(3, |t| {
+        t.replace("effective = \"2026-01-01\"", "effective = \"2026-02-01\"")
+    });
+    let e = v.publish_notice(&op(), &early).unwrap_err();
+    assert!(e.to_string().contains("versions take effect in order"), "{e}");
+    // With no version upcoming, one dated in the past is in force at once.
+    let d2 = tempfile::tempdir().unwrap();
+    let w = new_vault(d2.path());
+    let r = w
+        .publish_notice(&op(), &early.replace("version = 3\n", "version = 2\n"))
+        .unwrap();
+    assert!(r.immediate);
+    assert_eq!(w.notices().current().unwrap().version, 2);
+}
+
+#[test]
+fn utc_offsets_are_read_strictly() {
+    use crate::datadir::UtcOffset;
+    #[derive(serde::Deserialize)]
+    struct C {
+        o: UtcOffset,
+    }
+    let ok: C = toml::from_str("o = \"-05:00\"").unwrap();
+    assert_eq!(ok.o.0.local_minus_utc(), -5 * 3600);
+    for bad in ["\"+8\"", "\"CST\"", "\"+25:00\"", "8"] {
+        assert!(toml::from_str::<C>(&format!("o = {bad}")).is_err(), "{bad}");
+    }
+    let d = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap();
+    assert_eq!(
+        UtcOffset::default().midnight_ms(d),
+        chrono::DateTime::parse_from_rfc3339("2026-12-31T16:00:00Z")
+            .unwrap()
+            .timestamp_millis()
     );
 }

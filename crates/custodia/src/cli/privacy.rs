@@ -156,8 +156,13 @@ pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, Vault
                 );
             } else {
                 eprintln!(
-                    "published version {}{}",
+                    "published version {}{}{}",
                     report.version,
+                    if report.immediate {
+                        "; in force now".to_owned()
+                    } else {
+                        format!("; upcoming, in force from {}", report.takes_effect)
+                    },
                     if report.renewal_needed.is_empty() {
                         String::new()
                     } else {
@@ -189,9 +194,10 @@ pub fn notice_cmd(v: &Vault, p: &Principal, cmd: NoticeCmd) -> Result<i32, Vault
         }
         NoticeCmd::List => {
             let state = v.notices();
-            for (r, n) in &state.history {
+            for (i, (r, n)) in state.history.iter().enumerate() {
+                let status = state.status(i);
                 println!(
-                    "v{}\teffective {}\tpublished {} by {}",
+                    "v{}\t{status}\teffective {}\tpublished {} by {}",
                     r.version,
                     n.effective,
                     custodia_vault::records::input::rfc3339(r.published_ms),
