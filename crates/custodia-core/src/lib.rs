@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod consent;
+pub mod iddoc;
 pub mod ids;
 pub mod mask;
 pub mod normalize;
@@ -21,6 +22,7 @@ pub mod rights;
 pub mod schema;
 pub mod validate;
 
+pub use iddoc::{IdKind, RecordContext};
 pub use ids::{CustomerId, FieldName, IdError, Purpose};
 pub use schema::{Classification, FieldDef, FieldType, Schema, SchemaError};
 pub use validate::{ValidationError, Validator};

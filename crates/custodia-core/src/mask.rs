@@ -18,7 +18,10 @@ pub enum Mask {
     Full,
     /// `138****5678` for Chinese mobiles, `+1 ******5678` otherwise.
     Phone,
-    /// `110101********123X`: region and last four.
+    /// An identity document, by its normalized shape: a resident ID keeps
+    /// its region and last four (`110101********123X`, the birth date
+    /// hidden), an SSN its last four (`***-**-6789`), anything else its
+    /// last three.
     NationalId,
     /// `z***@example.com`.
     Email,
@@ -106,7 +109,7 @@ impl Mask {
     pub fn unsuitable_for(self, kind: FieldType) -> Option<String> {
         let ok = match self {
             Mask::Phone => kind == FieldType::Phone,
-            Mask::NationalId => kind == FieldType::CnNationalId,
+            Mask::NationalId => matches!(kind, FieldType::CnNationalId | FieldType::IdDocument),
             Mask::Email => kind == FieldType::Email,
             Mask::Card => kind == FieldType::BankCard,
             Mask::Year => kind == FieldType::Date,
@@ -122,7 +125,7 @@ impl Mask {
             Mask::None => v.to_owned(),
             Mask::Full => "****".to_owned(),
             Mask::Phone => mask_phone(v),
-            Mask::NationalId => keep(v, 6, 4),
+            Mask::NationalId => mask_id(v),
             Mask::Email => mask_email(v),
             Mask::Card => {
                 let digits: Vec<char> = v.chars().filter(|c| c.is_ascii_digit()).collect();
@@ -174,6 +177,23 @@ fn mask_phone(v: &str) -> String {
     let last = &digits[digits.len() - 4..];
     let hidden = digits.len() - 4;
     format!("+{}{}", "*".repeat(hidden), last)
+}
+
+fn mask_id(v: &str) -> String {
+    let b = v.as_bytes();
+    let ssn = b.len() == 11
+        && b[3] == b'-'
+        && b[6] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 3 || i == 6 || c.is_ascii_digit());
+    if ssn {
+        return format!("***-**-{}", &v[7..]);
+    }
+    if v.chars().count() == 18 {
+        return keep(v, 6, 4);
+    }
+    keep(v, 0, 3)
 }
 
 fn mask_email(v: &str) -> String {

@@ -24,6 +24,12 @@ pub enum FieldType {
     PersonName,
     /// Chinese resident identity number (GB 11643-1999).
     CnNationalId,
+    /// An identity document of any kind the record says (`id_kind`,
+    /// `country`; see [`crate::iddoc`]), a resident ID by default.
+    IdDocument,
+    /// A country, ISO 3166-1 alpha-2 (`CN`, `US`): the region of phone
+    /// numbers written without `+`, and what identity documents are read as.
+    Country,
     /// A telephone number (libphonenumber rules), stored as E.164.
     Phone,
     /// An e-mail address.
@@ -282,8 +288,8 @@ impl Schema {
 fn check_field(f: &FieldDef) -> Result<(), SchemaError> {
     let name = f.name.to_string();
     let min = match f.kind {
-        FieldType::CnNationalId | FieldType::BankCard => Classification::Sensitive,
-        FieldType::Text => Classification::Internal,
+        FieldType::CnNationalId | FieldType::IdDocument | FieldType::BankCard => Classification::Sensitive,
+        FieldType::Text | FieldType::Country => Classification::Internal,
         _ => Classification::Personal,
     };
     if f.classification < min {
@@ -337,7 +343,9 @@ mod tests {
     #[test]
     fn default_schema_loads() {
         let s = Schema::default_schema();
-        assert_eq!(s.fields().len(), 11);
+        assert_eq!(s.fields().len(), 13);
+        assert_eq!(s.field("national_id").unwrap().kind, FieldType::IdDocument);
+        assert_eq!(s.field("country").unwrap().classification, Classification::Internal);
         assert_eq!(s.field("notes").unwrap().scan, Some(ScanAction::Tokenize));
         assert_eq!(
             s.field("national_id").unwrap().classification,

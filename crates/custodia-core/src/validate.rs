@@ -6,6 +6,7 @@
 //! Errors name the rule that failed and never echo the value: they end up
 //! in logs and reject files.
 
+use crate::iddoc::{self, IdKind, RecordContext};
 use crate::normalize::{collapse_spaces, fold_width, strip_separators};
 use crate::schema::{FieldDef, FieldType};
 use chrono::{Datelike, NaiveDate};
@@ -59,6 +60,27 @@ pub enum ValidationError {
     /// Not in the field's closed list.
     #[error("is not one of: {0}")]
     NotAllowed(String),
+    /// An identity document whose kind the record does not say.
+    #[error(
+        "is an identity document of a kind the record does not say: set id_kind to one of {}",
+        crate::iddoc::IdKind::names()
+    )]
+    IdKindNeeded,
+    /// An identity document not shaped as its kind's.
+    #[error("is not shaped as {0}")]
+    IdFormat(&'static str),
+    /// An identity document number of a structure never issued.
+    #[error("is not a number that is issued ({0})")]
+    IdStructure(&'static str),
+    /// An identity document whose check digit does not match.
+    #[error("has a wrong check character ({0})")]
+    IdChecksum(&'static str),
+    /// An EU national identity number of a country without a validator.
+    #[error("is an EU national identity number of a country whose format Custodia does not check (it checks ES, NL, BE, SE); record a passport instead")]
+    IdCountry,
+    /// Not an ISO 3166-1 alpha-2 country code.
+    #[error("is not an ISO 3166-1 alpha-2 country code (e.g. CN, US, DE)")]
+    Country,
 }
 
 impl ValidationError {
@@ -79,6 +101,12 @@ impl ValidationError {
             ValidationError::DateFormat => "date_format",
             ValidationError::DateRange => "date_range",
             ValidationError::NotAllowed(_) => "not_allowed",
+            ValidationError::IdKindNeeded => "id_kind_needed",
+            ValidationError::IdFormat(_) => "id_format",
+            ValidationError::IdStructure(_) => "id_structure",
+            ValidationError::IdChecksum(_) => "id_checksum",
+            ValidationError::IdCountry => "id_country",
+            ValidationError::Country => "country",
         }
     }
 }
@@ -99,16 +127,43 @@ impl Validator {
     }
 
     /// Normalize and validate `raw` for field `f`, returning the canonical
-    /// form to store, index and mask.
+    /// form to store, index and mask (read without a record's context:
+    /// phone numbers in the default region, documents as resident IDs).
     pub fn check(&self, f: &FieldDef, raw: &str) -> Result<String, ValidationError> {
+        self.check_in(f, raw, &RecordContext::default())
+    }
+
+    /// [`Validator::check`] within a record: its country is the region of
+    /// a phone number written without `+`, and it and `id_kind` say what an
+    /// identity document is.
+    pub fn check_in(&self, f: &FieldDef, raw: &str, ctx: &RecordContext) -> Result<String, ValidationError> {
         let v = fold_width(raw);
         if v.is_empty() {
             return Err(ValidationError::Empty);
         }
         match f.kind {
             FieldType::PersonName => person_name(&v),
-            FieldType::CnNationalId => cn_national_id(&v, self.today),
-            FieldType::Phone => self.phone(&v),
+            FieldType::CnNationalId => iddoc::check(IdKind::CnResident, &v, None, self.today),
+            FieldType::IdDocument => {
+                let compact = strip_separators(&v).to_ascii_uppercase();
+                let kind = ctx.kind_of(&compact)?;
+                iddoc::check(kind, &v, ctx.country.as_deref(), self.today)
+            }
+            FieldType::Country => {
+                let c = v.trim().to_ascii_uppercase();
+                match c.parse::<phonenumber::country::Id>() {
+                    Ok(_) if c.len() == 2 => Ok(c),
+                    _ => Err(ValidationError::Country),
+                }
+            }
+            FieldType::Phone => {
+                let region = ctx
+                    .country
+                    .as_deref()
+                    .and_then(|c| c.parse::<phonenumber::country::Id>().ok())
+                    .unwrap_or(self.region);
+                self.phone(&v, region)
+            }
             FieldType::Email => email(&v),
             FieldType::BankCard => bank_card(&v),
             FieldType::Address => bounded_text(&collapse_spaces(&v), 300, "address"),
@@ -126,16 +181,16 @@ impl Validator {
     /// Phone numbers: a fast path for Chinese mobiles (checked against the
     /// libphonenumber port by a property test), libphonenumber for the rest.
     /// Output: E.164, with `;ext=N` when an extension was given.
-    fn phone(&self, v: &str) -> Result<String, ValidationError> {
+    fn phone(&self, v: &str, region: phonenumber::country::Id) -> Result<String, ValidationError> {
         let (num, ext) = split_extension(v);
         let compact = strip_separators(num);
         if compact.is_empty() || compact.len() > 20 {
             return Err(ValidationError::Phone);
         }
-        let e164 = match cn_mobile_fast_path(&compact, self.region) {
+        let e164 = match cn_mobile_fast_path(&compact, region) {
             Some(national) => format!("+86{national}"),
             None => {
-                let parsed = phonenumber::parse(Some(self.region), &compact).map_err(|_| ValidationError::Phone)?;
+                let parsed = phonenumber::parse(Some(region), &compact).map_err(|_| ValidationError::Phone)?;
                 if !phonenumber::is_valid(&parsed) {
                     return Err(ValidationError::Phone);
                 }
@@ -216,13 +271,6 @@ fn person_name(v: &str) -> Result<String, ValidationError> {
     Ok(v)
 }
 
-/// Province-level codes of GB/T 2260 (first two digits of a region code),
-/// plus 83 for residence permits of Taiwan residents.
-const PROVINCES: &[u8] = &[
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63,
-    64, 65, 71, 81, 82, 83,
-];
-
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK: &[u8; 11] = b"10X98765432";
 
@@ -230,29 +278,6 @@ const ID_CHECK: &[u8; 11] = b"10X98765432";
 pub fn cn_id_check_char(first17: &[u8]) -> u8 {
     let sum: u32 = first17.iter().zip(ID_WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
     ID_CHECK[(sum % 11) as usize]
-}
-
-fn cn_national_id(v: &str, today: NaiveDate) -> Result<String, ValidationError> {
-    let v = strip_separators(v).to_ascii_uppercase();
-    let b = v.as_bytes();
-    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
-        return Err(ValidationError::NationalIdFormat);
-    }
-    let province = (b[0] - b'0') * 10 + (b[1] - b'0');
-    if !PROVINCES.contains(&province) {
-        return Err(ValidationError::NationalIdRegion);
-    }
-    let year: i32 = v[6..10].parse().map_err(|_| ValidationError::NationalIdBirthDate)?;
-    let month: u32 = v[10..12].parse().map_err(|_| ValidationError::NationalIdBirthDate)?;
-    let day: u32 = v[12..14].parse().map_err(|_| ValidationError::NationalIdBirthDate)?;
-    match NaiveDate::from_ymd_opt(year, month, day) {
-        Some(d) if year >= 1900 && d <= today => {}
-        _ => return Err(ValidationError::NationalIdBirthDate),
-    }
-    if cn_id_check_char(&b[..17]) != b[17] {
-        return Err(ValidationError::NationalIdChecksum);
-    }
-    Ok(v)
 }
 
 fn email(v: &str) -> Result<String, ValidationError> {
@@ -495,6 +520,38 @@ mod tests {
     }
 
     #[test]
+    fn values_are_read_in_their_record_country() {
+        let s = Schema::default_schema();
+        let v = Validator::new("CN", today());
+        let us = RecordContext {
+            country: Some("US".into()),
+            id_kind: None,
+        };
+        let phone = s.field("mobile").unwrap();
+        // Written without +1: a US number in a US record; without the
+        // record's country the same digits are a landline in Dandong.
+        assert_eq!(v.check_in(phone, "(415) 555-2671", &us).unwrap(), "+14155552671");
+        assert_eq!(v.check(phone, "(415) 555-2671").unwrap(), "+864155552671");
+        // With + the country does not matter; a Chinese mobile stays one.
+        assert_eq!(v.check_in(phone, "+86 138 0013 8000", &us).unwrap(), "+8613800138000");
+        let id = s.field("national_id").unwrap();
+        assert_eq!(v.check_in(id, "123-45-6789", &us).unwrap(), "123-45-6789");
+        assert_eq!(
+            v.check(id, "123-45-6789").unwrap_err(),
+            ValidationError::NationalIdFormat
+        );
+        let passport = RecordContext {
+            id_kind: Some(IdKind::Passport),
+            ..us.clone()
+        };
+        assert_eq!(v.check_in(id, "E12345678", &passport).unwrap(), "E12345678");
+        let country = s.field("country").unwrap();
+        assert_eq!(v.check(country, " us ").unwrap(), "US");
+        assert_eq!(v.check(country, "XX").unwrap_err(), ValidationError::Country);
+        assert_eq!(v.check(country, "USA").unwrap_err(), ValidationError::Country);
+    }
+
+    #[test]
     fn errors_never_echo_values() {
         let secret = "13999999999999";
         let e = check("mobile", secret).unwrap_err();
@@ -505,7 +562,7 @@ mod tests {
         /// Any 17 digits with a valid province and date plus the computed
         /// check character validate; flipping the check character fails.
         #[test]
-        fn national_id_round_trip(p in proptest::sample::select(PROVINCES), rest in "[0-9]{4}", y in 1900u32..2020, m in 1u32..13, d in 1u32..29, seq in "[0-9]{3}") {
+        fn national_id_round_trip(p in proptest::sample::select(crate::iddoc::PROVINCES), rest in "[0-9]{4}", y in 1900u32..2020, m in 1u32..13, d in 1u32..29, seq in "[0-9]{3}") {
             let first17 = format!("{p:02}{rest}{y:04}{m:02}{d:02}{seq}");
             let id = with_check(&first17);
             prop_assert_eq!(check("national_id", &id).unwrap(), id.clone());

@@ -415,9 +415,12 @@ fn no_plaintext_at_rest() {
             if value.chars().count() < 6 {
                 continue; // two-character names could appear by chance in ciphertext
             }
+            let ctx = custodia_core::RecordContext::from_values(|k| {
+                demo::DEMO_HEADER.iter().position(|h| *h == k).map(|j| &row[j])
+            });
             let normalized = v
                 .validator()
-                .check(v.schema().field(demo::DEMO_HEADER[i]).unwrap(), value)
+                .check_in(v.schema().field(demo::DEMO_HEADER[i]).unwrap(), value, &ctx)
                 .unwrap();
             for needle in [value.to_string(), normalized] {
                 for (name, bytes) in &files {
@@ -1185,4 +1188,85 @@ fn signin(
     client: &str,
 ) -> Result<crate::access::session::SessionStart, crate::access::session::LoginError> {
     v.login(name, pw, code, client, None).unwrap().result
+}
+
+#[test]
+fn a_mixed_chinese_and_american_file_imports_every_valid_row() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let csv = "external_id,name,national_id,id_kind,mobile,address,locale,country,department\n\
+C-1,王芳,11010519491231002X,,13800138000,上海市浦东新区世纪大道100号,zh_CN,,service\n\
+U-1,Jane Doe,123-45-6789,,(415) 555-2671,\"742 Evergreen Terrace, Springfield, IL 62704, USA\",en_US,,service\n\
+U-2,John Roe,E12345678,passport,+1 212 555 0142,,en_US,,service\n\
+N-1,Anna de Vries,111222333,,+31 20 555 1234,,,NL,service\n\
+U-3,Bad Ssn,666-12-3456,,(415) 555-2672,,en_US,,service\n\
+J-1,Taro Yamada,AB1234567,,+81 3-1234-5678,,,JP,service\n";
+    let r = v
+        .import(
+            &op(),
+            csv.as_bytes(),
+            None,
+            &ImportOptions::new(cp()),
+            None,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!((r.created, r.rejected), (4, 2), "{:?}", r.rejects);
+    assert_eq!(r.rejects[0].problems[0].code, "id_structure", "the 666 area");
+    assert_eq!(
+        r.rejects[1].problems[0].code, "id_kind_needed",
+        "a Japanese document needs its kind"
+    );
+    assert!(r.rejects[1].problems[0].message.contains("passport"));
+    // The US record: its number read in the US, its SSN masked as one, its
+    // address keeping city and state.
+    let found = v.find(&op(), "national_id", "123456789", &masked(), 10).unwrap();
+    assert_eq!(found.len(), 1, "an SSN is found however it is written");
+    let u = &found[0];
+    assert_eq!(u.external_id.as_deref(), Some("U-1"));
+    assert_eq!(u.fields["national_id"], "***-**-6789");
+    assert_eq!(u.fields["mobile"], "+*******2671");
+    assert_eq!(u.fields["address"], "****, Springfield, IL, USA");
+    let acc = v.access(Some("contract_performance"), true, Some("mobile")).unwrap();
+    let clear = v.get(&op(), &u.id.to_string(), &acc).unwrap();
+    assert_eq!(clear.fields["mobile"], "+14155552671");
+    // Existing resident-ID searches work as before.
+    let c = v
+        .find(&op(), "national_id", "11010519491231002x", &masked(), 10)
+        .unwrap();
+    assert_eq!(c[0].fields["national_id"], "110105********002X");
+    // A number without + is searched in the default region (CN).
+    assert_eq!(v.find(&op(), "mobile", "13800138000", &masked(), 10).unwrap().len(), 1);
+    // An update is read in the record as it will be: a resident ID is not
+    // an SSN, unless the record stops being American.
+    let set = |pairs: &[(&str, &str)]| -> RecordPatch {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect()
+    };
+    let e = v
+        .update(
+            &op(),
+            &u.id.to_string(),
+            &set(&[("national_id", "11010519491231002X")]),
+            None,
+            &cp(),
+        )
+        .unwrap_err();
+    assert_eq!(e.problems()[0].code, "id_format", "{e}");
+    let e = v
+        .update(
+            &op(),
+            &u.id.to_string(),
+            &set(&[("locale", "zh_CN"), ("national_id", "11010519491231002X")]),
+            None,
+            &cp(),
+        )
+        .unwrap_err();
+    assert_ne!(
+        e.code(),
+        "invalid_record",
+        "valid now; refused only for its purpose: {e}"
+    );
 }

@@ -205,12 +205,12 @@ fn consent_text_is_stable_and_bilingual() {
     assert_eq!(en, n.consent_text("risk_control", &s, Language::En).unwrap());
     assert!(en[0].starts_with("Privacy notice (version 1, 2026-01-01)"), "{en:?}");
     assert!(en.iter().any(|l| l == "Kept: 5 years from collection"), "{en:?}");
-    assert!(en.iter().any(|l| l.contains("Resident ID number")), "{en:?}");
+    assert!(en.iter().any(|l| l.contains("Identity document number")), "{en:?}");
     assert!(en
         .iter()
         .any(|l| l.starts_with("Why sensitive information is necessary")));
     assert!(zh.iter().any(|l| l == "保存期限：自收集之日起5年"), "{zh:?}");
-    assert!(zh.iter().any(|l| l.contains("居民身份证号码")), "{zh:?}");
+    assert!(zh.iter().any(|l| l.contains("身份证件号码")), "{zh:?}");
     let cs = n.consent_text("customer_service", &s, Language::En).unwrap();
     assert!(
         cs.iter()

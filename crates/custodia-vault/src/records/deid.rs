@@ -690,13 +690,13 @@ fn release_risk(all: &Classes, released: &Classes, k: usize, l: Option<usize>) -
 /// The detector kind matching a schema type (for substitutes).
 pub fn kind_of(t: FieldType) -> Option<Kind> {
     match t {
-        FieldType::CnNationalId => Some(Kind::CnId),
+        FieldType::CnNationalId | FieldType::IdDocument => Some(Kind::CnId),
         FieldType::Phone => Some(Kind::CnMobile),
         FieldType::Email => Some(Kind::Email),
         FieldType::BankCard => Some(Kind::BankCard),
         FieldType::PersonName => Some(Kind::PersonName),
         FieldType::Address => Some(Kind::Address),
-        FieldType::Date | FieldType::Text => None,
+        FieldType::Date | FieldType::Text | FieldType::Country => None,
     }
 }
 

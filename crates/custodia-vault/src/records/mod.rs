@@ -24,7 +24,7 @@ use crate::{check_external_id, now_ms, unknown_field, CustomerView, RecordInput,
 use custodia_core::accounts::{AccountKind, ApprovalState};
 use custodia_core::audit::{Action, AuditEvent};
 use custodia_core::policy::Permission;
-use custodia_core::{Classification, CustomerId, FieldName, Purpose, Validator};
+use custodia_core::{Classification, CustomerId, FieldName, Purpose, RecordContext, Validator};
 use custodia_crypto::{DataKey, FieldCipher, WrappedKey};
 use custodia_store::prelude::*;
 use custodia_store::{Applied, Mutation, StoredCustomer};
@@ -444,6 +444,7 @@ impl Vault {
     ) -> Result<Sealed, VaultError> {
         let mut problems = Vec::new();
         let mut clear: Vec<(usize, &custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
+        let ctx = RecordContext::from_values(|k| input.fields.get(k).map(String::as_str));
         for (name, raw) in &input.fields {
             match self.schema().index_of(name) {
                 None => problems.push(unknown_field(name)),
@@ -452,7 +453,7 @@ impl Vault {
                     if raw.trim().is_empty() {
                         continue;
                     }
-                    match checked(validator, def, raw) {
+                    match checked(validator, def, raw, &ctx) {
                         Ok(v) => clear.push((i, def, v)),
                         Err(p) => problems.push(p),
                     }
@@ -796,30 +797,32 @@ impl Vault {
         search.purpose = Some(purpose.clone());
         let mut out = Vec::new();
         let mut without_consent = 0;
-        let mut invalid = false;
-        match self.normalize(field, value) {
-            Err(_) => invalid = true,
-            Ok(normalized) => {
-                for rec in self.lookup(&def, &normalized)? {
-                    let attrs = attrs_of(&rec)?;
-                    if !self.sees(p, rec.id, &attrs)
-                        || !self
-                            .decide(p, Permission::ReadMasked, Some(&def), Some(&attrs), Some(purpose))
-                            .allowed
-                    {
+        let forms = self.search_forms(&def, value);
+        let invalid = forms.is_empty();
+        let mut seen = std::collections::HashSet::new();
+        'forms: for normalized in forms {
+            for rec in self.lookup(&def, &normalized)? {
+                if !seen.insert(rec.id) {
+                    continue;
+                }
+                let attrs = attrs_of(&rec)?;
+                if !self.sees(p, rec.id, &attrs)
+                    || !self
+                        .decide(p, Permission::ReadMasked, Some(&def), Some(&attrs), Some(purpose))
+                        .allowed
+                {
+                    continue;
+                }
+                match self.view_as(p, &rec, &attrs, access) {
+                    Ok(v) => out.push(v),
+                    Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
+                        without_consent += 1;
                         continue;
                     }
-                    match self.view_as(p, &rec, &attrs, access) {
-                        Ok(v) => out.push(v),
-                        Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
-                            without_consent += 1;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    if out.len() >= limit.clamp(1, MAX_SEARCH) {
-                        break;
-                    }
+                    Err(e) => return Err(e),
+                }
+                if out.len() >= limit.clamp(1, MAX_SEARCH) {
+                    break 'forms;
                 }
             }
         }
@@ -862,6 +865,17 @@ impl Vault {
         Ok(out)
     }
 
+    /// The stored forms a searched value may have: its normalized form, or
+    /// for an identity document one per kind that reads it (a search has
+    /// no record to say the kind). Empty when no form is valid.
+    fn search_forms(&self, def: &custodia_core::FieldDef, value: &str) -> Vec<String> {
+        if def.kind == custodia_core::FieldType::IdDocument {
+            let folded = custodia_core::normalize::fold_width(value);
+            return custodia_core::iddoc::search_forms(&folded, chrono::Utc::now().date_naive());
+        }
+        self.validator().check(def, value).into_iter().collect()
+    }
+
     /// Normalize and validate a value for `field` (as a write would).
     pub fn normalize(&self, field: &str, value: &str) -> Result<String, VaultError> {
         let def = self
@@ -898,7 +912,7 @@ impl Vault {
         let id = crate::parse_customer(id)?;
         let validator = self.validator();
         let mut problems = Vec::new();
-        let mut changes: Vec<(&custodia_core::FieldDef, Option<String>)> = Vec::new();
+        let mut named: Vec<(&custodia_core::FieldDef, Option<&str>)> = Vec::new();
         for (name, value) in patch {
             match self.schema().field(name) {
                 None => problems.push(unknown_field(name)),
@@ -908,21 +922,34 @@ impl Vault {
                         code: "required".into(),
                         message: "is required and cannot be removed".into(),
                     }),
-                    None | Some("") => changes.push((def, None)),
-                    Some(raw) => match checked(&validator, def, raw) {
-                        Ok(v) => changes.push((def, Some(v))),
-                        Err(p) => problems.push(p),
-                    },
+                    None | Some("") => named.push((def, None)),
+                    Some(raw) => named.push((def, Some(raw))),
                 },
             }
         }
         if !problems.is_empty() {
             return Err(VaultError::Invalid(problems));
         }
-        if changes.is_empty() {
+        if named.is_empty() {
             return Err(VaultError::Input("the update names no fields".into()));
         }
         let (rec, old_attrs) = self.visible(p, &id.to_string())?;
+        // Values are read in the record as it will be: its country, locale
+        // and document kind after the change.
+        let ctx = RecordContext::from_values(|k| match patch.get(k) {
+            Some(v) => v.as_deref(),
+            None => old_attrs.get(k).map(String::as_str),
+        });
+        let mut changes: Vec<(&custodia_core::FieldDef, Option<String>)> = Vec::new();
+        for (def, raw) in named {
+            match raw.map(|r| checked(&validator, def, r, &ctx)).transpose() {
+                Ok(v) => changes.push((def, v)),
+                Err(p) => problems.push(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Invalid(problems));
+        }
         // The caller must be allowed to write every field named, in the
         // customer's scope before and after the change (an update cannot
         // move a customer out of reach, or into someone else's).
@@ -1103,8 +1130,13 @@ impl Vault {
 /// One value checked and normalized by its field's definition: the first
 /// step of the write pipeline that creation, batches, imports and updates
 /// share (check → scan free text → blind-index → seal).
-fn checked(validator: &Validator, def: &custodia_core::FieldDef, raw: &str) -> Result<String, FieldProblem> {
-    validator.check(def, raw).map_err(|e| FieldProblem {
+fn checked(
+    validator: &Validator,
+    def: &custodia_core::FieldDef,
+    raw: &str,
+    ctx: &RecordContext,
+) -> Result<String, FieldProblem> {
+    validator.check_in(def, raw, ctx).map_err(|e| FieldProblem {
         field: def.name.to_string(),
         code: e.code().into(),
         message: e.to_string(),

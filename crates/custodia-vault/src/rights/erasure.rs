@@ -616,7 +616,7 @@ impl Vault {
             .collect();
         for (name, v) in values {
             let kind = match self.schema().field(name.as_str()).map(|d| d.kind) {
-                Some(FieldType::CnNationalId) => SuppressionKind::IdDocument,
+                Some(FieldType::CnNationalId | FieldType::IdDocument) => SuppressionKind::IdDocument,
                 Some(FieldType::Phone) => SuppressionKind::Mobile,
                 _ => continue,
             };

@@ -638,7 +638,11 @@ fn notice_consent_and_portal_commands() {
 
     // The notice: list, show as TOML, publish a change (dry run first), diff.
     let o = run(&data, &["notice", "list"]);
-    assert!(stdout(&o).starts_with("v1\teffective 2026-01-01"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("v1\tin_force\teffective 2026-01-01"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&data, &["notice", "show", "--toml"]);
     let v2 = stdout(&o).replace("version = 1\n", "version = 2\n").replace(
         "fields = [\"name\", \"mobile\", \"email\"]\nretention",
