@@ -168,13 +168,19 @@ impl Validator {
             FieldType::BankCard => bank_card(&v),
             FieldType::Address => bounded_text(&collapse_spaces(&v), 300, "address"),
             FieldType::Date => date(&v, self.today),
-            FieldType::Text => {
-                let t = bounded_text(&collapse_spaces(&v), f.max_len.unwrap_or(200), "text")?;
-                match &f.allowed {
-                    Some(list) if !list.iter().any(|a| a == &t) => Err(ValidationError::NotAllowed(list.join(", "))),
-                    _ => Ok(t),
+            FieldType::Text => match &f.allowed {
+                Some(list) => {
+                    let t = bounded_text(&collapse_spaces(&v), f.max_len.unwrap_or(200), "text")?;
+                    if list.iter().any(|a| a == &t) {
+                        Ok(t)
+                    } else {
+                        Err(ValidationError::NotAllowed(list.join(", ")))
+                    }
                 }
-            }
+                // Free text is kept as written (full-width punctuation,
+                // spacing, line breaks): only its ends are trimmed.
+                None => free_text(raw.trim(), f.max_len.unwrap_or(200)),
+            },
         }
     }
 
@@ -249,6 +255,19 @@ pub fn cn_mobile_fast_path(compact: &str, region: phonenumber::country::Id) -> O
 fn bounded_text(v: &str, max: usize, what: &'static str) -> Result<String, ValidationError> {
     if v.chars().any(char::is_control) {
         return Err(ValidationError::BadCharacters(what));
+    }
+    if v.chars().count() > max {
+        return Err(ValidationError::TooLong { max });
+    }
+    if v.is_empty() {
+        return Err(ValidationError::Empty);
+    }
+    Ok(v.to_owned())
+}
+
+fn free_text(v: &str, max: usize) -> Result<String, ValidationError> {
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ValidationError::BadCharacters("text"));
     }
     if v.chars().count() > max {
         return Err(ValidationError::TooLong { max });
@@ -517,6 +536,16 @@ mod tests {
             check("address", &"路".repeat(301)),
             Err(ValidationError::TooLong { max: 300 })
         );
+        // Free text is kept as written; a closed list still folds.
+        assert_eq!(
+            check("notes", " 已回电，客户说：  下周再联系\n第二行 "),
+            Ok("已回电，客户说：  下周再联系\n第二行".into())
+        );
+        assert_eq!(
+            check("notes", "a\u{0007}b"),
+            Err(ValidationError::BadCharacters("text"))
+        );
+        assert_eq!(check("segment", "ｖｉｐ").unwrap(), "vip");
     }
 
     #[test]

@@ -160,6 +160,9 @@ pub struct HttpConfig {
     pub max_connections_per_address: usize,
     /// Connections open at once in all.
     pub max_connections: usize,
+    /// Text detections (`POST /v1/detect`) one caller may ask for a minute
+    /// (0: no limit).
+    pub detect_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -169,6 +172,7 @@ impl Default for HttpConfig {
             handshake_timeout_ms: 10_000,
             max_connections_per_address: 128,
             max_connections: 4096,
+            detect_per_minute: 120,
         }
     }
 }

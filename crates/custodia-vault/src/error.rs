@@ -166,6 +166,9 @@ pub enum VaultError {
         /// Its destruction certificate.
         certificate: String,
     },
+    /// A caller sent more requests than its budget allows.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -209,6 +212,7 @@ impl VaultError {
             VaultError::LegalHold { .. } => "legal_hold",
             VaultError::ProcessingStopped { .. } => "processing_stopped",
             VaultError::ErasedBefore { .. } => "erased_before",
+            VaultError::TooManyRequests(_) => "too_many_requests",
             VaultError::Io(_) => "io",
             VaultError::Store(StoreError::Unavailable(_)) | VaultError::Store(StoreError::Closed) => {
                 "storage_unavailable"

@@ -97,6 +97,7 @@ pub struct Vault {
     ledger: std::sync::Mutex<()>,
     replayed_at_open: std::sync::atomic::AtomicUsize,
     bootstrap: bootstrap::BootstrapCache,
+    detect_budget: records::deid::CallBudget,
 }
 
 impl std::fmt::Debug for Vault {
@@ -234,6 +235,7 @@ impl Vault {
             ledger: std::sync::Mutex::new(()),
             replayed_at_open: std::sync::atomic::AtomicUsize::new(0),
             bootstrap: bootstrap::BootstrapCache::default(),
+            detect_budget: Default::default(),
             notice_state: RwLock::new(Arc::default()),
             notice_checked_ms: AtomicI64::new(0),
             token_failures: session::TokenFailures::default(),

@@ -232,6 +232,12 @@ struct Run {
 /// Collect digits from `i`: groups of digits joined by single separators
 /// (`-`, space, `.`, parentheses) or `)` + space.
 fn digit_run(b: &[u8], i: usize) -> Run {
+    digit_run_with(b, i, true)
+}
+
+/// [`digit_run`], with spaces between digit groups taken as separators or
+/// (`spaces` false) as the end of the run.
+fn digit_run_with(b: &[u8], i: usize, spaces: bool) -> Run {
     let mut j = i;
     let mut run = Run {
         digits: Vec::with_capacity(20),
@@ -262,6 +268,8 @@ fn digit_run(b: &[u8], i: usize) -> Run {
         }
         // A separator counts only between digits.
         let sep_len = match (c, b.get(j + 1)) {
+            (b' ', _) if !spaces => 0,
+            (b')', Some(b' ')) if !spaces => 0,
             (b')', Some(b' ')) if b.get(j + 2).is_some_and(u8::is_ascii_digit) => 2,
             (b'-' | b' ' | b'.' | b')' | b'(', Some(n)) if n.is_ascii_digit() => 1,
             (b' ', Some(b'(')) if b.get(j + 2).is_some_and(u8::is_ascii_digit) => 2,
@@ -550,8 +558,37 @@ impl Scanner<'_> {
                 }
                 let run = digit_run(b, i);
                 let after_ok = run.end >= b.len() || !alnum(b[run.end]);
+                let found = self.out.len();
                 if after_ok && !run.digits.is_empty() {
                     self.classify_run(i, &run);
+                }
+                if self.out.len() == found && run.seps.contains(&b' ') {
+                    // Numbers written one after another with only spaces
+                    // between ("13912345678 13987654321"): each alone. A
+                    // run cut short mid-number resumes at that number.
+                    let mut p = i;
+                    let mut resume = None;
+                    while p < run.end {
+                        let piece = digit_run_with(b, p, false);
+                        if piece.digits.is_empty() {
+                            p += 1;
+                            continue;
+                        }
+                        if piece.end >= b.len() || !alnum(b[piece.end]) {
+                            self.classify_run(p, &piece);
+                        } else if piece.end == run.end && p > i {
+                            resume = Some(p);
+                            break;
+                        }
+                        p = piece.end;
+                        while p < run.end && b[p] == b' ' {
+                            p += 1;
+                        }
+                    }
+                    if let Some(r) = resume {
+                        i = r;
+                        continue;
+                    }
                 }
                 // Skip the whole run (and a trailing alphanumeric tail).
                 let mut j = run.end.max(i + 1);

@@ -24,6 +24,23 @@ fn positives_table() {
         ("ID: 440305199512311234 ok", Kind::CnId, "440305199512311234"),
         ("旧证号 110105491231002 已作废", Kind::CnId, "110105491231002"),
         ("手机13800138000联系", Kind::CnMobile, "13800138000"),
+        // Numbers one after another with only spaces between, each found.
+        (
+            "电话 13912345678 13987654321，身份证 110101198506126692",
+            Kind::CnMobile,
+            "13912345678",
+        ),
+        (
+            "电话 13912345678 13987654321，身份证 110101198506126692",
+            Kind::CnMobile,
+            "13987654321",
+        ),
+        (
+            "电话 13912345678 13987654321，身份证 110101198506126692",
+            Kind::CnId,
+            "110101198506126692",
+        ),
+        ("cards 6222021234567890128 13800138000", Kind::CnMobile, "13800138000"),
         ("call +86 138 0013 8000 today", Kind::CnMobile, "+86 138 0013 8000"),
         ("电话：138-0013-8000", Kind::CnMobile, "138-0013-8000"),
         ("手机１３８００１３８０００", Kind::CnMobile, "１３８００１３８０００"),
@@ -79,6 +96,16 @@ fn positives_table() {
     for (text, kind, found) in cases {
         one(text, *kind, found);
     }
+}
+
+#[test]
+fn long_runs_of_numbers_are_each_found() {
+    let text = "13800138000 ".repeat(50);
+    let found = detect(&text);
+    assert_eq!(found.len(), 50, "{found:?}");
+    assert!(found
+        .iter()
+        .all(|f| f.kind == Kind::CnMobile && f.text == "13800138000"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use custodia_deid::Kind;
+use custodia_vault::records::deid::DetectOptions;
 use custodia_vault::VaultError;
 use serde::Deserialize;
 use serde_json::json;
@@ -27,16 +28,20 @@ pub struct DetectInput {
     /// Leave out findings scored below this (0–1).
     #[serde(default)]
     min_score: Option<f32>,
+    /// Also return each finding's matched text, byte offsets and evidence.
+    #[serde(default)]
+    detail: bool,
 }
 
 #[utoipa::path(post, path = "/v1/detect", tag = "deidentification",
     request_body = DetectInput,
-    responses((status = 200, description = "{findings: [{type, start, end, byte_start, byte_end, text, score, evidence}]} with offsets in characters and bytes of the text sent"),
-        (status = 422, body = super::docs::ProblemDoc)),
+    responses((status = 200, description = "{findings: [{type, start, end, score}], total, truncated}: offsets in characters of the text sent; with detail also byte_start, byte_end, text and evidence. The answer stays under twice the text's size: findings past that are left out and truncated is true"),
+        (status = 400, body = super::docs::ProblemDoc), (status = 403, body = super::docs::ProblemDoc),
+        (status = 429, body = super::docs::ProblemDoc)),
     security(("bearer" = [])))]
-/// Find personal information in text (any authenticated caller; the text is neither stored nor logged).
+/// Find personal information in text (needs `detect`; the text is neither stored nor logged; calls per caller are limited).
 pub async fn detect(State(s): State<AppState>, c: Caller, J(input): J<DetectInput>) -> ApiResult {
-    let findings = c
+    let found = c
         .run(&s, move |v, p| {
             let kinds = match &input.types {
                 None => None,
@@ -45,10 +50,15 @@ pub async fn detect(State(s): State<AppState>, c: Caller, J(input): J<DetectInpu
                         .map_err(|e| VaultError::Input(format!("types: {e}")))?,
                 ),
             };
-            v.detect(p, &input.text, kinds.as_deref(), input.min_score.unwrap_or(0.0))
+            let opts = DetectOptions {
+                kinds,
+                min_score: input.min_score.unwrap_or(0.0),
+                detail: input.detail,
+            };
+            v.detect(p, &input.text, &opts)
         })
         .await?;
-    Ok(Json(json!({ "findings": findings })).into_response())
+    Ok(Json(found).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

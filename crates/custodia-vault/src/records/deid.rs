@@ -241,25 +241,45 @@ impl Vault {
     }
 
     /// Find personal information in text an application or a person sends
-    /// (nothing of it is stored or logged). Staff, service accounts and the
-    /// operator may; the bootstrap token, customers and jobs may not.
-    pub fn detect(
-        &self,
-        p: &Principal,
-        text: &str,
-        kinds: Option<&[custodia_deid::Kind]>,
-        min_score: f32,
-    ) -> Result<Vec<custodia_deid::Finding>, VaultError> {
+    /// (nothing of it is stored or logged). Needs `detect`; the bootstrap
+    /// token, customers and jobs may not. Calls per caller are limited
+    /// (`[http] detect_per_minute`) and the answer stays under twice the
+    /// text's size (`truncated` says when findings were left out).
+    pub fn detect(&self, p: &Principal, text: &str, opts: &DetectOptions) -> Result<Detection, VaultError> {
         if p.is_bootstrap() || p.customer().is_some() || p.kind() == "system" {
             return Err(self.forbid(p, None, "detection is for staff, applications and operators"));
         }
-        if !(0.0..=1.0).contains(&min_score) {
+        self.require_admin(p, custodia_core::policy::Permission::Detect)?;
+        if !(0.0..=1.0).contains(&opts.min_score) {
             return Err(VaultError::Input("min_score must be between 0 and 1".into()));
         }
-        Ok(custodia_deid::detect(text)
+        self.detect_budget
+            .take(&p.actor(), self.config().http.detect_per_minute)?;
+        let all: Vec<custodia_deid::Finding> = custodia_deid::detect(text)
             .into_iter()
-            .filter(|f| f.score >= min_score && kinds.is_none_or(|k| k.contains(&f.kind)))
-            .collect())
+            .filter(|f| f.score >= opts.min_score && opts.kinds.as_ref().is_none_or(|k| k.contains(&f.kind)))
+            .collect();
+        // What is returned stays under twice the text's size (a short text
+        // gets 8 KiB) and at most MAX_FINDINGS findings: dense text cannot
+        // make a huge answer.
+        let budget = (2 * text.len()).saturating_sub(64).max(8 << 10);
+        let mut used = 0usize;
+        let mut findings = Vec::new();
+        let total = all.len();
+        for f in all {
+            let shown = ShownFinding::of(f, opts.detail);
+            let size = serde_json::to_vec(&shown).map(|v| v.len() + 1).unwrap_or(usize::MAX);
+            if findings.len() >= MAX_FINDINGS || used + size > budget {
+                break;
+            }
+            used += size;
+            findings.push(shown);
+        }
+        Ok(Detection {
+            truncated: findings.len() < total,
+            total,
+            findings,
+        })
     }
 
     /// Check a profile against the schema and load its hierarchy files
@@ -685,6 +705,111 @@ fn release_risk(all: &Classes, released: &Classes, k: usize, l: Option<usize>) -
         suppressed: records - r.released,
         ..r
     })
+}
+
+/// Most findings one detection returns.
+pub const MAX_FINDINGS: usize = 10_000;
+
+/// How to detect.
+#[derive(Debug, Clone, Default)]
+pub struct DetectOptions {
+    /// Only these kinds (all when None).
+    pub kinds: Option<Vec<custodia_deid::Kind>>,
+    /// Leave out findings scored below this (0–1).
+    pub min_score: f32,
+    /// Also the matched text, byte offsets and evidence of each finding.
+    pub detail: bool,
+}
+
+/// One finding as returned: its type, character offsets and score, and
+/// with `detail` the rest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShownFinding {
+    /// What it is.
+    #[serde(rename = "type")]
+    pub kind: custodia_deid::Kind,
+    /// Start, in characters of the text.
+    pub start: usize,
+    /// End (exclusive), in characters.
+    pub end: usize,
+    /// Confidence, 0–1 (two decimals).
+    pub score: f32,
+    /// Start and end in bytes, the matched text and the evidence.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<FindingDetail>,
+}
+
+/// What `detail` adds to a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingDetail {
+    /// Start, in bytes.
+    pub byte_start: usize,
+    /// End (exclusive), in bytes.
+    pub byte_end: usize,
+    /// The text found, as written.
+    pub text: String,
+    /// Why it was taken for what it is.
+    pub evidence: Vec<&'static str>,
+}
+
+impl ShownFinding {
+    fn of(f: custodia_deid::Finding, detail: bool) -> ShownFinding {
+        ShownFinding {
+            kind: f.kind,
+            start: f.start,
+            end: f.end,
+            score: (f.score * 100.0).round() / 100.0,
+            detail: detail.then_some(FindingDetail {
+                byte_start: f.byte_start,
+                byte_end: f.byte_end,
+                text: f.text,
+                evidence: f.evidence,
+            }),
+        }
+    }
+}
+
+/// What a detection found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    /// The findings returned.
+    pub findings: Vec<ShownFinding>,
+    /// How many there were.
+    pub total: usize,
+    /// Whether some were left out (the answer's size or count bound).
+    pub truncated: bool,
+}
+
+/// Requests per caller per minute, for operations that cost the server
+/// work on text the caller sends.
+#[derive(Debug, Default)]
+pub(crate) struct CallBudget(std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>);
+
+impl CallBudget {
+    /// Count one call of `who`, refusing it past `per_minute` in the
+    /// current minute (0: no limit).
+    pub(crate) fn take(&self, who: &str, per_minute: u32) -> Result<(), VaultError> {
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let now = crate::now_ms();
+        let mut m = self.0.lock().expect("call budget");
+        if m.len() > 10_000 {
+            m.retain(|_, (start, _)| now - *start < 60_000);
+        }
+        let e = m.entry(who.to_owned()).or_insert((now, 0));
+        if now - e.0 >= 60_000 {
+            *e = (now, 0);
+        }
+        if e.1 >= per_minute {
+            return Err(VaultError::TooManyRequests(format!(
+                "at most {per_minute} detections a minute per caller; retry in {} s",
+                (60_000 - (now - e.0)) / 1000 + 1
+            )));
+        }
+        e.1 += 1;
+        Ok(())
+    }
 }
 
 /// The detector kind matching a schema type (for substitutes).

@@ -509,3 +509,22 @@ fn mask_alone_uses_the_schema_mask_and_counts_fall_back_to_zero() {
         format!("mobile,name\n{expected_mobile},*敏\n{expected_mobile},*敏\n")
     );
 }
+
+#[test]
+fn numbers_written_one_after_another_are_tokenized_and_the_text_is_kept_as_written() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let note = "电话 13912345678 13987654321，身份证 110101198506126692。  下周回访";
+    let c = v.create(&op(), &with_notes(note), &cp()).unwrap();
+    let stored = revealed_notes(&v, &c.id.to_string());
+    let kinds: Vec<String> = tokens_in(&stored).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["cn_mobile", "cn_mobile", "cn_id"], "{stored}");
+    for secret in ["13912345678", "13987654321", "110101198506126692"] {
+        assert!(!stored.contains(secret), "{secret} kept in {stored}");
+    }
+    // Everything but the tokens is as written: the full-width comma, the
+    // full stop and the double space.
+    assert!(stored.starts_with("电话 [[cn_mobile tok_"), "{stored}");
+    assert!(stored.contains("]]，身份证 [[cn_id tok_"), "{stored}");
+    assert!(stored.ends_with("]]。  下周回访"), "{stored}");
+}

@@ -391,10 +391,15 @@ fn sigkill_during_import_loses_no_acknowledged_write() {
     let creates: i64 = c
         .query_row("SELECT count(*) FROM audit WHERE action = 'create'", [], |r| r.get(0))
         .unwrap();
+    let mobile: i64 = c
+        .query_row("SELECT code FROM field_codes WHERE name = 'mobile'", [], |r| r.get(0))
+        .unwrap();
     let index: i64 = c
-        .query_row("SELECT count(*) FROM customers WHERE bi_3 IS NOT NULL", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            &format!("SELECT count(*) FROM customers WHERE bi_{mobile} IS NOT NULL"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     drop(c);
     assert!(customers > 0 && customers < 60000, "killed mid-import: {customers}");

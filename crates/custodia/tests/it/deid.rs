@@ -291,7 +291,15 @@ fn notes_tokens_detokenize_and_deidentified_export() {
     assert!(r["risk"]["k"].as_u64().unwrap() >= 3);
     assert_eq!(
         r["dropped"],
-        serde_json::json!(["national_id", "bank_card", "notes", "department", "locale"])
+        serde_json::json!([
+            "national_id",
+            "id_kind",
+            "country",
+            "bank_card",
+            "notes",
+            "department",
+            "locale"
+        ])
     );
     let released = r["risk"]["released"].as_u64().unwrap() as usize;
     let body = std::fs::read_to_string(&out).unwrap();
@@ -352,30 +360,34 @@ async fn detect_and_detokenize_over_https() {
     use hyper::{Method, StatusCode};
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
+    init(&data);
+    set_config(&data, "http", "detect_per_minute", toml::Value::Integer(8));
     let s = Server::start(&data, &[]);
     let boot = s.token.clone().unwrap();
     let agent = service_token(&data, "cs_agent");
     let steward = service_token(&data, "data_steward");
     let officer = service_token(&data, "privacy_officer");
     let mut c = s.conn().await;
-    // Detection is for staff and applications, not the bootstrap token.
-    let r = call(
-        &mut c,
-        &boot,
-        Method::POST,
-        "/v1/detect",
-        Some(serde_json::json!({ "text": "x" })),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Detection needs its permission: not the bootstrap token, not an agent.
+    for who in [&boot, &agent] {
+        let r = call(
+            &mut c,
+            who,
+            Method::POST,
+            "/v1/detect",
+            Some(serde_json::json!({ "text": "x" })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
 
     let text = "联系人：王小明，电话 010-6552 9988；card 4111 1111 1111 1111";
     let r = call(
         &mut c,
-        &agent,
+        &steward,
         Method::POST,
         "/v1/detect",
-        Some(serde_json::json!({ "text": text })),
+        Some(serde_json::json!({ "text": text, "detail": true })),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
@@ -398,7 +410,7 @@ async fn detect_and_detokenize_over_https() {
         (serde_json::json!({ "text": text, "min_score": 2 }), "min_score"),
         (serde_json::json!({ "txt": text }), "unknown field"),
     ] {
-        let r = call(&mut c, &agent, Method::POST, "/v1/detect", Some(body)).await;
+        let r = call(&mut c, &steward, Method::POST, "/v1/detect", Some(body)).await;
         assert!(r.status.is_client_error(), "{}", String::from_utf8_lossy(&r.body));
         let b = String::from_utf8_lossy(&r.body).into_owned();
         assert!(b.contains(want), "{want}: {b}");
@@ -407,6 +419,54 @@ async fn detect_and_detokenize_over_https() {
             .unwrap()
             .starts_with("application/problem+json"));
     }
+
+    // Dense text: the answer stays under twice the text (offsets and types
+    // only, findings past the bound left out and said so).
+    let dense = "13800138000 ".repeat(20_000);
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/detect",
+        Some(serde_json::json!({ "text": dense })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.len() < 2 * dense.len(),
+        "{} bytes for {}",
+        r.body.len(),
+        dense.len()
+    );
+    let j = r.json();
+    assert_eq!(
+        (j["total"].as_u64(), j["truncated"].as_bool()),
+        (Some(20_000), Some(true))
+    );
+    assert!(j["findings"][0].get("text").is_none(), "no matched text unless asked");
+    // Calls per caller are limited (8 a minute here); others are not affected.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = call(
+            &mut c,
+            &steward,
+            Method::POST,
+            "/v1/detect",
+            Some(serde_json::json!({ "text": "x" })),
+        )
+        .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429, 429]);
+    let r = call(
+        &mut c,
+        &officer,
+        Method::POST,
+        "/v1/detect",
+        Some(serde_json::json!({ "text": "x" })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
 
     let body = serde_json::json!({"name": "赵六", "department": "service", "notes": "新邮箱 zhao.liu@example.net"});
     let r = call(

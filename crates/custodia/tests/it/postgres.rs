@@ -261,6 +261,9 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
     )
     .status
     .success());
+    // An address from the file (its fifth column).
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    let email = csv_text.lines().nth(1).unwrap().split(',').nth(4).unwrap().to_owned();
     let found = run(
         &data,
         &[
@@ -269,7 +272,7 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
             "--field",
             "email",
             "--value",
-            "wang2@126.com",
+            &email,
             "--purpose",
             "customer_service",
         ],
@@ -327,7 +330,7 @@ fn migrate_moves_an_embedded_directory_and_refuses_a_non_empty_target() {
             "--field",
             "email",
             "--value",
-            "wang2@126.com",
+            &email,
             "--purpose",
             "customer_service",
         ],
