@@ -1270,3 +1270,61 @@ J-1,Taro Yamada,AB1234567,,+81 3-1234-5678,,,JP,service\n";
         "valid now; refused only for its purpose: {e}"
     );
 }
+
+#[test]
+fn csv_headers_delimiters_and_unclosed_quotes_are_named_and_lose_no_row() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let import = |csv: &str, opts: &ImportOptions| v.import(&op(), csv.as_bytes(), None, opts, None, &NoProgress);
+    let opts = ImportOptions::new(cp());
+    // No header row: said so, and its values are not echoed.
+    let e = import(
+        "13912345672,张三,zhang@example.com\n13912345673,李四,li@example.com\n",
+        &opts,
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("does not look like a header") && msg.contains("column(s) 1, 2, 3"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("13912345672") && !msg.contains("张三") && !msg.contains("zhang@"),
+        "{msg}"
+    );
+    // A near miss is suggested with its --map.
+    let e = import("external_id,name,phone\nA-1,张三,13800138000\n", &opts).unwrap_err();
+    assert!(
+        e.to_string().contains("did you mean mobile? (--map phone=mobile)"),
+        "{e}"
+    );
+    // Another delimiter is named, and read when told.
+    let semi = "external_id;name;mobile\nS-1;张三;13800138000\n";
+    let e = import(semi, &opts).unwrap_err();
+    assert!(e.to_string().contains("semicolons"), "{e}");
+    let told = ImportOptions {
+        delimiter: b';',
+        ..ImportOptions::new(cp())
+    };
+    assert_eq!(import(semi, &told).unwrap().created, 1);
+    // An unclosed quote is reported on its line; every row after it is read.
+    let csv = "external_id,name,mobile,address\n\
+Q-1,\"张三,13800138000,\n\
+Q-2,李四,13900139000,\n\
+Q-3,\"王 五\",13700137000,\"上海市浦东新区\n世纪大道100号\"\n\
+Q-4,赵六,13600136000,\n\
+Q-5,\"钱七,13500135000,\n";
+    let r = import(csv, &opts).unwrap();
+    assert_eq!((r.rows_read, r.created, r.rejected), (5, 3, 2), "{:?}", r.rejects);
+    assert_eq!(r.accepted() + r.rejected, r.rows_read);
+    let mut bad: Vec<(u64, &str)> = r
+        .rejects
+        .iter()
+        .map(|x| (x.line, x.problems[0].code.as_str()))
+        .collect();
+    bad.sort();
+    assert_eq!(bad, [(2, "unclosed_quote"), (7, "unclosed_quote")]);
+    // The quoted line break is kept.
+    let found = v.find(&op(), "mobile", "13700137000", &masked(), 1).unwrap();
+    assert_eq!(found[0].external_id.as_deref(), Some("Q-3"));
+}

@@ -35,6 +35,8 @@ pub struct ImportOptions {
     pub consent_channel: Option<String>,
     /// Language of the consent text shown, for rows without a `locale`.
     pub consent_language: Option<String>,
+    /// The byte between columns (`,` unless told).
+    pub delimiter: u8,
 }
 
 impl ImportOptions {
@@ -46,6 +48,7 @@ impl ImportOptions {
             chunk: 2000,
             consent_channel: None,
             consent_language: None,
+            delimiter: b',',
         }
     }
 }
@@ -108,6 +111,132 @@ impl ImportReport {
 
 const REPORT_REJECTS: usize = 100;
 
+/// Most physical lines, and bytes, one quoted record may span before its
+/// opening quote is taken for one left unclosed.
+const QUOTED_LINES: usize = 64;
+const QUOTED_BYTES: usize = 1 << 20;
+
+/// Where the CSV grammar stands at the end of a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    ClosingQuote,
+}
+
+/// The state after `line`, and whether a quote was closed before data
+/// (`"a"b`): the parser reads on, but in a record spanning lines it means
+/// the quote that opened it was never closed where it should have been.
+fn quote_state(mut st: Quote, line: &[u8], delimiter: u8) -> (Quote, bool) {
+    let mut malformed = false;
+    for &c in line {
+        st = match (st, c) {
+            (Quote::Quoted, b'"') => Quote::ClosingQuote,
+            (Quote::Quoted, _) => Quote::Quoted,
+            (Quote::ClosingQuote, b'"') => Quote::Quoted,
+            (_, b'\n' | b'\r') => Quote::FieldStart,
+            (_, d) if d == delimiter => Quote::FieldStart,
+            (Quote::FieldStart, b'"') => Quote::Quoted,
+            (Quote::ClosingQuote, _) => {
+                malformed = true;
+                Quote::Unquoted
+            }
+            _ => Quote::Unquoted,
+        };
+    }
+    (st, malformed)
+}
+
+/// Lines whose quote never closes, taken out of the stream (as `\n`, so
+/// line numbers stay right) with their line number and text.
+type Unclosed = std::rc::Rc<std::cell::RefCell<Vec<(u64, Vec<u8>)>>>;
+
+/// Frames the input into records the way the CSV parser will, so that a
+/// quote left open cannot swallow the rest of the file: a quoted field
+/// spanning more than [`QUOTED_LINES`] lines or [`QUOTED_BYTES`] bytes, or
+/// running to the end, is taken for an unclosed quote; its first line is
+/// taken out and reported, and the lines after it are read again as rows.
+struct QuoteGuard<R> {
+    inner: std::io::BufReader<R>,
+    delimiter: u8,
+    /// Lines to read again (after an unclosed quote), with their numbers.
+    again: std::collections::VecDeque<(u64, Vec<u8>)>,
+    next_line: u64,
+    out: Vec<u8>,
+    at: usize,
+    unclosed: Unclosed,
+}
+
+impl<R: Read> QuoteGuard<R> {
+    fn line(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        if let Some(l) = self.again.pop_front() {
+            return Ok(Some(l));
+        }
+        let mut buf = Vec::new();
+        if std::io::BufRead::read_until(&mut self.inner, b'\n', &mut buf)? == 0 {
+            return Ok(None);
+        }
+        self.next_line += 1;
+        Ok(Some((self.next_line, buf)))
+    }
+
+    /// The next record's bytes into `out` (empty at the end).
+    fn frame(&mut self) -> std::io::Result<()> {
+        self.out.clear();
+        self.at = 0;
+        let Some((n, first)) = self.line()? else { return Ok(()) };
+        let (mut st, _) = quote_state(Quote::FieldStart, &first, self.delimiter);
+        if st != Quote::Quoted {
+            self.out = first;
+            return Ok(());
+        }
+        let mut bytes = first.len();
+        let mut pending = vec![(n, first)];
+        while pending.len() <= QUOTED_LINES && bytes <= QUOTED_BYTES {
+            let Some((m, l)) = self.line()? else { break };
+            let (next, malformed) = quote_state(st, &l, self.delimiter);
+            st = next;
+            bytes += l.len();
+            pending.push((m, l));
+            if malformed {
+                break;
+            }
+            if st != Quote::Quoted {
+                self.out = pending.into_iter().flat_map(|(_, l)| l).collect();
+                return Ok(());
+            }
+        }
+        let mut rest = pending.into_iter();
+        let (n, first) = rest.next().expect("the first line");
+        if first.ends_with(b"\n") {
+            self.out.push(b'\n');
+        }
+        self.unclosed.borrow_mut().push((n, first));
+        for l in rest.rev() {
+            self.again.push_front(l);
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for QuoteGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.out.len() {
+            self.frame()?;
+            // Nothing framed and nothing to read again: the end (a dropped
+            // last line has no newline to keep).
+            if self.out.is_empty() && self.again.is_empty() {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Counts lines as bytes pass to the CSV parser, because the parser's own
 /// line numbers are off by one for CRLF files. Keeps only the newline
 /// offsets not yet passed by the parser, so memory stays bounded.
@@ -163,9 +292,137 @@ fn problem(field: &str, code: &str, message: String) -> FieldProblem {
     }
 }
 
+/// Whether a header cell can be a column name: a short identifier.
+/// Anything else (digits, an address, a name in Chinese) is data, and is
+/// never echoed back.
+fn is_column_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 64
+        && h.bytes().any(|b| b.is_ascii_alphabetic())
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b' ' | b'.'))
+        && !h.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
+/// Names other systems give the default schema's fields.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("phone", "mobile"),
+    ("phone_number", "mobile"),
+    ("mobile_phone", "mobile"),
+    ("cellphone", "mobile"),
+    ("cell", "mobile"),
+    ("tel", "mobile"),
+    ("telephone", "mobile"),
+    ("e-mail", "email"),
+    ("mail", "email"),
+    ("email_address", "email"),
+    ("id_number", "national_id"),
+    ("id_no", "national_id"),
+    ("id_card", "national_id"),
+    ("idcard", "national_id"),
+    ("ssn", "national_id"),
+    ("full_name", "name"),
+    ("customer_name", "name"),
+    ("addr", "address"),
+    ("street", "address"),
+    ("birthday", "birth_date"),
+    ("dob", "birth_date"),
+    ("date_of_birth", "birth_date"),
+    ("dept", "department"),
+    ("lang", "locale"),
+    ("language", "locale"),
+    ("crm_id", "external_id"),
+    ("customer_id", "external_id"),
+    ("card", "bank_card"),
+    ("card_number", "bank_card"),
+];
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The field a column name probably means, if any.
+fn near_miss(vault: &Vault, name: &str) -> Option<String> {
+    let n = name.replace([' ', '-', '.'], "_");
+    if let Some((_, f)) = SYNONYMS.iter().find(|(s, _)| *s == n || *s == name) {
+        if *f == "external_id" || vault.schema().field(f).is_some() {
+            return Some((*f).to_owned());
+        }
+    }
+    vault
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (edit_distance(&n, f.name.as_str()), f.name.to_string()))
+        .filter(|(d, f)| *d <= 2 && *d < f.len() / 2)
+        .min()
+        .map(|(_, f)| f)
+}
+
+/// Why a one-column header is probably another delimiter's file.
+fn other_delimiter(header: &csv::ByteRecord, delimiter: u8) -> Option<&'static str> {
+    if header.len() != 1 {
+        return None;
+    }
+    let cell = header.get(0).unwrap_or_default();
+    [
+        (b';', "semicolons (;)"),
+        (b'\t', "tabs"),
+        (b'|', "vertical bars (|)"),
+        (b',', "commas (,)"),
+    ]
+    .into_iter()
+    .find(|(d, _)| *d != delimiter && cell.contains(d))
+    .map(|(_, name)| name)
+}
+
 /// Resolve the header into field names (None for `external_id`), refusing
 /// unknown, duplicate and missing required columns before any row is read.
 fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> Result<Vec<String>, VaultError> {
+    if let Some(name) = other_delimiter(header, opts.delimiter) {
+        return Err(VaultError::Input(format!(
+            "the header has one column, and it holds {name}: the file is probably separated by {name}; say so with --delimiter"
+        )));
+    }
+    let cells: Vec<String> = header
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_lowercase()
+        })
+        .collect();
+    let data_like: Vec<usize> = cells
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.is_empty() && !opts.rename.contains_key(*h) && !is_column_name(h))
+        .map(|(i, _)| i + 1)
+        .collect();
+    if !data_like.is_empty() {
+        let listed: Vec<String> = data_like.iter().take(5).map(|i| i.to_string()).collect();
+        return Err(VaultError::Input(format!(
+            "the first row does not look like a header: column(s) {} hold values, not field names (they are not repeated here). \
+The first row must name the columns, e.g. external_id,name,mobile,email; the fields are: {}",
+            listed.join(", "),
+            vault
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let mut names = Vec::with_capacity(header.len());
     let mut unknown = Vec::new();
     let mut seen = BTreeSet::new();
@@ -192,7 +449,18 @@ fn map_header(vault: &Vault, header: &csv::ByteRecord, opts: &ImportOptions) -> 
         names.push(name);
     }
     if !unknown.is_empty() {
-        return Err(VaultError::Invalid(unknown.iter().map(|n| unknown_field(n)).collect()));
+        return Err(VaultError::Invalid(
+            unknown
+                .iter()
+                .map(|n| {
+                    let mut p = unknown_field(n);
+                    if let Some(f) = near_miss(vault, n) {
+                        p.message = format!("{}; did you mean {f}? (--map {n}={f})", p.message);
+                    }
+                    p
+                })
+                .collect(),
+        ));
     }
     let missing: Vec<_> = vault
         .schema()
@@ -322,12 +590,22 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<ImportReport, VaultError> {
         let lines = std::rc::Rc::new(std::cell::RefCell::new(Lines::default()));
+        let unclosed = Unclosed::default();
         let counted = LineCounter {
-            inner: input,
+            inner: QuoteGuard {
+                inner: std::io::BufReader::with_capacity(1 << 16, input),
+                delimiter: opts.delimiter,
+                again: Default::default(),
+                next_line: 0,
+                out: Vec::new(),
+                at: 0,
+                unclosed: unclosed.clone(),
+            },
             state: lines.clone(),
         };
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(true)
+            .delimiter(opts.delimiter)
             .has_headers(true)
             .from_reader(counted);
         let header = rdr
@@ -402,6 +680,19 @@ impl Vault {
                             });
                         }
                     }
+                }
+                for (line, text) in unclosed.borrow_mut().drain(..) {
+                    let mut raw = csv::ByteRecord::new();
+                    raw.push_field(text.strip_suffix(b"\n").unwrap_or(&text));
+                    rows.push(Row {
+                        line,
+                        raw,
+                        parsed: Err(vec![problem(
+                            "row",
+                            "unclosed_quote",
+                            "a quote opened on this line is never closed; the line was left out and the lines after it were read as rows".into(),
+                        )]),
+                    });
                 }
                 if rows.is_empty() {
                     break;

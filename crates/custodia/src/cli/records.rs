@@ -25,6 +25,19 @@ pub struct ImportArgs {
     /// Language of the consent text shown (en or zh), for rows without a locale.
     #[arg(long)]
     pub consent_language: Option<String>,
+    /// The column separator: `,` (default), `;`, `tab` or `|`.
+    #[arg(long, default_value = ",", value_parser = parse_delimiter)]
+    pub delimiter: u8,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," => Ok(b','),
+        ";" => Ok(b';'),
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "|" => Ok(b'|'),
+        _ => Err("use , ; tab or |".into()),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -138,6 +151,7 @@ pub(super) fn import(dir: &DataDir, operator: &str, a: ImportArgs) -> Result<i32
         chunk: a.chunk,
         consent_channel: a.consent_channel.clone(),
         consent_language: a.consent_language.clone(),
+        delimiter: a.delimiter,
         ..ImportOptions::new(v.purpose(&a.purpose)?)
     };
     for (k, val) in parse_pairs(&a.map)? {
