@@ -122,7 +122,7 @@ enum Quote {
     FieldStart,
     Unquoted,
     Quoted,
-    ClosingQuote,
+    AfterClose,
 }
 
 /// The state after `line`, and whether a quote was closed before data
@@ -132,13 +132,13 @@ fn quote_state(mut st: Quote, line: &[u8], delimiter: u8) -> (Quote, bool) {
     let mut malformed = false;
     for &c in line {
         st = match (st, c) {
-            (Quote::Quoted, b'"') => Quote::ClosingQuote,
+            (Quote::Quoted, b'"') => Quote::AfterClose,
             (Quote::Quoted, _) => Quote::Quoted,
-            (Quote::ClosingQuote, b'"') => Quote::Quoted,
+            (Quote::AfterClose, b'"') => Quote::Quoted,
             (_, b'\n' | b'\r') => Quote::FieldStart,
             (_, d) if d == delimiter => Quote::FieldStart,
             (Quote::FieldStart, b'"') => Quote::Quoted,
-            (Quote::ClosingQuote, _) => {
+            (Quote::AfterClose, _) => {
                 malformed = true;
                 Quote::Unquoted
             }
