@@ -177,7 +177,9 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
     let open_paths: Vec<String> = open_spec.paths.paths.keys().cloned().collect();
     spec.merge(open_spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    let spec_json = Arc::new(serde_json::to_vec(&spec).expect("the OpenAPI document serializes"));
+    let spec_json = Arc::new(
+        serde_json::to_vec(&api::docs::finish(&spec, state.vault.schema())).expect("the OpenAPI document serializes"),
+    );
     let protected = protected.layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let (router, table) = pages!(Router::new().merge(protected).merge(open);
         "/" => get pages::root;

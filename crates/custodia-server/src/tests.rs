@@ -122,3 +122,55 @@ fn the_api_answers_problems_in_the_callers_language() {
         }
     });
 }
+
+#[test]
+fn the_served_openapi_document_is_exact() {
+    with_app(|router, _| async move {
+        let (status, _, body) = get(&router, "/v1/openapi.json", "en").await;
+        assert_eq!(status, StatusCode::OK);
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut ops = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                ops += 1;
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(!name.contains('='), "{method} {path}: parameter {name}");
+                    if p["in"] == "path" {
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: {name} is not in the path"
+                        );
+                    }
+                }
+                for (code, r) in op["responses"].as_object().unwrap() {
+                    if code.parse::<u16>().unwrap() >= 400 {
+                        assert!(
+                            r["content"]["application/problem+json"].is_object(),
+                            "{method} {path} {code}"
+                        );
+                    }
+                }
+                for code in ["400", "401", "403", "429", "503"] {
+                    assert!(op["responses"][code].is_object(), "{method} {path} lacks {code}");
+                }
+            }
+        }
+        assert!(ops > 40, "{ops}");
+        let search: Vec<&str> = doc["paths"]["/v1/customers"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            search.contains(&"mobile") && search.contains(&"national_id") && search.contains(&"purpose"),
+            "{search:?}"
+        );
+        let input = &doc["components"]["schemas"]["CustomerInputDoc"];
+        assert_eq!(input["additionalProperties"], false);
+        for f in ["name", "mobile", "national_id", "country", "external_id", "consents"] {
+            assert!(input["properties"][f].is_object(), "{f}");
+        }
+    });
+}

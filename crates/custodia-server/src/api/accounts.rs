@@ -149,6 +149,7 @@ pub async fn reset_mfa(State(s): State<AppState>, c: Caller, Path(name): Path<St
 
 /// Approval listing options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     /// Only those still waiting.

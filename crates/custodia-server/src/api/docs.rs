@@ -148,3 +148,107 @@ impl Modify for Bearer {
     tags((name = "customers", description = "Customer records"), (name = "audit", description = "The audit log"), (name = "meta", description = "Service information"), (name = "deidentification", description = "PII detection and vault tokens"))
 )]
 pub struct ApiDoc;
+
+/// Errors any operation may answer, each as problem details: malformed
+/// input, no or a bad token, a refusal, nothing there, a conflict with the
+/// state, too large, not JSON, a business rule, too many requests, storage
+/// unavailable.
+const COMMON_ERRORS: &[u16] = &[400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503];
+
+/// The served document, made exact where the derived one cannot be: query
+/// parameters declared as such, the customer search's one parameter per
+/// searchable field, the customer input's fields from this data
+/// directory's schema, and every error as `application/problem+json`.
+pub fn finish(spec: &utoipa::openapi::OpenApi, schema: &custodia_core::Schema) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut doc = serde_json::to_value(spec).expect("the OpenAPI document serializes");
+    let problem = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDoc"}}});
+    let title = |status: u16| {
+        crate::problem::TITLES
+            .iter()
+            .find(|t| t.1 == status)
+            .map(|t| t.2)
+            .unwrap_or("Error")
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(ops) = item.as_object_mut() else { continue };
+            for (method, op) in ops.iter_mut() {
+                let Some(op) = op.as_object_mut() else { continue };
+                if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                    for p in params.iter_mut() {
+                        let name = p.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                        if p.get("in") == Some(&json!("path")) && !path.contains(&format!("{{{name}}}")) {
+                            p["in"] = json!("query");
+                        }
+                        if name == "If-Match" {
+                            // An ETag this API issued: a version in quotes.
+                            p["schema"] = json!({"type": "string", "pattern": "^(W/)?\"[0-9]{1,18}\"$"});
+                        }
+                    }
+                    if path == "/v1/customers" && method == "get" {
+                        params.retain(|p| p.get("name") != Some(&json!("field=value")));
+                        for f in schema.fields().iter().filter(|f| f.searchable) {
+                            params.push(json!({
+                                "name": f.name.as_str(), "in": "query", "required": false,
+                                "description": format!("Search by {} (exactly one searchable field per search)", f.label_en),
+                                "schema": {"type": "string"},
+                            }));
+                        }
+                    }
+                }
+                let responses = op
+                    .entry("responses")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("responses is an object");
+                for (code, r) in responses.iter_mut() {
+                    if code.parse::<u16>().is_ok_and(|c| c >= 400) {
+                        r["content"] = problem.clone();
+                    }
+                }
+                for status in COMMON_ERRORS {
+                    responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| json!({"description": title(*status), "content": problem.clone()}));
+                }
+            }
+        }
+    }
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "external_id".into(),
+        json!({"type": "string", "description": "The company's own key (1-64 of letters, digits, - _ . :)"}),
+    );
+    properties.insert(
+        "new_collection_basis".into(),
+        json!({"type": "string", "description": "For a person erased before: why they are collected again (needs readmit_erased)"}),
+    );
+    properties.insert(
+        "consents".into(),
+        json!({"type": "array", "items": {"type": "object"}, "description": "Consents given with the record: {purpose, channel, language[, action, separate, by, text_sha256, notice_version]}"}),
+    );
+    for f in schema.fields() {
+        properties.insert(
+            f.name.to_string(),
+            json!({"type": "string", "description": format!("{} ({:?}, {:?})", f.label_en, f.kind, f.classification)}),
+        );
+    }
+    let required: Vec<&str> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name.as_str())
+        .collect();
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        schemas.insert(
+            "CustomerInputDoc".into(),
+            json!({
+                "type": "object", "properties": properties, "required": required, "additionalProperties": false,
+                "description": "A customer record: the schema's fields as strings; any other name is refused",
+                "example": {"external_id": "CRM-000000001", "name": "张三丰", "mobile": "13800138000", "email": "zhang@example.com", "segment": "vip"},
+            }),
+        );
+    }
+    doc
+}

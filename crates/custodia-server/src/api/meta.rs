@@ -18,6 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::ApiResult;
 /// How many events to show.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TailQuery {
     /// Most recent events to return (default 50, at most 1000).
@@ -68,6 +69,7 @@ pub async fn health(State(s): State<AppState>, Lng(lang): Lng) -> ApiResult {
 
 /// What to explain.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainQuery {
     /// The account whose request is explained.

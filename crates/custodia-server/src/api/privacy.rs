@@ -121,6 +121,7 @@ pub async fn get_notice(State(s): State<AppState>, Lng(lang): Lng, Path(version)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
     /// The older version.

@@ -96,6 +96,7 @@ fn patch_from_json(body: Value) -> Result<RecordPatch, VaultError> {
 
 /// The declared purpose of an access to customer data (required).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeQuery {
     /// Declared purpose from the catalog, e.g. `customer_service`.
@@ -104,6 +105,7 @@ pub struct PurposeQuery {
 
 /// Purpose and reveal parameters of reads.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RevealQuery {
     /// Declared purpose from the catalog, e.g. `customer_service` (required).

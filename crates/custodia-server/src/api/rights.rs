@@ -32,6 +32,7 @@ pub async fn new_request(State(s): State<AppState>, c: Caller, J(input): J<NewRe
 
 /// Which requests.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only those due within this many days (and overdue ones); default: every open request.

@@ -734,3 +734,63 @@ async fn slow_and_greedy_clients_are_cut_off() {
         "{text}"
     );
 }
+
+/// Schemathesis (from PyPI, pinned in `.ci/run`) against the served OpenAPI
+/// document, as callers with data and with officer roles: no server error,
+/// and every status, content type, header and body as documented. Skipped
+/// when `CUSTODIA_SCHEMATHESIS` (the `st` program) is not set, unless
+/// `CUSTODIA_REQUIRE_TOOLS` is.
+#[test]
+fn the_api_answers_as_its_openapi_document_says() {
+    let Some(st) = std::env::var_os("CUSTODIA_SCHEMATHESIS") else {
+        assert!(
+            std::env::var_os("CUSTODIA_REQUIRE_TOOLS").is_none(),
+            "CUSTODIA_SCHEMATHESIS is not set"
+        );
+        eprintln!("skipped: set CUSTODIA_SCHEMATHESIS to the schemathesis `st` program");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    // Some customers to find and read.
+    let csv = d.path().join("demo.csv");
+    assert!(run(&data, &["demo-data", "50", "--output", csv.to_str().unwrap()])
+        .status
+        .success());
+    assert!(run(
+        &data,
+        &["import", csv.to_str().unwrap(), "--purpose", "contract_performance"]
+    )
+    .status
+    .success());
+    let tokens = [
+        service_token(&data, "data_steward"),
+        service_token(&data, "privacy_officer"),
+    ];
+    let s = Server::start(&data, &[]);
+    let url = format!("https://{}/v1/openapi.json", s.addr);
+    for token in tokens {
+        let o = std::process::Command::new(&st)
+            .args([
+                "run",
+                &url,
+                "--experimental=openapi-3.1",
+                "--request-tls-verify=false",
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+                "--hypothesis-seed=1",
+                "--hypothesis-max-examples=25",
+                "--hypothesis-suppress-health-check=all",
+                "--hypothesis-deadline=None",
+                "--no-color",
+            ])
+            .output()
+            .expect("schemathesis runs");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains(" passed"), "{out}");
+    }
+}
