@@ -22,6 +22,9 @@ pub mod rights;
 pub mod schema;
 pub mod validate;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use iddoc::{IdKind, RecordContext};
 pub use ids::{CustomerId, FieldName, IdError, Purpose};
 pub use schema::{Classification, FieldDef, FieldType, Schema, SchemaError};

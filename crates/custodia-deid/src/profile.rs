@@ -307,6 +307,20 @@ impl Profile {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("CUSTODIA_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Fuzz harness: the profile reader takes any text without panicking.
+        #[test]
+        fn fuzz_profile_reader(text in "(k = [0-9]{1,3}\n|l = [0-9]\n|quasi_identifiers = \\[\"[a-z_]{1,10}\"\\]\n|\\[fields\\]\n|[a-z_]{1,10} = \"[a-z_:0-9]{1,20}\"\n|[a-z_]{1,10} = \\{ action = \"[a-z_]{1,12}\", to = \"[a-z_:0-9]{1,12}\" \\}\n|\\PC{0,20}){0,12}") {
+            let _ = Profile::from_toml(&text);
+        }
+    }
+
     const P: &str = r#"
 k = 5
 l = 2

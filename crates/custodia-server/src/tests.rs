@@ -174,3 +174,53 @@ fn the_served_openapi_document_is_exact() {
         }
     });
 }
+
+fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        "\\PC{0,20}".prop_map(serde_json::Value::from),
+        prop_oneof![Just("name"), Just("external_id"), Just("consents"), Just("mobile")]
+            .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("name".to_owned()),
+                    Just("external_id".to_owned()),
+                    Just("consents".to_owned()),
+                    "[a-z_]{1,8}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("CUSTODIA_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Fuzz harness: JSON bodies of the record endpoints (arbitrary values)
+    /// are turned into records or refused with a problem, never a panic.
+    #[test]
+    fn fuzz_record_bodies(v in json_value()) {
+        if let serde_json::Value::Object(m) = v.clone() {
+            match crate::api::records::record_from_json(m) {
+                Ok(r) => proptest::prop_assert!(r.fields.keys().all(|k| k != "consents" && k != "external_id")),
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+        let _ = crate::api::records::patch_from_json(v);
+    }
+}

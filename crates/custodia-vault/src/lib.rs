@@ -398,6 +398,8 @@ pub fn denied(e: &VaultError) -> Outcome {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@ fn not_a_string(k: &str, what: &str) -> FieldProblem {
 }
 
 /// Convert a JSON object into a record; every value must be a string.
-fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> {
+pub(crate) fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> {
     let mut input = RecordInput::default();
     let mut problems = Vec::new();
     for (k, v) in obj {
@@ -51,6 +51,7 @@ fn record_from_json(obj: Map<String, Value>) -> Result<RecordInput, VaultError> 
                     message: format!("each consent is {{purpose, channel, language[, action, separate, by, text_sha256, notice_version]}}: {e}"),
                 }),
             },
+            _ if k == "consents" => problems.push(not_a_string(&k, "a JSON array of consents")),
             Value::String(s) if k == "external_id" => input.external_id = Some(s),
             Value::String(s) if k == "new_collection_basis" => input.new_collection_basis = Some(s),
             Value::String(s) => {
@@ -73,7 +74,7 @@ fn object(body: Value) -> Result<Map<String, Value>, VaultError> {
     }
 }
 
-fn patch_from_json(body: Value) -> Result<RecordPatch, VaultError> {
+pub(crate) fn patch_from_json(body: Value) -> Result<RecordPatch, VaultError> {
     let mut patch = RecordPatch::new();
     let mut problems = Vec::new();
     for (k, v) in object(body)? {
