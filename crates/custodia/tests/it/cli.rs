@@ -1075,3 +1075,48 @@ fn the_command_line_says_what_it_did_and_what_is_wrong() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The README's first session, run as written (the `custodia` alias is the
+/// binary under test): every command succeeds, except the one the README
+/// says is refused.
+#[test]
+fn the_readme_first_session_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let session = readme.split("## A first session").nth(1).unwrap();
+    let block = session.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let mut script = String::from("set -u\ncustodia() { \"$CUSTODIA_BIN\" \"$@\"; }\n");
+    let mut commands = 0;
+    for line in block
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("alias "))
+    {
+        commands += 1;
+        let quoted = line.replace('\'', "'\\''");
+        let command = line.split(" # ").next().unwrap().trim_end();
+        if line.contains("# refused") {
+            script.push_str(&format!(
+                "if {command} 2>/dev/null; then echo 'not refused: {quoted}'; exit 1; fi\n"
+            ));
+        } else {
+            script.push_str(&format!(
+                "{command} >/dev/null || {{ echo 'failed: {quoted}'; exit 1; }}\n"
+            ));
+        }
+    }
+    assert!(commands >= 10, "{block}");
+    let d = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(d.path())
+        .env("CUSTODIA_BIN", bin())
+        .env_remove("CUSTODIA_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
