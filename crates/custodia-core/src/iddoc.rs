@@ -90,20 +90,28 @@ impl RecordContext {
     /// `locale`; `id_kind`. Values that do not parse are left out here (the
     /// fields' own validators refuse them).
     pub fn from_values<'a>(get: impl Fn(&str) -> Option<&'a str>) -> RecordContext {
-        let country = get("country")
-            .map(|c| c.trim().to_ascii_uppercase())
+        // Read as the fields' validators will store them (full-width
+        // letters folded), so the kind checked is the kind stored.
+        let folded = |k: &str| get(k).map(|v| crate::normalize::fold_width(v).trim().to_owned());
+        let country = folded("country")
+            .map(|c| c.to_ascii_uppercase())
             .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
             .or_else(|| {
-                get("locale").and_then(|l| {
-                    let region = l.trim().rsplit(['_', '-']).next()?;
+                folded("locale").and_then(|l| {
+                    let region = l.rsplit(['_', '-']).next()?;
                     (region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()))
                         .then(|| region.to_ascii_uppercase())
                 })
             });
         RecordContext {
             country,
-            id_kind: get("id_kind").and_then(IdKind::parse),
+            id_kind: folded("id_kind").as_deref().and_then(IdKind::parse),
         }
+    }
+
+    /// Whether a change to these fields changes the context.
+    pub fn depends_on(field: &str) -> bool {
+        matches!(field, "country" | "locale" | "id_kind")
     }
 
     /// The kind a document number is read as in this context.
@@ -150,6 +158,17 @@ pub fn check(kind: IdKind, v: &str, country: Option<&str>, today: NaiveDate) -> 
             _ => Err(ValidationError::IdCountry),
         },
     }
+}
+
+/// The form of a document number the suppression list keys: its letters
+/// and digits, upper case, whatever its kind (so the same number recorded
+/// under another kind is still the same number).
+pub fn suppression_form(normalized: &str) -> String {
+    normalized
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// The forms a searched number may be stored in: one per kind that accepts
@@ -377,6 +396,14 @@ mod tests {
         assert_eq!(ctx(&[]).kind_of("x"), Ok(IdKind::CnResident), "the default stays");
         assert_eq!(ctx(&[("locale", "en_US")]).kind_of("123456789"), Ok(IdKind::UsSsn));
         assert_eq!(ctx(&[("country", "us")]).country.as_deref(), Some("US"));
+        assert_eq!(
+            ctx(&[("country", "ＵＳ")]).country.as_deref(),
+            Some("US"),
+            "full width, as stored"
+        );
+        assert_eq!(ctx(&[("id_kind", "ｐａｓｓｐｏｒｔ")]).id_kind, Some(IdKind::Passport));
+        assert_eq!(suppression_form("123-45-6789"), suppression_form("123456789"));
+        assert_eq!(suppression_form("811228-9874"), "8112289874");
         assert_eq!(
             ctx(&[("locale", "en_US"), ("id_kind", "passport")]).kind_of("x"),
             Ok(IdKind::Passport)

@@ -362,12 +362,23 @@ impl ConnLimits {
     /// A place for a connection from `ip`, or None when it or everyone
     /// holds as many as allowed.
     fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ConnSlot> {
+        // An IPv4 client on a dual-stack socket is its IPv4 address; an
+        // IPv6 client is its /64 (one host holds a whole /64).
+        let canonical = ip.to_canonical();
+        let trusted_peer = self.trusted.iter().any(|n| n.contains(&canonical));
+        let ip = match canonical {
+            std::net::IpAddr::V6(v6) => {
+                let s = v6.segments();
+                std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        };
         let mut g = self.open.lock().expect("connection table");
         let (total, by_ip) = &mut *g;
         if *total >= self.total {
             return None;
         }
-        let counted = self.per_address > 0 && !self.trusted.iter().any(|n| n.contains(&ip));
+        let counted = self.per_address > 0 && !trusted_peer;
         let n = by_ip.entry(ip).or_insert(0);
         if counted && *n >= self.per_address {
             return None;

@@ -1269,6 +1269,12 @@ J-1,Taro Yamada,AB1234567,,+81 3-1234-5678,,,JP,service\n";
         "invalid_record",
         "valid now; refused only for its purpose: {e}"
     );
+    // Changing only what the kind is read from reads the stored number again.
+    let e = v
+        .update(&op(), &u.id.to_string(), &set(&[("locale", "zh_CN")]), None, &cp())
+        .unwrap_err();
+    assert_eq!(e.problems()[0].field, "national_id", "{e}");
+    assert!(e.to_string().contains("as the record will be"), "{e}");
 }
 
 #[test]
@@ -1324,6 +1330,10 @@ Q-5,\"钱七,13500135000,\n";
         .collect();
     bad.sort();
     assert_eq!(bad, [(2, "unclosed_quote"), (7, "unclosed_quote")]);
+    // Nothing but open quotes: every line reported, none lost.
+    let opens = format!("external_id,name\n{}", "\"x\n".repeat(3000));
+    let r = import(&opens, &opts).unwrap();
+    assert_eq!((r.rows_read, r.rejected), (3000, 3000));
     // The quoted line break is kept.
     let found = v.find(&op(), "mobile", "13700137000", &masked(), 1).unwrap();
     assert_eq!(found[0].external_id.as_deref(), Some("Q-3"));

@@ -253,8 +253,9 @@ impl Vault {
         if !(0.0..=1.0).contains(&opts.min_score) {
             return Err(VaultError::Input("min_score must be between 0 and 1".into()));
         }
-        self.detect_budget
-            .take(&p.actor(), self.config().http.detect_per_minute)?;
+        // Counted per account (all of a service's tokens together).
+        let who = p.account().map(|a| format!("account:{a}")).unwrap_or_else(|| p.actor());
+        self.detect_budget.take(&who, self.config().http.detect_per_minute)?;
         let all: Vec<custodia_deid::Finding> = custodia_deid::detect(text)
             .into_iter()
             .filter(|f| f.score >= opts.min_score && opts.kinds.as_ref().is_none_or(|k| k.contains(&f.kind)))

@@ -113,8 +113,16 @@ const REPORT_REJECTS: usize = 100;
 
 /// Most physical lines, and bytes, one quoted record may span before its
 /// opening quote is taken for one left unclosed.
-const QUOTED_LINES: usize = 64;
+const QUOTED_LINES: usize = 1000;
 const QUOTED_BYTES: usize = 1 << 20;
+
+/// Longest line read; a longer one stops the import (no CSV row is that long).
+const MAX_LINE: usize = 16 << 20;
+
+/// What the guard writes in place of a line taken out: a record of its own
+/// (so the parser yields it and memory stays bounded), which the importer
+/// reports as the unclosed quote it stands for.
+const UNCLOSED_MARK: &[u8] = b"\x00custodia:unclosed-quote\x00";
 
 /// Where the CSV grammar stands at the end of a line.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -150,7 +158,22 @@ fn quote_state(mut st: Quote, line: &[u8], delimiter: u8) -> (Quote, bool) {
 
 /// Lines whose quote never closes, taken out of the stream (as `\n`, so
 /// line numbers stay right) with their line number and text.
-type Unclosed = std::rc::Rc<std::cell::RefCell<Vec<(u64, Vec<u8>)>>>;
+type Unclosed = std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(u64, Vec<u8>)>>>;
+
+/// The reject of a line whose quote never closed.
+fn unclosed_row(line: u64, text: &[u8]) -> Row {
+    let mut raw = csv::ByteRecord::new();
+    raw.push_field(text.strip_suffix(b"\n").unwrap_or(text));
+    Row {
+        line,
+        raw,
+        parsed: Err(vec![problem(
+            "row",
+            "unclosed_quote",
+            "a quote opened on this line is never closed; the line was left out and the lines after it were read as rows".into(),
+        )]),
+    }
+}
 
 /// Frames the input into records the way the CSV parser will, so that a
 /// quote left open cannot swallow the rest of the file: a quoted field
@@ -174,10 +197,16 @@ impl<R: Read> QuoteGuard<R> {
             return Ok(Some(l));
         }
         let mut buf = Vec::new();
-        if std::io::BufRead::read_until(&mut self.inner, b'\n', &mut buf)? == 0 {
+        if std::io::BufRead::read_until(&mut (&mut self.inner).take(MAX_LINE as u64 + 1), b'\n', &mut buf)? == 0 {
             return Ok(None);
         }
         self.next_line += 1;
+        if buf.len() > MAX_LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {} is longer than {} MiB", self.next_line, MAX_LINE >> 20),
+            ));
+        }
         Ok(Some((self.next_line, buf)))
     }
 
@@ -209,10 +238,11 @@ impl<R: Read> QuoteGuard<R> {
         }
         let mut rest = pending.into_iter();
         let (n, first) = rest.next().expect("the first line");
+        self.out.extend_from_slice(UNCLOSED_MARK);
         if first.ends_with(b"\n") {
             self.out.push(b'\n');
         }
-        self.unclosed.borrow_mut().push((n, first));
+        self.unclosed.borrow_mut().push_back((n, first));
         for l in rest.rev() {
             self.again.push_front(l);
         }
@@ -224,8 +254,7 @@ impl<R: Read> Read for QuoteGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.at >= self.out.len() {
             self.frame()?;
-            // Nothing framed and nothing to read again: the end (a dropped
-            // last line has no newline to keep).
+            // Nothing framed and nothing to read again: the end.
             if self.out.is_empty() && self.again.is_empty() {
                 return Ok(0);
             }
@@ -657,14 +686,25 @@ impl Vault {
         let result = (|| -> Result<(), VaultError> {
             loop {
                 let mut rows = Vec::with_capacity(chunk);
+                let mut at_end = false;
                 while rows.len() < chunk {
                     let mut rec = csv::ByteRecord::new();
                     match rdr.read_byte_record(&mut rec) {
-                        Ok(false) => break,
+                        Ok(false) => {
+                            at_end = true;
+                            break;
+                        }
                         Ok(true) => {
                             let line = lines
                                 .borrow_mut()
                                 .line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+                            let dropped = (rec.len() == 1 && rec.get(0) == Some(UNCLOSED_MARK))
+                                .then(|| unclosed.borrow_mut().pop_front())
+                                .flatten();
+                            if let Some((line, text)) = dropped {
+                                rows.push(unclosed_row(line, &text));
+                                continue;
+                            }
                             let parsed = parse_row(&names, &rec, opts);
                             rows.push(Row { line, raw: rec, parsed });
                         }
@@ -681,18 +721,10 @@ impl Vault {
                         }
                     }
                 }
-                for (line, text) in unclosed.borrow_mut().drain(..) {
-                    let mut raw = csv::ByteRecord::new();
-                    raw.push_field(text.strip_suffix(b"\n").unwrap_or(&text));
-                    rows.push(Row {
-                        line,
-                        raw,
-                        parsed: Err(vec![problem(
-                            "row",
-                            "unclosed_quote",
-                            "a quote opened on this line is never closed; the line was left out and the lines after it were read as rows".into(),
-                        )]),
-                    });
+                // Every taken-out line came as its mark; none is left at the
+                // end (kept as a safety net: a row is never lost).
+                while let Some((line, text)) = at_end.then(|| unclosed.borrow_mut().pop_front()).flatten() {
+                    rows.push(unclosed_row(line, &text));
                 }
                 if rows.is_empty() {
                     break;
@@ -724,7 +756,7 @@ impl Vault {
                                 }
                                 Ok(()) => {
                                     let s = self
-                                        .seal_new(input, &validator, kek, now, &notices, actor)
+                                        .seal_new(input, &validator, kek, now, &notices, actor, !erased.is_empty())
                                         .map_err(problems)?;
                                     let hits: Vec<_> = s
                                         .suppress

@@ -256,14 +256,18 @@ impl Vault {
                         self.audit_refusal(p, None, Some(purpose), e);
                     }
                 })?;
-                let s = self.seal_new(i, &validator, kek, now, &notices, &actor)?;
+                let s = self.seal_new(i, &validator, kek, now, &notices, &actor, true)?;
                 let hits = s
                     .suppress
                     .iter()
                     .map(|e| self.store().suppressed(&e.digest))
                     .filter_map(Result::transpose)
                     .collect::<Result<Vec<_>, _>>()?;
-                let (warnings, readmitted) = self.erased_before(p, i, purpose, &hits)?;
+                let (warnings, readmitted) = self.erased_before(p, i, purpose, &hits).inspect_err(|e| {
+                    if matches!(e, VaultError::ErasedBefore { .. }) {
+                        self.audit_refusal(p, None, Some(purpose), e)
+                    }
+                })?;
                 Ok((s, warnings, readmitted))
             })
             .collect();
@@ -394,6 +398,22 @@ impl Vault {
                 "is longer than 500 characters",
             )]));
         }
+        // It goes into the audit log, which erasure never touches.
+        let found: Vec<&str> = custodia_deid::detect(basis)
+            .iter()
+            .filter(|f| f.score >= 0.5)
+            .map(|f| f.kind.as_str())
+            .collect();
+        if !found.is_empty() {
+            return Err(VaultError::Invalid(vec![field_problem(
+                "new_collection_basis",
+                "personal_data",
+                format!(
+                    "holds personal information ({}); state the basis without it (it is kept in the audit log)",
+                    found.join(", ")
+                ),
+            )]));
+        }
         let attrs = self.input_attrs(input);
         let d = self.decide(p, Permission::ReadmitErased, None, Some(&attrs), Some(purpose));
         if !d.allowed {
@@ -429,10 +449,13 @@ impl Vault {
         Ok(view)
     }
 
-    /// Validate and encrypt a new record, with the consents given with it.
+    /// Validate and encrypt a new record, with the consents given with it
+    /// (and, when `suppress`, its keys on the suppression list).
     /// Pure CPU work (no store access), so imports run it on every core.
     /// Applies the minimum-necessary rule: every personal field must be
     /// needed by a purpose of `notices` in force for this customer.
+    // What one batch shares, passed as it is; a bundle would only move it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn seal_new(
         &self,
         input: &RecordInput,
@@ -441,6 +464,7 @@ impl Vault {
         now: i64,
         notices: &notice::NoticeState,
         actor: &str,
+        suppress: bool,
     ) -> Result<Sealed, VaultError> {
         let mut problems = Vec::new();
         let mut clear: Vec<(usize, &custodia_core::FieldDef, String)> = Vec::with_capacity(input.fields.len());
@@ -520,10 +544,15 @@ impl Vault {
             self.place(&mut placed, *i, def, v);
         }
         let names = clear.iter().map(|(_, d, _)| d.name.clone()).collect();
-        let suppress = self.suppression_entries(
-            external_id.as_deref(),
-            clear.iter().map(|(_, d, v)| (&d.name, v.as_str())),
-        );
+        // Only when there is a list to look them up in.
+        let suppress = if suppress {
+            self.suppression_entries(
+                external_id.as_deref(),
+                clear.iter().map(|(_, d, v)| (&d.name, v.as_str())),
+            )
+        } else {
+            Vec::new()
+        };
         Ok(Sealed {
             customer: StoredCustomer {
                 id,
@@ -980,6 +1009,7 @@ impl Vault {
         // Contacts portal codes go to whose value really changes, with the
         // value they had (to tell the customer there).
         let contact_changed: Vec<(custodia_core::FieldType, Option<zeroize::Zeroizing<String>>)>;
+        let warnings;
         {
             let current = self.decrypt(&rec)?;
             contact_changed = changes
@@ -1033,6 +1063,54 @@ impl Vault {
                     return Err(VaultError::Invalid(problems));
                 }
             }
+            // A change of country, locale or document kind reads the
+            // record's identity documents again, as it will be.
+            if patch.keys().any(|k| RecordContext::depends_on(k)) {
+                let mut again = Vec::new();
+                for def in self
+                    .schema()
+                    .fields()
+                    .iter()
+                    .filter(|d| d.kind == custodia_core::FieldType::IdDocument)
+                    .filter(|d| !changes.iter().any(|(c, _)| c.name == d.name))
+                {
+                    if let Some(v) = current.get(def.name.as_str()) {
+                        if let Err(mut e) = checked(&validator, def, v, &ctx) {
+                            e.message = format!(
+                                "{}, read as the record will be after this change (set it in the same update)",
+                                e.message
+                            );
+                            again.push(e);
+                        }
+                    }
+                }
+                if !again.is_empty() {
+                    return Err(VaultError::Invalid(again));
+                }
+            }
+            // An identifier of a person erased before is not put on a
+            // record by an update either (a new record may be readmitted).
+            let entries = self.suppression_entries(
+                None,
+                changes.iter().filter_map(|(d, v)| v.as_deref().map(|v| (&d.name, v))),
+            );
+            let hits = entries
+                .iter()
+                .map(|e| self.store().suppressed(&e.digest))
+                .filter_map(Result::transpose)
+                .collect::<Result<Vec<_>, _>>()?;
+            let as_input = RecordInput {
+                fields: new_attrs.clone(),
+                ..Default::default()
+            };
+            warnings = self
+                .erased_before(p, &as_input, purpose, &hits)
+                .inspect_err(|e| {
+                    if matches!(e, VaultError::ErasedBefore { .. }) {
+                        self.audit_refusal(p, Some(id), Some(purpose), e)
+                    }
+                })?
+                .0;
         }
         // Every field is re-sealed under a fresh base nonce (see the record
         // format in custodia-crypto), so the current values are opened first.
@@ -1112,14 +1190,19 @@ impl Vault {
             }
         }
         match applied {
-            Some(Applied::Done) => self.written_view(
-                p,
-                &StoredCustomer {
-                    version: rec.version + 1,
-                    ..updated
-                },
-                purpose,
-            ),
+            Some(Applied::Done) => self
+                .written_view(
+                    p,
+                    &StoredCustomer {
+                        version: rec.version + 1,
+                        ..updated
+                    },
+                    purpose,
+                )
+                .map(|mut v| {
+                    v.warnings = warnings;
+                    v
+                }),
             Some(Applied::VersionConflict(current)) => Err(VaultError::VersionConflict { current }),
             Some(Applied::NotFound) => Err(VaultError::NotFound(id.to_string())),
             other => Err(VaultError::Io(format!("unexpected store answer {other:?}"))),

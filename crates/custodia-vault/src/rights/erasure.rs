@@ -615,14 +615,16 @@ impl Vault {
             .into_iter()
             .collect();
         for (name, v) in values {
-            let kind = match self.schema().field(name.as_str()).map(|d| d.kind) {
-                Some(FieldType::CnNationalId | FieldType::IdDocument) => SuppressionKind::IdDocument,
-                Some(FieldType::Phone) => SuppressionKind::Mobile,
+            let (kind, form) = match self.schema().field(name.as_str()).map(|d| d.kind) {
+                Some(FieldType::CnNationalId | FieldType::IdDocument) => {
+                    (SuppressionKind::IdDocument, custodia_core::iddoc::suppression_form(v))
+                }
+                Some(FieldType::Phone) => (SuppressionKind::Mobile, v.to_owned()),
                 _ => continue,
             };
             out.push(Suppression {
                 kind,
-                digest: self.suppression_digest(kind, v),
+                digest: self.suppression_digest(kind, &form),
             });
         }
         out.sort();
@@ -637,12 +639,25 @@ impl Vault {
         if !fields.is_empty() {
             return Ok(Vec::new());
         }
-        let clear = self.decrypt(rec)?;
+        // A record that cannot be opened is still erased (its key goes);
+        // only its external id is listed then.
+        let mut clear = match self.decrypt(rec) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(customer = %rec.id, error = %e, "erasing a record that does not decrypt: only its external id is suppressed");
+                BTreeMap::new()
+            }
+        };
         let named: Vec<(FieldName, &str)> = clear
             .iter()
             .filter_map(|(k, v)| FieldName::new(k).ok().map(|n| (n, v.as_str())))
             .collect();
-        Ok(self.suppression_entries(rec.external_id.as_deref(), named.iter().map(|(n, v)| (n, *v))))
+        let out = self.suppression_entries(rec.external_id.as_deref(), named.iter().map(|(n, v)| (n, *v)));
+        drop(named);
+        for v in clear.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
+        Ok(out)
     }
 
     fn hold_error(&self, cid: CustomerId) -> VaultError {

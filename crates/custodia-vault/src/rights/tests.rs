@@ -376,7 +376,9 @@ fn field_erasure_rekeys_the_customer() {
 
 /// A customer created at `ms` (as if collected then).
 fn create_at(v: &Vault, input: &RecordInput, ms: i64) -> CustomerId {
-    let s = v.seal_new(input, &v.validator(), 1, ms, &v.notices(), "t").unwrap();
+    let s = v
+        .seal_new(input, &v.validator(), 1, ms, &v.notices(), "t", true)
+        .unwrap();
     let id = s.customer.id;
     v.apply_one(vec![Mutation::Insert {
         customer: Box::new(s.customer),
@@ -792,6 +794,33 @@ fn erased_people_stay_erased_when_collected_again() {
     assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
     assert!(m.warnings[0].contains("mobile") && m.warnings[0].contains(&out.tombstones[0]));
 
+    // An update cannot put an erased person's document on another record;
+    // a mobile number only warns.
+    let other = v
+        .create(&op(), &input(&[("name", "周八"), ("department", "service")]), &cp())
+        .unwrap();
+    let set = |k: &str, val: &str| -> RecordPatch { [(k.to_owned(), Some(val.to_owned()))].into() };
+    let e = v
+        .update(
+            &op(),
+            &other.id.to_string(),
+            &set("national_id", "11010519491231002X"),
+            None,
+            &dsr(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "erased_before", "{e}");
+    let warned = v
+        .update(&op(), &other.id.to_string(), &set("mobile", "13800138000"), None, &cp())
+        .unwrap();
+    assert_eq!(warned.warnings.len(), 1);
+
+    // The basis of a readmission holds no personal data (it is audited).
+    let mut leaky = p1.clone();
+    leaky.new_collection_basis = Some("signed up again, mobile 13900139000".into());
+    let e = v.create(&op(), &leaky, &cp()).unwrap_err();
+    assert_eq!(e.problems()[0].code, "personal_data", "{e}");
+
     // A batch: each record decided alone.
     let res = v
         .create_batch(
@@ -853,6 +882,32 @@ fn erased_people_stay_erased_when_collected_again() {
         .import(&op(), csv2.as_bytes(), None, &opts, None, &NoProgress)
         .unwrap();
     assert_eq!(back.created, 1, "{back:?}");
+
+    // The same number under another kind is the same person.
+    let d4 = tempfile::tempdir().unwrap();
+    let y = new_vault(d4.path());
+    let us = y
+        .create(
+            &op(),
+            &input(&[
+                ("name", "Jane Doe"),
+                ("national_id", "123-45-6789"),
+                ("locale", "en_US"),
+                ("department", "service"),
+            ]),
+            &cp(),
+        )
+        .unwrap();
+    y.erase_customer(&op(), &us.id.to_string(), "CCPA §1798.105", &legal())
+        .unwrap();
+    let again = input(&[
+        ("name", "Jane Doe"),
+        ("national_id", "123456789"),
+        ("id_kind", "passport"),
+        ("locale", "en_US"),
+        ("department", "service"),
+    ]);
+    assert_eq!(y.create(&op(), &again, &cp()).unwrap_err().code(), "erased_before");
 
     // Consent statistics count only the customers still stored.
     let d3 = tempfile::tempdir().unwrap();
