@@ -84,6 +84,9 @@ pub enum Trigger {
     CrossBorder,
     /// The person is younger than the regime's age of consent.
     Minor,
+    /// The data is sold or shared (given to another controller) and the
+    /// person is younger than this (the CCPA's opt-in ages are statutory).
+    SoldOrSharedUnder(u32),
 }
 
 /// One rule: when `trigger` holds under `regime`, consent of `kind` is needed.
@@ -206,6 +209,33 @@ pub const RULES: &[Rule] = &[
         text_en: "a child below the age of digital consent needs the holder of parental responsibility to consent",
         text_zh: "未达数字同意年龄的儿童须由监护人同意",
     },
+    Rule {
+        id: "ccpa-consent",
+        regime: Regime::Ccpa,
+        trigger: Trigger::AnyConsent,
+        kind: ConsentKind::General,
+        citation: "Cal. Civ. Code §1798.140(h); 11 CCR §7004",
+        text_en: "consent must be a freely given, specific, informed and unambiguous indication, not obtained through dark patterns",
+        text_zh: "同意须为自由作出、具体、知情且明确的意思表示，不得通过误导性设计取得",
+    },
+    Rule {
+        id: "ccpa-120c-16",
+        regime: Regime::Ccpa,
+        trigger: Trigger::SoldOrSharedUnder(16),
+        kind: ConsentKind::Separate,
+        citation: "Cal. Civ. Code §1798.120(c); 11 CCR §7070(a)",
+        text_en: "a consumer under 16 must opt in, affirmatively, before their personal information is sold or shared",
+        text_zh: "出售或共享未满16周岁消费者的个人信息前，须取得其本人的明确选择加入",
+    },
+    Rule {
+        id: "ccpa-120c-13",
+        regime: Regime::Ccpa,
+        trigger: Trigger::SoldOrSharedUnder(13),
+        kind: ConsentKind::Guardian,
+        citation: "Cal. Civ. Code §1798.120(c); 11 CCR §7070(a)-(b)",
+        text_en: "a consumer under 13 needs a parent or guardian to opt in before their personal information is sold or shared",
+        text_zh: "出售或共享未满13周岁消费者的个人信息前，须取得其父母或监护人的选择加入",
+    },
 ];
 
 /// Ages of consent (PIPL Art. 31 fixes 14; GDPR Art. 8 says 16 unless a
@@ -274,6 +304,7 @@ pub fn required(p: &Processing, regimes: &[Regime], ages: Ages) -> Requirement {
     }
     for rule in RULES.iter().filter(|r| regimes.contains(&r.regime)) {
         let applies = match rule.trigger {
+            Trigger::SoldOrSharedUnder(age) => p.shared_with_controller && p.age.is_some_and(|a| a < age),
             Trigger::AnyConsent => true,
             Trigger::SensitiveData => p.classes.contains(&Classification::Sensitive),
             Trigger::SharedWithController => p.shared_with_controller,

@@ -16,6 +16,7 @@ fn table() {
     const PIPL: &[Regime] = &[Regime::Pipl];
     const GDPR: &[Regime] = &[Regime::Gdpr];
     const BOTH: &[Regime] = &[Regime::Pipl, Regime::Gdpr];
+    const CCPA: &[Regime] = &[Regime::Ccpa];
     type Case = (
         &'static str,
         Processing,
@@ -113,6 +114,45 @@ fn table() {
             &[General, Separate],
             &["pipl-14", "pipl-39", "gdpr-7", "gdpr-49"],
         ),
+        // A CCPA-only notice: consent is consent there too.
+        ("CCPA consent basis", p(|_| {}), CCPA, &[General], &["ccpa-consent"]),
+        (
+            "CCPA, sold or shared, 15 years old: their own opt-in",
+            p(|x| {
+                x.shared_with_controller = true;
+                x.age = Some(15);
+            }),
+            CCPA,
+            &[General, Separate],
+            &["ccpa-consent", "ccpa-120c-16"],
+        ),
+        (
+            "CCPA, sold or shared, 12 years old: a parent's opt-in too",
+            p(|x| {
+                x.shared_with_controller = true;
+                x.age = Some(12);
+            }),
+            CCPA,
+            &[General, Separate, Guardian],
+            &["ccpa-consent", "ccpa-120c-16", "ccpa-120c-13"],
+        ),
+        (
+            "CCPA, sold or shared, 16 years old: consent only",
+            p(|x| {
+                x.shared_with_controller = true;
+                x.age = Some(16);
+            }),
+            CCPA,
+            &[General],
+            &["ccpa-consent"],
+        ),
+        (
+            "CCPA, 12 years old, not sold or shared",
+            p(|x| x.age = Some(12)),
+            CCPA,
+            &[General],
+            &["ccpa-consent"],
+        ),
     ];
     for (name, proc_, regimes, kinds, rules) in cases {
         let r = required(&proc_, regimes, Ages::default());
@@ -135,11 +175,12 @@ fn every_rule_is_cited_in_both_languages_and_has_a_unique_id() {
     let mut ids = std::collections::BTreeSet::new();
     for r in RULES {
         assert!(ids.insert(r.id), "{} twice", r.id);
-        assert!(
-            r.citation.starts_with("PIPL Art.") || r.citation.starts_with("GDPR Art."),
-            "{}",
-            r.id
-        );
+        let prefix = match r.regime {
+            Regime::Pipl => "PIPL Art.",
+            Regime::Gdpr => "GDPR Art.",
+            Regime::Ccpa => "Cal. Civ. Code §1798.",
+        };
+        assert!(r.citation.starts_with(prefix), "{}: {}", r.id, r.citation);
         assert!(
             !r.text_en.is_empty() && r.text_zh.chars().any(|c| c as u32 > 0x3000),
             "{}",

@@ -909,3 +909,23 @@ fn utc_offsets_are_read_strictly() {
             .timestamp_millis()
     );
 }
+
+#[test]
+fn a_ccpa_only_notice_still_needs_the_consent_its_purposes_rest_on() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create(&op(), &adult(), &cp()).unwrap();
+    let id = c.id.to_string();
+    let ccpa = notice_v(2, |t| t.replace("regimes = [\"pipl\"]", "regimes = [\"ccpa\"]"));
+    v.publish_notice(&op(), &ccpa).unwrap();
+    match read(&v, &id, "marketing").unwrap_err() {
+        VaultError::ConsentRequired { citations, kinds, .. } => {
+            assert_eq!(kinds, vec!["general"]);
+            assert_eq!(citations, vec!["Cal. Civ. Code §1798.140(h); 11 CCR §7004"]);
+        }
+        other => panic!("processing ran without consent: {other:?}"),
+    }
+    v.record_consents(&op(), &id, &[give("marketing")], &purpose("customer_service"))
+        .unwrap();
+    assert!(read(&v, &id, "marketing").is_ok());
+}
