@@ -629,6 +629,7 @@ fn give_consents(v: &Vault, op: &Principal, ids: &[String], purpose: &str) -> Re
         by: None,
         text_sha256: None,
         notice_version: None,
+        document_sha256: None,
     };
     let chunk = ids.len().div_ceil(64).max(1);
     std::thread::scope(|s| {

@@ -97,7 +97,7 @@ pub fn retention(workdir: &Path, expired: u64, kept: u64) -> Result<(), VaultErr
     let mut notice = custodia_core::notice::DEFAULT_NOTICE_TOML.replace("version = 1\n", "version = 2\n");
     for old in [
         "{ years = 3, from = \"contract_end\" }",
-        "{ years = 5, from = \"contract_end\" }",
+        "{ years = 10, from = \"contract_end\" }",
         "{ months = 24, from = \"last_activity\" }",
         "{ years = 3, from = \"collection\" }",
         "{ months = 24, from = \"collection\" }",

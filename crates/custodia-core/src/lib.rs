@@ -13,6 +13,7 @@ pub mod audit;
 pub mod consent;
 pub mod iddoc;
 pub mod ids;
+pub mod law;
 pub mod mask;
 pub mod normalize;
 pub mod notice;

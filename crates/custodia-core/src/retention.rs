@@ -157,6 +157,7 @@ fields = ["name", "national_id"]
 retention = { days = 30, from = "withdrawal" }
 necessity_en = "n"
 necessity_zh = "必要"
+impact = { en = "i", zh = "影响" }
 
 [[purposes]]
 id = "legal_obligation"
@@ -172,6 +173,7 @@ fields = ["name", "email", "mobile", "address", "national_id"]
 retention = { months = 24, from = "collection" }
 necessity_en = "n"
 necessity_zh = "必要"
+impact = { en = "i", zh = "影响" }
 "#;
 
     fn d(s: &str) -> NaiveDate {

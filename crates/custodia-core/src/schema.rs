@@ -99,6 +99,34 @@ pub struct FieldDef {
     /// Chinese label.
     #[serde(default)]
     pub label_zh: String,
+    /// The GDPR special category the field holds (Art. 9(1)), if any; such
+    /// a field must be classified sensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub special_category: Option<SpecialCategory>,
+}
+
+/// A GDPR special category of personal data (Art. 9(1)). PIPL's sensitive
+/// information (Art. 28) is wider: bank cards and ID numbers are sensitive
+/// there but not special categories here (national identifiers are Art. 87).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecialCategory {
+    /// Racial or ethnic origin.
+    RacialOrEthnicOrigin,
+    /// Political opinions.
+    PoliticalOpinions,
+    /// Religious or philosophical beliefs.
+    ReligiousOrPhilosophicalBeliefs,
+    /// Trade-union membership.
+    TradeUnionMembership,
+    /// Genetic data.
+    Genetic,
+    /// Biometric data for uniquely identifying a person.
+    Biometric,
+    /// Data concerning health.
+    Health,
+    /// Sex life or sexual orientation.
+    SexLifeOrOrientation,
 }
 
 /// What to do with personal information found in a free-text field.
@@ -167,6 +195,9 @@ pub enum SchemaError {
         /// The lowest acceptable classification.
         min: Classification,
     },
+    /// A GDPR special category classified below sensitive.
+    #[error("field {0:?} holds a GDPR special category (Art. 9(1)): classify it sensitive")]
+    SpecialCategoryNotSensitive(String),
     /// The mask does not fit the field (e.g. `none` on personal data).
     #[error("field {field:?}: {reason}")]
     BadMask {
@@ -292,6 +323,9 @@ fn check_field(f: &FieldDef) -> Result<(), SchemaError> {
         FieldType::Text | FieldType::Country => Classification::Internal,
         _ => Classification::Personal,
     };
+    if f.special_category.is_some() && f.classification != Classification::Sensitive {
+        return Err(SchemaError::SpecialCategoryNotSensitive(name));
+    }
     if f.classification < min {
         return Err(SchemaError::ClassificationTooLow {
             field: name,

@@ -677,6 +677,7 @@ fn receipt(id: &str, c: CustomerId, purpose: &str, version: u32, given: bool) ->
         kinds: vec!["general".into()],
         given_by: "subject".into(),
         language: "en".into(),
+        document_sha256: None,
     }
 }
 
@@ -868,6 +869,7 @@ pub(super) fn requests_are_guarded_logged_and_idempotent<B: Backend>(b: &B) {
                 expect_status: expect.map(str::to_owned),
                 log: vec![l],
                 recipients: rec,
+                clock: None,
                 events: vec![],
             },
         )

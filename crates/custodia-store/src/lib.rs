@@ -35,7 +35,7 @@ pub use access::{
 pub use customers::CustomerStore;
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};
 pub use rights::{
-    CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestLogEntry, RightsStore, Suppression,
+    CertificateRecord, HoldRecord, Lifecycle, RecipientNotice, RequestClock, RequestLogEntry, RightsStore, Suppression,
     SuppressionHit, Tombstone, VaultToken,
 };
 
@@ -104,6 +104,9 @@ pub struct StoredCustomer {
 pub const FLAG_RESTRICTED: u32 = 1;
 /// The customer objected / opted out of sale or sharing (GDPR Art. 21; CCPA §1798.120).
 pub const FLAG_OPTED_OUT: u32 = 2;
+/// Flag: the customer asked to limit the use of sensitive personal
+/// information (CCPA §1798.121).
+pub const FLAG_LIMITED: u32 = 4;
 
 /// A change, applied atomically together with its audit events.
 #[derive(Debug, Clone)]
@@ -349,6 +352,8 @@ pub enum Mutation {
         log: Vec<RequestLogEntry>,
         /// Recipients to record (added or updated).
         recipients: Vec<RecipientNotice>,
+        /// The deadlines given (set or replaced).
+        clock: Option<RequestClock>,
         /// Events recorded with it.
         events: Vec<AuditEvent>,
     },

@@ -48,6 +48,9 @@ pub struct ConsentRecord {
     pub given_by: String,
     /// Language of the text shown (`en`, `zh`).
     pub language: String,
+    /// For written consent: SHA-256 (hex) of the signed document
+    /// (`consent_evidence`).
+    pub document_sha256: Option<String>,
 }
 
 /// A privacy-portal credential: a single-use entry link/code, or the
@@ -127,8 +130,11 @@ pub struct ConsentTally {
     pub customers: u64,
 }
 
-const RECEIPT_COLUMNS: &str =
-    "id, customer, purpose, notice_version, given, ts_ms, channel, collector, text_sha256, kinds, given_by, language";
+const RECEIPT_COLUMNS: &str = "r.id, r.customer, r.purpose, r.notice_version, r.given, r.ts_ms, r.channel, r.collector,
+     r.text_sha256, r.kinds, r.given_by, r.language, e.document_sha256";
+
+/// Receipts with their written-consent evidence, if any.
+const RECEIPTS: &str = "consent_receipts r LEFT JOIN consent_evidence e ON e.receipt = r.id";
 
 fn read_receipt(r: &mut Row) -> Result<ConsentRecord, StoreError> {
     Ok(ConsentRecord {
@@ -144,6 +150,7 @@ fn read_receipt(r: &mut Row) -> Result<ConsentRecord, StoreError> {
         kinds: r.list(9)?,
         given_by: r.text(10)?,
         language: r.text(11)?,
+        document_sha256: r.opt_text(12)?,
     })
 }
 
@@ -182,12 +189,12 @@ impl<S: Store + ?Sized> PrivacyStore for S {
     }
 
     fn consents(&self, customer: &CustomerId) -> Result<Vec<ConsentRecord>, StoreError> {
-        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE customer = $1 ORDER BY seq");
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM {RECEIPTS} WHERE r.customer = $1 ORDER BY r.seq");
         read(self, |db| db.many(&sql, &args![customer], read_receipt))
     }
 
     fn consent_receipt(&self, id: &str) -> Result<Option<ConsentRecord>, StoreError> {
-        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM consent_receipts WHERE id = $1");
+        let sql = format!("SELECT {RECEIPT_COLUMNS} FROM {RECEIPTS} WHERE r.id = $1");
         read(self, |db| db.one(&sql, &args![id], read_receipt))
     }
 
@@ -256,6 +263,12 @@ pub(crate) fn insert_receipts(tx: &mut dyn Sql, receipts: &[ConsentRecord]) -> R
                 r.language
             ],
         )?;
+        if let Some(doc) = &r.document_sha256 {
+            tx.exec(
+                "INSERT INTO consent_evidence (receipt, document_sha256) VALUES ($1, $2)",
+                &args![r.id, doc],
+            )?;
+        }
     }
     Ok(())
 }

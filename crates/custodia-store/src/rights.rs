@@ -23,6 +23,20 @@ pub struct RequestLogEntry {
     pub note: String,
 }
 
+/// The deadlines a request was given (and told to the requester): a later
+/// calendar never moves them later, only earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestClock {
+    /// Answer by (YYYY-MM-DD, without extension).
+    pub respond_by: String,
+    /// Confirm receipt by.
+    pub acknowledge_by: Option<String>,
+    /// Whether the holiday data did not cover it when computed.
+    pub calendar_gap: bool,
+    /// Last set, ms.
+    pub updated_ms: i64,
+}
+
 /// A recipient that must be told of a rectification, erasure or restriction (GDPR Art. 19).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientNotice {
@@ -226,6 +240,7 @@ pub(crate) fn put_request(
     expect: Option<&str>,
     log: &[RequestLogEntry],
     recipients: &[RecipientNotice],
+    clock: Option<&RequestClock>,
 ) -> Result<Applied, StoreError> {
     match (expect, status_of(tx, &request.id)?.as_deref()) {
         (Some(want), Some(now)) if want != now => return Ok(Applied::Conflict),
@@ -240,6 +255,16 @@ pub(crate) fn put_request(
     }
     put_request_row(tx, request)?;
     append_log(tx, &request.id, log)?;
+    if let Some(c) = clock {
+        tx.exec(
+            "INSERT INTO request_clocks (request, respond_by, acknowledge_by, calendar_gap, updated_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (request) DO UPDATE SET respond_by = excluded.respond_by,
+               acknowledge_by = excluded.acknowledge_by, calendar_gap = excluded.calendar_gap,
+               updated_ms = excluded.updated_ms",
+            &args![request.id, c.respond_by, c.acknowledge_by, c.calendar_gap, c.updated_ms],
+        )?;
+    }
     for r in recipients {
         tx.exec(
             "INSERT INTO request_recipients (request, recipient, notified_ms, notified_by) VALUES ($1, $2, $3, $4)
@@ -468,6 +493,8 @@ pub trait RightsStore {
     fn request_log(&self, id: &str) -> Result<Vec<RequestLogEntry>, StoreError>;
     /// The recipients a request's outcome is to be passed on to.
     fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
+    /// The deadlines a request was given.
+    fn request_clock(&self, id: &str) -> Result<Option<RequestClock>, StoreError>;
     /// The erasure ledger, oldest first.
     fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
     /// The suppression list's entry with this keyed hash.
@@ -549,6 +576,23 @@ impl<S: Store + ?Sized> RightsStore for S {
                         recipient: r.text(0)?,
                         notified_ms: r.opt_int(1)?,
                         notified_by: r.opt_text(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn request_clock(&self, id: &str) -> Result<Option<RequestClock>, StoreError> {
+        read(self, |db| {
+            db.one(
+                "SELECT respond_by, acknowledge_by, calendar_gap, updated_ms FROM request_clocks WHERE request = $1",
+                &args![id],
+                |r| {
+                    Ok(RequestClock {
+                        respond_by: r.text(0)?,
+                        acknowledge_by: r.opt_text(1)?,
+                        calendar_gap: r.bool(2)?,
+                        updated_ms: r.int(3)?,
                     })
                 },
             )

@@ -178,6 +178,10 @@ CREATE TABLE IF NOT EXISTS consent_receipts (
     language       text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consent_receipts_customer ON consent_receipts (customer, purpose, seq);
+CREATE TABLE IF NOT EXISTS consent_evidence (
+    receipt         text PRIMARY KEY,
+    document_sha256 text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS portal_tokens (
     digest     bytea PRIMARY KEY,
     customer   bytea NOT NULL,
@@ -210,6 +214,13 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_customer ON requests (customer, created_ms);
 CREATE INDEX IF NOT EXISTS requests_open ON requests (created_ms) WHERE status NOT IN ('completed', 'denied');
+CREATE TABLE IF NOT EXISTS request_clocks (
+    request         text PRIMARY KEY,
+    respond_by      text NOT NULL,
+    acknowledge_by  text,
+    calendar_gap    boolean NOT NULL,
+    updated_ms      bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS request_log (
     seq         bigserial PRIMARY KEY,
     request     text NOT NULL,

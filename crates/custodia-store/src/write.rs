@@ -86,8 +86,9 @@ pub(crate) fn apply(tx: &mut dyn Sql, codes: &Codes, m: &Mutation) -> Result<App
             expect_status,
             log,
             recipients,
+            clock,
             ..
-        } => rights::put_request(tx, request, expect_status.as_deref(), log, recipients),
+        } => rights::put_request(tx, request, expect_status.as_deref(), log, recipients, clock.as_ref()),
         Mutation::Erase {
             tombstone,
             certificate,

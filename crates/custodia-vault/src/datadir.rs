@@ -365,18 +365,87 @@ fn default_ledger() -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RightsConfig {
-    /// Days to answer a request under the PIPL (GB/T 35273-2020 §8.7: 30).
-    pub pipl_days: u32,
-    /// Months finished requests are kept (CCPA 11 CCR §7101: at least 24).
-    pub keep_request_months: u32,
+    /// The company's stated PIPL answer period, in mainland working days
+    /// (the earlier of this and `pipl_calendar_days` applies; PIPL sets no
+    /// period: docs/LEGAL-RULES.md, `pipl-deadline-policy`).
+    pub pipl_working_days: u32,
+    /// The same in calendar days (GB/T 35273-2020 §8.7: 30). `pipl_days`,
+    /// its former name, is read too.
+    #[serde(alias = "pipl_days")]
+    pub pipl_calendar_days: u32,
+    /// What the CCPA's business days are: `federal_and_california` (the
+    /// earlier reading, default), `federal`, `california`, `weekdays`.
+    pub ccpa_business_days: custodia_core::rights::clock::BusinessDays,
+    /// The company's time zone (IANA), in which a request's receipt date
+    /// is taken; each regime's own zone is taken too and the earlier
+    /// deadline kept.
+    pub time_zone: String,
+    /// The GDPR lead authority's zone (default Europe/Brussels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gdpr_time_zone: Option<String>,
+    /// A holidays file over the bundled calendars (relative to the data
+    /// directory), written by `custodia holidays load`.
+    pub holidays_file: PathBuf,
+    /// No longer used (requests are kept with their history; CCPA 11 CCR
+    /// §7101 asks for at least 24 months). Read so older configurations
+    /// open; `custodia status` says to remove it.
+    #[serde(default, skip_serializing)]
+    pub keep_request_months: Option<u32>,
 }
 
 impl Default for RightsConfig {
     fn default() -> Self {
         RightsConfig {
-            pipl_days: 30,
-            keep_request_months: 24,
+            pipl_working_days: 15,
+            pipl_calendar_days: 30,
+            ccpa_business_days: Default::default(),
+            time_zone: "Asia/Shanghai".into(),
+            gdpr_time_zone: None,
+            holidays_file: PathBuf::from("holidays.toml"),
+            keep_request_months: None,
         }
+    }
+}
+
+impl RightsConfig {
+    /// Check the settings; the message names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        self.pipl_policy()
+            .check()
+            .map_err(|e| format!("[rights] {}", e.replace("pipl.", "pipl_")))?;
+        self.zone()?;
+        self.gdpr_zone()?;
+        Ok(())
+    }
+
+    /// The PIPL policy.
+    pub fn pipl_policy(&self) -> custodia_core::rights::clock::PiplPolicy {
+        custodia_core::rights::clock::PiplPolicy {
+            working_days: self.pipl_working_days,
+            calendar_days: self.pipl_calendar_days,
+        }
+    }
+
+    /// The company's zone.
+    pub fn zone(&self) -> Result<chrono_tz::Tz, String> {
+        self.time_zone.parse().map_err(|_| {
+            format!(
+                "[rights] time_zone = {:?} is not an IANA time zone (e.g. Asia/Shanghai, America/Los_Angeles)",
+                self.time_zone
+            )
+        })
+    }
+
+    /// The GDPR zone, if set.
+    pub fn gdpr_zone(&self) -> Result<Option<chrono_tz::Tz>, String> {
+        self.gdpr_time_zone
+            .as_deref()
+            .map(|z| {
+                z.parse().map_err(|_| {
+                    format!("[rights] gdpr_time_zone = {z:?} is not an IANA time zone (e.g. Europe/Dublin)")
+                })
+            })
+            .transpose()
     }
 }
 
@@ -547,7 +616,11 @@ impl DataDir {
         let p = self.config_path();
         let text =
             std::fs::read_to_string(&p).map_err(|_| VaultError::NotInitialized(self.root.display().to_string()))?;
-        toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))
+        let c: Config = toml::from_str(&text).map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
+        c.rights
+            .check()
+            .map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
+        Ok(c)
     }
 
     /// Create the directory, its configuration and master secret. Returns

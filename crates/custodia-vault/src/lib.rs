@@ -92,6 +92,7 @@ pub struct Vault {
     token_failures: session::TokenFailures,
     notice_state: RwLock<Arc<notice::NoticeState>>,
     notice_checked_ms: AtomicI64,
+    calendars: RwLock<Arc<custodia_core::rights::calendar::Calendars>>,
     config: Config,
     signer: std::sync::OnceLock<custodia_crypto::jws::DocumentSigner>,
     ledger: std::sync::Mutex<()>,
@@ -229,7 +230,9 @@ impl Vault {
             .map(|f| f.searchable.then(|| keys.blind(f.name.as_str())))
             .collect();
         let policy = load_policy(&dir, &schema)?;
+        let calendars = load_calendars(&dir, &config)?;
         Ok(Vault {
+            calendars: RwLock::new(Arc::new(calendars)),
             config,
             signer: std::sync::OnceLock::new(),
             ledger: std::sync::Mutex::new(()),
@@ -333,6 +336,18 @@ const MINIMAL_POLICY: &str = "# Custodia access policy. The default roles did no
 
 /// Load `policy.toml` from the data directory, writing the default policy
 /// there first if the directory has none.
+/// The bundled calendars with the company's holidays file over them, if
+/// there is one (a file that no longer reads is an error, not ignored).
+fn load_calendars(dir: &DataDir, config: &Config) -> Result<custodia_core::rights::calendar::Calendars, VaultError> {
+    use custodia_core::rights::calendar::Calendars;
+    let path = dir.resolve(&config.rights.holidays_file);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Calendars::bundled_with(&text).map_err(|e| VaultError::Config(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Calendars::bundled()),
+        Err(e) => Err(VaultError::Config(format!("{}: {e}", path.display()))),
+    }
+}
+
 fn load_policy(dir: &DataDir, schema: &Schema) -> Result<custodia_core::policy::Policy, VaultError> {
     let path = dir.policy_path();
     if !path.exists() {

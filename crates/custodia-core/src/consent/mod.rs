@@ -21,6 +21,9 @@ pub enum ConsentKind {
     Separate,
     /// Consent of a parent or guardian.
     Guardian,
+    /// Written consent (书面同意), evidenced by a signed document, where a
+    /// law other than PIPL requires it (PIPL Art. 14 ¶2, 29).
+    Written,
 }
 
 impl ConsentKind {
@@ -30,6 +33,19 @@ impl ConsentKind {
             ConsentKind::General => "general",
             ConsentKind::Separate => "separate",
             ConsentKind::Guardian => "guardian",
+            ConsentKind::Written => "written",
+        }
+    }
+
+    /// Parse a snake_case name (a stored kind this build does not know is
+    /// an error for the caller, never a default).
+    pub fn parse(s: &str) -> Option<ConsentKind> {
+        match s {
+            "general" => Some(ConsentKind::General),
+            "separate" => Some(ConsentKind::Separate),
+            "guardian" => Some(ConsentKind::Guardian),
+            "written" => Some(ConsentKind::Written),
+            _ => None,
         }
     }
 }
@@ -43,7 +59,9 @@ pub enum Regime {
     /// EU General Data Protection Regulation.
     Gdpr,
     /// California Consumer Privacy Act (as amended by the CPRA) and its
-    /// regulations (11 CCR §7000 ff.). Opt-out based: no consent rules.
+    /// regulations (11 CCR §7000 ff.). Mostly opt-out based; consent where
+    /// the business relies on it, and opt-in for minors' sale or sharing
+    /// and for financial incentives.
     Ccpa,
 }
 
@@ -73,8 +91,19 @@ impl Regime {
 pub enum Trigger {
     /// Any processing based on consent.
     AnyConsent,
-    /// Sensitive personal information is processed.
+    /// Sensitive personal information (PIPL Art. 28) is processed.
     SensitiveData,
+    /// GDPR special-category data (Art. 9(1)) is processed and the purpose's
+    /// Art. 9(2) condition is the person's explicit consent.
+    SpecialCategoryByConsent,
+    /// A transfer outside the EEA rests on the person's explicit consent
+    /// (Art. 49(1)(a)): no adequacy decision (Art. 45) and no appropriate
+    /// safeguards (Art. 46).
+    TransferByConsent,
+    /// The purpose offers a financial incentive for the data (CCPA).
+    FinancialIncentive,
+    /// A law other than PIPL requires written consent for this purpose.
+    WrittenRequired,
     /// The data is provided to another personal-information handler (a
     /// controller, not a processor acting on our behalf).
     SharedWithController,
@@ -98,6 +127,10 @@ pub struct Rule {
     pub regime: Regime,
     /// Condition.
     pub trigger: Trigger,
+    /// Whether the rule applies whatever the purpose's legal basis (an
+    /// opt-in the law requires on top of the basis); otherwise only when
+    /// the basis is consent (PIPL Art. 13 ¶2: other bases need none).
+    pub any_basis: bool,
     /// Consent needed.
     pub kind: ConsentKind,
     /// Legal citation.
@@ -114,6 +147,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-14",
         regime: Regime::Pipl,
         trigger: Trigger::AnyConsent,
+        any_basis: false,
         kind: ConsentKind::General,
         citation: "PIPL Art. 14",
         text_en: "consent must be informed, voluntary and explicit",
@@ -123,6 +157,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-29",
         regime: Regime::Pipl,
         trigger: Trigger::SensitiveData,
+        any_basis: false,
         kind: ConsentKind::Separate,
         citation: "PIPL Art. 29",
         text_en: "processing sensitive personal information needs separate consent",
@@ -132,6 +167,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-23",
         regime: Regime::Pipl,
         trigger: Trigger::SharedWithController,
+        any_basis: false,
         kind: ConsentKind::Separate,
         citation: "PIPL Art. 23",
         text_en: "providing personal information to another handler needs separate consent",
@@ -141,6 +177,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-25",
         regime: Regime::Pipl,
         trigger: Trigger::PublicDisclosure,
+        any_basis: false,
         kind: ConsentKind::Separate,
         citation: "PIPL Art. 25",
         text_en: "disclosing personal information publicly needs separate consent",
@@ -150,6 +187,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-39",
         regime: Regime::Pipl,
         trigger: Trigger::CrossBorder,
+        any_basis: false,
         kind: ConsentKind::Separate,
         citation: "PIPL Art. 39",
         text_en: "providing personal information outside the PRC needs separate consent",
@@ -159,6 +197,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-31",
         regime: Regime::Pipl,
         trigger: Trigger::Minor,
+        any_basis: false,
         kind: ConsentKind::Guardian,
         citation: "PIPL Art. 31",
         text_en: "information of a minor under 14 needs the consent of a parent or guardian",
@@ -168,6 +207,7 @@ pub const RULES: &[Rule] = &[
         id: "pipl-28-minor",
         regime: Regime::Pipl,
         trigger: Trigger::Minor,
+        any_basis: false,
         kind: ConsentKind::Separate,
         citation: "PIPL Art. 28, 29",
         text_en: "information of a minor under 14 is sensitive and needs separate consent",
@@ -177,6 +217,7 @@ pub const RULES: &[Rule] = &[
         id: "gdpr-7",
         regime: Regime::Gdpr,
         trigger: Trigger::AnyConsent,
+        any_basis: false,
         kind: ConsentKind::General,
         citation: "GDPR Art. 4(11), 7",
         text_en: "consent must be freely given, specific, informed and unambiguous",
@@ -185,18 +226,20 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "gdpr-9",
         regime: Regime::Gdpr,
-        trigger: Trigger::SensitiveData,
+        trigger: Trigger::SpecialCategoryByConsent,
+        any_basis: true,
         kind: ConsentKind::Separate,
         citation: "GDPR Art. 9(2)(a)",
-        text_en: "special categories need explicit consent for this specific purpose",
-        text_zh: "特殊类别数据须就特定目的取得明示同意",
+        text_en: "special-category data whose Art. 9(2) condition is consent needs explicit consent for this specific purpose, whatever the Art. 6 basis",
+        text_zh: "以明示同意作为第九条第二款处理条件的特殊类别数据，无论第六条依据为何，均须就特定目的取得明示同意",
     },
     Rule {
         id: "gdpr-49",
         regime: Regime::Gdpr,
-        trigger: Trigger::CrossBorder,
+        trigger: Trigger::TransferByConsent,
+        any_basis: true,
         kind: ConsentKind::Separate,
-        citation: "GDPR Art. 49(1)(a)",
+        citation: "GDPR Art. 49(1)(a); EDPB Guidelines 2/2018 §2.1",
         text_en: "a transfer without adequacy or safeguards needs explicit consent after being told the risks",
         text_zh: "在无充分性认定或适当保障措施时的跨境传输，须在告知风险后取得明示同意",
     },
@@ -204,6 +247,7 @@ pub const RULES: &[Rule] = &[
         id: "gdpr-8",
         regime: Regime::Gdpr,
         trigger: Trigger::Minor,
+        any_basis: false,
         kind: ConsentKind::Guardian,
         citation: "GDPR Art. 8(1)",
         text_en: "a child below the age of digital consent needs the holder of parental responsibility to consent",
@@ -213,6 +257,7 @@ pub const RULES: &[Rule] = &[
         id: "ccpa-consent",
         regime: Regime::Ccpa,
         trigger: Trigger::AnyConsent,
+        any_basis: false,
         kind: ConsentKind::General,
         citation: "Cal. Civ. Code §1798.140(h); 11 CCR §7004",
         text_en: "consent must be a freely given, specific, informed and unambiguous indication, not obtained through dark patterns",
@@ -222,6 +267,7 @@ pub const RULES: &[Rule] = &[
         id: "ccpa-120c-16",
         regime: Regime::Ccpa,
         trigger: Trigger::SoldOrSharedUnder(16),
+        any_basis: true,
         kind: ConsentKind::Separate,
         citation: "Cal. Civ. Code §1798.120(c); 11 CCR §7070(a)",
         text_en: "a consumer under 16 must opt in, affirmatively, before their personal information is sold or shared",
@@ -231,10 +277,31 @@ pub const RULES: &[Rule] = &[
         id: "ccpa-120c-13",
         regime: Regime::Ccpa,
         trigger: Trigger::SoldOrSharedUnder(13),
+        any_basis: true,
         kind: ConsentKind::Guardian,
         citation: "Cal. Civ. Code §1798.120(c); 11 CCR §7070(a)-(b)",
         text_en: "a consumer under 13 needs a parent or guardian to opt in before their personal information is sold or shared",
         text_zh: "出售或共享未满13周岁消费者的个人信息前，须取得其父母或监护人的选择加入",
+    },
+    Rule {
+        id: "ccpa-125b3",
+        regime: Regime::Ccpa,
+        trigger: Trigger::FinancialIncentive,
+        any_basis: true,
+        kind: ConsentKind::General,
+        citation: "Cal. Civ. Code §1798.125(b)(3); 11 CCR §7016",
+        text_en: "a financial incentive needs the consumer's prior opt-in consent, revocable at any time, after the notice of financial incentive",
+        text_zh: "提供经济激励前，须在告知经济激励条款后取得消费者的事先选择加入同意，且可随时撤回",
+    },
+    Rule {
+        id: "pipl-14-written",
+        regime: Regime::Pipl,
+        trigger: Trigger::WrittenRequired,
+        any_basis: true,
+        kind: ConsentKind::Written,
+        citation: "PIPL Art. 14 ¶2, Art. 29 ¶2 (written consent where another law requires it, e.g. 征信业管理条例 Art. 14, 18)",
+        text_en: "where a law or administrative regulation requires written consent, it must be written and evidenced by the signed document",
+        text_zh: "法律、行政法规规定应当取得书面同意的，从其规定，并以签署的文件为证",
     },
 ];
 
@@ -258,16 +325,26 @@ impl Default for Ages {
 /// What a processing does and to whom.
 #[derive(Debug, Clone, Default)]
 pub struct Processing {
-    /// Whether the legal basis is consent (other bases need none).
+    /// Whether the legal basis is consent (rules that are not `any_basis`
+    /// apply only then).
     pub consent_basis: bool,
     /// Classifications of the fields used.
     pub classes: BTreeSet<Classification>,
+    /// GDPR special-category data is used and its Art. 9(2) condition is
+    /// explicit consent.
+    pub special_category_by_consent: bool,
     /// Data goes to another controller.
     pub shared_with_controller: bool,
     /// Data is made public.
     pub public_disclosure: bool,
-    /// Data leaves the country (for GDPR: without adequacy or safeguards).
+    /// Data leaves the country (any transfer; PIPL Art. 39).
     pub cross_border: bool,
+    /// A transfer rests on explicit consent (GDPR Art. 49(1)(a)).
+    pub transfer_by_consent: bool,
+    /// A financial incentive is offered (CCPA).
+    pub financial_incentive: bool,
+    /// Another law requires written consent.
+    pub written_required: bool,
     /// The person's age, when known.
     pub age: Option<u32>,
 }
@@ -299,12 +376,16 @@ impl Requirement {
 /// The consent `p` needs under `regimes`.
 pub fn required(p: &Processing, regimes: &[Regime], ages: Ages) -> Requirement {
     let mut out = Requirement::default();
-    if !p.consent_basis {
-        return out;
-    }
-    for rule in RULES.iter().filter(|r| regimes.contains(&r.regime)) {
+    for rule in RULES
+        .iter()
+        .filter(|r| regimes.contains(&r.regime) && (r.any_basis || p.consent_basis))
+    {
         let applies = match rule.trigger {
             Trigger::SoldOrSharedUnder(age) => p.shared_with_controller && p.age.is_some_and(|a| a < age),
+            Trigger::SpecialCategoryByConsent => p.special_category_by_consent,
+            Trigger::TransferByConsent => p.transfer_by_consent,
+            Trigger::FinancialIncentive => p.financial_incentive,
+            Trigger::WrittenRequired => p.written_required,
             Trigger::AnyConsent => true,
             Trigger::SensitiveData => p.classes.contains(&Classification::Sensitive),
             Trigger::SharedWithController => p.shared_with_controller,
@@ -409,6 +490,8 @@ pub struct Asked {
     pub separately: bool,
     /// Who answered.
     pub by: GivenBy,
+    /// A signed document evidences it (its SHA-256 is on the receipt).
+    pub written: bool,
 }
 
 /// Why an offered consent does not meet its requirement.
@@ -420,6 +503,9 @@ pub enum ConsentDefect {
     /// The person is a minor and the consent did not come from a guardian.
     #[error("the customer is under the age of consent: a parent or guardian must give it")]
     NotGuardian,
+    /// Written consent is required and no signed document was recorded.
+    #[error("this purpose needs written consent: record the SHA-256 of the signed document (document_sha256)")]
+    NotWritten,
 }
 
 /// Check that consent asked for as `asked` satisfies `req`; on success the
@@ -431,7 +517,13 @@ pub fn check_offer(req: &Requirement, asked: Asked) -> Result<BTreeSet<ConsentKi
     if req.kinds.contains(&ConsentKind::Separate) && !asked.separately {
         return Err(ConsentDefect::NotSeparate);
     }
+    if req.kinds.contains(&ConsentKind::Written) && !asked.written {
+        return Err(ConsentDefect::NotWritten);
+    }
     let mut kinds = req.kinds.clone();
+    if asked.written {
+        kinds.insert(ConsentKind::Written);
+    }
     if asked.separately {
         kinds.insert(ConsentKind::Separate);
     }

@@ -92,6 +92,15 @@ pub struct Receipt {
     pub notice_text_sha256: String,
     /// Custodia extension: `given` or `withdrawn`.
     pub action: String,
+    /// Custodia extension: the text shown, line by line, when it was
+    /// Custodia's own (its SHA-256 is `notice_text_sha256`): what a separate
+    /// consent must tell (recipients, transfers, necessity and impact,
+    /// risks) is part of what is signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consent_text: Vec<String>,
+    /// Custodia extension: for written consent, SHA-256 of the signed document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_sha256: Option<String>,
 }
 
 #[cfg(test)]
@@ -128,6 +137,8 @@ mod tests {
             notice_version: 2,
             notice_text_sha256: "00".into(),
             action: "given".into(),
+            consent_text: vec![],
+            document_sha256: None,
         };
         let v = serde_json::to_value(&r).unwrap();
         for k in [

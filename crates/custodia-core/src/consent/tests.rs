@@ -92,13 +92,100 @@ fn table() {
             &["gdpr-7"],
         ),
         (
-            "GDPR special category",
+            "PIPL-sensitive data (a bank card) is not a GDPR special category",
             p(|x| {
                 x.classes.insert(Classification::Sensitive);
             }),
             GDPR,
+            &[General],
+            &["gdpr-7"],
+        ),
+        (
+            "GDPR special category on explicit consent",
+            p(|x| x.special_category_by_consent = true),
+            GDPR,
             &[General, Separate],
             &["gdpr-7", "gdpr-9"],
+        ),
+        (
+            "GDPR special category on explicit consent, contract basis: Art. 9 still asks",
+            p(|x| {
+                x.consent_basis = false;
+                x.special_category_by_consent = true;
+            }),
+            GDPR,
+            &[Separate],
+            &["gdpr-9"],
+        ),
+        (
+            "GDPR transfer with safeguards: no Art. 49 consent",
+            p(|x| x.cross_border = true),
+            GDPR,
+            &[General],
+            &["gdpr-7"],
+        ),
+        (
+            "GDPR transfer on explicit consent, contract basis",
+            p(|x| {
+                x.consent_basis = false;
+                x.cross_border = true;
+                x.transfer_by_consent = true;
+            }),
+            GDPR,
+            &[Separate],
+            &["gdpr-49"],
+        ),
+        (
+            "CCPA contract basis, sold or shared, 15 years old: opt-in whatever the basis",
+            p(|x| {
+                x.consent_basis = false;
+                x.shared_with_controller = true;
+                x.age = Some(15);
+            }),
+            CCPA,
+            &[Separate],
+            &["ccpa-120c-16"],
+        ),
+        (
+            "CCPA contract basis, sold or shared, adult: nothing",
+            p(|x| {
+                x.consent_basis = false;
+                x.shared_with_controller = true;
+                x.age = Some(30);
+            }),
+            CCPA,
+            &[],
+            &[],
+        ),
+        (
+            "CCPA financial incentive, contract basis: opt-in",
+            p(|x| {
+                x.consent_basis = false;
+                x.financial_incentive = true;
+            }),
+            CCPA,
+            &[General],
+            &["ccpa-125b3"],
+        ),
+        (
+            "PIPL written consent where another law asks, legal-obligation basis",
+            p(|x| {
+                x.consent_basis = false;
+                x.written_required = true;
+            }),
+            PIPL,
+            &[Written],
+            &["pipl-14-written"],
+        ),
+        (
+            "PIPL contract basis, transfer abroad: none (Art. 13 ¶2)",
+            p(|x| {
+                x.consent_basis = false;
+                x.cross_border = true;
+            }),
+            PIPL,
+            &[],
+            &[],
         ),
         (
             "GDPR sharing needs no separate consent",
@@ -108,8 +195,11 @@ fn table() {
             &["gdpr-7"],
         ),
         (
-            "both regimes, transfer abroad",
-            p(|x| x.cross_border = true),
+            "both regimes, transfer abroad on explicit consent",
+            p(|x| {
+                x.cross_border = true;
+                x.transfer_by_consent = true;
+            }),
             BOTH,
             &[General, Separate],
             &["pipl-14", "pipl-39", "gdpr-7", "gdpr-49"],
@@ -272,14 +362,17 @@ fn offers_must_meet_the_requirement() {
     let bundled = Asked {
         separately: false,
         by: GivenBy::Guardian,
+        written: false,
     };
     let by_child = Asked {
         separately: true,
         by: GivenBy::Subject,
+        written: false,
     };
     let right = Asked {
         separately: true,
         by: GivenBy::Guardian,
+        written: false,
     };
     assert_eq!(check_offer(&sensitive_minor, bundled), Err(ConsentDefect::NotSeparate));
     assert_eq!(check_offer(&sensitive_minor, by_child), Err(ConsentDefect::NotGuardian));
@@ -289,6 +382,25 @@ fn offers_must_meet_the_requirement() {
     let general = required(&p(|_| {}), &[Regime::Pipl], Ages::default());
     let kinds = check_offer(&general, by_child).unwrap();
     assert!(kinds.contains(&Separate));
+    // Written consent needs the signed document.
+    let written = required(
+        &p(|x| {
+            x.consent_basis = false;
+            x.written_required = true;
+        }),
+        &[Regime::Pipl],
+        Ages::default(),
+    );
+    assert_eq!(check_offer(&written, by_child), Err(ConsentDefect::NotWritten));
+    let signed = Asked {
+        written: true,
+        ..by_child
+    };
+    assert!(check_offer(&written, signed).unwrap().contains(&Written));
+    for k in [General, Separate, Guardian, Written] {
+        assert_eq!(ConsentKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(ConsentKind::parse("verbal"), None);
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use crate::consent::{self, Ages, ConsentKind, Processing, Regime, Requirement};
 use crate::ids::{FieldName, Purpose};
 use crate::policy::PolicyError;
+pub use crate::schema::SpecialCategory;
 use crate::schema::{Classification, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -15,8 +16,9 @@ use std::collections::BTreeSet;
 /// version 1 when a data directory is created.
 pub const DEFAULT_NOTICE_TOML: &str = include_str!("../../data/default-notice.toml");
 
-/// The legal basis of a purpose (PIPL Art. 13; GDPR Art. 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The legal basis of a purpose (PIPL Art. 13; GDPR Art. 6). Which bases
+/// each regime knows is the table [`crate::law::BASES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LegalBasis {
     /// The person's consent (PIPL 13(1); GDPR 6(1)(a)).
@@ -27,10 +29,15 @@ pub enum LegalBasis {
     HrManagement,
     /// A legal duty or obligation (PIPL 13(3); GDPR 6(1)(c)).
     LegalObligation,
-    /// Public-health emergencies or protecting life (PIPL 13(4); GDPR 6(1)(d)).
+    /// Protecting life, health (PIPL 13(4) also property) in an emergency;
+    /// GDPR 6(1)(d) covers vital interests only.
     VitalInterests,
-    /// News reporting and supervision in the public interest (PIPL 13(5); GDPR 6(1)(e)).
+    /// News reporting and supervision in the public interest (PIPL 13(5));
+    /// not a GDPR basis (journalism is Art. 85, left to member states).
     PublicInterest,
+    /// A task carried out in the public interest or in official authority
+    /// (GDPR 6(1)(e)); under PIPL a statutory duty is 13(3).
+    PublicTask,
     /// Information the person made public (PIPL 13(6)).
     PublicData,
     /// Legitimate interests (GDPR 6(1)(f); no PIPL equivalent).
@@ -38,10 +45,102 @@ pub enum LegalBasis {
 }
 
 impl LegalBasis {
+    /// Every basis.
+    pub const ALL: [LegalBasis; 9] = [
+        LegalBasis::Consent,
+        LegalBasis::Contract,
+        LegalBasis::HrManagement,
+        LegalBasis::LegalObligation,
+        LegalBasis::VitalInterests,
+        LegalBasis::PublicInterest,
+        LegalBasis::PublicTask,
+        LegalBasis::PublicData,
+        LegalBasis::LegitimateInterests,
+    ];
+
     /// Whether processing on this basis needs consent.
     pub fn needs_consent(self) -> bool {
         self == LegalBasis::Consent
     }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+            LegalBasis::HrManagement => "hr_management",
+            LegalBasis::LegalObligation => "legal_obligation",
+            LegalBasis::VitalInterests => "vital_interests",
+            LegalBasis::PublicInterest => "public_interest",
+            LegalBasis::PublicTask => "public_task",
+            LegalBasis::PublicData => "public_data",
+            LegalBasis::LegitimateInterests => "legitimate_interests",
+        }
+    }
+}
+
+/// A text in both languages a person reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bilingual {
+    /// English.
+    #[serde(default)]
+    pub en: String,
+    /// Chinese.
+    #[serde(default)]
+    pub zh: String,
+}
+
+impl Bilingual {
+    /// Whether both languages say something.
+    pub fn complete(&self) -> bool {
+        !self.en.trim().is_empty() && !self.zh.trim().is_empty()
+    }
+
+    /// The text in `lang`.
+    pub fn get(&self, lang: Language) -> &str {
+        lang.pick(self.en.trim(), self.zh.trim())
+    }
+}
+
+/// The Art. 9(2) condition that lifts the ban on special categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Art9Condition {
+    /// (a) explicit consent for specified purposes.
+    ExplicitConsent,
+    /// (b) obligations in employment and social security law.
+    Employment,
+    /// (c) vital interests of a person physically or legally incapable of consent.
+    VitalInterests,
+    /// (d) a not-for-profit body's members.
+    NotForProfit,
+    /// (e) manifestly made public by the person.
+    MadePublic,
+    /// (f) legal claims or courts.
+    LegalClaims,
+    /// (g) substantial public interest under Union or member-state law.
+    SubstantialPublicInterest,
+    /// (h) preventive or occupational medicine, health or social care.
+    HealthCare,
+    /// (i) public health.
+    PublicHealth,
+    /// (j) archiving, research or statistics (Art. 89(1)).
+    Archiving,
+}
+
+/// What a transfer outside the EEA rests on (GDPR Chapter V).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferSafeguard {
+    /// An adequacy decision for the destination (Art. 45).
+    Adequacy,
+    /// Appropriate safeguards: standard contractual clauses, binding
+    /// corporate rules and the like (Art. 46, 47).
+    AppropriateSafeguards,
+    /// Neither: the person's explicit consent after being told the risks
+    /// (Art. 49(1)(a)); EDPB Guidelines 2/2018 read it narrowly.
+    ExplicitConsent,
 }
 
 /// When a retention period starts.
@@ -76,9 +175,42 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// Approximate length in days, for comparisons.
+    /// Approximate length in days (an upper bound), for "is there any".
     pub fn approx_days(&self) -> u64 {
         self.days as u64 + self.months as u64 * 31 + self.years as u64 * 366
+    }
+
+    /// The last day of the period for data whose period starts on `from`
+    /// (months and years on the calendar, clamped to the month's end).
+    pub fn end_from(&self, from: chrono::NaiveDate) -> chrono::NaiveDate {
+        let months = self.years.saturating_mul(12).saturating_add(self.months);
+        from.checked_add_months(chrono::Months::new(months))
+            .and_then(|d| d.checked_add_days(chrono::Days::new(self.days as u64)))
+            .unwrap_or(chrono::NaiveDate::MAX)
+    }
+
+    /// How `self` compares with `old` as a period: `Greater` when it can
+    /// end later for some start date (so "12 months" and "1 year" are
+    /// equal, and "1 month" against "30 days" counts as longer), `Less`
+    /// only when it ends earlier for every start. Every start date of a
+    /// four-year cycle is tried.
+    pub fn compare(&self, old: &Retention) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date");
+        let (mut later, mut all_earlier) = (false, true);
+        for i in 0..1461u64 {
+            let d = start + chrono::Days::new(i);
+            let (a, b) = (self.end_from(d), old.end_from(d));
+            later |= a > b;
+            all_earlier &= a < b;
+        }
+        if later {
+            Ordering::Greater
+        } else if all_earlier {
+            Ordering::Less
+        } else {
+            Ordering::Equal
+        }
     }
 }
 
@@ -90,6 +222,18 @@ pub struct Recipient {
     pub name: String,
     /// `processor` (acts for us) or `controller` (another handler).
     pub role: RecipientRole,
+    /// How to reach the recipient (PIPL Art. 23: required for a controller).
+    #[serde(default)]
+    pub contact: String,
+    /// What the recipient does with the data (PIPL Art. 23).
+    #[serde(default)]
+    pub purpose: Bilingual,
+    /// How it processes the data (PIPL Art. 23).
+    #[serde(default)]
+    pub method: Bilingual,
+    /// The fields it receives (PIPL Art. 23: the kinds of information).
+    #[serde(default)]
+    pub fields: Vec<FieldName>,
 }
 
 /// A recipient's role.
@@ -112,6 +256,28 @@ pub struct Transfer {
     pub recipient: String,
     /// Legal mechanism (PIPL Art. 38: security assessment, certification, standard contract).
     pub mechanism: String,
+    /// The overseas recipient's contact (PIPL Art. 39).
+    #[serde(default)]
+    pub contact: String,
+    /// What it does with the data (PIPL Art. 39).
+    #[serde(default)]
+    pub purpose: Bilingual,
+    /// How it processes the data (PIPL Art. 39).
+    #[serde(default)]
+    pub method: Bilingual,
+    /// The fields sent (PIPL Art. 39: the kinds of information).
+    #[serde(default)]
+    pub fields: Vec<FieldName>,
+    /// How the person exercises their rights against the overseas
+    /// recipient (PIPL Art. 39).
+    #[serde(default)]
+    pub rights: Bilingual,
+    /// Under the GDPR: what the transfer rests on (Art. 45, 46 or 49).
+    #[serde(default)]
+    pub safeguard: Option<TransferSafeguard>,
+    /// Under Art. 49(1)(a): the risks of the transfer, told before consent.
+    #[serde(default)]
+    pub risks: Bilingual,
 }
 
 /// One purpose as the notice describes it.
@@ -141,6 +307,26 @@ pub struct PurposeNotice {
     /// The same, in Chinese.
     #[serde(default)]
     pub necessity_zh: String,
+    /// The impact on the person's rights of processing sensitive fields
+    /// (PIPL Art. 30).
+    #[serde(default)]
+    pub impact: Bilingual,
+    /// Under the GDPR, for special-category fields: the Art. 9(2) condition
+    /// (required whatever the Art. 6 basis).
+    #[serde(default)]
+    pub special_category_condition: Option<Art9Condition>,
+    /// The terms of a financial incentive offered for the data (CCPA
+    /// §1798.125(b); 11 CCR §7016): the consumer must opt in.
+    #[serde(default)]
+    pub financial_incentive: Option<Bilingual>,
+    /// The law that requires written consent for this purpose (PIPL Art.
+    /// 14 ¶2, 29 ¶2 defer to it; e.g. 征信业管理条例 Art. 14, 18).
+    #[serde(default)]
+    pub written_consent: Option<String>,
+    /// Under the CCPA: the purpose uses sensitive personal information only
+    /// as 11 CCR §7027(m) allows, so it goes on after a request to limit.
+    #[serde(default)]
+    pub limit_exempt: bool,
     /// Whether this purpose justifies collecting its fields. Purposes that
     /// only use data held for other purposes (answering the customer's own
     /// requests, incident response) say `false`; the minimum-necessary rule
@@ -232,46 +418,50 @@ impl PurposeNotice {
     pub fn shares(&self) -> bool {
         self.recipients.iter().any(|r| r.role == RecipientRole::Controller) || !self.transfers.is_empty()
     }
+
+    /// The controllers the purpose gives data to (told of an opt-out of
+    /// sale or sharing, 11 CCR §7026(f)).
+    pub fn third_parties(&self) -> Vec<&str> {
+        self.recipients
+            .iter()
+            .filter(|r| r.role == RecipientRole::Controller)
+            .map(|r| r.name.as_str())
+            .chain(self.transfers.iter().map(|t| t.recipient.as_str()))
+            .collect()
+    }
+
+    /// Whether the purpose uses fields of `class`.
+    pub fn uses(&self, schema: &Schema, class: Classification) -> bool {
+        self.fields
+            .iter()
+            .any(|f| schema.field(f.as_str()).is_some_and(|d| d.classification == class))
+    }
+
+    /// Whether the purpose uses GDPR special-category fields.
+    pub fn uses_special_category(&self, schema: &Schema) -> bool {
+        self.fields
+            .iter()
+            .any(|f| schema.field(f.as_str()).is_some_and(|d| d.special_category.is_some()))
+    }
 }
 
 impl LegalBasis {
-    /// What people read.
-    pub fn describe(self, lang: Language) -> &'static str {
-        let (en, zh) = match self {
-            LegalBasis::Consent => (
-                "your consent (PIPL Art. 13(1); GDPR Art. 6(1)(a))",
-                "您的同意（《个人信息保护法》第十三条第一项）",
-            ),
-            LegalBasis::Contract => (
-                "performing a contract with you (PIPL Art. 13(2); GDPR Art. 6(1)(b))",
-                "订立、履行与您的合同所必需（第十三条第二项）",
-            ),
-            LegalBasis::HrManagement => (
-                "human-resources management (PIPL Art. 13(2))",
-                "实施人力资源管理所必需（第十三条第二项）",
-            ),
-            LegalBasis::LegalObligation => (
-                "a legal duty (PIPL Art. 13(3); GDPR Art. 6(1)(c))",
-                "履行法定职责或法定义务所必需（第十三条第三项）",
-            ),
-            LegalBasis::VitalInterests => (
-                "protecting life, health or property in an emergency (PIPL Art. 13(4); GDPR Art. 6(1)(d))",
-                "紧急情况下保护生命健康和财产安全所必需（第十三条第四项）",
-            ),
-            LegalBasis::PublicInterest => (
-                "news reporting and supervision in the public interest (PIPL Art. 13(5); GDPR Art. 6(1)(e))",
-                "为公共利益实施新闻报道、舆论监督（第十三条第五项）",
-            ),
-            LegalBasis::PublicData => (
-                "information you made public (PIPL Art. 13(6))",
-                "您自行公开的个人信息（第十三条第六项）",
-            ),
-            LegalBasis::LegitimateInterests => (
-                "our legitimate interests (GDPR Art. 6(1)(f))",
-                "我们的正当利益（GDPR 第六条第一款f项）",
-            ),
+    /// What people read under `regimes`: the basis as the first regime
+    /// that knows it words it, with the article of each regime that does.
+    pub fn describe(self, lang: Language, regimes: &[Regime]) -> String {
+        let rules: Vec<&crate::law::BasisRule> = regimes
+            .iter()
+            .filter_map(|r| crate::law::basis_rule(self, *r))
+            .filter(|b| b.lawful)
+            .collect();
+        let Some(first) = rules.first() else {
+            return self.as_str().to_owned();
         };
-        lang.pick(en, zh)
+        let cites: Vec<&str> = rules.iter().map(|b| b.citation).collect();
+        match lang {
+            Language::En => format!("{} ({})", first.text_en, cites.join("; ")),
+            Language::Zh => format!("{}（{}）", first.text_zh, cites.join("；")),
+        }
     }
 }
 
@@ -357,8 +547,31 @@ impl Notice {
         chrono::NaiveDate::parse_from_str(&self.effective, "%Y-%m-%d").ok()
     }
 
-    /// Parse and check a notice against the schema.
+    /// Parse and check a notice for publishing: its shape against the
+    /// schema ([`Notice::parse`]) and what the law requires it to say
+    /// ([`Notice::legal_defects`]), each problem with its line.
     pub fn from_toml(text: &str, schema: &Schema) -> Result<Notice, Vec<PolicyError>> {
+        let n = Notice::parse(text, schema)?;
+        let mut errors: Vec<PolicyError> = n
+            .legal_defects(schema)
+            .into_iter()
+            .map(|d| PolicyError {
+                line: line_of(text, &d.anchor),
+                message: d.message,
+            })
+            .collect();
+        if errors.is_empty() {
+            return Ok(n);
+        }
+        errors.sort_by_key(|e| e.line);
+        Err(errors)
+    }
+
+    /// Parse a notice and check its shape against the schema, without the
+    /// legal checks: how a version already published is read again, so a
+    /// version in force stays readable after a build adds a check (it is
+    /// flagged by [`Notice::legal_defects`] instead).
+    pub fn parse(text: &str, schema: &Schema) -> Result<Notice, Vec<PolicyError>> {
         let n: Notice = toml::from_str(text).map_err(|e| {
             vec![PolicyError {
                 line: e.span().map(|s| line_at(text, s.start)).unwrap_or(0),
@@ -424,16 +637,31 @@ impl Notice {
                 err(&anchor, format!("purpose {} names no fields", p.id));
             }
             for f in &p.fields {
-                match schema.field(f.as_str()) {
-                    None => err(&format!("\"{f}\""), format!("field {f} (purpose {}) is not in the schema", p.id)),
-                    Some(def) if def.classification == Classification::Sensitive && (p.necessity_en.trim().is_empty() || p.necessity_zh.trim().is_empty()) => {
-                        err(&anchor, format!("purpose {} uses sensitive field {f}: state its necessity in English and Chinese (PIPL Art. 30)", p.id))
-                    }
-                    _ => {}
+                if schema.field(f.as_str()).is_none() {
+                    err(
+                        &format!("\"{f}\""),
+                        format!("field {f} (purpose {}) is not in the schema", p.id),
+                    )
                 }
             }
             if p.retention.approx_days() == 0 {
                 err(&anchor, format!("purpose {} needs a retention period", p.id));
+            }
+            let named = p
+                .recipients
+                .iter()
+                .flat_map(|r| r.fields.iter())
+                .chain(p.transfers.iter().flat_map(|t| t.fields.iter()));
+            for f in named {
+                if !p.fields.contains(f) {
+                    err(
+                        &anchor,
+                        format!(
+                            "purpose {}: a recipient receives {f}, which the purpose does not use",
+                            p.id
+                        ),
+                    );
+                }
             }
             for t in &p.transfers {
                 if t.country.len() != 2 || !t.country.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -449,6 +677,238 @@ impl Notice {
             return Err(errors);
         }
         Ok(n)
+    }
+
+    /// What the law requires this notice to say or not to say, checked at
+    /// publish: each purpose's basis under every regime of the notice
+    /// ([`crate::law::BASES`]), and what the person must be told before a
+    /// separate consent (PIPL Art. 23, 30, 39; GDPR Art. 9, 49; CCPA
+    /// §1798.125). Empty when the notice may be published.
+    pub fn legal_defects(&self, schema: &Schema) -> Vec<LegalDefect> {
+        let mut out = Vec::new();
+        let mut push = |anchor: String, citation: &'static str, message: String| {
+            out.push(LegalDefect {
+                anchor,
+                citation,
+                message: format!("{message} ({citation})"),
+            })
+        };
+        let pipl = self.regimes.contains(&Regime::Pipl);
+        let gdpr = self.regimes.contains(&Regime::Gdpr);
+        let ccpa = self.regimes.contains(&Regime::Ccpa);
+        for p in &self.purposes {
+            let anchor = format!("\"{}\"", p.id);
+            for r in &self.regimes {
+                match crate::law::basis_rule(p.basis, *r) {
+                    Some(b) if b.lawful => {}
+                    Some(b) => push(
+                        anchor.clone(),
+                        b.citation,
+                        format!(
+                            "purpose {}: basis {} is not a legal basis under {}: {}",
+                            p.id,
+                            p.basis.as_str(),
+                            r.as_str().to_uppercase(),
+                            b.text_en
+                        ),
+                    ),
+                    None => push(
+                        anchor.clone(),
+                        "custodia::law::BASES",
+                        format!(
+                            "purpose {}: basis {} has no rule under {}",
+                            p.id,
+                            p.basis.as_str(),
+                            r.as_str()
+                        ),
+                    ),
+                }
+            }
+            let sensitive = p.uses(schema, Classification::Sensitive);
+            if pipl && sensitive && (p.necessity_en.trim().is_empty() || p.necessity_zh.trim().is_empty()) {
+                let f = p
+                    .fields
+                    .iter()
+                    .find(|f| {
+                        schema
+                            .field(f.as_str())
+                            .is_some_and(|d| d.classification == Classification::Sensitive)
+                    })
+                    .map(|f| f.to_string())
+                    .unwrap_or_default();
+                push(
+                    anchor.clone(),
+                    "PIPL Art. 30",
+                    format!(
+                        "purpose {} uses sensitive field {f}: state its necessity in English and Chinese",
+                        p.id
+                    ),
+                );
+            }
+            if pipl && sensitive && !p.impact.complete() {
+                push(
+                    anchor.clone(),
+                    "PIPL Art. 30",
+                    format!(
+                        "purpose {} uses sensitive fields: state the impact on the person's rights in English and Chinese (impact = {{ en, zh }})",
+                        p.id
+                    ),
+                );
+            }
+            if pipl {
+                for r in p.recipients.iter().filter(|r| r.role == RecipientRole::Controller) {
+                    let missing: Vec<&str> = [
+                        ("contact", r.contact.trim().is_empty()),
+                        ("purpose", !r.purpose.complete()),
+                        ("method", !r.method.complete()),
+                        ("fields", r.fields.is_empty()),
+                    ]
+                    .into_iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(k, _)| k)
+                    .collect();
+                    if !missing.is_empty() {
+                        push(
+                            format!("\"{}\"", r.name),
+                            "PIPL Art. 23",
+                            format!(
+                                "purpose {}: recipient {:?} is another handler; tell the person its {} before asking for separate consent",
+                                p.id,
+                                r.name,
+                                missing.join(", ")
+                            ),
+                        );
+                    }
+                }
+                for t in &p.transfers {
+                    let missing: Vec<&str> = [
+                        ("contact", t.contact.trim().is_empty()),
+                        ("purpose", !t.purpose.complete()),
+                        ("method", !t.method.complete()),
+                        ("fields", t.fields.is_empty()),
+                        ("rights", !t.rights.complete()),
+                    ]
+                    .into_iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(k, _)| k)
+                    .collect();
+                    if !missing.is_empty() {
+                        push(
+                            format!("\"{}\"", t.recipient),
+                            "PIPL Art. 39",
+                            format!(
+                                "purpose {}: transfer to {:?} ({}) must tell the overseas recipient's {}",
+                                p.id,
+                                t.recipient,
+                                t.country,
+                                missing.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            if gdpr {
+                for t in &p.transfers {
+                    match t.safeguard {
+                        None => push(
+                            format!("\"{}\"", t.recipient),
+                            "GDPR Art. 44-49",
+                            format!(
+                                "purpose {}: transfer to {:?} ({}) must say what it rests on: safeguard = \"adequacy\" (Art. 45), \"appropriate_safeguards\" (Art. 46) or \"explicit_consent\" (Art. 49(1)(a))",
+                                p.id, t.recipient, t.country
+                            ),
+                        ),
+                        Some(TransferSafeguard::ExplicitConsent) if !t.risks.complete() => push(
+                            format!("\"{}\"", t.recipient),
+                            "GDPR Art. 49(1)(a)",
+                            format!(
+                                "purpose {}: a transfer to {:?} on explicit consent must tell the risks of the transfer in English and Chinese (risks = {{ en, zh }})",
+                                p.id, t.recipient
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                if p.uses_special_category(schema) && p.special_category_condition.is_none() {
+                    push(
+                        anchor.clone(),
+                        "GDPR Art. 9(1)-(2)",
+                        format!(
+                            "purpose {} uses special-category fields: name its Art. 9(2) condition (special_category_condition), whatever its Art. 6 basis",
+                            p.id
+                        ),
+                    );
+                }
+            }
+            if let Some(terms) = &p.financial_incentive {
+                if !ccpa {
+                    push(
+                        anchor.clone(),
+                        "Cal. Civ. Code §1798.125(b)",
+                        format!(
+                            "purpose {}: financial_incentive is a CCPA notion; add \"ccpa\" to regimes or remove it",
+                            p.id
+                        ),
+                    );
+                } else if !terms.complete() {
+                    push(
+                        anchor.clone(),
+                        "11 CCR §7016(b)",
+                        format!(
+                            "purpose {}: the notice of financial incentive must give its material terms in English and Chinese",
+                            p.id
+                        ),
+                    );
+                }
+            }
+            if let Some(law) = &p.written_consent {
+                if law.trim().is_empty() {
+                    push(
+                        anchor.clone(),
+                        "PIPL Art. 14 ¶2",
+                        format!("purpose {}: written_consent must name the law that requires it", p.id),
+                    );
+                }
+            }
+            if p.limit_exempt && !ccpa {
+                push(
+                    anchor.clone(),
+                    "11 CCR §7027(m)",
+                    format!(
+                        "purpose {}: limit_exempt is a CCPA notion; add \"ccpa\" to regimes or remove it",
+                        p.id
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether consent of some kind could be asked for `p` under this
+    /// notice (its basis is consent, or a rule applies whatever the basis
+    /// for the youngest person): such purposes are offered for consent and
+    /// gated on it.
+    pub fn consent_may_apply(&self, p: &PurposeNotice) -> bool {
+        p.basis.needs_consent()
+            || consent::RULES.iter().any(|r| {
+                r.any_basis
+                    && self.regimes.contains(&r.regime)
+                    && match r.trigger {
+                        consent::Trigger::SoldOrSharedUnder(_) => {
+                            p.recipients.iter().any(|x| x.role == RecipientRole::Controller)
+                        }
+                        consent::Trigger::SpecialCategoryByConsent => {
+                            p.special_category_condition == Some(Art9Condition::ExplicitConsent)
+                        }
+                        consent::Trigger::TransferByConsent => p
+                            .transfers
+                            .iter()
+                            .any(|t| t.safeguard == Some(TransferSafeguard::ExplicitConsent)),
+                        consent::Trigger::FinancialIncentive => p.financial_incentive.is_some(),
+                        consent::Trigger::WrittenRequired => p.written_consent.is_some(),
+                        _ => false,
+                    }
+            })
     }
 
     /// A purpose's description.
@@ -498,7 +958,11 @@ impl Notice {
                 lang.pick("Purpose: ", "处理目的："),
                 lang.pick(&def.name_en, &def.name_zh)
             ),
-            format!("{}{}", lang.pick("Legal basis: ", "法律依据："), p.basis.describe(lang)),
+            format!(
+                "{}{}",
+                lang.pick("Legal basis: ", "法律依据："),
+                p.basis.describe(lang, &self.regimes)
+            ),
             format!(
                 "{}{}",
                 lang.pick("Information used: ", "处理的个人信息："),
@@ -510,6 +974,30 @@ impl Notice {
             ),
             format!("{}{}", lang.pick("Kept: ", "保存期限："), p.retention.describe(lang)),
         ];
+        let labels = |fs: &[FieldName]| fs.iter().map(label).collect::<Vec<_>>().join(lang.pick(", ", "、"));
+        let sep = lang.pick("; ", "；");
+        // What a separate consent must tell (PIPL Art. 23, 39; GDPR Art.
+        // 49(1)(a)), each part only when the notice gives it.
+        let details = |contact: &str, purpose: &Bilingual, method: &Bilingual, fields: &[FieldName]| {
+            let mut d = Vec::new();
+            if !contact.trim().is_empty() {
+                d.push(format!("{}{}", lang.pick("contact: ", "联系方式："), contact.trim()));
+            }
+            if purpose.complete() {
+                d.push(format!("{}{}", lang.pick("purpose: ", "处理目的："), purpose.get(lang)));
+            }
+            if method.complete() {
+                d.push(format!("{}{}", lang.pick("method: ", "处理方式："), method.get(lang)));
+            }
+            if !fields.is_empty() {
+                d.push(format!(
+                    "{}{}",
+                    lang.pick("information: ", "个人信息种类："),
+                    labels(fields)
+                ));
+            }
+            d
+        };
         if !p.recipients.is_empty() {
             lines.push(format!(
                 "{}{}",
@@ -519,23 +1007,59 @@ impl Notice {
                     .map(|r| match r.role {
                         RecipientRole::Processor =>
                             format!("{} ({})", r.name, lang.pick("processes on our behalf", "受托处理")),
-                        RecipientRole::Controller => format!(
-                            "{} ({})",
-                            r.name,
-                            lang.pick("uses it for its own purposes", "独立的个人信息处理者")
-                        ),
+                        RecipientRole::Controller => {
+                            let mut d = vec![lang
+                                .pick("uses it for its own purposes", "独立的个人信息处理者")
+                                .to_owned()];
+                            d.extend(details(&r.contact, &r.purpose, &r.method, &r.fields));
+                            format!("{} ({})", r.name, d.join(sep))
+                        }
                     })
                     .collect::<Vec<_>>()
-                    .join(lang.pick("; ", "；"))
+                    .join(sep)
             ));
         }
         for t in &p.transfers {
+            let mut d = vec![t.mechanism.clone()];
+            d.extend(details(&t.contact, &t.purpose, &t.method, &t.fields));
+            if t.rights.complete() {
+                d.push(format!(
+                    "{}{}",
+                    lang.pick("your rights against the recipient: ", "向境外接收方行使权利的方式："),
+                    t.rights.get(lang)
+                ));
+            }
+            match t.safeguard {
+                Some(TransferSafeguard::Adequacy) => d.push(
+                    lang.pick(
+                        "an adequacy decision covers the destination (GDPR Art. 45)",
+                        "目的地获得充分性认定（GDPR 第45条）",
+                    )
+                    .into(),
+                ),
+                Some(TransferSafeguard::AppropriateSafeguards) => d.push(
+                    lang.pick(
+                        "protected by appropriate safeguards (GDPR Art. 46)",
+                        "采取适当保障措施（GDPR 第46条）",
+                    )
+                    .into(),
+                ),
+                Some(TransferSafeguard::ExplicitConsent) => d.push(format!(
+                    "{}{}",
+                    lang.pick(
+                        "no adequacy decision or safeguards protect it; the risks: ",
+                        "该传输没有充分性认定或适当保障措施，风险在于："
+                    ),
+                    t.risks.get(lang)
+                )),
+                None => {}
+            }
             lines.push(format!(
                 "{}{} — {} ({})",
                 lang.pick("Sent abroad to: ", "向境外提供："),
                 t.country,
                 t.recipient,
-                t.mechanism
+                d.join(sep)
             ));
         }
         if p.public_disclosure {
@@ -547,6 +1071,33 @@ impl Notice {
                 "{}{}",
                 lang.pick("Why sensitive information is necessary: ", "处理敏感个人信息的必要性："),
                 necessity.trim()
+            ));
+        }
+        if p.impact.complete() {
+            lines.push(format!(
+                "{}{}",
+                lang.pick("Impact on your rights: ", "对您个人权益的影响："),
+                p.impact.get(lang)
+            ));
+        }
+        if let Some(terms) = p.financial_incentive.as_ref().filter(|t| t.complete()) {
+            lines.push(format!(
+                "{}{}",
+                lang.pick(
+                    "Financial incentive (you may opt in, and withdraw at any time): ",
+                    "经济激励（您可选择加入，并可随时撤回）："
+                ),
+                terms.get(lang)
+            ));
+        }
+        if let Some(law) = &p.written_consent {
+            lines.push(format!(
+                "{}{}",
+                lang.pick(
+                    "This consent must be given in writing, as required by ",
+                    "根据以下规定，此项同意须以书面形式作出："
+                ),
+                law.trim()
             ));
         }
         lines.push(
@@ -577,13 +1128,33 @@ impl Notice {
                 .filter_map(|f| schema.field(f.as_str()))
                 .map(|d| d.classification)
                 .collect(),
+            special_category_by_consent: p.uses_special_category(schema)
+                && p.special_category_condition == Some(Art9Condition::ExplicitConsent),
             shared_with_controller: p.recipients.iter().any(|r| r.role == RecipientRole::Controller),
             public_disclosure: p.public_disclosure,
             cross_border: !p.transfers.is_empty(),
+            transfer_by_consent: p
+                .transfers
+                .iter()
+                .any(|t| t.safeguard == Some(TransferSafeguard::ExplicitConsent)),
+            financial_incentive: p.financial_incentive.is_some(),
+            written_required: p.written_consent.is_some(),
             age,
         };
         Some(consent::required(&proc_, regimes, ages))
     }
+}
+
+/// Something a notice must say (or must not) under its regimes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LegalDefect {
+    /// Text near which it is found in the TOML (for the line number).
+    #[serde(skip)]
+    pub anchor: String,
+    /// The article.
+    pub citation: &'static str,
+    /// What is wrong and what to write, ending with the citation.
+    pub message: String,
 }
 
 /// One difference between two notice versions.
@@ -714,11 +1285,12 @@ pub fn diff(old: &Notice, new: &Notice) -> Vec<Change> {
                 country: t.country.clone(),
             });
         }
-        if n.retention.approx_days() > o.retention.approx_days() || n.retention.from != o.retention.from {
+        let longer = n.retention.compare(&o.retention);
+        if longer == std::cmp::Ordering::Greater || n.retention.from != o.retention.from {
             out.push(Change::RetentionLonger {
                 purpose: purpose.clone(),
             });
-        } else if n.retention.approx_days() < o.retention.approx_days() {
+        } else if longer == std::cmp::Ordering::Less {
             out.push(Change::RetentionShorter {
                 purpose: purpose.clone(),
             });
@@ -736,7 +1308,7 @@ pub fn renewal_needed(changes: &[Change], new: &Notice) -> BTreeSet<Purpose> {
         .iter()
         .filter(|c| c.material())
         .filter_map(|c| c.purpose().cloned())
-        .filter(|p| new.purpose(p.as_str()).is_some_and(|x| x.basis.needs_consent()))
+        .filter(|p| new.purpose(p.as_str()).is_some_and(|x| new.consent_may_apply(x)))
         .collect()
 }
 

@@ -32,6 +32,7 @@ fields = ["name", "national_id"]
 retention = { years = 5, from = "collection" }
 necessity_en = "Verifying identity prevents fraud against the customer."
 necessity_zh = "核验身份以防止针对客户的欺诈。"
+impact = { en = "A match may hold your account for review.", zh = "比对命中可能导致账户被暂停审核。" }
 "#;
 
 fn schema() -> Schema {
@@ -91,7 +92,7 @@ fn material_changes_need_renewal() {
     let v2_text = V1
         .replace("version = 1", "version = 2")
         .replace("fields = [\"name\", \"email\"]", "fields = [\"name\", \"email\", \"mobile\"]")
-        .replace("retention = { months = 24, from = \"last_activity\" }", "retention = { months = 24, from = \"last_activity\" }\ntransfers = [{ country = \"SG\", recipient = \"Ad Partner Pte\", mechanism = \"standard_contract\" }]")
+        .replace("retention = { months = 24, from = \"last_activity\" }", "retention = { months = 24, from = \"last_activity\" }\ntransfers = [{ country = \"SG\", recipient = \"Ad Partner Pte\", mechanism = \"standard_contract\", contact = \"dpo@adpartner.sg\", purpose = { en = \"ads\", zh = \"广告\" }, method = { en = \"matching\", zh = \"匹配\" }, fields = [\"email\"], rights = { en = \"write to dpo@adpartner.sg\", zh = \"致函 dpo@adpartner.sg\" } }]")
         .replace("retention = { years = 5, from = \"collection\" }", "retention = { years = 3, from = \"collection\" }")
         .replace("How we handle your information.", "How we handle your information, clarified.");
     let v2 = Notice::from_toml(&v2_text, &s).unwrap();
@@ -184,7 +185,7 @@ fn necessary_fields_count_collecting_purposes_and_given_consents() {
     let s = schema();
     let text = V1.replace(
         "[[purposes]]\nid = \"marketing\"",
-        "[[purposes]]\nid = \"data_subject_request\"\nbasis = \"legal_obligation\"\ncollects = false\nfields = [\"bank_card\"]\nretention = { years = 3, from = \"collection\" }\nnecessity_en = \"x\"\nnecessity_zh = \"x\"\n\n[[purposes]]\nid = \"marketing\"",
+        "[[purposes]]\nid = \"data_subject_request\"\nbasis = \"legal_obligation\"\ncollects = false\nfields = [\"bank_card\"]\nretention = { years = 3, from = \"collection\" }\nnecessity_en = \"x\"\nnecessity_zh = \"x\"\nimpact = { en = \"x\", zh = \"x\" }\n\n[[purposes]]\nid = \"marketing\"",
     );
     let n = Notice::from_toml(&text, &s).unwrap();
     let names = |set: BTreeSet<&FieldName>| set.into_iter().map(|f| f.to_string()).collect::<Vec<_>>();
@@ -251,4 +252,195 @@ fn notice_level_checks() {
     let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     assert!(text.iter().any(|t| t.contains("not a date field")), "{text:?}");
     assert!(text.iter().any(|t| t.contains("from 13 to 16")), "{text:?}");
+}
+
+#[test]
+fn publishing_refuses_what_the_law_does_not_allow_naming_the_article() {
+    let s = schema();
+    let base = V1.to_owned();
+    // (change to V1, expected article in the refusal)
+    let cases: Vec<(String, &str)> = vec![
+        (
+            base.replace("basis = \"contract\"", "basis = \"legitimate_interests\""),
+            "PIPL Art. 13",
+        ),
+        (
+            base.replace("title_en", "regimes = [\"gdpr\"]\ntitle_en")
+                .replace("basis = \"contract\"", "basis = \"hr_management\""),
+            "GDPR Art. 6(1), 88",
+        ),
+        (
+            base.replace("title_en", "regimes = [\"gdpr\"]\ntitle_en")
+                .replace("basis = \"contract\"", "basis = \"public_interest\""),
+            "GDPR Art. 6(1)(e), 85",
+        ),
+        (
+            base.replace("basis = \"contract\"", "basis = \"public_task\""),
+            "PIPL Art. 13",
+        ),
+        (
+            base.replace(
+                "role = \"processor\"",
+                "role = \"controller\", contact = \"x@sms.example\"",
+            ),
+            "PIPL Art. 23",
+        ),
+        (
+            base.replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\ntransfers = [{ country = \"SG\", recipient = \"Ad Partner\", mechanism = \"standard_contract\" }]",
+            ),
+            "PIPL Art. 39",
+        ),
+        (
+            base.replace("impact = { en = \"A match may hold your account for review.\", zh = \"比对命中可能导致账户被暂停审核。\" }", ""),
+            "PIPL Art. 30",
+        ),
+        (
+            base.replace("title_en", "regimes = [\"gdpr\"]\ntitle_en").replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\ntransfers = [{ country = \"US\", recipient = \"Ad Partner\", mechanism = \"sccs\" }]",
+            ),
+            "GDPR Art. 44-49",
+        ),
+        (
+            base.replace("title_en", "regimes = [\"gdpr\"]\ntitle_en").replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\ntransfers = [{ country = \"US\", recipient = \"Ad Partner\", mechanism = \"none\", safeguard = \"explicit_consent\" }]",
+            ),
+            "GDPR Art. 49(1)(a)",
+        ),
+        (
+            base.replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\nfinancial_incentive = { en = \"10% off\", zh = \"九折\" }",
+            ),
+            "Cal. Civ. Code §1798.125(b)",
+        ),
+        (
+            base.replace("title_en", "regimes = [\"ccpa\"]\ntitle_en").replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\nfinancial_incentive = { en = \"10% off\" }",
+            ),
+            "11 CCR §7016(b)",
+        ),
+        (
+            base.replace(
+                "retention = { months = 24, from = \"last_activity\" }",
+                "retention = { months = 24, from = \"last_activity\" }\nwritten_consent = \" \"",
+            ),
+            "PIPL Art. 14",
+        ),
+    ];
+    for (text, article) in cases {
+        let errs = Notice::from_toml(&text, &s).expect_err(article);
+        assert!(
+            errs.iter().any(|e| e.message.contains(article) && e.line > 0),
+            "{article}: {errs:?}"
+        );
+        // The same text is readable as a published version (parse alone).
+        let n = Notice::parse(&text, &s).unwrap();
+        assert!(n.legal_defects(&s).iter().any(|d| d.message.contains(article)));
+    }
+    // Legitimate interests is fine under the GDPR, and every basis under the CCPA.
+    let gdpr = base
+        .replace("title_en", "regimes = [\"gdpr\"]\ntitle_en")
+        .replace("basis = \"contract\"", "basis = \"legitimate_interests\"");
+    assert!(Notice::from_toml(&gdpr, &s).is_ok());
+    let ccpa = base
+        .replace("title_en", "regimes = [\"ccpa\"]\ntitle_en")
+        .replace("basis = \"contract\"", "basis = \"public_data\"");
+    assert!(Notice::from_toml(&ccpa, &s).is_ok());
+}
+
+#[test]
+fn what_a_separate_consent_tells_is_in_its_text() {
+    let s = schema();
+    let text = V1.replace("title_en", "regimes = [\"pipl\", \"gdpr\"]\ntitle_en").replace(
+        "retention = { months = 24, from = \"last_activity\" }",
+        r#"retention = { months = 24, from = "last_activity" }
+recipients = [{ name = "Partner Bank", role = "controller", contact = "+86 21 5555 0000", purpose = { en = "co-branded offers", zh = "联名优惠" }, method = { en = "matching by e-mail", zh = "按电子邮件匹配" }, fields = ["email"] }]
+transfers = [{ country = "US", recipient = "Ad Cloud Inc", mechanism = "standard contract", contact = "privacy@adcloud.example", purpose = { en = "ad delivery", zh = "广告投放" }, method = { en = "storage", zh = "存储" }, fields = ["email"], rights = { en = "write to privacy@adcloud.example", zh = "致函 privacy@adcloud.example" }, safeguard = "explicit_consent", risks = { en = "US law may give authorities access without EU-level remedies", zh = "美国法律可能允许当局访问且无欧盟同等救济" } }]"#,
+    );
+    let n = Notice::from_toml(&text, &s).unwrap();
+    let en = n.consent_text("marketing", &s, Language::En).unwrap().join("\n");
+    for want in [
+        "+86 21 5555 0000",
+        "co-branded offers",
+        "matching by e-mail",
+        "privacy@adcloud.example",
+        "ad delivery",
+        "write to privacy@adcloud.example",
+        "without EU-level remedies",
+        "GDPR Art. 6(1)(a)",
+    ] {
+        assert!(en.contains(want), "{want}: {en}");
+    }
+    let zh = n.consent_text("marketing", &s, Language::Zh).unwrap().join("\n");
+    assert!(zh.contains("联名优惠") && zh.contains("美国法律"));
+    let risk = n.consent_text("risk_control", &s, Language::En).unwrap().join("\n");
+    assert!(risk.contains("Impact on your rights: A match may hold your account for review."));
+    // Under both regimes, the explicit-consent transfer needs separate consent.
+    let req = n.requirement_for("marketing", &s, None).unwrap();
+    assert!(req.rules.contains(&"gdpr-49") && req.rules.contains(&"pipl-39"));
+}
+
+#[test]
+fn retention_periods_compare_on_the_calendar() {
+    let r = |years, months, days| Retention {
+        years,
+        months,
+        days,
+        from: RetentionStart::Collection,
+    };
+    use std::cmp::Ordering::*;
+    // (new, old, ordering)
+    let table = [
+        (r(1, 0, 0), r(0, 12, 0), Equal),
+        (r(0, 12, 0), r(1, 0, 0), Equal),
+        (r(0, 1, 0), r(0, 0, 30), Greater),
+        (r(0, 0, 31), r(0, 1, 0), Greater),
+        (r(0, 0, 27), r(0, 1, 0), Less),
+        (r(0, 0, 28), r(0, 1, 0), Equal),
+        (r(2, 0, 0), r(1, 11, 30), Greater),
+        (r(0, 0, 365), r(1, 0, 0), Equal),
+        (r(0, 0, 364), r(1, 0, 0), Less),
+    ];
+    for (new, old, want) in table {
+        assert_eq!(new.compare(&old), want, "{new:?} vs {old:?}");
+    }
+}
+
+#[test]
+fn a_special_category_needs_its_art9_condition_under_the_gdpr() {
+    let text = crate::schema::DEFAULT_SCHEMA_TOML.replacen(
+        "[[purposes]]",
+        "[[fields]]\nname = \"health_note\"\ntype = \"text\"\nclassification = \"sensitive\"\nmask = \"full\"\nspecial_category = \"health\"\n\n[[purposes]]",
+        1,
+    );
+    let s = Schema::from_toml(&text).unwrap();
+    let notice = V1.replace("title_en", "regimes = [\"gdpr\"]\ntitle_en").replace(
+        "fields = [\"name\", \"mobile\", \"email\"]",
+        "fields = [\"name\", \"mobile\", \"email\", \"health_note\"]",
+    );
+    let errs = Notice::from_toml(&notice, &s).unwrap_err();
+    assert!(
+        errs.iter().any(|e| e.message.contains("Art. 9(2) condition")),
+        "{errs:?}"
+    );
+    let ok = notice.replace(
+        "recipients = [{ name = \"SMS Gateway Ltd\", role = \"processor\" }]",
+        "recipients = [{ name = \"SMS Gateway Ltd\", role = \"processor\" }]\nspecial_category_condition = \"explicit_consent\"",
+    );
+    let n = Notice::from_toml(&ok, &s).unwrap();
+    // Contract basis, but Art. 9(2)(a): explicit consent is asked and gated.
+    let req = n.requirement_for("customer_service", &s, None).unwrap();
+    assert_eq!(req.rules, vec!["gdpr-9"]);
+    assert!(n.consent_may_apply(n.purpose("customer_service").unwrap()));
+    // A special category must be classified sensitive.
+    let bad = text.replace(
+        "classification = \"sensitive\"\nmask = \"full\"\nspecial_category",
+        "classification = \"personal\"\nmask = \"full\"\nspecial_category",
+    );
+    assert!(Schema::from_toml(&bad).is_err());
 }

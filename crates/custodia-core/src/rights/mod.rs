@@ -35,11 +35,14 @@ pub enum RequestKind {
     Objection,
     /// Withdraw every consent (PIPL Art. 15; GDPR Art. 7(3)).
     ConsentWithdrawal,
+    /// Limit the use of sensitive personal information (CCPA §1798.121;
+    /// 11 CCR §7027): no verification, 15 business days.
+    LimitSensitive,
 }
 
 impl RequestKind {
     /// Every kind.
-    pub const ALL: [RequestKind; 7] = [
+    pub const ALL: [RequestKind; 8] = [
         RequestKind::Access,
         RequestKind::Portability,
         RequestKind::Rectification,
@@ -47,6 +50,7 @@ impl RequestKind {
         RequestKind::Restriction,
         RequestKind::Objection,
         RequestKind::ConsentWithdrawal,
+        RequestKind::LimitSensitive,
     ];
 
     /// The snake_case name.
@@ -59,6 +63,7 @@ impl RequestKind {
             RequestKind::Restriction => "restriction",
             RequestKind::Objection => "objection",
             RequestKind::ConsentWithdrawal => "consent_withdrawal",
+            RequestKind::LimitSensitive => "limit_sensitive",
         }
     }
 
@@ -70,7 +75,22 @@ impl RequestKind {
     /// Whether the requester's identity must be verified before the
     /// request is carried out.
     pub fn needs_verification(self) -> bool {
-        !matches!(self, RequestKind::Objection | RequestKind::ConsentWithdrawal)
+        !matches!(
+            self,
+            RequestKind::Objection | RequestKind::ConsentWithdrawal | RequestKind::LimitSensitive
+        )
+    }
+
+    /// Whether a regime knows this kind (the request to limit is the
+    /// CCPA's alone).
+    pub fn exists_under(self, regime: crate::consent::Regime) -> bool {
+        self != RequestKind::LimitSensitive || regime == crate::consent::Regime::Ccpa
+    }
+
+    /// Whether third parties the data was sold or shared with must be told
+    /// when it is done (11 CCR §7026(f)(2), §7027(g)(2)).
+    pub fn notifies_third_parties(self) -> bool {
+        matches!(self, RequestKind::Objection | RequestKind::LimitSensitive)
     }
 
     /// Whether recipients of the data must be told when it is done (GDPR Art. 19).
@@ -91,6 +111,7 @@ impl RequestKind {
             RequestKind::Restriction => "Stop using my data (keep it stored)",
             RequestKind::Objection => "Object / do not sell or share",
             RequestKind::ConsentWithdrawal => "Withdraw all my consents",
+            RequestKind::LimitSensitive => "Limit the use of my sensitive personal information",
         }
     }
 
@@ -104,6 +125,7 @@ impl RequestKind {
             RequestKind::Restriction => "限制处理（仅保存）",
             RequestKind::Objection => "拒绝处理／不得出售或共享",
             RequestKind::ConsentWithdrawal => "撤回全部同意",
+            RequestKind::LimitSensitive => "限制使用我的敏感个人信息",
         }
     }
 }

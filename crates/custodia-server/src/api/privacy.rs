@@ -100,7 +100,7 @@ pub async fn get_notice(State(s): State<AppState>, Lng(lang): Lng, Path(version)
     let texts: serde_json::Map<String, Value> = n
         .purposes
         .iter()
-        .filter(|p| p.basis.needs_consent())
+        .filter(|p| n.consent_may_apply(p))
         .map(|p| {
             let text = |l| n.consent_text(p.id.as_str(), s.vault.schema(), l).unwrap_or_default();
             let en = text(notice::Language::En);

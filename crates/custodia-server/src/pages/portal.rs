@@ -363,7 +363,7 @@ fn render_main(
             );
             PurposeRow {
                 name: pname(&p.id),
-                basis: p.basis.describe(lang).to_owned(),
+                basis: p.basis.describe(lang, &n.regimes),
                 info: p
                     .fields
                     .iter()
@@ -382,7 +382,7 @@ fn render_main(
                 .map(|c| {
                     let needs = c.material()
                         && c.purpose()
-                            .is_some_and(|p| n.purpose(p.as_str()).is_some_and(|x| x.basis.needs_consent()));
+                            .is_some_and(|p| n.purpose(p.as_str()).is_some_and(|x| n.consent_may_apply(x)));
                     (change_text(c, lang, s), needs)
                 })
                 .collect()
@@ -403,7 +403,7 @@ fn render_main(
         .consents
         .purposes
         .iter()
-        .filter(|p| p.basis.needs_consent())
+        .filter(|p| p.offered)
         .map(|pc| ConsentBox {
             id: pc.purpose.as_str().to_owned(),
             name: pname(&pc.purpose),

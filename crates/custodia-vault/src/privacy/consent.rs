@@ -62,6 +62,9 @@ pub struct ConsentInput {
     /// Notice version shown (default: the current one).
     #[serde(default)]
     pub notice_version: Option<u32>,
+    /// For written consent (书面同意): SHA-256 (hex) of the signed document.
+    #[serde(default)]
+    pub document_sha256: Option<String>,
 }
 
 /// Where a customer stands for one purpose of the current notice.
@@ -75,6 +78,9 @@ pub struct PurposeConsent {
     pub name_zh: String,
     /// Legal basis.
     pub basis: custodia_core::notice::LegalBasis,
+    /// Whether consent is asked for this purpose (its basis is consent, or
+    /// an opt-in the law requires whatever the basis).
+    pub offered: bool,
     /// Kinds of consent required now (empty: none).
     pub required: Vec<ConsentKind>,
     /// Citations of the rules requiring them.
@@ -183,16 +189,7 @@ fn fact(r: &ConsentRecord) -> ConsentFact {
     ConsentFact {
         given: r.given,
         notice_version: r.notice_version,
-        kinds: r
-            .kinds
-            .iter()
-            .filter_map(|k| match k.as_str() {
-                "general" => Some(ConsentKind::General),
-                "separate" => Some(ConsentKind::Separate),
-                "guardian" => Some(ConsentKind::Guardian),
-                _ => None,
-            })
-            .collect(),
+        kinds: r.kinds.iter().filter_map(|k| ConsentKind::parse(k)).collect(),
     }
 }
 
@@ -240,13 +237,14 @@ impl Vault {
                 ),
             )
         })?;
-        if !pn.basis.needs_consent() {
+        if !current.consent_may_apply(pn) {
             return Err(problem(
                 &field,
                 "consent_not_applicable",
                 format!(
-                    "purpose {} rests on {:?}, not consent: there is no consent to give or withdraw",
-                    pn.id, pn.basis
+                    "purpose {} rests on {}, not consent, and no opt-in applies to it: there is no consent to give or withdraw",
+                    pn.id,
+                    pn.basis.as_str()
                 ),
             ));
         }
@@ -310,6 +308,26 @@ impl Vault {
                 text_digest(&lines)
             }
         };
+        let document = match &input.document_sha256 {
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                if channel == Channel::Phone {
+                    return Err(problem(
+                        &format!("{at}.channel"),
+                        "not_written",
+                        "a consent by phone is not written: record the signed document's channel (paper, web, app, in_person)".into(),
+                    ));
+                }
+                Some(h.to_ascii_lowercase())
+            }
+            Some(_) => {
+                return Err(problem(
+                    &format!("{at}.document_sha256"),
+                    "bad_digest",
+                    "must be 64 hexadecimal digits (SHA-256 of the signed document)".into(),
+                ))
+            }
+            None => None,
+        };
         let kinds = if give {
             let req = current
                 .requirement_for(pn.id.as_str(), self.schema(), age)
@@ -319,12 +337,14 @@ impl Vault {
                 Asked {
                     separately: input.separate,
                     by,
+                    written: document.is_some(),
                 },
             )
             .map_err(|d| {
                 let code = match d {
                     consent::ConsentDefect::NotSeparate => "separate_consent_required",
                     consent::ConsentDefect::NotGuardian => "guardian_consent_required",
+                    consent::ConsentDefect::NotWritten => "written_consent_required",
                 };
                 problem(&field, code, format!("{d} ({})", req.citations().join(", ")))
             })?
@@ -344,6 +364,7 @@ impl Vault {
             kinds: kinds.iter().map(|k| k.as_str().to_owned()).collect(),
             given_by: by.as_str().into(),
             language: lang.as_str().into(),
+            document_sha256: document,
         })
     }
 
@@ -524,10 +545,22 @@ impl Vault {
                 why: "the customer objected / opted out of sale or sharing (GDPR Art. 21; CCPA §1798.120)".into(),
             });
         }
-        if pn.basis.needs_consent() {
+        if flags & custodia_store::FLAG_LIMITED != 0
+            && !pn.limit_exempt
+            && pn.uses(self.schema(), custodia_core::Classification::Sensitive)
+        {
+            return Err(VaultError::ProcessingStopped {
+                purpose: purpose.to_string(),
+                why: "the customer asked to limit the use of their sensitive personal information; only the uses 11 CCR §7027(m) allows go on (Cal. Civ. Code §1798.121)".into(),
+            });
+        }
+        let age = self.age_of(current, clear);
+        let needed = current
+            .requirement_for(purpose.as_str(), self.schema(), age)
+            .is_some_and(|r| r.needed());
+        if needed {
             let receipts = self.store().consents(&customer)?;
             let latest = latest(&receipts);
-            let age = self.age_of(current, clear);
             let (st, req) = self
                 .purpose_state(&state, purpose, age, &latest)
                 .expect("the purpose is in the notice");
@@ -550,20 +583,20 @@ impl Vault {
     pub fn check_create_purpose(&self, input: &crate::RecordInput, purpose: &Purpose) -> Result<(), VaultError> {
         let state = self.notices();
         let current = state.current().ok_or(VaultError::NoNotice)?;
-        let pn = current
-            .purpose(purpose.as_str())
-            .ok_or_else(|| VaultError::PurposeNotInNotice {
+        if current.purpose(purpose.as_str()).is_none() {
+            return Err(VaultError::PurposeNotInNotice {
                 purpose: purpose.to_string(),
                 version: current.version,
-            })?;
+            });
+        }
         let brought = input
             .consents
             .iter()
             .any(|c| c.purpose == purpose.as_str() && c.action == ConsentAction::Give);
-        if pn.basis.needs_consent() && !brought {
-            let req = current
-                .requirement_for(purpose.as_str(), self.schema(), None)
-                .expect("the purpose is in the notice");
+        let req = current
+            .requirement_for(purpose.as_str(), self.schema(), None)
+            .expect("the purpose is in the notice");
+        if req.needed() && !brought {
             return Err(VaultError::ConsentRequired {
                 purpose: purpose.to_string(),
                 state: ConsentState::NeverGiven.code().into(),
@@ -672,6 +705,7 @@ impl Vault {
                 name_en: def.map(|d| d.name_en.clone()).unwrap_or_default(),
                 name_zh: def.map(|d| d.name_zh.clone()).unwrap_or_default(),
                 basis: p.basis,
+                offered: current.consent_may_apply(p),
                 required: req.kinds.iter().copied().collect(),
                 citations: req.citations(),
                 state: st,
@@ -797,6 +831,11 @@ impl Vault {
             notice_version: r.notice_version,
             notice_text_sha256: r.text_sha256.clone(),
             action: if r.given { "given" } else { "withdrawn" }.into(),
+            consent_text: n
+                .consent_text(&r.purpose, self.schema(), lang)
+                .filter(|lines| text_digest(lines) == r.text_sha256)
+                .unwrap_or_default(),
+            document_sha256: r.document_sha256.clone(),
         })
     }
 

@@ -188,7 +188,7 @@ impl Vault {
         }
         let mut history = Vec::new();
         for r in self.store().notices()? {
-            let n = Notice::from_toml(&r.toml, self.schema()).map_err(|errs| {
+            let n = Notice::parse(&r.toml, self.schema()).map_err(|errs| {
                 VaultError::Config(format!(
                     "stored notice version {} no longer fits the schema: {}",
                     r.version,
@@ -335,14 +335,15 @@ impl Vault {
         Ok(report)
     }
 
-    /// Purposes of the current notice whose basis is consent.
+    /// Purposes of the current notice consent is asked for (consent basis,
+    /// or an opt-in the law requires whatever the basis).
     pub fn consent_purposes(&self) -> BTreeSet<Purpose> {
         self.notices()
             .current()
             .map(|n| {
                 n.purposes
                     .iter()
-                    .filter(|p| p.basis.needs_consent())
+                    .filter(|p| n.consent_may_apply(p))
                     .map(|p| p.id.clone())
                     .collect()
             })

@@ -608,7 +608,7 @@ impl Vault {
         let texts = current
             .purposes
             .iter()
-            .filter(|p| p.basis.needs_consent())
+            .filter(|p| current.consent_may_apply(p))
             .filter_map(|p| {
                 current
                     .consent_text(p.id.as_str(), self.schema(), lang)
@@ -659,6 +659,7 @@ impl Vault {
             by: Some(if guardian { "guardian" } else { "subject" }.into()),
             text_sha256: None,
             notice_version: None,
+            document_sha256: None,
         };
         let mut out = self.record_consents_for(PORTAL_ACTOR, &rec, &[input])?;
         Ok(out.pop().expect("one answer recorded"))

@@ -53,6 +53,7 @@ fn give(purpose: &str) -> ConsentInput {
         by: None,
         text_sha256: None,
         notice_version: None,
+        document_sha256: None,
     }
 }
 
@@ -104,7 +105,7 @@ fn init_publishes_the_default_notice_and_versions_only_grow() {
         .publish_notice(&op(), &notice_v(3, |t| {
                 t.replace(
                     "retention = { months = 24, from = \"last_activity\" }",
-                    "retention = { months = 24, from = \"last_activity\" }\nrecipients = [{ name = \"Partner Ads Ltd\", role = \"controller\" }]",
+                    "retention = { months = 24, from = \"last_activity\" }\nrecipients = [{ name = \"Partner Ads Ltd\", role = \"controller\", contact = \"privacy@partnerads.example\", purpose = { en = \"its own offers\", zh = \"其自身的推广\" }, method = { en = \"e-mail campaigns\", zh = \"电子邮件推广\" }, fields = [\"email\"] }]",
                 )
             }))
         .unwrap();

@@ -536,6 +536,7 @@ fn parse_consents(
             by: None,
             text_sha256: None,
             notice_version: None,
+            document_sha256: None,
         };
         for flag in parts {
             match flag {

@@ -1395,6 +1395,7 @@ impl Vault {
                 "{pending} change(s) wait for a second person's approval (custodia user approvals)"
             ));
         }
+        warnings.extend(self.legal_warnings()?);
         let bootstrap = self.bootstrap_status()?;
         if bootstrap == crate::operations::bootstrap::BootstrapStatus::Active {
             warnings

@@ -795,6 +795,7 @@ impl Vault {
                 expect_status: Some(current.status.clone()),
                 log: Vec::new(),
                 recipients: recipients.to_vec(),
+                clock: None,
                 events: Vec::new(),
             }])?;
         }

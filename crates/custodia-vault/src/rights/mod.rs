@@ -8,4 +8,6 @@ pub mod requests;
 pub mod retention;
 
 #[cfg(test)]
+mod legal_tests;
+#[cfg(test)]
 mod tests;

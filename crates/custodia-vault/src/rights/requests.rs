@@ -23,7 +23,7 @@ use custodia_store::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 /// Longest note a requester may attach.
 pub const MAX_NOTE_CHARS: usize = 2000;
@@ -34,11 +34,6 @@ pub(crate) const REQUEST_CODE: u8 = 255;
 
 pub(crate) fn request_field() -> FieldName {
     FieldName::new("request_detail").expect("a valid name")
-}
-
-fn calendars() -> &'static Calendars {
-    static C: OnceLock<Calendars> = OnceLock::new();
-    C.get_or_init(Calendars::bundled)
 }
 
 /// A new request as a caller submits it.
@@ -64,6 +59,19 @@ pub struct NewRequest {
     /// Makes a retried submission return the first one.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+}
+
+/// What loading a holidays file did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HolidaysReport {
+    /// Years each calendar now covers.
+    pub coverage: BTreeMap<String, Vec<i32>>,
+    /// Open requests whose answer deadline moved earlier.
+    pub moved_earlier: Vec<String>,
+    /// Open requests whose deadline the new data would make later: kept as given.
+    pub kept: Vec<String>,
+    /// Open requests counted without holiday data before, now covered.
+    pub covered: Vec<String>,
 }
 
 /// A recipient to tell, as shown.
@@ -187,12 +195,6 @@ fn parse_when(s: &str) -> Option<i64> {
         })
 }
 
-fn date_of(ms: i64) -> chrono::NaiveDate {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
-}
-
 /// A stored value that does not parse: the database holds something this
 /// build did not write. Refused, never read as a default.
 fn corrupt(id: &str, what: &str, raw: &str) -> VaultError {
@@ -233,22 +235,210 @@ pub const VERIFICATION_METHODS: &[&str] = &[
 impl Vault {
     fn clock_config(&self) -> ClockConfig {
         ClockConfig {
-            pipl_days: self.config().rights.pipl_days,
+            pipl: self.config().rights.pipl_policy(),
+            business_days: self.config().rights.ccpa_business_days,
         }
     }
 
+    /// The calendars in use: the bundled ones with the company's holidays
+    /// file over them.
+    pub fn calendars(&self) -> Arc<Calendars> {
+        self.calendars.read().expect("calendars").clone()
+    }
+
+    /// The deadlines of a request received at `received_ms`, as the law
+    /// and the calendars now count them: the receipt date is taken in the
+    /// company's zone and in the regime's, and the earlier kept.
+    fn computed_schedule(
+        &self,
+        regime: Regime,
+        kind: RequestKind,
+        received_ms: i64,
+        extended: bool,
+        cals: &Calendars,
+    ) -> Schedule {
+        let rights = &self.config().rights;
+        // Both zones were checked when the configuration was read.
+        let zone = rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
+        let theirs = if regime == Regime::Gdpr {
+            rights.gdpr_zone().ok().flatten()
+        } else {
+            None
+        };
+        let dates = clock::received_dates(received_ms, zone, regime, theirs);
+        clock::schedule(regime, kind, &dates, extended, self.clock_config(), cals)
+    }
+
     /// The deadlines of a stored request (a stored regime or kind that does
-    /// not parse is an error, never a default clock).
+    /// not parse is an error, never a default clock). A deadline already
+    /// given to the requester stands unless the calendars now give an
+    /// earlier one.
     pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Result<Schedule, VaultError> {
         let (regime, kind) = stored_regime_kind(r)?;
-        Ok(clock::schedule(
-            regime,
-            kind,
-            date_of(r.created_ms),
-            r.extended,
-            self.clock_config(),
-            calendars(),
-        ))
+        let mut s = self.computed_schedule(regime, kind, r.created_ms, r.extended, &self.calendars());
+        if let Some(given) = self.store().request_clock(&r.id)? {
+            let parse =
+                |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| corrupt(&r.id, "deadline", v));
+            let respond = parse(&given.respond_by)?;
+            if respond < s.original_respond_by {
+                if !r.extended {
+                    s.respond_by = respond;
+                }
+                s.original_respond_by = respond;
+            }
+            if let (Some(a), Some(now)) = (given.acknowledge_by.as_deref(), s.acknowledge_by) {
+                s.acknowledge_by = Some(parse(a)?.min(now));
+            }
+        }
+        Ok(s)
+    }
+
+    fn clock_record(s: &Schedule, now: i64) -> custodia_store::RequestClock {
+        custodia_store::RequestClock {
+            respond_by: s.original_respond_by.to_string(),
+            acknowledge_by: s.acknowledge_by.map(|d| d.to_string()),
+            calendar_gap: s.calendar_gap,
+            updated_ms: now,
+        }
+    }
+
+    /// Load a company holidays file (same layout as the bundled data; the
+    /// years it lists replace the bundled ones), keep it in the data
+    /// directory, and go over every open request: a deadline the new data
+    /// makes earlier moves, with a history entry; one it would make later
+    /// stays as given, with a history entry saying so. Needs `manage_policy`.
+    pub fn load_holidays(&self, p: &Principal, text: &str) -> Result<HolidaysReport, VaultError> {
+        self.require_admin(p, Permission::ManagePolicy)?;
+        let cals = Calendars::bundled_with(text).map_err(|e| VaultError::Input(e.to_string()))?;
+        let actor = p.actor();
+        let path = self.dir().resolve(&self.config().rights.holidays_file);
+        let tmp = path.with_extension("toml.tmp");
+        crate::datadir::write_private(&tmp, text.as_bytes(), 0o600)?;
+        std::fs::rename(&tmp, &path)?;
+        let now = now_ms();
+        let mut report = HolidaysReport {
+            coverage: cals
+                .coverage()
+                .into_iter()
+                .map(|(id, years)| (id.as_str().to_owned(), years))
+                .collect(),
+            ..Default::default()
+        };
+        for r in self.store().open_requests()? {
+            let (regime, kind) = stored_regime_kind(&r)?;
+            let before = self.schedule_of(&r)?;
+            let after = self.computed_schedule(regime, kind, r.created_ms, r.extended, &cals);
+            let note = if after.original_respond_by < before.original_respond_by {
+                report.moved_earlier.push(r.id.clone());
+                format!(
+                    "holiday data loaded: the answer deadline moves earlier, {} → {}",
+                    before.original_respond_by, after.original_respond_by
+                )
+            } else if after.original_respond_by > before.original_respond_by {
+                report.kept.push(r.id.clone());
+                format!(
+                    "holiday data loaded: it would give {}; the deadline already given, {}, stands",
+                    after.original_respond_by, before.original_respond_by
+                )
+            } else if before.calendar_gap && !after.calendar_gap {
+                report.covered.push(r.id.clone());
+                format!(
+                    "holiday data loaded: the deadline {} is now counted on a covered calendar",
+                    after.original_respond_by
+                )
+            } else {
+                continue;
+            };
+            let given = Schedule {
+                original_respond_by: before.original_respond_by.min(after.original_respond_by),
+                acknowledge_by: match (before.acknowledge_by, after.acknowledge_by) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+                calendar_gap: after.calendar_gap,
+                ..after
+            };
+            let log = RequestLogEntry {
+                ts_ms: now,
+                actor: actor.clone(),
+                from_status: r.status.clone(),
+                to_status: r.status.clone(),
+                note: note.clone(),
+            };
+            let e = self.request_event(&actor, &r, format!("{} {}: {note}", r.kind, r.id));
+            self.apply_one(vec![Mutation::PutRequest {
+                request: Box::new(r.clone()),
+                expect_status: Some(r.status.clone()),
+                log: vec![log],
+                recipients: Vec::new(),
+                clock: Some(Self::clock_record(&given, now)),
+                events: vec![e],
+            }])?;
+        }
+        *self.calendars.write().expect("calendars") = Arc::new(cals);
+        let mut e = AuditEvent::new(now, &actor, Action::Notice);
+        e.detail = Some(format!(
+            "holiday data loaded ({} bytes); deadlines moved earlier: {}, kept as given: {}",
+            text.len(),
+            report.moved_earlier.len(),
+            report.kept.len()
+        ));
+        self.apply_one(vec![Mutation::Audit(vec![e])])?;
+        Ok(report)
+    }
+
+    /// What `custodia status` says about the legal rules in force: a
+    /// notice in force that today's checks would refuse, calendars that
+    /// do not cover next year (from November on), open requests whose
+    /// deadline was counted without holiday data, settings no longer read.
+    pub(crate) fn legal_warnings(&self) -> Result<Vec<String>, VaultError> {
+        let mut out = Vec::new();
+        let state = self.notices();
+        if let Some(n) = state.current() {
+            for d in n.legal_defects(self.schema()) {
+                out.push(format!(
+                    "the notice in force (version {}) would be refused today: {}; publish a corrected version",
+                    n.version, d.message
+                ));
+            }
+        }
+        let cals = self.calendars();
+        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
+        let today = clock::date_in(now_ms(), zone);
+        use chrono::Datelike;
+        let missing_now = cals.missing_year(today.year());
+        if !missing_now.is_empty() {
+            out.push(format!(
+                "the holiday data does not cover {} for {}: deadlines there are counted in calendar days (never later) and flagged; load the year with custodia holidays load FILE",
+                today.year(),
+                missing_now.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if today.month() >= 11 {
+            let next = cals.missing_year(today.year() + 1);
+            if !next.is_empty() {
+                out.push(format!(
+                    "the holiday data does not cover {} for {}: load next year's holidays (the State Council notice appears each autumn) with custodia holidays load FILE",
+                    today.year() + 1,
+                    next.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let gaps = self
+            .store()
+            .open_requests()?
+            .iter()
+            .filter(|r| self.schedule_of(r).is_ok_and(|s| s.calendar_gap))
+            .count();
+        if gaps > 0 {
+            out.push(format!(
+                "{gaps} open request(s) have a deadline counted without holiday data (calendar_gap): it is the calendar-day count, never later than the law's"
+            ));
+        }
+        if self.config().rights.keep_request_months.is_some() {
+            out.push("[rights] keep_request_months is no longer read (requests are kept with their history; 11 CCR §7101 asks for at least 24 months): remove it from config.toml".into());
+        }
+        Ok(out)
     }
 
     /// A stored request as shown (`history` loads the log).
@@ -397,7 +587,7 @@ impl Vault {
             problem(
                 "kind",
                 "unknown_kind",
-                "must be access, portability, rectification, erasure, restriction, objection or consent_withdrawal",
+                "must be access, portability, rectification, erasure, restriction, objection, consent_withdrawal or limit_sensitive (CCPA)",
             )
         })?;
         let notices = self.notices();
@@ -420,6 +610,17 @@ impl Vault {
                 "channel",
                 "unknown_channel",
                 format!("must be one of {}", CHANNELS.join(", ")),
+            ));
+        }
+        if !kind.exists_under(regime) {
+            return Err(problem(
+                "kind",
+                "not_under_regime",
+                format!(
+                    "{} is a request of the CCPA (Cal. Civ. Code §1798.121); this request's regime is {}",
+                    kind.as_str(),
+                    regime.as_str()
+                ),
             ));
         }
         let now = now_ms();
@@ -487,12 +688,14 @@ impl Vault {
             to_status: r.status.clone(),
             note: format!("received via {channel}"),
         };
+        let given = self.computed_schedule(regime, kind, received, false, &self.calendars());
         match self
             .apply_one(vec![Mutation::PutRequest {
                 request: Box::new(r.clone()),
                 expect_status: None,
                 log: vec![log],
                 recipients: Vec::new(),
+                clock: Some(Self::clock_record(&given, now)),
                 events: vec![e],
             }])?
             .pop()
@@ -572,6 +775,7 @@ impl Vault {
                 expect_status: Some(r.status.clone()),
                 log: vec![log],
                 recipients: Vec::new(),
+                clock: None,
                 events: vec![e],
             }])?
             .pop()
@@ -671,6 +875,7 @@ impl Vault {
                 expect_status: Some(r.status.clone()),
                 log: vec![log],
                 recipients: Vec::new(),
+                clock: None,
                 events: vec![e],
             }])?
             .pop()
@@ -835,6 +1040,29 @@ impl Vault {
         out.into_iter().collect()
     }
 
+    /// Third parties (controllers, overseas recipients) of the purposes
+    /// that hold any of the customer's fields — or, for a request to limit,
+    /// of the purposes that use sensitive fields.
+    fn third_parties_for(&self, clear: &BTreeMap<String, String>, sensitive_only: bool) -> Vec<String> {
+        let state = self.notices();
+        let Some(n) = state.current() else {
+            return Vec::new();
+        };
+        let held: BTreeSet<&str> = clear.keys().map(String::as_str).collect();
+        let mut out = BTreeSet::new();
+        for p in &n.purposes {
+            if sensitive_only && !p.uses(self.schema(), custodia_core::Classification::Sensitive) {
+                continue;
+            }
+            if p.fields.iter().any(|f| held.contains(f.as_str())) {
+                for t in p.third_parties() {
+                    out.insert(format!("{t} (third party)"));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Record that a recipient was told.
     pub fn notify_recipient(&self, p: &Principal, id: &str, recipient: &str) -> Result<RequestView, VaultError> {
         self.request_for(p, id, false)?;
@@ -876,6 +1104,7 @@ impl Vault {
                 notified_ms: Some(now),
                 notified_by: Some(actor.into()),
             }],
+            clock: None,
             events: vec![e],
         }])?;
         self.request(p, id)
@@ -975,7 +1204,7 @@ impl Vault {
                 RequestKind::Erasure => {
                     self.require(p, Permission::Delete, None, Some(&attrs), Some(&dsr), Some(cid))?;
                 }
-                RequestKind::Restriction | RequestKind::Objection => {
+                RequestKind::Restriction | RequestKind::Objection | RequestKind::LimitSensitive => {
                     self.require(p, Permission::Write, None, Some(&attrs), Some(&dsr), Some(cid))?;
                 }
                 RequestKind::ConsentWithdrawal => {
@@ -985,7 +1214,19 @@ impl Vault {
                 RequestKind::Rectification => {}
             }
         }
-        let recipients: Vec<RecipientNotice> = if kind.notifies_recipients() {
+        let regime = Regime::parse(&r.regime).ok_or_else(|| corrupt(&r.id, "regime", &r.regime))?;
+        let recipients: Vec<RecipientNotice> = if kind.notifies_third_parties() && regime == Regime::Ccpa {
+            // 11 CCR §7026(f)(2), §7027(g)(2): the third parties the data
+            // was sold or shared with are told to stop too.
+            self.third_parties_for(&clear, kind == RequestKind::LimitSensitive)
+                .into_iter()
+                .map(|n| RecipientNotice {
+                    recipient: n,
+                    notified_ms: None,
+                    notified_by: None,
+                })
+                .collect()
+        } else if kind.notifies_recipients() {
             self.recipients_for(&clear)
                 .into_iter()
                 .map(|n| RecipientNotice {
@@ -1034,7 +1275,30 @@ impl Vault {
             }
             RequestKind::Objection => {
                 self.set_flags(actor, cid, rec.flags | FLAG_OPTED_OUT, "objection / opt-out recorded")?;
-                "objection recorded: objectable purposes and sharing stop".into()
+                if recipients.is_empty() {
+                    "objection recorded: objectable purposes and sharing stop".into()
+                } else {
+                    format!(
+                        "objection recorded: objectable purposes and sharing stop; {} third part(ies) to tell (11 CCR §7026(f))",
+                        recipients.len()
+                    )
+                }
+            }
+            RequestKind::LimitSensitive => {
+                self.set_flags(
+                    actor,
+                    cid,
+                    rec.flags | custodia_store::FLAG_LIMITED,
+                    "use of sensitive personal information limited",
+                )?;
+                format!(
+                    "use of sensitive information limited: purposes using sensitive fields stop except those 11 CCR §7027(m) allows{}",
+                    if recipients.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} third part(ies) to tell (§7027(g))", recipients.len())
+                    }
+                )
             }
             RequestKind::ConsentWithdrawal => {
                 let overview = self.consent_overview(cid, &clear)?;
@@ -1056,6 +1320,7 @@ impl Vault {
                         by: None,
                         text_sha256: None,
                         notice_version: None,
+                        document_sha256: None,
                     })
                     .collect();
                 let n = inputs.len();
@@ -1088,6 +1353,7 @@ impl Vault {
                 expect_status: Some(r.status.clone()),
                 log: vec![log],
                 recipients,
+                clock: None,
                 events: vec![e],
             }])?
             .pop()

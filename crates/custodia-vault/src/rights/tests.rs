@@ -75,6 +75,7 @@ fn give(purpose: &str) -> consent::ConsentInput {
         by: None,
         text_sha256: None,
         notice_version: None,
+        document_sha256: None,
     }
 }
 
@@ -403,7 +404,7 @@ fn retention_runs_erase_whole_customers_and_single_fields() {
             "{ days = 30, from = \"collection\" }",
         )
         .replace(
-            "{ years = 5, from = \"contract_end\" }",
+            "{ years = 10, from = \"contract_end\" }",
             "{ days = 30, from = \"collection\" }",
         )
         .replace(

@@ -93,6 +93,9 @@ pub enum Cmd {
     /// Privacy notices: publish a version, show, list, compare.
     #[command(subcommand)]
     Notice(privacy::NoticeCmd),
+    /// Working-day calendars: load next year's holidays, show coverage.
+    #[command(subcommand)]
+    Holidays(privacy::HolidaysCmd),
     /// Consents: record, list, signed receipts, verification, statistics.
     #[command(subcommand)]
     Consent(privacy::ConsentCmd),
@@ -301,6 +304,7 @@ pub fn run_as(cli: Cli, operator: &str) -> Result<i32, VaultError> {
         Cmd::Policy(c) => access::policy(dir, operator, c),
         Cmd::Review(r) => with_vault(dir, operator, |v, p| access::review(v, p, r)),
         Cmd::Notice(n) => with_vault(dir, operator, |v, p| privacy::notice_cmd(v, p, n)),
+        Cmd::Holidays(h) => with_vault(dir, operator, |v, p| privacy::holidays_cmd(v, p, h)),
         Cmd::Consent(c) => {
             init_logging("warn");
             privacy::consent_cmd(dir, operator, c)

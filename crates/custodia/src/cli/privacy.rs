@@ -41,6 +41,51 @@ pub enum NoticeCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum HolidaysCmd {
+    /// Load a holidays file over the bundled calendars (the years it lists
+    /// replace the bundled ones); open requests' deadlines only move earlier.
+    Load {
+        /// The file (TOML, the layout of the bundled data).
+        file: PathBuf,
+    },
+    /// Which years each calendar covers.
+    Show,
+}
+
+/// `custodia holidays …`.
+pub fn holidays_cmd(v: &Vault, p: &Principal, cmd: HolidaysCmd) -> Result<i32, VaultError> {
+    match cmd {
+        HolidaysCmd::Load { file } => {
+            let text = read(&file)?;
+            let report = v.load_holidays(p, &text)?;
+            for (cal, years) in &report.coverage {
+                println!(
+                    "{cal}: {}",
+                    years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            println!(
+                "open requests: {} deadline(s) moved earlier, {} kept as given, {} now on a covered calendar",
+                report.moved_earlier.len(),
+                report.kept.len(),
+                report.covered.len()
+            );
+        }
+        HolidaysCmd::Show => {
+            v.status(p)?;
+            for (cal, years) in v.calendars().coverage() {
+                println!(
+                    "{}: {}",
+                    cal.as_str(),
+                    years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct AnswerArgs {
     /// Customer id (cus_…).
@@ -63,6 +108,9 @@ pub struct AnswerArgs {
     /// SHA-256 of the exact text shown, when it was not Custodia's own.
     #[arg(long)]
     pub text_sha256: Option<String>,
+    /// For written consent (书面同意): SHA-256 of the signed document.
+    #[arg(long)]
+    pub document_sha256: Option<String>,
     /// The purpose you act for in recording it (e.g. customer_service).
     #[arg(long = "for", value_name = "PURPOSE")]
     pub acting_for: String,
@@ -245,6 +293,7 @@ fn answer_input(a: AnswerArgs, action: ConsentAction) -> ConsentInput {
         by: Some(if a.guardian { "guardian" } else { "subject" }.into()),
         text_sha256: a.text_sha256,
         notice_version: None,
+        document_sha256: a.document_sha256,
     }
 }
 
