@@ -1197,6 +1197,8 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
     .unwrap();
     let csv = dir.join("few.csv");
     std::fs::write(&csv, "name,mobile,department\n钱八,13500135000,service\n").unwrap();
+    let holidays = dir.join("holidays-2027.toml");
+    std::fs::write(&holidays, "[cn_working]\nyears = [2027]\nholidays = [\"2027-01-01\"]\nworkdays = []\n").unwrap();
     let trainings = dir.join("trainings.csv");
     std::fs::write(
         &trainings,
@@ -1284,6 +1286,8 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
         ("notice publish", Cli::Run("notice publish {notice} --dry-run", [1, 0, 1, 1, 1])),
         ("notice show", Cli::Run("notice show", [0, 0, 0, 0, 0])),
         ("notice list", Cli::Run("notice list", [0, 0, 0, 0, 0])),
+        ("holidays load", Cli::Run("holidays load {holidays}", [1, 0, 1, 1, 1])),
+        ("holidays show", Cli::Run("holidays show", [0, 0, 1, 1, 1])),
         ("notice diff", Cli::Run("notice diff --from 1", [0, 0, 0, 0, 0])),
         ("consent give", Cli::Run("consent give {x} --purpose marketing --channel phone --language zh --for customer_service", [1, 1, 0, 0, 1])),
         ("consent withdraw", Cli::Run("consent withdraw {x} --purpose marketing --channel phone --language zh --for customer_service", [1, 1, 0, 0, 1])),
@@ -1360,6 +1364,7 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
                 .replace("{csv}", csv.to_str().unwrap())
                 .replace("{out}", out.to_str().unwrap())
                 .replace("{notice}", notice.to_str().unwrap())
+                .replace("{holidays}", holidays.to_str().unwrap())
                 .replace("{trainings}", trainings.to_str().unwrap())
                 .replace("{profile}", profile.to_str().unwrap())
                 .replace("{cert}", cert.to_str().unwrap())
