@@ -1190,7 +1190,7 @@ pub enum Change {
 }
 
 impl Change {
-    /// Whether this change needs consent again (PIPL Art. 14 ¶2; GDPR Art. 7 and 13(3)).
+    /// Whether this change needs consent again (PIPL Art. 14 ¶2; under the GDPR consent must be specific and informed, Art. 4(11), 7: a new purpose needs its own).
     pub fn material(&self) -> bool {
         !matches!(
             self,

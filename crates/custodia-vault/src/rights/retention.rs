@@ -91,7 +91,7 @@ pub struct LifecycleInput {
 }
 
 /// The legal basis retention erasures cite.
-const BASIS: &str = "PIPL Art. 19, 47(1)1; GDPR Art. 5(1)(e)";
+const BASIS: &str = "PIPL Art. 19, 47(1)(2); GDPR Art. 5(1)(e), 17(1)(a)";
 
 impl Vault {
     fn finish_retention_batch(
