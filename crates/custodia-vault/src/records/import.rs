@@ -542,12 +542,15 @@ fn parse_consents(
             match flag {
                 "separate" => input.separate = true,
                 "guardian" => input.by = Some("guardian".into()),
+                // Written consent: the signed document's SHA-256, checked
+                // with the answer's other rules.
+                f if f.starts_with("written:") => input.document_sha256 = Some(f["written:".len()..].to_owned()),
                 other => {
                     return Err(problem(
                         CONSENTS_COLUMN,
                         "consent_flag",
                         format!(
-                            "unknown flag {:?}: write purpose, purpose+separate or purpose+separate+guardian",
+                            "unknown flag {:?}: write purpose, purpose+separate, purpose+separate+guardian, or add +written:SHA256 of the signed document",
                             other.chars().take(32).collect::<String>()
                         ),
                     ))

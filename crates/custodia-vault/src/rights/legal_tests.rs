@@ -274,6 +274,28 @@ fn written_consent_needs_the_signed_documents_hash_and_the_receipt_carries_it() 
         "{:?}",
         receipt.consent_text
     );
+    // An import carries the document's hash as a flag of the consent.
+    let csv = format!(
+        "external_id,name,bank_card,locale,consents\n\
+         W1,张一,6222020200112233446,zh_CN,risk_control+separate+written:{}\n\
+         W2,张二,6222020200112233446,zh_CN,risk_control+separate\n\
+         W3,张三,6222020200112233446,zh_CN,risk_control+separate+written:xyz\n",
+        "cd".repeat(32)
+    );
+    let opts = crate::records::import::ImportOptions {
+        consent_channel: Some("paper".into()),
+        ..crate::records::import::ImportOptions::new(cp())
+    };
+    let r = v.import(&op(), csv.as_bytes(), None, &opts, None, &NoProgress).unwrap();
+    assert_eq!((r.created, r.rejected), (1, 2), "{r:?}");
+    assert!(
+        r.rejects[0]
+            .problems
+            .iter()
+            .any(|p| p.code == "written_consent_required"),
+        "{r:?}"
+    );
+    assert!(r.rejects[1].problems.iter().any(|p| p.code == "bad_digest"), "{r:?}");
 }
 
 #[test]

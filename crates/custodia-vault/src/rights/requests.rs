@@ -387,6 +387,27 @@ impl Vault {
         Ok(report)
     }
 
+    /// The years each working-day calendar covers. Needs one of the
+    /// permissions `custodia status` takes.
+    pub fn holiday_coverage(&self, p: &Principal) -> Result<Vec<(String, Vec<i32>)>, VaultError> {
+        self.require_any_admin(
+            p,
+            &[
+                Permission::ManageKeys,
+                Permission::ReadAudit,
+                Permission::ManageAccounts,
+                Permission::ManagePolicy,
+                Permission::HandleRequests,
+            ],
+        )?;
+        Ok(self
+            .calendars()
+            .coverage()
+            .into_iter()
+            .map(|(id, years)| (id.as_str().to_owned(), years))
+            .collect())
+    }
+
     /// What `custodia status` says about the legal rules in force: a
     /// notice in force that today's checks would refuse, calendars that
     /// do not cover next year (from November on), open requests whose

@@ -73,11 +73,9 @@ pub fn holidays_cmd(v: &Vault, p: &Principal, cmd: HolidaysCmd) -> Result<i32, V
             );
         }
         HolidaysCmd::Show => {
-            v.status(p)?;
-            for (cal, years) in v.calendars().coverage() {
+            for (cal, years) in v.holiday_coverage(p)? {
                 println!(
-                    "{}: {}",
-                    cal.as_str(),
+                    "{cal}: {}",
                     years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")
                 );
             }

@@ -1198,7 +1198,11 @@ async fn cli_rows(data: &Path, fx: &Fx, c: &mut Conn, officer: &str) {
     let csv = dir.join("few.csv");
     std::fs::write(&csv, "name,mobile,department\n钱八,13500135000,service\n").unwrap();
     let holidays = dir.join("holidays-2027.toml");
-    std::fs::write(&holidays, "[cn_working]\nyears = [2027]\nholidays = [\"2027-01-01\"]\nworkdays = []\n").unwrap();
+    std::fs::write(
+        &holidays,
+        "[cn_working]\nyears = [2027]\nholidays = [\"2027-01-01\"]\nworkdays = []\n",
+    )
+    .unwrap();
     let trainings = dir.join("trainings.csv");
     std::fs::write(
         &trainings,
