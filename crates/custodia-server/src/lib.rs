@@ -185,6 +185,10 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/" => get pages::root;
         "/login" => get pages::staff::login_page, post pages::staff::login_submit;
         "/account" => get pages::staff::account_page;
+        "/console" => get pages::console::home;
+        "/console/search" => get pages::console::search_form, post pages::console::search_submit;
+        "/console/customers/{id}" => get pages::console::customer;
+        "/console/customers/{id}/reveal" => get pages::console::reveal_get, post pages::console::reveal;
         "/mfa/enroll" => get pages::staff::enroll_page, post pages::staff::enroll_submit;
         "/password/forgot" => get pages::links::forgot_page, post pages::links::forgot_submit;
         "/account/link" => get pages::links::link_page, post pages::links::link_submit;
@@ -199,6 +203,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/portal/data.json" => get pages::portal::download;
         "/portal/logout" => post pages::portal::logout;
         "/static/custodia.css" => get pages::css;
+        "/static/reveal.css" => get pages::console::reveal_css;
     );
     let router = router
         .route(

@@ -83,7 +83,15 @@ fn what_a_page_echoes_is_escaped_and_signed_in_pages_send_strangers_to_sign_in()
         assert_eq!(status, StatusCode::OK);
         assert!(!body.contains("<script>x"), "{body}");
         assert!(body.contains("&#34;&#62;&#60;script&#62;"), "{body}");
-        for uri in ["/account", "/mfa/enroll", "/account/password", "/reports/consents"] {
+        for uri in [
+            "/account",
+            "/mfa/enroll",
+            "/account/password",
+            "/reports/consents",
+            "/console",
+            "/console/search",
+            "/console/customers/cus_0190a4b2c3d47e8f9a0b1c2d3e4f5a6b",
+        ] {
             let (status, h, _) = get(&router, uri, "en").await;
             assert_eq!(status, StatusCode::SEE_OTHER, "{uri}");
             assert_eq!(h[header::LOCATION], "/login", "{uri}");

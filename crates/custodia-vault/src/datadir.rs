@@ -103,6 +103,23 @@ pub struct Config {
     /// privacy notice takes effect at midnight of its effective date here.
     #[serde(default)]
     pub utc_offset: UtcOffset,
+    /// The staff console.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]` of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Seconds a revealed value stays on screen (5 to 600).
+    pub reveal_seconds: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { reveal_seconds: 60 }
+    }
 }
 
 /// A fixed offset from UTC, written `+08:00` / `-05:00` in `config.toml`
@@ -620,6 +637,13 @@ impl DataDir {
         c.rights
             .check()
             .map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
+        if !(5..=600).contains(&c.console.reveal_seconds) {
+            return Err(VaultError::Config(format!(
+                "{}: [console] reveal_seconds = {}: must be 5 to 600",
+                p.display(),
+                c.console.reveal_seconds
+            )));
+        }
         Ok(c)
     }
 
@@ -689,6 +713,7 @@ impl DataDir {
             trusted_proxies: Vec::new(),
             http: HttpConfig::default(),
             utc_offset: UtcOffset::default(),
+            console: ConsoleConfig::default(),
         };
         let text = format!(
             "{CONFIG_HEADER}{}",

@@ -63,6 +63,12 @@ catalog! {
         public_disclosure_added, text_changed, role_processor, role_controller, list_separator,
     }
     reports: Reports { title, purpose, version, given, pending, withdrawn, none, denied, sign_out }
+    console: Console {
+        title_home, who, link_search, link_account, link_reports, title_search, search_intro, search_by, value,
+        purpose, search, results, no_results, truncated, customer, title_customer, back_to_search, field, reveal,
+        reveal_intro, reason, reveal_button, consents, none, state, version, title_revealed, hides, hidden, hide_now,
+        refused_reveal, refused_reveal_none, not_found,
+    }
 }
 
 const EN: &str = include_str!("../../i18n/en.toml");

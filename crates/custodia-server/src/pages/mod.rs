@@ -5,6 +5,7 @@
 //! policy, every form with an anti-CSRF token. Each page calls the same
 //! caller-bound vault operation as its API twin.
 
+pub mod console;
 pub mod i18n;
 pub mod links;
 pub mod portal;

@@ -168,7 +168,7 @@ pub async fn login_submit(
             let to = if start.must_enroll_mfa {
                 "/mfa/enroll"
             } else {
-                "/account"
+                "/console"
             };
             let mut r = Redirect::to(to).into_response();
             set_cookie(
@@ -366,7 +366,7 @@ pub async fn enroll_submit(
         match s.vault.confirm_mfa(&p, &sess.account, &f.code) {
             Ok(()) => {
                 let _ = s.vault.session_mfa_done(&token);
-                Redirect::to("/account").into_response()
+                Redirect::to("/console").into_response()
             }
             Err(_) => enroll_form(&s, lang, &token, &sess, Some(&t.staff.bad_code)),
         }

@@ -54,6 +54,9 @@ pub struct Access {
     pub purpose: Purpose,
     /// What is shown in clear.
     pub reveal: Reveal,
+    /// Why, in the reader's words (checked by [`Vault::reveal_reason`]:
+    /// short, no personal data); kept in the audit event.
+    pub reason: Option<String>,
 }
 
 impl Access {
@@ -62,6 +65,7 @@ impl Access {
         Access {
             purpose,
             reveal: Reveal::None,
+            reason: None,
         }
     }
 
@@ -148,7 +152,62 @@ impl Vault {
                 Reveal::Fields(out)
             }
         };
-        Ok(Access { purpose, reveal })
+        Ok(Access {
+            purpose,
+            reveal,
+            reason: None,
+        })
+    }
+
+    /// Check a reveal's stated reason: 4 to 200 characters, no control
+    /// characters, and no personal information (it is kept in the audit
+    /// log, which erasure never touches).
+    pub fn reveal_reason(&self, reason: &str) -> Result<String, VaultError> {
+        let r = reason.trim();
+        let n = r.chars().count();
+        let bad = |code: &str, message: String| VaultError::Invalid(vec![field_problem("reason", code, message)]);
+        if n < 4 {
+            return Err(bad("required", "say in a few words why you need the value".into()));
+        }
+        if n > 200 {
+            return Err(bad("too_long", "is longer than 200 characters".into()));
+        }
+        if r.chars().any(char::is_control) {
+            return Err(bad("control_characters", "holds control characters".into()));
+        }
+        let found: Vec<&str> = custodia_deid::detect(r)
+            .iter()
+            .filter(|f| f.score >= 0.5)
+            .map(|f| f.kind.as_str())
+            .collect();
+        if !found.is_empty() {
+            return Err(bad(
+                "personal_data",
+                format!(
+                    "holds personal information ({}); give the reason without it (it is kept in the audit log)",
+                    found.join(", ")
+                ),
+            ));
+        }
+        Ok(r.to_owned())
+    }
+
+    /// The purposes for which `p`'s roles may reveal `field` for some
+    /// customer in their scope: what a refusal tells the caller about their
+    /// own grants (never about a customer).
+    pub fn reveal_purposes(&self, p: &Principal, field: &str) -> Vec<Purpose> {
+        let Some(def) = self.schema().field(field) else {
+            return Vec::new();
+        };
+        self.schema()
+            .purposes()
+            .iter()
+            .filter(|pd| {
+                self.decide_anywhere(p, Permission::Reveal, Some(def), Some(&pd.id))
+                    .allowed
+            })
+            .map(|pd| pd.id.clone())
+            .collect()
     }
 
     pub(crate) fn event(&self, actor: &str, action: Action, customer: Option<CustomerId>) -> AuditEvent {
@@ -755,6 +814,9 @@ impl Vault {
             self.event(actor, Action::Read, Some(view.id))
         };
         e.purpose = Some(access.purpose.clone());
+        if let Some(r) = &access.reason {
+            e.detail = Some(format!("reason: {r}"));
+        }
         e
     }
 

@@ -94,7 +94,9 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     assert_eq!(browser.text("#secret").await, secret, "same secret after a wrong code");
     browser.type_into("#code", &totp_now(&secret, 0)).await;
     browser.click("#confirm").await;
-    browser.wait_url("/account").await;
+    browser.wait_url("/console").await;
+    browser.wait_for("#link-search").await;
+    browser.click("#link-account").await;
     browser.wait_for("#mfa-state").await;
     assert_eq!(browser.text("#mfa-state").await, "enrolled");
     browser.screenshot(&shots.join("account.png")).await;
@@ -110,7 +112,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     browser.type_into("#password", pw).await;
     browser.type_into("#code", &totp_now(&secret, 1)).await;
     browser.click("#submit").await;
-    browser.wait_url("/account").await;
+    browser.wait_url("/console").await;
 
     // Chinese pages.
     browser.goto(&format!("{base}/account?lang=zh")).await;
@@ -345,7 +347,7 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     browser.type_into("#password", pw).await;
     browser.type_into("#code", &totp_now(&secret, 1)).await;
     browser.click("#submit").await;
-    browser.wait_url("/account").await;
+    browser.wait_url("/console").await;
     browser
         .goto(&format!("https://localhost:{}/reports/consents?lang=en", s.addr.port()))
         .await;
@@ -368,4 +370,209 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
             assert!(!contains(&bytes, needle.as_bytes()), "{needle} in {}", path.display());
         }
     }
+}
+
+/// The agent's journey in the console: sign in → /console → search by a
+/// mobile number (sent in the form, never in the address) → the masked card
+/// → reveal the mobile for a purpose with a reason → the value once, not
+/// cached, gone after Back → a reveal the role lacks, explained by the
+/// caller's own grants → the audit log holds it all. Each page passes
+/// axe-core without serious or critical violations, in both languages.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_finds_reads_and_reveals_in_the_console() {
+    use hyper::{Method, StatusCode};
+    let _one = ONE_BROWSER.lock().await;
+    let Some(browser) = webdriver::Browser::start().await else {
+        if std::env::var("CI").is_ok() {
+            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
+        }
+        eprintln!("skipping: chromium/chromedriver not installed");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    let agent = staff(&data, "li.na", "cs_agent", true, true);
+    let steward = service_token(&data, "data_steward");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(serde_json::json!({
+            "name": "王小明", "mobile": "13912345678", "email": "wang.xm@example.cn",
+            "department": "service", "bank_card": "6222020200112233446"
+        })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let base = format!("https://localhost:{}", s.addr.port());
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut history = Vec::new();
+    let axe = |name: &'static str, v: Vec<String>| {
+        assert!(v.is_empty(), "{name}: accessibility violations: {v:#?}");
+    };
+
+    browser.goto(&format!("{base}/login?lang=en")).await;
+    axe("login", browser.axe_violations().await);
+    browser.type_into("#name", "li.na").await;
+    browser.type_into("#password", PW).await;
+    browser.type_into("#code", &agent.code()).await;
+    browser.click("#submit").await;
+    browser.wait_url("/console").await;
+    history.push(browser.url().await);
+    assert_eq!(browser.text("#who").await, "Signed in as li.na.");
+    axe("console", browser.axe_violations().await);
+
+    // Search: a POST, the address stays /console/search.
+    browser.click("#link-search").await;
+    browser.wait_for("#search-form").await;
+    axe("search", browser.axe_violations().await);
+    browser.select("#field", "mobile").await;
+    browser.type_into("#value", "139 1234 5678").await;
+    browser.select("#purpose", "customer_service").await;
+    browser.click("#search").await;
+    browser.wait_for("#results").await;
+    history.push(browser.url().await);
+    let results = browser.text("#results").await;
+    assert!(results.contains(&id) && results.contains("****"), "{results}");
+    assert!(!results.contains("13912345678"), "masked: {results}");
+    axe("results", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-search.png")).await;
+
+    // The masked card.
+    browser.click("a.result").await;
+    browser.wait_for("#card").await;
+    history.push(browser.url().await);
+    assert!(browser.text("#f-mobile").await.contains("****"));
+    axe("card", browser.axe_violations().await);
+
+    // A reason with personal data in it is refused at the field.
+    browser.select("#reveal-field", "mobile").await;
+    browser.type_into("#reason", "caller 13912345678 asked").await;
+    browser.click("#reveal").await;
+    browser.wait_for("#error").await;
+    assert!(browser.text("#error").await.contains("personal information"));
+
+    // Reveal with purpose and reason: the value, once.
+    browser.select("#reveal-field", "mobile").await;
+    browser
+        .type_into("#reason", "caller asked to confirm the number on file")
+        .await;
+    browser.click("#reveal").await;
+    browser.wait_for("#clear-value").await;
+    history.push(browser.url().await);
+    assert_eq!(browser.text("#clear-value").await, "+8613912345678");
+    assert!(browser.text("#hides").await.contains("60 seconds"));
+    assert_eq!(browser.css_value("#clear-value", "animation-delay").await, "60s");
+    axe("revealed", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-revealed.png")).await;
+    // Back: the page before (a form answer, not kept: the browser asks to
+    // send it again), never the value.
+    browser.back().await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let page = browser
+        .execute("return document.documentElement.outerHTML", serde_json::json!([]))
+        .await;
+    assert!(
+        !page.as_str().unwrap().contains("13912345678"),
+        "Back shows the value again"
+    );
+    browser
+        .goto(&format!(
+            "{base}/console/customers/{id}?purpose=customer_service&lang=en"
+        ))
+        .await;
+    browser.wait_for("#card").await;
+
+    // A field the agent's role may not reveal: the refusal explains the
+    // caller's own grants.
+    browser.select("#reveal-field", "mobile").await;
+    browser.select("#reveal-purpose", "contract_performance").await;
+    browser.type_into("#reason", "customer asked about a refund").await;
+    browser.click("#reveal").await;
+    browser.wait_for("#error").await;
+    let why = browser.text("#error").await;
+    assert!(
+        why.starts_with("Your roles may reveal") && why.contains("only for: Customer service"),
+        "{why}"
+    );
+    browser.select("#reveal-field", "email").await;
+    browser.type_into("#reason", "customer asked about a refund").await;
+    browser.click("#reveal").await;
+    browser.wait_for("#error").await;
+    let why = browser.text("#error").await;
+    assert!(
+        why.contains("may not reveal") && why.contains("for any purpose"),
+        "{why}"
+    );
+
+    // The reveal answer is not cached; no address held a personal value.
+    let cookies = browser.cookies().await;
+    let sess = cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "custodia_session")
+        .and_then(|c| c["value"].as_str())
+        .unwrap()
+        .to_owned();
+    let csrf = browser
+        .execute(
+            "return document.querySelector('input[name=csrf]').value",
+            serde_json::json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = format!("custodia_session={sess}");
+    let body = form_encode(&[
+        ("csrf", &csrf),
+        ("field", "mobile"),
+        ("purpose", "customer_service"),
+        ("reason", "checking the cache headers"),
+    ]);
+    let r = c
+        .send(
+            Method::POST,
+            &format!("/console/customers/{id}/reveal"),
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    for u in &history {
+        assert!(!u.contains("1391234") && !u.contains("wang"), "{u}");
+    }
+
+    // Chinese.
+    browser.goto(&format!("{base}/console?lang=zh")).await;
+    browser.wait_for("#link-search").await;
+    assert_eq!(browser.text("h1").await, "控制台");
+    axe("console zh", browser.axe_violations().await);
+    browser
+        .goto(&format!(
+            "{base}/console/customers/{id}?purpose=customer_service&lang=zh"
+        ))
+        .await;
+    browser.wait_for("#card").await;
+    axe("card zh", browser.axe_violations().await);
+    browser.quit().await;
+
+    // On the record: the search, the reads shown, the reveal with its reason.
+    let log = stdout(&run(&data, &["audit", "tail", "-n", "60"]));
+    for want in ["search", "reveal", "reason: caller asked to confirm the number on file"] {
+        assert!(log.contains(want), "{want} missing:\n{log}");
+    }
+    assert!(!log.contains("13912345678"));
+    assert!(run(&data, &["audit", "verify"]).status.success());
 }

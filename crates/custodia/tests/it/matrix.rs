@@ -908,6 +908,58 @@ async fn every_route_and_command_for_every_caller() {
         ),
         row(
             M::GET,
+            "/console",
+            "/console",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 200, 200, 200, 303],
+        ),
+        row(
+            M::GET,
+            "/console/search",
+            "/console/search",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 200, 200, 200, 303],
+        ),
+        // A form without the session's anti-CSRF token is refused.
+        row(
+            M::POST,
+            "/console/search",
+            "/console/search",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        // Data needs MFA and training, as on the API.
+        row(
+            M::GET,
+            "/console/customers/{id}",
+            "/console/customers/{x}?purpose=customer_service",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 200, 200, 303],
+        ),
+        // Out of the agent's scope: as unknown as a customer that does not exist.
+        row(
+            M::GET,
+            "/console/customers/{id}",
+            "/console/customers/{r}?purpose=customer_service",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 404, 404, 404, 303],
+        ),
+        row(
+            M::GET,
+            "/console/customers/{id}/reveal",
+            "/console/customers/{x}/reveal",
+            None,
+            [303; 13],
+        ),
+        row(
+            M::POST,
+            "/console/customers/{id}/reveal",
+            "/console/customers/{x}/reveal",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::GET,
             "/mfa/enroll",
             "/mfa/enroll",
             None,
@@ -958,6 +1010,7 @@ async fn every_route_and_command_for_every_caller() {
             [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 200],
         ),
         row(M::GET, "/static/custodia.css", "/static/custodia.css", None, [200; 13]),
+        row(M::GET, "/static/reveal.css", "/static/reveal.css", None, [200; 13]),
         row(M::GET, "/password/forgot", "/password/forgot", None, [200; 13]),
         row(M::POST, "/password/forgot", "/password/forgot", None, [403; 13]),
         row(M::GET, "/account/link", "/account/link?t=not-a-link", None, [403; 13]),

@@ -224,6 +224,66 @@ impl Browser {
         std::fs::write(path, base64_decode(b64)).unwrap();
     }
 
+    /// Run a script in the page; its return value.
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Run an asynchronous script (it calls its last argument when done).
+    pub async fn execute_async(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// The browser's Back button.
+    pub async fn back(&self) {
+        self.cmd(Method::POST, "/back", None).await;
+    }
+
+    /// Choose `value` in the `<select>` at `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value=\"{value}\"]")).await;
+    }
+
+    /// axe-core's serious and critical violations on the current page
+    /// (`CUSTODIA_AXE` names axe.min.js, installed by `.ci/run` from npm).
+    /// Without it the check is skipped, or fails under `CUSTODIA_REQUIRE_TOOLS`.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let path = std::env::var("CUSTODIA_AXE")
+            .unwrap_or_else(|_| "/tmp/custodia-axe/node_modules/axe-core/axe.min.js".into());
+        let Ok(src) = std::fs::read_to_string(&path) else {
+            if std::env::var_os("CUSTODIA_REQUIRE_TOOLS").is_some() {
+                panic!("axe-core is required ({path}); .ci/run installs it from npm");
+            }
+            eprintln!("skipping the accessibility check: {path} not found");
+            return Vec::new();
+        };
+        self.execute(&format!("{src}\n;return 1;"), json!([])).await;
+        let v = self
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                json!([]),
+            )
+            .await;
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
     pub async fn quit(mut self) {
         let _ = self
             .raw(Method::DELETE, &format!("/session/{}", self.session), None)

@@ -1,0 +1,564 @@
+//! The staff console (`/console`): where a signed-in person lands, finds a
+//! customer, reads the masked card and reveals one value for a stated
+//! purpose and reason. Every page calls the same caller-bound vault
+//! operation as the API; searched values travel only in POST bodies, never
+//! in a URL; a revealed value is sent with `Cache-Control: no-store` and
+//! taken off the screen again after `[console] reveal_seconds`.
+
+use super::i18n::{fill, Text};
+use super::{blocking_page, lang_of, principal_of, render, session_of, Lang, LangQuery, Layout, Message};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use custodia_core::Purpose;
+use custodia_vault::access::authz::Principal;
+use custodia_vault::access::session::Session;
+use custodia_vault::records::{Access, Reveal};
+use custodia_vault::VaultError;
+use serde::Deserialize;
+
+/// Most results a search page shows.
+const PAGE_RESULTS: usize = 50;
+
+fn layout(lang: Lang, title: &str, csrf: &str) -> Layout {
+    let t = super::i18n::text(lang);
+    Layout::new(lang, title).signed_in("/logout", csrf, &t.staff.sign_out)
+}
+
+/// The signed-in staff member of a request (None: send them to sign in).
+fn staff(s: &AppState, h: &HeaderMap) -> Option<(Session, Principal)> {
+    let (token, sess) = session_of(s, h)?;
+    let p = principal_of(s, &token)?;
+    Some((sess, p))
+}
+
+fn to_sign_in() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// A page that must not be kept by the browser or any cache.
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// A refusal in the reader's words: the vault's problem detail, with its status.
+fn refusal(lang: Lang, csrf: &str, title: &str, e: &VaultError) -> Response {
+    let p = crate::problem::Problem::from_vault(e, lang);
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::FORBIDDEN);
+    no_store(render(&Message::error(layout(lang, title, csrf), &p.detail), status))
+}
+
+fn purpose_label(s: &AppState, lang: Lang, id: &str) -> String {
+    s.vault
+        .schema()
+        .purpose(id)
+        .map(|p| lang.pick(&p.name_en, &p.name_zh).to_owned())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+fn field_label(s: &AppState, lang: Lang, name: &str) -> String {
+    s.vault
+        .schema()
+        .field(name)
+        .map(|f| lang.pick(&f.label_en, &f.label_zh).to_owned())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// The purposes of the notice in force, as (id, label).
+fn purposes(s: &AppState, lang: Lang) -> Vec<(String, String)> {
+    let state = s.vault.notices();
+    state
+        .current()
+        .map(|n| {
+            n.purposes
+                .iter()
+                .map(|p| (p.id.to_string(), purpose_label(s, lang, p.id.as_str())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "console/home.html")]
+struct HomePage {
+    page: Layout,
+    t: &'static Text,
+    who: String,
+    /// (href, id, label)
+    links: Vec<(String, String, String)>,
+}
+
+/// GET /console: where staff land after signing in.
+pub async fn home(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, _)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let links = vec![
+            (
+                "/console/search".into(),
+                "link-search".into(),
+                t.console.link_search.clone(),
+            ),
+            (
+                "/reports/consents".into(),
+                "link-reports".into(),
+                t.console.link_reports.clone(),
+            ),
+            ("/account".into(), "link-account".into(), t.console.link_account.clone()),
+        ];
+        let page = HomePage {
+            page: layout(lang, &t.console.title_home, &sess.csrf),
+            t,
+            who: fill(&t.console.who, &[("name", &sess.account)]),
+            links,
+        };
+        render(&page, StatusCode::OK)
+    })
+    .await
+}
+
+/// One search result: the customer and the masked values of the columns.
+struct ResultRow {
+    id: String,
+    values: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/search.html")]
+struct SearchPage {
+    page: Layout,
+    t: &'static Text,
+    csrf: String,
+    /// Searchable fields, as (name, label).
+    fields: Vec<(String, String)>,
+    field: String,
+    purposes: Vec<(String, String)>,
+    purpose: String,
+    searched: bool,
+    /// The columns of the results, as (name, label).
+    columns: Vec<(String, String)>,
+    results: Vec<ResultRow>,
+    truncated: bool,
+    error: Option<String>,
+}
+
+fn search_page(s: &AppState, lang: Lang, sess: &Session, field: &str, purpose: &str) -> SearchPage {
+    let t = super::i18n::text(lang);
+    SearchPage {
+        page: layout(lang, &t.console.title_search, &sess.csrf),
+        t,
+        csrf: sess.csrf.clone(),
+        fields: s
+            .vault
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| f.searchable)
+            .map(|f| (f.name.to_string(), field_label(s, lang, f.name.as_str())))
+            .collect(),
+        field: field.to_owned(),
+        purposes: purposes(s, lang),
+        purpose: purpose.to_owned(),
+        searched: false,
+        columns: Vec::new(),
+        results: Vec::new(),
+        truncated: false,
+        error: None,
+    }
+}
+
+/// GET /console/search: the form (nothing searched in the address).
+pub async fn search_form(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let Some((sess, _)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        render(
+            &search_page(&s, lang, &sess, "mobile", "customer_service"),
+            StatusCode::OK,
+        )
+    })
+    .await
+}
+
+/// The search form.
+#[derive(Deserialize)]
+pub struct SearchForm {
+    csrf: String,
+    field: String,
+    value: String,
+    purpose: String,
+}
+
+/// POST /console/search: masked results for the purpose, each read audited.
+pub async fn search_submit(
+    State(s): State<AppState>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<SearchForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        let mut page = search_page(&s, lang, &sess, &f.field, &f.purpose);
+        page.searched = true;
+        let found = s
+            .vault
+            .access(Some(&f.purpose), false, None)
+            .and_then(|a| s.vault.find(&p, &f.field, &f.value, &a, PAGE_RESULTS + 1));
+        let status = match found {
+            Ok(mut views) => {
+                page.truncated = views.len() > PAGE_RESULTS;
+                views.truncate(PAGE_RESULTS);
+                let mut columns: Vec<String> = Vec::new();
+                for v in &views {
+                    for k in v.fields.keys() {
+                        if !columns.contains(k) {
+                            columns.push(k.clone());
+                        }
+                    }
+                }
+                page.results = views
+                    .iter()
+                    .map(|v| ResultRow {
+                        id: v.id.to_string(),
+                        values: columns
+                            .iter()
+                            .map(|c| v.fields.get(c).cloned().unwrap_or_default())
+                            .collect(),
+                    })
+                    .collect();
+                page.columns = columns
+                    .into_iter()
+                    .map(|c| {
+                        let l = field_label(&s, lang, &c);
+                        (c, l)
+                    })
+                    .collect();
+                StatusCode::OK
+            }
+            Err(e) => {
+                let pr = crate::problem::Problem::from_vault(&e, lang);
+                page.searched = false;
+                page.error = Some(pr.detail);
+                StatusCode::from_u16(pr.status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+        };
+        no_store(render(&page, status))
+    })
+    .await
+}
+
+/// A field of the card.
+struct CardField {
+    name: String,
+    label: String,
+    value: String,
+    /// Personal or sensitive (offered for a reveal).
+    encrypted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/customer.html")]
+struct CustomerPage {
+    page: Layout,
+    t: &'static Text,
+    csrf: String,
+    id: String,
+    purpose: String,
+    purpose_label: String,
+    purposes: Vec<(String, String)>,
+    fields: Vec<CardField>,
+    /// (purpose, state, notice version)
+    consents: Vec<(String, String, String)>,
+    error: Option<String>,
+}
+
+/// `?purpose=` of the card (a purpose id, no personal data).
+#[derive(Deserialize, Default)]
+pub struct CardQuery {
+    lang: Option<String>,
+    purpose: Option<String>,
+}
+
+fn card(
+    s: &AppState,
+    lang: Lang,
+    sess: &Session,
+    p: &Principal,
+    id: &str,
+    purpose: &str,
+    error: Option<String>,
+) -> Response {
+    let t = super::i18n::text(lang);
+    let access = match s.vault.access(Some(purpose), false, None) {
+        Ok(a) => a,
+        Err(e) => return refusal(lang, &sess.csrf, &t.console.title_customer, &e),
+    };
+    let view = match s.vault.get(p, id, &access) {
+        Ok(v) => v,
+        // Out of scope and unknown look the same.
+        Err(VaultError::NotFound(_)) => {
+            return render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            )
+        }
+        Err(e) => return refusal(lang, &sess.csrf, &t.console.title_customer, &e),
+    };
+    let fields = s
+        .vault
+        .schema()
+        .fields()
+        .iter()
+        .filter_map(|f| {
+            view.fields.get(f.name.as_str()).map(|v| CardField {
+                name: f.name.to_string(),
+                label: field_label(s, lang, f.name.as_str()),
+                value: v.clone(),
+                encrypted: f.classification.is_encrypted(),
+            })
+        })
+        .collect();
+    let consents = s
+        .vault
+        .customer_consents(p, id, &access.purpose)
+        .map(|o| {
+            o.purposes
+                .iter()
+                .filter(|c| c.offered)
+                .map(|c| {
+                    (
+                        purpose_label(s, lang, c.purpose.as_str()),
+                        c.state.code().replace('_', " "),
+                        c.notice_version.map(|v| v.to_string()).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = CustomerPage {
+        page: layout(lang, &t.console.title_customer, &sess.csrf),
+        t,
+        csrf: sess.csrf.clone(),
+        id: view.id.to_string(),
+        purpose: access.purpose.to_string(),
+        purpose_label: purpose_label(s, lang, access.purpose.as_str()),
+        purposes: purposes(s, lang),
+        fields,
+        consents,
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    no_store(render(&page, status))
+}
+
+/// GET /console/customers/{id}: the masked card for `?purpose=`.
+pub async fn customer(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<CardQuery>,
+    h: HeaderMap,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&LangQuery { lang: q.lang.clone() }, &h);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let purpose = q.purpose.clone().unwrap_or_else(|| "customer_service".into());
+        card(&s, lang, &sess, &p, &id, &purpose, None)
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "console/revealed.html")]
+struct RevealedPage {
+    page: Layout,
+    t: &'static Text,
+    id: String,
+    label: String,
+    value: String,
+    purpose: String,
+    purpose_label: String,
+    reason: String,
+    hides: String,
+}
+
+/// The reveal form.
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    field: String,
+    purpose: String,
+    reason: String,
+}
+
+/// POST /console/customers/{id}/reveal: one value in clear, once, for the
+/// stated purpose and reason (audited with both).
+pub async fn reveal(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<RevealForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        let Some(def) = s
+            .vault
+            .schema()
+            .field(&f.field)
+            .filter(|d| d.classification.is_encrypted())
+        else {
+            return card(
+                &s,
+                lang,
+                &sess,
+                &p,
+                &id,
+                &f.purpose,
+                Some(format!(
+                    "{:?}: unknown field",
+                    f.field.chars().take(40).collect::<String>()
+                )),
+            );
+        };
+        let reason = match s.vault.reveal_reason(&f.reason) {
+            Ok(r) => r,
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                return card(&s, lang, &sess, &p, &id, &f.purpose, Some(detail));
+            }
+        };
+        let purpose = match Purpose::new(f.purpose.trim()) {
+            Ok(pu) => pu,
+            Err(_) => {
+                return card(
+                    &s,
+                    lang,
+                    &sess,
+                    &p,
+                    &id,
+                    "customer_service",
+                    Some(format!(
+                        "{:?}: unknown purpose",
+                        f.purpose.chars().take(40).collect::<String>()
+                    )),
+                )
+            }
+        };
+        let access = Access {
+            purpose: purpose.clone(),
+            reveal: Reveal::Fields(vec![def.name.clone()]),
+            reason: Some(reason.clone()),
+        };
+        match s.vault.get(&p, &id, &access) {
+            Ok(view) => {
+                let seconds = s.vault.config().console.reveal_seconds;
+                let page = RevealedPage {
+                    page: layout(lang, &t.console.title_revealed, &sess.csrf),
+                    t,
+                    id: view.id.to_string(),
+                    label: field_label(&s, lang, def.name.as_str()),
+                    value: view.fields.get(def.name.as_str()).cloned().unwrap_or_default(),
+                    purpose: purpose.to_string(),
+                    purpose_label: purpose_label(&s, lang, purpose.as_str()),
+                    reason,
+                    hides: fill(&t.console.hides, &[("seconds", &seconds.to_string())]),
+                };
+                no_store(render(&page, StatusCode::OK))
+            }
+            Err(VaultError::NotFound(_)) => render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            ),
+            Err(VaultError::Forbidden(_)) => {
+                // The caller's own grants, in words; nothing about the customer.
+                let label = field_label(&s, lang, def.name.as_str());
+                let allowed: Vec<String> = s
+                    .vault
+                    .reveal_purposes(&p, def.name.as_str())
+                    .iter()
+                    .map(|pu| purpose_label(&s, lang, pu.as_str()))
+                    .collect();
+                let why = if allowed.is_empty() {
+                    fill(&t.console.refused_reveal_none, &[("field", &label)])
+                } else {
+                    fill(
+                        &t.console.refused_reveal,
+                        &[("field", &label), ("purposes", &allowed.join(lang.pick(", ", "、")))],
+                    )
+                };
+                card(&s, lang, &sess, &p, &id, "customer_service", Some(why))
+            }
+            Err(e) => refusal(lang, &sess.csrf, &t.console.title_customer, &e),
+        }
+    })
+    .await
+}
+
+/// GET /static/reveal.css: takes a revealed value off the screen after
+/// `[console] reveal_seconds` (CSS, so no script and no timed refresh).
+pub async fn reveal_css(State(s): State<AppState>) -> Response {
+    let n = s.vault.config().console.reveal_seconds;
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        format!(
+            ".timed {{ animation: custodia-hide 0s step-end {n}s forwards; }}\n\
+             .after {{ visibility: hidden; animation: custodia-show 0s step-end {n}s forwards; }}\n\
+             @keyframes custodia-hide {{ to {{ visibility: hidden; }} }}\n\
+             @keyframes custodia-show {{ to {{ visibility: visible; }} }}\n"
+        ),
+    )
+        .into_response()
+}
+
+/// GET /console/customers/{id}/reveal (the language switch of a revealed
+/// page, or a reload): back to the masked card, never the value again.
+pub async fn reveal_get(Path(id): Path<String>, q: Query<LangQuery>) -> Response {
+    let lang = q.lang.as_deref().filter(|l| *l == "zh" || *l == "en").unwrap_or("en");
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    Redirect::to(&format!("/console/customers/{id}?lang={lang}")).into_response()
+}
