@@ -189,6 +189,9 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/console/search" => get pages::console::search_form, post pages::console::search_submit;
         "/console/customers/{id}" => get pages::console::customer;
         "/console/customers/{id}/reveal" => get pages::console::reveal_get, post pages::console::reveal;
+        "/console/requests" => get pages::console::requests;
+        "/console/requests/{id}" => get pages::console::request;
+        "/console/requests/{id}/{action}" => post pages::console::request_action;
         "/mfa/enroll" => get pages::staff::enroll_page, post pages::staff::enroll_submit;
         "/password/forgot" => get pages::links::forgot_page, post pages::links::forgot_submit;
         "/account/link" => get pages::links::link_page, post pages::links::link_submit;

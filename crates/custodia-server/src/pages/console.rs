@@ -109,6 +109,7 @@ pub async fn home(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) 
                 "link-search".into(),
                 t.console.link_search.clone(),
             ),
+            ("/console/requests".into(), "link-requests".into(), t.queue.link.clone()),
             (
                 "/reports/consents".into(),
                 "link-reports".into(),
@@ -561,4 +562,259 @@ pub async fn reveal_get(Path(id): Path<String>, q: Query<LangQuery>) -> Response
         .take(64)
         .collect();
     Redirect::to(&format!("/console/customers/{id}?lang={lang}")).into_response()
+}
+
+/// Days left in words and its urgency class: `red` at 5 days or fewer,
+/// `amber` at 10 or fewer (the words say it too: never colour alone).
+fn days_left(t: &Text, left: Option<i64>) -> (String, &'static str) {
+    match left {
+        None => (t.queue.left_done.clone(), ""),
+        Some(n) if n < 0 => (fill(&t.queue.left_overdue, &[("n", &(-n).to_string())]), "red"),
+        Some(0) => (t.queue.left_today.clone(), "red"),
+        Some(1) => (t.queue.left_one.clone(), "red"),
+        Some(n) => (
+            fill(&t.queue.left_days, &[("n", &n.to_string())]),
+            if n <= 5 {
+                "red"
+            } else if n <= 10 {
+                "amber"
+            } else {
+                ""
+            },
+        ),
+    }
+}
+
+fn kind_label(lang: Lang, kind: &str) -> String {
+    custodia_core::rights::RequestKind::parse(kind)
+        .map(|k| lang.pick(k.name_en(), k.name_zh()).to_owned())
+        .unwrap_or_else(|| kind.to_owned())
+}
+
+/// One row of the queue.
+struct QueueRow {
+    id: String,
+    kind: String,
+    regime: String,
+    status: String,
+    received: String,
+    due: String,
+    left: String,
+    urgency: &'static str,
+    ack: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/requests.html")]
+struct QueuePage {
+    page: Layout,
+    t: &'static Text,
+    kinds: Vec<(String, String)>,
+    regimes: Vec<String>,
+    states: Vec<String>,
+    kind: String,
+    regime: String,
+    state: String,
+    rows: Vec<QueueRow>,
+}
+
+/// The queue's filters (request kinds, laws and states: no personal data).
+#[derive(Deserialize, Default)]
+pub struct QueueQuery {
+    lang: Option<String>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    regime: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// GET /console/requests: open requests of customers in the caller's
+/// scope, soonest deadline first.
+pub async fn requests(State(s): State<AppState>, q: Query<QueueQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&LangQuery { lang: q.lang.clone() }, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let mut open = match s.vault.open_requests(&p) {
+            Ok(v) => v,
+            Err(e) => return refusal(lang, &sess.csrf, &t.queue.title, &e),
+        };
+        open.retain(|r| {
+            (q.kind.is_empty() || r.kind == q.kind)
+                && (q.regime.is_empty() || r.regime == q.regime)
+                && (q.state.is_empty() || r.status == q.state)
+        });
+        open.sort_by_key(|r| r.due.respond_by);
+        let rows = open
+            .iter()
+            .map(|r| {
+                let (left, urgency) = days_left(t, r.days_left);
+                QueueRow {
+                    id: r.id.clone(),
+                    kind: kind_label(lang, &r.kind),
+                    regime: r.regime.to_uppercase(),
+                    status: r.status.clone(),
+                    received: r.received_at.chars().take(10).collect(),
+                    due: r.due.respond_by.to_string(),
+                    left,
+                    urgency,
+                    ack: match (r.acknowledgement_due, r.due.acknowledge_by) {
+                        (true, Some(d)) => d.to_string(),
+                        _ => String::new(),
+                    },
+                }
+            })
+            .collect();
+        let page = QueuePage {
+            page: layout(lang, &t.queue.title, &sess.csrf).wide(),
+            t,
+            kinds: custodia_core::rights::RequestKind::ALL
+                .iter()
+                .map(|k| (k.as_str().to_owned(), kind_label(lang, k.as_str())))
+                .collect(),
+            regimes: ["pipl", "gdpr", "ccpa"].map(String::from).to_vec(),
+            states: ["received", "verified", "in_progress", "extended"]
+                .map(String::from)
+                .to_vec(),
+            kind: q.kind.clone(),
+            regime: q.regime.clone(),
+            state: q.state.clone(),
+            rows,
+        };
+        render(&page, StatusCode::OK)
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "console/request.html")]
+struct RequestPage {
+    page: Layout,
+    t: &'static Text,
+    csrf: String,
+    r: custodia_vault::rights::requests::RequestView,
+    customer: Option<String>,
+    kind: String,
+    left: String,
+    urgency: &'static str,
+    open: bool,
+    methods: &'static [&'static str],
+    error: Option<String>,
+    done: Option<String>,
+    certificate: Option<String>,
+}
+
+// The page's parts (the outcome of an action, if one ran) are plain
+// arguments: a struct for them would only move the list.
+#[allow(clippy::too_many_arguments)]
+fn request_page(
+    s: &AppState,
+    lang: Lang,
+    sess: &Session,
+    p: &Principal,
+    id: &str,
+    error: Option<String>,
+    done: Option<String>,
+    certificate: Option<String>,
+) -> Response {
+    let t = super::i18n::text(lang);
+    let r = match s.vault.request(p, id) {
+        Ok(r) => r,
+        Err(e) => return refusal(lang, &sess.csrf, &t.queue.title_request, &e),
+    };
+    let (left, urgency) = days_left(t, r.days_left);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = RequestPage {
+        page: layout(lang, &t.queue.title_request, &sess.csrf),
+        t,
+        csrf: sess.csrf.clone(),
+        customer: r.customer.map(|c| c.to_string()),
+        kind: kind_label(lang, &r.kind),
+        left,
+        urgency,
+        open: !matches!(r.status.as_str(), "completed" | "denied"),
+        methods: custodia_vault::rights::requests::VERIFICATION_METHODS,
+        error,
+        done,
+        certificate,
+        r,
+    };
+    no_store(render(&page, status))
+}
+
+/// GET /console/requests/{id}: one request, its clocks, history and actions.
+pub async fn request(State(s): State<AppState>, Path(id): Path<String>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        request_page(&s, lang, &sess, &p, &id, None, None, None)
+    })
+    .await
+}
+
+/// An action's form.
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    recipient: String,
+}
+
+/// POST /console/requests/{id}/{action}: verify, acknowledge, extend,
+/// deny, complete, notify — the same caller-bound operations as the API.
+pub async fn request_action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<ActionForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        let v = &s.vault;
+        let mut certificate = None;
+        let result = match action.as_str() {
+            "verify" => v.verify_request(&p, &id, &f.method).map(|_| ()),
+            "acknowledge" => v.acknowledge_request(&p, &id).map(|_| ()),
+            "extend" => v.extend_request(&p, &id, &f.reason).map(|_| ()),
+            "deny" => v.deny_request(&p, &id, &f.reason).map(|_| ()),
+            "notify" => v.notify_recipient(&p, &id, &f.recipient).map(|_| ()),
+            "complete" => v.carry_out(&p, &id, None).map(|o| {
+                certificate = o.certificate;
+            }),
+            _ => {
+                return (StatusCode::NOT_FOUND, "no such action").into_response();
+            }
+        };
+        match result {
+            Ok(()) => request_page(&s, lang, &sess, &p, &id, None, Some(t.queue.done.clone()), certificate),
+            Err(e @ VaultError::NotFound(_)) => refusal(lang, &sess.csrf, &t.queue.title_request, &e),
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                request_page(&s, lang, &sess, &p, &id, Some(detail), None, None)
+            }
+        }
+    })
+    .await
 }

@@ -69,6 +69,12 @@ catalog! {
         reveal_intro, reason, reveal_button, consents, none, state, version, title_revealed, hides, hidden, hide_now,
         refused_reveal, refused_reveal_none, not_found,
     }
+    queue: Queue {
+        link, title, kind, regime, state, any, filter, empty, request, received, due, days_left, acknowledge_by,
+        left_days, left_one, left_today, left_overdue, left_done, title_request, back, customer, calendar_gap, rules,
+        actions, method, verify, acknowledge, complete, reason, extend, deny, recipients, told, mark_told,
+        certificate, history, when, who, note, done,
+    }
 }
 
 const EN: &str = include_str!("../../i18n/en.toml");

@@ -576,3 +576,139 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
     assert!(!log.contains("13912345678"));
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
+
+/// The request queue: an agent verifies a requester's identity in the
+/// console, the privacy officer completes the erasure and gets the
+/// destruction certificate; days left are in words (and colour); every page
+/// passes axe-core.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
+    use hyper::{Method, StatusCode};
+    let _one = ONE_BROWSER.lock().await;
+    let Some(browser) = webdriver::Browser::start().await else {
+        if std::env::var("CI").is_ok() {
+            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
+        }
+        eprintln!("skipping: chromium/chromedriver not installed");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    let agent = staff(&data, "li.na", "cs_agent", true, true);
+    let officer = staff(&data, "po.wang", "privacy_officer", true, true);
+    let steward = service_token(&data, "data_steward");
+    let officer_api = service_token(&data, "privacy_officer");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(serde_json::json!({"name": "Ana Ruiz", "mobile": "+34 612 345 678", "department": "service"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = call(
+        &mut c,
+        &officer_api,
+        Method::POST,
+        "/v1/requests",
+        Some(serde_json::json!({"customer": id, "kind": "erasure", "regime": "gdpr", "channel": "email"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let req = r.json()["id"].as_str().unwrap().to_owned();
+    let base = format!("https://localhost:{}", s.addr.port());
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let axe = |name: &'static str, v: Vec<String>| {
+        assert!(v.is_empty(), "{name}: accessibility violations: {v:#?}");
+    };
+    let sign_in = |who: &'static str, code: String| {
+        let browser = &browser;
+        let base = base.clone();
+        async move {
+            browser.goto(&format!("{base}/login?lang=en")).await;
+            browser.type_into("#name", who).await;
+            browser.type_into("#password", PW).await;
+            browser.type_into("#code", &code).await;
+            browser.click("#submit").await;
+            browser.wait_url("/console").await;
+        }
+    };
+
+    // The agent: queue → request → verify.
+    sign_in("li.na", agent.code()).await;
+    browser.wait_for("#link-requests").await;
+    browser.click("#link-requests").await;
+    browser.wait_for("#queue").await;
+    let queue = browser.text("#queue").await;
+    assert!(queue.contains(&req) && queue.contains("days left"), "{queue}");
+    axe("queue", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-queue.png")).await;
+    // Filters are request kinds and states, never personal values.
+    browser.select("#kind", "access").await;
+    browser.click("#filter").await;
+    browser.wait_for("#empty").await;
+    assert!(browser.url().await.contains("kind=access"));
+    browser.goto(&format!("{base}/console/requests?lang=en")).await;
+    browser.click("a.request").await;
+    browser.wait_for("#request").await;
+    axe("request", browser.axe_violations().await);
+    browser.select("#method", "id_document").await;
+    browser.click("#verify").await;
+    browser.wait_for("#done").await;
+    assert_eq!(browser.text("#request-state").await, "verified");
+    // The agent cannot complete an erasure (no delete grant).
+    browser.click("#complete").await;
+    browser.wait_for("#error").await;
+    browser.click("#sign-out").await;
+    browser.wait_url("/login").await;
+
+    // The officer completes it and gets the certificate.
+    sign_in("po.wang", officer.code()).await;
+    browser.goto(&format!("{base}/console/requests/{req}?lang=en")).await;
+    browser.wait_for("#request").await;
+    browser.click("#complete").await;
+    browser.wait_for("#certificate").await;
+    let cert = browser.text("#certificate").await;
+    assert_eq!(cert.split('.').count(), 3, "a compact JWS: {cert}");
+    assert_eq!(browser.text("#request-state").await, "completed");
+    let history = browser.text("#history").await;
+    assert!(
+        history.contains("staff:li.na") && history.contains("staff:po.wang"),
+        "{history}"
+    );
+    axe("completed", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-request.png")).await;
+    // Chinese.
+    browser.goto(&format!("{base}/console/requests?lang=zh")).await;
+    browser.wait_for("h1").await;
+    assert_eq!(browser.text("h1").await, "个人信息主体请求");
+    axe("queue zh", browser.axe_violations().await);
+    // At a phone's 390 px no console page scrolls sideways.
+    browser.set_size(390, 844).await;
+    for path in [
+        "/console".to_owned(),
+        "/console/search".to_owned(),
+        "/console/requests".to_owned(),
+        format!("/console/requests/{req}"),
+        "/account".to_owned(),
+    ] {
+        for lang in ["en", "zh"] {
+            browser.goto(&format!("{base}{path}?lang={lang}")).await;
+            browser.wait_for("h1").await;
+            assert!(
+                !browser.scrolls_sideways().await,
+                "{path} ({lang}) scrolls sideways at 390 px"
+            );
+        }
+    }
+    browser.quit().await;
+
+    let log = stdout(&run(&data, &["audit", "tail", "-n", "80"]));
+    assert!(log.contains("staff:li.na") && log.contains("staff:po.wang"), "{log}");
+    assert!(run(&data, &["audit", "verify"]).status.success());
+}

@@ -960,6 +960,27 @@ async fn every_route_and_command_for_every_caller() {
         ),
         row(
             M::GET,
+            "/console/requests",
+            "/console/requests",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 200, 200, 303],
+        ),
+        row(
+            M::GET,
+            "/console/requests/{id}",
+            "/console/requests/{req}",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 200, 200, 303],
+        ),
+        row(
+            M::POST,
+            "/console/requests/{id}/{action}",
+            "/console/requests/{req}/verify",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::GET,
             "/mfa/enroll",
             "/mfa/enroll",
             None,

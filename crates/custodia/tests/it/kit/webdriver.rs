@@ -244,6 +244,27 @@ impl Browser {
         .await
     }
 
+    /// Resize the window (e.g. 390 px wide, a phone).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.cmd(
+            Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Whether the page is wider than the window (it would scroll sideways).
+    pub async fn scrolls_sideways(&self) -> bool {
+        self.execute(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth",
+            json!([]),
+        )
+        .await
+        .as_bool()
+        .unwrap_or(true)
+    }
+
     /// The browser's Back button.
     pub async fn back(&self) {
         self.cmd(Method::POST, "/back", None).await;
