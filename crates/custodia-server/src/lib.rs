@@ -189,6 +189,9 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/console/search" => get pages::console::search_form, post pages::console::search_submit;
         "/console/customers/{id}" => get pages::console::customer;
         "/console/customers/{id}/reveal" => get pages::console::reveal_get, post pages::console::reveal;
+        "/console/customers/{id}/request" => post pages::console::log_request;
+        "/console/customers/{id}/portal-code" => post pages::console::portal_code;
+        "/console/dashboard" => get pages::console::dashboard;
         "/console/requests" => get pages::console::requests;
         "/console/requests/{id}" => get pages::console::request;
         "/console/requests/{id}/{action}" => post pages::console::request_action;

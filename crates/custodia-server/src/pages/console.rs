@@ -111,6 +111,11 @@ pub async fn home(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) 
             ),
             ("/console/requests".into(), "link-requests".into(), t.queue.link.clone()),
             (
+                "/console/dashboard".into(),
+                "link-dashboard".into(),
+                t.dash.link.clone(),
+            ),
+            (
                 "/reports/consents".into(),
                 "link-reports".into(),
                 t.console.link_reports.clone(),
@@ -289,7 +294,11 @@ struct CustomerPage {
     fields: Vec<CardField>,
     /// (purpose, state, notice version)
     consents: Vec<(String, String, String)>,
+    /// Request kinds, as (id, label).
+    kinds: Vec<(String, String)>,
+    channels: &'static [&'static str],
     error: Option<String>,
+    done: Option<String>,
 }
 
 /// `?purpose=` of the card (a purpose id, no personal data).
@@ -307,6 +316,21 @@ fn card(
     id: &str,
     purpose: &str,
     error: Option<String>,
+) -> Response {
+    card_with(s, lang, sess, p, id, purpose, error, None)
+}
+
+// The card and what the last form on it did.
+#[allow(clippy::too_many_arguments)]
+fn card_with(
+    s: &AppState,
+    lang: Lang,
+    sess: &Session,
+    p: &Principal,
+    id: &str,
+    purpose: &str,
+    error: Option<String>,
+    done: Option<String>,
 ) -> Response {
     let t = super::i18n::text(lang);
     let access = match s.vault.access(Some(purpose), false, None) {
@@ -368,7 +392,13 @@ fn card(
         purposes: purposes(s, lang),
         fields,
         consents,
+        kinds: custodia_core::rights::RequestKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_owned(), kind_label(lang, k.as_str())))
+            .collect(),
+        channels: &["phone", "email", "letter", "in_person"],
         error: error.clone(),
+        done,
     };
     let status = if error.is_some() {
         StatusCode::FORBIDDEN
@@ -815,6 +845,184 @@ pub async fn request_action(
                 request_page(&s, lang, &sess, &p, &id, Some(detail), None, None)
             }
         }
+    })
+    .await
+}
+
+/// The "log a request" form of the card.
+#[derive(Deserialize)]
+pub struct LogRequestForm {
+    csrf: String,
+    kind: String,
+    #[serde(default)]
+    regime: String,
+    channel: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// POST /console/customers/{id}/request: log a data-subject request the
+/// customer made by phone, e-mail, letter or in person.
+pub async fn log_request(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<LogRequestForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        let input = custodia_vault::rights::requests::NewRequest {
+            customer: id.clone(),
+            kind: f.kind,
+            regime: (!f.regime.is_empty()).then_some(f.regime),
+            channel: Some(f.channel),
+            note: (!f.note.trim().is_empty()).then_some(f.note),
+            ..Default::default()
+        };
+        match s.vault.new_request(&p, &input) {
+            Ok(r) => Redirect::to(&format!("/console/requests/{}", r.id)).into_response(),
+            Err(VaultError::NotFound(_)) => render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            ),
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
+            }
+        }
+    })
+    .await
+}
+
+/// The portal-code form of the card.
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    channel: String,
+}
+
+/// POST /console/customers/{id}/portal-code: send the customer a portal
+/// code to their own contact (the agent learns only where it went).
+pub async fn portal_code(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<CodeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        let channel = custodia_vault::privacy::delivery::Channel::parse(&f.channel);
+        let purpose = Purpose::new("customer_service").expect("a valid purpose id");
+        match s.vault.send_portal_code(&p, &id, &purpose, channel) {
+            Ok(sent) => {
+                let msg = fill(
+                    &t.console.code_sent,
+                    &[
+                        ("to", &sent.to),
+                        ("channel", sent.channel.as_str()),
+                        ("until", &sent.expires_at),
+                    ],
+                );
+                card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg))
+            }
+            Err(VaultError::NotFound(_)) => render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            ),
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
+            }
+        }
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage {
+    page: Layout,
+    t: &'static Text,
+    overdue: usize,
+    due_soon: usize,
+    overdue_text: String,
+    due_soon_text: String,
+    ack_text: String,
+    /// (id, kind, law, due, days left, urgency)
+    rows: Vec<(String, String, String, String, String, &'static str)>,
+    warnings: Vec<String>,
+}
+
+/// GET /console/dashboard: the privacy officer's view of what is due and
+/// what needs attention (the warnings of `custodia status`).
+pub async fn dashboard(State(s): State<AppState>, q: Query<LangQuery>, h: HeaderMap) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let due = match s.vault.requests_due(&p, 10) {
+            Ok(v) => v,
+            Err(e) => return refusal(lang, &sess.csrf, &t.dash.title, &e),
+        };
+        let overdue = due.iter().filter(|r| r.overdue).count();
+        let due_soon = due
+            .iter()
+            .filter(|r| !r.overdue && r.days_left.is_some_and(|d| d <= 10))
+            .count();
+        let ack = due.iter().filter(|r| r.acknowledgement_due).count();
+        // Status needs an administrative permission; without one the
+        // section is empty rather than the page refused.
+        let warnings = s.vault.status(&p).map(|st| st.warnings).unwrap_or_default();
+        let rows = due
+            .iter()
+            .map(|r| {
+                let (left, urgency) = days_left(t, r.days_left);
+                (
+                    r.id.clone(),
+                    kind_label(lang, &r.kind),
+                    r.regime.to_uppercase(),
+                    r.due.respond_by.to_string(),
+                    left,
+                    urgency,
+                )
+            })
+            .collect();
+        let page = DashboardPage {
+            page: layout(lang, &t.dash.title, &sess.csrf).wide(),
+            t,
+            overdue,
+            due_soon,
+            overdue_text: fill(&t.dash.overdue, &[("n", &overdue.to_string())]),
+            due_soon_text: fill(&t.dash.due_soon, &[("n", &due_soon.to_string())]),
+            ack_text: fill(&t.dash.ack_due, &[("n", &ack.to_string())]),
+            rows,
+            warnings,
+        };
+        render(&page, StatusCode::OK)
     })
     .await
 }

@@ -67,7 +67,8 @@ catalog! {
         title_home, who, link_search, link_account, link_reports, title_search, search_intro, search_by, value,
         purpose, search, results, no_results, truncated, customer, title_customer, back_to_search, field, reveal,
         reveal_intro, reason, reveal_button, consents, none, state, version, title_revealed, hides, hidden, hide_now,
-        refused_reveal, refused_reveal_none, not_found,
+        refused_reveal, refused_reveal_none, not_found, log_request, notice_regime, channel, request_note,
+        log_request_button, portal_code, portal_code_intro, send_code, code_sent,
     }
     queue: Queue {
         link, title, kind, regime, state, any, filter, empty, request, received, due, days_left, acknowledge_by,
@@ -75,6 +76,7 @@ catalog! {
         actions, method, verify, acknowledge, complete, reason, extend, deny, recipients, told, mark_told,
         certificate, history, when, who, note, done,
     }
+    dash: Dash { link, title, requests, overdue, due_soon, ack_due, warnings, no_warnings }
 }
 
 const EN: &str = include_str!("../../i18n/en.toml");

@@ -664,6 +664,28 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     // The agent cannot complete an erasure (no delete grant).
     browser.click("#complete").await;
     browser.wait_for("#error").await;
+    // From the card: a request the customer made by phone is logged, and
+    // a portal code cannot go out while no mail server is configured.
+    browser
+        .goto(&format!(
+            "{base}/console/customers/{id}?purpose=customer_service&lang=en"
+        ))
+        .await;
+    browser.wait_for("#request-form").await;
+    browser.select("#request-kind", "access").await;
+    browser.select("#request-channel", "phone").await;
+    browser.type_into("#request-note", "asked by phone for a copy").await;
+    browser.click("#log-request").await;
+    browser.wait_for("#request").await;
+    assert!(browser.text("#request").await.contains("phone") || browser.url().await.contains("/console/requests/req_"));
+    browser
+        .goto(&format!(
+            "{base}/console/customers/{id}?purpose=customer_service&lang=en"
+        ))
+        .await;
+    browser.wait_for("#portal-form").await;
+    browser.click("#send-code").await;
+    browser.wait_for("#error").await;
     browser.click("#sign-out").await;
     browser.wait_url("/login").await;
 
@@ -682,6 +704,12 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         "{history}"
     );
     axe("completed", browser.axe_violations().await);
+    // The dashboard: what is due, and what needs attention.
+    browser.goto(&format!("{base}/console/dashboard?lang=en")).await;
+    browser.wait_for("#counts").await;
+    assert!(browser.text("#overdue").await.contains("0 overdue"));
+    assert!(browser.text("#ack-due").await.contains("awaiting confirmation"));
+    axe("dashboard", browser.axe_violations().await);
     browser.screenshot(&shots.join("console-request.png")).await;
     // Chinese.
     browser.goto(&format!("{base}/console/requests?lang=zh")).await;
@@ -694,7 +722,9 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         "/console".to_owned(),
         "/console/search".to_owned(),
         "/console/requests".to_owned(),
+        "/console/dashboard".to_owned(),
         format!("/console/requests/{req}"),
+        format!("/console/customers/{id}"),
         "/account".to_owned(),
     ] {
         for lang in ["en", "zh"] {

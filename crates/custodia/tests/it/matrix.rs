@@ -959,6 +959,27 @@ async fn every_route_and_command_for_every_caller() {
             [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
         ),
         row(
+            M::POST,
+            "/console/customers/{id}/request",
+            "/console/customers/{x}/request",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::POST,
+            "/console/customers/{id}/portal-code",
+            "/console/customers/{x}/portal-code",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::GET,
+            "/console/dashboard",
+            "/console/dashboard",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 200, 200, 303],
+        ),
+        row(
             M::GET,
             "/console/requests",
             "/console/requests",
