@@ -190,6 +190,8 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/console/customers/{id}" => get pages::console::customer;
         "/console/customers/{id}/reveal" => get pages::console::reveal_get, post pages::console::reveal;
         "/console/customers/{id}/request" => post pages::console::log_request;
+        "/console/customers/{id}/edit" => post pages::console::edit;
+        "/console/customers/{id}/consent" => post pages::console::consent;
         "/console/customers/{id}/portal-code" => post pages::console::portal_code;
         "/console/dashboard" => get pages::console::dashboard;
         "/console/requests" => get pages::console::requests;

@@ -297,6 +297,12 @@ struct CustomerPage {
     /// Request kinds, as (id, label).
     kinds: Vec<(String, String)>,
     channels: &'static [&'static str],
+    /// The record's version (the edit form's optimistic check).
+    version: i64,
+    /// Contact fields to edit: (name, label, problem).
+    editable: Vec<(String, String, Option<String>)>,
+    /// Purposes consent can be recorded for, as (id, label).
+    consentable: Vec<(String, String)>,
     error: Option<String>,
     done: Option<String>,
 }
@@ -317,7 +323,7 @@ fn card(
     purpose: &str,
     error: Option<String>,
 ) -> Response {
-    card_with(s, lang, sess, p, id, purpose, error, None)
+    card_with(s, lang, sess, p, id, purpose, error, None, &[])
 }
 
 // The card and what the last form on it did.
@@ -331,6 +337,7 @@ fn card_with(
     purpose: &str,
     error: Option<String>,
     done: Option<String>,
+    problems: &[custodia_vault::FieldProblem],
 ) -> Response {
     let t = super::i18n::text(lang);
     let access = match s.vault.access(Some(purpose), false, None) {
@@ -397,6 +404,35 @@ fn card_with(
             .map(|k| (k.as_str().to_owned(), kind_label(lang, k.as_str())))
             .collect(),
         channels: &["phone", "email", "letter", "in_person"],
+        version: view.version,
+        editable: s
+            .vault
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    custodia_core::FieldType::Phone
+                        | custodia_core::FieldType::Email
+                        | custodia_core::FieldType::Address
+                )
+            })
+            .map(|f| {
+                let problem = problems
+                    .iter()
+                    .filter(|x| x.field == f.name.as_str())
+                    .map(|x| x.message.clone())
+                    .next();
+                (f.name.to_string(), field_label(s, lang, f.name.as_str()), problem)
+            })
+            .collect(),
+        consentable: s
+            .vault
+            .consent_purposes()
+            .into_iter()
+            .map(|pu| (pu.to_string(), purpose_label(s, lang, pu.as_str())))
+            .collect(),
         error: error.clone(),
         done,
     };
@@ -942,7 +978,7 @@ pub async fn portal_code(
                         ("until", &sent.expires_at),
                     ],
                 );
-                card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg))
+                card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg), &[])
             }
             Err(VaultError::NotFound(_)) => render(
                 &Message::error(
@@ -1023,6 +1059,138 @@ pub async fn dashboard(State(s): State<AppState>, q: Query<LangQuery>, h: Header
             warnings,
         };
         render(&page, StatusCode::OK)
+    })
+    .await
+}
+
+/// POST /console/customers/{id}/edit: change contact fields (what is
+/// typed; empty inputs are left alone), checked by the vault's update, for
+/// customer_service; problems are shown at their field.
+pub async fn edit(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<std::collections::BTreeMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(mut f)) = form.ok().filter(|f| f.get("csrf") == Some(&sess.csrf)) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        f.remove("csrf");
+        let version = f.remove("version").and_then(|v| v.parse::<i64>().ok());
+        let patch: custodia_vault::RecordPatch = f
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k, Some(v)))
+            .collect();
+        if patch.is_empty() {
+            return card(&s, lang, &sess, &p, &id, "customer_service", None);
+        }
+        let purpose = Purpose::new("customer_service").expect("a valid purpose id");
+        match s.vault.update(&p, &id, &patch, version, &purpose) {
+            Ok(_) => card_with(
+                &s,
+                lang,
+                &sess,
+                &p,
+                &id,
+                "customer_service",
+                None,
+                Some(t.console.saved.clone()),
+                &[],
+            ),
+            Err(VaultError::Invalid(problems)) => {
+                let first = problems.first().map(|x| format!("{}: {}", x.field, x.message));
+                card_with(&s, lang, &sess, &p, &id, "customer_service", first, None, &problems)
+            }
+            Err(VaultError::NotFound(_)) => render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            ),
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
+            }
+        }
+    })
+    .await
+}
+
+/// The consent form of the card.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf: String,
+    purpose: String,
+    action: String,
+    channel: String,
+    language: String,
+    #[serde(default)]
+    separate: Option<String>,
+}
+
+/// POST /console/customers/{id}/consent: record a consent the customer gave
+/// (or withdrew) by phone, in person or on paper, acting for
+/// customer_service; every rule of recording a consent applies.
+pub async fn consent(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<LangQuery>,
+    h: HeaderMap,
+    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    blocking_page(move || {
+        let lang = lang_of(&q, &h);
+        let t = super::i18n::text(lang);
+        let Some((sess, p)) = staff(&s, &h) else {
+            return to_sign_in();
+        };
+        let Some(Form(f)) = form.ok().filter(|f| f.csrf == sess.csrf) else {
+            return (StatusCode::FORBIDDEN, t.staff.csrf.clone()).into_response();
+        };
+        use custodia_vault::privacy::consent::{ConsentAction, ConsentInput};
+        let input = ConsentInput {
+            purpose: f.purpose,
+            action: if f.action == "withdraw" {
+                ConsentAction::Withdraw
+            } else {
+                ConsentAction::Give
+            },
+            channel: f.channel,
+            language: f.language,
+            separate: f.separate.as_deref() == Some("true"),
+            by: None,
+            text_sha256: None,
+            notice_version: None,
+            document_sha256: None,
+        };
+        let purpose = Purpose::new("customer_service").expect("a valid purpose id");
+        match s.vault.record_consents(&p, &id, &[input], &purpose) {
+            Ok(done) => {
+                let receipt = done.first().map(|r| r.receipt.clone()).unwrap_or_default();
+                let msg = fill(&t.console.consent_saved, &[("receipt", &receipt)]);
+                card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg), &[])
+            }
+            Err(VaultError::NotFound(_)) => render(
+                &Message::error(
+                    layout(lang, &t.console.title_customer, &sess.csrf),
+                    &t.console.not_found,
+                ),
+                StatusCode::NOT_FOUND,
+            ),
+            Err(e) => {
+                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
+                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
+            }
+        }
     })
     .await
 }

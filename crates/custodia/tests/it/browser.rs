@@ -510,6 +510,29 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
         "{why}"
     );
 
+    // Edit a contact: a bad number is refused at its field; a good e-mail is saved.
+    browser.type_into("#edit-mobile", "12345").await;
+    browser.click("#save").await;
+    browser.wait_for("#err-mobile").await;
+    assert!(!browser.text("#err-mobile").await.is_empty());
+    browser.type_into("#edit-email", "xm.wang@example.cn").await;
+    browser.click("#save").await;
+    browser.wait_for("#done").await;
+    assert_eq!(browser.text("#done").await, "Saved.");
+    assert!(browser.text("#f-email").await.ends_with("@example.cn"));
+    // A consent given by phone.
+    browser.select("#consent-purpose", "marketing").await;
+    browser.select("#consent-channel", "phone").await;
+    browser.click("#record-consent").await;
+    browser.wait_for("#done").await;
+    assert!(
+        browser.text("#done").await.contains("rcpt_"),
+        "{}",
+        browser.text("#done").await
+    );
+    assert!(browser.text("#consents").await.contains("active"));
+    axe("card after edits", browser.axe_violations().await);
+
     // The reveal answer is not cached; no address held a personal value.
     let cookies = browser.cookies().await;
     let sess = cookies
@@ -536,6 +559,8 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
         ("purpose", "customer_service"),
         ("reason", "checking the cache headers"),
     ]);
+    // A fresh connection: the first one sat idle past the server's timeout.
+    let mut c = s.conn().await;
     let r = c
         .send(
             Method::POST,

@@ -960,6 +960,20 @@ async fn every_route_and_command_for_every_caller() {
         ),
         row(
             M::POST,
+            "/console/customers/{id}/edit",
+            "/console/customers/{x}/edit",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::POST,
+            "/console/customers/{id}/consent",
+            "/console/customers/{x}/consent",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
+        row(
+            M::POST,
             "/console/customers/{id}/request",
             "/console/customers/{x}/request",
             None,
