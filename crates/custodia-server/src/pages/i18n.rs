@@ -55,7 +55,7 @@ catalog! {
         state_active, state_never_given, state_withdrawn, state_renewal_needed, state_kind_missing, state_not_needed, give, withdraw,
         guardian, guardian_note, separate_note, saved, data, data_intro, download, requests, requests_intro, kind,
         note, send, your_requests, status_received, status_verified, status_in_progress, status_extended,
-        status_completed, status_denied, sign_out, error,
+        status_completed, status_denied, sign_out, error, controller, due,
     }
     changes: Changes {
         purpose_added, purpose_removed, basis_changed, field_added, field_removed, recipient_added,

@@ -316,7 +316,9 @@ struct MainPage {
     /// (value, name)
     kinds: Vec<(&'static str, &'static str)>,
     /// (id, kind, status, received)
-    requests: Vec<(String, String, String, String)>,
+    requests: Vec<(String, String, String, String, String)>,
+    /// The controller: name, then contact lines.
+    controller: (String, Vec<String>),
 }
 
 fn render_main(
@@ -431,8 +433,10 @@ fn render_main(
         changes,
         upcoming,
         consents,
+        // Only the kinds the notice's laws know (the request to limit is the CCPA's).
         kinds: RequestKind::ALL
             .iter()
+            .filter(|k| n.regimes.iter().any(|r| k.exists_under(*r)))
             .map(|k| (k.as_str(), lang.pick(k.name_en(), k.name_zh())))
             .collect(),
         requests: view
@@ -442,9 +446,32 @@ fn render_main(
                 let kind = RequestKind::parse(&r.kind)
                     .map(|k| lang.pick(k.name_en(), k.name_zh()).to_owned())
                     .unwrap_or_else(|| r.kind.clone());
-                (r.id.clone(), kind, status_name(t, &r.status), r.received_at.clone())
+                (
+                    r.id.clone(),
+                    kind,
+                    status_name(t, &r.status),
+                    r.received_at.chars().take(10).collect::<String>(),
+                    r.due
+                        .as_ref()
+                        .map(|d| fill(&t.portal.due, &[("date", d)]))
+                        .unwrap_or_default(),
+                )
             })
             .collect(),
+        // Who is responsible and how to reach them (PIPL Art. 17; GDPR Art. 13(1)(a)).
+        controller: (
+            n.controller.name.clone(),
+            [
+                &n.controller.contact,
+                &n.controller.address,
+                &n.controller.email,
+                &n.controller.phone,
+            ]
+            .into_iter()
+            .filter(|x| !x.trim().is_empty())
+            .cloned()
+            .collect(),
+        ),
     };
     render(&page, StatusCode::OK)
 }

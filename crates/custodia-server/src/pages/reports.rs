@@ -19,6 +19,8 @@ pub struct Chart {
     width: u32,
     height: u32,
     rows: Vec<ChartRow>,
+    /// The chart's accessible name (its table follows on the page).
+    title: String,
 }
 
 struct ChartRow {
@@ -91,7 +93,14 @@ impl Chart {
             width: WIDTH + 60,
             height: ROW * stats.len() as u32 + 10,
             rows,
+            title: "Consents".into(),
         }
+    }
+
+    /// With `title` as its accessible name.
+    pub fn titled(mut self, title: &str) -> Chart {
+        self.title = title.to_owned();
+        self
     }
 }
 
@@ -141,7 +150,7 @@ pub async fn consents_page(State(s): State<AppState>, q: Query<LangQuery>, h: He
                 .map(|d| lang.pick(&d.name_en, &d.name_zh).to_owned())
                 .unwrap_or_else(|| p.to_owned())
         };
-        page.chart = match Chart::new(&stats, &label).render() {
+        page.chart = match Chart::new(&stats, &label).titled(&t.reports.title).render() {
             Ok(svg) => svg,
             Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
         };

@@ -119,6 +119,8 @@ pub struct RequestSummary {
     pub channel: String,
     /// Received (RFC 3339).
     pub received_at: String,
+    /// The answer deadline (YYYY-MM-DD), while open.
+    pub due: Option<String>,
 }
 
 impl From<&RequestRecord> for RequestSummary {
@@ -129,6 +131,7 @@ impl From<&RequestRecord> for RequestSummary {
             status: r.status.clone(),
             channel: r.channel.clone(),
             received_at: crate::records::input::rfc3339(r.created_ms),
+            due: None,
         }
     }
 }
@@ -731,7 +734,16 @@ impl Vault {
             .store()
             .request(&v.id)?
             .ok_or_else(|| VaultError::NotFound(v.id.clone()))?;
-        Ok(RequestSummary::from(&r))
+        Ok(self.summary_of(&r))
+    }
+
+    /// A request as the customer sees it, with its deadline while open.
+    fn summary_of(&self, r: &RequestRecord) -> RequestSummary {
+        let mut out = RequestSummary::from(r);
+        if !matches!(r.status.as_str(), "completed" | "denied") {
+            out.due = self.schedule_of(r).ok().map(|s| s.respond_by.to_string());
+        }
+        out
     }
 
     /// A customer's requests.
@@ -740,7 +752,7 @@ impl Vault {
             .store()
             .requests(&customer)?
             .iter()
-            .map(RequestSummary::from)
+            .map(|r| self.summary_of(r))
             .collect())
     }
 }

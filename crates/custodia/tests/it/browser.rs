@@ -64,6 +64,8 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     let recovery = browser.text("#recovery").await;
     assert_eq!(recovery.lines().count(), 10, "{recovery}");
     browser.screenshot(&shots.join("mfa-enroll.png")).await;
+    let v = browser.axe_violations().await;
+    assert!(v.is_empty(), "enrollment: accessibility violations: {v:#?}");
 
     // The session cookie is HttpOnly, Secure, SameSite=Strict.
     let cookies = browser.cookies().await;
@@ -119,6 +121,8 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     browser.wait_for("#mfa-state").await;
     assert_eq!(browser.text("#mfa-state").await, "已启用");
     browser.screenshot(&shots.join("account-zh.png")).await;
+    let v = browser.axe_violations().await;
+    assert!(v.is_empty(), "account: accessibility violations: {v:#?}");
     browser.quit().await;
 
     // All of it is in the audit log.
@@ -288,6 +292,15 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
         .text("#request-list")
         .await
         .contains("Correct my information — received, identity confirmed"));
+    // Its deadline, and who is responsible (PIPL Art. 17; GDPR Art. 13).
+    assert!(browser.text("#request-list").await.contains("we answer by 20"));
+    assert!(browser.text("#controller").await.contains("Example Trading Co., Ltd."));
+    assert!(browser.text("#controller").await.contains("privacy@example.com"));
+    // A PIPL-only notice offers no CCPA request, and cites no GDPR article.
+    assert!(!browser.exists("#kind option[value='limit_sensitive']").await);
+    assert!(!browser.text("#notice").await.contains("GDPR"));
+    let v = browser.axe_violations().await;
+    assert!(v.is_empty(), "portal: accessibility violations: {v:#?}");
 
     // Chinese.
     browser
@@ -352,6 +365,8 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
         .goto(&format!("https://localhost:{}/reports/consents?lang=en", s.addr.port()))
         .await;
     browser.wait_for("#consent-chart").await;
+    let v = browser.axe_violations().await;
+    assert!(v.is_empty(), "consent report: accessibility violations: {v:#?}");
     assert!(browser.exists("#consent-chart rect.withdrawn").await);
     let table = browser.text("#consent-table").await;
     assert!(table.contains("Marketing 1 0 0 1"), "{table}");
