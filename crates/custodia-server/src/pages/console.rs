@@ -303,6 +303,10 @@ struct CustomerPage {
     editable: Vec<(String, String, Option<String>)>,
     /// Purposes consent can be recorded for, as (id, label).
     consentable: Vec<(String, String)>,
+    /// The customer's requests, for callers who handle them: (id, kind, state, due).
+    requests: Option<Vec<(String, String, String, String)>>,
+    /// Who accessed the customer's data, for callers who read the audit log.
+    history: Option<Vec<custodia_vault::rights::requests::AccessEntry>>,
     error: Option<String>,
     done: Option<String>,
 }
@@ -433,6 +437,23 @@ fn card_with(
             .into_iter()
             .map(|pu| (pu.to_string(), purpose_label(s, lang, pu.as_str())))
             .collect(),
+        requests: s.vault.customer_requests(p, id).ok().map(|list| {
+            list.iter()
+                .map(|r| {
+                    (
+                        r.id.clone(),
+                        kind_label(lang, &r.kind),
+                        r.status.clone(),
+                        if r.days_left.is_some() {
+                            r.due.respond_by.to_string()
+                        } else {
+                            String::new()
+                        },
+                    )
+                })
+                .collect()
+        }),
+        history: s.vault.access_history(p, id, 50).ok(),
         error: error.clone(),
         done,
     };

@@ -69,7 +69,7 @@ catalog! {
         reveal_intro, reason, reveal_button, consents, none, state, version, title_revealed, hides, hidden, hide_now,
         refused_reveal, refused_reveal_none, not_found, log_request, notice_regime, channel, request_note,
         log_request_button, portal_code, portal_code_intro, send_code, code_sent, edit, edit_intro, save, saved,
-        record_consent, action, give, withdraw, language, separate, consent_saved,
+        record_consent, action, give, withdraw, language, separate, consent_saved, access_history, what,
     }
     queue: Queue {
         link, title, kind, regime, state, any, filter, empty, request, received, due, days_left, acknowledge_by,

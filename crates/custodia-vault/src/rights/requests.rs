@@ -61,6 +61,23 @@ pub struct NewRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// One entry of a customer's access history.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub who: String,
+    /// What (`read`, `reveal`, `update`, `export`, …).
+    pub action: String,
+    /// For which purpose.
+    pub purpose: Option<String>,
+    /// Which fields (never their values).
+    pub fields: Vec<String>,
+    /// Allowed or refused.
+    pub outcome: String,
+}
+
 /// What loading a holidays file did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HolidaysReport {
@@ -1003,6 +1020,39 @@ impl Vault {
             }
         }
         Ok(out)
+    }
+
+    /// A customer's requests, newest first, for a caller with a request
+    /// permission who sees the customer.
+    pub fn customer_requests(&self, p: &Principal, id: &str) -> Result<Vec<RequestView>, VaultError> {
+        self.require_request_role(p, true)?;
+        let (rec, _) = self.visible(p, id)?;
+        let mut out = Vec::new();
+        for r in self.store().requests(&rec.id)?.iter().rev() {
+            out.push(self.request_view_of(r, false)?);
+        }
+        Ok(out)
+    }
+
+    /// Who read, revealed, changed or exported a customer's data, when and
+    /// for which purpose (newest first, at most `limit`), for a caller with
+    /// `read_audit` who sees the customer. The events hold no values.
+    pub fn access_history(&self, p: &Principal, id: &str, limit: usize) -> Result<Vec<AccessEntry>, VaultError> {
+        self.require_admin(p, Permission::ReadAudit)?;
+        let (rec, _) = self.visible(p, id)?;
+        let mut events = self.store().audit_of(&rec.id, limit.clamp(1, 10_000))?;
+        events.reverse();
+        Ok(events
+            .into_iter()
+            .map(|e| AccessEntry {
+                at: crate::records::input::rfc3339(e.event.ts_ms),
+                who: e.event.actor.clone(),
+                action: e.event.action.as_str().to_owned(),
+                purpose: e.event.purpose.as_ref().map(|x| x.to_string()),
+                fields: e.event.fields.iter().map(|f| f.to_string()).collect(),
+                outcome: format!("{:?}", e.event.outcome).to_lowercase(),
+            })
+            .collect())
     }
 
     /// The requester's note, decrypted (for the staff who handle it).

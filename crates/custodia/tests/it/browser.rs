@@ -712,6 +712,14 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         ))
         .await;
     browser.wait_for("#request-form").await;
+    assert!(
+        !browser.exists("#access-history").await,
+        "an agent does not read the audit log"
+    );
+    assert!(
+        browser.exists("#customer-requests").await,
+        "an agent who verifies requesters sees them"
+    );
     browser.select("#request-kind", "access").await;
     browser.select("#request-channel", "phone").await;
     browser.type_into("#request-note", "asked by phone for a copy").await;
@@ -731,6 +739,19 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
 
     // The officer completes it and gets the certificate.
     sign_in("po.wang", officer.code()).await;
+    // The card as the officer sees it: the customer's requests and who
+    // accessed the data (the agent's reads included), never the values.
+    browser
+        .goto(&format!(
+            "{base}/console/customers/{id}?purpose=data_subject_request&lang=en"
+        ))
+        .await;
+    browser.wait_for("#access-history").await;
+    let h = browser.text("#access-history").await;
+    assert!(h.contains("staff:li.na") && h.contains("read"), "{h}");
+    assert!(!h.contains("612 345"), "{h}");
+    assert!(browser.text("#customer-requests").await.contains(&req));
+    axe("card as officer", browser.axe_violations().await);
     browser.goto(&format!("{base}/console/requests/{req}?lang=en")).await;
     browser.wait_for("#request").await;
     browser.click("#complete").await;
