@@ -420,11 +420,20 @@ fn apply(rule: &ClockRule, from: NaiveDate, cfg: ClockConfig, cals: &Calendars, 
         Period::WorkingDays(n) => working(cal, from, n, gap),
         Period::Months(n) => add_months(from, n),
         Period::PiplConfigured => {
-            // The earlier of the two (each as the law would count it).
+            // The earlier of the two (each as the law would count it). An
+            // uncovered count gives a lower bound, so only the one chosen
+            // decides whether the deadline is flagged.
             let cn = cals.get(CalendarId::CnWorking);
-            let by_working = working(cn, from, cfg.pipl.working_days, gap);
-            let by_days = roll(cn, from + Days::new(cfg.pipl.calendar_days as u64), gap);
-            return by_working.min(by_days);
+            let (mut gap_w, mut gap_d) = (false, false);
+            let by_working = working(cn, from, cfg.pipl.working_days, &mut gap_w);
+            let by_days = roll(cn, from + Days::new(cfg.pipl.calendar_days as u64), &mut gap_d);
+            let (due, flagged) = if by_working <= by_days {
+                (by_working, gap_w)
+            } else {
+                (by_days, gap_d)
+            };
+            *gap |= flagged;
+            return due;
         }
     };
     if rule.roll_forward {
@@ -461,7 +470,12 @@ pub fn schedule(
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 },
-                calendar_gap: o.calendar_gap || s.calendar_gap,
+                // The flag of the receipt date whose deadline was kept.
+                calendar_gap: match s.respond_by.cmp(&o.respond_by) {
+                    std::cmp::Ordering::Less => s.calendar_gap,
+                    std::cmp::Ordering::Greater => o.calendar_gap,
+                    std::cmp::Ordering::Equal => o.calendar_gap && s.calendar_gap,
+                },
                 ..o
             },
         });
@@ -694,6 +708,11 @@ mod tests {
         assert!(s.calendar_gap);
         // Covered: no flag.
         let s = schedule(Regime::Pipl, RequestKind::Access, &[d("2026-11-01")], false, cfg, &cals);
+        assert!(!s.calendar_gap);
+        // From 2 December the 30 days reach 2027, but the 15 working days end
+        // on 23 December, earlier than any count of the 30 could: exact, no flag.
+        let s = schedule(Regime::Pipl, RequestKind::Access, &[d("2026-12-02")], false, cfg, &cals);
+        assert_eq!(s.respond_by, d("2026-12-23"));
         assert!(!s.calendar_gap);
         // CCPA acknowledgement from 20 Dec 2027 reaches 2028: 10 calendar days.
         let s = schedule(Regime::Ccpa, RequestKind::Access, &[d("2027-12-20")], false, cfg, &cals);

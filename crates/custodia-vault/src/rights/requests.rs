@@ -482,7 +482,9 @@ impl Vault {
     /// A stored request as shown (`history` loads the log).
     pub(crate) fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
         let due = self.schedule_of(r)?;
-        let today = chrono::Utc::now().date_naive();
+        // Today where the company is (deadlines are dates there too).
+        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
+        let today = clock::date_in(now_ms(), zone);
         let state = stored_state(r)?;
         let open = !state.is_final();
         let left = clock::days_left(today, due.respond_by);
@@ -949,7 +951,8 @@ impl Vault {
             )));
         }
         let due = self.schedule_of(&r)?;
-        let today = chrono::Utc::now().date_naive();
+        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
+        let today = clock::date_in(now_ms(), zone);
         if let Some(by) = due.extension_notice_by {
             if today > by {
                 return Err(VaultError::RequestState(format!(

@@ -8,6 +8,20 @@ use crate::kit::*;
 /// cores make chromedriver drop connections.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Where the journeys leave their screenshots: `CUSTODIA_SCREENSHOTS`
+/// (e.g. `docs/console`, to refresh the README's pictures), else the
+/// target directory's scratch space.
+fn shots_dir() -> std::path::PathBuf {
+    match std::env::var_os("CUSTODIA_SCREENSHOTS") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        }
+        None => std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    }
+}
+
 fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
     let key = custodia_crypto::totp::base32_decode(secret_b32).unwrap();
     let step = (std::time::SystemTime::now()
@@ -40,7 +54,8 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     assert!(o.status.success(), "{}", stderr(&o));
     approve_all(&data);
     let base = format!("https://localhost:{}", s.addr.port());
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let shots = shots_dir();
+    let shots = shots.as_path();
 
     // Wrong password: a generic error, still on the login page.
     browser.goto(&format!("{base}/login?lang=en")).await;
@@ -162,7 +177,8 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     let marketing = service_token_named(&data, "svc-marketing", "marketing_specialist");
     let s = Server::start(&data, &[]);
     let mut c = s.conn().await;
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let shots = shots_dir();
+    let shots = shots.as_path();
 
     let r = call(
         &mut c,
@@ -425,7 +441,8 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let base = format!("https://localhost:{}", s.addr.port());
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let shots = shots_dir();
+    let shots = shots.as_path();
     let mut history = Vec::new();
     let axe = |name: &'static str, v: Vec<String>| {
         assert!(v.is_empty(), "{name}: accessibility violations: {v:#?}");
@@ -547,6 +564,7 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
     );
     assert!(browser.text("#consents").await.contains("active"));
     axe("card after edits", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-card.png")).await;
 
     // The reveal answer is not cached; no address held a personal value.
     let cookies = browser.cookies().await;
@@ -662,7 +680,8 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let req = r.json()["id"].as_str().unwrap().to_owned();
     let base = format!("https://localhost:{}", s.addr.port());
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let shots = shots_dir();
+    let shots = shots.as_path();
     let axe = |name: &'static str, v: Vec<String>| {
         assert!(v.is_empty(), "{name}: accessibility violations: {v:#?}");
     };
@@ -771,6 +790,7 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     assert!(browser.text("#overdue").await.contains("0 overdue"));
     assert!(browser.text("#ack-due").await.contains("awaiting confirmation"));
     axe("dashboard", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-dashboard.png")).await;
     browser.screenshot(&shots.join("console-request.png")).await;
     // Chinese.
     browser.goto(&format!("{base}/console/requests?lang=zh")).await;
