@@ -351,15 +351,7 @@ fn card_with(
     let view = match s.vault.get(p, id, &access) {
         Ok(v) => v,
         // Out of scope and unknown look the same.
-        Err(VaultError::NotFound(_)) => {
-            return render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            )
-        }
+        Err(VaultError::NotFound(_)) => return not_found(lang, sess),
         Err(e) => return refusal(lang, &sess.csrf, &t.console.title_customer, &e),
     };
     let fields = s
@@ -463,6 +455,28 @@ fn card_with(
         StatusCode::OK
     };
     no_store(render(&page, status))
+}
+
+/// The page after a card's form failed: the same "no such customer" as an
+/// unknown id for one out of scope, else the card with the problem's words.
+fn card_failure(s: &AppState, lang: Lang, sess: &Session, p: &Principal, id: &str, e: &VaultError) -> Response {
+    if matches!(e, VaultError::NotFound(_)) {
+        return not_found(lang, sess);
+    }
+    let detail = crate::problem::Problem::from_vault(e, lang).detail;
+    card(s, lang, sess, p, id, "customer_service", Some(detail))
+}
+
+/// "No such customer in your scope", for unknown and out-of-scope alike.
+fn not_found(lang: Lang, sess: &Session) -> Response {
+    let t = super::i18n::text(lang);
+    render(
+        &Message::error(
+            layout(lang, &t.console.title_customer, &sess.csrf),
+            &t.console.not_found,
+        ),
+        StatusCode::NOT_FOUND,
+    )
 }
 
 /// GET /console/customers/{id}: the masked card for `?purpose=`.
@@ -588,13 +602,7 @@ pub async fn reveal(
                 };
                 no_store(render(&page, StatusCode::OK))
             }
-            Err(VaultError::NotFound(_)) => render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            ),
+            Err(VaultError::NotFound(_)) => not_found(lang, &sess),
             Err(VaultError::Forbidden(_)) => {
                 // The caller's own grants, in words; nothing about the customer.
                 let label = field_label(&s, lang, def.name.as_str());
@@ -946,17 +954,7 @@ pub async fn log_request(
         };
         match s.vault.new_request(&p, &input) {
             Ok(r) => Redirect::to(&format!("/console/requests/{}", r.id)).into_response(),
-            Err(VaultError::NotFound(_)) => render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            ),
-            Err(e) => {
-                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
-                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
-            }
+            Err(e) => card_failure(&s, lang, &sess, &p, &id, &e),
         }
     })
     .await
@@ -1001,17 +999,7 @@ pub async fn portal_code(
                 );
                 card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg), &[])
             }
-            Err(VaultError::NotFound(_)) => render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            ),
-            Err(e) => {
-                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
-                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
-            }
+            Err(e) => card_failure(&s, lang, &sess, &p, &id, &e),
         }
     })
     .await
@@ -1130,17 +1118,7 @@ pub async fn edit(
                 let first = problems.first().map(|x| format!("{}: {}", x.field, x.message));
                 card_with(&s, lang, &sess, &p, &id, "customer_service", first, None, &problems)
             }
-            Err(VaultError::NotFound(_)) => render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            ),
-            Err(e) => {
-                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
-                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
-            }
+            Err(e) => card_failure(&s, lang, &sess, &p, &id, &e),
         }
     })
     .await
@@ -1200,17 +1178,7 @@ pub async fn consent(
                 let msg = fill(&t.console.consent_saved, &[("receipt", &receipt)]);
                 card_with(&s, lang, &sess, &p, &id, "customer_service", None, Some(msg), &[])
             }
-            Err(VaultError::NotFound(_)) => render(
-                &Message::error(
-                    layout(lang, &t.console.title_customer, &sess.csrf),
-                    &t.console.not_found,
-                ),
-                StatusCode::NOT_FOUND,
-            ),
-            Err(e) => {
-                let detail = crate::problem::Problem::from_vault(&e, lang).detail;
-                card(&s, lang, &sess, &p, &id, "customer_service", Some(detail))
-            }
+            Err(e) => card_failure(&s, lang, &sess, &p, &id, &e),
         }
     })
     .await

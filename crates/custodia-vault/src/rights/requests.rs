@@ -257,6 +257,16 @@ impl Vault {
         }
     }
 
+    /// The company's time zone (checked when the configuration was read).
+    fn company_zone(&self) -> chrono_tz::Tz {
+        self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai)
+    }
+
+    /// Today's date where the company is: deadlines are dates there.
+    fn company_today(&self) -> chrono::NaiveDate {
+        clock::date_in(now_ms(), self.company_zone())
+    }
+
     /// The calendars in use: the bundled ones with the company's holidays
     /// file over them.
     pub fn calendars(&self) -> Arc<Calendars> {
@@ -275,8 +285,7 @@ impl Vault {
         cals: &Calendars,
     ) -> Schedule {
         let rights = &self.config().rights;
-        // Both zones were checked when the configuration was read.
-        let zone = rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
+        let zone = self.company_zone();
         let theirs = if regime == Regime::Gdpr {
             rights.gdpr_zone().ok().flatten()
         } else {
@@ -407,16 +416,7 @@ impl Vault {
     /// The years each working-day calendar covers. Needs one of the
     /// permissions `custodia status` takes.
     pub fn holiday_coverage(&self, p: &Principal) -> Result<Vec<(String, Vec<i32>)>, VaultError> {
-        self.require_any_admin(
-            p,
-            &[
-                Permission::ManageKeys,
-                Permission::ReadAudit,
-                Permission::ManageAccounts,
-                Permission::ManagePolicy,
-                Permission::HandleRequests,
-            ],
-        )?;
+        self.require_any_admin(p, crate::records::STATUS_PERMISSIONS)?;
         Ok(self
             .calendars()
             .coverage()
@@ -441,8 +441,7 @@ impl Vault {
             }
         }
         let cals = self.calendars();
-        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
-        let today = clock::date_in(now_ms(), zone);
+        let today = self.company_today();
         use chrono::Datelike;
         let missing_now = cals.missing_year(today.year());
         if !missing_now.is_empty() {
@@ -482,9 +481,7 @@ impl Vault {
     /// A stored request as shown (`history` loads the log).
     pub(crate) fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
         let due = self.schedule_of(r)?;
-        // Today where the company is (deadlines are dates there too).
-        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
-        let today = clock::date_in(now_ms(), zone);
+        let today = self.company_today();
         let state = stored_state(r)?;
         let open = !state.is_final();
         let left = clock::days_left(today, due.respond_by);
@@ -951,8 +948,7 @@ impl Vault {
             )));
         }
         let due = self.schedule_of(&r)?;
-        let zone = self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai);
-        let today = clock::date_in(now_ms(), zone);
+        let today = self.company_today();
         if let Some(by) = due.extension_notice_by {
             if today > by {
                 return Err(VaultError::RequestState(format!(
