@@ -13,6 +13,7 @@
 //! a crash and the audit log never disagrees with the data.
 
 pub mod access;
+pub mod audit_search;
 mod codes;
 pub mod customers;
 pub mod migrate;
@@ -486,6 +487,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` audit events about `customer`, oldest first.
     fn audit_of(&self, customer: &CustomerId, limit: usize) -> Result<Vec<ChainedEvent>, StoreError>;
+
+    /// One page of the audit events passing `filter` before the cursor
+    /// `before` (see [`audit_search`]).
+    fn audit_search(
+        &self,
+        filter: &custodia_core::audit::AuditFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<audit_search::AuditPage, StoreError>;
 
     /// Write a consistent copy of the whole database to `dest` (a new
     /// file); returns its size. Stores that cannot say so.

@@ -6,9 +6,10 @@
 //! off the end. Keep the head (`custodia audit tail -n 1 --json`: `seq` and
 //! `mac`) somewhere the database's administrators cannot write, and compare.
 
-use crate::{Vault, VaultError};
-use custodia_core::audit::ChainedEvent;
-use serde::Serialize;
+use crate::{FieldProblem, Vault, VaultError};
+use custodia_core::audit::{Action, AuditFilter, ChainedEvent, Outcome};
+use custodia_core::Purpose;
+use serde::{Deserialize, Serialize};
 
 /// One break in the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +71,143 @@ pub struct VerifyReport {
     pub problems: Vec<ChainProblem>,
 }
 
+/// An audit search as a person or a program writes it: every condition
+/// optional, each refused by name when it does not parse.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Exactly this actor (`staff:alice`, `service:etl/3`, `system:retention`).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// About this customer (its id).
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// This action (`reveal`, `export`, …).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// For this purpose.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// From this date (`YYYY-MM-DD`, the company's zone) or instant (RFC 3339).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Until this date (the whole day) or instant.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The cursor of the page: events older than this sequence number.
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// Events per page (default 50, at most 500).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One page of an audit search.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditSearch {
+    /// Matching events, newest first.
+    pub events: Vec<ChainedEvent>,
+    /// The cursor of the next (older) page, when there is one.
+    pub next: Option<u64>,
+    /// The sequence numbers searched, oldest and newest.
+    pub searched: Option<(u64, u64)>,
+    /// The log's last sequence number.
+    pub head: u64,
+}
+
+impl AuditQuery {
+    /// The typed filter, or every condition that does not parse.
+    pub fn filter(&self, zone: chrono_tz::Tz) -> Result<AuditFilter, VaultError> {
+        let mut problems = Vec::new();
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let mut f = AuditFilter {
+            actor: given(&self.actor),
+            ..Default::default()
+        };
+        if let Some(c) = given(&self.customer) {
+            match c.parse() {
+                Ok(id) => f.customer = Some(id),
+                Err(_) => problems.push(FieldProblem::new("customer", "bad_id", "not a customer id")),
+            }
+        }
+        if let Some(a) = given(&self.action) {
+            match Action::parse(&a) {
+                Some(a) => f.action = Some(a),
+                None => problems.push(FieldProblem::new(
+                    "action",
+                    "unknown_action",
+                    format!("unknown action; one of: {}", action_names()),
+                )),
+            }
+        }
+        if let Some(p) = given(&self.purpose) {
+            match Purpose::new(&p) {
+                Ok(p) => f.purpose = Some(p),
+                Err(_) => problems.push(FieldProblem::new("purpose", "bad_purpose", "not a purpose id")),
+            }
+        }
+        if let Some(o) = given(&self.outcome) {
+            match Outcome::parse(&o) {
+                Some(o) => f.outcome = Some(o),
+                None => problems.push(FieldProblem::new(
+                    "outcome",
+                    "unknown_outcome",
+                    "one of: ok, denied, failed",
+                )),
+            }
+        }
+        for (name, value, end) in [("from", &self.from, false), ("to", &self.to, true)] {
+            if let Some(v) = given(value) {
+                match instant(&v, zone, end) {
+                    Some(ms) if end => f.to_ms = Some(ms),
+                    Some(ms) => f.from_ms = Some(ms),
+                    None => problems.push(FieldProblem::new(
+                        name,
+                        "bad_time",
+                        "a date (YYYY-MM-DD) or an instant (RFC 3339)",
+                    )),
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (f.from_ms, f.to_ms) {
+            if a > b {
+                problems.push(FieldProblem::new("to", "bad_range", "ends before it starts"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(f)
+        } else {
+            Err(VaultError::Invalid(problems))
+        }
+    }
+}
+
+fn action_names() -> String {
+    custodia_core::audit::ACTIONS
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A date's first (or, for `end`, last) millisecond in `zone`, or an instant.
+fn instant(v: &str, zone: chrono_tz::Tz, end: bool) -> Option<i64> {
+    use chrono::TimeZone;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Some(t.timestamp_millis());
+    }
+    let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+    let day = if end { d.succ_opt()? } else { d };
+    let start = zone
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
+        .earliest()?
+        .timestamp_millis();
+    Some(if end { start - 1 } else { start })
+}
+
 const PAGE: usize = 10_000;
 const MAX_PROBLEMS: usize = 1000;
 
@@ -126,6 +264,24 @@ impl Vault {
             events,
             ok: problems.is_empty(),
             problems,
+        })
+    }
+
+    /// One page of the events `q` asks for, newest first (needs
+    /// `read_audit`). The page reads a bounded number of events whatever
+    /// the log's size; see [`custodia_store::audit_search`].
+    pub fn audit_search(&self, p: &crate::access::authz::Principal, q: &AuditQuery) -> Result<AuditSearch, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ReadAudit)?;
+        let f = q.filter(self.company_zone())?;
+        let page = self
+            .store()
+            .audit_search(&f, q.before, q.limit.unwrap_or(50).clamp(1, 500))?;
+        let (head, _) = self.store().audit_head()?;
+        Ok(AuditSearch {
+            events: page.events,
+            next: page.next,
+            searched: page.searched,
+            head,
         })
     }
 

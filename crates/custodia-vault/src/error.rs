@@ -16,6 +16,17 @@ pub struct FieldProblem {
     pub message: String,
 }
 
+impl FieldProblem {
+    /// A problem of `field` with rule `code`, explained by `message`.
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> FieldProblem {
+        FieldProblem {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for FieldProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.field, self.message)

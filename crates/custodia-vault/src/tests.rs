@@ -530,6 +530,54 @@ fn swapped_ciphertexts_do_not_decrypt() {
 }
 
 #[test]
+fn audit_search_filters_by_customer_and_action_and_refuses_what_does_not_parse() {
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let c = v.create(&op(), &zhang(), &cp()).unwrap();
+    for _ in 0..3 {
+        v.get(&op(), &c.id.to_string(), &masked()).unwrap();
+    }
+    let q = audit::AuditQuery {
+        customer: Some(c.id.to_string()),
+        action: Some("read".into()),
+        ..Default::default()
+    };
+    let page = v.audit_search(&op(), &q).unwrap();
+    assert_eq!(page.events.len(), 3);
+    assert!(page.events.iter().all(|e| e.event.customer == Some(c.id)));
+    assert_eq!(page.next, None);
+    assert_eq!(page.head, v.audit_tail(&op(), 1).unwrap()[0].seq);
+    // Today, in the company's zone, holds them all; tomorrow none.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Tz::Asia__Shanghai)
+        .date_naive();
+    let day = |d: chrono::NaiveDate| audit::AuditQuery {
+        from: Some(d.to_string()),
+        to: Some(d.to_string()),
+        ..q.clone()
+    };
+    assert_eq!(v.audit_search(&op(), &day(today)).unwrap().events.len(), 3);
+    assert!(v
+        .audit_search(&op(), &day(today.succ_opt().unwrap()))
+        .unwrap()
+        .events
+        .is_empty());
+    let bad = audit::AuditQuery {
+        action: Some("peek".into()),
+        outcome: Some("maybe".into()),
+        from: Some("yesterday".into()),
+        customer: Some("nobody".into()),
+        ..Default::default()
+    };
+    let VaultError::Invalid(problems) = v.audit_search(&op(), &bad).unwrap_err() else {
+        panic!("not refused by field")
+    };
+    let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["customer", "action", "outcome", "from"]);
+    assert!(problems[1].message.contains("reveal"), "{problems:?}");
+}
+
+#[test]
 fn audit_verify_names_each_kind_of_tampering() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());

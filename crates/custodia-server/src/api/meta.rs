@@ -36,6 +36,51 @@ pub async fn audit_tail(State(s): State<AppState>, c: Caller, Q(q): Q<TailQuery>
     Ok(Json(events).into_response())
 }
 
+/// An audit search: every condition optional (see `custodia audit search`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Exactly this actor (`staff:alice`, `service:etl/3`).
+    actor: Option<String>,
+    /// About this customer (its id).
+    customer: Option<String>,
+    /// This action (`reveal`, `export`, …).
+    action: Option<String>,
+    /// For this purpose.
+    purpose: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    outcome: Option<String>,
+    /// From this date (`YYYY-MM-DD`, the company's zone) or instant (RFC 3339).
+    from: Option<String>,
+    /// Until this date (the whole day) or instant.
+    to: Option<String>,
+    /// The page's cursor: the `next` of the page before.
+    before: Option<u64>,
+    /// Events per page (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", params(SearchQuery),
+    responses((status = 200, description = "One page of matching events, newest first: {events, next, searched, head}; \
+        follow `next` as `before` for the older page")),
+    security(("bearer" = [])))]
+/// Search the audit log by actor, customer, action, purpose, outcome and time.
+pub async fn audit_search(State(s): State<AppState>, c: Caller, Q(q): Q<SearchQuery>) -> ApiResult {
+    let q = custodia_vault::audit::AuditQuery {
+        actor: q.actor,
+        customer: q.customer,
+        action: q.action,
+        purpose: q.purpose,
+        outcome: q.outcome,
+        from: q.from,
+        to: q.to,
+        before: q.before,
+        limit: q.limit,
+    };
+    Ok(Json(c.run(&s, move |v, p| v.audit_search(p, &q)).await?).into_response())
+}
+
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, description = "Chain verification report: {events, ok, problems}")),
     security(("bearer" = [])))]
@@ -147,6 +192,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(audit_tail))
         .routes(routes!(audit_verify))
+        .routes(routes!(audit_search))
         .routes(routes!(schema))
         .routes(routes!(policy_explain))
         .routes(routes!(whoami))

@@ -369,6 +369,7 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
     w.exec("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])?;
     w.batch(crate::schema::TABLES)?;
     w.batch(schema::AUDIT)?;
+    w.batch(crate::audit_search::INDEXES)?;
     for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
         w.batch(&format!("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
     }
@@ -416,6 +417,26 @@ fn opt_customer_id(b: Option<Vec<u8>>) -> Result<Option<CustomerId>, StoreError>
 
 const EVENT_COLUMNS: &str =
     "seq, ts_ms, actor, action, customer, fields, field_names, purpose, outcome, detail, prev, mac";
+
+impl crate::audit_search::Reader for PgStore {
+    fn seq_at(&self, sql: &str, ts_ms: i64) -> Result<Option<u64>, StoreError> {
+        let found = self.many(sql, &[&ts_ms], |r| get::<i64>(r, 0))?;
+        Ok(found.first().map(|s| *s as u64))
+    }
+
+    fn events(&self, sql: &str, params: &[crate::audit_search::Param]) -> Result<Vec<ChainedEvent>, StoreError> {
+        use crate::audit_search::Param;
+        let bound: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| match p {
+                Param::Int(v) => v as &(dyn ToSql + Sync),
+                Param::Text(v) => v as &(dyn ToSql + Sync),
+                Param::Bytes(v) => v as &(dyn ToSql + Sync),
+            })
+            .collect();
+        self.many(sql, &bound, |r| read_event(r, &self.codes))
+    }
+}
 
 fn read_event(r: &Row, codes: &Codes) -> Result<ChainedEvent, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("audit event: bad {what}"));
@@ -593,6 +614,16 @@ impl Store for PgStore {
         self.many(&sql, &[&customer.as_bytes().as_slice(), &(limit as i64)], |r| {
             read_event(r, &self.codes)
         })
+    }
+
+    fn audit_search(
+        &self,
+        filter: &custodia_core::audit::AuditFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<crate::audit_search::AuditPage, StoreError> {
+        let (head, _) = self.audit_head()?;
+        crate::audit_search::search(self, EVENT_COLUMNS, head, filter, before, limit)
     }
 
     fn snapshot(&self, _dest: &std::path::Path) -> Result<u64, StoreError> {

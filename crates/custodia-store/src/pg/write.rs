@@ -11,16 +11,23 @@ use postgres::types::ToSql;
 pub(super) struct Head {
     pub(super) seq: u64,
     pub(super) mac: [u8; 32],
+    /// The last event's time: the log's clock never runs backwards.
+    pub(super) ts_ms: i64,
 }
 
 pub(super) fn read_head(c: &mut impl super::Query) -> Result<Head, StoreError> {
-    match c.row("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1", &[])? {
-        None => Ok(Head { seq: 0, mac: [0; 32] }),
+    match c.row("SELECT seq, mac, ts_ms FROM audit ORDER BY seq DESC LIMIT 1", &[])? {
+        None => Ok(Head {
+            seq: 0,
+            mac: [0; 32],
+            ts_ms: i64::MIN,
+        }),
         Some(r) => {
             let seq: i64 = get(&r, 0)?;
             let mac: Vec<u8> = get(&r, 1)?;
             Ok(Head {
                 seq: seq as u64,
+                ts_ms: get(&r, 2)?,
                 mac: mac
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("audit MAC is not 32 bytes".into()))?,
@@ -100,11 +107,18 @@ impl Events {
 /// Chain `events` after `head` and queue them for the commit.
 fn append_events(out: &mut Events, head: &mut Head, events: &[AuditEvent], codes: &Codes, linker: &ChainLinker) {
     for e in events {
+        // The log's clock never runs backwards (time filters rely on it).
+        let ts_ms = e.ts_ms.max(head.ts_ms);
         let seq = head.seq + 1;
-        let mac = linker(&head.mac, &e.canonical_bytes(seq));
+        let mac = if ts_ms == e.ts_ms {
+            linker(&head.mac, &e.canonical_bytes(seq))
+        } else {
+            let stamped = AuditEvent { ts_ms, ..e.clone() };
+            linker(&head.mac, &stamped.canonical_bytes(seq))
+        };
         let (coded, names) = codes.audit_columns(&e.fields);
         out.seq.push(seq as i64);
-        out.ts.push(e.ts_ms);
+        out.ts.push(ts_ms);
         out.actor.push(e.actor.clone());
         out.action.push(e.action.as_str());
         out.customer.push(e.customer.as_ref().map(|c| c.as_bytes().to_vec()));
@@ -117,6 +131,7 @@ fn append_events(out: &mut Events, head: &mut Head, events: &[AuditEvent], codes
         out.mac.push(mac.to_vec());
         head.seq = seq;
         head.mac = mac;
+        head.ts_ms = ts_ms;
     }
 }
 
@@ -207,7 +222,7 @@ fn run_group_with(
                 continue;
             }
             c.batch("SAVEPOINT m")?;
-            let saved = (head.seq, head.mac, out.len());
+            let saved = (head.seq, head.mac, head.ts_ms, out.len());
             match apply_one(c, flat[i].1, &mut head, &mut out, codes, linker) {
                 Ok(a) => {
                     c.batch("RELEASE m")?;
@@ -216,8 +231,8 @@ fn run_group_with(
                 Err(e @ StoreError::Unavailable(_)) => return Err(e),
                 Err(e) => {
                     c.batch("ROLLBACK TO m; RELEASE m")?;
-                    (head.seq, head.mac) = (saved.0, saved.1);
-                    out.truncate(saved.2);
+                    (head.seq, head.mac, head.ts_ms) = (saved.0, saved.1, saved.2);
+                    out.truncate(saved.3);
                     all[flat[i].0].push(Err(e));
                 }
             }

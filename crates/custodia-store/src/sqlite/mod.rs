@@ -101,6 +101,7 @@ impl SqliteStore {
             w.execute_batch(&crate::schema::for_sqlite(crate::schema::TABLES))
                 .map_err(db_err)?;
             w.execute_batch(schema::AUDIT).map_err(db_err)?;
+            w.execute_batch(crate::audit_search::INDEXES).map_err(db_err)?;
             let account_columns: Vec<String> = w
                 .prepare("SELECT name FROM pragma_table_info('accounts')")
                 .map_err(db_err)?
@@ -280,19 +281,26 @@ impl Sql for Lite<'_> {
 struct Head {
     seq: u64,
     mac: [u8; 32],
+    /// The last event's time: the log's clock never runs backwards.
+    ts_ms: i64,
 }
 
 fn read_head(c: &Connection) -> Result<Head, StoreError> {
-    let row: Option<(i64, Vec<u8>)> = c
-        .prepare_cached("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+    let row: Option<(i64, Vec<u8>, i64)> = c
+        .prepare_cached("SELECT seq, mac, ts_ms FROM audit ORDER BY seq DESC LIMIT 1")
         .map_err(db_err)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(db_err)?;
     match row {
-        None => Ok(Head { seq: 0, mac: [0; 32] }),
-        Some((seq, mac)) => Ok(Head {
+        None => Ok(Head {
+            seq: 0,
+            mac: [0; 32],
+            ts_ms: i64::MIN,
+        }),
+        Some((seq, mac, ts_ms)) => Ok(Head {
             seq: seq as u64,
+            ts_ms,
             mac: mac
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("audit MAC is not 32 bytes".into()))?,
@@ -331,6 +339,16 @@ fn append_events(
         )
         .map_err(db_err)?;
     for e in events {
+        let stamped;
+        let e = if e.ts_ms < head.ts_ms {
+            stamped = AuditEvent {
+                ts_ms: head.ts_ms,
+                ..e.clone()
+            };
+            &stamped
+        } else {
+            e
+        };
         let seq = head.seq + 1;
         let mac = linker(&head.mac, &e.canonical_bytes(seq));
         let fields = encode_fields(&e.fields, codes);
@@ -350,6 +368,7 @@ fn append_events(
         .map_err(db_err)?;
         head.seq = seq;
         head.mac = mac;
+        head.ts_ms = e.ts_ms;
     }
     Ok(())
 }
@@ -413,6 +432,7 @@ fn run_group_with(
                 let saved = Head {
                     seq: head.seq,
                     mac: head.mac,
+                    ts_ms: head.ts_ms,
                 };
                 match apply_one(c, m, &mut head, codes, linker) {
                     Ok(a) => {
@@ -531,6 +551,42 @@ fn writer_loop(c: Connection, rx: Receiver<Job>, codes: Arc<Codes>, linker: Chai
     }
 }
 
+const LITE_EVENT_COLUMNS: &str = "seq, ts_ms, actor, action, customer, fields, purpose, outcome, detail, prev, mac";
+
+impl crate::audit_search::Reader for SqliteStore {
+    fn seq_at(&self, sql: &str, ts_ms: i64) -> Result<Option<u64>, StoreError> {
+        self.with_reader(|c| {
+            c.prepare_cached(sql)
+                .map_err(db_err)?
+                .query_row([ts_ms], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.map(|s| s as u64))
+                .map_err(db_err)
+        })
+    }
+
+    fn events(&self, sql: &str, params: &[crate::audit_search::Param]) -> Result<Vec<ChainedEvent>, StoreError> {
+        use crate::audit_search::Param;
+        self.with_reader(|c| {
+            let mut st = c.prepare_cached(sql).map_err(db_err)?;
+            for (i, p) in params.iter().enumerate() {
+                match p {
+                    Param::Int(v) => st.raw_bind_parameter(i + 1, v),
+                    Param::Text(v) => st.raw_bind_parameter(i + 1, v),
+                    Param::Bytes(v) => st.raw_bind_parameter(i + 1, v),
+                }
+                .map_err(db_err)?;
+            }
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err)? {
+                out.push(read_event(r, &self.codes)?);
+            }
+            Ok(out)
+        })
+    }
+}
+
 fn read_event(r: &rusqlite::Row<'_>, codes: &Codes) -> Result<ChainedEvent, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("audit event: bad {what}"));
     let seq: i64 = r.get(0).map_err(db_err)?;
@@ -625,6 +681,16 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
+    }
+
+    fn audit_search(
+        &self,
+        filter: &custodia_core::audit::AuditFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<crate::audit_search::AuditPage, StoreError> {
+        let (head, _) = self.audit_head()?;
+        crate::audit_search::search(self, LITE_EVENT_COLUMNS, head, filter, before, limit)
     }
 
     fn snapshot(&self, dest: &Path) -> Result<u64, StoreError> {

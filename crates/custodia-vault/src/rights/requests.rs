@@ -258,7 +258,7 @@ impl Vault {
     }
 
     /// The company's time zone (checked when the configuration was read).
-    fn company_zone(&self) -> chrono_tz::Tz {
+    pub(crate) fn company_zone(&self) -> chrono_tz::Tz {
         self.config().rights.zone().unwrap_or(chrono_tz::Tz::Asia__Shanghai)
     }
 

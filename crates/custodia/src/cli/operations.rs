@@ -71,6 +71,39 @@ pub enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Search the log, newest first: every condition given must hold.
+    Search {
+        /// Exactly this actor (`staff:alice`, `service:etl/3`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// About this customer (its id).
+        #[arg(long)]
+        customer: Option<String>,
+        /// This action (`reveal`, `export`, …).
+        #[arg(long)]
+        action: Option<String>,
+        /// For this purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// `ok`, `denied` or `failed`.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// From this date (YYYY-MM-DD, the company's zone) or instant (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this date (the whole day) or instant.
+        #[arg(long)]
+        to: Option<String>,
+        /// Events older than this sequence number (the `next` a page printed).
+        #[arg(long)]
+        before: Option<u64>,
+        /// Events per page (at most 500).
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line, then `{"next": …}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,35 +225,73 @@ pub(super) fn audit(dir: &DataDir, operator: &str, a: AuditCmd) -> Result<i32, V
         }
         AuditCmd::Tail { count, json } => {
             for e in v.audit_tail(&p, count)? {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&e).map_err(|e| VaultError::Io(e.to_string()))?
-                    );
-                } else {
-                    let ev = &e.event;
-                    let ts = custodia_vault::records::input::rfc3339(ev.ts_ms);
-                    let who = ev.customer.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
-                    let fields = ev.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
-                    println!(
-                        "{:>8} {ts} {:<16} {:<13} {:<7} {who} {}{}{}",
-                        e.seq,
-                        ev.actor,
-                        ev.action.as_str(),
-                        ev.outcome.as_str(),
-                        if fields.is_empty() {
-                            String::new()
-                        } else {
-                            format!("fields={fields} ")
-                        },
-                        ev.purpose.as_ref().map(|p| format!("purpose={p} ")).unwrap_or_default(),
-                        ev.detail.as_deref().unwrap_or("")
-                    );
-                }
+                print_event(&e, json)?;
+            }
+            Ok(0)
+        }
+        AuditCmd::Search {
+            actor,
+            customer,
+            action,
+            purpose,
+            outcome,
+            from,
+            to,
+            before,
+            limit,
+            json,
+        } => {
+            let q = custodia_vault::audit::AuditQuery {
+                actor,
+                customer,
+                action,
+                purpose,
+                outcome,
+                from,
+                to,
+                before,
+                limit: Some(limit),
+            };
+            let page = v.audit_search(&p, &q)?;
+            for e in &page.events {
+                print_event(e, json)?;
+            }
+            if json {
+                println!("{}", serde_json::json!({ "next": page.next }));
+            } else if let Some(n) = page.next {
+                println!("older: --before {n}");
             }
             Ok(0)
         }
     }
+}
+
+/// One audit event as a line (or a JSON object).
+fn print_event(e: &custodia_core::audit::ChainedEvent, json: bool) -> Result<(), VaultError> {
+    if json {
+        let line = serde_json::to_string(&e).map_err(|e| VaultError::Io(e.to_string()))?;
+        println!("{line}");
+        return Ok(());
+    }
+    let ev = &e.event;
+    let ts = custodia_vault::records::input::rfc3339(ev.ts_ms);
+    let who = ev.customer.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    let fields = ev.fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",");
+    println!(
+        "{:>8} {ts} {:<16} {:<13} {:<7} {who} {}{}{}",
+        e.seq,
+        ev.actor,
+        ev.action.as_str(),
+        ev.outcome.as_str(),
+        if fields.is_empty() {
+            String::new()
+        } else {
+            format!("fields={fields} ")
+        },
+        ev.purpose.as_ref().map(|p| format!("purpose={p} ")).unwrap_or_default(),
+        ev.detail.as_deref().unwrap_or("")
+    );
+    Ok(())
 }
 
 /// `custodia keys …`.
