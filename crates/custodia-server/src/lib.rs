@@ -186,17 +186,23 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/login" => get pages::staff::login_page, post pages::staff::login_submit;
         "/account" => get pages::staff::account_page;
         "/console" => get pages::console::home;
-        "/console/search" => get pages::console::search_form, post pages::console::search_submit;
-        "/console/customers/{id}" => get pages::console::customer;
-        "/console/customers/{id}/reveal" => get pages::console::reveal_get, post pages::console::reveal;
-        "/console/customers/{id}/request" => post pages::console::log_request;
-        "/console/customers/{id}/edit" => post pages::console::edit;
-        "/console/customers/{id}/consent" => post pages::console::consent;
-        "/console/customers/{id}/portal-code" => post pages::console::portal_code;
-        "/console/dashboard" => get pages::console::dashboard;
-        "/console/requests" => get pages::console::requests;
-        "/console/requests/{id}" => get pages::console::request;
-        "/console/requests/{id}/{action}" => post pages::console::request_action;
+        "/console/search" => get pages::console::customers::search_form, post pages::console::customers::search_submit;
+        "/console/customers/{id}" => get pages::console::customers::customer;
+        "/console/customers/{id}/reveal" => get pages::console::customers::reveal_get, post pages::console::customers::reveal;
+        "/console/customers/{id}/request" => post pages::console::customers::log_request;
+        "/console/customers/{id}/edit" => post pages::console::customers::edit;
+        "/console/customers/{id}/consent" => post pages::console::customers::consent;
+        "/console/customers/{id}/portal-code" => post pages::console::customers::portal_code;
+        "/console/dashboard" => get pages::console::requests::dashboard;
+        "/console/requests" => get pages::console::requests::requests;
+        "/console/requests/{id}" => get pages::console::requests::request;
+        "/console/requests/{id}/{action}" => post pages::console::requests::request_action;
+        "/console/audit" => get pages::console::audit::audit;
+        "/console/audit/verify" => post pages::console::audit::verify;
+        "/console/accounts" => get pages::console::admin::accounts, post pages::console::admin::create;
+        "/console/accounts/{name}" => get pages::console::admin::account;
+        "/console/accounts/{name}/{action}" => post pages::console::admin::account_action;
+        "/console/approvals/{id}/{action}" => post pages::console::admin::decide;
         "/mfa/enroll" => get pages::staff::enroll_page, post pages::staff::enroll_submit;
         "/password/forgot" => get pages::links::forgot_page, post pages::links::forgot_submit;
         "/account/link" => get pages::links::link_page, post pages::links::link_submit;
@@ -211,7 +217,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/portal/data.json" => get pages::portal::download;
         "/portal/logout" => post pages::portal::logout;
         "/static/custodia.css" => get pages::css;
-        "/static/reveal.css" => get pages::console::reveal_css;
+        "/static/reveal.css" => get pages::console::customers::reveal_css;
     );
     let router = router
         .route(

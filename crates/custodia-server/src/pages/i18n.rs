@@ -78,6 +78,17 @@ catalog! {
         certificate, history, when, who, note, done,
     }
     dash: Dash { link, title, requests, overdue, due_soon, ack_due, warnings, no_warnings }
+    audit: Audit {
+        link, title, head, verify, intact, broken, filters, actor, customer, action, purpose, outcome, from, to, any,
+        filter, empty, searched, when, fields, detail, older,
+    }
+    admin: Admin {
+        link, title, title_account, name, kind, roles, mfa, state, enrolled, not_enrolled, disabled, active, pending,
+        approvals, none, what, requested_by, when, decision, approve, reject, decided, invite, invite_intro, email,
+        invite_button, invited, service, create, created, back, roles_intro, save_roles, roles_done, waiting, actions,
+        reason, disable, disabled_done, enable, enabled_done, unlock, unlocked_done, send_setup, link_sent, reset_mfa,
+        tokens, token_id, expires, revoked, revoke, revoked_done, days, issue, token_done, token_once,
+    }
 }
 
 const EN: &str = include_str!("../../i18n/en.toml");

@@ -6,6 +6,7 @@
 //! caller-bound vault operation as its API twin.
 
 pub mod console;
+pub mod desk;
 pub mod i18n;
 pub mod links;
 pub mod portal;

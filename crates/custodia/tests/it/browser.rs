@@ -22,6 +22,19 @@ fn shots_dir() -> std::path::PathBuf {
     }
 }
 
+/// A headless chromium, or `None` (and the test skipped) where it is not
+/// installed; in CI its absence fails the test.
+async fn browser() -> Option<webdriver::Browser> {
+    let b = webdriver::Browser::start().await;
+    if b.is_none() {
+        if std::env::var("CI").is_ok() {
+            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
+        }
+        eprintln!("skipping: chromium/chromedriver not installed");
+    }
+    b
+}
+
 fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
     let key = custodia_crypto::totp::base32_decode(secret_b32).unwrap();
     let step = (std::time::SystemTime::now()
@@ -39,11 +52,7 @@ fn totp_now(secret_b32: &str, offset_steps: i64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = webdriver::Browser::start().await else {
-        if std::env::var("CI").is_ok() {
-            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
-        }
-        eprintln!("skipping: chromium/chromedriver not installed");
+    let Some(browser) = browser().await else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -156,11 +165,7 @@ async fn sign_in_enroll_mfa_and_sign_in_again_in_chromium() {
 async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
     use hyper::{Method, StatusCode};
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = webdriver::Browser::start().await else {
-        if std::env::var("CI").is_ok() {
-            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
-        }
-        eprintln!("skipping: chromium/chromedriver not installed");
+    let Some(browser) = browser().await else {
         return;
     };
     let Some(smtp) = crate::kit::smtp::Smtp::start() else {
@@ -413,11 +418,7 @@ async fn customer_withdraws_consent_in_the_portal_and_the_api_obeys() {
 async fn agent_finds_reads_and_reveals_in_the_console() {
     use hyper::{Method, StatusCode};
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = webdriver::Browser::start().await else {
-        if std::env::var("CI").is_ok() {
-            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
-        }
-        eprintln!("skipping: chromium/chromedriver not installed");
+    let Some(browser) = browser().await else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -643,11 +644,7 @@ async fn agent_finds_reads_and_reveals_in_the_console() {
 async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     use hyper::{Method, StatusCode};
     let _one = ONE_BROWSER.lock().await;
-    let Some(browser) = webdriver::Browser::start().await else {
-        if std::env::var("CI").is_ok() {
-            panic!("chromium and chromedriver must be installed for this test (.ci/run installs them)");
-        }
-        eprintln!("skipping: chromium/chromedriver not installed");
+    let Some(browser) = browser().await else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -792,6 +789,55 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     axe("dashboard", browser.axe_violations().await);
     browser.screenshot(&shots.join("console-dashboard.png")).await;
     browser.screenshot(&shots.join("console-request.png")).await;
+    // The audit log, filtered: the agent's reads of this customer; the
+    // address holds the filters (ids and names), never a personal value.
+    browser.goto(&format!("{base}/console?lang=en")).await;
+    browser.click("#link-audit").await;
+    browser.wait_for("#filters").await;
+    browser.type_into("#actor", "staff:li.na").await;
+    browser.type_into("#customer", &id).await;
+    browser.select("#action", "read").await;
+    browser.click("#filter").await;
+    browser.wait_for("#events").await;
+    let rows = browser
+        .execute(
+            "return [...document.querySelectorAll('tr.event')].map(r => r.innerText)",
+            serde_json::json!([]),
+        )
+        .await;
+    let rows: Vec<String> = serde_json::from_value(rows).unwrap();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("staff:li.na") && r.contains("read") && r.contains(&id)),
+        "{rows:?}"
+    );
+    let url = browser.url().await;
+    assert!(
+        url.contains("actor=staff%3Ali.na") && url.contains("action=read"),
+        "{url}"
+    );
+    assert!(!url.contains("612") && !url.contains("Ana"), "{url}");
+    axe("audit", browser.axe_violations().await);
+    browser.screenshot(&shots.join("console-audit.png")).await;
+    // A filter that does not parse is named; an empty result says so.
+    browser
+        .goto(&format!("{base}/console/audit?lang=en&action=peek&customer=nobody"))
+        .await;
+    browser.wait_for("#error").await;
+    let e = browser.text("#error").await;
+    assert!(e.contains("action") && e.contains("customer"), "{e}");
+    browser
+        .goto(&format!("{base}/console/audit?lang=en&outcome=failed"))
+        .await;
+    browser.wait_for("#empty").await;
+    browser.click("#verify").await;
+    browser.wait_for("#chain").await;
+    assert!(
+        browser.text("#chain").await.contains("intact"),
+        "{}",
+        browser.text("#chain").await
+    );
     // Chinese.
     browser.goto(&format!("{base}/console/requests?lang=zh")).await;
     browser.wait_for("h1").await;
@@ -804,6 +850,7 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         "/console/search".to_owned(),
         "/console/requests".to_owned(),
         "/console/dashboard".to_owned(),
+        "/console/audit".to_owned(),
         format!("/console/requests/{req}"),
         format!("/console/customers/{id}"),
         "/account".to_owned(),
@@ -821,5 +868,182 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
 
     let log = stdout(&run(&data, &["audit", "tail", "-n", "80"]));
     assert!(log.contains("staff:li.na") && log.contains("staff:po.wang"), "{log}");
+    assert!(run(&data, &["audit", "verify"]).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn administrator_invites_a_person_who_enrolls_by_link_and_signs_in() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(smtp) = crate::kit::smtp::Smtp::start() else {
+        return;
+    };
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    add_config(&data, &smtp.config());
+    let admin = staff(&data, "ad.min", "administrator", true, true);
+    let s = Server::start(&data, &[]);
+    let base = format!("https://localhost:{}", s.addr.port());
+    let shots = shots_dir();
+    let shots = shots.as_path();
+    let axe = |name: &'static str, v: Vec<String>| {
+        assert!(v.is_empty(), "{name}: accessibility violations: {v:#?}");
+    };
+    let sign_in = |who: &'static str, pw: &'static str, code: String| {
+        let browser = &browser;
+        let base = base.clone();
+        async move {
+            browser.goto(&format!("{base}/login?lang=en")).await;
+            browser.type_into("#name", who).await;
+            browser.type_into("#password", pw).await;
+            browser.type_into("#code", &code).await;
+            browser.click("#submit").await;
+        }
+    };
+
+    // The administrator invites a person with a data role.
+    sign_in("ad.min", PW, admin.code()).await;
+    browser.wait_url("/console").await;
+    browser.click("#link-accounts").await;
+    browser.wait_for("#invite-form").await;
+    axe("accounts", browser.axe_violations().await);
+    browser.type_into("#invite-name", "new.person").await;
+    browser.type_into("#invite-email", "new.person@example.test").await;
+    browser.click("#invite").await;
+    browser.wait_for("#done, #error").await;
+    assert!(!browser.exists("#error").await, "{}", browser.text("#error").await);
+    let done = browser.text("#done").await;
+    assert!(
+        done.contains("new.person") && done.contains("n***@example.test"),
+        "{done}"
+    );
+    // A data role is granted by someone with review_access (here the
+    // operator), and waits for a second person.
+    let o = run(&data, &["user", "roles", "new.person", "--role", "cs_agent"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    browser.goto(&format!("{base}/console/accounts?lang=en")).await;
+    browser.wait_for("#approvals").await;
+    let approvals = browser.text("#approvals").await;
+    assert!(
+        approvals.contains("grant_roles") && approvals.contains("cs_agent"),
+        "{approvals}"
+    );
+    browser.click("button.approve").await;
+    browser.wait_for("#done, #error").await;
+    // The administrator is no privacy officer: approving a data role is
+    // refused, and says who may.
+    assert!(
+        browser.text("#error").await.contains("review_access"),
+        "{}",
+        browser.text("#error").await
+    );
+    browser.screenshot(&shots.join("console-accounts.png")).await;
+    approve_all(&data);
+    // The administrator's session is kept aside (a second sign-in in the
+    // same half-minute would need an authenticator code not yet due).
+    let cookies = browser.cookies().await;
+    let admin_session = cookies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "custodia_session")
+        .cloned()
+        .expect("session cookie");
+
+    // The person opens their own link: a password, then the second factor.
+    let secret = smtp.link_to(1, "new.person@example.test");
+    browser.goto(&format!("{base}/account/link?t={secret}&lang=en")).await;
+    browser.wait_for("#new").await;
+    let pw = "her own long passphrase";
+    browser.type_into("#new", pw).await;
+    browser.type_into("#again", pw).await;
+    browser.click("#submit").await;
+    browser.wait_for("#secret").await;
+    let b32 = browser.text("#secret").await;
+    browser.type_into("#code", &totp_now(&b32, 0)).await;
+    browser.click("#confirm").await;
+    browser.wait_for("#recovery").await;
+    assert_eq!(browser.text("#recovery").await.lines().count(), 10);
+    browser.click("#sign-in").await;
+    browser.wait_url("/login").await;
+    sign_in("new.person", pw, totp_now(&b32, 1)).await;
+    browser.wait_url("/console").await;
+    browser.wait_for("#link-search").await;
+    // Not an administrator: the accounts page is refused in words.
+    browser.goto(&format!("{base}/console/accounts?lang=en")).await;
+    browser.wait_for("#error").await;
+    browser.click("#sign-out").await;
+    browser.wait_url("/login").await;
+
+    // The administrator disables the account; the password and a fresh
+    // code no longer sign in.
+    browser.set_cookie(admin_session).await;
+    browser
+        .goto(&format!("{base}/console/accounts/new.person?lang=en"))
+        .await;
+    browser.wait_for("#facts").await;
+    assert_eq!(browser.text("#mfa").await, "enrolled");
+    assert_eq!(browser.text("#roles").await, "cs_agent");
+    axe("account", browser.axe_violations().await);
+    browser.type_into("#reason", "left the company").await;
+    browser.click("#disable").await;
+    browser.wait_for("#done").await;
+    assert_eq!(browser.text("#state").await, "disabled");
+    browser.screenshot(&shots.join("console-account.png")).await;
+    // A service account's token is shown once.
+    browser.goto(&format!("{base}/console/accounts?lang=zh")).await;
+    browser.wait_for("#service-form").await;
+    axe("accounts zh", browser.axe_violations().await);
+    browser.type_into("#service-name", "etl-nightly").await;
+    browser.click("#service-role-administrator").await;
+    browser.click("#create-service").await;
+    browser.wait_for("#done").await;
+    browser
+        .goto(&format!("{base}/console/accounts/etl-nightly?lang=en"))
+        .await;
+    browser.wait_for("#token-form").await;
+    browser.click("#issue").await;
+    browser.wait_for("#token").await;
+    let token = browser.text("#token").await;
+    assert!(token.starts_with("cst_"), "{token}");
+    browser
+        .goto(&format!("{base}/console/accounts/etl-nightly?lang=en"))
+        .await;
+    browser.wait_for("#tokens").await;
+    assert!(!browser.exists("#token").await, "a token is shown once");
+    browser.set_size(390, 844).await;
+    for path in [
+        "/console/accounts",
+        "/console/accounts/new.person",
+        "/console/accounts/etl-nightly",
+    ] {
+        browser.goto(&format!("{base}{path}?lang=en")).await;
+        browser.wait_for("h1").await;
+        assert!(!browser.scrolls_sideways().await, "{path} scrolls sideways at 390 px");
+    }
+    browser.click("#sign-out").await;
+    browser.wait_url("/login").await;
+    sign_in("new.person", pw, totp_now(&b32, 2)).await;
+    browser.wait_for("#error").await;
+    browser.quit().await;
+
+    let denied = stdout(&run(
+        &data,
+        &["audit", "search", "--action", "login", "--outcome", "denied", "-n", "5"],
+    ));
+    // Refused because the account is disabled, not for a stale code.
+    assert!(
+        denied.contains("login:new.person") && denied.contains("unknown_or_disabled_account"),
+        "{denied}"
+    );
+    let log = stdout(&run(
+        &data,
+        &["audit", "search", "--actor", "staff:ad.min", "-n", "100"],
+    ));
+    assert!(log.contains("account") && log.contains("token_issue"), "{log}");
+    assert!(!log.contains(&token), "the token is never in the log");
     assert!(run(&data, &["audit", "verify"]).status.success());
 }

@@ -305,18 +305,7 @@ async fn servers_on_postgres_share_the_counters() {
 
 /// The one-time link in the newest message to `to`.
 fn link_in(smtp: &crate::kit::smtp::Smtp, n: usize, to: &str) -> String {
-    let mail = smtp.wait_for(n);
-    let m = mail
-        .iter()
-        .rev()
-        .find(|m| m.to == to)
-        .unwrap_or_else(|| panic!("no mail to {to}"));
-    let start = m
-        .body
-        .find("/account/link?t=")
-        .unwrap_or_else(|| panic!("no link in {}", m.body));
-    let rest = &m.body[start + "/account/link?t=".len()..];
-    rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect()
+    smtp.link_to(n, to)
 }
 
 /// Fill a link's form: returns the page answered.

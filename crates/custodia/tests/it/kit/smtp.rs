@@ -151,6 +151,23 @@ impl Smtp {
     }
 
     /// Wait until `n` messages arrived.
+    /// The secret of the newest account link (`/account/link?t=…`) sent to
+    /// `to`, once `n` messages have arrived.
+    pub fn link_to(&self, n: usize, to: &str) -> String {
+        let mail = self.wait_for(n);
+        let m = mail
+            .iter()
+            .rev()
+            .find(|m| m.to == to)
+            .unwrap_or_else(|| panic!("no mail to {to}"));
+        let start = m
+            .body
+            .find("/account/link?t=")
+            .unwrap_or_else(|| panic!("no link in {}", m.body));
+        let rest = &m.body[start + "/account/link?t=".len()..];
+        rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect()
+    }
+
     pub fn wait_for(&self, n: usize) -> Vec<Mail> {
         for _ in 0..200 {
             let m = self.messages();

@@ -217,6 +217,13 @@ impl Browser {
         self.cmd(Method::GET, "/cookie", None).await
     }
 
+    /// Set a cookie (an object as [`Browser::cookies`] lists them) on the
+    /// current page's site.
+    pub async fn set_cookie(&self, cookie: Value) {
+        self.cmd(Method::POST, "/cookie", Some(json!({ "cookie": cookie })))
+            .await;
+    }
+
     /// Save a PNG screenshot (for people looking at test output).
     pub async fn screenshot(&self, path: &std::path::Path) {
         let v = self.cmd(Method::GET, "/screenshot", None).await;
