@@ -46,6 +46,12 @@ pub const TITLES: &[(&str, u16, &str, &str)] = &[
         "须先完成多因素身份验证",
     ),
     (
+        "step_up_required",
+        403,
+        "Confirm your second factor again to reveal",
+        "显示明文前须再次验证第二因素",
+    ),
+    (
         "training_required",
         403,
         "Valid privacy training is required",

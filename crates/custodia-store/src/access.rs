@@ -7,8 +7,13 @@ use crate::sql::{args, read, Arg, Db, Row, Sql};
 use crate::{Applied, Store, StoreError};
 pub use custodia_core::accounts::{AccountKind, ApprovalKind, ApprovalState, LinkKind};
 
-/// Columns added to `accounts` after the first layout: (name, type).
-pub(crate) const ACCOUNT_ADDED_COLUMNS: &[(&str, &str)] = &[("email", "bytea"), ("deleted_ms", "bigint")];
+/// Columns added after the first layout: (table, name, type). New
+/// databases have them from `CREATE TABLE`; older ones get them at open.
+pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("accounts", "email", "bytea"),
+    ("accounts", "deleted_ms", "bigint"),
+    ("sessions", "mfa_at_ms", "bigint"),
+];
 
 /// Create an account unless the name is taken (deleted accounts keep it).
 pub(crate) const ACCOUNT_CREATE: &str = "INSERT INTO accounts (name, kind, password, roles, mfa_secret, mfa_pending, mfa_last_step, recovery, disabled, created_ms, updated_ms, email, deleted_ms)
@@ -154,6 +159,8 @@ pub struct SessionRecord {
     pub expires_ms: i64,
     /// Revoked (signed out).
     pub revoked: bool,
+    /// When a second-factor code was last confirmed in this session, ms.
+    pub mfa_at_ms: Option<i64>,
 }
 
 /// One item of an access-review campaign: an account's role to certify or revoke.
@@ -412,7 +419,7 @@ impl<S: Store + ?Sized> AccessStore for S {
     fn session(&self, digest: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
         read(self, |db| {
             db.one(
-                "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked FROM sessions WHERE digest = $1",
+                "SELECT digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked, mfa_at_ms FROM sessions WHERE digest = $1",
                 &args![digest],
                 |r| {
                     Ok(SessionRecord {
@@ -423,6 +430,7 @@ impl<S: Store + ?Sized> AccessStore for S {
                         created_ms: r.int(4)?,
                         expires_ms: r.int(5)?,
                         revoked: r.bool(6)?,
+                        mfa_at_ms: r.opt_int(7)?,
                     })
                 },
             )
@@ -601,9 +609,9 @@ pub(crate) fn revoke_sessions(tx: &mut dyn Sql, account: &str) -> Result<Applied
 
 pub(crate) fn put_session(tx: &mut dyn Sql, x: &SessionRecord) -> Result<Applied, StoreError> {
     tx.exec(
-        "INSERT INTO sessions (digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (digest) DO UPDATE SET mfa_ok = excluded.mfa_ok, expires_ms = excluded.expires_ms, revoked = excluded.revoked",
-        &args![x.digest, x.account, x.mfa_ok, x.csrf, x.created_ms, x.expires_ms, x.revoked],
+        "INSERT INTO sessions (digest, account, mfa_ok, csrf, created_ms, expires_ms, revoked, mfa_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (digest) DO UPDATE SET mfa_ok = excluded.mfa_ok, expires_ms = excluded.expires_ms, revoked = excluded.revoked, mfa_at_ms = excluded.mfa_at_ms",
+        &args![x.digest, x.account, x.mfa_ok, x.csrf, x.created_ms, x.expires_ms, x.revoked, x.mfa_at_ms],
     )?;
     // Expired sessions are of no use to anyone: drop them as we go.
     tx.exec(

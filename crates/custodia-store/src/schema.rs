@@ -139,7 +139,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf       text NOT NULL,
     created_ms bigint NOT NULL,
     expires_ms bigint NOT NULL,
-    revoked    boolean NOT NULL
+    revoked    boolean NOT NULL,
+    mfa_at_ms  bigint
 );
 CREATE TABLE IF NOT EXISTS review_campaigns (
     id         text PRIMARY KEY,

@@ -227,6 +227,10 @@ pub struct SignInConfig {
     /// Invalid API tokens from one address in 10 minutes before it is
     /// answered 429 (a valid token still works).
     pub token_failures: u32,
+    /// Seconds a confirmed second-factor code covers revealing personal
+    /// data in a staff session (1 to 86 400; default 15 minutes): after
+    /// that, a reveal asks for a fresh code first (step-up).
+    pub step_up_seconds: u32,
 }
 
 impl Default for SignInConfig {
@@ -240,6 +244,7 @@ impl Default for SignInConfig {
             address_delay_ms: 2000,
             device_days: 90,
             concurrent_checks: 2,
+            step_up_seconds: 900,
             token_failures: 20,
         }
     }
@@ -637,6 +642,13 @@ impl DataDir {
         c.rights
             .check()
             .map_err(|e| VaultError::Config(format!("{}: {e}", p.display())))?;
+        if !(1..=86_400).contains(&c.sign_in.step_up_seconds) {
+            return Err(VaultError::Config(format!(
+                "{}: [sign_in] step_up_seconds = {}: must be 1 to 86400",
+                p.display(),
+                c.sign_in.step_up_seconds
+            )));
+        }
         if !(5..=600).contains(&c.console.reveal_seconds) {
             return Err(VaultError::Config(format!(
                 "{}: [console] reveal_seconds = {}: must be 5 to 600",

@@ -55,6 +55,13 @@ pub enum VaultError {
     /// second factor in this session.
     #[error("not allowed without multi-factor authentication: {0}")]
     MfaRequired(String),
+    /// A reveal by a person whose last second-factor code is older than
+    /// the step-up time: confirm a fresh code first.
+    #[error("confirm your second factor again to reveal personal data: your last code was confirmed more than {seconds} seconds ago")]
+    StepUpRequired {
+        /// The step-up time (`[sign_in] step_up_seconds`).
+        seconds: u32,
+    },
     /// A grant covers the request, but the caller's training is missing,
     /// failed or expired.
     #[error("not allowed without valid training {course:?}: {detail}")]
@@ -203,6 +210,7 @@ impl VaultError {
             VaultError::VersionConflict { .. } => "version_conflict",
             VaultError::Forbidden(_) => "forbidden",
             VaultError::MfaRequired(_) => "mfa_required",
+            VaultError::StepUpRequired { .. } => "step_up_required",
             VaultError::TrainingRequired { .. } => "training_required",
             VaultError::SeparationOfDuties(_) => "separation_of_duties",
             VaultError::PurposeRequired => "purpose_required",

@@ -31,6 +31,7 @@ pub(crate) fn staff(account: &str, roles: &[&str], mfa: bool, trained: bool) -> 
         account: account.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         mfa,
+        mfa_at_ms: mfa.then(crate::now_ms),
         courses: if trained {
             vec!["privacy_basics".into()]
         } else {

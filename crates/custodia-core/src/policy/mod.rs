@@ -408,6 +408,13 @@ pub enum DenyReason {
     MfaRequired,
     /// A grant covers it, but this training is missing or expired.
     TrainingRequired(String),
+    /// A grant covers a reveal, but the person's last second-factor code
+    /// is older than the step-up time allows (checked by the vault, which
+    /// knows the session).
+    StepUp {
+        /// The step-up time, in seconds.
+        seconds: u32,
+    },
 }
 
 /// Which rule decided.
@@ -450,6 +457,10 @@ impl fmt::Display for Decision {
                 "deny: {r} needs multi-factor authentication, which the account has not enrolled"
             ),
             (Some(DenyReason::TrainingRequired(c)), Some(r)) => write!(f, "deny: {r} needs valid training {c:?}"),
+            (Some(DenyReason::StepUp { seconds }), _) => write!(
+                f,
+                "deny: revealing needs a second-factor code confirmed in the last {seconds} seconds"
+            ),
             (Some(other), None) => write!(f, "deny: {other:?}"),
         }
     }

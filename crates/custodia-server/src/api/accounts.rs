@@ -227,6 +227,36 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A fresh second-factor code.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpInput {
+    /// A code from the authenticator, or a recovery code.
+    code: String,
+}
+
+#[utoipa::path(post, path = "/v1/session/step-up", tag = "meta", request_body = StepUpInput,
+    responses((status = 204, description = "Confirmed: reveals are allowed for `[sign_in] step_up_seconds` again"), (status = 403, body = ProblemDoc)),
+    security(("bearer" = [])))]
+/// A signed-in staff member confirms their second factor again (the
+/// step-up a reveal asks for, `step_up_required`).
+pub async fn step_up(
+    State(s): State<AppState>,
+    c: Caller,
+    client: Client,
+    h: HeaderMap,
+    J(b): J<StepUpInput>,
+) -> ApiResult {
+    let token = crate::pages::session_cookie(&h).map(Zeroizing::new);
+    let code = Zeroizing::new(b.code);
+    let from = client.0.to_string();
+    c.run(&s, move |v, p| {
+        v.step_up(p, token.as_deref().map(|t| t.as_str()), &code, &from)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Who forgot their password.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -396,6 +426,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(change_password))
+        .routes(routes!(step_up))
 }
 
 /// This concern's open routes (no authentication).

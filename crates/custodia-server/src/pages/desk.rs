@@ -18,6 +18,7 @@ use custodia_vault::access::authz::Principal;
 use custodia_vault::access::session::Session;
 use custodia_vault::VaultError;
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 /// What a console handler works with: the state, the reader's language,
 /// the session and the principal it acts as.
@@ -27,6 +28,10 @@ pub(crate) struct Ctx {
     pub(crate) t: &'static Text,
     pub(crate) sess: Session,
     pub(crate) p: Principal,
+    /// The session cookie's value (for steps that renew the session).
+    pub(crate) token: Zeroizing<String>,
+    /// The client's address, as sign-in counts it.
+    pub(crate) client: String,
 }
 
 impl Ctx {
@@ -61,7 +66,8 @@ pub(crate) fn no_store(mut r: Response) -> Response {
 pub struct Desk {
     s: AppState,
     lang: Lang,
-    token: Option<String>,
+    token: Option<Zeroizing<String>>,
+    client: String,
 }
 
 impl FromRequestParts<AppState> for Desk {
@@ -72,10 +78,16 @@ impl FromRequestParts<AppState> for Desk {
             .await
             .map(|q| q.0)
             .unwrap_or_default();
+        let client = parts
+            .extensions
+            .get::<super::ClientAddr>()
+            .map(|c| crate::client_ip(&s.trusted, c.0.ip(), &parts.headers).to_string())
+            .unwrap_or_default();
         Ok(Desk {
             s: s.clone(),
             lang: lang_of(&q, &parts.headers),
-            token: session_cookie(&parts.headers),
+            token: session_cookie(&parts.headers).map(Zeroizing::new),
+            client,
         })
     }
 }
@@ -93,6 +105,8 @@ impl Desk {
             lang: self.lang,
             sess,
             p,
+            token,
+            client: self.client,
         })
     }
 

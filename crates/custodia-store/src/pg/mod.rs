@@ -370,8 +370,8 @@ pub(crate) fn setup_in_transaction(w: &mut Conn, fields: &[(FieldName, bool)]) -
     w.batch(crate::schema::TABLES)?;
     w.batch(schema::AUDIT)?;
     w.batch(crate::audit_search::INDEXES)?;
-    for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
-        w.batch(&format!("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
+    for (table, col, ty) in crate::access::ADDED_COLUMNS {
+        w.batch(&format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col} {ty}"))?;
     }
     crate::schema::check_layout(w)?;
     let (list, all) = crate::schema::register_fields(w, fields)?;

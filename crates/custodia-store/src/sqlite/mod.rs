@@ -102,17 +102,15 @@ impl SqliteStore {
                 .map_err(db_err)?;
             w.execute_batch(schema::AUDIT).map_err(db_err)?;
             w.execute_batch(crate::audit_search::INDEXES).map_err(db_err)?;
-            let account_columns: Vec<String> = w
-                .prepare("SELECT name FROM pragma_table_info('accounts')")
-                .map_err(db_err)?
-                .query_map([], |r| r.get(0))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?;
-            for (col, ty) in crate::access::ACCOUNT_ADDED_COLUMNS {
-                if !account_columns.iter().any(|c| c == col) {
+            for (table, col, ty) in crate::access::ADDED_COLUMNS {
+                let has: bool = w
+                    .prepare_cached("SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2")
+                    .map_err(db_err)?
+                    .query_row([table, col], |r| r.get(0))
+                    .map_err(db_err)?;
+                if !has {
                     w.execute_batch(&crate::schema::for_sqlite(&format!(
-                        "ALTER TABLE accounts ADD COLUMN {col} {ty};"
+                        "ALTER TABLE {table} ADD COLUMN {col} {ty};"
                     )))
                     .map_err(db_err)?;
                 }

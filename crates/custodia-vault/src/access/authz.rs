@@ -82,6 +82,9 @@ pub(crate) enum Who {
         roles: Vec<String>,
         /// Whether the second factor was verified in this session.
         mfa: bool,
+        /// When a code was last confirmed in the session (ms): a reveal
+        /// needs one within `[sign_in] step_up_seconds`.
+        mfa_at_ms: Option<i64>,
         /// Courses whose training is valid today (passed, not expired).
         courses: Vec<String>,
     },
@@ -533,6 +536,7 @@ impl Vault {
                 account: a.name,
                 roles: a.roles,
                 mfa: sess.mfa_ok,
+                mfa_at_ms: sess.mfa_at_ms,
                 courses,
             }),
             sess.csrf,
@@ -624,11 +628,24 @@ impl Vault {
                 trained: true,
             },
         };
-        if anywhere {
+        let d = if anywhere {
             self.policy().decide_anywhere(&subject, &req)
         } else {
             self.policy().decide(&subject, &req)
+        };
+        // A person reveals only within the step-up time of their last code.
+        if let (true, Permission::Reveal, Who::Staff { mfa_at_ms, .. }) = (d.allowed, permission, &p.0) {
+            let seconds = self.config().sign_in.step_up_seconds;
+            let fresh = mfa_at_ms.is_some_and(|t| now_ms() - t <= i64::from(seconds) * 1000);
+            if !fresh {
+                return Decision {
+                    allowed: false,
+                    reason: Some(DenyReason::StepUp { seconds }),
+                    rule: d.rule,
+                };
+            }
         }
+        d
     }
 
     /// Whether `p` holds an administration permission (for what pages offer).
@@ -742,6 +759,7 @@ impl Vault {
         match &d.reason {
             Some(DenyReason::PurposeRequired) => VaultError::PurposeRequired,
             Some(DenyReason::MfaRequired) => VaultError::MfaRequired(format!("{what}: {d}")),
+            Some(DenyReason::StepUp { seconds }) => VaultError::StepUpRequired { seconds: *seconds },
             Some(DenyReason::TrainingRequired(c)) => VaultError::TrainingRequired {
                 course: c.clone(),
                 detail: format!("{what}: {d}"),

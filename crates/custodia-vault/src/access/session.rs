@@ -96,6 +96,8 @@ pub struct Session {
     pub mfa_ok: bool,
     /// The session's anti-CSRF token.
     pub csrf: String,
+    /// When a second-factor code was last confirmed in it (ms).
+    pub mfa_at_ms: Option<i64>,
 }
 
 pub(crate) fn digest(s: &str) -> Vec<u8> {
@@ -423,6 +425,7 @@ impl Vault {
             created_ms: now,
             expires_ms: now + SESSION_MS,
             revoked: false,
+            mfa_at_ms: mfa_ok.then_some(now),
         };
         account.updated_ms = now;
         let device = match &from {
@@ -615,6 +618,7 @@ impl Vault {
                 account: s.account,
                 mfa_ok: s.mfa_ok,
                 csrf: s.csrf,
+                mfa_at_ms: s.mfa_at_ms,
             })),
             _ => Ok(None),
         }
@@ -627,11 +631,102 @@ impl Vault {
             .session(&digest(token))?
             .ok_or_else(|| VaultError::NotFound("session".into()))?;
         s.mfa_ok = true;
+        s.mfa_at_ms = Some(now_ms());
         self.apply_one(vec![Mutation::PutSession {
             session: s,
             events: vec![],
         }])
         .map(|_| ())
+    }
+
+    /// Confirm the second factor again in a live session (the step-up a
+    /// reveal asks for once `[sign_in] step_up_seconds` have passed since
+    /// the last code). A right code renews the session's MFA time; wrong
+    /// codes count toward the account's code lock, as at sign-in.
+    /// `p` must be the session's own person; every refusal is audited.
+    pub fn step_up(
+        &self,
+        p: &crate::access::authz::Principal,
+        token: Option<&str>,
+        code: &str,
+        client: &str,
+    ) -> Result<(), VaultError> {
+        let r = self.step_up_session(p, token, code, client);
+        if let Err(e) = &r {
+            self.audit_refusal(p, None, None, e);
+        }
+        r
+    }
+
+    fn step_up_session(
+        &self,
+        p: &crate::access::authz::Principal,
+        token: Option<&str>,
+        code: &str,
+        client: &str,
+    ) -> Result<(), VaultError> {
+        let now = now_ms();
+        let not_own =
+            || VaultError::Forbidden("a step-up confirms the second factor of the caller's own staff session".into());
+        let token = token.ok_or_else(not_own)?;
+        let mut s = self
+            .store()
+            .session(&digest(token))?
+            .filter(|s| !s.revoked && s.expires_ms > now)
+            .ok_or_else(not_own)?;
+        if !matches!(&p.0, crate::access::authz::Who::Staff { account, .. } if *account == s.account) {
+            return Err(not_own());
+        }
+        let mut a = self
+            .store()
+            .account(&s.account)?
+            .filter(|a| !a.disabled && a.deleted_ms.is_none())
+            .ok_or_else(|| VaultError::NotFound("session".into()))?;
+        let Some(sealed) = a.mfa_secret.clone() else {
+            return Err(VaultError::MfaRequired(
+                "enroll a second factor first (your account page)".into(),
+            ));
+        };
+        let kcode = format!("code:{}", a.name);
+        if let Some(until) = self.counter_locked(&kcode, now)? {
+            return Err(VaultError::MfaRequired(format!(
+                "your second factor is locked after wrong codes for {} more minutes",
+                minutes_until(until, now)
+            )));
+        }
+        let read_ms = a.updated_ms;
+        if !self.second_factor(&mut a, &sealed, code.trim())? {
+            let lock_ms = i64::from(self.config().sign_in.code_lock_minutes.max(1)) * 60_000;
+            let out = self.code_failed(&a, client, &kcode, lock_ms)?;
+            return Err(VaultError::MfaRequired(match out.result {
+                Err(LoginError::CodeLocked { minutes }) => {
+                    format!("wrong code: your second factor is now locked for {minutes} minutes")
+                }
+                _ => "the code is wrong or already used".into(),
+            }));
+        }
+        a.updated_ms = now;
+        s.mfa_ok = true;
+        s.mfa_at_ms = Some(now);
+        let mut e = AuditEvent::new(now, format!("staff:{}", a.name), Action::Mfa);
+        e.detail = Some(format!("second factor confirmed again (step-up) client={client}"));
+        match self
+            .apply_one(vec![
+                Mutation::PutAccountIf {
+                    account: Box::new(a),
+                    expect_updated_ms: read_ms,
+                    events: vec![],
+                },
+                Mutation::PutSession {
+                    session: s,
+                    events: vec![e],
+                },
+            ])?
+            .first()
+        {
+            Some(Applied::Done) => Ok(()),
+            _ => Err(VaultError::Input("the account changed meanwhile; try again".into())),
+        }
     }
 
     /// End a session.

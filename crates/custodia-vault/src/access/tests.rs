@@ -162,6 +162,51 @@ fn refusals_name_the_callers_grants_not_the_customer() {
 }
 
 #[test]
+fn a_person_reveals_only_within_the_step_up_time_of_their_last_code() {
+    use crate::access::authz::{Principal, Who};
+    let d = tempfile::tempdir().unwrap();
+    let v = new_vault(d.path());
+    let id = customer_in(&v, "service").to_string();
+    let at = |age_ms: i64| {
+        Principal(Who::Staff {
+            account: "li.na".into(),
+            roles: vec!["cs_agent".into()],
+            mfa: true,
+            mfa_at_ms: Some(now_ms() - age_ms),
+            courses: vec!["privacy_basics".into()],
+        })
+    };
+    let reveal = v.access(Some("customer_service"), true, Some("mobile")).unwrap();
+    // Default: 15 minutes.
+    assert!(v.get(&at(14 * 60_000), &id, &reveal).is_ok());
+    let e = v.get(&at(16 * 60_000), &id, &reveal).unwrap_err();
+    assert_eq!(e.code(), "step_up_required", "{e}");
+    assert!(e.to_string().contains("900 seconds"), "{e}");
+    assert_eq!(
+        last_event(&v)
+            .detail
+            .as_deref()
+            .map(|d| d.contains("step-up") || d.contains("900")),
+        Some(true)
+    );
+    // The masked card needs no fresh code; a session that never had one
+    // reveals nothing.
+    assert!(v
+        .get(&at(16 * 60_000), &id, &Access::masked(purpose("customer_service")))
+        .is_ok());
+    let never = Principal(Who::Staff {
+        account: "li.na".into(),
+        roles: vec!["cs_agent".into()],
+        mfa: true,
+        mfa_at_ms: None,
+        courses: vec!["privacy_basics".into()],
+    });
+    assert_eq!(v.get(&never, &id, &reveal).unwrap_err().code(), "step_up_required");
+    // Applications and the local operator are no person with a code.
+    assert!(v.get(&op(), &id, &reveal).is_ok());
+}
+
+#[test]
 fn the_bootstrap_token_only_creates_the_first_administrator() {
     let d = tempfile::tempdir().unwrap();
     let v = new_vault(d.path());

@@ -746,6 +746,14 @@ async fn every_route_and_command_for_every_caller() {
             Some(json!({"current": "not the password", "new": "an entirely new passphrase"})),
             [401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401],
         ),
+        // A wrong code is refused (and counted); tokens have no session.
+        row(
+            M::POST,
+            "/v1/session/step-up",
+            "/v1/session/step-up",
+            Some(json!({"code": "not-a-code"})),
+            [401, 401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401],
+        ),
         row(
             M::POST,
             "/v1/password/forgot",

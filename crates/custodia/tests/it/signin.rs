@@ -541,3 +541,89 @@ async fn an_account_lives_through_links_and_second_approvals() {
     }
     assert!(run(&data, &["audit", "verify"]).status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reveal_after_the_step_up_time_asks_for_a_fresh_code() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    set_config(&data, "sign_in", "step_up_seconds", toml::Value::Integer(2));
+    let agent = staff(&data, "li.na", "cs_agent", true, true);
+    let steward = service_token(&data, "data_steward");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(json!({"name": "Ana Ruiz", "mobile": "+34 612 345 678", "department": "service"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", html(&r));
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let sess = agent.sign_in(&mut c).await;
+    let reveal = format!("/console/customers/{id}/reveal");
+    let fields = [
+        ("field", "mobile"),
+        ("purpose", "customer_service"),
+        ("reason", "caller asked about a delivery"),
+    ];
+    // Just signed in with a code: the value is shown.
+    let r = sess.form(&mut c, &reveal, &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
+    assert!(html(&r).contains("612"), "{}", html(&r));
+    let api = format!("/v1/customers/{id}?purpose=customer_service&reveal=true&fields=mobile");
+    assert_eq!(sess.send(&mut c, Method::GET, &api, None).await.status, StatusCode::OK);
+
+    // Later than the step-up time: a code first, on the page and the API.
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    let r = sess.form(&mut c, &reveal, &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let page = html(&r);
+    assert!(page.contains("id=\"step-up-form\"") && !page.contains("612"), "{page}");
+    assert!(
+        page.contains("caller asked about a delivery"),
+        "the reason is carried along"
+    );
+    let r = sess.send(&mut c, Method::GET, &api, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["code"], "step_up_required", "{:?}", r.json());
+    // The masked card needs no code.
+    let card = format!("/v1/customers/{id}?purpose=customer_service");
+    assert_eq!(sess.send(&mut c, Method::GET, &card, None).await.status, StatusCode::OK);
+    // A wrong code is refused at the form; the right one reveals.
+    let mut with_code = fields.to_vec();
+    with_code.push(("code", "000000"));
+    let r = sess.form(&mut c, &reveal, &with_code).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        html(&r).contains("id=\"error\"") && !html(&r).contains("612"),
+        "{}",
+        html(&r)
+    );
+    // (A recovery code: the authenticator's next code is not due yet.)
+    let mut with_code = fields.to_vec();
+    with_code.push(("code", &agent.recovery[1]));
+    let r = sess.form(&mut c, &reveal, &with_code).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
+    assert!(html(&r).contains("612"));
+    // The API's step-up renews it the same way.
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    assert_eq!(
+        sess.send(&mut c, Method::GET, &api, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = sess
+        .send(
+            &mut c,
+            Method::POST,
+            "/v1/session/step-up",
+            Some(json!({"code": agent.recovery[0]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.json());
+    assert_eq!(sess.send(&mut c, Method::GET, &api, None).await.status, StatusCode::OK);
+    let log = audit_text(&data);
+    assert!(log.contains("step-up") && log.contains("step_up_required"), "{log}");
+}

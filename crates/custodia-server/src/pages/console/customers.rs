@@ -363,13 +363,52 @@ struct RevealedPage {
     hides: String,
 }
 
-/// The reveal form.
+/// The reveal form (with `code` when it answers a step-up).
 #[derive(Deserialize)]
 pub struct RevealForm {
     csrf: String,
     field: String,
     purpose: String,
     reason: String,
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/step_up.html")]
+struct StepUpPage {
+    page: Layout,
+    t: &'static Text,
+    csrf: String,
+    id: String,
+    field: String,
+    purpose: String,
+    reason: String,
+    intro: String,
+    error: Option<String>,
+}
+
+/// The step-up form: a fresh code before the reveal goes ahead (the
+/// reveal's choices carried along; the reason holds no personal data).
+fn step_up(c: &Ctx, id: &str, f: &RevealForm, label: &str, error: Option<String>) -> Response {
+    let seconds = c.s.vault.config().sign_in.step_up_seconds;
+    let time = if seconds < 120 {
+        fill(&c.t.console.step_up_seconds, &[("n", &seconds.to_string())])
+    } else {
+        fill(&c.t.console.step_up_minutes, &[("n", &(seconds / 60).to_string())])
+    };
+    let page = StepUpPage {
+        page: c.layout(&c.t.console.step_up_title),
+        t: c.t,
+        csrf: c.sess.csrf.clone(),
+        id: id.to_owned(),
+        field: f.field.clone(),
+        purpose: f.purpose.clone(),
+        reason: f.reason.clone(),
+        intro: fill(&c.t.console.step_up_intro, &[("time", &time), ("field", label)]),
+        error,
+    };
+    no_store(render(&page, StatusCode::FORBIDDEN))
 }
 
 /// At most 40 characters of what someone typed, quoted, for a message.
@@ -395,19 +434,36 @@ pub async fn reveal(Path(id): Path<String>, post: Posted<RevealForm>) -> Respons
             let why = format!("{}: unknown purpose", quoted(&f.purpose));
             return card(c, &id, "customer_service", Outcome::error(why));
         };
+        let label = field_label(c, def.name.as_str());
+        // A code sent with the form answers a step-up: confirmed first.
+        let renewed;
+        let mut p = &c.p;
+        if !f.code.trim().is_empty() {
+            if let Err(e) = v.step_up(&c.p, Some(&c.token), &f.code, &c.client) {
+                return step_up(c, &id, &f, &label, Some(c.detail(&e)));
+            }
+            // The session as it is now, with its renewed MFA time.
+            match v.staff_principal(&c.token) {
+                Ok(Some((fresh, _))) => {
+                    renewed = fresh;
+                    p = &renewed;
+                }
+                _ => return Redirect::to("/login").into_response(),
+            }
+        }
         let access = Access {
             purpose: purpose.clone(),
             reveal: Reveal::Fields(vec![def.name.clone()]),
             reason: Some(reason.clone()),
         };
-        match v.get(&c.p, &id, &access) {
+        match v.get(p, &id, &access) {
             Ok(view) => {
                 let seconds = v.config().console.reveal_seconds;
                 let page = RevealedPage {
                     page: c.layout(&t.console.title_revealed),
                     t,
                     id: view.id.to_string(),
-                    label: field_label(c, def.name.as_str()),
+                    label: label.clone(),
                     value: view.fields.get(def.name.as_str()).cloned().unwrap_or_default(),
                     purpose: purpose.to_string(),
                     purpose_label: purpose_label(c, purpose.as_str()),
@@ -417,11 +473,11 @@ pub async fn reveal(Path(id): Path<String>, post: Posted<RevealForm>) -> Respons
                 no_store(render(&page, StatusCode::OK))
             }
             Err(VaultError::NotFound(_)) => not_found(c),
+            Err(VaultError::StepUpRequired { .. }) => step_up(c, &id, &f, &label, None),
             Err(VaultError::Forbidden(_)) => {
                 // The caller's own grants, in words; nothing about the customer.
-                let label = field_label(c, def.name.as_str());
                 let allowed: Vec<String> = v
-                    .reveal_purposes(&c.p, def.name.as_str())
+                    .reveal_purposes(p, def.name.as_str())
                     .iter()
                     .map(|pu| purpose_label(c, pu.as_str()))
                     .collect();

@@ -124,7 +124,13 @@ pub fn staff(dir: &Path, name: &str, role: &str, mfa: bool, trained: bool) -> St
     let o = add_staff(dir, name, role, PW);
     assert!(o.status.success(), "{}", stderr(&o));
     approve_for(dir, name);
-    let key = mfa.then(|| enroll_mfa(dir, name));
+    let (key, recovery) = match mfa {
+        true => {
+            let (k, r) = enroll_mfa_with_codes(dir, name);
+            (Some(k), r)
+        }
+        false => (None, Vec::new()),
+    };
     if trained {
         let o = run(
             dir,
@@ -135,6 +141,7 @@ pub fn staff(dir: &Path, name: &str, role: &str, mfa: bool, trained: bool) -> St
     Staff {
         name: name.to_owned(),
         key,
+        recovery,
         // The code used to confirm enrollment is spent; sign-ins use later ones.
         next_step: std::cell::Cell::new(1),
     }
@@ -225,6 +232,9 @@ pub fn totp(key: &[u8], offset: i64) -> String {
 pub struct Staff {
     pub name: String,
     pub key: Option<Vec<u8>>,
+    /// The one-time recovery codes enrollment showed (each works once,
+    /// whatever the clock: for a second code within one half-minute).
+    pub recovery: Vec<String>,
     next_step: std::cell::Cell<i64>,
 }
 
@@ -257,6 +267,24 @@ pub struct Session {
 
 impl Session {
     /// Send with the session cookie (and the CSRF header on changes).
+    /// Post a page's form (the session's anti-CSRF token added).
+    pub async fn form(&self, c: &mut Conn, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let cookie = format!("custodia_session={}", self.cookie);
+        let mut f = fields.to_vec();
+        f.push(("csrf", &self.csrf));
+        c.send(
+            Method::POST,
+            path,
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            Some(form_encode(&f)),
+        )
+        .await
+        .unwrap()
+    }
+
     pub async fn send(&self, c: &mut Conn, method: Method, path: &str, body: Option<Value>) -> Resp {
         let cookie = format!("custodia_session={}", self.cookie);
         let mut h: Vec<(&str, &str)> = vec![("cookie", &cookie)];
