@@ -203,6 +203,10 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/console/accounts/{name}" => get pages::console::admin::account;
         "/console/accounts/{name}/{action}" => post pages::console::admin::account_action;
         "/console/approvals/{id}/{action}" => post pages::console::admin::decide;
+        "/console/reviews" => get pages::console::reviews::reviews, post pages::console::reviews::start;
+        "/console/reviews/{id}" => get pages::console::reviews::campaign;
+        "/console/reviews/{id}/decide" => post pages::console::reviews::decide;
+        "/console/policy" => get pages::console::reviews::policy;
         "/mfa/enroll" => get pages::staff::enroll_page, post pages::staff::enroll_submit;
         "/password/forgot" => get pages::links::forgot_page, post pages::links::forgot_submit;
         "/account/link" => get pages::links::link_page, post pages::links::link_submit;

@@ -373,6 +373,23 @@ pub trait AccessStore {
     fn approvals(&self) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// The items of an access-review campaign.
     fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Every campaign with its items decided and in all, newest first.
+    fn review_campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError>;
+}
+
+/// An access-review campaign at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignSummary {
+    /// Campaign id.
+    pub id: String,
+    /// Who opened it.
+    pub created_by: String,
+    /// When, ms.
+    pub created_ms: i64,
+    /// Items decided.
+    pub decided: i64,
+    /// Items in all.
+    pub items: i64,
 }
 
 impl<S: Store + ?Sized> AccessStore for S {
@@ -454,6 +471,27 @@ impl<S: Store + ?Sized> AccessStore for S {
     fn approvals(&self) -> Result<Vec<ApprovalRecord>, StoreError> {
         let sql = format!("SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY requested_ms DESC, id");
         read(self, |db| db.many(&sql, &[], read_approval))
+    }
+
+    fn review_campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        read(self, |db| {
+            db.many(
+                "SELECT c.id, c.created_by, c.created_ms,
+                        (SELECT count(*) FROM review_items i WHERE i.campaign = c.id AND i.decision IS NOT NULL),
+                        (SELECT count(*) FROM review_items i WHERE i.campaign = c.id)
+                 FROM review_campaigns c ORDER BY c.created_ms DESC, c.id",
+                &[],
+                |r| {
+                    Ok(CampaignSummary {
+                        id: r.text(0)?,
+                        created_by: r.text(1)?,
+                        created_ms: r.int(2)?,
+                        decided: r.int(3)?,
+                        items: r.int(4)?,
+                    })
+                },
+            )
+        })
     }
 
     fn review_items(&self, campaign: &str) -> Result<Vec<ReviewItem>, StoreError> {

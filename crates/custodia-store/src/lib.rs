@@ -31,7 +31,7 @@ mod conformance;
 
 pub use access::{
     next_counter, AccessStore, AccountKind, AccountLinkRecord, AccountRecord, ApprovalKind, ApprovalRecord,
-    ApprovalState, CounterRecord, LinkKind, ReviewItem, SessionRecord, TokenRecord, TrainingRecord,
+    ApprovalState, CampaignSummary, CounterRecord, LinkKind, ReviewItem, SessionRecord, TokenRecord, TrainingRecord,
 };
 pub use customers::CustomerStore;
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};

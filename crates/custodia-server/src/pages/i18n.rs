@@ -83,6 +83,9 @@ catalog! {
         link, title, head, verify, intact, broken, filters, actor, customer, action, purpose, outcome, from, to, any,
         filter, empty, searched, when, fields, detail, older,
     }
+    reviews: Reviews {
+        link, title, intro, start, campaigns, none, campaign, opened_by, opened, decided_col, progress, findings, account, flags, role, grant, last_use, never, title_campaign, back, decision, note, certify, revoke, decided, title_policy, policy_intro, permissions, fields, scope, purposes, line, all_customers, yes, no, explain, action, field, purpose, customer, explain_button, allowed, denied,
+    }
     admin: Admin {
         link, title, title_account, name, kind, roles, mfa, state, enrolled, not_enrolled, disabled, active, pending,
         approvals, none, what, requested_by, when, decision, approve, reject, decided, invite, invite_intro, email,

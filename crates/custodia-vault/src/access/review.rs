@@ -360,6 +360,24 @@ impl Vault {
         Ok(())
     }
 
+    /// Every campaign, newest first, with how far it got.
+    pub fn review_campaigns(
+        &self,
+        p: &crate::access::authz::Principal,
+    ) -> Result<Vec<custodia_store::CampaignSummary>, VaultError> {
+        self.require_admin(p, custodia_core::policy::Permission::ReviewAccess)?;
+        Ok(self.store().review_campaigns()?)
+    }
+
+    /// The access policy, for those who review or change it.
+    pub fn policy_for(
+        &self,
+        p: &crate::access::authz::Principal,
+    ) -> Result<&custodia_core::policy::Policy, VaultError> {
+        self.require_any_admin(p, &[Permission::ReviewAccess, Permission::ManagePolicy])?;
+        Ok(self.policy())
+    }
+
     /// The items of a campaign.
     pub fn review_items(
         &self,

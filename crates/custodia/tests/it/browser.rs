@@ -666,6 +666,17 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().unwrap().to_owned();
+    // A second customer, who stays (the first is erased by the request).
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(serde_json::json!({"name": "Bo Li", "mobile": "+34 612 345 679", "department": "service"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let stays = r.json()["id"].as_str().unwrap().to_owned();
     let r = call(
         &mut c,
         &officer_api,
@@ -838,6 +849,59 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         "{}",
         browser.text("#chain").await
     );
+    // An access review: the officer certifies the agent's role, and may
+    // not decide their own.
+    browser.goto(&format!("{base}/console?lang=en")).await;
+    browser.click("#link-reviews").await;
+    browser.wait_for("#start-form").await;
+    browser.click("#start").await;
+    browser.wait_for("#items").await;
+    axe("review", browser.axe_violations().await);
+    browser.click("#certify-li\\.na-cs_agent").await;
+    browser.wait_for("#done").await;
+    assert!(
+        browser.text("#done").await.contains("certify"),
+        "{}",
+        browser.text("#done").await
+    );
+    assert!(browser.text("#items").await.contains("staff:po.wang"));
+    browser.click("#revoke-po\\.wang-privacy_officer").await;
+    browser.wait_for("#error").await;
+    assert!(
+        browser.text("#error").await.contains("nobody reviews their own access"),
+        "{}",
+        browser.text("#error").await
+    );
+    browser.screenshot(&shots.join("console-review.png")).await;
+    // The policy and the explain tool.
+    browser.click("#back").await;
+    browser.wait_for("#link-policy").await;
+    browser.click("#link-policy").await;
+    browser.wait_for("#grants").await;
+    assert!(browser.text("#grants").await.contains("cs_agent"));
+    browser.type_into("#account", "li.na").await;
+    browser.select("#action", "reveal").await;
+    browser.select("#field", "mobile").await;
+    browser.select("#purpose", "customer_service").await;
+    // The agent's grants reach one department: the customer decides.
+    browser.type_into("#customer", &stays).await;
+    browser.click("#explain").await;
+    browser.wait_for("#answer, #error").await;
+    assert!(!browser.exists("#error").await, "{}", browser.text("#error").await);
+    let answer = browser.text("#answer").await;
+    assert!(
+        answer.starts_with("Allowed") && answer.contains("role cs_agent"),
+        "{answer}"
+    );
+    axe("policy", browser.axe_violations().await);
+    browser.select("#field", "bank_card").await;
+    browser.click("#explain").await;
+    browser.wait_for("#answer").await;
+    assert!(
+        browser.text("#answer").await.starts_with("Refused"),
+        "{}",
+        browser.text("#answer").await
+    );
     // Chinese.
     browser.goto(&format!("{base}/console/requests?lang=zh")).await;
     browser.wait_for("h1").await;
@@ -851,6 +915,8 @@ async fn agent_verifies_and_officer_completes_a_request_in_the_console() {
         "/console/requests".to_owned(),
         "/console/dashboard".to_owned(),
         "/console/audit".to_owned(),
+        "/console/reviews".to_owned(),
+        "/console/policy".to_owned(),
         format!("/console/requests/{req}"),
         format!("/console/customers/{id}"),
         "/account".to_owned(),

@@ -1,8 +1,8 @@
 //! The staff console (`/console`): where a signed-in person lands. Each
 //! concern has its module — [`customers`] (search, the masked card, reveal,
 //! edits, consents, codes), [`requests`] (the queue, one request and its
-//! steps, the dashboard), [`audit`] (the audit viewer), [`admin`] (accounts
-//! and tokens). Every page calls the same caller-bound vault operation as
+//! steps, the dashboard), [`audit`] (the audit viewer), [`reviews`] (access
+//! reviews, the policy and explain), [`admin`] (accounts and tokens). Every page calls the same caller-bound vault operation as
 //! the API, through the [`Desk`](super::desk::Desk) and
 //! [`Posted`](super::desk::Posted) extractors; searched values travel only
 //! in POST bodies, never in a URL.
@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod customers;
 pub mod requests;
+pub mod reviews;
 
 use super::desk::{Ctx, Desk};
 use super::i18n::{fill, Text};
@@ -76,6 +77,8 @@ pub async fn home(desk: Desk) -> Response {
             link("/console/requests", "link-requests", &t.queue.link),
             link("/console/dashboard", "link-dashboard", &t.dash.link),
             link("/console/audit", "link-audit", &t.audit.link),
+            link("/console/reviews", "link-reviews", &t.reviews.link),
+            link("/console/policy", "link-policy", &t.reviews.title_policy),
             link("/console/accounts", "link-accounts", &t.admin.link),
             link("/reports/consents", "link-reports", &t.console.link_reports),
             link("/account", "link-account", &t.console.link_account),
