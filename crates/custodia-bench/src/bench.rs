@@ -33,6 +33,9 @@ pub enum BenchCmd {
     Reads(ReadsBench),
     /// In-process blind-index lookups by email.
     Lookup(LookupBench),
+    /// Server time of the console's pages (search, card, request queue,
+    /// filtered audit log) at the data directory's scale.
+    Console(crate::console::ConsoleBench),
     /// The access-policy decision engine, in-process.
     Policy {
         /// Decisions to time.
@@ -253,6 +256,7 @@ pub fn run(cmd: BenchCmd) -> Result<i32, VaultError> {
         BenchCmd::Import(b) => import(b).map(|_| 0),
         BenchCmd::Reads(b) => reads(b).map(|_| 0),
         BenchCmd::Lookup(b) => lookup(b).map(|_| 0),
+        BenchCmd::Console(b) => crate::console::console(b).map(|_| 0),
         BenchCmd::Policy { decisions } => policy(decisions).map(|_| 0),
         BenchCmd::Erase { customers, workdir } => crate::rights::erase(&workdir, customers).map(|_| 0),
         BenchCmd::Retention { expired, kept, workdir } => crate::rights::retention(&workdir, expired, kept).map(|_| 0),
@@ -442,7 +446,7 @@ fn import(b: ImportBench) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn free_port() -> Result<u16, VaultError> {
+pub(crate) fn free_port() -> Result<u16, VaultError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }

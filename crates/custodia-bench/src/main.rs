@@ -15,6 +15,7 @@
 //! `CUSTODIA_BIN`).
 
 mod bench;
+mod console;
 mod deid;
 mod rights;
 

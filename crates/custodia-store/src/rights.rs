@@ -441,6 +441,15 @@ pub(crate) fn put_lifecycle(tx: &mut dyn Sql, l: &Lifecycle) -> Result<Applied, 
     Ok(Applied::Done)
 }
 
+/// The deadlines and recipients of the open requests, by request id.
+#[derive(Debug, Clone, Default)]
+pub struct OpenDetails {
+    /// Each request's clock.
+    pub clocks: std::collections::HashMap<String, RequestClock>,
+    /// Each request's recipients, in order.
+    pub recipients: std::collections::HashMap<String, Vec<RecipientNotice>>,
+}
+
 const REQUEST_COLUMNS: &str = "id, customer, kind, status, channel, regime, created_ms, updated_ms, verified_ms, \
      verified_by, verification, acknowledged_ms, extended, reason, completed_ms, idem_key, detail";
 const LIFECYCLE_COLUMNS: &str = "customer, contract_end_ms, last_activity_ms, reviewed_ms";
@@ -495,6 +504,9 @@ pub trait RightsStore {
     fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
     /// The deadlines a request was given.
     fn request_clock(&self, id: &str) -> Result<Option<RequestClock>, StoreError>;
+    /// The deadlines and recipients of every open request, by request id
+    /// (two reads for the whole queue instead of two per request).
+    fn open_request_details(&self) -> Result<OpenDetails, StoreError>;
     /// The erasure ledger, oldest first.
     fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
     /// The suppression list's entry with this keyed hash.
@@ -579,6 +591,50 @@ impl<S: Store + ?Sized> RightsStore for S {
                     })
                 },
             )
+        })
+    }
+
+    fn open_request_details(&self) -> Result<OpenDetails, StoreError> {
+        read(self, |db| {
+            let mut out = OpenDetails::default();
+            for (id, clock) in db.many(
+                "SELECT c.request, c.respond_by, c.acknowledge_by, c.calendar_gap, c.updated_ms
+                 FROM request_clocks c JOIN requests r ON r.id = c.request
+                 WHERE r.status NOT IN ('completed', 'denied')",
+                &[],
+                |r| {
+                    Ok((
+                        r.text(0)?,
+                        RequestClock {
+                            respond_by: r.text(1)?,
+                            acknowledge_by: r.opt_text(2)?,
+                            calendar_gap: r.bool(3)?,
+                            updated_ms: r.int(4)?,
+                        },
+                    ))
+                },
+            )? {
+                out.clocks.insert(id, clock);
+            }
+            for (id, n) in db.many(
+                "SELECT n.request, n.recipient, n.notified_ms, n.notified_by
+                 FROM request_recipients n JOIN requests r ON r.id = n.request
+                 WHERE r.status NOT IN ('completed', 'denied') ORDER BY n.request, n.recipient",
+                &[],
+                |r| {
+                    Ok((
+                        r.text(0)?,
+                        RecipientNotice {
+                            recipient: r.text(1)?,
+                            notified_ms: r.opt_int(2)?,
+                            notified_by: r.opt_text(3)?,
+                        },
+                    ))
+                },
+            )? {
+                out.recipients.entry(id).or_default().push(n);
+            }
+            Ok(out)
         })
     }
 

@@ -76,7 +76,7 @@ catalog! {
         link, title, kind, regime, state, any, filter, empty, request, received, due, days_left, acknowledge_by,
         left_days, left_one, left_today, left_overdue, left_done, title_request, back, customer, calendar_gap, rules,
         actions, method, verify, acknowledge, complete, reason, extend, deny, recipients, told, mark_told,
-        certificate, history, when, who, note, done,
+        certificate, history, when, who, note, done, shown, prev, next,
     }
     dash: Dash { link, title, requests, overdue, due_soon, ack_due, warnings, no_warnings }
     audit: Audit {

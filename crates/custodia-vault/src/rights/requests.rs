@@ -300,9 +300,20 @@ impl Vault {
     /// given to the requester stands unless the calendars now give an
     /// earlier one.
     pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Result<Schedule, VaultError> {
+        let clock = self.store().request_clock(&r.id)?;
+        self.schedule_with(r, clock.as_ref(), &self.calendars())
+    }
+
+    /// [`Vault::schedule_of`] with the request's stored clock already read.
+    fn schedule_with(
+        &self,
+        r: &RequestRecord,
+        clock: Option<&custodia_store::RequestClock>,
+        calendars: &Calendars,
+    ) -> Result<Schedule, VaultError> {
         let (regime, kind) = stored_regime_kind(r)?;
-        let mut s = self.computed_schedule(regime, kind, r.created_ms, r.extended, &self.calendars());
-        if let Some(given) = self.store().request_clock(&r.id)? {
+        let mut s = self.computed_schedule(regime, kind, r.created_ms, r.extended, calendars);
+        if let Some(given) = clock {
             let parse =
                 |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| corrupt(&r.id, "deadline", v));
             let respond = parse(&given.respond_by)?;
@@ -481,13 +492,23 @@ impl Vault {
     /// A stored request as shown (`history` loads the log).
     pub(crate) fn request_view_of(&self, r: &RequestRecord, history: bool) -> Result<RequestView, VaultError> {
         let due = self.schedule_of(r)?;
-        let today = self.company_today();
+        let recipients = self.store().request_recipients(&r.id)?;
+        self.request_view_with(r, due, recipients, self.company_today(), history)
+    }
+
+    /// A request's view from its schedule and recipients, read already.
+    fn request_view_with(
+        &self,
+        r: &RequestRecord,
+        due: Schedule,
+        recipients: Vec<custodia_store::RecipientNotice>,
+        today: chrono::NaiveDate,
+        history: bool,
+    ) -> Result<RequestView, VaultError> {
         let state = stored_state(r)?;
         let open = !state.is_final();
         let left = clock::days_left(today, due.respond_by);
-        let recipients = self
-            .store()
-            .request_recipients(&r.id)?
+        let recipients = recipients
             .into_iter()
             .map(|n| RecipientView {
                 recipient: n.recipient,
@@ -1012,10 +1033,19 @@ impl Vault {
     /// `verify_identity` or `handle_requests`.
     pub fn open_requests(&self, p: &Principal) -> Result<Vec<RequestView>, VaultError> {
         self.require_request_role(p, true)?;
+        // Three reads for the whole queue, whatever its length: the
+        // requests, their clocks, their recipients (and the customers'
+        // attributes only for a caller whose scope is limited).
+        let mut details = self.store().open_request_details()?;
+        let calendars = self.calendars();
+        let today = self.company_today();
+        let everyone = self.sees_everyone(p);
         let mut out = Vec::new();
         for r in self.store().open_requests()? {
-            if self.lists(p, &r)? {
-                out.push(self.request_view_of(&r, false)?);
+            if everyone || self.lists(p, &r)? {
+                let due = self.schedule_with(&r, details.clocks.get(&r.id), &calendars)?;
+                let recipients = details.recipients.remove(&r.id).unwrap_or_default();
+                out.push(self.request_view_with(&r, due, recipients, today, false)?);
             }
         }
         Ok(out)

@@ -319,3 +319,89 @@ async fn serve_runs_retention_by_itself() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_queue_pages_a_long_queue_soonest_deadline_first() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    let officer = staff(&data, "po.wang", "privacy_officer", true, true);
+    let steward = service_token(&data, "data_steward");
+    let officer_api = service_token(&data, "privacy_officer");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    for i in 0..120 {
+        let r = call(
+            &mut c,
+            &steward,
+            Method::POST,
+            "/v1/customers?purpose=customer_service",
+            Some(serde_json::json!({
+                "name": format!("Kunde {}{}", (b'A' + (i / 26) as u8) as char, (b'a' + (i % 26) as u8) as char),
+                "department": "service"
+            })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        // GDPR answers within a month, PIPL within 15 working days: two clocks.
+        let regime = if i % 2 == 0 { "gdpr" } else { "pipl" };
+        let r = call(
+            &mut c,
+            &officer_api,
+            Method::POST,
+            "/v1/requests",
+            Some(serde_json::json!({"customer": id, "kind": "access", "regime": regime, "channel": "email"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let sess = officer.sign_in(&mut c).await;
+    let page = |r: &custodia::client::Resp| String::from_utf8_lossy(&r.body).into_owned();
+    let rows = |html: &str| html.matches("class=\"request\"").count();
+    let dues = |html: &str| -> Vec<String> {
+        html.split("<tr><td><a href=\"/console/requests/")
+            .skip(1)
+            .map(|row| {
+                row.split("<td>")
+                    .nth(5)
+                    .unwrap_or("")
+                    .split('<')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let first = sess.send(&mut c, Method::GET, "/console/requests?lang=en", None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let html = page(&first);
+    assert_eq!(rows(&html), 100);
+    assert!(html.contains("Requests 1 to 100 of 120"), "{html}");
+    let second = sess
+        .send(&mut c, Method::GET, "/console/requests?lang=en&page=1", None)
+        .await;
+    let html2 = page(&second);
+    assert_eq!(rows(&html2), 20);
+    assert!(html2.contains("id=\"prev\"") && !html2.contains("id=\"next\""));
+    // Soonest deadline first, across the pages.
+    let all: Vec<String> = dues(&html).into_iter().chain(dues(&html2)).collect();
+    assert_eq!(all.len(), 120);
+    assert!(all.iter().all(|d| d.len() == 10 && d.starts_with("20")), "{all:?}");
+    assert!(all.first() < all.last(), "two clocks: {all:?}");
+    assert!(all.windows(2).all(|w| w[0] <= w[1]), "{all:?}");
+    // Filters are kept from page to page; a page past the end shows the last.
+    let gdpr = page(
+        &sess
+            .send(&mut c, Method::GET, "/console/requests?lang=en&regime=gdpr", None)
+            .await,
+    );
+    assert_eq!(rows(&gdpr), 60);
+    assert!(!gdpr.contains("id=\"next\""));
+    let far = page(
+        &sess
+            .send(&mut c, Method::GET, "/console/requests?lang=en&page=99", None)
+            .await,
+    );
+    assert_eq!(rows(&far), 20);
+}

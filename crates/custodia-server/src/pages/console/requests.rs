@@ -58,7 +58,15 @@ struct QueuePage {
     regime: String,
     state: String,
     rows: Vec<QueueRow>,
+    /// "Requests 1 to 100 of 10,000", when there is more than one page.
+    shown: String,
+    /// Links to the pages before and after, filters kept.
+    prev: Option<String>,
+    next: Option<String>,
 }
+
+/// Rows a page of the queue shows.
+const QUEUE_PAGE: usize = 100;
 
 /// The queue's filters (request kinds, laws and states: no personal data).
 #[derive(Deserialize, Default)]
@@ -69,6 +77,22 @@ pub struct QueueQuery {
     regime: String,
     #[serde(default)]
     state: String,
+    /// The page, from 0.
+    #[serde(default)]
+    page: usize,
+}
+
+impl QueueQuery {
+    fn href(&self, page: usize) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("kind", &self.kind), ("regime", &self.regime), ("state", &self.state)] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("page", &page.to_string());
+        format!("/console/requests?{}", q.finish())
+    }
 }
 
 /// GET /console/requests: open requests of customers in the caller's
@@ -87,8 +111,26 @@ pub async fn requests(q: Query<QueueQuery>, desk: Desk) -> Response {
                 && (q.state.is_empty() || r.status == q.state)
         });
         open.sort_by_key(|r| r.due.respond_by);
+        let total = open.len();
+        let pages = total.div_ceil(QUEUE_PAGE).max(1);
+        let page = q.page.min(pages - 1);
+        let first = page * QUEUE_PAGE;
+        let shown = if pages > 1 {
+            fill(
+                &t.queue.shown,
+                &[
+                    ("from", &(first + 1).to_string()),
+                    ("to", &(first + QUEUE_PAGE).min(total).to_string()),
+                    ("n", &total.to_string()),
+                ],
+            )
+        } else {
+            String::new()
+        };
         let rows = open
             .iter()
+            .skip(first)
+            .take(QUEUE_PAGE)
             .map(|r| {
                 let (left, urgency) = days_left(t, r.days_left);
                 QueueRow {
@@ -118,6 +160,9 @@ pub async fn requests(q: Query<QueueQuery>, desk: Desk) -> Response {
             states: ["received", "verified", "in_progress", "extended"]
                 .map(String::from)
                 .to_vec(),
+            prev: (page > 0).then(|| q.href(page - 1)),
+            next: (page + 1 < pages).then(|| q.href(page + 1)),
+            shown,
             kind: q.kind,
             regime: q.regime,
             state: q.state,
