@@ -60,8 +60,46 @@ pub fn collapse_spaces(s: &str) -> String {
     out
 }
 
+/// The form of a checked value its blind index is computed over, and
+/// that a search compares: the value itself, except for a person's name,
+/// which is found whatever its letter case or character width ("ana
+/// ruiz", "ANA RUIZ" and "Ａｎａ Ｒｕｉｚ" find "Ana Ruiz"; Chinese names
+/// have no case). Stored values keep their own spelling.
+pub fn search_key(kind: crate::FieldType, checked: &str) -> std::borrow::Cow<'_, str> {
+    match kind {
+        crate::FieldType::PersonName => {
+            let folded = fold_width(checked);
+            std::borrow::Cow::Owned(folded.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase())
+        }
+        _ => std::borrow::Cow::Borrowed(checked),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_are_searched_whatever_their_case_and_width() {
+        use crate::FieldType;
+        for (a, b) in [
+            ("Ana Ruiz", "ana  ruiz"),
+            ("Ana Ruiz", "ＡＮＡ　Ｒｕｉｚ"),
+            ("张伟", "张伟"),
+            ("Zoë O'Neil", "ZOË O'NEIL"),
+        ] {
+            assert_eq!(
+                search_key(FieldType::PersonName, a),
+                search_key(FieldType::PersonName, b),
+                "{a} / {b}"
+            );
+        }
+        assert_ne!(
+            search_key(FieldType::PersonName, "张伟"),
+            search_key(FieldType::PersonName, "张玮")
+        );
+        // Other kinds are searched as checked.
+        assert_eq!(search_key(FieldType::Email, "a@example.com"), "a@example.com");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

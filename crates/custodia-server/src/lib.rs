@@ -43,6 +43,9 @@ pub struct AppState {
     pub(crate) sign_in_turns: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub(crate) trusted: Arc<Vec<ipnet::IpNet>>,
+    /// The console's open searches (the searched value stays here, never
+    /// in a URL or the browser's history).
+    pub(crate) searches: Arc<pages::console::customers::Searches>,
 }
 
 /// Parse `trusted_proxies`: addresses (`10.0.0.1`) or ranges (`10.0.0.0/8`).
@@ -170,6 +173,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         hsts: https,
         sign_in: Arc::new(tokio::sync::Semaphore::new(cfg.sign_in.concurrent_checks.max(1))),
         sign_in_turns: Arc::default(),
+        searches: Arc::default(),
         trusted: Arc::new(trusted),
     };
     let (protected, mut spec) = api::protected().split_for_parts();
@@ -187,6 +191,7 @@ fn build(vault: Arc<Vault>, https: bool) -> (Router, utoipa::openapi::OpenApi, V
         "/account" => get pages::staff::account_page;
         "/console" => get pages::console::home;
         "/console/search" => get pages::console::customers::search_form, post pages::console::customers::search_submit;
+        "/console/search/more" => post pages::console::customers::search_more;
         "/console/customers/{id}" => get pages::console::customers::customer;
         "/console/customers/{id}/reveal" => get pages::console::customers::reveal_get, post pages::console::customers::reveal;
         "/console/customers/{id}/request" => post pages::console::customers::log_request;

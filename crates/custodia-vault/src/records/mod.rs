@@ -839,6 +839,21 @@ impl Vault {
         access: &Access,
         limit: usize,
     ) -> Result<Vec<CustomerView>, VaultError> {
+        self.find_from(p, field, value, access, 0, limit)
+    }
+
+    /// [`Vault::find`] from the `skip`-th customer the caller may see on:
+    /// a later page of the same search (each page is audited as shown,
+    /// with where it starts).
+    pub fn find_from(
+        &self,
+        p: &Principal,
+        field: &str,
+        value: &str,
+        access: &Access,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<CustomerView>, VaultError> {
         let def = self
             .schema()
             .field(field)
@@ -860,6 +875,7 @@ impl Vault {
         search.purpose = Some(purpose.clone());
         let mut out = Vec::new();
         let mut without_consent = 0;
+        let mut skipped = 0;
         let forms = self.search_forms(&def, value);
         let invalid = forms.is_empty();
         let mut seen = std::collections::HashSet::new();
@@ -876,6 +892,16 @@ impl Vault {
                 {
                     continue;
                 }
+                if skipped < skip {
+                    // Shown on an earlier page (and audited there); still
+                    // checked, so a page boundary is no way around a rule.
+                    match self.view_as(p, &rec, &attrs, access) {
+                        Ok(_) => skipped += 1,
+                        Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
                 match self.view_as(p, &rec, &attrs, access) {
                     Ok(v) => out.push(v),
                     Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
@@ -890,10 +916,15 @@ impl Vault {
             }
         }
         // An invalid value cannot be stored, so it matches nothing.
+        let from = if skip > 0 {
+            format!(" from={skip}")
+        } else {
+            String::new()
+        };
         search.detail = Some(match (invalid, without_consent) {
             (true, _) => "matches=0 invalid_value".into(),
-            (false, 0) => format!("matches={}", out.len()),
-            (false, n) => format!("matches={} left_out_without_consent={n}", out.len()),
+            (false, 0) => format!("matches={}{from}", out.len()),
+            (false, n) => format!("matches={}{from} left_out_without_consent={n}", out.len()),
         });
         let mut events = vec![search];
         events.extend(out.iter().map(|v| self.read_event(&actor, access, v)));
@@ -909,18 +940,23 @@ impl Vault {
         def: &custodia_core::FieldDef,
         normalized: &str,
     ) -> Result<Vec<StoredCustomer>, VaultError> {
-        let hash = self.keys().blind(def.name.as_str()).index(normalized);
+        use custodia_core::normalize::search_key;
+        let key = search_key(def.kind, normalized);
+        let hash = self.keys().blind(def.name.as_str()).index(&key);
         let mut out = Vec::new();
         for rec in self.store().find_blind(&def.name, hash)? {
-            let same = if def.classification.is_encrypted() {
+            let stored = if def.classification.is_encrypted() {
                 let code = self.schema().index_of(def.name.as_str()).expect("a schema field") as u8;
                 self.cipher_for(&rec)?
                     .open_field(&rec.sealed, code, &def.name)?
-                    .as_deref()
-                    == Some(normalized.as_bytes())
+                    .map(|b| zeroize::Zeroizing::new(String::from_utf8_lossy(&b).into_owned()))
             } else {
-                self.decrypt(&rec)?.get(def.name.as_str()).map(String::as_str) == Some(normalized)
+                self.decrypt(&rec)?
+                    .get(def.name.as_str())
+                    .cloned()
+                    .map(zeroize::Zeroizing::new)
             };
+            let same = stored.is_some_and(|v| search_key(def.kind, &v) == key);
             if same {
                 out.push(rec);
             }
@@ -1322,7 +1358,8 @@ impl Vault {
     /// Put field `code`'s checked value where it is stored.
     fn place(&self, placed: &mut Placed, code: usize, def: &custodia_core::FieldDef, v: &str) {
         if let Some(b) = self.blind_at(code) {
-            placed.blind.push((def.name.clone(), b.index(v)));
+            let key = custodia_core::normalize::search_key(def.kind, v);
+            placed.blind.push((def.name.clone(), b.index(&key)));
         }
         if def.classification.is_encrypted() {
             placed.sealed.insert(code as u8, v.as_bytes().to_vec());

@@ -78,6 +78,33 @@ pub struct AccessEntry {
     pub outcome: String,
 }
 
+/// What the queue is narrowed to (each `None`: any).
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// A request kind.
+    pub kind: Option<String>,
+    /// A regime.
+    pub regime: Option<String>,
+    /// A state.
+    pub state: Option<String>,
+}
+
+/// One page of the open queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuePage {
+    /// Open requests matching in all.
+    pub total: usize,
+    /// This page (from 0; past the end, the last).
+    pub page: usize,
+    /// Requests a page.
+    pub per_page: usize,
+    /// This page's requests, soonest deadline first.
+    pub rows: Vec<RequestView>,
+}
+
+/// Computed clocks by what they depend on.
+type ScheduleMemo = std::collections::HashMap<(&'static str, RequestKind, bool, Vec<chrono::NaiveDate>), Schedule>;
+
 /// What loading a holidays file did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HolidaysReport {
@@ -276,6 +303,16 @@ impl Vault {
     /// The deadlines of a request received at `received_ms`, as the law
     /// and the calendars now count them: the receipt date is taken in the
     /// company's zone and in the regime's, and the earlier kept.
+    /// The dates a request received at `received_ms` counts from.
+    fn receipt_dates(&self, regime: Regime, received_ms: i64) -> Vec<chrono::NaiveDate> {
+        let theirs = if regime == Regime::Gdpr {
+            self.config().rights.gdpr_zone().ok().flatten()
+        } else {
+            None
+        };
+        clock::received_dates(received_ms, self.company_zone(), regime, theirs)
+    }
+
     fn computed_schedule(
         &self,
         regime: Regime,
@@ -284,14 +321,7 @@ impl Vault {
         extended: bool,
         cals: &Calendars,
     ) -> Schedule {
-        let rights = &self.config().rights;
-        let zone = self.company_zone();
-        let theirs = if regime == Regime::Gdpr {
-            rights.gdpr_zone().ok().flatten()
-        } else {
-            None
-        };
-        let dates = clock::received_dates(received_ms, zone, regime, theirs);
+        let dates = self.receipt_dates(regime, received_ms);
         clock::schedule(regime, kind, &dates, extended, self.clock_config(), cals)
     }
 
@@ -301,18 +331,34 @@ impl Vault {
     /// earlier one.
     pub(crate) fn schedule_of(&self, r: &RequestRecord) -> Result<Schedule, VaultError> {
         let clock = self.store().request_clock(&r.id)?;
-        self.schedule_with(r, clock.as_ref(), &self.calendars())
+        self.schedule_with(r, clock.as_ref(), &self.calendars(), None)
     }
 
     /// [`Vault::schedule_of`] with the request's stored clock already read.
+    /// `memo` keeps computed clocks by what they depend on (regime, kind,
+    /// extension, the receipt dates) across the requests of one list.
     fn schedule_with(
         &self,
         r: &RequestRecord,
         clock: Option<&custodia_store::RequestClock>,
         calendars: &Calendars,
+        memo: Option<&mut ScheduleMemo>,
     ) -> Result<Schedule, VaultError> {
         let (regime, kind) = stored_regime_kind(r)?;
-        let mut s = self.computed_schedule(regime, kind, r.created_ms, r.extended, calendars);
+        let mut s = match memo {
+            None => self.computed_schedule(regime, kind, r.created_ms, r.extended, calendars),
+            Some(m) => {
+                let key = (
+                    regime.as_str(),
+                    kind,
+                    r.extended,
+                    self.receipt_dates(regime, r.created_ms),
+                );
+                m.entry(key)
+                    .or_insert_with(|| self.computed_schedule(regime, kind, r.created_ms, r.extended, calendars))
+                    .clone()
+            }
+        };
         if let Some(given) = clock {
             let parse =
                 |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| corrupt(&r.id, "deadline", v));
@@ -1041,14 +1087,62 @@ impl Vault {
         let today = self.company_today();
         let everyone = self.sees_everyone(p);
         let mut out = Vec::new();
+        // Requests received on the same dates share their computed clock.
+        let mut computed = std::collections::HashMap::new();
         for r in self.store().open_requests()? {
             if everyone || self.lists(p, &r)? {
-                let due = self.schedule_with(&r, details.clocks.get(&r.id), &calendars)?;
+                let due = self.schedule_with(&r, details.clocks.get(&r.id), &calendars, Some(&mut computed))?;
                 let recipients = details.recipients.remove(&r.id).unwrap_or_default();
                 out.push(self.request_view_with(&r, due, recipients, today, false)?);
             }
         }
         Ok(out)
+    }
+
+    /// One page of the open queue, soonest deadline first, narrowed to a
+    /// kind, regime and state when given: the requests matching in all,
+    /// and the views of this page's. Only the page's requests become views,
+    /// so the cost of the rest is a read and a clock each.
+    pub fn open_queue(
+        &self,
+        p: &Principal,
+        q: &QueueFilter,
+        page: usize,
+        per_page: usize,
+    ) -> Result<QueuePage, VaultError> {
+        self.require_request_role(p, true)?;
+        let mut details = self.store().open_request_details()?;
+        let calendars = self.calendars();
+        let today = self.company_today();
+        let everyone = self.sees_everyone(p);
+        let mut computed = std::collections::HashMap::new();
+        let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        let mut matching = Vec::new();
+        for r in self.store().open_requests()? {
+            if !(wanted(&q.kind, &r.kind) && wanted(&q.regime, &r.regime) && wanted(&q.state, &r.status)) {
+                continue;
+            }
+            if everyone || self.lists(p, &r)? {
+                let due = self.schedule_with(&r, details.clocks.get(&r.id), &calendars, Some(&mut computed))?;
+                matching.push((due, r));
+            }
+        }
+        matching
+            .sort_by(|a, b| (a.0.respond_by, a.1.created_ms, &a.1.id).cmp(&(b.0.respond_by, b.1.created_ms, &b.1.id)));
+        let total = matching.len();
+        let per_page = per_page.clamp(1, 1000);
+        let page = page.min(total.saturating_sub(1) / per_page);
+        let mut rows = Vec::new();
+        for (due, r) in matching.into_iter().skip(page * per_page).take(per_page) {
+            let recipients = details.recipients.remove(&r.id).unwrap_or_default();
+            rows.push(self.request_view_with(&r, due, recipients, today, false)?);
+        }
+        Ok(QueuePage {
+            total,
+            page,
+            per_page,
+            rows,
+        })
     }
 
     /// A customer's requests, newest first, for a caller with a request

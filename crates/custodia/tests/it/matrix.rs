@@ -943,6 +943,13 @@ async fn every_route_and_command_for_every_caller() {
             None,
             [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
         ),
+        row(
+            M::POST,
+            "/console/search/more",
+            "/console/search/more",
+            None,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 403, 403, 403, 303],
+        ),
         // Data needs MFA and training, as on the API.
         row(
             M::GET,

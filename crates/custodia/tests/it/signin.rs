@@ -627,3 +627,78 @@ async fn a_reveal_after_the_step_up_time_asks_for_a_fresh_code() {
     let log = audit_text(&data);
     assert!(log.contains("step-up") && log.contains("step_up_required"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_search_by_name_pages_through_a_cursor_the_server_keeps() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    init(&data);
+    let agent = staff(&data, "li.na", "cs_agent", true, true);
+    let other = staff(&data, "wu.fang", "cs_agent", true, true);
+    let steward = service_token(&data, "data_steward");
+    let s = Server::start(&data, &[]);
+    let mut c = s.conn().await;
+    for _ in 0..60 {
+        let r = call(
+            &mut c,
+            &steward,
+            Method::POST,
+            "/v1/customers?purpose=customer_service",
+            Some(json!({"name": "Ana Ruiz", "department": "service"})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", html(&r));
+    }
+    // Out of the agent's scope: never found, never counted.
+    let r = call(
+        &mut c,
+        &steward,
+        Method::POST,
+        "/v1/customers?purpose=customer_service",
+        Some(json!({"name": "Ana Ruiz", "department": "risk"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", html(&r));
+    let sess = agent.sign_in(&mut c).await;
+    let results = |h: &str| h.matches("class=\"result\"").count();
+    // Found whatever the case and width; the value is in the body only.
+    let fields = [
+        ("field", "name"),
+        ("value", "ＡＮＡ ruiz"),
+        ("purpose", "customer_service"),
+    ];
+    let r = sess.form(&mut c, "/console/search", &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
+    let page = html(&r);
+    assert_eq!(results(&page), 50);
+    assert!(
+        !page.contains("Ana Ruiz") && !page.contains("ANA"),
+        "masked, and the value not echoed"
+    );
+    let cursor = between(&page, "name=\"cursor\" value=\"", "\"").to_owned();
+    assert!(!cursor.to_lowercase().contains("ana"));
+    // Another person cannot use the cursor; it is checked before it is used.
+    let sess2 = other.sign_in(&mut c).await;
+    let r = sess2.form(&mut c, "/console/search/more", &[("cursor", &cursor)]).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    // It was taken by that attempt: the owner searches again.
+    let r = sess.form(&mut c, "/console/search", &fields).await;
+    let cursor = between(&html(&r), "name=\"cursor\" value=\"", "\"").to_owned();
+    let r = sess.form(&mut c, "/console/search/more", &[("cursor", &cursor)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", html(&r));
+    let page = html(&r);
+    assert_eq!(results(&page), 10);
+    assert!(
+        page.contains("id=\"from\"") && !page.contains("name=\"cursor\""),
+        "{page}"
+    );
+    // A cursor works once.
+    let r = sess.form(&mut c, "/console/search/more", &[("cursor", &cursor)]).await;
+    assert_eq!(r.status, StatusCode::GONE);
+    let log = audit_text(&data);
+    assert!(
+        log.contains("matches=50") && log.contains("matches=10 from=50"),
+        "{log}"
+    );
+    assert!(!log.to_lowercase().contains("ana ruiz"), "no searched value in the log");
+}

@@ -19,6 +19,51 @@ use serde::Deserialize;
 /// Most results a search page shows.
 const PAGE_RESULTS: usize = 50;
 
+/// How long a search's later pages can be asked for.
+const SEARCH_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Most searches kept open at once (the oldest go first).
+const MAX_SEARCHES: usize = 10_000;
+
+/// A search with more results than a page: what was searched (the value
+/// zeroized when the entry goes), by whom, and where the next page starts.
+struct OpenSearch {
+    account: String,
+    field: String,
+    value: zeroize::Zeroizing<String>,
+    purpose: String,
+    next: usize,
+    until: std::time::Instant,
+}
+
+/// The console's open searches, by a random cursor id.
+#[derive(Default)]
+pub struct Searches(std::sync::Mutex<std::collections::HashMap<String, OpenSearch>>);
+
+impl Searches {
+    /// Keep a search open; its cursor id.
+    fn open(&self, s: OpenSearch) -> String {
+        let id = crate::pages::random_hex();
+        let mut m = self.0.lock().expect("searches");
+        let now = std::time::Instant::now();
+        m.retain(|_, x| x.until > now);
+        while m.len() >= MAX_SEARCHES {
+            let Some(oldest) = m.iter().min_by_key(|(_, x)| x.until).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            m.remove(&oldest);
+        }
+        m.insert(id.clone(), s);
+        id
+    }
+
+    /// Take the search `id` if it is the caller's and still open.
+    fn take(&self, id: &str, account: &str) -> Option<OpenSearch> {
+        let mut m = self.0.lock().expect("searches");
+        let s = m.remove(id)?;
+        (s.account == account && s.until > std::time::Instant::now()).then_some(s)
+    }
+}
+
 /// The purpose the card's forms act for.
 fn service() -> Purpose {
     Purpose::new("customer_service").expect("a valid purpose id")
@@ -45,7 +90,10 @@ struct SearchPage {
     /// The columns of the results, as (name, label).
     columns: Vec<(String, String)>,
     results: Vec<ResultRow>,
-    truncated: bool,
+    /// The cursor of the next page, when there are more results.
+    more: Option<String>,
+    /// Where this page's results start (1-based), after the first page.
+    from: usize,
     error: Option<String>,
 }
 
@@ -69,7 +117,8 @@ fn search_page(c: &Ctx, field: &str, purpose: &str) -> SearchPage {
         searched: false,
         columns: Vec::new(),
         results: Vec::new(),
-        truncated: false,
+        more: None,
+        from: 1,
         error: None,
     }
 }
@@ -89,56 +138,90 @@ pub struct SearchForm {
     purpose: String,
 }
 
-csrf_form!(SearchForm, RevealForm, CodeForm, ConsentForm, LogRequestForm);
+csrf_form!(SearchForm, MoreForm, RevealForm, CodeForm, ConsentForm, LogRequestForm);
+
+/// One page of a search's results, from `skip` on: the page, and the
+/// cursor of the next one when there are more.
+fn results(c: &Ctx, field: &str, value: &str, purpose: &str, skip: usize) -> Response {
+    let mut page = search_page(c, field, purpose);
+    page.searched = true;
+    page.from = skip + 1;
+    let v = &c.s.vault;
+    let found = v
+        .access(Some(purpose), false, None)
+        .and_then(|a| v.find_from(&c.p, field, value, &a, skip, PAGE_RESULTS + 1));
+    let status = match found {
+        Ok(mut views) => {
+            if views.len() > PAGE_RESULTS {
+                views.truncate(PAGE_RESULTS);
+                page.more = Some(c.s.searches.open(OpenSearch {
+                    account: c.sess.account.clone(),
+                    field: field.to_owned(),
+                    value: zeroize::Zeroizing::new(value.to_owned()),
+                    purpose: purpose.to_owned(),
+                    next: skip + PAGE_RESULTS,
+                    until: std::time::Instant::now() + SEARCH_TTL,
+                }));
+            }
+            let mut columns: Vec<String> = Vec::new();
+            for v in &views {
+                for k in v.fields.keys() {
+                    if !columns.contains(k) {
+                        columns.push(k.clone());
+                    }
+                }
+            }
+            page.results = views
+                .iter()
+                .map(|v| ResultRow {
+                    id: v.id.to_string(),
+                    values: columns
+                        .iter()
+                        .map(|col| v.fields.get(col).cloned().unwrap_or_default())
+                        .collect(),
+                })
+                .collect();
+            page.columns = columns
+                .into_iter()
+                .map(|col| {
+                    let l = field_label(c, &col);
+                    (col, l)
+                })
+                .collect();
+            StatusCode::OK
+        }
+        Err(e) => {
+            let pr = crate::problem::Problem::from_vault(&e, c.lang);
+            page.searched = false;
+            page.error = Some(pr.detail);
+            StatusCode::from_u16(pr.status).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+    };
+    no_store(render(&page, status))
+}
 
 /// POST /console/search: masked results for the purpose, each read audited.
 pub async fn search_submit(post: Posted<SearchForm>) -> Response {
-    post.run(|c, f| {
-        let mut page = search_page(c, &f.field, &f.purpose);
-        page.searched = true;
-        let v = &c.s.vault;
-        let found = v
-            .access(Some(&f.purpose), false, None)
-            .and_then(|a| v.find(&c.p, &f.field, &f.value, &a, PAGE_RESULTS + 1));
-        let status = match found {
-            Ok(mut views) => {
-                page.truncated = views.len() > PAGE_RESULTS;
-                views.truncate(PAGE_RESULTS);
-                let mut columns: Vec<String> = Vec::new();
-                for v in &views {
-                    for k in v.fields.keys() {
-                        if !columns.contains(k) {
-                            columns.push(k.clone());
-                        }
-                    }
-                }
-                page.results = views
-                    .iter()
-                    .map(|v| ResultRow {
-                        id: v.id.to_string(),
-                        values: columns
-                            .iter()
-                            .map(|col| v.fields.get(col).cloned().unwrap_or_default())
-                            .collect(),
-                    })
-                    .collect();
-                page.columns = columns
-                    .into_iter()
-                    .map(|col| {
-                        let l = field_label(c, &col);
-                        (col, l)
-                    })
-                    .collect();
-                StatusCode::OK
-            }
-            Err(e) => {
-                let pr = crate::problem::Problem::from_vault(&e, c.lang);
-                page.searched = false;
-                page.error = Some(pr.detail);
-                StatusCode::from_u16(pr.status).unwrap_or(StatusCode::BAD_REQUEST)
-            }
-        };
-        no_store(render(&page, status))
+    post.run(|c, f| results(c, &f.field, &f.value, &f.purpose, 0)).await
+}
+
+/// The "more results" form: the cursor only.
+#[derive(Deserialize)]
+pub struct MoreForm {
+    csrf: String,
+    cursor: String,
+}
+
+/// POST /console/search/more: the next page of an open search of the
+/// caller's (the value never left the server), checked and audited again.
+pub async fn search_more(post: Posted<MoreForm>) -> Response {
+    post.run(|c, f| match c.s.searches.take(&f.cursor, &c.sess.account) {
+        Some(s) => results(c, &s.field, &s.value, &s.purpose, s.next),
+        None => {
+            let mut page = search_page(c, "mobile", "customer_service");
+            page.error = Some(c.t.console.search_expired.clone());
+            no_store(render(&page, StatusCode::GONE))
+        }
     })
     .await
 }

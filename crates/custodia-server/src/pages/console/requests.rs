@@ -101,19 +101,19 @@ pub async fn requests(q: Query<QueueQuery>, desk: Desk) -> Response {
     let q = q.0;
     desk.page(move |c| {
         let t = c.t;
-        let mut open = match c.s.vault.open_requests(&c.p) {
+        let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        let filter = custodia_vault::rights::requests::QueueFilter {
+            kind: some(&q.kind),
+            regime: some(&q.regime),
+            state: some(&q.state),
+        };
+        let queue = match c.s.vault.open_queue(&c.p, &filter, q.page, QUEUE_PAGE) {
             Ok(v) => v,
             Err(e) => return c.refusal(&t.queue.title, &e),
         };
-        open.retain(|r| {
-            (q.kind.is_empty() || r.kind == q.kind)
-                && (q.regime.is_empty() || r.regime == q.regime)
-                && (q.state.is_empty() || r.status == q.state)
-        });
-        open.sort_by_key(|r| r.due.respond_by);
-        let total = open.len();
+        let total = queue.total;
         let pages = total.div_ceil(QUEUE_PAGE).max(1);
-        let page = q.page.min(pages - 1);
+        let page = queue.page;
         let first = page * QUEUE_PAGE;
         let shown = if pages > 1 {
             fill(
@@ -127,10 +127,9 @@ pub async fn requests(q: Query<QueueQuery>, desk: Desk) -> Response {
         } else {
             String::new()
         };
-        let rows = open
+        let rows = queue
+            .rows
             .iter()
-            .skip(first)
-            .take(QUEUE_PAGE)
             .map(|r| {
                 let (left, urgency) = days_left(t, r.days_left);
                 QueueRow {
