@@ -839,12 +839,13 @@ impl Vault {
         access: &Access,
         limit: usize,
     ) -> Result<Vec<CustomerView>, VaultError> {
-        self.find_from(p, field, value, access, 0, limit)
+        Ok(self.find_from(p, field, value, access, 0, limit)?.0)
     }
 
     /// [`Vault::find`] from the `skip`-th customer the caller may see on:
     /// a later page of the same search (each page is audited as shown,
-    /// with where it starts).
+    /// with where it starts), and whether more customers follow (looked
+    /// for, not read: only what is returned is audited as read).
     pub fn find_from(
         &self,
         p: &Principal,
@@ -853,7 +854,9 @@ impl Vault {
         access: &Access,
         skip: usize,
         limit: usize,
-    ) -> Result<Vec<CustomerView>, VaultError> {
+    ) -> Result<(Vec<CustomerView>, bool), VaultError> {
+        let cap = limit.clamp(1, MAX_SEARCH);
+        let mut more = false;
         let def = self
             .schema()
             .field(field)
@@ -902,16 +905,21 @@ impl Vault {
                     }
                     continue;
                 }
+                let full = out.len() >= cap;
                 match self.view_as(p, &rec, &attrs, access) {
+                    // One more the caller may see: not returned, not read.
+                    Ok(_) if full => {
+                        more = true;
+                        break 'forms;
+                    }
                     Ok(v) => out.push(v),
                     Err(VaultError::ConsentRequired { .. } | VaultError::ProcessingStopped { .. }) => {
-                        without_consent += 1;
+                        if !full {
+                            without_consent += 1;
+                        }
                         continue;
                     }
                     Err(e) => return Err(e),
-                }
-                if out.len() >= limit.clamp(1, MAX_SEARCH) {
-                    break 'forms;
                 }
             }
         }
@@ -929,7 +937,7 @@ impl Vault {
         let mut events = vec![search];
         events.extend(out.iter().map(|v| self.read_event(&actor, access, v)));
         self.audit(events)?;
-        Ok(out)
+        Ok((out, more))
     }
 
     /// The records whose `def` field equals the normalized value: blind-index

@@ -149,11 +149,10 @@ fn results(c: &Ctx, field: &str, value: &str, purpose: &str, skip: usize) -> Res
     let v = &c.s.vault;
     let found = v
         .access(Some(purpose), false, None)
-        .and_then(|a| v.find_from(&c.p, field, value, &a, skip, PAGE_RESULTS + 1));
+        .and_then(|a| v.find_from(&c.p, field, value, &a, skip, PAGE_RESULTS));
     let status = match found {
-        Ok(mut views) => {
-            if views.len() > PAGE_RESULTS {
-                views.truncate(PAGE_RESULTS);
+        Ok((views, more)) => {
+            if more {
                 page.more = Some(c.s.searches.open(OpenSearch {
                     account: c.sess.account.clone(),
                     field: field.to_owned(),
