@@ -36,8 +36,8 @@ pub use access::{
 pub use customers::CustomerStore;
 pub use privacy::{ConsentRecord, ConsentTally, NoticeRecord, PortalTokenRecord, PrivacyStore, RequestRecord};
 pub use rights::{
-    CertificateRecord, HoldRecord, Lifecycle, OpenDetails, RecipientNotice, RequestClock, RequestLogEntry, RightsStore,
-    Suppression, SuppressionHit, Tombstone, VaultToken,
+    CertificateRecord, HoldRecord, Lifecycle, OpenDetails, RecipientNotice, RequestClock, RequestHead, RequestLogEntry,
+    RightsStore, Suppression, SuppressionHit, Tombstone, VaultToken,
 };
 
 use custodia_core::audit::{AuditEvent, ChainedEvent};

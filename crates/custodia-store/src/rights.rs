@@ -441,6 +441,25 @@ pub(crate) fn put_lifecycle(tx: &mut dyn Sql, l: &Lifecycle) -> Result<Applied, 
     Ok(Applied::Done)
 }
 
+/// An open request as a queue sorts and filters it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Id.
+    pub id: String,
+    /// Whose.
+    pub customer: Option<CustomerId>,
+    /// Kind (stored name).
+    pub kind: String,
+    /// State (stored name).
+    pub status: String,
+    /// Regime (stored name).
+    pub regime: String,
+    /// Received, ms.
+    pub created_ms: i64,
+    /// Whether the deadline was extended.
+    pub extended: bool,
+}
+
 /// The deadlines and recipients of the open requests, by request id.
 #[derive(Debug, Clone, Default)]
 pub struct OpenDetails {
@@ -496,6 +515,8 @@ pub trait RightsStore {
     fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError>;
     /// Requests neither completed nor denied, oldest first.
     fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+    /// What a queue sorts and filters the open requests by, oldest first.
+    fn open_request_heads(&self) -> Result<Vec<RequestHead>, StoreError>;
     /// Completed or denied requests created before `before_ms`.
     fn finished_requests_before(&self, before_ms: i64) -> Result<Vec<RequestRecord>, StoreError>;
     /// A request's history.
@@ -544,6 +565,29 @@ impl<S: Store + ?Sized> RightsStore for S {
     fn request_by_key(&self, key: &str) -> Result<Option<RequestRecord>, StoreError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE idem_key = $1");
         read(self, |db| db.one(&sql, &args![key], read_request))
+    }
+
+    fn open_request_heads(&self) -> Result<Vec<RequestHead>, StoreError> {
+        let mut out = read(self, |db| {
+            db.many(
+                "SELECT id, customer, kind, status, regime, created_ms, extended FROM requests
+                 WHERE status <> 'completed' AND status <> 'denied'",
+                &[],
+                |r| {
+                    Ok(RequestHead {
+                        id: r.text(0)?,
+                        customer: r.opt_customer(1)?,
+                        kind: r.text(2)?,
+                        status: r.text(3)?,
+                        regime: r.text(4)?,
+                        created_ms: r.int(5)?,
+                        extended: r.bool(6)?,
+                    })
+                },
+            )
+        })?;
+        out.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(out)
     }
 
     fn open_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {

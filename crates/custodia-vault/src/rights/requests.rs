@@ -344,7 +344,28 @@ impl Vault {
         calendars: &Calendars,
         memo: Option<&mut ScheduleMemo>,
     ) -> Result<Schedule, VaultError> {
-        let (regime, kind) = stored_regime_kind(r)?;
+        let head = custodia_store::RequestHead {
+            id: r.id.clone(),
+            customer: r.customer,
+            kind: r.kind.clone(),
+            status: r.status.clone(),
+            regime: r.regime.clone(),
+            created_ms: r.created_ms,
+            extended: r.extended,
+        };
+        self.schedule_of_head(&head, clock, calendars, memo)
+    }
+
+    /// [`Vault::schedule_with`] from what a queue reads of a request.
+    fn schedule_of_head(
+        &self,
+        r: &custodia_store::RequestHead,
+        clock: Option<&custodia_store::RequestClock>,
+        calendars: &Calendars,
+        memo: Option<&mut ScheduleMemo>,
+    ) -> Result<Schedule, VaultError> {
+        let regime = Regime::parse(&r.regime).ok_or_else(|| corrupt(&r.id, "regime", &r.regime))?;
+        let kind = RequestKind::parse(&r.kind).ok_or_else(|| corrupt(&r.id, "kind", &r.kind))?;
         let mut s = match memo {
             None => self.computed_schedule(regime, kind, r.created_ms, r.extended, calendars),
             Some(m) => {
@@ -647,7 +668,12 @@ impl Vault {
 
     /// Whether a stored request may be listed to `p`.
     fn lists(&self, p: &Principal, r: &RequestRecord) -> Result<bool, VaultError> {
-        let Some(cid) = r.customer else { return Ok(true) };
+        self.lists_customer(p, r.customer)
+    }
+
+    /// Whether a request about `customer` is listed for `p`.
+    fn lists_customer(&self, p: &Principal, customer: Option<CustomerId>) -> Result<bool, VaultError> {
+        let Some(cid) = customer else { return Ok(true) };
         Ok(match self.store().get(&cid)? {
             Some(rec) => self.sees(p, cid, &attrs_of(&rec)?),
             None => true,
@@ -1118,12 +1144,12 @@ impl Vault {
         let mut computed = std::collections::HashMap::new();
         let wanted = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         let mut matching = Vec::new();
-        for r in self.store().open_requests()? {
+        for r in self.store().open_request_heads()? {
             if !(wanted(&q.kind, &r.kind) && wanted(&q.regime, &r.regime) && wanted(&q.state, &r.status)) {
                 continue;
             }
-            if everyone || self.lists(p, &r)? {
-                let due = self.schedule_with(&r, details.clocks.get(&r.id), &calendars, Some(&mut computed))?;
+            if everyone || self.lists_customer(p, r.customer)? {
+                let due = self.schedule_of_head(&r, details.clocks.get(&r.id), &calendars, Some(&mut computed))?;
                 matching.push((due, r));
             }
         }
@@ -1133,7 +1159,12 @@ impl Vault {
         let per_page = per_page.clamp(1, 1000);
         let page = page.min(total.saturating_sub(1) / per_page);
         let mut rows = Vec::new();
-        for (due, r) in matching.into_iter().skip(page * per_page).take(per_page) {
+        for (due, head) in matching.into_iter().skip(page * per_page).take(per_page) {
+            // The page's requests in full (one closed meanwhile is shown as
+            // it now is).
+            let Some(r) = self.store().request(&head.id)? else {
+                continue;
+            };
             let recipients = details.recipients.remove(&r.id).unwrap_or_default();
             rows.push(self.request_view_with(&r, due, recipients, today, false)?);
         }
