@@ -52,6 +52,14 @@ CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, seq);
 CREATE INDEX IF NOT EXISTS audit_time ON audit (ts_ms, seq);
 ";
 
+/// Dropped while an empty store is bulk loaded (built again at its end,
+/// or at the next open after a crash).
+pub(crate) const DROP_INDEXES: &str = "
+DROP INDEX IF EXISTS audit_customer;
+DROP INDEX IF EXISTS audit_actor;
+DROP INDEX IF EXISTS audit_time;
+";
+
 /// The statement of one page: `columns` of events in `lo..=hi` passing
 /// `f`, newest first, at most `limit`. Parameters are `$1`, `$2`, … in
 /// the order they appear, each once (so both dialects bind them alike).
