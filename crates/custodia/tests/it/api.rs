@@ -190,7 +190,7 @@ async fn api_end_to_end() {
         &mut c,
         &token,
         Method::GET,
-        "/v1/customers?name=x&purpose=customer_service",
+        "/v1/customers?bank_card=x&purpose=customer_service",
         None,
     )
     .await;
